@@ -100,12 +100,15 @@ class Decoded:
 
     ``ok[i]`` is False for rows that failed; ``error[i]`` then holds the reason (the official decoder's error text
     where it has one, e.g. ``"unknown FPort"``), else None. ``columns`` maps field names to columns.
+    ``raw`` holds codec-private arrays (e.g. a battery voltage that the official object writes as text) for
+    ``domain()``; they are not part of the official object.
     """
 
     n: int
     ok: np.ndarray
     error: np.ndarray
     columns: dict[str, Column] = field(default_factory=dict)
+    raw: dict[str, np.ndarray] = field(default_factory=dict)
 
     def objects(self) -> list[dict[str, Any] | None]:
         """One JSON-ready object per row, as the official decoder returns it; None for failed rows."""

@@ -17,17 +17,20 @@ Everything here is vectorised; nothing loops over rows in Python.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .base import Column, Decoded, FieldSpec
+from .base import Column, Decoded, EncodeError, FieldSpec
 
 __all__ = [
     "Builder",
     "Group",
+    "batch_size",
+    "be_bytes",
+    "field_values",
     "from_hex",
     "groups",
     "hex_column",
@@ -36,17 +39,22 @@ __all__ = [
     "i16le",
     "i32be",
     "i32le",
+    "le_bytes",
     "lengths",
     "lists_column",
     "lut",
     "pack",
     "row_count",
     "rows_of",
+    "select",
+    "to_codes",
+    "to_ints",
     "u16be",
     "u16le",
     "u32be",
     "u32le",
     "volt_lut",
+    "wrong_length",
 ]
 
 Rows = slice | np.ndarray
@@ -269,18 +277,24 @@ class Builder:
 
     Every declared field gets a column (``float`` -> float64, ``int`` -> int64, ``bool`` -> bool, anything
     else -> object). ``set`` writes values for some rows and marks them present; ``where`` narrows the rows;
-    ``null`` marks rows whose value is JSON ``null``. ``fail`` marks rows as errors with a reason.
+    ``null`` marks rows whose value is JSON ``null``. ``fail`` marks rows as errors with a reason. ``raw``
+    holds codec-private arrays for ``domain()`` (they are not part of the official object).
     """
 
     def __init__(self, n: int, fields: Sequence[FieldSpec]) -> None:
         self.n = n
         self.ok = np.ones(n, dtype=bool)
         self.error = np.full(n, None, dtype=object)
+        self.raw: dict[str, np.ndarray] = {}
+        self._dtypes = {f.name: _DTYPES.get(f.kind, object) for f in fields}
         self.columns: dict[str, Column] = {}
-        for f in fields:
-            dtype = _DTYPES.get(f.kind, object)
-            values = np.full(n, None, dtype=object) if dtype is object else np.empty(n, dtype=dtype)
-            self.columns[f.name] = Column(values, np.zeros(n, dtype=bool))
+
+    def _column(self, name: str) -> Column:
+        col = self.columns.get(name)
+        if col is None:
+            col = Column(np.empty(self.n, dtype=self._dtypes[name]), np.zeros(self.n, dtype=bool))
+            self.columns[name] = col
+        return col
 
     def set(
         self,
@@ -290,7 +304,23 @@ class Builder:
         where: np.ndarray | None = None,
         null: np.ndarray | None = None,
     ) -> None:
-        col = self.columns[name]
+        if where is not None:
+            if not where.any():
+                return
+            if where.all():
+                where = None
+        whole = isinstance(rows, slice) and rows == slice(0, self.n)
+        if whole and null is None and name not in self.columns and self.n:
+            # The group is the whole batch and the column is new: adopt a (converted) copy of the values.
+            dtype = self._dtypes[name]
+            vals = np.asarray(values)
+            if vals.shape != (self.n,):
+                vals = np.broadcast_to(vals, (self.n,))
+            vals = vals.astype(dtype)
+            present = np.ones(self.n, dtype=bool) if where is None else where.copy()
+            self.columns[name] = Column(vals, present)
+            return
+        col = self._column(name)
         if null is not None:
             if col.null is None:
                 col.null = np.zeros(self.n, dtype=bool)
@@ -316,6 +346,88 @@ class Builder:
         target[sel] = values
 
     def build(self) -> Decoded:
-        for col in self.columns.values():
-            col.present &= self.ok
-        return Decoded(self.n, self.ok, self.error, self.columns)
+        for name in self._dtypes:
+            self._column(name)
+        columns = {name: self.columns[name] for name in self._dtypes}
+        if not self.ok.all():
+            for col in columns.values():
+                col.present &= self.ok
+        return Decoded(self.n, self.ok, self.error, columns, self.raw)
+
+
+def select(rows: Rows, mask: np.ndarray) -> Rows:
+    """The batch rows of a group's rows where ``mask`` (over the group) is True."""
+    if isinstance(rows, slice):
+        return np.flatnonzero(mask) + (rows.start or 0)
+    return rows[mask]
+
+
+def wrong_length(got: int, expected: str) -> str:
+    """The error reason for a payload of the wrong size (``expected`` like ``"11"`` or ``"at least 5"``)."""
+    return f"wrong length: {got} bytes, expected {expected}"
+
+
+# --- encoding ---------------------------------------------------------------------------------------------
+
+
+def batch_size(columns: Mapping[str, Any]) -> int:
+    """Number of rows of an ``encode()`` input (the length of its first array-like value; 1 for scalars)."""
+    for v in columns.values():
+        a = np.asarray(v)
+        return int(a.shape[0]) if a.ndim else 1
+    return 0
+
+
+def field_values(
+    codec_id: str, columns: Mapping[str, Any], name: str, n: int, default: Any = None
+) -> np.ndarray:
+    """The ``encode()`` input of one field as an array of n values; ``default`` when the field is not given
+    (an :class:`EncodeError` when there is no default)."""
+    if name not in columns:
+        if default is None:
+            raise EncodeError(codec_id, name, "missing")
+        return np.full(n, default)
+    a = np.asarray(columns[name])
+    if a.ndim == 0:
+        return np.full(n, a.item())
+    if a.shape != (n,):
+        raise EncodeError(codec_id, name, f"expected {n} values, got shape {a.shape}")
+    return a
+
+
+def to_ints(codec_id: str, name: str, values: Any, lo: int, hi: int, scale: float = 1) -> np.ndarray:
+    """``round(values * scale)`` as int64, checked against ``lo..hi`` (an :class:`EncodeError` otherwise)."""
+    try:
+        v = np.asarray(values, dtype=np.float64) * scale
+    except (TypeError, ValueError):
+        raise EncodeError(codec_id, name, "not a number") from None
+    if not np.isfinite(v).all():
+        raise EncodeError(codec_id, name, "not a finite number")
+    r = np.round(v).astype(np.int64)
+    if r.size and (r.min() < lo or r.max() > hi):
+        raise EncodeError(codec_id, name, f"out of range {lo / scale:g}..{hi / scale:g}")
+    return r
+
+
+def to_codes(codec_id: str, name: str, values: Any, mapping: Mapping[Any, int]) -> np.ndarray:
+    """Map labels (e.g. ``"ON"``) to integer codes through ``mapping``, vectorised over the unique labels."""
+    a = np.asarray(values)
+    uniq, inverse = np.unique(a, return_inverse=True)
+    table = np.empty(len(uniq), dtype=np.int64)
+    for i, u in enumerate(uniq.tolist()):
+        if u not in mapping:
+            raise EncodeError(codec_id, name, f"unknown value {u!r}")
+        table[i] = mapping[u]
+    return table[inverse.reshape(-1)]
+
+
+def be_bytes(values: np.ndarray, width: int) -> np.ndarray:
+    """Integers as ``(n, width)`` big-endian bytes (two's complement for negative values)."""
+    v = np.asarray(values, dtype=np.int64)
+    shifts = np.arange(8 * (width - 1), -1, -8, dtype=np.int64)
+    return ((v[:, None] >> shifts) & 0xFF).astype(np.uint8)
+
+
+def le_bytes(values: np.ndarray, width: int) -> np.ndarray:
+    """Integers as ``(n, width)`` little-endian bytes (two's complement for negative values)."""
+    return be_bytes(values, width)[:, ::-1]
