@@ -17,8 +17,9 @@ Everything here is vectorised; nothing loops over rows in Python.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,9 @@ __all__ = [
     "Group",
     "batch_size",
     "be_bytes",
+    "dotted_bytes",
     "field_values",
+    "format_unique",
     "from_hex",
     "groups",
     "hex_column",
@@ -44,6 +47,7 @@ __all__ = [
     "lists_column",
     "lut",
     "pack",
+    "pack_lists",
     "row_count",
     "rows_of",
     "select",
@@ -259,6 +263,15 @@ def hex_column(a: np.ndarray, upper: bool = False, sep: str = "") -> np.ndarray:
     return chars.view(f"U{width * step}").reshape(n)
 
 
+def format_unique(keys: np.ndarray, fmt: Callable[[int], Any]) -> np.ndarray:
+    """``fmt(key)`` for every integer key, calling ``fmt`` once per distinct key (object array)."""
+    uniq, inverse = np.unique(np.asarray(keys, dtype=np.int64), return_inverse=True)
+    table = np.empty(len(uniq), dtype=object)
+    for i, k in enumerate(uniq.tolist()):
+        table[i] = fmt(k)
+    return table[inverse.reshape(-1)]
+
+
 def lists_column(a: np.ndarray) -> np.ndarray:
     """Every row of a 2-D array as a Python list, in an object array (for ``bytes``-like JSON fields)."""
     return np.fromiter(a.tolist(), dtype=object, count=a.shape[0])
@@ -327,6 +340,13 @@ class Builder:
             self._put(col.null, rows, null, where)
         self._put(col.values, rows, values, where)
         self._put(col.present, rows, True, where)
+
+    def set_raw(self, name: str, rows: Rows, values: Any, dtype: Any = np.float64) -> None:
+        """Write codec-private values (zero where never written) into ``raw[name]``."""
+        arr = self.raw.get(name)
+        if arr is None:
+            arr = self.raw[name] = np.zeros(self.n, dtype=dtype)
+        arr[rows] = values
 
     def fail(self, rows: Rows, reason: str, where: np.ndarray | None = None) -> None:
         self._put(self.ok, rows, False, where)
@@ -418,6 +438,30 @@ def to_codes(codec_id: str, name: str, values: Any, mapping: Mapping[Any, int]) 
         if u not in mapping:
             raise EncodeError(codec_id, name, f"unknown value {u!r}")
         table[i] = mapping[u]
+    return table[inverse.reshape(-1)]
+
+
+def pack_lists(codec_id: str, name: str, values: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``(buf, offsets)`` from one byte-value list per row (a ``bytes``-like field such as a debug dump)."""
+    rows = [list(v) for v in values]
+    lens = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(lens, out=offsets[1:])
+    flat = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=int(offsets[-1]))
+    if flat.size and (flat.min() < 0 or flat.max() > 255):
+        raise EncodeError(codec_id, name, "byte values must be 0..255")
+    return flat.astype(np.uint8), offsets
+
+
+def dotted_bytes(codec_id: str, name: str, values: Any, parts: int = 3) -> np.ndarray:
+    """Version strings such as ``"2.4.9"`` as ``(n, parts)`` bytes, parsed once per distinct string."""
+    uniq, inverse = np.unique(np.asarray(values).astype(str), return_inverse=True)
+    table = np.zeros((len(uniq), parts), dtype=np.uint8)
+    for i, text in enumerate(uniq.tolist()):
+        items = text.split(".")
+        if len(items) != parts or not all(x.isdigit() and int(x) < 256 for x in items):
+            raise EncodeError(codec_id, name, f"not {parts} dot-separated numbers 0..255: {text!r}")
+        table[i] = [int(x) for x in items]
     return table[inverse.reshape(-1)]
 
 

@@ -1,0 +1,263 @@
+"""Nwave NPS405 parking sensor codec (Smart Parking Sensor G4 SM/FM).
+
+fPort 1 parking status, 2 heartbeat, 3 startup, 6 debug dump, 10 user (SDI tag) registration; any other fPort
+decodes to ``{}``. A frame shorter than the bytes its layout reads is rejected; extra bytes are ignored, as by
+the official decoder. The previous state's duration is sent compressed in 7 bits (see ``_expand``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from . import registry
+from .base import Codec, Column, Decoded, EncodeError, FieldSpec
+from .batch import (
+    Builder,
+    Rows,
+    batch_size,
+    be_bytes,
+    dotted_bytes,
+    field_values,
+    format_unique,
+    groups,
+    i8,
+    i32be,
+    lists_column,
+    lut,
+    pack,
+    pack_lists,
+    row_count,
+    to_codes,
+    to_ints,
+    wrong_length,
+)
+from .fill_level import column_or_absent
+
+__all__ = ["NwaveNPS405"]
+
+_MIN_LENGTH = {1: 1, 2: 3, 3: 5, 6: 0, 10: 5}
+_TYPES = {1: "parking_status", 2: "heartbeat", 3: "startup", 6: "debug", 10: "user_registration"}
+_RESET_CAUSES = {
+    0: "rejoining_lorawan_network",
+    1: "watchdog",
+    2: "power_on",
+    3: "user_request",
+    6: "brownout",
+    7: "other",
+}
+
+
+def _expand(c: int) -> tuple[int, int | None, bool]:
+    """Compressed duration (0..127) -> (duration, error, overflow)."""
+    if c < 90:
+        return c, 0, False
+    if c < 120:
+        return 90 + (c - 90) * 5, 4, False
+    if c < 127:
+        return 240 + (c - 120) * 60, 59, False
+    return 660, None, True
+
+
+_DURATION = np.array([_expand(c)[0] for c in range(128)], dtype=np.int64)
+_DURATION_ERROR = np.array([_expand(c)[1] or 0 for c in range(128)], dtype=np.int64)
+_RESET_LUT = lut([_RESET_CAUSES.get(i) for i in range(256)])
+_RESET_KNOWN = np.array([i in _RESET_CAUSES for i in range(256)])
+_HEALTH = lut(["normal", "low", "critical"], 3)
+
+
+def _compress(codec_id: str, minutes: np.ndarray) -> np.ndarray:
+    """Duration -> compressed 7-bit value (rounding down to the step; 660 and more is the overflow code)."""
+    d = to_ints(codec_id, "previous_state_duration", minutes, 0, 1 << 40)
+    return np.select([d < 90, d < 240, d < 660], [d, 90 + (d - 90) // 5, 120 + (d - 240) // 60], 127)
+
+
+def _dotted(k: int) -> str:
+    return f"{k >> 16}.{k >> 8 & 255}.{k & 255}"
+
+
+def _health(mv: Any, temperature: Any) -> Any:
+    warm = temperature >= -5
+    low = np.where(warm, 3000, 2900)
+    critical = np.where(warm, 2900, 2800)
+    return np.where(mv >= low, 0, np.where(mv >= critical, 1, 2))
+
+
+class NwaveNPS405(Codec):
+    id = "nwave/nps405"
+    f_ports = (1, 2, 3, 6, 10)
+    fields = (
+        FieldSpec("type", "str", "", "frame type"),
+        FieldSpec("occupied", "bool", "", "space occupied (null in a registration without occupancy)"),
+        FieldSpec("previous_state_duration", "int", "min", "duration of the previous state"),
+        FieldSpec("previous_state_duration_error", "int", "min", "uncertainty of the duration"),
+        FieldSpec("previous_state_duration_overflow", "bool", "", "duration exceeded 660"),
+        FieldSpec("hw_health_status", "int", "", "hardware health bits (bit 0 is the occupancy)"),
+        FieldSpec("battery_voltage", "float", "V"),
+        FieldSpec("temperature", "float", "degC"),
+        FieldSpec("battery_health", "str", "", "normal, low or critical"),
+        FieldSpec("firmware_version", "str"),
+        FieldSpec("reset_cause", "str"),
+        FieldSpec("bytes", "bytes", "", "debug dump as byte values"),
+        FieldSpec("tag_id", "str", "", "SDI tag id, signed 32-bit, upper-case hex"),
+    )
+    quantities = ("occupied", "battery_v", "temperature_c")
+
+    def decode(self, f_port: np.ndarray, buf: np.ndarray, offsets: np.ndarray) -> Decoded:
+        out = Builder(row_count(offsets), self.fields)
+        for g in groups(buf, offsets, f_port):
+            port = g.f_port if g.f_port is not None else -1
+            if port not in _MIN_LENGTH:
+                continue  # the official decoder returns {} for other fPorts
+            if g.length < _MIN_LENGTH[port]:
+                out.fail(g.rows, wrong_length(g.length, f"at least {_MIN_LENGTH[port]}"))
+                continue
+            d, rows = g.data, g.rows
+            out.set("type", rows, _TYPES[port])
+            if port == 1:
+                out.set("occupied", rows, (d[:, 0] & 1).view(bool))
+                self._durations(out, rows, d[:, 0], None)
+            elif port == 2:
+                b0 = d[:, 0]
+                mv = 2500 + 4 * d[:, 1].astype(np.int64)
+                temperature = i8(d, 2) / 2 + 10
+                out.set("occupied", rows, (b0 & 1).view(bool))
+                out.set("hw_health_status", rows, b0 & 0x7F)
+                out.set("battery_voltage", rows, mv / 1000)
+                out.set("temperature", rows, temperature)
+                out.set("battery_health", rows, _HEALTH[_health(mv, temperature)])
+            elif port == 3:
+                keys = (d[:, 0].astype(np.int64) << 16) | (d[:, 1].astype(np.int64) << 8) | d[:, 2]
+                out.set("firmware_version", rows, format_unique(keys, _dotted))
+                out.set("reset_cause", rows, _RESET_LUT[d[:, 3]], where=_RESET_KNOWN[d[:, 3]])
+                out.set("occupied", rows, (d[:, 4] & 1).view(bool))
+            elif port == 6:
+                out.set("bytes", rows, lists_column(d))
+            else:
+                unoccupied = (d[:, 0] & 1) == 0
+                out.set("occupied", rows, True, null=unoccupied)
+                self._durations(out, rows, d[:, 0], unoccupied)
+                out.set("tag_id", rows, format_unique(i32be(d, 1), lambda k: f"{k:X}"))
+        return out.build()
+
+    @staticmethod
+    def _durations(out: Builder, rows: Rows, b0: np.ndarray, null: np.ndarray | None) -> None:
+        c = (b0 >> 1) & 0x7F
+        overflow = c == 127
+        none = np.zeros(len(c), dtype=bool) if null is None else null
+        out.set("previous_state_duration", rows, _DURATION[c], null=null)
+        out.set("previous_state_duration_error", rows, _DURATION_ERROR[c], null=none | overflow)
+        out.set("previous_state_duration_overflow", rows, overflow, null=null)
+
+    def decode_row(self, f_port: int, payload: bytes) -> dict[str, Any]:
+        if f_port not in _MIN_LENGTH:
+            return {}
+        b = payload
+        if len(b) < _MIN_LENGTH[f_port]:
+            return {"errors": [wrong_length(len(b), f"at least {_MIN_LENGTH[f_port]}")]}
+        obj: dict[str, Any] = {"type": _TYPES[f_port]}
+        if f_port == 1:
+            obj["occupied"] = b[0] & 1 == 1
+            self._durations_row(obj, b[0])
+        elif f_port == 2:
+            obj["occupied"] = b[0] & 1 == 1
+            obj["hw_health_status"] = b[0] & 0x7F
+            mv = 2500 + 4 * b[1]
+            obj["battery_voltage"] = mv / 1000
+            temperature = (b[2] - 256 if b[2] > 127 else b[2]) / 2 + 10
+            obj["temperature"] = temperature
+            low, critical = (3000, 2900) if temperature >= -5 else (2900, 2800)
+            obj["battery_health"] = "normal" if mv >= low else "low" if mv >= critical else "critical"
+        elif f_port == 3:
+            obj["firmware_version"] = f"{b[0]}.{b[1]}.{b[2]}"
+            if b[3] in _RESET_CAUSES:
+                obj["reset_cause"] = _RESET_CAUSES[b[3]]
+            obj["occupied"] = b[4] & 1 == 1
+        elif f_port == 6:
+            obj["bytes"] = list(b)
+        else:
+            if b[0] & 1:
+                obj["occupied"] = True
+                self._durations_row(obj, b[0])
+            else:
+                for key in ("occupied", "previous_state_duration", "previous_state_duration_error"):
+                    obj[key] = None
+                obj["previous_state_duration_overflow"] = None
+            obj["tag_id"] = f"{int.from_bytes(b[1:5], 'big', signed=True):X}"
+        return obj
+
+    @staticmethod
+    def _durations_row(obj: dict[str, Any], b0: int) -> None:
+        duration, error, overflow = _expand(b0 >> 1 & 0x7F)
+        obj["previous_state_duration"] = duration
+        obj["previous_state_duration_error"] = error
+        obj["previous_state_duration_overflow"] = overflow
+
+    def encode(self, f_port: int, columns: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        """fPort 1: ``occupied``, ``previous_state_duration``; 2: ``occupied``, ``battery_voltage``,
+        ``temperature`` (``hw_health_status`` optional); 3: ``firmware_version``, ``reset_cause``,
+        ``occupied``; 6: ``bytes``; 10: ``occupied`` (True or None), ``previous_state_duration``,
+        ``tag_id``."""
+        n = batch_size(columns)
+        if f_port == 6:
+            return pack_lists(self.id, "bytes", field_values(self.id, columns, "bytes", n))
+        if f_port not in _MIN_LENGTH:
+            raise EncodeError(self.id, "f_port", f"unknown FPort {f_port}")
+        occupied = np.equal(field_values(self.id, columns, "occupied", n, False), True)
+        frames = np.zeros((n, {1: 1, 2: 6, 3: 5, 10: 5}[f_port]), dtype=np.uint8)
+        if f_port in (1, 10):
+            duration = field_values(self.id, columns, "previous_state_duration", n, 0)
+            c = np.zeros(n, dtype=np.int64)
+            c[occupied | (f_port == 1)] = _compress(self.id, duration[occupied | (f_port == 1)])
+            frames[:, 0] = (c << 1) | occupied
+        if f_port == 10:
+            tags = field_values(self.id, columns, "tag_id", n)
+            frames[:, 1:5] = be_bytes(self._tag_values(tags), 4)
+        elif f_port == 2:
+            if "hw_health_status" in columns:
+                hw = field_values(self.id, columns, "hw_health_status", n)
+                hw = to_ints(self.id, "hw_health_status", hw, 0, 127)
+                if "occupied" not in columns:
+                    occupied = (hw & 1).astype(bool)
+                frames[:, 0] = (hw & 0x7E) | occupied
+            else:
+                frames[:, 0] = occupied
+            volts = field_values(self.id, columns, "battery_voltage", n)
+            frames[:, 1] = to_ints(self.id, "battery_voltage", (volts * 1000 - 2500) / 4, 0, 255)
+            temperature = field_values(self.id, columns, "temperature", n, 20)
+            frames[:, 2] = to_ints(self.id, "temperature", (temperature - 10) * 2, -128, 127) & 0xFF
+        elif f_port == 3:
+            version = field_values(self.id, columns, "firmware_version", n)
+            frames[:, 0:3] = dotted_bytes(self.id, "firmware_version", version)
+            causes = field_values(self.id, columns, "reset_cause", n, "other").astype(object)
+            missing = np.array([c is None for c in causes], dtype=bool)
+            codes = {name: code for code, name in _RESET_CAUSES.items()}
+            frames[~missing, 3] = to_codes(self.id, "reset_cause", causes[~missing].astype(str), codes)
+            frames[missing, 3] = 4  # a reset cause the decoder does not name
+            frames[:, 4] = occupied
+        return pack([(np.arange(n), frames)], n)
+
+    def _tag_values(self, tags: np.ndarray) -> np.ndarray:
+        uniq, inverse = np.unique(np.asarray(tags).astype(str), return_inverse=True)
+        table = np.empty(len(uniq), dtype=np.int64)
+        for i, text in enumerate(uniq.tolist()):
+            try:
+                v = int(text, 16)
+            except ValueError:
+                raise EncodeError(self.id, "tag_id", f"not a hex number: {text!r}") from None
+            if not -(1 << 31) <= v < 1 << 31:
+                raise EncodeError(self.id, "tag_id", f"outside signed 32 bits: {text!r}")
+            table[i] = v
+        return table[inverse.reshape(-1)]
+
+    def domain(self, decoded: Decoded, params: Mapping[str, np.ndarray]) -> dict[str, Column]:
+        return {
+            "occupied": column_or_absent(decoded, "occupied", np.bool_),
+            "battery_v": column_or_absent(decoded, "battery_voltage"),
+            "temperature_c": column_or_absent(decoded, "temperature"),
+        }
+
+
+registry.register(NwaveNPS405())
