@@ -18,9 +18,6 @@ from .base import Codec, Column, Decoded, EncodeError, FieldSpec
 from .batch import (
     Builder,
     Rows,
-    batch_size,
-    be_bytes,
-    field_values,
     groups,
     hex_column,
     i16be,
@@ -28,12 +25,11 @@ from .batch import (
     pack,
     row_count,
     select,
-    to_codes,
-    to_ints,
     u16be,
     volt_lut,
     wrong_length,
 )
+from .encoding import batch_size, be_bytes, field_values, to_codes, to_ints
 from .fill_level import column_or_absent, fill_pct
 
 __all__ = ["NetvoxR718X", "NetvoxR719A"]

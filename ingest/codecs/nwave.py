@@ -17,10 +17,6 @@ from .base import Codec, Column, Decoded, EncodeError, FieldSpec
 from .batch import (
     Builder,
     Rows,
-    batch_size,
-    be_bytes,
-    dotted_bytes,
-    field_values,
     format_unique,
     groups,
     i8,
@@ -28,12 +24,10 @@ from .batch import (
     lists_column,
     lut,
     pack,
-    pack_lists,
     row_count,
-    to_codes,
-    to_ints,
     wrong_length,
 )
+from .encoding import batch_size, be_bytes, dotted_bytes, field_values, pack_lists, to_codes, to_ints
 from .fill_level import column_or_absent
 
 __all__ = ["NwaveNPS405"]

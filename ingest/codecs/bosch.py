@@ -1,0 +1,196 @@
+"""Bosch TPS110 parking lot sensor codec (decoder ``tpl110-0292``).
+
+fPort 1 parking status, 2 heartbeat (temperature only when a second byte is sent), 3 startup, 4 device
+information and 5 device usage (raw bytes), 6 debug; any other fPort decodes to ``{}``. A frame shorter than
+the bytes its layout reads is rejected; extra bytes are ignored, as by the official decoder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from . import registry
+from .base import Codec, Column, Decoded, EncodeError, FieldSpec
+from .batch import (
+    Builder,
+    Rows,
+    format_unique,
+    groups,
+    i8,
+    i32le,
+    lists_column,
+    lut,
+    pack,
+    row_count,
+    select,
+    u16le,
+    wrong_length,
+)
+from .encoding import batch_size, dotted_bytes, field_values, le_bytes, pack_lists, to_codes, to_ints
+from .fill_level import column_or_absent
+
+__all__ = ["BoschTPS110"]
+
+_MIN_LENGTH = {1: 1, 2: 1, 3: 17, 4: 0, 5: 0, 6: 10}
+_TYPES = {
+    1: "parking status",
+    2: "heartbeat",
+    3: "startup",
+    4: "device information",
+    5: "device usage",
+    6: "debug",
+}
+_RESET_CAUSES = {1: "watchdog", 2: "power on", 3: "system request", 4: "other"}
+_RESET_LUT = lut([_RESET_CAUSES.get(i) for i in range(256)])
+_RESET_KNOWN = np.array([i in _RESET_CAUSES for i in range(256)])
+_CODE_SLOTS = (0, 4, 8)  # offsets of the three debug-code blocks of a startup frame
+# fPort 6 fields: name, first byte, width, largest value (0: signed 32-bit, required)
+_DEBUG_FIELDS = (
+    ("timestamp", 0, 4, 0),
+    ("debugCode", 4, 2, 0xFFF),
+    ("sequenceNumber", 8, 2, 0xFFFF),
+)  # offsets of the three debug-code blocks of a startup frame
+
+
+def _dotted(k: int) -> str:
+    return f"{k >> 16}.{k >> 8 & 255}.{k & 255}"
+
+
+def _debug_codes(out: Builder, rows: Rows, d: np.ndarray) -> None:
+    """``debugCodes``: the non-zero codes of the three blocks, one list per row (grouped by which are set)."""
+    codes = np.stack([((d[:, i + 1] & 0x0F).astype(np.int64) << 8) | d[:, i] for i in _CODE_SLOTS], axis=1)
+    nonzero = codes != 0
+    pattern = nonzero @ np.array([1, 2, 4])
+    for p in np.unique(pattern).tolist():
+        sel = pattern == p
+        cols = [k for k in range(3) if p >> k & 1]
+        out.set("debugCodes", select(rows, sel), lists_column(codes[sel][:, cols]))
+
+
+class BoschTPS110(Codec):
+    id = "bosch/tps110"
+    f_ports = (1, 2, 3, 4, 5, 6)
+    fields = (
+        FieldSpec("type", "str", "", "frame type"),
+        FieldSpec("occupied", "bool", "", "space occupied"),
+        FieldSpec("temperature", "int", "degC"),
+        FieldSpec("debugCodes", "object", "", "non-zero debug codes of the startup frame"),
+        FieldSpec("firmwareVersion", "str"),
+        FieldSpec("resetCause", "str"),
+        FieldSpec("bytes", "bytes", "", "raw frame as byte values"),
+        FieldSpec("timestamp", "int", "s", "device time of the debug record"),
+        FieldSpec("debugCode", "int"),
+        FieldSpec("sequenceNumber", "int"),
+    )
+    quantities = ("occupied", "temperature_c")
+
+    def decode(self, f_port: np.ndarray, buf: np.ndarray, offsets: np.ndarray) -> Decoded:
+        out = Builder(row_count(offsets), self.fields)
+        for g in groups(buf, offsets, f_port):
+            port = g.f_port if g.f_port is not None else -1
+            if port not in _MIN_LENGTH:
+                continue  # the official decoder returns {} for other fPorts
+            if g.length < _MIN_LENGTH[port]:
+                out.fail(g.rows, wrong_length(g.length, f"at least {_MIN_LENGTH[port]}"))
+                continue
+            d, rows = g.data, g.rows
+            out.set("type", rows, _TYPES[port])
+            if port in (1, 2):
+                out.set("occupied", rows, (d[:, 0] & 1).view(bool))
+                if port == 2 and g.length >= 2:
+                    out.set("temperature", rows, i8(d, 1))
+            elif port == 3:
+                _debug_codes(out, rows, d)
+                keys = (d[:, 12].astype(np.int64) << 16) | (d[:, 13].astype(np.int64) << 8) | d[:, 14]
+                out.set("firmwareVersion", rows, format_unique(keys, _dotted))
+                out.set("resetCause", rows, _RESET_LUT[d[:, 15]], where=_RESET_KNOWN[d[:, 15]])
+                out.set("occupied", rows, (d[:, 16] & 1).view(bool))
+            elif port in (4, 5):
+                out.set("bytes", rows, lists_column(d))
+            else:
+                out.set("timestamp", rows, i32le(d, 0))
+                out.set("debugCode", rows, ((d[:, 5] & 0x0F).astype(np.int64) << 8) | d[:, 4])
+                out.set("sequenceNumber", rows, u16le(d, 8))
+        return out.build()
+
+    def decode_row(self, f_port: int, payload: bytes) -> dict[str, Any]:
+        if f_port not in _MIN_LENGTH:
+            return {}
+        b = payload
+        if len(b) < _MIN_LENGTH[f_port]:
+            return {"errors": [wrong_length(len(b), f"at least {_MIN_LENGTH[f_port]}")]}
+        obj: dict[str, Any] = {"type": _TYPES[f_port]}
+        if f_port in (1, 2):
+            obj["occupied"] = b[0] & 1 == 1
+            if f_port == 2 and len(b) >= 2:
+                obj["temperature"] = b[1] - 256 if b[1] & 0x80 else b[1]
+        elif f_port == 3:
+            codes = [((b[i + 1] & 0x0F) << 8) | b[i] for i in _CODE_SLOTS]
+            obj["debugCodes"] = [c for c in codes if c]
+            obj["firmwareVersion"] = f"{b[12]}.{b[13]}.{b[14]}"
+            if b[15] in _RESET_CAUSES:
+                obj["resetCause"] = _RESET_CAUSES[b[15]]
+            obj["occupied"] = b[16] & 1 == 1
+        elif f_port in (4, 5):
+            obj["bytes"] = list(b)
+        else:
+            obj["timestamp"] = int.from_bytes(b[0:4], "little", signed=True)
+            obj["debugCode"] = ((b[5] & 0x0F) << 8) | b[4]
+            obj["sequenceNumber"] = b[8] | b[9] << 8
+        return obj
+
+    def encode(self, f_port: int, columns: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        """fPort 1: ``occupied``; 2: ``occupied`` and optionally ``temperature``; 3: ``debugCodes`` (up to
+        three codes 1..4095 per row), ``firmwareVersion``, ``resetCause`` (None: not named), ``occupied``;
+        4 and 5: ``bytes``; 6: ``timestamp``, ``debugCode``, ``sequenceNumber``."""
+        n = batch_size(columns)
+        if f_port in (4, 5):
+            return pack_lists(self.id, "bytes", field_values(self.id, columns, "bytes", n))
+        if f_port not in _MIN_LENGTH:
+            raise EncodeError(self.id, "f_port", f"unknown FPort {f_port}")
+        width = {1: 1, 2: 2 if "temperature" in columns else 1, 3: 17, 6: 10}[f_port]
+        frames = np.zeros((n, width), dtype=np.uint8)
+        if f_port in (1, 2):
+            frames[:, 0] = np.equal(field_values(self.id, columns, "occupied", n), True)
+            if width == 2:
+                temperature = field_values(self.id, columns, "temperature", n)
+                frames[:, 1] = to_ints(self.id, "temperature", temperature, -128, 127) & 0xFF
+        elif f_port == 3:
+            self._encode_codes(frames, field_values(self.id, columns, "debugCodes", n, ()))
+            version = field_values(self.id, columns, "firmwareVersion", n)
+            frames[:, 12:15] = dotted_bytes(self.id, "firmwareVersion", version)
+            causes = field_values(self.id, columns, "resetCause", n, "other").astype(object)
+            missing = np.array([c is None for c in causes], dtype=bool)
+            codes = {name: code for code, name in _RESET_CAUSES.items()}
+            frames[~missing, 15] = to_codes(self.id, "resetCause", causes[~missing].astype(str), codes)
+            frames[:, 16] = np.equal(field_values(self.id, columns, "occupied", n), True)
+        else:
+            for name, start, width, hi in _DEBUG_FIELDS:
+                lo, hi = (-(1 << 31), (1 << 31) - 1) if hi == 0 else (0, hi)
+                given = field_values(self.id, columns, name, n, None if name == "timestamp" else 0)
+                values = to_ints(self.id, name, given, lo, hi)
+                frames[:, start : start + width] = le_bytes(values, width)
+        return pack([(np.arange(n), frames)], n)
+
+    def _encode_codes(self, frames: np.ndarray, lists: np.ndarray) -> None:
+        for i, codes in enumerate(lists):
+            codes = list(codes or ())
+            if len(codes) > 3:
+                raise EncodeError(self.id, "debugCodes", "at most three codes")
+            code_bytes = le_bytes(
+                to_ints(self.id, "debugCodes", np.array(codes, dtype=np.float64), 1, 0xFFF), 2
+            )
+            for slot, pair in zip(_CODE_SLOTS, code_bytes, strict=False):
+                frames[i, slot : slot + 2] = pair
+
+    def domain(self, decoded: Decoded, params: Mapping[str, np.ndarray]) -> dict[str, Column]:
+        return {
+            "occupied": column_or_absent(decoded, "occupied", np.bool_),
+            "temperature_c": column_or_absent(decoded, "temperature"),
+        }
+
+
+registry.register(BoschTPS110())
