@@ -288,7 +288,7 @@ class Builder:
     def __init__(self, n: int, fields: Sequence[FieldSpec]) -> None:
         self.n = n
         self.ok = np.ones(n, dtype=bool)
-        self.error = np.full(n, None, dtype=object)
+        self.error = np.empty(n, dtype=object)  # all None
         self.raw: dict[str, np.ndarray] = {}
         self._dtypes = {f.name: _DTYPES.get(f.kind, object) for f in fields}
         self.columns: dict[str, Column] = {}
@@ -317,10 +317,11 @@ class Builder:
         if whole and null is None and name not in self.columns and self.n:
             # The group is the whole batch and the column is new: adopt a (converted) copy of the values.
             dtype = self._dtypes[name]
-            vals = np.asarray(values)
-            if vals.shape != (self.n,):
-                vals = np.broadcast_to(vals, (self.n,))
-            vals = vals.astype(dtype)
+            if not isinstance(values, np.ndarray):
+                vals = np.empty(self.n, dtype=dtype)
+                vals.fill(values)  # np.full would make a new str object per row
+            else:
+                vals = np.broadcast_to(values, (self.n,)).astype(dtype)
             present = np.ones(self.n, dtype=bool) if where is None else where.copy()
             self.columns[name] = Column(vals, present)
             return
