@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from .base import Codec, Column, Decoded, EncodeError, FieldSpec
+from .encoding import batch_size, field_values
 from .fill_level import column_or_absent
 from .record_layout import ADVANCE, STOP, ByteAt, Step, Values, as_batch, decode_records, uint_at
 from .registry import register
@@ -139,14 +140,12 @@ class ElsysERS(Codec):
                 raise EncodeError(self.id, name, "not a field of this codec")
         if not columns:
             raise EncodeError(self.id, "*", "no field given")
-        n = len(next(iter(columns.values())))
+        n = batch_size(columns)
         parts = []
         for t, key, width, signed, scale in _RECORDS:
             if key not in columns:
                 continue
-            values = np.asarray(columns[key])
-            if len(values) != n:
-                raise EncodeError(self.id, key, f"has {len(values)} values, expected {n}")
+            values = field_values(self.id, columns, key, n)
             if values.dtype.kind not in "iuf" or (values.dtype.kind == "f" and not np.isfinite(values).all()):
                 raise EncodeError(self.id, key, "values must be finite numbers")
             raw = np.round(values.astype(np.float64) * scale).astype(np.int64)

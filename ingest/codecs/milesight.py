@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .base import Codec, Column, Decoded, EncodeError, FieldSpec
+from .encoding import batch_size, field_values
 from .fill_level import column_or_absent, fill_pct
 from .record_layout import ADVANCE, STOP, ByteAt, Step, Values, as_batch, decode_records, uint_at
 from .registry import register
@@ -141,7 +142,7 @@ class MilesightCodec(Codec):
         for name in columns:
             if name not in known:
                 raise EncodeError(self.id, name, "not a field of this codec")
-        n = len(next(iter(columns.values()))) if columns else 0
+        n = batch_size(columns)
         parts: list[np.ndarray] = []
         for rec in self.records:
             names = [name for name, _, _ in rec.fields]
@@ -157,9 +158,7 @@ class MilesightCodec(Codec):
             block[:, 0] = rec.channel
             block[:, 1] = rec.ctype
             for name, off, width in rec.fields:
-                raw = self.raw(name, np.asarray(columns[name]))
-                if len(raw) != n:
-                    raise EncodeError(self.id, name, f"has {len(raw)} values, expected {n}")
+                raw = self.raw(name, field_values(self.id, columns, name, n))
                 if raw.size and (raw.min() < 0 or raw.max() >= 1 << (8 * width)):
                     raise EncodeError(self.id, name, f"values must lie in 0..{(1 << (8 * width)) - 1}")
                 for b in range(width):

@@ -29,6 +29,7 @@ import numpy as np
 
 from .base import Codec, Column, Decoded, EncodeError, FieldSpec
 from .batch import Builder, groups
+from .encoding import batch_size, field_values
 from .fill_level import column_or_absent
 from .paxcounter_fields import FLAGS, PAYLOADMASK, READERS
 from .raw_columns import RawColumn
@@ -218,16 +219,18 @@ class Paxcounter(Codec):
             raise EncodeError(
                 self.id, ",".join(sorted(given)) or "*", f"no fPort {f_port} layout has exactly these fields"
             )
-        n = len(next(iter(columns.values())))
+        n = batch_size(columns)
         blocks = []
         for key, reader_name in layout:
             reader = READERS[reader_name]
             try:
                 if reader_name in ("flags", "payloadmask"):
                     bits = FLAGS if reader_name == "flags" else PAYLOADMASK
-                    value: Any = {name: np.asarray(columns[f"{key}.{name}"]) for name, _ in bits}
+                    value: Any = {
+                        name: field_values(self.id, columns, f"{key}.{name}", n) for name, _ in bits
+                    }
                 else:
-                    value = np.asarray(columns[key])
+                    value = field_values(self.id, columns, key, n)
                 blocks.append(reader.write(value, n))
             except ValueError as exc:
                 raise EncodeError(self.id, key, str(exc)) from None

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .base import EncodeError, FieldKind
+from .encoding import batch_size, field_values
 
 __all__ = ["RECORDS", "WilsenRecord", "encode_records", "round1", "round1_row"]
 
@@ -117,14 +118,12 @@ def encode_records(codec_id: str, columns: Mapping[str, np.ndarray]) -> tuple[np
             raise EncodeError(codec_id, name, reason)
     if not columns:
         raise EncodeError(codec_id, "*", "no field given")
-    n = len(next(iter(columns.values())))
+    n = batch_size(columns)
     parts = []
     for rec in RECORDS:
         if rec.key not in columns:
             continue
-        values = np.asarray(columns[rec.key])
-        if len(values) != n:
-            raise EncodeError(codec_id, rec.key, f"has {len(values)} values, expected {n}")
+        values = field_values(codec_id, columns, rec.key, n)
         head = np.empty((n, 3), dtype=np.uint8)
         head[:, 0] = 2 + rec.size
         head[:, 1] = rec.rid >> 8
