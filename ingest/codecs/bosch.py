@@ -162,7 +162,12 @@ class BoschTPS110(Codec):
             self._encode_codes(frames, field_values(self.id, columns, "debugCodes", n, ()))
             version = field_values(self.id, columns, "firmwareVersion", n)
             frames[:, 12:15] = dotted_bytes(self.id, "firmwareVersion", version)
-            causes = field_values(self.id, columns, "resetCause", n, "other").astype(object)
+            causes = (
+                field_values(self.id, columns, "resetCause", n, "")
+                if "resetCause" in columns
+                else np.full(n, None)
+            )
+            causes = causes.astype(object)
             missing = np.array([c is None for c in causes], dtype=bool)
             codes = {name: code for code, name in _RESET_CAUSES.items()}
             frames[~missing, 15] = to_codes(self.id, "resetCause", causes[~missing].astype(str), codes)

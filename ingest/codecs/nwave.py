@@ -225,7 +225,12 @@ class NwaveNPS405(Codec):
         elif f_port == 3:
             version = field_values(self.id, columns, "firmware_version", n)
             frames[:, 0:3] = dotted_bytes(self.id, "firmware_version", version)
-            causes = field_values(self.id, columns, "reset_cause", n, "other").astype(object)
+            causes = (
+                field_values(self.id, columns, "reset_cause", n, "")
+                if "reset_cause" in columns
+                else np.full(n, None)
+            )
+            causes = causes.astype(object)
             missing = np.array([c is None for c in causes], dtype=bool)
             codes = {name: code for code, name in _RESET_CAUSES.items()}
             frames[~missing, 3] = to_codes(self.id, "reset_cause", causes[~missing].astype(str), codes)
