@@ -10,8 +10,8 @@ the format description says nothing about them: a single byte left where a two-b
 (``"truncated record header: ..."``), or a known record whose value runs past the end
 (``"truncated record: ..."``).
 
-Decoding is vectorised with :func:`ingest.codecs.record_layout.walk`; :meth:`decode_row` is the per-message
-reference implementation of the same rules.
+Decoding is vectorised by layout with :func:`ingest.codecs.record_layout.decode_records`;
+:meth:`decode_row` is the per-message reference implementation of the same rules.
 """
 
 from __future__ import annotations
