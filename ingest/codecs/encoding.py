@@ -28,11 +28,15 @@ __all__ = [
 
 
 def batch_size(columns: Mapping[str, Any]) -> int:
-    """Number of rows of an ``encode()`` input (the length of its first array-like value; 1 for scalars)."""
+    """Number of rows of an ``encode()`` input: the length of its first array or list value (scalars apply
+    to every row; with scalars only, one row)."""
     for v in columns.values():
-        a = np.asarray(v)
-        return int(a.shape[0]) if a.ndim else 1
-    return 0
+        if isinstance(v, np.ndarray):
+            if v.ndim:
+                return int(v.shape[0])
+        elif isinstance(v, list | tuple):
+            return len(v)
+    return 1 if columns else 0
 
 
 def field_values(
