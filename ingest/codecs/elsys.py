@@ -95,6 +95,7 @@ class ElsysERS(Codec):
 
     n_kinds = len(_RECORDS)
     layout_min_rows = 32  # smaller layout groups are decoded by the lock-step walk
+    header_len = 1  # bytes that identify a record
 
     def classify(self, byte_at: ByteAt, pos: np.ndarray | int, end: np.ndarray | int) -> Step:
         return _classify(byte_at, pos, end)

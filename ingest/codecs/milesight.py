@@ -78,6 +78,7 @@ class MilesightCodec(Codec):
     # --- decoding ------------------------------------------------------------------------------------------
 
     layout_min_rows = 32  # smaller layout groups are decoded by the lock-step walk
+    header_len = 2  # bytes that identify a record
 
     @property
     def n_kinds(self) -> int:

@@ -28,12 +28,12 @@ from typing import Any
 import numpy as np
 
 from .base import Codec, Column, Decoded, EncodeError, FieldSpec
-from .batch import Builder, groups
+from .batch import Builder
 from .encoding import batch_size, field_values
 from .fill_level import column_or_absent
 from .paxcounter_fields import FLAGS, PAYLOADMASK, READERS
 from .raw_columns import RawColumn
-from .record_layout import as_batch
+from .record_layout import as_batch, padded_copy, port_length_groups
 from .registry import register
 
 __all__ = ["LAYOUTS", "Paxcounter"]
@@ -160,28 +160,27 @@ class Paxcounter(Codec):
         ports, buf, offsets = as_batch(f_port, buf, offsets)
         n = len(ports)
         out = Builder(n, self.fields)
-        for g in groups(buf, offsets, ports):
-            port = int(g.f_port or 0)
-            fields, error = _layout(port, g.length)
+        for rows, port, length, data in port_length_groups(padded_copy(buf), offsets, ports):
+            fields, error = _layout(port, length)
             if error is not None:
-                out.fail(g.rows, error)
+                out.fail(rows, error)
                 continue
-            wifi_ble = np.zeros(g.size, dtype=np.int64)
+            wifi_ble = np.zeros(len(data), dtype=np.int64)
             offset = 0
             for key, reader_name in fields or ():
                 reader = READERS[reader_name]
-                values = reader.read(g.data, offset)
+                values = reader.read(data, offset)
                 if isinstance(values, dict):
                     for name, v in values.items():
-                        out.set(f"{key}.{name}", g.rows, v)
+                        out.set(f"{key}.{name}", rows, v)
                 else:
-                    out.set(key, g.rows, values)
+                    out.set(key, rows, values)
                     if port == 1 and key in ("wifi", "ble"):
                         wifi_ble += values
                 offset += reader.width
             if port == 1:
-                out.set("pax", g.rows, wifi_ble)
-            out.set("port", g.rows, port)
+                out.set("pax", rows, wifi_ble)
+            out.set("port", rows, port)
         decoded = out.build()
         decoded.columns["bytes"] = RawColumn(buf, offsets, decoded.ok.copy(), "list")
         return decoded

@@ -96,6 +96,7 @@ class WilsenSonicLevel(Codec):
 
     n_kinds = len(RECORDS)
     layout_min_rows = 32  # smaller layout groups are decoded by the lock-step walk
+    header_len = 3  # bytes that identify a record
 
     def classify(self, byte_at: ByteAt, pos: np.ndarray | int, end: np.ndarray | int) -> Step:
         return _classify(byte_at, pos, end)

@@ -7,8 +7,9 @@ Those payloads are sequences of records (``[channel][type][value]``, ``[type][va
 1. Rows are grouped by payload length into 2-D ``uint8`` arrays.
 2. In each length group, the layout of one representative row is traced with the codec's classifier (the
    sequence of record positions, kinds and sizes up to the end, a stop record or a failure). All rows of the
-   group are checked against that layout at once, reading the header bytes as columns at the traced positions;
-   the rows that match are decoded together with fixed column offsets. The next unmatched row becomes the next
+   group are checked against that layout at once, reading the header bytes as columns at the traced positions
+   (a known record matches by equal header bytes, other steps by an equal verdict of the classifier); the
+   rows that match are decoded together with fixed column offsets. The next unmatched row becomes the next
    representative, a few times per group.
 3. Rows left over (rare layouts, garbage) are decoded by :func:`walk`, which advances every remaining row in
    lock-step: one pass per record index, a position array moved by each row's record size.
@@ -17,10 +18,10 @@ Both paths use the same classifier and value readers of the codec, so they agree
 property tests check them against the per-message reference decoders). A record repeated in a frame
 overwrites the earlier value: both paths read the *last* record of each kind.
 
-The codec supplies (see :class:`RecordFormat`): ``classify(byte_at, pos, end) -> Step`` (``byte_at(j)`` is
-the column of header bytes at ``pos + j``; ``pos``/``end`` are arrays or scalars), ``read(kind, byte_at) ->
-Values`` (``byte_at(j)``: byte j of the record) and ``message(code, detail)`` (the error text of failure
-codes >= 2).
+The codec supplies (see :class:`RecordFormat`): ``header_len`` (the bytes that identify a record),
+``classify(byte_at, pos, end) -> Step`` (``byte_at(j)`` is the column of header bytes at ``pos + j``;
+``pos``/``end`` are arrays or scalars), ``read(kind, byte_at) -> Values`` (``byte_at(j)``: byte j of the
+record) and ``message(code, detail)`` (the error text of failure codes >= 2).
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ __all__ = [
     "Values",
     "as_batch",
     "decode_records",
+    "padded_copy",
+    "port_length_groups",
     "text_at",
     "uint_at",
     "walk",
@@ -91,6 +94,9 @@ class RecordFormat(Protocol):
     @property
     def layout_min_rows(self) -> int: ...
 
+    @property
+    def header_len(self) -> int: ...
+
     def classify(self, byte_at: ByteAt, pos: np.ndarray | int, end: np.ndarray | int) -> Step: ...
 
     def read(self, kind: int, byte_at: ByteAt) -> Values: ...
@@ -113,13 +119,19 @@ def as_batch(
     return ports, buf, offsets
 
 
+def padded_copy(buf: np.ndarray) -> np.ndarray:
+    """The buffer followed by :data:`PAD` zero bytes."""
+    padded = np.zeros(len(buf) + PAD, dtype=np.uint8)
+    padded[: len(buf)] = buf
+    return padded
+
+
 def decode_records(fmt: RecordFormat, buf: np.ndarray, offsets: np.ndarray, max_layouts: int = 8) -> Decoded:
     """Decode a batch of record-structured payloads (see the module docstring). Groups smaller than
     ``fmt.layout_min_rows`` rows go to the lock-step walk."""
     n = max(len(offsets) - 1, 0)
     out = Builder(n, fmt.fields)
-    padded = np.zeros(len(buf) + PAD, dtype=np.uint8)
-    padded[: len(buf)] = buf
+    padded = padded_copy(buf)
     leftover: list[np.ndarray] = []
     for rows, length, data in _length_groups(padded, offsets):
         if length == 0:
@@ -145,30 +157,44 @@ def decode_records(fmt: RecordFormat, buf: np.ndarray, offsets: np.ndarray, max_
 
 
 Group = tuple[slice | np.ndarray, int, np.ndarray]
+PortGroup = tuple[slice | np.ndarray, int, int, np.ndarray]
 
 
 def _length_groups(padded: np.ndarray, offsets: np.ndarray) -> list[Group]:
     """(rows, length, (rows, length) uint8 array) per payload length; rows ascending."""
+    return [(rows, length, data) for rows, _, length, data in port_length_groups(padded, offsets)]
+
+
+def port_length_groups(
+    padded: np.ndarray, offsets: np.ndarray, ports: np.ndarray | None = None
+) -> list[PortGroup]:
+    """Rows of equal (fPort, length) as ``(rows, f_port, length, (rows, length) uint8 array)``, rows
+    ascending; ``rows`` is ``slice(0, n)`` when the group is the whole batch. ``padded`` is the buffer plus
+    :data:`PAD` zero bytes (rows are cut from it as windows, which copies whole rows at once). Without
+    ``ports`` the groups are by length only and their fPort is 0."""
     n = max(len(offsets) - 1, 0)
     if n == 0:
         return []
     starts = offsets[:-1]
     lens = np.diff(offsets)
-    l0 = int(lens[0])
-    if bool((lens == l0).all()):
+    ports = np.zeros(n, dtype=np.int64) if ports is None else np.asarray(ports, dtype=np.int64)
+    p0, l0 = int(ports[0]), int(lens[0])
+    if bool((lens == l0).all()) and bool((ports == p0).all()):
         if l0 and int(offsets[-1] - offsets[0]) == n * l0:
             start = int(offsets[0])
-            return [(slice(0, n), l0, padded[start : start + n * l0].reshape(n, l0))]
-        return [(slice(0, n), l0, _gather(padded, starts, l0))]
-    top = int(lens.max())
-    order = np.argsort(lens.astype(np.uint16) if top < 1 << 16 else lens, kind="stable")
-    sorted_lens = lens[order]
-    cuts = np.flatnonzero(np.diff(sorted_lens)) + 1
-    groups: list[Group] = []
+            return [(slice(0, n), p0, l0, padded[start : start + n * l0].reshape(n, l0))]
+        return [(slice(0, n), p0, l0, _gather(padded, starts, l0))]
+    key: np.ndarray = (ports << 32) | (lens & 0xFFFFFFFF)
+    if int(lens.max()) < 256 and int(ports.min()) >= 0 and int(ports.max()) < 256:
+        key = ((ports << 8) | lens).astype(np.uint16)  # small keys sort by radix
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    cuts = np.flatnonzero(sorted_key[1:] != sorted_key[:-1]) + 1
+    groups: list[PortGroup] = []
     for a, b in zip([0, *cuts.tolist()], [*cuts.tolist(), n], strict=True):
         rows = order[a:b]
-        length = int(sorted_lens[a])
-        groups.append((rows, length, _gather(padded, starts[rows], length)))
+        length = int(lens[rows[0]])
+        groups.append((rows, int(ports[rows[0]]), length, _gather(padded, starts[rows], length)))
     return groups
 
 
@@ -213,9 +239,15 @@ def _decode_layout(
     zeros = np.zeros(m, dtype=np.uint8)
     steps = _trace(fmt, sub[0])
     match = np.ones(m, dtype=bool)
+    rep = sub[0]
     for p, ref in steps:
-        st = fmt.classify(_column(sub, p, zeros), p, length)
         code = int(ref.code[0])
+        if code == ADVANCE and int(ref.kind[0]) >= 0:
+            # a known record: equal header bytes give an equal verdict, and are cheaper to compare
+            for j in range(fmt.header_len):
+                match &= sub[:, p + j] == rep[p + j]
+            continue
+        st = fmt.classify(_column(sub, p, zeros), p, length)
         match &= st.code == code
         if code == ADVANCE:
             match &= (st.kind == ref.kind[0]) & (st.size == ref.size[0])
