@@ -1,0 +1,135 @@
+"""Numbered SQL migrations, applied in order and recorded in ``schema_migrations``.
+
+A migration is ``NNNN_name.sql`` (both modes) or a pair ``NNNN_name.timescale.sql`` / ``NNNN_name.postgres.sql``
+(one per mode). The mode is decided once per database, before anything is tried: TimescaleDB when the extension
+is installed, or available *and* preloaded (creating it otherwise fails or kills the connection), plain
+PostgreSQL otherwise. Each migration runs in its own transaction; a session advisory lock makes concurrent runs
+wait for each other, so running twice, or from two processes at once, applies each migration once.
+
+Tokens in the SQL: ``@TZ@`` (reporting time zone, a quoted literal), ``@RAW_RETENTION_DAYS@``,
+``@COMPRESS_AFTER_DAYS@`` (integers).
+
+Exceptions::
+
+    MigrationError      a migration failed (attributes: version, name)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+from typing import Literal
+
+import psycopg
+from psycopg import sql
+
+from .logs import get_logger
+
+__all__ = ["Migration", "MigrationError", "MigrationResult", "detect_mode", "migrate", "migrations"]
+
+Mode = Literal["timescaledb", "postgresql"]
+LOCK_KEY = 0x5354_4144_5450  # "STADTP"
+log = get_logger("stadtpuls.migrate")
+
+
+class MigrationError(Exception):
+    def __init__(self, version: int, name: str, cause: Exception) -> None:
+        super().__init__(f"migration {version:04d}_{name} failed: {cause}")
+        self.version = version
+        self.name = name
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql_by_mode: dict[str, str]  # "any" | "timescaledb" | "postgresql" -> SQL text
+
+    def text(self, mode: Mode) -> str:
+        return self.sql_by_mode.get("any") or self.sql_by_mode[
+            "timescale" if mode == "timescaledb" else "postgres"
+        ]
+
+
+@dataclass(frozen=True)
+class MigrationResult:
+    mode: Mode
+    applied: list[str]
+    already: int
+
+
+_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+?)(?:\.(timescale|postgres))?\.sql$")
+
+
+def migrations() -> list[Migration]:
+    found: dict[int, tuple[str, dict[str, str]]] = {}
+    for entry in resources.files("stadtpuls.migrations").iterdir():
+        m = _NAME.match(entry.name)
+        if not m:
+            continue
+        version, name, variant = int(m.group(1)), m.group(2), m.group(3) or "any"
+        found.setdefault(version, (name, {}))[1][variant] = entry.read_text(encoding="utf-8")
+    return [Migration(v, n, texts) for v, (n, texts) in sorted(found.items())]
+
+
+def detect_mode(conn: psycopg.Connection) -> Mode:
+    """TimescaleDB if installed, or available and preloaded (then created); else plain PostgreSQL."""
+    if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone():
+        return "timescaledb"
+    available = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone()
+    preload = conn.execute("SELECT current_setting('shared_preload_libraries')").fetchone()
+    if available and preload and "timescaledb" in str(preload[0]):
+        conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+        return "timescaledb"
+    return "postgresql"
+
+
+def _render(text: str, conn: psycopg.Connection, *, tz: str, raw_retention_days: int, compress_days: int) -> str:
+    return (
+        text.replace("@TZ@", sql.Literal(tz).as_string(conn))
+        .replace("@RAW_RETENTION_DAYS@", str(int(raw_retention_days)))
+        .replace("@COMPRESS_AFTER_DAYS@", str(int(compress_days)))
+    )
+
+
+def migrate(
+    url: str,
+    *,
+    tz: str = "Europe/Berlin",
+    raw_retention_days: int = 365,
+    compress_after_days: int = 7,
+) -> MigrationResult:
+    """Apply every pending migration to the database at ``url``."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        try:
+            conn.execute(
+                """CREATE TABLE IF NOT EXISTS schema_migrations (
+                       version integer PRIMARY KEY, name text NOT NULL, mode text NOT NULL,
+                       applied_at timestamptz NOT NULL DEFAULT now())"""
+            )
+            mode = detect_mode(conn)
+            done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+            applied: list[str] = []
+            for mig in migrations():
+                if mig.version in done:
+                    continue
+                text = _render(
+                    mig.text(mode), conn, tz=tz, raw_retention_days=raw_retention_days,
+                    compress_days=compress_after_days,
+                )
+                try:
+                    with conn.transaction():
+                        conn.execute(text.encode())  # several statements: simple query protocol
+                        conn.execute(
+                            "INSERT INTO schema_migrations (version, name, mode) VALUES (%s, %s, %s)",
+                            (mig.version, mig.name, mode),
+                        )
+                except psycopg.Error as e:
+                    raise MigrationError(mig.version, mig.name, e) from e
+                applied.append(f"{mig.version:04d}_{mig.name}")
+                log.info("migration applied", extra={"version": mig.version, "migration": mig.name, "mode": mode})
+            return MigrationResult(mode=mode, applied=applied, already=len(done))
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))

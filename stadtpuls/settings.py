@@ -1,0 +1,170 @@
+"""Settings from environment variables with the prefix ``STADTPULS_``.
+
+Build :class:`Settings` in ``main()`` or an app's lifespan, never at import time. :func:`load` turns a bad value
+into :class:`SettingsError`, whose message names the variable.
+
+Exceptions::
+
+    SettingsError       a variable is missing or invalid (attribute: variables)
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["PREFIX", "Settings", "SettingsError", "load", "masked"]
+
+PREFIX = "STADTPULS_"
+
+DEFAULT_TOPICS = [
+    "v3/+/devices/+/up",
+    "v3/+/devices/+/join",
+    "application/+/device/+/event/up",
+    "application/+/device/+/event/join",
+    "application/+/device/+/event/status",
+    "application/+/device/+/event/log",
+]
+
+
+class SettingsError(Exception):
+    def __init__(self, variables: list[str], message: str) -> None:
+        super().__init__(message)
+        self.variables = variables
+
+
+class Settings(BaseSettings):
+    """Every setting of the hub. The README's settings table lists each one (a test checks)."""
+
+    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="ignore", case_sensitive=False)
+
+    # storage
+    database_url: SecretStr | None = Field(
+        None, description="PostgreSQL/TimescaleDB URL, e.g. postgresql://user:pass@host:5432/stadtpuls"
+    )
+    timezone: str = Field("Europe/Berlin", description="reporting time zone for daily/hourly buckets")
+    raw_retention_days: int = Field(365, ge=1, description="TimescaleDB: drop raw uplink chunks older than this")
+    compress_after_days: int = Field(7, ge=1, description="TimescaleDB: compress chunks older than this")
+
+    # MQTT
+    mqtt_url: SecretStr | None = Field(None, description="mqtt://user:pass@host:1883 or mqtts://host:8883")
+    mqtt_topics: list[str] = Field(default_factory=lambda: list(DEFAULT_TOPICS), description="topic filters")
+    mqtt_client_id: str = Field("stadtpuls-ingest", description="fixed client id of the persistent session")
+    mqtt_share_group: str | None = Field(None, description="shared-subscription group ($share/<group>/...)")
+    mqtt_qos: int = Field(1, ge=0, le=2, description="subscription QoS")
+    mqtt_receive_maximum: int = Field(20000, ge=1, le=65535, description="MQTT v5 Receive Maximum")
+    mqtt_ca_file: Path | None = Field(None, description="CA bundle for mqtts://")
+    mqtt_cert_file: Path | None = Field(None, description="client certificate (PEM) for mqtts://")
+    mqtt_key_file: Path | None = Field(None, description="client key (PEM) for mqtts://")
+
+    # ingest
+    batch_size: int = Field(5000, ge=1, le=200_000, description="uplinks per write batch")
+    flush_interval: float = Field(0.2, gt=0, le=60, description="seconds before a partial batch is written")
+    queue_max: int = Field(100_000, ge=100, description="messages held in memory before spooling")
+    spool_dir: Path = Field(Path("var/spool"), description="directory of the on-disk spool")
+    spool_max_bytes: int = Field(1 << 30, ge=1 << 20, description="spool size limit in bytes")
+    max_message_bytes: int = Field(65536, ge=256, description="larger MQTT messages are dead-lettered")
+    store_simulated: bool = Field(False, description="store TTS console-simulated uplinks as readings")
+    registry_refresh: float = Field(10.0, gt=0, description="seconds between device registry refreshes")
+    metrics_port: int = Field(9108, ge=0, le=65535, description="ingest Prometheus metrics port (0 = off)")
+
+    # API
+    api_host: str = Field("127.0.0.1", description="API bind address")
+    api_port: int = Field(8000, ge=1, le=65535, description="API port")
+    operator_key: SecretStr | None = Field(None, description="API key with the operator role")
+    admin_key: SecretStr | None = Field(None, description="API key with the admin role")
+    cors_origins: list[str] = Field(default_factory=list, description="origins allowed for public routes")
+    rate_limit_per_minute: int = Field(600, ge=0, description="public requests per client per minute (0 = off)")
+    max_request_bytes: int = Field(1 << 20, ge=1024, description="largest accepted request body")
+    depot_lat: float = Field(51.3397, ge=-90, le=90, description="waste depot latitude (route start)")
+    depot_lon: float = Field(12.3731, ge=-180, le=180, description="waste depot longitude (route start)")
+    service_days: list[int] = Field(
+        default_factory=lambda: [0, 1, 2, 3, 4], description="weekdays with collection rounds (0 = Monday)"
+    )
+
+    # operations
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log level")
+    log_format: Literal["kv", "json"] = Field("kv", description="structured log line format")
+    data_dir: Path = Field(Path("var"), description="embedded database, broker and demo state")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(v)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as e:
+            raise ValueError(f"unknown time zone {v!r}") from e
+        return v
+
+    @field_validator("database_url")
+    @classmethod
+    def _pg_url(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and urlsplit(v.get_secret_value()).scheme not in ("postgresql", "postgres"):
+            raise ValueError("must be a postgresql:// URL")
+        return v
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_url(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is None:
+            return v
+        parts = urlsplit(v.get_secret_value())
+        if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+            raise ValueError("must be mqtt://host:port or mqtts://host:port")
+        if not parts.hostname:
+            raise ValueError("has no host")
+        try:
+            parts.port  # noqa: B018 - validates the port
+        except ValueError as e:
+            raise ValueError("has an invalid port") from e
+        return v
+
+    @field_validator("service_days")
+    @classmethod
+    def _weekdays(cls, v: list[int]) -> list[int]:
+        if not v or any(d < 0 or d > 6 for d in v):
+            raise ValueError("weekdays must be 0 (Monday) .. 6 (Sunday), at least one")
+        return sorted(set(v))
+
+
+def load(**overrides: Any) -> Settings:
+    """Build the settings from the environment; a bad value raises SettingsError naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as e:
+        names = [PREFIX + str(err["loc"][0]).upper() for err in e.errors() if err["loc"]]
+        lines = [
+            f"{PREFIX}{str(err['loc'][0]).upper() if err['loc'] else '?'}: {err['msg']}" for err in e.errors()
+        ]
+        raise SettingsError(names, "invalid settings: " + "; ".join(lines)) from None
+
+
+def _mask_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(":" + parts.password + "@", ":***@")
+    return parts._replace(netloc=netloc).geturl()
+
+
+def masked(settings: Settings) -> dict[str, str]:
+    """Effective values as ``{VARIABLE: text}`` with secrets masked (URL passwords, keys)."""
+    out: dict[str, str] = {}
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            secret = value.get_secret_value()
+            text = _mask_url(secret) if "://" in secret else "***"
+        elif value is None:
+            text = ""
+        elif isinstance(value, list):
+            text = ",".join(str(v) for v in value)
+        else:
+            text = str(value)
+        out[PREFIX + name.upper()] = text
+    return out

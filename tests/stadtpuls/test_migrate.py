@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+
+from stadtpuls.migrate import detect_mode, migrate, migrations
+
+TABLES = {
+    "sites", "devices", "api_keys", "uplinks", "bin_levels", "parking_events", "passenger_counts",
+    "environment_readings", "dead_letters", "fcnt_gaps", "device_state", "schema_migrations",
+}
+HOURLY = {"uplinks_hourly", "bin_levels_hourly", "parking_hourly", "passengers_hourly", "environment_hourly"}
+
+
+def _schema(url: str) -> list[tuple[str, str, str]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            """SELECT table_name, column_name, data_type FROM information_schema.columns
+               WHERE table_schema = 'public' ORDER BY 1, 2"""
+        ).fetchall()
+
+
+def test_migrate_creates_schema_on_plain_postgresql(new_database) -> None:
+    url = new_database()
+    result = migrate(url)
+    assert result.mode in ("postgresql", "timescaledb")
+    assert [a.split("_", 1)[0] for a in result.applied] == [f"{m.version:04d}" for m in migrations()]
+    names = {t for t, _, _ in _schema(url)}
+    assert TABLES <= names
+    assert HOURLY <= names
+
+
+def test_migrate_twice_changes_nothing(new_database) -> None:
+    url = new_database()
+    migrate(url)
+    before = _schema(url)
+    second = migrate(url)
+    assert second.applied == []
+    assert second.already == len(migrations())
+    assert _schema(url) == before
+
+
+def test_migrate_from_two_processes_at_once_applies_each_once(new_database) -> None:
+    url = new_database()
+    results = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            results.append(migrate(url))
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert sorted(len(r.applied) for r in results) == [0, len(migrations())]
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone() == (len(migrations()),)
+
+
+def test_mode_is_plain_postgresql_without_timescaledb(db_url: str) -> None:
+    with psycopg.connect(db_url) as conn:
+        has_ext = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
+        mode = detect_mode(conn)
+    assert mode == ("timescaledb" if has_ext else "postgresql")
+
+
+def test_unique_key_rejects_duplicate_uplink(clean_db: str) -> None:
+    key = uuid.uuid4()
+    t = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    row = (t, key, "0011223344556677", 5, 1, b"\x01", "chirpstack-v4")
+    with psycopg.connect(clean_db) as conn:
+        insert = """INSERT INTO uplinks (time, dedup_key, dev_eui, f_cnt, f_port, payload, lns)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s)"""
+        conn.execute(insert, row)
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            conn.execute(insert, row)
+
+
+def test_devices_reject_malformed_dev_eui(clean_db: str) -> None:
+    with psycopg.connect(clean_db) as conn, pytest.raises(psycopg.errors.CheckViolation):
+        conn.execute("INSERT INTO devices (dev_eui, codec) VALUES ('XYZ', 'netvox/r718x')")
+
+
+def test_hourly_view_buckets_in_reporting_time_zone(clean_db: str) -> None:
+    # 2026-03-29 is the day of the change to summer time in Berlin: 00:30 UTC is 01:30 CET -> bucket 01:00 CET.
+    t = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)
+    with psycopg.connect(clean_db) as conn:
+        conn.execute(
+            "INSERT INTO bin_levels (time, dev_eui, site_id, fill_pct) VALUES (%s, 'aa00000000000001', 'b1', 40)",
+            (t,),
+        )
+        bucket, fill = conn.execute("SELECT bucket, fill_last FROM bin_levels_hourly").fetchone()
+    assert bucket == datetime(2026, 3, 29, 0, 0, tzinfo=UTC)
+    assert fill == 40
+
+
+@pytest.mark.timescaledb
+def test_timescaledb_creates_hypertables_and_policies(db_url: str) -> None:
+    with psycopg.connect(db_url) as conn:
+        hypertables = {r[0] for r in conn.execute("SELECT hypertable_name FROM timescaledb_information.hypertables")}
+        jobs = conn.execute("SELECT count(*) FROM timescaledb_information.jobs WHERE hypertable_name IS NOT NULL")
+        assert {"uplinks", "bin_levels", "parking_events", "passenger_counts"} <= hypertables
+        assert jobs.fetchone()[0] >= 10
