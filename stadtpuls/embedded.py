@@ -15,6 +15,7 @@ import threading
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 from .logs import get_logger
 
@@ -51,7 +52,7 @@ class EmbeddedPostgres:
     def __init__(self, data_dir: Path, *, keep: bool = False) -> None:
         self.data_dir = Path(data_dir)
         self.keep = keep
-        self._server = None
+        self._server: Any = None
 
     def start(self) -> str:
         with warnings.catch_warnings():
