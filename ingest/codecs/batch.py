@@ -17,7 +17,7 @@ Everything here is vectorised; nothing loops over rows in Python.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,9 @@ from .base import Column, Decoded, FieldSpec
 __all__ = [
     "Builder",
     "Group",
+    "byte_at",
+    "fail_short",
+    "field",
     "format_unique",
     "from_hex",
     "groups",
@@ -44,6 +47,7 @@ __all__ = [
     "row_count",
     "rows_of",
     "select",
+    "subset",
     "u16be",
     "u16le",
     "u32be",
@@ -88,14 +92,34 @@ class Group:
 
 def rows_of(buf: np.ndarray, offsets: np.ndarray, rows: np.ndarray, length: int) -> np.ndarray:
     """Gather ``rows`` (all of payload length ``length``) into a ``(len(rows), length)`` uint8 array."""
-    starts = np.asarray(offsets, dtype=np.int64)[rows]
-    if length == 0:
-        return np.empty((len(starts), 0), dtype=np.uint8)
-    return buf[starts[:, None] + np.arange(length, dtype=np.int64)]
+    return _gather(buf, np.asarray(offsets, dtype=np.int64)[rows], length)
 
 
-def groups(buf: np.ndarray, offsets: np.ndarray, f_port: np.ndarray | None = None) -> Iterator[Group]:
-    """Split a batch into groups of equal (f_port, length), largest first in no particular guarantee.
+def _gather(buf: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
+    out = np.empty((len(starts), length), dtype=np.uint8)
+    for k in range(length):  # one gather per byte column: much faster than a 2-D fancy index
+        out[:, k] = buf[starts + k]
+    return out
+
+
+def byte_at(buf: np.ndarray, offsets: np.ndarray, k: int) -> np.ndarray:
+    """Byte ``k`` of every payload (uint8; 0 where the payload is shorter), without grouping the batch."""
+    offsets = np.asarray(offsets, dtype=np.int64)
+    at = offsets[:-1] + k
+    if len(at) and int(np.min(offsets[1:] - at)) > 0:
+        return buf[at]
+    if len(buf) == 0:
+        return np.zeros(len(at), dtype=np.uint8)
+    out = buf[np.minimum(at, len(buf) - 1)]
+    out[at >= offsets[1:]] = 0
+    return out
+
+
+def groups(
+    buf: np.ndarray, offsets: np.ndarray, f_port: np.ndarray | None = None, rows: np.ndarray | None = None
+) -> Iterator[Group]:
+    """Split a batch (or only its ``rows``: distinct indices) into groups of equal (f_port, length), in
+    ascending order.
 
     A batch whose rows all share one layout and lie back to back in ``buf`` is returned as a single zero-copy
     group with ``rows = slice(0, n)``.
@@ -103,32 +127,40 @@ def groups(buf: np.ndarray, offsets: np.ndarray, f_port: np.ndarray | None = Non
     buf = np.asarray(buf, dtype=np.uint8)
     offsets = np.asarray(offsets, dtype=np.int64)
     n = row_count(offsets)
-    if n == 0:
-        return
-    lens = np.diff(offsets)
     ports = None if f_port is None else np.asarray(f_port, dtype=np.int64)
+    if rows is not None and len(rows) == n:
+        rows = None  # distinct row indices covering the whole batch
+    if rows is not None:
+        starts, lens = offsets[:-1][rows], np.diff(offsets)[rows]
+        if ports is not None:
+            ports = ports[rows]
+    else:
+        starts, lens = offsets[:-1], np.diff(offsets)
+    if len(lens) == 0:
+        return
     l0 = int(lens[0])
-    same_len = bool((lens == l0).all())
-    same_port = ports is None or bool((ports == ports[0]).all())
-    if same_len and same_port:
+    if rows is None and bool((lens == l0).all()) and (ports is None or bool((ports == ports[0]).all())):
         p0 = None if ports is None else int(ports[0])
         start = int(offsets[0])
         if l0 > 0 and int(offsets[-1]) - start == n * l0:
             data = buf[start : start + n * l0].reshape(n, l0)
         else:
-            data = rows_of(buf, offsets, np.arange(n), l0)
+            data = _gather(buf, starts, l0)
         yield Group(p0, l0, slice(0, n), data)
         return
     if ports is None:
         key = lens
+        small = int(lens.max()) < 1 << 16
     else:
-        # ports are small non-negative ints in practice; the key keeps any value distinct.
-        key = (ports << 32) ^ lens
-    for k in np.unique(key):
-        rows = np.flatnonzero(key == k)
-        length = int(lens[rows[0]])
-        port = None if ports is None else int(ports[rows[0]])
-        yield Group(port, length, rows, rows_of(buf, offsets, rows, length))
+        small = int(ports.min()) >= 0 and int(ports.max()) < 256 and int(lens.max()) < 256
+        key = (ports << 8) | lens if small else (ports << 32) ^ lens  # the latter keeps any port distinct
+    # Small keys are counted (linear time); others need a sort.
+    keys = np.flatnonzero(np.bincount(key)) if small else np.unique(key)
+    for k in keys.tolist():
+        idx = np.flatnonzero(key == k)
+        length = int(lens[idx[0]])
+        port = None if ports is None else int(ports[idx[0]])
+        yield Group(port, length, idx if rows is None else rows[idx], _gather(buf, starts[idx], length))
 
 
 def pack(parts: Sequence[tuple[np.ndarray, np.ndarray]], n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -159,54 +191,49 @@ def pack(parts: Sequence[tuple[np.ndarray, np.ndarray]], n: int) -> tuple[np.nda
 # --- integer columns of a 2-D uint8 array ------------------------------------------------------
 
 
+def field(a: np.ndarray, i: int, dtype: str) -> np.ndarray:
+    """Bytes ``i ..`` of every row read as one number of ``dtype`` (e.g. ``">i2"``, ``"<u4"``): a zero-copy
+    strided view, so ``field(d, 7, ">i2") / 10`` costs a single pass."""
+    dt = np.dtype(dtype)
+    if a.strides[1:] != (1,):
+        a = np.ascontiguousarray(a)
+    return a[:, i : i + dt.itemsize].view(dt)[:, 0]
+
+
 def i8(a: np.ndarray, i: int) -> np.ndarray:
     return a[:, i].view(np.int8).astype(np.int64)
 
 
 def u16be(a: np.ndarray, i: int) -> np.ndarray:
-    return (a[:, i].astype(np.int64) << 8) | a[:, i + 1]
+    return field(a, i, ">u2").astype(np.int64)
 
 
 def u16le(a: np.ndarray, i: int) -> np.ndarray:
-    return (a[:, i + 1].astype(np.int64) << 8) | a[:, i]
+    return field(a, i, "<u2").astype(np.int64)
 
 
 def i16be(a: np.ndarray, i: int) -> np.ndarray:
-    v = u16be(a, i)
-    return v - ((v & 0x8000) << 1)
+    return field(a, i, ">i2").astype(np.int64)
 
 
 def i16le(a: np.ndarray, i: int) -> np.ndarray:
-    v = u16le(a, i)
-    return v - ((v & 0x8000) << 1)
+    return field(a, i, "<i2").astype(np.int64)
 
 
 def u32be(a: np.ndarray, i: int) -> np.ndarray:
-    return (
-        (a[:, i].astype(np.int64) << 24)
-        | (a[:, i + 1].astype(np.int64) << 16)
-        | (a[:, i + 2].astype(np.int64) << 8)
-        | a[:, i + 3]
-    )
+    return field(a, i, ">u4").astype(np.int64)
 
 
 def u32le(a: np.ndarray, i: int) -> np.ndarray:
-    return (
-        (a[:, i + 3].astype(np.int64) << 24)
-        | (a[:, i + 2].astype(np.int64) << 16)
-        | (a[:, i + 1].astype(np.int64) << 8)
-        | a[:, i]
-    )
+    return field(a, i, "<u4").astype(np.int64)
 
 
 def i32be(a: np.ndarray, i: int) -> np.ndarray:
-    v = u32be(a, i)
-    return v - ((v & 0x80000000) << 1)
+    return field(a, i, ">i4").astype(np.int64)
 
 
 def i32le(a: np.ndarray, i: int) -> np.ndarray:
-    v = u32le(a, i)
-    return v - ((v & 0x80000000) << 1)
+    return field(a, i, "<i4").astype(np.int64)
 
 
 # --- strings and JSON values ----------------------------------------------------------------------
@@ -313,7 +340,7 @@ class Builder:
                 return
             if where.all():
                 where = None
-        whole = isinstance(rows, slice) and rows == slice(0, self.n)
+        whole = isinstance(rows, slice) and rows.indices(self.n) == (0, self.n, 1)
         if whole and null is None and name not in self.columns and self.n:
             # The group is the whole batch and the column is new: adopt a (converted) copy of the values.
             dtype = self._dtypes[name]
@@ -321,7 +348,9 @@ class Builder:
                 vals = np.empty(self.n, dtype=dtype)
                 vals.fill(values)  # np.full would make a new str object per row
             else:
-                vals = np.broadcast_to(values, (self.n,)).astype(dtype)
+                fresh = values.flags.owndata and values.dtype == dtype and values.shape == (self.n,)
+                # A freshly computed array is adopted as it is (callers pass each one to one column only).
+                vals = values if fresh else np.broadcast_to(values, (self.n,)).astype(dtype)
             present = np.ones(self.n, dtype=bool) if where is None else where.copy()
             self.columns[name] = Column(vals, present)
             return
@@ -358,8 +387,11 @@ class Builder:
         target[sel] = values
 
     def build(self) -> Decoded:
-        for name in self._dtypes:
-            self._column(name)
+        """The result. A field no row has gets a read-only placeholder column (nothing present)."""
+        for name, dtype in self._dtypes.items():
+            if name not in self.columns:
+                values = np.broadcast_to(np.zeros(1, dtype=dtype), (self.n,))
+                self.columns[name] = Column(values, np.zeros(self.n, dtype=bool))
         columns = {name: self.columns[name] for name in self._dtypes}
         if not self.ok.all():
             for col in columns.values():
@@ -372,6 +404,28 @@ def select(rows: Rows, mask: np.ndarray) -> Rows:
     if isinstance(rows, slice):
         return np.flatnonzero(mask) + (rows.start or 0)
     return rows[mask]
+
+
+def subset(rows: Rows, data: np.ndarray, mask: np.ndarray) -> tuple[Rows, np.ndarray]:
+    """The batch rows and the 2-D data of a group's rows where ``mask`` is True (all of them: no copy)."""
+    idx = np.flatnonzero(mask)
+    if len(idx) == len(mask):
+        return rows, data
+    sub_rows = idx + (rows.start or 0) if isinstance(rows, slice) else rows[idx]
+    return sub_rows, np.take(data, idx, axis=0)
+
+
+def fail_short(
+    out: Builder, port: np.ndarray, lens: np.ndarray, short: np.ndarray, need: Mapping[int, int]
+) -> None:
+    """Fail the ``short`` rows of a whole batch (``need``: minimum length by fPort) as wrong length."""
+    if not short.any():
+        return
+    key = (port[short] << 32) | lens[short]
+    for k in np.unique(key).tolist():
+        p, length = k >> 32, k & 0xFFFFFFFF
+        where = short & (port == p) & (lens == length)
+        out.fail(slice(None), wrong_length(length, f"at least {need[p]}"), where=where)
 
 
 def wrong_length(got: int, expected: str) -> str:

@@ -17,9 +17,10 @@ from .base import Codec, Column, Decoded, EncodeError, FieldSpec
 from .batch import (
     Builder,
     Rows,
+    byte_at,
+    fail_short,
     format_unique,
     groups,
-    i8,
     i32le,
     lists_column,
     lut,
@@ -43,6 +44,9 @@ _TYPES = {
     5: "device usage",
     6: "debug",
 }
+_PORT_TYPES = lut([None, *(_TYPES[p] for p in range(1, 7))], 7)
+_PORT_KNOWN = np.array([False] + [True] * 6)
+_PORT_MIN = np.array([0] + [_MIN_LENGTH[p] for p in range(1, 7)])
 _RESET_CAUSES = {1: "watchdog", 2: "power on", 3: "system request", 4: "other"}
 _RESET_LUT = lut([_RESET_CAUSES.get(i) for i in range(256)])
 _RESET_KNOWN = np.array([i in _RESET_CAUSES for i in range(256)])
@@ -88,33 +92,42 @@ class BoschTPS110(Codec):
     quantities = ("occupied", "temperature_c")
 
     def decode(self, f_port: np.ndarray, buf: np.ndarray, offsets: np.ndarray) -> Decoded:
+        offsets = np.asarray(offsets, dtype=np.int64)
+        buf = np.asarray(buf, dtype=np.uint8)
         out = Builder(row_count(offsets), self.fields)
-        for g in groups(buf, offsets, f_port):
-            port = g.f_port if g.f_port is not None else -1
-            if port not in _MIN_LENGTH:
-                continue  # the official decoder returns {} for other fPorts
-            if g.length < _MIN_LENGTH[port]:
-                out.fail(g.rows, wrong_length(g.length, f"at least {_MIN_LENGTH[port]}"))
-                continue
-            d, rows = g.data, g.rows
-            out.set("type", rows, _TYPES[port])
-            if port in (1, 2):
-                out.set("occupied", rows, (d[:, 0] & 1).view(bool))
-                if port == 2 and g.length >= 2:
-                    out.set("temperature", rows, i8(d, 1))
-            elif port == 3:
-                _debug_codes(out, rows, d)
-                keys = (d[:, 12].astype(np.int64) << 16) | (d[:, 13].astype(np.int64) << 8) | d[:, 14]
-                out.set("firmwareVersion", rows, format_unique(keys, _dotted))
-                out.set("resetCause", rows, _RESET_LUT[d[:, 15]], where=_RESET_KNOWN[d[:, 15]])
-                out.set("occupied", rows, (d[:, 16] & 1).view(bool))
-            elif port in (4, 5):
-                out.set("bytes", rows, lists_column(d))
-            else:
-                out.set("timestamp", rows, i32le(d, 0))
-                out.set("debugCode", rows, ((d[:, 5] & 0x0F).astype(np.int64) << 8) | d[:, 4])
-                out.set("sequenceNumber", rows, u16le(d, 8))
+        port = np.asarray(f_port, dtype=np.int64)
+        code = np.where((port >= 0) & (port < len(_PORT_TYPES)), port, 0)  # 0: a port the decoder ignores
+        lens = np.diff(offsets)
+        known = _PORT_KNOWN[code]
+        short = known & (lens < _PORT_MIN[code])
+        out.set("type", slice(None), _PORT_TYPES[code], where=known)
+        # Status and heartbeat frames (nearly all traffic) are read straight from the buffer, ungrouped.
+        status = (code == 1) | (code == 2)
+        out.set("occupied", slice(None), (byte_at(buf, offsets, 0) & 1).view(bool), where=status)
+        rare = np.flatnonzero(known & ((code > 2) | ((code == 2) & (lens >= 2))) & ~short)
+        if len(rare):
+            for g in groups(buf, offsets, port, rows=rare):
+                self._decode_group(out, g.f_port or 0, g.rows, g.data)
+        fail_short(out, port, lens, short, _MIN_LENGTH)
         return out.build()
+
+    @staticmethod
+    def _decode_group(out: Builder, port: int, rows: Rows, d: np.ndarray) -> None:
+        """Heartbeat temperatures, startup, device information/usage and debug frames, by (fPort, length)."""
+        if port == 2:
+            out.set("temperature", rows, d[:, 1].view(np.int8))
+        elif port == 3:
+            _debug_codes(out, rows, d)
+            keys = (d[:, 12].astype(np.int64) << 16) | (d[:, 13].astype(np.int64) << 8) | d[:, 14]
+            out.set("firmwareVersion", rows, format_unique(keys, _dotted))
+            out.set("resetCause", rows, _RESET_LUT[d[:, 15]], where=_RESET_KNOWN[d[:, 15]])
+            out.set("occupied", rows, (d[:, 16] & 1).view(bool))
+        elif port in (4, 5):
+            out.set("bytes", rows, lists_column(d))
+        else:
+            out.set("timestamp", rows, i32le(d, 0))
+            out.set("debugCode", rows, ((d[:, 5] & 0x0F).astype(np.int64) << 8) | d[:, 4])
+            out.set("sequenceNumber", rows, u16le(d, 8))
 
     def decode_row(self, f_port: int, payload: bytes) -> dict[str, Any]:
         if f_port not in _MIN_LENGTH:

@@ -16,14 +16,15 @@ from . import registry
 from .base import Codec, Column, Decoded, EncodeError, FieldSpec
 from .batch import (
     Builder,
+    Rows,
+    field,
     groups,
     hex_column,
-    i16be,
     i32be,
     lut,
     pack,
     row_count,
-    select,
+    subset,
     u16be,
     wrong_length,
 )
@@ -89,36 +90,47 @@ class DraginoLHT65(Codec):
             if g.length != FRAME:
                 out.fail(g.rows, wrong_length(g.length, str(FRAME)))
                 continue
-            d, rows = g.data, g.rows
-            ext = d[:, 6] & 0x0F
-            e9 = ext == 9
-            internal = ext != 15
-            out.set("TempC_DS", rows, i16be(d, 0) / 100, where=e9)
-            out.set("BatV", rows, (u16be(d, 0) & 0x3FFF) / 1000, where=~e9)
-            out.set("Bat_status", rows, np.where(e9, d[:, 4], d[:, 0]) >> 6)
-            out.set("TempC_SHT", rows, i16be(d, 2) / 100, where=internal)
-            out.set("Hum_SHT", rows, (u16be(d, 4) & 0x0FFF) / 10, where=internal)
-            out.set("No_connect", rows, "Sensor no connection", where=(d[:, 6] & 0x80) != 0)
-            out.set("Ext_sensor", rows, _EXT_SENSOR_LUT[ext], where=_EXT_SENSOR_KNOWN[ext])
-            out.set("TempC_DS", rows, i16be(d, 7) / 100, where=ext == 1)
-            out.set("Work_mode", rows, _WORK_MODE_LUT[ext], where=_WORK_MODE_KNOWN[ext])
-            e4 = ext == 4
-            out.set("Exti_pin_level", rows, _HIGH_LOW[(d[:, 7] != 0).view(np.uint8)], where=e4)
-            out.set("Exti_status", rows, _TRUE_FALSE[(d[:, 8] != 0).view(np.uint8)], where=e4)
-            out.set("ILL_lx", rows, u16be(d, 7), where=ext == 5)
-            out.set("ADC_V", rows, u16be(d, 7) / 1000, where=ext == 6)
-            out.set(
-                "Exit_count",
-                rows,
-                np.where(ext == 8, i32be(d, 7), u16be(d, 7)),
-                where=(ext == 7) | (ext == 8),
-            )
-            out.set("Systimestamp", rows, i32be(d, 7), where=e9)
-            e15 = ext == 15
-            if e15.any():
-                out.set("ID", select(rows, e15), hex_column(d[e15][:, _ID_BYTES], sep=" "))
-            out.fail(rows, POLL_REASON, where=(d[:, 6] & 0x40) != 0)
+            self._decode_frames(out, g.rows, g.data)
         return out.build()
+
+    @staticmethod
+    def _decode_frames(out: Builder, rows: Rows, d: np.ndarray) -> None:
+        """Decode 11-byte frames: the common fields over all rows, each mode's fields over its own rows."""
+        b6 = d[:, 6]
+        ext = b6 & 0x0F
+        e9 = ext == 9
+        internal = ext != 15
+        out.set("BatV", rows, (field(d, 0, ">u2") & 0x3FFF) / 1000, where=~e9)
+        out.set("Bat_status", rows, np.where(e9, d[:, 4], d[:, 0]) >> 6)
+        out.set("TempC_SHT", rows, field(d, 2, ">i2") / 100, where=internal)
+        out.set("Hum_SHT", rows, (field(d, 4, ">u2") & 0x0FFF) / 10, where=internal)
+        out.set("No_connect", rows, "Sensor no connection", where=b6 >= 0x80)
+        present = np.bincount(ext, minlength=16)
+        for mode in np.flatnonzero(present).tolist():
+            sub_rows, s = subset(rows, d, ext == mode)
+            if mode in _EXT_SENSOR:
+                out.set("Ext_sensor", sub_rows, _EXT_SENSOR[mode])
+            if mode in _WORK_MODE:
+                out.set("Work_mode", sub_rows, _WORK_MODE[mode])
+            if mode == 1:
+                out.set("TempC_DS", sub_rows, field(s, 7, ">i2") / 100)
+            elif mode == 4:
+                out.set("Exti_pin_level", sub_rows, _HIGH_LOW[(s[:, 7] != 0).view(np.uint8)])
+                out.set("Exti_status", sub_rows, _TRUE_FALSE[(s[:, 8] != 0).view(np.uint8)])
+            elif mode == 5:
+                out.set("ILL_lx", sub_rows, u16be(s, 7))
+            elif mode == 6:
+                out.set("ADC_V", sub_rows, field(s, 7, ">u2") / 1000)
+            elif mode == 7:
+                out.set("Exit_count", sub_rows, u16be(s, 7))
+            elif mode == 8:
+                out.set("Exit_count", sub_rows, i32be(s, 7))
+            elif mode == 9:
+                out.set("TempC_DS", sub_rows, field(s, 0, ">i2") / 100)
+                out.set("Systimestamp", sub_rows, i32be(s, 7))
+            elif mode == 15:
+                out.set("ID", sub_rows, hex_column(s[:, _ID_BYTES], sep=" "))
+        out.fail(rows, POLL_REASON, where=(b6 & 0x40) != 0)
 
     def decode_row(self, f_port: int, payload: bytes) -> dict[str, Any]:
         if f_port != 2:

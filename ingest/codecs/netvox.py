@@ -24,7 +24,7 @@ from .batch import (
     lut,
     pack,
     row_count,
-    select,
+    subset,
     u16be,
     volt_lut,
     wrong_length,
@@ -99,29 +99,32 @@ class _Netvox(Codec):
 
     def decode(self, f_port: np.ndarray, buf: np.ndarray, offsets: np.ndarray) -> Decoded:
         out = Builder(row_count(offsets), self.fields)
-        for g in groups(buf, offsets, f_port):
-            if g.f_port not in self.f_ports:
-                out.fail(g.rows, "unknown FPort")
-                continue
+        ports = np.asarray(f_port, dtype=np.int64)
+        # Grouped by length only: a batch of 11-byte frames is one zero-copy group; the fPort is a row mask.
+        for g in groups(buf, offsets):
+            port = ports[g.rows]
+            p6, p7 = port == 6, port == 7
+            valid = p6 | p7
+            out.fail(g.rows, "unknown FPort", where=~valid)
             if g.length < FRAME:
-                out.fail(g.rows, wrong_length(g.length, str(FRAME)))
+                out.fail(g.rows, wrong_length(g.length, str(FRAME)), where=valid)
                 continue
-            d = g.data
+            d, rows = g.data, g.rows
             b1 = d[:, 1]
-            out.set("Device", g.rows, self._device_lut[b1], where=self._device_known[b1])
-            if g.f_port == 7:
-                self._config(out, g.rows, d)
-                continue
-            version = d[:, 2] == 0
+            out.set("Device", rows, self._device_lut[b1], where=valid & self._device_known[b1])
+            version = p6 & (d[:, 2] == 0)
             if version.any():
-                rows, v = select(g.rows, version), d[version]
-                out.set("SWver", rows, v[:, 3] / 10)
-                out.set("HWver", rows, v[:, 4])
-                out.set("Datecode", rows, hex_column(v[:, 5:9]))
-            status = ~version
-            out.set("Volt", g.rows, _VOLT[d[:, 3]], where=status)
-            out.set_raw("battery_v", g.rows, _VOLT_NUM[d[:, 3]])
-            self._status(out, g.rows, d, status)
+                sub_rows, v = subset(rows, d, version)
+                out.set("SWver", sub_rows, v[:, 3] / 10)
+                out.set("HWver", sub_rows, v[:, 4])
+                out.set("Datecode", sub_rows, hex_column(v[:, 5:9]))
+            status = p6 & ~version
+            if status.any():
+                out.set("Volt", rows, _VOLT[d[:, 3]], where=status)
+                out.set_raw("battery_v", rows, _VOLT_NUM[d[:, 3]])
+                self._status(out, rows, d, status)
+            if p7.any():
+                self._config(out, *subset(rows, d, p7))
         return out.build()
 
     def _status(self, out: Builder, rows: Rows, d: np.ndarray, where: np.ndarray) -> None:
@@ -170,9 +173,7 @@ class _Netvox(Codec):
             frames[:, 0] = 1
             frames[:, 3] = to_ints(self.id, "SWver", field_values(self.id, columns, "SWver", n), 0, 255, 10)
             frames[:, 4] = to_ints(self.id, "HWver", field_values(self.id, columns, "HWver", n, 0), 0, 255)
-            frames[:, 5:9] = _datecode_bytes(
-                self.id, field_values(self.id, columns, "Datecode", n, "00000000")
-            )
+            frames[:, 5:9] = _datecode_bytes(self.id, field_values(self.id, columns, "Datecode", n, "00000000"))
         elif f_port == 6:
             frames[:, 0] = 1
             frames[:, 2] = 1

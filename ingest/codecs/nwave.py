@@ -17,9 +17,10 @@ from .base import Codec, Column, Decoded, EncodeError, FieldSpec
 from .batch import (
     Builder,
     Rows,
+    byte_at,
+    fail_short,
     format_unique,
     groups,
-    i8,
     i32be,
     lists_column,
     lut,
@@ -57,6 +58,9 @@ def _expand(c: int) -> tuple[int, int | None, bool]:
 
 _DURATION = np.array([_expand(c)[0] for c in range(128)], dtype=np.int64)
 _DURATION_ERROR = np.array([_expand(c)[1] or 0 for c in range(128)], dtype=np.int64)
+_PORT_TYPES = lut([_TYPES.get(p) for p in range(11)], 11)
+_PORT_KNOWN = np.array([p in _TYPES for p in range(11)])
+_PORT_MIN = np.array([_MIN_LENGTH.get(p, 0) for p in range(11)])
 _RESET_LUT = lut([_RESET_CAUSES.get(i) for i in range(256)])
 _RESET_KNOWN = np.array([i in _RESET_CAUSES for i in range(256)])
 _HEALTH = lut(["normal", "low", "critical"], 3)
@@ -70,6 +74,10 @@ def _compress(codec_id: str, minutes: np.ndarray) -> np.ndarray:
 
 def _dotted(k: int) -> str:
     return f"{k >> 16}.{k >> 8 & 255}.{k & 255}"
+
+
+def _signed_hex(k: int) -> str:
+    return f"{k:X}"
 
 
 def _health(mv: Any, temperature: Any) -> Any:
@@ -100,41 +108,56 @@ class NwaveNPS405(Codec):
     quantities = ("occupied", "battery_v", "temperature_c")
 
     def decode(self, f_port: np.ndarray, buf: np.ndarray, offsets: np.ndarray) -> Decoded:
+        offsets = np.asarray(offsets, dtype=np.int64)
+        buf = np.asarray(buf, dtype=np.uint8)
         out = Builder(row_count(offsets), self.fields)
-        for g in groups(buf, offsets, f_port):
-            port = g.f_port if g.f_port is not None else -1
-            if port not in _MIN_LENGTH:
-                continue  # the official decoder returns {} for other fPorts
-            if g.length < _MIN_LENGTH[port]:
-                out.fail(g.rows, wrong_length(g.length, f"at least {_MIN_LENGTH[port]}"))
-                continue
-            d, rows = g.data, g.rows
-            out.set("type", rows, _TYPES[port])
-            if port == 1:
-                out.set("occupied", rows, (d[:, 0] & 1).view(bool))
-                self._durations(out, rows, d[:, 0], None)
-            elif port == 2:
-                b0 = d[:, 0]
-                mv = 2500 + 4 * d[:, 1].astype(np.int64)
-                temperature = i8(d, 2) / 2 + 10
-                out.set("occupied", rows, (b0 & 1).view(bool))
-                out.set("hw_health_status", rows, b0 & 0x7F)
-                out.set("battery_voltage", rows, mv / 1000)
-                out.set("temperature", rows, temperature)
-                out.set("battery_health", rows, _HEALTH[_health(mv, temperature)])
-            elif port == 3:
-                keys = (d[:, 0].astype(np.int64) << 16) | (d[:, 1].astype(np.int64) << 8) | d[:, 2]
-                out.set("firmware_version", rows, format_unique(keys, _dotted))
-                out.set("reset_cause", rows, _RESET_LUT[d[:, 3]], where=_RESET_KNOWN[d[:, 3]])
-                out.set("occupied", rows, (d[:, 4] & 1).view(bool))
-            elif port == 6:
-                out.set("bytes", rows, lists_column(d))
-            else:
-                unoccupied = (d[:, 0] & 1) == 0
-                out.set("occupied", rows, True, null=unoccupied)
-                self._durations(out, rows, d[:, 0], unoccupied)
-                out.set("tag_id", rows, format_unique(i32be(d, 1), lambda k: f"{k:X}"))
+        whole = slice(None)
+        port = np.asarray(f_port, dtype=np.int64)
+        code = np.where((port >= 0) & (port < len(_PORT_TYPES)), port, 0)  # 0: a port the decoder ignores
+        lens = np.diff(offsets)
+        known = _PORT_KNOWN[code]
+        short = known & (lens < _PORT_MIN[code])
+        out.set("type", whole, _PORT_TYPES[code], where=known)
+        # The occupancy of status and heartbeat frames (nearly all traffic) and the durations of status frames
+        # are read straight from the buffer; the other frames are decoded by (fPort, length) group.
+        status = (code == 1) & ~short
+        heartbeat = (code == 2) & ~short
+        b0 = byte_at(buf, offsets, 0)
+        out.set("occupied", whole, (b0 & 1).view(bool), where=status | heartbeat)
+        if status.any():
+            c = (b0 >> 1) & 0x7F
+            out.set("previous_state_duration", whole, _DURATION[c], where=status)
+            out.set("previous_state_duration_error", whole, _DURATION_ERROR[c], where=status, null=c == 127)
+            out.set("previous_state_duration_overflow", whole, c == 127, where=status)
+        rare = np.flatnonzero(known & (code > 1) & ~short)
+        if len(rare):
+            for g in groups(buf, offsets, port, rows=rare):
+                self._decode_group(out, g.f_port or 0, g.rows, g.data)
+        fail_short(out, port, lens, short, _MIN_LENGTH)
         return out.build()
+
+    def _decode_group(self, out: Builder, port: int, rows: Rows, d: np.ndarray) -> None:
+        """Heartbeat, startup, debug and registration frames, one (fPort, length) group at a time."""
+        if port == 2:
+            b0 = d[:, 0]
+            mv = 2500 + 4 * d[:, 1].astype(np.int64)
+            temperature = d[:, 2].view(np.int8) / 2 + 10
+            out.set("hw_health_status", rows, b0 & 0x7F)
+            out.set("battery_voltage", rows, mv / 1000)
+            out.set("temperature", rows, temperature)
+            out.set("battery_health", rows, _HEALTH[_health(mv, temperature)])
+        elif port == 3:
+            keys = (d[:, 0].astype(np.int64) << 16) | (d[:, 1].astype(np.int64) << 8) | d[:, 2]
+            out.set("firmware_version", rows, format_unique(keys, _dotted))
+            out.set("reset_cause", rows, _RESET_LUT[d[:, 3]], where=_RESET_KNOWN[d[:, 3]])
+            out.set("occupied", rows, (d[:, 4] & 1).view(bool))
+        elif port == 6:
+            out.set("bytes", rows, lists_column(d))
+        else:
+            unoccupied = (d[:, 0] & 1) == 0
+            out.set("occupied", rows, True, null=unoccupied)
+            self._durations(out, rows, d[:, 0], unoccupied)
+            out.set("tag_id", rows, format_unique(i32be(d, 1), _signed_hex))
 
     @staticmethod
     def _durations(out: Builder, rows: Rows, b0: np.ndarray, null: np.ndarray | None) -> None:
