@@ -272,8 +272,10 @@ def build_batch(codec_id: str, n: int, seed: int = 7) -> tuple[np.ndarray, np.nd
     counts[0] += n - sum(counts)
     ports, bufs, lens = [], [], []
     for (port, _, make), k in zip(parts, counts, strict=True):
-        values = {name: v if isinstance(v, np.ndarray) else np.full(k, v, dtype=object if isinstance(v, str) else None)
-                  for name, v in make(rng, k).items()}
+        values = {
+            name: v if isinstance(v, np.ndarray) else np.full(k, v, dtype=object if isinstance(v, str) else None)
+            for name, v in make(rng, k).items()
+        }
         buf, offsets = codec.encode(port, values)
         ports.append(np.full(k, port, dtype=np.int64))
         bufs.append(buf)

@@ -415,9 +415,7 @@ def subset(rows: Rows, data: np.ndarray, mask: np.ndarray) -> tuple[Rows, np.nda
     return sub_rows, np.take(data, idx, axis=0)
 
 
-def fail_short(
-    out: Builder, port: np.ndarray, lens: np.ndarray, short: np.ndarray, need: Mapping[int, int]
-) -> None:
+def fail_short(out: Builder, port: np.ndarray, lens: np.ndarray, short: np.ndarray, need: Mapping[int, int]) -> None:
     """Fail the ``short`` rows of a whole batch (``need``: minimum length by fPort) as wrong length."""
     if not short.any():
         return

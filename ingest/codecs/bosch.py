@@ -176,9 +176,7 @@ class BoschTPS110(Codec):
             version = field_values(self.id, columns, "firmwareVersion", n)
             frames[:, 12:15] = dotted_bytes(self.id, "firmwareVersion", version)
             causes = (
-                field_values(self.id, columns, "resetCause", n, "")
-                if "resetCause" in columns
-                else np.full(n, None)
+                field_values(self.id, columns, "resetCause", n, "") if "resetCause" in columns else np.full(n, None)
             )
             causes = causes.astype(object)
             missing = np.array([c is None for c in causes], dtype=bool)
@@ -198,9 +196,7 @@ class BoschTPS110(Codec):
             codes = list(codes or ())
             if len(codes) > 3:
                 raise EncodeError(self.id, "debugCodes", "at most three codes")
-            code_bytes = le_bytes(
-                to_ints(self.id, "debugCodes", np.array(codes, dtype=np.float64), 1, 0xFFF), 2
-            )
+            code_bytes = le_bytes(to_ints(self.id, "debugCodes", np.array(codes, dtype=np.float64), 1, 0xFFF), 2)
             for slot, pair in zip(_CODE_SLOTS, code_bytes, strict=False):
                 frames[i, slot : slot + 2] = pair
 

@@ -23,13 +23,17 @@ import orjson
 from .base import UnknownCodec
 from .registry import all_codecs, get
 
-__all__ = ["add_arguments", "decode_lines", "main", "run"]
+__all__ = ["add_arguments", "decode_lines", "main", "run", "setup"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--codec", required=True, metavar="ID", help="TTN Device Repository id, e.g. netvox/r718x"
-    )
+    parser.add_argument("--codec", required=True, metavar="ID", help="TTN Device Repository id, e.g. netvox/r718x")
+
+
+def setup(parser: argparse.ArgumentParser) -> None:
+    """Register ``stadtpuls decode`` (called by ``stadtpuls.cli``)."""
+    add_arguments(parser)
+    parser.set_defaults(func=run)
 
 
 def _parse(line: bytes) -> tuple[int, bytes] | str:

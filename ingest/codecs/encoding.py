@@ -39,9 +39,7 @@ def batch_size(columns: Mapping[str, Any]) -> int:
     return 1 if columns else 0
 
 
-def field_values(
-    codec_id: str, columns: Mapping[str, Any], name: str, n: int, default: Any = None
-) -> np.ndarray:
+def field_values(codec_id: str, columns: Mapping[str, Any], name: str, n: int, default: Any = None) -> np.ndarray:
     """The ``encode()`` input of one field as an array of n values; ``default`` when the field is not given
     (an :class:`EncodeError` when there is no default)."""
     if name not in columns:

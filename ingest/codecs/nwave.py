@@ -249,9 +249,7 @@ class NwaveNPS405(Codec):
             version = field_values(self.id, columns, "firmware_version", n)
             frames[:, 0:3] = dotted_bytes(self.id, "firmware_version", version)
             causes = (
-                field_values(self.id, columns, "reset_cause", n, "")
-                if "reset_cause" in columns
-                else np.full(n, None)
+                field_values(self.id, columns, "reset_cause", n, "") if "reset_cause" in columns else np.full(n, None)
             )
             causes = causes.astype(object)
             missing = np.array([c is None for c in causes], dtype=bool)

@@ -14,9 +14,7 @@ def decode(ports: list[int], *hexes: str):
 
 
 def test_startup_lists_only_non_zero_debug_codes_and_omits_unknown_reset_cause() -> None:
-    objs = decode(
-        [3, 3], "0000000000000000000000000102030000", "0000000000000000050f00000102030501"
-    ).objects()
+    objs = decode([3, 3], "0000000000000000000000000102030000", "0000000000000000050f00000102030501").objects()
     assert objs[0] == {"type": "startup", "debugCodes": [], "firmwareVersion": "1.2.3", "occupied": False}
     assert objs[1]["debugCodes"] == [0xF05]
     assert "resetCause" not in objs[1] and objs[1]["occupied"] is True

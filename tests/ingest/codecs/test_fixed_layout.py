@@ -340,17 +340,13 @@ def lht65_reading(draw: st.DrawFn) -> dict[str, Any]:
     elif mode == 9:
         obj.update(Work_mode="DS18B20 & timestamp", Systimestamp=draw(i32))
     elif mode == 15:
-        obj.update(
-            Work_mode="DS18B20ID", ID="".join(f"{b:02x} " for b in draw(st.binary(min_size=8, max_size=8)))
-        )
+        obj.update(Work_mode="DS18B20ID", ID="".join(f"{b:02x} " for b in draw(st.binary(min_size=8, max_size=8))))
     return obj
 
 
 LAYOUTS: list[Any] = [
     pytest.param("netvox/r718x", 6, r718x_status, id="r718x-status"),
-    pytest.param(
-        "netvox/r718x", 6, version_report.map(lambda o: {"Device": "R718X", **o}), id="r718x-version"
-    ),
+    pytest.param("netvox/r718x", 6, version_report.map(lambda o: {"Device": "R718X", **o}), id="r718x-version"),
     pytest.param("netvox/r718x", 7, r718x_config(), id="r718x-config"),
     pytest.param(
         "netvox/r719a",
@@ -358,9 +354,7 @@ LAYOUTS: list[Any] = [
         st.fixed_dictionaries({"Device": r719a_device, "Volt": volt, "CarOnOff": u8}),
         id="r719a-status",
     ),
-    pytest.param(
-        "netvox/r719a", 6, version_report.map(lambda o: {"Device": "R719A", **o}), id="r719a-version"
-    ),
+    pytest.param("netvox/r719a", 6, version_report.map(lambda o: {"Device": "R719A", **o}), id="r719a-version"),
     pytest.param("netvox/r719a", 7, r719a_config, id="r719a-config"),
     *[pytest.param("nwave/nps405", p, s, id=f"nps405-port{p}") for p, s in nps405.items()],
     *[pytest.param("bosch/tps110", p, s, id=f"tps110-port{p}") for p, s in tps110.items()],

@@ -60,9 +60,7 @@ def test_r718x_domain_fill_from_bin_depth_else_device_fill_level() -> None:
     # distances 300 and 900 mm, device fill levels 50 and 10 %, battery 3.6 V and low-battery 3.2 V
     hexes = ["0134012401012c0107320a", "013401a0010384010a0a0a"]
     payloads = [bytes.fromhex(h) for h in hexes]
-    decoded = codec.decode(
-        np.array([6, 6]), np.frombuffer(b"".join(payloads), np.uint8), np.array([0, 11, 22])
-    )
+    decoded = codec.decode(np.array([6, 6]), np.frombuffer(b"".join(payloads), np.uint8), np.array([0, 11, 22]))
     q = codec.domain(decoded, {"depth_mm": np.array([1300.0, np.nan]), "full_mm": np.array([300.0, np.nan])})
     assert q["distance_mm"].values.tolist() == [300.0, 900.0]
     assert q["fill_pct"].present.tolist() == [True, True]
@@ -74,12 +72,9 @@ def test_r718x_domain_fill_from_bin_depth_else_device_fill_level() -> None:
 def test_r719a_domain_occupied_only_for_status_reports() -> None:
     codec = get("netvox/r719a")
     payloads = [
-        bytes.fromhex(h)
-        for h in ("0159011e01000000000000", "0159011e00000000000000", "015900640b202004240000")
+        bytes.fromhex(h) for h in ("0159011e01000000000000", "0159011e00000000000000", "015900640b202004240000")
     ]
-    decoded = codec.decode(
-        np.array([6, 6, 6]), np.frombuffer(b"".join(payloads), np.uint8), np.array([0, 11, 22, 33])
-    )
+    decoded = codec.decode(np.array([6, 6, 6]), np.frombuffer(b"".join(payloads), np.uint8), np.array([0, 11, 22, 33]))
     occupied = codec.domain(decoded, {})["occupied"]
     assert occupied.present.tolist() == [True, True, False]
     assert occupied.values[:2].tolist() == [True, False]
