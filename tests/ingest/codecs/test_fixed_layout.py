@@ -36,11 +36,13 @@ def same(actual: Any, expected: Any, where: str = "$") -> None:
             same(actual[k], expected[k], f"{where}.{k}")
 
 
-def as_batch(frames: list[tuple[int, bytes]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def as_batch(frames: list[tuple[int, bytes]], pad: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The batch arrays; with ``pad``, the payloads sit after ``pad`` junk bytes and before ``pad`` more."""
     ports = np.array([p for p, _ in frames], dtype=np.int64)
-    offsets = np.zeros(len(frames) + 1, dtype=np.int64)
-    np.cumsum([len(b) for _, b in frames], out=offsets[1:])
-    return ports, np.frombuffer(b"".join(b for _, b in frames), dtype=np.uint8), offsets
+    offsets = np.full(len(frames) + 1, pad, dtype=np.int64)
+    offsets[1:] += np.cumsum([len(b) for _, b in frames], dtype=np.int64)
+    junk = b"\xa5" * pad
+    return ports, np.frombuffer(junk + b"".join(b for _, b in frames) + junk, dtype=np.uint8), offsets
 
 
 def payloads() -> st.SearchStrategy[bytes]:
@@ -54,9 +56,9 @@ def frames_for(codec_id: str) -> st.SearchStrategy[list[tuple[int, bytes]]]:
     return st.lists(st.tuples(ports, payloads()), max_size=40)
 
 
-def check_matches_reference(codec_id: str, frames: list[tuple[int, bytes]]) -> None:
+def check_matches_reference(codec_id: str, frames: list[tuple[int, bytes]], pad: int = 0) -> None:
     codec = get(codec_id)
-    decoded = codec.decode(*as_batch(frames))
+    decoded = codec.decode(*as_batch(frames, pad))
     assert decoded.n == len(frames)
     objects = decoded.objects()
     for i, (port, payload) in enumerate(frames):
@@ -73,9 +75,9 @@ def check_matches_reference(codec_id: str, frames: list[tuple[int, bytes]]) -> N
 @pytest.mark.parametrize("codec_id", CODECS)
 def test_vectorised_decode_equals_per_message_reference_on_arbitrary_bytes(codec_id: str) -> None:
     @PROPERTY
-    @given(frames_for(codec_id))
-    def run(frames: list[tuple[int, bytes]]) -> None:
-        check_matches_reference(codec_id, frames)
+    @given(frames_for(codec_id), st.integers(0, 3))
+    def run(frames: list[tuple[int, bytes]], pad: int) -> None:
+        check_matches_reference(codec_id, frames, pad)
 
     run()
 
