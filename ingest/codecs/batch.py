@@ -48,6 +48,7 @@ __all__ = [
     "rows_of",
     "select",
     "subset",
+    "take",
     "u16be",
     "u16le",
     "u32be",
@@ -245,6 +246,16 @@ def lut(values: Sequence[Any], size: int = 256) -> np.ndarray:
     for i, v in enumerate(values):
         table[i] = v
     return table
+
+
+def take(table: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """``table[codes]`` for a lookup table; when every code is the same (a batch of one device model, one
+    frame type) a fill replaces the per-row gather, which for object tables is the costly part."""
+    if len(codes) and bool((codes == codes[0]).all()):
+        out = np.empty(len(codes), dtype=table.dtype)
+        out.fill(table[codes[0]])
+        return out
+    return table[codes]
 
 
 def volt_lut() -> np.ndarray:

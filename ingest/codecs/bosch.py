@@ -27,6 +27,7 @@ from .batch import (
     pack,
     row_count,
     select,
+    take,
     u16le,
     wrong_length,
 )
@@ -100,7 +101,7 @@ class BoschTPS110(Codec):
         lens = np.diff(offsets)
         known = _PORT_KNOWN[code]
         short = known & (lens < _PORT_MIN[code])
-        out.set("type", slice(None), _PORT_TYPES[code], where=known)
+        out.set("type", slice(None), take(_PORT_TYPES, code), where=known)
         # Status and heartbeat frames (nearly all traffic) are read straight from the buffer, ungrouped.
         status = (code == 1) | (code == 2)
         out.set("occupied", slice(None), (byte_at(buf, offsets, 0) & 1).view(bool), where=status)
@@ -120,7 +121,7 @@ class BoschTPS110(Codec):
             _debug_codes(out, rows, d)
             keys = (d[:, 12].astype(np.int64) << 16) | (d[:, 13].astype(np.int64) << 8) | d[:, 14]
             out.set("firmwareVersion", rows, format_unique(keys, _dotted))
-            out.set("resetCause", rows, _RESET_LUT[d[:, 15]], where=_RESET_KNOWN[d[:, 15]])
+            out.set("resetCause", rows, take(_RESET_LUT, d[:, 15]), where=_RESET_KNOWN[d[:, 15]])
             out.set("occupied", rows, (d[:, 16] & 1).view(bool))
         elif port in (4, 5):
             out.set("bytes", rows, lists_column(d))

@@ -25,6 +25,7 @@ from .batch import (
     pack,
     row_count,
     subset,
+    take,
     u16be,
     wrong_length,
 )
@@ -115,8 +116,8 @@ class DraginoLHT65(Codec):
             if mode == 1:
                 out.set("TempC_DS", sub_rows, field(s, 7, ">i2") / 100)
             elif mode == 4:
-                out.set("Exti_pin_level", sub_rows, _HIGH_LOW[(s[:, 7] != 0).view(np.uint8)])
-                out.set("Exti_status", sub_rows, _TRUE_FALSE[(s[:, 8] != 0).view(np.uint8)])
+                out.set("Exti_pin_level", sub_rows, take(_HIGH_LOW, (s[:, 7] != 0).view(np.uint8)))
+                out.set("Exti_status", sub_rows, take(_TRUE_FALSE, (s[:, 8] != 0).view(np.uint8)))
             elif mode == 5:
                 out.set("ILL_lx", sub_rows, u16be(s, 7))
             elif mode == 6:

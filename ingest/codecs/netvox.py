@@ -25,6 +25,7 @@ from .batch import (
     pack,
     row_count,
     subset,
+    take,
     u16be,
     volt_lut,
     wrong_length,
@@ -111,7 +112,7 @@ class _Netvox(Codec):
                 continue
             d, rows = g.data, g.rows
             b1 = d[:, 1]
-            out.set("Device", rows, self._device_lut[b1], where=valid & self._device_known[b1])
+            out.set("Device", rows, take(self._device_lut, b1), where=valid & self._device_known[b1])
             version = p6 & (d[:, 2] == 0)
             if version.any():
                 sub_rows, v = subset(rows, d, version)
@@ -254,7 +255,7 @@ class NetvoxR718X(_Netvox):
 
     def _status(self, out: Builder, rows: Rows, d: np.ndarray, where: np.ndarray) -> None:
         is_x = d[:, 1] == 0x34
-        out.set("Status", rows, _STATUS_ONOFF[(d[:, 4] != 0).view(np.uint8)], where=where)
+        out.set("Status", rows, take(_STATUS_ONOFF, (d[:, 4] != 0).view(np.uint8)), where=where)
         out.set("Distance", rows, u16be(d, 5), where=where)
         out.set("FillLevel", rows, np.where(is_x, d[:, 9], d[:, 7]), where=where)
         with_temp = where & is_x
@@ -263,9 +264,9 @@ class NetvoxR718X(_Netvox):
 
     def _config(self, out: Builder, rows: Rows, d: np.ndarray) -> None:
         b0 = d[:, 0]
-        out.set("Cmd", rows, self._cmd_lut[b0], where=self._cmd_known[b0])
+        out.set("Cmd", rows, take(self._cmd_lut, b0), where=self._cmd_known[b0])
         result = np.isin(b0, self._RESULT_CMDS)
-        out.set("Status", rows, _STATUS_RESULT[(d[:, 2] != 0).view(np.uint8)], where=result)
+        out.set("Status", rows, take(_STATUS_RESULT, (d[:, 2] != 0).view(np.uint8)), where=result)
         read = b0 == 0x82
         out.set("MinTime", rows, u16be(d, 2), where=read)
         out.set("MaxTime", rows, u16be(d, 4), where=read)
@@ -371,8 +372,8 @@ class NetvoxR719A(_Netvox):
 
     def _config(self, out: Builder, rows: Rows, d: np.ndarray) -> None:
         b0 = d[:, 0]
-        out.set("Cmd", rows, self._cmd_lut[b0], where=self._cmd_known[b0])
-        out.set("Status", rows, _STATUS_RESULT[(d[:, 2] != 0).view(np.uint8)], where=b0 == 0x81)
+        out.set("Cmd", rows, take(self._cmd_lut, b0), where=self._cmd_known[b0])
+        out.set("Status", rows, take(_STATUS_RESULT, (d[:, 2] != 0).view(np.uint8)), where=b0 == 0x81)
         read = b0 == 0x82
         out.set("MinTime", rows, u16be(d, 2), where=read)
         out.set("MaxTime", rows, u16be(d, 4), where=read)

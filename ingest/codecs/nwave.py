@@ -26,6 +26,7 @@ from .batch import (
     lut,
     pack,
     row_count,
+    take,
     wrong_length,
 )
 from .encoding import batch_size, be_bytes, dotted_bytes, field_values, pack_lists, to_codes, to_ints
@@ -117,7 +118,7 @@ class NwaveNPS405(Codec):
         lens = np.diff(offsets)
         known = _PORT_KNOWN[code]
         short = known & (lens < _PORT_MIN[code])
-        out.set("type", whole, _PORT_TYPES[code], where=known)
+        out.set("type", whole, take(_PORT_TYPES, code), where=known)
         # The occupancy of status and heartbeat frames (nearly all traffic) and the durations of status frames
         # are read straight from the buffer; the other frames are decoded by (fPort, length) group.
         status = (code == 1) & ~short
@@ -145,11 +146,11 @@ class NwaveNPS405(Codec):
             out.set("hw_health_status", rows, b0 & 0x7F)
             out.set("battery_voltage", rows, mv / 1000)
             out.set("temperature", rows, temperature)
-            out.set("battery_health", rows, _HEALTH[_health(mv, temperature)])
+            out.set("battery_health", rows, take(_HEALTH, _health(mv, temperature)))
         elif port == 3:
             keys = (d[:, 0].astype(np.int64) << 16) | (d[:, 1].astype(np.int64) << 8) | d[:, 2]
             out.set("firmware_version", rows, format_unique(keys, _dotted))
-            out.set("reset_cause", rows, _RESET_LUT[d[:, 3]], where=_RESET_KNOWN[d[:, 3]])
+            out.set("reset_cause", rows, take(_RESET_LUT, d[:, 3]), where=_RESET_KNOWN[d[:, 3]])
             out.set("occupied", rows, (d[:, 4] & 1).view(bool))
         elif port == 6:
             out.set("bytes", rows, lists_column(d))
