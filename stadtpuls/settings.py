@@ -86,6 +86,15 @@ class Settings(BaseSettings):
     service_days: list[int] = Field(
         default_factory=lambda: [0, 1, 2, 3, 4], description="weekdays with collection rounds (0 = Monday)"
     )
+    pickup_start_hour: float = Field(7.0, ge=0, lt=24, description="local hour a collection round starts")
+    road_factor: float = Field(1.3, ge=1, le=5, description="road km per great-circle km for route estimates")
+    truck_speed_kmh: float = Field(25.0, gt=0, le=130, description="average truck speed between bins")
+    bin_service_s: float = Field(90.0, ge=0, le=3600, description="seconds spent emptying one bin")
+    battery_low_pct: float = Field(20.0, ge=0, le=100, description="battery % below which a sensor is flagged")
+    battery_low_v: float = Field(3.2, ge=0, le=20, description="battery volts below which a sensor is flagged")
+    api_cache_ttl: float = Field(5.0, ge=0, le=300, description="seconds live summaries (lots, lines) are cached")
+    live_poll_interval: float = Field(5.0, gt=0, le=300, description="seconds between live refreshes without NOTIFY")
+    api_max_range_days: int = Field(93, ge=1, le=3660, description="longest time range a history query accepts")
 
     # operations
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log level")
