@@ -280,7 +280,7 @@ def build_batch(codec_id: str, n: int, seed: int = 7) -> tuple[np.ndarray, np.nd
         ports.append(np.full(k, port, dtype=np.int64))
         bufs.append(buf)
         lens.append(np.diff(offsets))
-    port = np.concatenate(ports)
+    all_ports = np.concatenate(ports)
     length = np.concatenate(lens)
     flat = np.concatenate(bufs)
     starts = np.concatenate([[0], np.cumsum(length)[:-1]])
@@ -289,16 +289,13 @@ def build_batch(codec_id: str, n: int, seed: int = 7) -> tuple[np.ndarray, np.nd
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(new_len, out=offsets[1:])
     gather = np.repeat(starts[order] - offsets[:-1], new_len) + np.arange(offsets[-1])
-    return port[order], flat[gather], offsets
+    return all_ports[order], flat[gather], offsets
 
 
-def median_time(fn: Callable[[], object], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+def elapsed(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
 
 
 def bench(codec_id: str, n: int, runs: int) -> dict[str, Any]:
@@ -306,7 +303,6 @@ def bench(codec_id: str, n: int, runs: int) -> dict[str, Any]:
     port, buf, offsets = build_batch(codec_id, n)
     decoded = codec.decode(port, buf, offsets)  # warm-up, and a check that the mix is valid
     ok_share = float(decoded.ok.mean()) if n else 1.0
-    vec = median_time(lambda: codec.decode(port, buf, offsets), runs)
     m = min(n, BASELINE_ROWS)
     messages = [(int(port[i]), bytes(buf[offsets[i] : offsets[i + 1]])) for i in range(m)]
 
@@ -314,7 +310,12 @@ def bench(codec_id: str, n: int, runs: int) -> dict[str, Any]:
         for p, payload in messages:
             codec.decode_row(p, payload)
 
-    row = median_time(per_message, runs) * (n / m)
+    # Alternate the two so that both see the same load on a shared machine.
+    vec_times, row_times = [], []
+    for _ in range(runs):
+        vec_times.append(elapsed(lambda: codec.decode(port, buf, offsets)))
+        row_times.append(elapsed(per_message) * (n / m))
+    vec, row = statistics.median(vec_times), statistics.median(row_times)
     kind = "record" if codec_id in RECORD_STRUCTURED else "fixed"
     return {"codec": codec_id, "kind": kind, "vec": n / vec, "row": n / row, "ok": ok_share}
 

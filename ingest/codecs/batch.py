@@ -331,11 +331,14 @@ class Builder:
         self._dtypes = {f.name: _DTYPES.get(f.kind, object) for f in fields}
         self.columns: dict[str, Column] = {}
 
-    def _column(self, name: str) -> Column:
+    def _column(self, name: str, dtype: Any = None) -> Column:
+        want = np.dtype(self._dtypes[name] if dtype is None else dtype)
         col = self.columns.get(name)
         if col is None:
-            col = Column(np.empty(self.n, dtype=self._dtypes[name]), np.zeros(self.n, dtype=bool))
+            col = Column(np.empty(self.n, dtype=want), np.zeros(self.n, dtype=bool))
             self.columns[name] = col
+        elif col.values.dtype != want and want == np.dtype(object):
+            col.values = col.values.astype(object)  # e.g. numbers so far, now a text value too
         return col
 
     def set(
@@ -345,7 +348,11 @@ class Builder:
         values: Any,
         where: np.ndarray | None = None,
         null: np.ndarray | None = None,
+        dtype: Any = None,
     ) -> None:
+        """Write ``values`` (an array over ``rows``, or one value) where ``where``; ``null`` marks JSON nulls.
+        ``dtype`` overrides the field kind's array type (an ``object`` field whose values are all numbers in
+        this batch can be float64); a column that later needs ``object`` is converted."""
         if where is not None:
             if not where.any():
                 return
@@ -354,7 +361,7 @@ class Builder:
         whole = isinstance(rows, slice) and rows.indices(self.n) == (0, self.n, 1)
         if whole and null is None and name not in self.columns and self.n:
             # The group is the whole batch and the column is new: adopt a (converted) copy of the values.
-            dtype = self._dtypes[name]
+            dtype = np.dtype(self._dtypes[name] if dtype is None else dtype)
             if not isinstance(values, np.ndarray):
                 vals = np.empty(self.n, dtype=dtype)
                 vals.fill(values)  # np.full would make a new str object per row
@@ -365,7 +372,7 @@ class Builder:
             present = np.ones(self.n, dtype=bool) if where is None else where.copy()
             self.columns[name] = Column(vals, present)
             return
-        col = self._column(name)
+        col = self._column(name, dtype)
         if null is not None:
             if col.null is None:
                 col.null = np.zeros(self.n, dtype=bool)

@@ -121,7 +121,11 @@ class _Netvox(Codec):
                 out.set("Datecode", sub_rows, hex_column(v[:, 5:9]))
             status = p6 & ~version
             if status.any():
-                out.set("Volt", rows, _VOLT[d[:, 3]], where=status)
+                battery = d[:, 3]
+                if (battery & 0x80).any():
+                    out.set("Volt", rows, _VOLT[battery], where=status)
+                else:  # no low-battery text in this group: a plain float column
+                    out.set("Volt", rows, battery / 10, where=status, dtype=np.float64)
                 out.set_raw("battery_v", rows, _VOLT_NUM[d[:, 3]])
                 self._status(out, rows, d, status)
             if p7.any():
