@@ -111,7 +111,7 @@ def byte_at(buf: np.ndarray, offsets: np.ndarray, k: int) -> np.ndarray:
         return buf[at]
     if len(buf) == 0:
         return np.zeros(len(at), dtype=np.uint8)
-    out = buf[np.minimum(at, len(buf) - 1)]
+    out = buf[np.minimum(at, np.int64(len(buf) - 1))]
     out[at >= offsets[1:]] = 0
     return out
 
@@ -326,7 +326,7 @@ class Builder:
     def __init__(self, n: int, fields: Sequence[FieldSpec]) -> None:
         self.n = n
         self.ok = np.ones(n, dtype=bool)
-        self.error = np.empty(n, dtype=object)  # all None
+        self._error: np.ndarray | None = None  # allocated at the first failure
         self.raw: dict[str, np.ndarray] = {}
         self._dtypes = {f.name: _DTYPES.get(f.kind, object) for f in fields}
         self.columns: dict[str, Column] = {}
@@ -359,7 +359,7 @@ class Builder:
             if where.all():
                 where = None
         whole = isinstance(rows, slice) and rows.indices(self.n) == (0, self.n, 1)
-        if whole and null is None and name not in self.columns and self.n:
+        if whole and name not in self.columns and self.n:
             # The group is the whole batch and the column is new: adopt a (converted) copy of the values.
             dtype = np.dtype(self._dtypes[name] if dtype is None else dtype)
             if not isinstance(values, np.ndarray):
@@ -370,7 +370,8 @@ class Builder:
                 # A freshly computed array is adopted as it is (callers pass each one to one column only).
                 vals = values if fresh else np.broadcast_to(values, (self.n,)).astype(dtype)
             present = np.ones(self.n, dtype=bool) if where is None else where.copy()
-            self.columns[name] = Column(vals, present)
+            nulls = None if null is None else np.broadcast_to(null, (self.n,)) & present
+            self.columns[name] = Column(vals, present, nulls)
             return
         col = self._column(name, dtype)
         if null is not None:
@@ -388,8 +389,12 @@ class Builder:
         arr[rows] = values
 
     def fail(self, rows: Rows, reason: str, where: np.ndarray | None = None) -> None:
+        if where is not None and not where.any():
+            return
+        if self._error is None:
+            self._error = np.empty(self.n, dtype=object)  # all None
         self._put(self.ok, rows, False, where)
-        self._put(self.error, rows, reason, where)
+        self._put(self._error, rows, reason, where)
 
     @staticmethod
     def _put(target: np.ndarray, rows: Rows, values: Any, where: np.ndarray | None) -> None:
@@ -414,7 +419,8 @@ class Builder:
         if not self.ok.all():
             for col in columns.values():
                 col.present &= self.ok
-        return Decoded(self.n, self.ok, self.error, columns, self.raw)
+        error = self._error if self._error is not None else np.broadcast_to(np.array([None]), (self.n,))
+        return Decoded(self.n, self.ok, error, columns, self.raw)
 
 
 def select(rows: Rows, mask: np.ndarray) -> Rows:
