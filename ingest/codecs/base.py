@@ -101,7 +101,8 @@ class Decoded:
     ``ok[i]`` is False for rows that failed; ``error[i]`` then holds the reason (the official decoder's error text
     where it has one, e.g. ``"unknown FPort"``), else None. ``columns`` maps field names to columns.
     ``raw`` holds codec-private arrays (e.g. a battery voltage that the official object writes as text) for
-    ``domain()``; they are not part of the official object.
+    ``domain()``; they are not part of the official object. Arrays may be read-only views (an ``error`` with no
+    failure, a column no row has): copy before modifying.
     """
 
     n: int
