@@ -4,7 +4,8 @@ For each codec a batch of N (default 1,000,000) payloads in the device's real la
 codec's own ``encode()``, as a realistic mix of frame types in shuffled order. The vectorised ``decode`` runs
 on the whole batch; the per-message baseline (the codec's straightforward ``decode_row``, one call per payload, as a
 network server's JavaScript decoder runs) runs on the first 50,000 payloads and is scaled. Each figure is the
-median of several runs in this same process. Building JSON dicts (``Decoded.objects()``) is in neither timing.
+median of several runs in this same process, the two decoders alternating, with the garbage collector paused
+during each timed call as ``timeit`` does. Building JSON dicts (``Decoded.objects()``) is in neither timing.
 
     python -m bench.codecs [--n 1000000] [--runs 3] [--codec netvox/r718x]
 """
@@ -12,6 +13,7 @@ median of several runs in this same process. Building JSON dicts (``Decoded.obje
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import statistics
 import time
@@ -293,9 +295,15 @@ def build_batch(codec_id: str, n: int, seed: int = 7) -> tuple[np.ndarray, np.nd
 
 
 def elapsed(fn: Callable[[], object]) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
+    """Seconds for one call, with the garbage collector paused as ``timeit`` does (for both decoders)."""
+    gc.collect()
+    gc.disable()
+    try:
+        t0 = time.perf_counter()
+        fn()
+        return time.perf_counter() - t0
+    finally:
+        gc.enable()
 
 
 def bench(codec_id: str, n: int, runs: int) -> dict[str, Any]:
