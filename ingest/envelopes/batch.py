@@ -1,0 +1,186 @@
+"""``parse_batch``: n MQTT messages -> one :class:`EnvelopeBatch` of uplink columns plus side events.
+
+Per message: a size check, ``orjson.loads``, dialect detection by the keys present (formats README section 4) and
+a handful of dict lookups in the dialect's reader. Timestamps, numbers and payload bytes are then turned into
+numpy columns for the whole batch at once. Nothing a sender can put in a message escapes as an exception: each
+unusable message becomes a :class:`Reject` with its reason.
+"""
+
+from __future__ import annotations
+
+import time as _time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+
+from .chirpstack import read_chirpstack_v4
+from .chirpstack_v3 import read_chirpstack_v3
+from .model import EnvelopeBatch, EnvelopeError, Reject
+from .sink import Sink, TimeRule
+from .timestamps import BAD, MISSING, OK, OUT_OF_RANGE, datetime64_from_epoch, parse_times
+from .tts import read_tts
+
+__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "parse_batch"]
+
+DEFAULT_MAX_MESSAGE_BYTES = 65536
+_LOADS = orjson.loads
+_DECODE_ERROR = orjson.JSONDecodeError
+
+
+def _read_message(i: int, topic: str, msg: dict[str, Any], sink: Sink) -> None:
+    """Detect the dialect from the message's keys and hand it to its reader."""
+    if "end_device_ids" in msg:
+        read_tts(i, msg, sink)
+    elif "deviceInfo" in msg:
+        read_chirpstack_v4(i, msg, topic, sink)
+    elif "devEUI" in msg and "applicationID" in msg:
+        read_chirpstack_v3(i, msg, topic, sink)
+    elif "payload_raw" in msg or "dev_id" in msg:
+        raise EnvelopeError("TTN V2 message (payload_raw/dev_id): the legacy TTN V2 format is not supported")
+    else:
+        keys = ", ".join(sorted(str(k)[:40] for k in msg)[:8])
+        raise EnvelopeError(f"unknown message format: no end_device_ids, deviceInfo or devEUI (keys: {keys})")
+
+
+def _not_json_reason(raw: bytes, error: Exception) -> str:
+    head = bytes(raw[:256])
+    binary = any(b < 0x20 and b not in b"\t\n\r" for b in head)
+    if not binary:
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError as e:
+            binary = e.start < len(head) - 3  # a character cut at the end of the window is not proof
+    hint = " (binary payload: Protobuf? configure the network server's MQTT integration for JSON)" if binary else ""
+    return f"not JSON: {str(error)[:120]}{hint}"
+
+
+def parse_batch(
+    topics: Sequence[str],
+    payloads: Sequence[bytes],
+    hub_time: float | None = None,
+    *,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    store_simulated: bool = False,
+) -> EnvelopeBatch:
+    """Parse n MQTT messages (``topics[i]``, ``payloads[i]``) received at ``hub_time`` (POSIX seconds; now if None).
+
+    Accepted uplinks become the columns of the returned :class:`EnvelopeBatch`; joins, statuses and logs its side
+    event lists; messages that are not readings its ``ignored``; unusable ones its ``rejects``. Every input index
+    appears exactly once in one of ``index``, ``joins``, ``statuses``, ``logs``, ``ignored`` or ``rejects``.
+    """
+    hub = _time.time() if hub_time is None else float(hub_time)
+    hub_iso = datetime.fromtimestamp(hub, UTC).isoformat()
+    sink = Sink(hub, hub_iso, store_simulated)
+    rejects: list[Reject] = []
+    for i, raw in enumerate(payloads):
+        try:
+            size = len(raw)
+            if size > max_message_bytes:
+                rejects.append(Reject(i, "size", f"message of {size} bytes exceeds the limit of {max_message_bytes}"))
+                continue
+            try:
+                msg = _LOADS(raw)
+            except _DECODE_ERROR as e:
+                rejects.append(Reject(i, "envelope", _not_json_reason(raw, e)))
+                continue
+            if type(msg) is not dict:
+                rejects.append(Reject(i, "envelope", f"not a JSON object: a JSON {type(msg).__name__}"))
+                continue
+            _read_message(i, topics[i] if i < len(topics) else "", msg, sink)
+        except EnvelopeError as e:
+            rejects.append(Reject(i, "envelope", e.reason))
+        except Exception as e:  # a message must never stop the batch; the reason names the defect
+            rejects.append(Reject(i, "envelope", f"internal error: {type(e).__name__}: {str(e)[:200]}"))
+    rows = sink.rows
+    if rows:
+        times, bad = _resolve_times(rows, hub)
+        if bad:
+            rejects.extend(bad)
+            drop = {r.index for r in bad}
+            keep = [k for k, row in enumerate(rows) if row[0] not in drop]
+            rows = [rows[k] for k in keep]
+            times = times[keep]
+    if rows:
+        batch = _columns(rows, times)
+    else:
+        batch = EnvelopeBatch()
+    rejects.sort(key=lambda r: r.index)
+    batch.joins, batch.statuses, batch.logs, batch.ignored = sink.joins, sink.statuses, sink.logs, sink.ignored
+    batch.rejects = rejects
+    return batch
+
+
+def _resolve_times(rows: list[tuple[Any, ...]], hub: float) -> tuple[npt.NDArray[np.datetime64], list[Reject]]:
+    """Reading time of every row from its candidates ``t1``/``t2`` and its :class:`TimeRule`."""
+    t1, s1 = parse_times([row[1] for row in rows])
+    t2, s2 = parse_times([row[2] for row in rows])
+    rules: list[TimeRule] = [row[3] for row in rows]
+    a_ok, b_ok = s1 == OK, s2 == OK
+    a_out, b_out = s1 == OUT_OF_RANGE, s2 == OUT_OF_RANGE
+    out = np.where(a_ok, t1, np.where(b_ok, t2, datetime64_from_epoch(hub)))
+    kind = np.array([rule.kind for rule in rules])
+    drift = kind == "drift"
+    if drift.any():
+        limit = np.array([rule.max_drift_s * 1e6 for rule in rules])
+        gap = np.abs((t1 - t2).astype(np.int64))
+        use_t2 = drift & b_ok & ((a_ok & (gap > limit)) | a_out)
+        out[use_t2] = t2[use_t2]
+    problem = (s1 == BAD) | (s2 == BAD)
+    problem |= (kind == "fallback") & (a_out | ((s1 == MISSING) & b_out))
+    problem |= drift & a_out & ~b_ok
+    problem |= (kind == "gateway") & a_out
+    bad: list[Reject] = []
+    for k in np.flatnonzero(problem).tolist():
+        rule = rules[k]
+        if s1[k] == BAD:
+            reason = f"bad timestamp: {rule.t1_name} is not an RFC 3339 time with offset"
+        elif s2[k] == BAD:
+            reason = f"bad timestamp: {rule.t2_name} is not an RFC 3339 time with offset"
+        else:
+            reason = f"timestamp out of range: {rule.t1_name if a_out[k] else rule.t2_name}"
+        bad.append(Reject(rows[k][0], "envelope", reason))
+    return out, bad
+
+
+def _object_column(values: Sequence[Any]) -> npt.NDArray[np.object_]:
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = values
+    return arr
+
+
+def _columns(rows: list[tuple[Any, ...]], times: npt.NDArray[np.datetime64]) -> EnvelopeBatch:
+    n = len(rows)
+    (index, _t1, _t2, _rule, dev_eui, lns_device_id, f_cnt, f_cnt_present, f_port, payload, rssi, snr, gateways,
+     gateway_id, dr, sf, bandwidth, frequency, lns, dedup_key, simulated, decoded, app_id, session) = zip(*rows,
+                                                                                                          strict=True)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum([len(p) for p in payload], out=offsets[1:])
+    return EnvelopeBatch(
+        index=np.array(index, dtype=np.int64),
+        time=times.astype("datetime64[us]"),
+        dev_eui=np.array(dev_eui, dtype="S16"),
+        lns_device_id=_object_column(lns_device_id),
+        f_cnt=np.array(f_cnt, dtype=np.int64),
+        f_cnt_present=np.array(f_cnt_present, dtype=np.bool_),
+        f_port=np.array(f_port, dtype=np.int16),
+        buf=np.frombuffer(bytearray(b"".join(payload)), dtype=np.uint8),
+        offsets=offsets,
+        rssi=np.array(rssi, dtype=np.float32),
+        snr=np.array(snr, dtype=np.float32),
+        gateways=np.array(gateways, dtype=np.int16),
+        gateway_id=_object_column(gateway_id),
+        dr=np.array(dr, dtype=np.int16),
+        sf=np.array(sf, dtype=np.int16),
+        bandwidth=np.array(bandwidth, dtype=np.int32),
+        frequency=np.array(frequency, dtype=np.int64),
+        lns=_object_column(lns),
+        dedup_key=np.frombuffer(bytearray(b"".join(dedup_key)), dtype=np.uint8).reshape(n, 16),
+        simulated=np.array(simulated, dtype=np.bool_),
+        decoded=_object_column(decoded),
+        app_id=_object_column(app_id),
+        session=_object_column(session),
+    )

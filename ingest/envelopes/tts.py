@@ -1,0 +1,168 @@
+"""The Things Stack v3 (and TTN) ``ApplicationUp`` messages (formats README section 1).
+
+The message type is the one body key present (``uplink_message``, ``join_accept``, ``downlink_*``, ...).
+Zero values are omitted by the server: ``f_cnt``/``f_port`` absent mean 0, ``frm_payload`` absent means empty.
+Devices are keyed by (application id, device id); the DevEUI is optional.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .fields import U32_MAX, b64, eui_hex, get_dict, get_list, get_str, opt_int, opt_number, wrong_type
+from .keys import derive_key
+from .model import LNS_TTS, EnvelopeError, Ignored, Join
+from .radio import dr_from_lora
+from .sink import Sink, TimeRule
+
+__all__ = ["TIME_RULE", "read_tts"]
+
+LNS = LNS_TTS
+TIME_RULE = TimeRule("fallback", "uplink_message.received_at", "received_at")
+_NAN = math.nan
+_IGNORED = {
+    "uplink_normalized": "uplink_normalized",
+    "location_solved": "location_solved",
+    "service_data": "service_data",
+    "downlink_queue_invalidated": "downlink_queue_invalidated",
+}
+
+
+def read_tts(i: int, msg: dict[str, Any], sink: Sink) -> None:
+    ids = msg["end_device_ids"]
+    if type(ids) is not dict:
+        raise wrong_type("end_device_ids", "an object", ids, LNS)
+    device_id = ids.get("device_id")
+    if type(device_id) is not str or not device_id:
+        raise _missing_or_wrong("end_device_ids.device_id", device_id)
+    app_ids = get_dict(ids, "application_ids", "end_device_ids.application_ids", LNS)
+    app_id = app_ids.get("application_id") if app_ids is not None else None
+    if type(app_id) is not str or not app_id:
+        raise _missing_or_wrong("end_device_ids.application_ids.application_id", app_id)
+    raw_eui = ids.get("dev_eui")
+    dev_eui = b"" if raw_eui is None else eui_hex(raw_eui, "end_device_ids.dev_eui", LNS)
+
+    up = msg.get("uplink_message")
+    if up is None:
+        _read_other(i, msg, sink, dev_eui, device_id, app_id)
+        return
+    if type(up) is not dict:
+        raise wrong_type("uplink_message", "an object", up, LNS)
+    simulated = msg.get("simulated")
+    if simulated is None:
+        simulated = False
+    elif type(simulated) is not bool:
+        raise wrong_type("simulated", "a boolean", simulated, LNS)
+    if simulated and not sink.store_simulated:
+        sink.ignored.append(Ignored(i, "simulated", LNS))
+        return
+
+    f_port = opt_int(up, "f_port", "uplink_message.f_port", LNS, 255) or 0
+    f_cnt = opt_int(up, "f_cnt", "uplink_message.f_cnt", LNS, U32_MAX)
+    payload = b64(up.get("frm_payload"), "uplink_message.frm_payload", LNS)
+    session = get_str(up, "session_key_id", "uplink_message.session_key_id", LNS)
+    received = up.get("received_at")
+    received_top = msg.get("received_at")
+    if f_port == 0 or not payload:
+        sink.ignored.append(Ignored(i, "no reading", LNS))
+        return
+
+    rssi, snr, gateways, gateway_id = _rx_metadata(get_list(up, "rx_metadata", "uplink_message.rx_metadata", LNS))
+    dr, sf, bandwidth, frequency = _settings(up)
+    decoded = up.get("decoded_payload")
+    if type(decoded) is not dict:
+        decoded = None
+    if simulated:
+        key = derive_key("tts-simulated", app_id, device_id, received_top if type(received_top) is str else None)
+    else:
+        key = derive_key("tts", app_id, device_id, session, f_cnt or 0, received if type(received) is str else None)
+    sink.rows.append((
+        i, received, received_top, TIME_RULE, dev_eui, device_id, f_cnt or 0, f_cnt is not None, f_port, payload,
+        rssi, snr, gateways, gateway_id, dr, sf, bandwidth, frequency, LNS, key, simulated, decoded, app_id, session,
+    ))
+
+
+def _missing_or_wrong(path: str, value: Any) -> EnvelopeError:
+    if value is None or value == "":
+        return EnvelopeError(f"required field missing: {path}", LNS)
+    return wrong_type(path, "a string", value, LNS)
+
+
+def _rx_metadata(rx: list[Any] | None) -> tuple[float, float, int, str | None]:
+    """Best gateway (highest RSSI; ``channel_rssi`` when ``rssi`` is absent) and the count of distinct gateways.
+    TTS lists one entry per antenna per gateway."""
+    if not rx:
+        return _NAN, _NAN, 0, None
+    best_rssi = best_snr = _NAN
+    best_id: str | None = None
+    seen: set[str] = set()
+    for k, m in enumerate(rx):
+        if type(m) is not dict:
+            raise wrong_type(f"uplink_message.rx_metadata[{k}]", "an object", m, LNS)
+        gids = get_dict(m, "gateway_ids", f"uplink_message.rx_metadata[{k}].gateway_ids", LNS)
+        gid = get_str(gids, "gateway_id", f"uplink_message.rx_metadata[{k}].gateway_ids.gateway_id", LNS) \
+            if gids is not None else None
+        rssi = opt_number(m, "rssi", f"uplink_message.rx_metadata[{k}].rssi", LNS)
+        if rssi is None:
+            rssi = opt_number(m, "channel_rssi", f"uplink_message.rx_metadata[{k}].channel_rssi", LNS)
+        snr = opt_number(m, "snr", f"uplink_message.rx_metadata[{k}].snr", LNS)
+        seen.add(gid if gid else f"#{k}")
+        if k == 0 or (rssi is not None and (best_rssi != best_rssi or rssi > best_rssi)):
+            best_rssi = _NAN if rssi is None else rssi
+            best_snr = _NAN if snr is None else snr
+            best_id = gid
+    return best_rssi, best_snr, len(seen), best_id
+
+
+def _settings(up: dict[str, Any]) -> tuple[int, int, int, int]:
+    """(dr, sf, bandwidth Hz, frequency Hz) from ``uplink_message.settings``; -1/-1/0/0 where unknown."""
+    settings = get_dict(up, "settings", "uplink_message.settings", LNS)
+    if not settings:
+        return -1, -1, 0, 0
+    frequency = 0
+    freq = settings.get("frequency")
+    if freq is not None:
+        if type(freq) is str and freq.isdigit() and freq.isascii() and len(freq) <= 12:
+            frequency = int(freq)
+        elif type(freq) is int and 0 <= freq < 10**12:
+            frequency = freq
+        else:
+            raise wrong_type("uplink_message.settings.frequency", "a decimal string of Hz", freq, LNS)
+    sf, bandwidth = -1, 0
+    rate = get_dict(settings, "data_rate", "uplink_message.settings.data_rate", LNS)
+    lora = get_dict(rate, "lora", "uplink_message.settings.data_rate.lora", LNS) if rate else None
+    if lora:
+        sf = opt_int(lora, "spreading_factor", "uplink_message.settings.data_rate.lora.spreading_factor", LNS, 12) \
+            or -1
+        bandwidth = opt_int(lora, "bandwidth", "uplink_message.settings.data_rate.lora.bandwidth", LNS,
+                            2_000_000) or 0
+    dr = opt_int(settings, "data_rate_index", "uplink_message.settings.data_rate_index", LNS, 15)
+    if dr is None:
+        dr = -1
+        if sf > 0:
+            versions = up.get("version_ids")
+            band = versions.get("band_id") if type(versions) is dict else None
+            dr = dr_from_lora(sf, bandwidth, frequency, band if type(band) is str else None)
+    return dr, sf, bandwidth, frequency
+
+
+def _read_other(i: int, msg: dict[str, Any], sink: Sink, dev_eui: bytes, device_id: str, app_id: str) -> None:
+    join = msg.get("join_accept")
+    if join is not None:
+        if type(join) is not dict:
+            raise wrong_type("join_accept", "an object", join, LNS)
+        session = get_str(join, "session_key_id", "join_accept.session_key_id", LNS)
+        when = sink.event_time(LNS, ("join_accept.received_at", join.get("received_at")),
+                               ("received_at", msg.get("received_at")))
+        sink.joins.append(Join(i, dev_eui.decode(), device_id, app_id, when, LNS, session))
+        return
+    for key in msg:
+        if key.startswith("downlink_"):
+            sink.ignored.append(Ignored(i, key, LNS))
+            return
+        kind = _IGNORED.get(key)
+        if kind is not None:
+            sink.ignored.append(Ignored(i, kind, LNS))
+            return
+    raise EnvelopeError("unknown The Things Stack message: no uplink_message, join_accept or other known body", LNS)
