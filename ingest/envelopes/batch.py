@@ -19,7 +19,8 @@ import orjson
 
 from .chirpstack import read_chirpstack_v4
 from .chirpstack_v3 import read_chirpstack_v3
-from .model import EnvelopeBatch, EnvelopeError, Reject
+from .keys import mark_uuid8
+from .model import LNS_CHIRPSTACK_V4, EnvelopeBatch, EnvelopeError, Reject
 from .sink import Sink, TimeRule
 from .timestamps import BAD, MISSING, OK, OUT_OF_RANGE, datetime64_from_epoch, parse_times
 from .tts import read_tts
@@ -27,6 +28,8 @@ from .tts import read_tts
 __all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "parse_batch"]
 
 DEFAULT_MAX_MESSAGE_BYTES = 65536
+#: RSSI and SNR beyond this magnitude (dB) are garbage, not radio measurements.
+MAX_RADIO_DB = 1000.0
 _LOADS = orjson.loads
 _DECODE_ERROR = orjson.JSONDecodeError
 
@@ -96,34 +99,52 @@ def parse_batch(
         except Exception as e:  # a message must never stop the batch; the reason names the defect
             rejects.append(Reject(i, "envelope", f"internal error: {type(e).__name__}: {str(e)[:200]}"))
     rows = sink.rows
-    if rows:
-        times, bad = _resolve_times(rows, hub)
-        if bad:
-            rejects.extend(bad)
-            drop = {r.index for r in bad}
-            keep = [k for k, row in enumerate(rows) if row[0] not in drop]
-            rows = [rows[k] for k in keep]
-            times = times[keep]
-    if rows:
-        batch = _columns(rows, times)
-    else:
-        batch = EnvelopeBatch()
+    batch = _finish(rows, hub, rejects) if rows else EnvelopeBatch()
     rejects.sort(key=lambda r: r.index)
     batch.joins, batch.statuses, batch.logs, batch.ignored = sink.joins, sink.statuses, sink.logs, sink.ignored
     batch.rejects = rejects
     return batch
 
 
+def _finish(rows: list[tuple[Any, ...]], hub: float, rejects: list[Reject]) -> EnvelopeBatch:
+    """Columns of the collected uplink rows, after rejecting those whose time or radio values are unusable."""
+    times, bad = _resolve_times(rows, hub)
+    rssi = np.array([row[10] for row in rows], dtype=np.float64)
+    snr = np.array([row[11] for row in rows], dtype=np.float64)
+    wild = ~(np.isnan(rssi) | (np.abs(rssi) <= MAX_RADIO_DB)) | ~(np.isnan(snr) | (np.abs(snr) <= MAX_RADIO_DB))
+    if wild.any():
+        known = {r.index for r in bad}
+        bad.extend(Reject(rows[k][0], "envelope", f"out of range: rssi/snr beyond +-{MAX_RADIO_DB:g} dB")
+                   for k in np.flatnonzero(wild).tolist() if rows[k][0] not in known)
+    if bad:
+        rejects.extend(bad)
+        drop = {r.index for r in bad}
+        keep = [k for k, row in enumerate(rows) if row[0] not in drop]
+        if not keep:
+            return EnvelopeBatch()
+        rows = [rows[k] for k in keep]
+        times, rssi, snr = times[keep], rssi[keep], snr[keep]
+    return _columns(rows, times, rssi, snr)
+
+
 def _resolve_times(rows: list[tuple[Any, ...]], hub: float) -> tuple[npt.NDArray[np.datetime64], list[Reject]]:
     """Reading time of every row from its candidates ``t1``/``t2`` and its :class:`TimeRule`."""
-    t1, s1 = parse_times([row[1] for row in rows])
-    t2, s2 = parse_times([row[2] for row in rows])
     rules: list[TimeRule] = [row[3] for row in rows]
+    kind = np.array([rule.kind for rule in rules])
+    drift = kind == "drift"
+    t1, s1 = parse_times([row[1] for row in rows])
+    # The second candidate matters only where the first is not usable or is checked against it.
+    need = np.flatnonzero((s1 != OK) | drift)
+    if len(need) == len(rows):
+        t2, s2 = parse_times([row[2] for row in rows])
+    else:
+        t2 = np.full(len(rows), np.datetime64("NaT"), dtype="datetime64[us]")
+        s2 = np.full(len(rows), MISSING, dtype=np.uint8)
+        if len(need):
+            t2[need], s2[need] = parse_times([rows[k][2] for k in need.tolist()])
     a_ok, b_ok = s1 == OK, s2 == OK
     a_out, b_out = s1 == OUT_OF_RANGE, s2 == OUT_OF_RANGE
     out = np.where(a_ok, t1, np.where(b_ok, t2, datetime64_from_epoch(hub)))
-    kind = np.array([rule.kind for rule in rules])
-    drift = kind == "drift"
     if drift.any():
         limit = np.array([rule.max_drift_s * 1e6 for rule in rules])
         gap = np.abs((t1 - t2).astype(np.int64))
@@ -152,13 +173,17 @@ def _object_column(values: Sequence[Any]) -> npt.NDArray[np.object_]:
     return arr
 
 
-def _columns(rows: list[tuple[Any, ...]], times: npt.NDArray[np.datetime64]) -> EnvelopeBatch:
+def _columns(rows: list[tuple[Any, ...]], times: npt.NDArray[np.datetime64], rssi: npt.NDArray[np.float64],
+             snr: npt.NDArray[np.float64]) -> EnvelopeBatch:
     n = len(rows)
-    (index, _t1, _t2, _rule, dev_eui, lns_device_id, f_cnt, f_cnt_present, f_port, payload, rssi, snr, gateways,
+    (index, _t1, _t2, _rule, dev_eui, lns_device_id, f_cnt, f_cnt_present, f_port, payload, _rssi, _snr, gateways,
      gateway_id, dr, sf, bandwidth, frequency, lns, dedup_key, simulated, decoded, app_id, session) = zip(*rows,
                                                                                                           strict=True)
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum([len(p) for p in payload], out=offsets[1:])
+    lns_column = _object_column(lns)
+    keys = np.frombuffer(bytearray(b"".join(dedup_key)), dtype=np.uint8).reshape(n, 16)
+    mark_uuid8(keys, lns_column != LNS_CHIRPSTACK_V4)  # readers of TTS and ChirpStack v3 give raw key digests
     return EnvelopeBatch(
         index=np.array(index, dtype=np.int64),
         time=times.astype("datetime64[us]"),
@@ -169,16 +194,16 @@ def _columns(rows: list[tuple[Any, ...]], times: npt.NDArray[np.datetime64]) -> 
         f_port=np.array(f_port, dtype=np.int16),
         buf=np.frombuffer(bytearray(b"".join(payload)), dtype=np.uint8),
         offsets=offsets,
-        rssi=np.array(rssi, dtype=np.float32),
-        snr=np.array(snr, dtype=np.float32),
-        gateways=np.array(gateways, dtype=np.int16),
+        rssi=rssi.astype(np.float32),
+        snr=snr.astype(np.float32),
+        gateways=np.array(gateways, dtype=np.int64).clip(0, 32767).astype(np.int16),
         gateway_id=_object_column(gateway_id),
         dr=np.array(dr, dtype=np.int16),
         sf=np.array(sf, dtype=np.int16),
         bandwidth=np.array(bandwidth, dtype=np.int32),
         frequency=np.array(frequency, dtype=np.int64),
-        lns=_object_column(lns),
-        dedup_key=np.frombuffer(bytearray(b"".join(dedup_key)), dtype=np.uint8).reshape(n, 16),
+        lns=lns_column,
+        dedup_key=keys,
         simulated=np.array(simulated, dtype=np.bool_),
         decoded=_object_column(decoded),
         app_id=_object_column(app_id),

@@ -15,7 +15,6 @@ from .fields import (
     b64,
     eui_hex,
     get_dict,
-    get_list,
     get_str,
     opt_bool,
     opt_int,
@@ -38,6 +37,8 @@ _UPLINK_KEYS = ("rxInfo", "fPort", "data", "fCnt", "txInfo")
 
 
 def _kind(msg: dict[str, Any], topic: str) -> str:
+    if "fPort" in msg or "rxInfo" in msg:  # no other event carries these
+        return "up"
     if "level" in msg and "code" in msg:
         return "log"
     if "downlinkId" in msg:
@@ -98,19 +99,31 @@ def read_chirpstack_v4(i: int, msg: dict[str, Any], topic: str, sink: Sink) -> N
 
 
 def _read_up(i: int, msg: dict[str, Any], sink: Sink, dev_eui: bytes, app_id: str | None) -> None:
-    f_port = opt_int(msg, "fPort", "fPort", LNS, 255) or 0
-    f_cnt = opt_int(msg, "fCnt", "fCnt", LNS, U32_MAX)
+    f_port = msg.get("fPort")
+    if type(f_port) is not int or not 0 < f_port < 256:
+        f_port = opt_int(msg, "fPort", "fPort", LNS, 255) or 0
+    f_cnt = msg.get("fCnt")
+    if f_cnt is not None and (type(f_cnt) is not int or not 0 <= f_cnt <= U32_MAX):
+        opt_int(msg, "fCnt", "fCnt", LNS, U32_MAX)
     payload = b64(msg.get("data"), "data", LNS)
     dedup = msg.get("deduplicationId")
     t1 = msg.get("time")
     if f_port == 0 or not payload:
         sink.ignored.append(Ignored(i, "no reading", LNS))
         return
-    rssi, snr, gateways, gateway_id, ns_time = _rx_info(get_list(msg, "rxInfo", "rxInfo", LNS))
-    sf, bandwidth, frequency = _tx_info(get_dict(msg, "txInfo", "txInfo", LNS))
-    dr = opt_int(msg, "dr", "dr", LNS, 15)
-    if dr is None:
-        dr = dr_from_lora(sf, bandwidth, frequency) if sf > 0 else -1
+    rx = msg.get("rxInfo")
+    if rx is not None and type(rx) is not list:
+        raise wrong_type("rxInfo", "an array", rx, LNS)
+    rssi, snr, gateways, gateway_id, ns_time = _rx_info(rx)
+    tx = msg.get("txInfo")
+    if tx is not None and type(tx) is not dict:
+        raise wrong_type("txInfo", "an object", tx, LNS)
+    sf, bandwidth, frequency = _tx_info(tx)
+    dr = msg.get("dr")
+    if type(dr) is not int or not 0 <= dr <= 15:
+        dr = opt_int(msg, "dr", "dr", LNS, 15)
+        if dr is None:
+            dr = dr_from_lora(sf, bandwidth, frequency) if sf > 0 else -1
     if dedup is None:
         key = derive_key("chirpstack-v4", dev_eui.decode(), f_cnt or 0, t1 if type(t1) is str else None)
     else:
@@ -118,7 +131,9 @@ def _read_up(i: int, msg: dict[str, Any], sink: Sink, dev_eui: bytes, app_id: st
     decoded = msg.get("object")
     if type(decoded) is not dict:
         decoded = None
-    session = get_str(msg, "devAddr", "devAddr", LNS)
+    session = msg.get("devAddr")
+    if session is not None and type(session) is not str:
+        raise wrong_type("devAddr", "a string", session, LNS)
     sink.rows.append((
         i, t1, ns_time, TIME_RULE, dev_eui, None, f_cnt or 0, f_cnt is not None, f_port, payload,
         rssi, snr, gateways, gateway_id, dr, sf, bandwidth, frequency, LNS, key, False, decoded, app_id, session,
@@ -136,15 +151,21 @@ def _rx_info(rx: list[Any] | None) -> tuple[float, float, int, str | None, Any]:
     for k, m in enumerate(rx):
         if type(m) is not dict:
             raise wrong_type(f"rxInfo[{k}]", "an object", m, LNS)
-        gid = get_str(m, "gatewayId", f"rxInfo[{k}].gatewayId", LNS)
-        rssi = opt_number(m, "rssi", f"rxInfo[{k}].rssi", LNS)
-        snr = opt_number(m, "snr", f"rxInfo[{k}].snr", LNS)
+        gid = m.get("gatewayId")
+        rssi = m.get("rssi")
+        snr = m.get("snr")
+        if (gid is not None and type(gid) is not str) or (
+                rssi is not None and type(rssi) is not int and type(rssi) is not float) or (
+                snr is not None and type(snr) is not float and type(snr) is not int):
+            get_str(m, "gatewayId", f"rxInfo[{k}].gatewayId", LNS)
+            opt_number(m, "rssi", f"rxInfo[{k}].rssi", LNS)
+            opt_number(m, "snr", f"rxInfo[{k}].snr", LNS)
         if ns_time is None:
             ns_time = m.get("nsTime")
         seen.add(gid if gid else f"#{k}")
         if k == 0 or (rssi is not None and (best_rssi != best_rssi or rssi > best_rssi)):
-            best_rssi = _NAN if rssi is None else rssi
-            best_snr = _NAN if snr is None else snr
+            best_rssi = _NAN if rssi is None else float(rssi)
+            best_snr = _NAN if snr is None else float(snr)
             best_id = gid
     return best_rssi, best_snr, len(seen), best_id, ns_time
 
@@ -153,11 +174,20 @@ def _tx_info(tx: dict[str, Any] | None) -> tuple[int, int, int]:
     """(sf, bandwidth Hz, frequency Hz); -1/0/0 where unknown."""
     if not tx:
         return -1, 0, 0
-    frequency = opt_int(tx, "frequency", "txInfo.frequency", LNS, 10**12 - 1) or 0
-    modulation = get_dict(tx, "modulation", "txInfo.modulation", LNS)
-    lora = get_dict(modulation, "lora", "txInfo.modulation.lora", LNS) if modulation else None
-    if not lora:
+    frequency = tx.get("frequency")
+    if type(frequency) is not int or not 0 <= frequency < 10**12:
+        frequency = opt_int(tx, "frequency", "txInfo.frequency", LNS, 10**12 - 1) or 0
+    modulation = tx.get("modulation")
+    lora = modulation.get("lora") if type(modulation) is dict else None
+    if type(lora) is not dict:
+        modulation = get_dict(tx, "modulation", "txInfo.modulation", LNS)
+        if modulation:
+            get_dict(modulation, "lora", "txInfo.modulation.lora", LNS)
         return -1, 0, frequency
-    sf = opt_int(lora, "spreadingFactor", "txInfo.modulation.lora.spreadingFactor", LNS, 12) or -1
-    bandwidth = opt_int(lora, "bandwidth", "txInfo.modulation.lora.bandwidth", LNS, 2_000_000) or 0
+    sf = lora.get("spreadingFactor")
+    bandwidth = lora.get("bandwidth")
+    if type(sf) is not int or not 5 <= sf <= 12:
+        sf = opt_int(lora, "spreadingFactor", "txInfo.modulation.lora.spreadingFactor", LNS, 12) or -1
+    if type(bandwidth) is not int or not 0 <= bandwidth <= 2_000_000:
+        bandwidth = opt_int(lora, "bandwidth", "txInfo.modulation.lora.bandwidth", LNS, 2_000_000) or 0
     return sf, bandwidth, frequency

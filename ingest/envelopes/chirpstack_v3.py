@@ -26,7 +26,7 @@ from .fields import (
     opt_number,
     wrong_type,
 )
-from .keys import derive_key
+from .keys import key_digest
 from .model import LNS_CHIRPSTACK_V3, EnvelopeError, Ignored, Join, LogEvent, Status
 from .radio import dr_from_lora, lora_from_dr
 from .sink import Sink, TimeRule
@@ -129,7 +129,7 @@ def _read_up(i: int, msg: dict[str, Any], sink: Sink, dev_eui: bytes, app_id: st
     anchor = published if type(published) is str else gw_time if type(gw_time) is str else None
     if anchor is None and not uplink_ids:
         anchor = sink.hub_iso  # nothing in the message tells copies of the same frame apart
-    key = derive_key("chirpstack-v3", dev_eui.decode(), f_cnt or 0, ",".join(sorted(uplink_ids)), anchor)
+    key = key_digest("chirpstack-v3", dev_eui.decode(), f_cnt or 0, ",".join(sorted(uplink_ids)), anchor)
     session = get_str(msg, "devAddr", "devAddr", LNS)
     sink.rows.append((
         i, published, gw_time, TIME_RULE, dev_eui, None, f_cnt or 0, f_cnt is not None, f_port, payload,

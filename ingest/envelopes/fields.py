@@ -92,10 +92,17 @@ def opt_bool(d: dict[str, Any], key: str, path: str, lns: str) -> bool:
     raise wrong_type(path, "a boolean", v, lns)
 
 
+_EUI_CACHE: dict[str, bytes] = {}
+_EUI_CACHE_MAX = 100_000
+
+
 def eui_hex(value: Any, path: str, lns: str) -> bytes:
-    """A 16-digit hex EUI in any case as lower-case ASCII bytes."""
+    """A 16-digit hex EUI in any case as lower-case ASCII bytes (valid EUIs are remembered: a fleet repeats)."""
     if type(value) is not str:
         raise wrong_type(path, "a string", value, lns)
+    hit = _EUI_CACHE.get(value)
+    if hit is not None:
+        return hit
     if len(value) != 16:
         raise EnvelopeError(f"bad DevEUI: {path} must be 16 hex digits, got {len(value)} characters", lns)
     try:
@@ -104,7 +111,10 @@ def eui_hex(value: Any, path: str, lns: str) -> bytes:
         raw = b""
     if len(raw) != 8:
         raise EnvelopeError(f"bad DevEUI: {path} is not hexadecimal", lns)
-    return value.lower().encode("ascii")
+    if len(_EUI_CACHE) >= _EUI_CACHE_MAX:
+        _EUI_CACHE.clear()
+    hit = _EUI_CACHE[value] = value.lower().encode("ascii")
+    return hit
 
 
 def eui_from_b64(value: str, path: str, lns: str) -> bytes:

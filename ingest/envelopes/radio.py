@@ -8,6 +8,8 @@ are recognised by their bands; the 902-928 MHz plans (US915, AU915, AS923) diffe
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 __all__ = ["dr_from_lora", "lora_from_dr"]
 
 _EU_LIKE_BANDS = frozenset({
@@ -35,6 +37,7 @@ def _plan(frequency: int, band: str | None) -> str:
     return ""
 
 
+@lru_cache(maxsize=4096)
 def dr_from_lora(sf: int, bandwidth: int, frequency: int, band: str | None = None) -> int:
     """Uplink DR index of a LoRa (SF, bandwidth Hz) pair, -1 if unknown."""
     plan = _plan(frequency, band)
@@ -56,6 +59,7 @@ def dr_from_lora(sf: int, bandwidth: int, frequency: int, band: str | None = Non
     return -1
 
 
+@lru_cache(maxsize=4096)
 def lora_from_dr(dr: int, frequency: int, band: str | None = None) -> tuple[int, int]:
     """(SF, bandwidth Hz) of an uplink DR index; (-1, 0) if unknown or not LoRa."""
     plan = _plan(frequency, band)

@@ -33,7 +33,8 @@ OK, MISSING, BAD, OUT_OF_RANGE = 0, 1, 2, 3
 #: Accepted reading times: LoRaWAN networks did not exist before 2000; a year past 2100 is a broken clock.
 VALID_FROM = np.datetime64("2000-01-01T00:00:00", "us")
 VALID_UNTIL = np.datetime64("2100-01-01T00:00:00", "us")
-_GO_ZERO_UNTIL = np.datetime64("0002-01-01T00:00:00", "us")  # year 1: Go's zero time.Time
+_GO_ZERO_FROM = np.datetime64("0001-01-01T00:00:00", "us")  # year 1: Go's zero time.Time
+_GO_ZERO_UNTIL = np.datetime64("0002-01-01T00:00:00", "us")
 
 _RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:[Zz]|[+-]\d\d:\d\d)", re.ASCII)
 _NAT = "NaT"
@@ -44,11 +45,11 @@ def _slow(s: str) -> str | None:
     """Naive UTC ISO string of an RFC 3339 timestamp with any offset or lower-case letters; None if invalid."""
     try:
         dt = datetime.fromisoformat(s.upper())
-    except ValueError:
+        if dt.tzinfo is None:
+            return None
+        return dt.astimezone(UTC).replace(tzinfo=None).isoformat()
+    except (ValueError, OverflowError):  # not a date, or shifted out of years 1..9999
         return None
-    if dt.tzinfo is None:
-        return None
-    return dt.astimezone(UTC).replace(tzinfo=None).isoformat()
 
 
 def _normalise(values: Sequence[object], status: npt.NDArray[np.uint8]) -> list[str]:
@@ -79,14 +80,14 @@ def _normalise(values: Sequence[object], status: npt.NDArray[np.uint8]) -> list[
 def _to_array(strings: list[str], status: npt.NDArray[np.uint8]) -> npt.NDArray[np.datetime64]:
     try:
         return np.array(strings, dtype="datetime64[us]")
-    except ValueError:
+    except Exception:  # ValueError; anything else numpy may raise or warn must not stop the batch either
         pass
     # Some string matched the pattern but is no date (month 13, 25 o'clock): find it element by element.
     out = np.full(len(strings), np.datetime64("NaT"), dtype="datetime64[us]")
     for i, s in enumerate(strings):
         try:
             out[i] = np.datetime64(s, "us")
-        except ValueError:
+        except Exception:
             status[i] = BAD
     return out
 
@@ -102,7 +103,7 @@ def parse_times(values: Sequence[object]) -> tuple[npt.NDArray[np.datetime64], n
         return np.zeros(0, dtype="datetime64[us]"), status
     times = _to_array(_normalise(values, status), status)
     parsed = status == OK
-    zero = parsed & (times < _GO_ZERO_UNTIL)
+    zero = parsed & (times >= _GO_ZERO_FROM) & (times < _GO_ZERO_UNTIL)
     out = parsed & ~zero & ((times < VALID_FROM) | (times >= VALID_UNTIL))
     status[zero] = MISSING
     status[out] = OUT_OF_RANGE

@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .fields import U32_MAX, b64, eui_hex, get_dict, get_list, get_str, opt_int, opt_number, wrong_type
-from .keys import derive_key
+from .fields import U32_MAX, b64, eui_hex, get_dict, get_str, opt_int, opt_number, wrong_type
+from .keys import key_digest
 from .model import LNS_TTS, EnvelopeError, Ignored, Join
 from .radio import dr_from_lora
 from .sink import Sink, TimeRule
@@ -58,25 +58,34 @@ def read_tts(i: int, msg: dict[str, Any], sink: Sink) -> None:
         sink.ignored.append(Ignored(i, "simulated", LNS))
         return
 
-    f_port = opt_int(up, "f_port", "uplink_message.f_port", LNS, 255) or 0
-    f_cnt = opt_int(up, "f_cnt", "uplink_message.f_cnt", LNS, U32_MAX)
+    f_port = up.get("f_port")
+    if type(f_port) is not int or not 0 < f_port < 256:
+        f_port = opt_int(up, "f_port", "uplink_message.f_port", LNS, 255) or 0
+    f_cnt = up.get("f_cnt")
+    if f_cnt is not None and (type(f_cnt) is not int or not 0 <= f_cnt <= U32_MAX):
+        opt_int(up, "f_cnt", "uplink_message.f_cnt", LNS, U32_MAX)
     payload = b64(up.get("frm_payload"), "uplink_message.frm_payload", LNS)
-    session = get_str(up, "session_key_id", "uplink_message.session_key_id", LNS)
+    session = up.get("session_key_id")
+    if session is not None and type(session) is not str:
+        raise wrong_type("uplink_message.session_key_id", "a string", session, LNS)
     received = up.get("received_at")
     received_top = msg.get("received_at")
     if f_port == 0 or not payload:
         sink.ignored.append(Ignored(i, "no reading", LNS))
         return
 
-    rssi, snr, gateways, gateway_id = _rx_metadata(get_list(up, "rx_metadata", "uplink_message.rx_metadata", LNS))
+    rx = up.get("rx_metadata")
+    if rx is not None and type(rx) is not list:
+        raise wrong_type("uplink_message.rx_metadata", "an array", rx, LNS)
+    rssi, snr, gateways, gateway_id = _rx_metadata(rx)
     dr, sf, bandwidth, frequency = _settings(up)
     decoded = up.get("decoded_payload")
     if type(decoded) is not dict:
         decoded = None
     if simulated:
-        key = derive_key("tts-simulated", app_id, device_id, received_top if type(received_top) is str else None)
+        key = key_digest("tts-simulated", app_id, device_id, received_top if type(received_top) is str else None)
     else:
-        key = derive_key("tts", app_id, device_id, session, f_cnt or 0, received if type(received) is str else None)
+        key = key_digest("tts", app_id, device_id, session, f_cnt or 0, received if type(received) is str else None)
     sink.rows.append((
         i, received, received_top, TIME_RULE, dev_eui, device_id, f_cnt or 0, f_cnt is not None, f_port, payload,
         rssi, snr, gateways, gateway_id, dr, sf, bandwidth, frequency, LNS, key, simulated, decoded, app_id, session,
@@ -100,26 +109,38 @@ def _rx_metadata(rx: list[Any] | None) -> tuple[float, float, int, str | None]:
     for k, m in enumerate(rx):
         if type(m) is not dict:
             raise wrong_type(f"uplink_message.rx_metadata[{k}]", "an object", m, LNS)
-        gids = get_dict(m, "gateway_ids", f"uplink_message.rx_metadata[{k}].gateway_ids", LNS)
-        gid = get_str(gids, "gateway_id", f"uplink_message.rx_metadata[{k}].gateway_ids.gateway_id", LNS) \
-            if gids is not None else None
-        rssi = opt_number(m, "rssi", f"uplink_message.rx_metadata[{k}].rssi", LNS)
+        gids = m.get("gateway_ids")
+        gid = gids.get("gateway_id") if type(gids) is dict else None
+        if gid is not None and type(gid) is not str:
+            raise wrong_type(f"uplink_message.rx_metadata[{k}].gateway_ids.gateway_id", "a string", gid, LNS)
+        rssi = m.get("rssi")
         if rssi is None:
-            rssi = opt_number(m, "channel_rssi", f"uplink_message.rx_metadata[{k}].channel_rssi", LNS)
-        snr = opt_number(m, "snr", f"uplink_message.rx_metadata[{k}].snr", LNS)
+            rssi = m.get("channel_rssi")
+        snr = m.get("snr")
+        if (rssi is not None and type(rssi) is not float and type(rssi) is not int) or (
+                snr is not None and type(snr) is not float and type(snr) is not int):
+            raise _bad_number(f"uplink_message.rx_metadata[{k}]", m)
         seen.add(gid if gid else f"#{k}")
         if k == 0 or (rssi is not None and (best_rssi != best_rssi or rssi > best_rssi)):
-            best_rssi = _NAN if rssi is None else rssi
-            best_snr = _NAN if snr is None else snr
+            best_rssi = _NAN if rssi is None else float(rssi)
+            best_snr = _NAN if snr is None else float(snr)
             best_id = gid
     return best_rssi, best_snr, len(seen), best_id
 
 
+def _bad_number(path: str, entry: dict[str, Any]) -> EnvelopeError:
+    for key in ("rssi", "channel_rssi", "snr"):
+        opt_number(entry, key, f"{path}.{key}", LNS)
+    return EnvelopeError(f"wrong type in {path}", LNS)  # not reached: opt_number raised
+
+
 def _settings(up: dict[str, Any]) -> tuple[int, int, int, int]:
     """(dr, sf, bandwidth Hz, frequency Hz) from ``uplink_message.settings``; -1/-1/0/0 where unknown."""
-    settings = get_dict(up, "settings", "uplink_message.settings", LNS)
+    settings = up.get("settings")
     if not settings:
         return -1, -1, 0, 0
+    if type(settings) is not dict:
+        raise wrong_type("uplink_message.settings", "an object", settings, LNS)
     frequency = 0
     freq = settings.get("frequency")
     if freq is not None:
@@ -129,22 +150,35 @@ def _settings(up: dict[str, Any]) -> tuple[int, int, int, int]:
             frequency = freq
         else:
             raise wrong_type("uplink_message.settings.frequency", "a decimal string of Hz", freq, LNS)
-    sf, bandwidth = -1, 0
-    rate = get_dict(settings, "data_rate", "uplink_message.settings.data_rate", LNS)
-    lora = get_dict(rate, "lora", "uplink_message.settings.data_rate.lora", LNS) if rate else None
-    if lora:
-        sf = opt_int(lora, "spreading_factor", "uplink_message.settings.data_rate.lora.spreading_factor", LNS, 12) \
-            or -1
-        bandwidth = opt_int(lora, "bandwidth", "uplink_message.settings.data_rate.lora.bandwidth", LNS,
-                            2_000_000) or 0
-    dr = opt_int(settings, "data_rate_index", "uplink_message.settings.data_rate_index", LNS, 15)
-    if dr is None:
-        dr = -1
-        if sf > 0:
-            versions = up.get("version_ids")
-            band = versions.get("band_id") if type(versions) is dict else None
-            dr = dr_from_lora(sf, bandwidth, frequency, band if type(band) is str else None)
-    return dr, sf, bandwidth, frequency
+    sf: Any = -1
+    bandwidth: Any = 0
+    rate = settings.get("data_rate")
+    lora = rate.get("lora") if type(rate) is dict else None
+    if type(lora) is dict:
+        sf = lora.get("spreading_factor")
+        bandwidth = lora.get("bandwidth")
+        if sf is None:
+            sf = -1
+        if bandwidth is None:
+            bandwidth = 0
+        if type(sf) is not int or type(bandwidth) is not int or not (5 <= sf <= 12 or sf == -1) \
+                or not 0 <= bandwidth <= 2_000_000:
+            path = "uplink_message.settings.data_rate.lora"
+            opt_int(lora, "spreading_factor", f"{path}.spreading_factor", LNS, 12)
+            opt_int(lora, "bandwidth", f"{path}.bandwidth", LNS, 2_000_000)
+            raise EnvelopeError(f"out of range: {path}.spreading_factor = {sf} is not in 5..12", LNS)
+    elif rate is not None or lora is not None:
+        get_dict(settings, "data_rate", "uplink_message.settings.data_rate", LNS)
+        get_dict(rate, "lora", "uplink_message.settings.data_rate.lora", LNS)  # type: ignore[arg-type]
+    dr = settings.get("data_rate_index")
+    if dr is not None:
+        return opt_int(settings, "data_rate_index", "uplink_message.settings.data_rate_index", LNS, 15) or 0, \
+            sf, bandwidth, frequency
+    if sf < 0:
+        return -1, sf, bandwidth, frequency
+    versions = up.get("version_ids")
+    band = versions.get("band_id") if type(versions) is dict else None
+    return dr_from_lora(sf, bandwidth, frequency, band if type(band) is str else None), sf, bandwidth, frequency
 
 
 def _read_other(i: int, msg: dict[str, Any], sink: Sink, dev_eui: bytes, device_id: str, app_id: str) -> None:
