@@ -1,0 +1,142 @@
+// Buses page: how full each line's buses are now (events "lines" and "vehicles" of /api/v1/buses/stream).
+import { ago, clock, num, t, translatePage } from "/static/i18n.js";
+import { el, flash, placeInOrder, safeId } from "/static/dom.js";
+import { LiveSource } from "/static/live.js";
+
+const ANNOUNCE_EVERY_MS = 60000;
+const list = document.getElementById("lines");
+const empty = document.getElementById("lines-empty");
+const status = document.getElementById("status");
+const stateText = document.getElementById("state-text");
+const updatedText = document.getElementById("updated-text");
+const totalText = document.getElementById("total-text");
+const announce = document.getElementById("announce");
+const cards = new Map();
+let lines = [];
+let vehicles = [];
+let lastAnnounced = { at: 0, text: "" };
+
+export function level(pct) {
+  if (pct === null || pct === undefined) return "none";
+  if (pct >= 80) return "full";
+  if (pct >= 50) return "few";
+  return "many";
+}
+
+const pctText = (pct) => num(Math.round(pct));
+const rows = (body) => (Array.isArray(body) ? body : body.data || []);
+
+function meter(pct, lv) {
+  const m = el("div", "meter");
+  m.setAttribute("aria-hidden", "true");
+  const bar = el("span", `fill-${lv === "many" ? "ok" : lv}`);
+  bar.style.width = `${Math.min(100, Math.max(0, pct || 0))}%`;
+  m.append(bar);
+  return m;
+}
+
+function createCard(line) {
+  const li = el("li", "card line");
+  li.dataset.lineId = line.line_id;
+  const head = el("div", "card-head");
+  const h = el("h2", "line-name");
+  h.id = safeId("line", line.line_id);
+  li.setAttribute("aria-labelledby", h.id);
+  head.append(h, el("span", "badge"));
+  const big = el("p", "big");
+  big.append(el("strong", "pct"), el("span", "pct-label"));
+  const meta = el("p", "meta");
+  const vh = el("h3", "visually-hidden", "");
+  const ul = el("ul", "vehicles");
+  li.append(head, big, el("div", "line-meter"), meta, vh, ul);
+  return li;
+}
+
+function fillCard(li, line, own) {
+  const lv = level(line.vehicles > 0 ? line.occupancy_pct : null);
+  const before = li.querySelector(".pct").textContent;
+  li.dataset.level = lv;
+  li.querySelector(".line-name").textContent = t("buses.line", { name: line.name || line.line_id });
+  li.querySelector(".badge").textContent = t(`buses.level.${lv}`);
+  const pct = lv === "none" ? "–" : pctText(line.occupancy_pct);
+  li.querySelector(".pct").textContent = pct;
+  li.querySelector(".pct-label").textContent = lv === "none" ? "" : t("buses.pct.label");
+  li.querySelector(".line-meter").replaceChildren(meter(line.occupancy_pct, lv));
+  const parts = [t("buses.pax", { n: num(line.passengers || 0) })];
+  parts.push(line.updated_at ? t("updated", { time: clock(line.updated_at) }) : t("updated.never"));
+  li.querySelector(".meta").textContent = parts.join(" · ");
+  li.querySelector("h3").textContent = t("buses.vehicles");
+  const items = own.map((v) => {
+    const vlv = level(v.occupancy_pct);
+    const item = el("li", "vehicle");
+    item.dataset.vehicleId = v.vehicle_id;
+    item.dataset.level = vlv;
+    const name = el("span", "vehicle-name", t("buses.vehicle", { name: v.name || v.vehicle_id }));
+    const figure = el("strong", "vehicle-pct", v.occupancy_pct === null ? "–"
+      : t("buses.pct", { pct: pctText(v.occupancy_pct) }));
+    const where = [t("buses.pax", { n: num(v.passengers || 0) })];
+    if (v.stop_name || v.stop_id) where.push(t("buses.at_stop", { stop: v.stop_name || v.stop_id }));
+    if (v.updated_at) where.push(ago(v.updated_at));
+    item.append(name, figure, meter(v.occupancy_pct, vlv), el("span", "sub meta", where.join(" · ")));
+    return item;
+  });
+  li.querySelector(".vehicles").replaceChildren(...items);
+  li.querySelector(".vehicles").hidden = items.length === 0;
+  if (before && before !== pct) flash(li);
+}
+
+function render() {
+  const byLine = new Map();
+  for (const v of vehicles) {
+    if (!v.in_service) continue;
+    if (!byLine.has(v.line_id)) byLine.set(v.line_id, []);
+    byLine.get(v.line_id).push(v);
+  }
+  const sorted = [...lines].sort((a, b) =>
+    (a.name || a.line_id).localeCompare(b.name || b.line_id, undefined, { numeric: true }));
+  const nodes = sorted.map((line) => {
+    let li = cards.get(line.line_id);
+    if (!li) {
+      li = createCard(line);
+      cards.set(line.line_id, li);
+    }
+    const own = (byLine.get(line.line_id) || []).sort((a, b) => (b.occupancy_pct || 0) - (a.occupancy_pct || 0));
+    fillCard(li, line, own);
+    return li;
+  });
+  const ids = new Set(sorted.map((l) => l.line_id));
+  for (const id of [...cards.keys()]) if (!ids.has(id)) cards.delete(id);
+  placeInOrder(list, nodes);
+  empty.hidden = lines.length > 0;
+  const pax = lines.reduce((s, l) => s + (l.passengers || 0), 0);
+  totalText.textContent = lines.length ? t("buses.total", { pax: num(pax), lines: num(lines.length) }) : "";
+  document.body.dataset.updates = String(Number(document.body.dataset.updates || 0) + 1);
+}
+
+function showState(connection) {
+  status.dataset.state = connection;
+  let newest = null;
+  for (const l of lines) if (l.updated_at && (!newest || l.updated_at > newest)) newest = l.updated_at;
+  stateText.textContent = connection === "offline"
+    ? (lines.length ? t("state.offline", { time: clock(newest) }) : t("state.offline.never"))
+    : t(`state.${connection}`);
+  updatedText.textContent = newest && connection !== "offline" ? t("updated", { time: `${clock(newest)} (${ago(newest)})` }) : "";
+  const summary = `${stateText.textContent}. ${totalText.textContent}`;
+  const now = Date.now();
+  if (summary !== lastAnnounced.text
+      && (!lastAnnounced.text.startsWith(stateText.textContent) || now - lastAnnounced.at >= ANNOUNCE_EVERY_MS)) {
+    announce.textContent = summary;
+    lastAnnounced = { at: now, text: summary };
+  }
+}
+
+translatePage();
+new LiveSource({
+  streamUrl: "/api/v1/buses/stream",
+  snapshots: { lines: "/api/v1/buses/lines", vehicles: "/api/v1/buses/vehicles" },
+  events: {
+    lines: (body) => { lines = rows(body); render(); },
+    vehicles: (body) => { vehicles = rows(body); render(); },
+  },
+  onState: showState,
+}).start();

@@ -1,0 +1,167 @@
+// Operator page: the pickup plan of a service day as a list in route order, a route drawing and a CSV download.
+// The operator key stays in sessionStorage (this tab only) and goes out as the X-API-Key header.
+import { clock, num, t, translatePage } from "/static/i18n.js";
+import { el } from "/static/dom.js";
+import { apiFetch, problemDetail } from "/static/live.js";
+import { drawRoute, OTHER_COLOUR, WASTE_COLOURS } from "/static/route-map.js";
+
+const KEY = "stadtpuls.operatorKey";
+const keyForm = document.getElementById("key-form");
+const keyInput = document.getElementById("key");
+const keyMessage = document.getElementById("key-message");
+const planForm = document.getElementById("plan-form");
+const dateInput = document.getElementById("date");
+const csvButton = document.getElementById("csv");
+const planMessage = document.getElementById("plan-message");
+const planBox = document.getElementById("plan");
+const stopsList = document.getElementById("stops");
+const summary = document.getElementById("summary");
+const svg = document.getElementById("map");
+const legend = document.getElementById("map-legend");
+
+const storedKey = () => sessionStorage.getItem(KEY) || "";
+const waste = (type) => (type ? t(`waste.${type}`) : "–");
+const pct = (v) => num(Math.round(v));
+
+function say(node, text, kind = "info") {
+  node.textContent = text;
+  node.dataset.kind = kind;
+}
+
+function localDate(d = new Date()) {
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
+
+function planUrl(format) {
+  const q = new URLSearchParams({ date: dateInput.value, format });
+  return `/api/v1/waste/pickups?${q}`;
+}
+
+async function authFailed(res) {
+  if (res.status !== 401 && res.status !== 403) return false;
+  say(keyMessage, t("pickups.key.bad", { detail: await problemDetail(res) }), "error");
+  say(planMessage, "");
+  keyInput.focus();
+  return true;
+}
+
+function stopLabel(s) {
+  return `${s.seq}. ${s.name || s.site_id} (${waste(s.waste_type)}): ${t("pickups.fill", { pct: pct(s.expected_fill_pct) })}`;
+}
+
+function renderPlan(plan) {
+  const stops = plan.data || [];
+  summary.replaceChildren(
+    el("li", "", t("pickups.bins", { n: num(stops.length) })),
+    el("li", "", t("pickups.distance", { km: num(Math.round(plan.distance_km * 10) / 10) })),
+    el("li", "", `${t("pickups.depot")}: ${clock(plan.start)}`),
+  );
+  stopsList.replaceChildren(...stops.map((s) => {
+    const li = el("li");
+    li.dataset.siteId = s.site_id;
+    const seq = el("span", "seq", String(s.seq));
+    seq.setAttribute("aria-hidden", "true");
+    const name = el("span", "name", s.name || s.site_id);
+    const fill = el("span", "fill", t("pickups.fill", { pct: pct(s.expected_fill_pct) }));
+    const reason = s.reason === "over_threshold" ? t("pickups.over")
+      : t("pickups.predicted", { time: clock(s.predicted_full_at) });
+    const sub = el("span", "sub", [
+      waste(s.waste_type),
+      t("pickups.fill_now", { now: pct(s.fill_pct), visit: pct(s.expected_fill_pct) }),
+      clock(s.arrival), reason, `${num(Math.round(s.leg_km * 10) / 10)} km`,
+    ].join(" · "));
+    li.append(seq, name, fill, sub);
+    return li;
+  }));
+  if (!stops.length) stopsList.replaceChildren(el("li", "empty", t("pickups.empty")));
+  drawRoute(svg, plan.depot, stops, {
+    depotLabel: t("pickups.depot"),
+    title: `${t("pickups.map")} ${plan.date}`,
+    description: t("pickups.map.desc", { n: stops.length }),
+    stopLabel,
+  });
+  const types = [...new Set(stops.map((s) => s.waste_type))];
+  legend.replaceChildren(...types.map((type) => {
+    const item = el("li");
+    const sw = el("i");
+    sw.style.background = WASTE_COLOURS[type] || OTHER_COLOUR;
+    item.append(sw, document.createTextNode(waste(type)));
+    return item;
+  }));
+  planBox.hidden = false;
+}
+
+async function loadPlan() {
+  const key = storedKey();
+  if (!key) {
+    say(planMessage, t("pickups.key.missing"), "error");
+    keyInput.focus();
+    return;
+  }
+  say(planMessage, t("pickups.loading"));
+  let res;
+  try {
+    res = await apiFetch(planUrl("json"), key);
+  } catch (err) {
+    say(planMessage, t("pickups.error", { detail: String(err) }), "error");
+    return;
+  }
+  if (await authFailed(res)) return;
+  if (!res.ok) {
+    say(planMessage, t("pickups.error", { detail: await problemDetail(res) }), "error");
+    return;
+  }
+  const plan = await res.json();
+  say(planMessage, plan.count ? `${t("pickups.bins", { n: num(plan.count) })}, ${plan.date}` : t("pickups.empty"));
+  renderPlan(plan);
+}
+
+async function downloadCsv() {
+  const key = storedKey();
+  if (!key) { say(planMessage, t("pickups.key.missing"), "error"); return; }
+  const res = await apiFetch(planUrl("csv"), key, "text/csv");
+  if (await authFailed(res)) return;
+  if (!res.ok) { say(planMessage, t("pickups.error", { detail: await problemDetail(res) }), "error"); return; }
+  const url = URL.createObjectURL(await res.blob());
+  const a = el("a");
+  a.href = url;
+  a.download = `pickups-${dateInput.value}.csv`;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+  say(planMessage, t("pickups.downloaded"));
+}
+
+function showKeyState() {
+  const has = Boolean(storedKey());
+  document.getElementById("key-forget").hidden = !has;
+  keyInput.required = !has;
+  if (has) say(keyMessage, t("pickups.key.saved"));
+}
+
+keyForm.addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const key = keyInput.value.trim();
+  if (!key) return;
+  sessionStorage.setItem(KEY, key);
+  keyInput.value = "";
+  showKeyState();
+  loadPlan();
+});
+document.getElementById("key-forget").addEventListener("click", () => {
+  sessionStorage.removeItem(KEY);
+  say(keyMessage, "");
+  planBox.hidden = true;
+  showKeyState();
+  keyInput.focus();
+});
+planForm.addEventListener("submit", (ev) => { ev.preventDefault(); loadPlan(); });
+csvButton.addEventListener("click", downloadCsv);
+
+translatePage();
+dateInput.value = new URLSearchParams(location.search).get("date") || localDate();
+showKeyState();
+if (storedKey()) loadPlan();
+else say(planMessage, t("pickups.key.missing"));
