@@ -1,0 +1,123 @@
+"""Frame-counter gap detection.
+
+Per device the tracker knows the last frame counter, its reading time and the session (``device_state``). The
+uplinks of a batch are taken in reading-time order per device; an uplink whose counter is more than one beyond
+the previous one in the same session leaves a gap ``(previous + 1 .. counter - 1)``. Not gaps:
+
+* a join (or a ChirpStack ``UPLINK_F_CNT_RESET`` log) between two uplinks, or a changed session: the counter
+  starts again;
+* a lower counter at a later time: the device reset its counter;
+* an uplink no later than the last one already seen ("late"): it does not move the state; instead it fills the
+  recorded gap it falls into (:data:`TRIM_GAPS_SQL` in the writer).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["GapResult", "PriorState", "find_gaps"]
+
+
+@dataclass
+class PriorState:
+    """Known state of the batch's devices (arrays aligned with ``dev_eui``); ``last_time`` NaT when unknown."""
+
+    dev_eui: np.ndarray  # S16
+    last_f_cnt: np.ndarray  # int64, -1 when unknown
+    last_time: np.ndarray  # datetime64[us]
+    session: list[str | None]
+
+
+@dataclass
+class GapResult:
+    gap_time: np.ndarray  # reading time of the uplink after the gap
+    gap_dev: np.ndarray  # S16
+    gap_from: np.ndarray
+    gap_to: np.ndarray
+    late: np.ndarray  # row positions (of the inputs) that arrived late
+    state_dev: np.ndarray  # S16, the new state of every device in the batch
+    state_f_cnt: np.ndarray  # -1 = unknown (after a join)
+    state_time: np.ndarray
+    state_session: list[str | None]
+    state_join: np.ndarray  # datetime64[us], NaT when no join in this batch
+
+
+def find_gaps(
+    dev_eui: np.ndarray,
+    f_cnt: np.ndarray,
+    time: np.ndarray,
+    session: list[str | None],
+    prior: PriorState,
+    resets: list[tuple[bytes, np.datetime64]],
+) -> GapResult:
+    """Gaps and new device state for uplinks (``dev_eui``, ``f_cnt``, ``time``, ``session``) given the prior
+    state and the joins/resets ``(dev_eui, time)`` seen in the same batch."""
+    nat = np.datetime64("NaT", "us")
+    time = time.astype("datetime64[us]")
+    devs = np.unique(np.concatenate([dev_eui, np.array([d for d, _ in resets], dtype="S16")]))
+    pos = {bytes(d): i for i, d in enumerate(devs.tolist())}
+    k = len(devs)
+    last_f = np.full(k, -1, dtype=np.int64)
+    last_t = np.full(k, nat)
+    last_s: list[str | None] = [None] * k
+    for i, d in enumerate(prior.dev_eui.tolist()):
+        j = pos.get(bytes(d))
+        if j is not None:
+            last_f[j], last_t[j], last_s[j] = prior.last_f_cnt[i], prior.last_time[i], prior.session[i]
+    code = np.array([pos[bytes(d)] for d in dev_eui.tolist()], dtype=np.int64)
+    base_t = last_t[code]
+    late = ~np.isnat(base_t) & (time <= base_t)
+    live = np.flatnonzero(~late)
+    order = live[np.lexsort((f_cnt[live], time[live], code[live]))]
+    c, f, t = code[order], f_cnt[order], time[order]
+    s = [session[i] for i in order.tolist()]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = c[1:] != c[:-1]
+    prev_f = np.empty_like(f)
+    prev_f[1:] = f[:-1]
+    prev_f[first] = last_f[c[first]]
+    prev_s = [None if first[i] else s[i - 1] for i in range(len(s))]
+    for i in np.flatnonzero(first).tolist():
+        prev_s[i] = last_s[c[i]]
+    prev_t = np.empty_like(t)
+    prev_t[1:] = t[:-1]
+    prev_t[first] = last_t[c[first]]
+    broken = np.array([a is not None and b is not None and a != b for a, b in zip(s, prev_s, strict=True)],
+                      dtype=bool)
+    join_t = np.full(k, nat)
+    for d, when in resets:
+        j = pos[bytes(d)]
+        jt = np.array(when, dtype="datetime64[us]")
+        join_t[j] = jt if np.isnat(join_t[j]) else max(join_t[j], jt)
+        in_dev = c == j
+        # the first uplink of the device after the join starts a new count
+        after = np.flatnonzero(in_dev & (t >= jt) & (np.isnat(prev_t) | (prev_t < jt) | first))
+        if len(after):
+            broken[after[0]] = True
+    gap = (prev_f >= 0) & ~broken & (f > prev_f + 1)
+    g = np.flatnonzero(gap)
+    # new state: the last live uplink per device, unless a join came after it
+    last_row = np.flatnonzero(np.append(c[1:] != c[:-1], True)) if len(c) else np.zeros(0, dtype=np.int64)
+    new_f, new_t, new_s = last_f.copy(), last_t.copy(), list(last_s)
+    new_f[c[last_row]] = f[last_row]
+    new_t[c[last_row]] = t[last_row]
+    for i in last_row.tolist():
+        new_s[c[i]] = s[i]
+    joined_after = ~np.isnat(join_t) & (np.isnat(new_t) | (join_t > new_t))
+    new_f[joined_after] = -1
+    for j in np.flatnonzero(joined_after).tolist():
+        new_s[j] = None
+    return GapResult(
+        gap_time=t[g],
+        gap_dev=devs[c[g]],
+        gap_from=prev_f[g] + 1,
+        gap_to=f[g] - 1,
+        late=np.flatnonzero(late),
+        state_dev=devs,
+        state_f_cnt=new_f,
+        state_time=np.where(joined_after, join_t, new_t),
+        state_session=new_s,
+        state_join=join_t,
+    )

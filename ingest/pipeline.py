@@ -1,0 +1,162 @@
+"""From raw MQTT messages to one :class:`~ingest.writer.PreparedBatch`.
+
+``prepare`` parses the envelopes (:func:`ingest.envelopes.parse_batch`), resolves devices in the registry,
+decodes and maps the registered devices' uplinks (:func:`ingest.domain.map_domain`), and collects every dead
+letter: envelope and size rejects, unknown devices (whose raw uplink is stored all the same) and codec rejects.
+Nothing here touches the database; the result is written by the writer in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC
+
+import numpy as np
+
+from .domain import map_domain
+from .envelopes import EnvelopeBatch, parse_batch
+from .pgcopy import Field, Var, var_from_strings
+from .registry import Registry
+from .stops import StopTracker
+from .writer import PreparedBatch, Tracking
+
+__all__ = ["DeadLetter", "Pipeline", "Prepared", "dead_letter_fields"]
+
+_RESET_CODES = {"UPLINK_F_CNT_RESET"}
+
+
+@dataclass
+class DeadLetter:
+    index: int  # position of the message in the batch inputs
+    stage: str
+    reason: str
+    dev_eui: str | None = None
+    lns: str | None = None
+
+
+@dataclass
+class Prepared:
+    batch: PreparedBatch
+    envelopes: EnvelopeBatch
+    dead: list[DeadLetter] = field(default_factory=list)
+
+
+def dead_letter_fields(
+    dead: Sequence[DeadLetter], topics: Sequence[str], payloads: Sequence[bytes], hub_time: float
+) -> list[Field]:
+    """COPY fields of ``dead_letters`` (received_at, topic, stage, reason, dev_eui, lns, payload)."""
+    n = len(dead)
+    topic_var, topic_null = var_from_strings([topics[d.index].replace("\x00", "") for d in dead])
+    stage_var, _ = var_from_strings([d.stage for d in dead])
+    reason_var, _ = var_from_strings([d.reason.replace("\x00", "") for d in dead])
+    eui_var, eui_null = var_from_strings([d.dev_eui for d in dead])
+    lns_var, lns_null = var_from_strings([d.lns for d in dead])
+    payload_var, _ = var_from_strings([payloads[d.index] for d in dead])
+    received = np.full(n, np.datetime64(int(hub_time * 1e6), "us"))
+    return [
+        Field("timestamptz", received),
+        Field("text", topic_var, topic_null),
+        Field("text", stage_var),
+        Field("text", reason_var),
+        Field("text", eui_var, eui_null),
+        Field("text", lns_var, lns_null),
+        Field("bytea", payload_var),
+    ]
+
+
+class Pipeline:
+    """Holds what ``prepare`` needs across batches: the registry and the stop tracker."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        max_message_bytes: int = 65536,
+        store_simulated: bool = False,
+        recent_stops: Callable[[list[str]], dict[str, tuple[str, np.datetime64]]] | None = None,
+    ) -> None:
+        self.registry = registry
+        self.max_message_bytes = max_message_bytes
+        self.store_simulated = store_simulated
+        self.stops = StopTracker()
+        self.recent_stops = recent_stops
+
+    def prepare(self, topics: Sequence[str], payloads: Sequence[bytes], hub_time: float) -> Prepared:
+        env = parse_batch(
+            topics, payloads, hub_time, max_message_bytes=self.max_message_bytes, store_simulated=self.store_simulated
+        )
+        reg = self.registry
+        dead = [DeadLetter(r.index, r.stage, r.reason) for r in env.rejects]
+        n = len(env)
+        dev = reg.lookup(env.dev_eui, env.lns_device_id)
+        known = dev >= 0
+        dev_eui = env.dev_eui.copy()
+        if known.any():
+            dev_eui[known] = reg.dev_euis[dev[known]]
+        for i in np.flatnonzero(~known).tolist():
+            eui = env.dev_eui[i].decode() or None
+            dead.append(DeadLetter(int(env.index[i]), "device", "unknown device", eui, env.lns[i]))
+        rows = np.flatnonzero(known)
+        domain = map_domain(env, rows, dev[rows], reg, self.stops, self.recent_stops)
+        for r, reason in domain.rejects:
+            dead.append(DeadLetter(int(env.index[r]), "codec", reason, dev_eui[r].decode(), env.lns[r]))
+        tracked = rows[~env.simulated[rows]]
+        resets = self._resets(env)
+        batch = PreparedBatch(
+            uplinks=self._uplink_fields(env, dev_eui, hub_time),
+            n_uplinks=n,
+            tables=domain.tables,
+            tracking=Tracking(
+                dev_eui=dev_eui[tracked],
+                f_cnt=env.f_cnt[tracked],
+                time=env.time[tracked],
+                session=[env.session[i] for i in tracked.tolist()],
+                resets=resets,
+            ),
+        )
+        if dead:
+            dead.sort(key=lambda d: d.index)
+            batch.dead_letters = dead_letter_fields(dead, topics, payloads, hub_time)
+            batch.n_dead = len(dead)
+        return Prepared(batch, env, dead)
+
+    def _resets(self, env: EnvelopeBatch) -> list[tuple[bytes, np.datetime64]]:
+        """Joins and counter-reset logs of registered devices, as (DevEUI, time)."""
+        reg = self.registry
+        out: list[tuple[bytes, np.datetime64]] = []
+        events = [(j.dev_eui, j.lns_device_id, j.time) for j in env.joins]
+        events += [(e.dev_eui, None, e.time) for e in env.logs if e.code in _RESET_CODES]
+        for eui, lns_id, when in events:
+            i = reg.by_eui.get(eui.encode(), -1) if eui else -1
+            if i < 0 and lns_id:
+                i = reg.by_lns_id.get(lns_id, -1)
+            if i >= 0:
+                utc = when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo else when
+                t = np.datetime64(utc, "us")
+                out.append((bytes(reg.dev_euis[i]), t))
+        return out
+
+    @staticmethod
+    def _uplink_fields(env: EnvelopeBatch, dev_eui: np.ndarray, hub_time: float) -> list[Field]:
+        n = len(env)
+        gateway, gateway_null = var_from_strings(list(env.gateway_id))
+        lns, _ = var_from_strings(list(env.lns))
+        return [
+            Field("timestamptz", env.time),
+            Field("uuid", env.dedup_key),
+            Field("text", dev_eui),
+            Field("int8", env.f_cnt, ~env.f_cnt_present & env.simulated),
+            Field("int2", env.f_port),
+            Field("bytea", Var(env.buf, env.offsets)),
+            Field("float4", env.rssi, np.isnan(env.rssi)),
+            Field("float4", env.snr, np.isnan(env.snr)),
+            Field("int2", env.dr, env.dr < 0),
+            Field("int2", env.sf, env.sf < 0),
+            Field("int8", env.frequency, env.frequency <= 0),
+            Field("int2", env.gateways),
+            Field("text", gateway, gateway_null),
+            Field("text", lns),
+            Field("bool", env.simulated),
+            Field("timestamptz", np.full(n, np.datetime64(int(hub_time * 1e6), "us"))),
+        ]

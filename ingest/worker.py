@@ -1,0 +1,303 @@
+"""The batch worker: takes batches from the inbox, writes them, and acknowledges what is safe.
+
+For each batch (cut by size or time, :class:`~ingest.inbox.Inbox`): prepare (:mod:`ingest.pipeline`), write in
+one transaction (:mod:`ingest.writer`), then acknowledge the messages. Failures by class:
+
+* ``DataError`` / ``IntegrityError`` (a row the database rejects), or an unexpected error while preparing: the
+  batch is split in halves until the offending message is alone; it becomes a dead letter (stage ``database``
+  or ``internal``) and everything else is stored.
+* ``TransactionRollback`` (deadlock, serialization): retried.
+* Any other database error (connection lost, server down): the batch goes to the spool (fsynced) and is
+  acknowledged; later batches follow it into the spool so the order is kept, and the spool is replayed, record
+  by record, when the database answers again. When the spool is full the batch is held unacknowledged and the
+  worker stops taking messages, so the inbox fills and the MQTT thread stops reading (back-pressure).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import psycopg
+
+from stadtpuls.logs import get_logger
+
+from .inbox import Inbox, Message
+from .metrics import Metrics
+from .pipeline import DeadLetter, Pipeline, dead_letter_fields
+from .registry import load_registry
+from .spool import Spool
+from .writer import PreparedBatch, Writer, WriteResult
+
+__all__ = ["Acker", "Worker", "WorkerConfig"]
+
+log = get_logger("stadtpuls.ingest.worker")
+_RETRY_MIN, _RETRY_MAX = 0.5, 5.0
+_BAD_ROW = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
+_RECENT_STOPS = """
+SELECT DISTINCT ON (site_id) site_id, stop_id, (extract(epoch FROM time) * 1000000)::bigint
+FROM passenger_counts
+WHERE site_id = ANY(%s) AND stop_id IS NOT NULL AND time > now() - interval '10 minutes'
+ORDER BY site_id, time DESC
+"""
+
+
+class Acker(Protocol):
+    """What the worker needs from the MQTT side (``ingest.mqtt.MqttSource`` implements it)."""
+
+    def ack(self, messages: Sequence[Message]) -> int: ...
+
+
+@dataclass
+class WorkerConfig:
+    batch_size: int = 5000
+    flush_interval: float = 0.2
+    registry_refresh: float = 10.0
+    max_message_bytes: int = 65536
+    store_simulated: bool = False
+
+
+class Worker:
+    def __init__(self, config: WorkerConfig, inbox: Inbox, acker: Acker, writer: Writer, spool: Spool,
+                 metrics: Metrics) -> None:
+        self.config = config
+        self.inbox = inbox
+        self.acker = acker
+        self.writer = writer
+        self.spool = spool
+        self.metrics = metrics
+        self.pipeline: Pipeline | None = None
+        self.db_down = False
+        self._retry_at = 0.0
+        self._retry_delay = _RETRY_MIN
+        self._held: tuple[list[Message], list[str], list[bytes], float] | None = None
+        self._spool_full_logged = False
+        metrics.spool_messages.set(spool.messages)
+        metrics.spool_bytes.set(spool.pending_bytes)
+
+    # -- registry ---------------------------------------------------------------------------------------------
+    def _recent_stops(self, vehicles: list[str]) -> dict[str, tuple[str, np.datetime64]]:
+        try:
+            conn = self.writer.connect()
+            with conn.transaction():
+                rows = conn.execute(_RECENT_STOPS, (vehicles,)).fetchall()
+        except psycopg.Error:
+            return {}
+        return {v: (s, np.datetime64(int(us), "us")) for v, s, us in rows}
+
+    def refresh_registry(self, force: bool = False) -> bool:
+        """Reload the device registry when due; False if the database could not be read."""
+        p = self.pipeline
+        if p is not None and not force and not p.registry.stale(self.config.registry_refresh):
+            return True
+        try:
+            conn = self.writer.connect()
+            with conn.transaction():
+                registry = load_registry(conn)
+        except psycopg.Error as e:
+            if p is not None:
+                p.registry.loaded_at = time.monotonic()  # retry at the next interval
+            log.warning("device registry not refreshed", extra={"error": type(e).__name__})
+            return False
+        if p is None:
+            self.pipeline = Pipeline(registry, max_message_bytes=self.config.max_message_bytes,
+                                     store_simulated=self.config.store_simulated, recent_stops=self._recent_stops)
+            log.info("device registry loaded", extra={"devices": len(registry)})
+        else:
+            p.registry = registry
+        return True
+
+    # -- main loop --------------------------------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        """Process until ``stop`` is set and the inbox is empty (the caller stops the MQTT reading first)."""
+        while True:
+            stopping = stop.is_set()
+            self.metrics.queue_depth.set(len(self.inbox))
+            if self.pipeline is None or self.db_down:
+                if self._due():
+                    if self.refresh_registry(force=True):
+                        self._recovered()
+                    else:
+                        self._failed()
+            else:
+                self.refresh_registry()
+            if self._held is not None:
+                if stopping:
+                    return  # neither stored nor spooled: unacknowledged, the broker keeps them
+                if self.db_down:
+                    time.sleep(0.05)
+                else:
+                    self._retry_held()
+                continue
+            items = self.inbox.take(self.config.batch_size, self.config.flush_interval, 0.0 if stopping else 0.25)
+            if items:
+                self.handle(items)
+            elif stopping:
+                return
+            if self.spool.pending and not self.db_down and self.pipeline is not None:
+                for _ in range(2):
+                    if not self.replay_one():
+                        break
+
+    def handle(self, items: list[Message]) -> None:
+        topics = [m.topic for m in items]
+        payloads = [m.payload for m in items]
+        hub = time.time()
+        self.metrics.received.inc(len(items))
+        if self.spool.pending or self.db_down or self.pipeline is None:
+            self._spool_or_hold(items, topics, payloads, hub)
+            return
+        if self.write(topics, payloads, hub):
+            self.metrics.lag.set(time.time() - hub)
+            self.acker.ack(items)
+        else:
+            self._spool_or_hold(items, topics, payloads, hub)
+
+    def _spool_or_hold(self, items: list[Message], topics: list[str], payloads: list[bytes], hub: float) -> None:
+        if self.spool.append(hub, topics, payloads):
+            self.metrics.spooled.inc(len(items))
+            self._spool_gauges()
+            self.acker.ack(items)
+            self._spool_full_logged = False
+            return
+        if not self._spool_full_logged:
+            log.warning("spool full: holding messages unacknowledged", extra={"spool_bytes": self.spool.size})
+            self._spool_full_logged = True
+        self._held = (items, topics, payloads, hub)
+
+    def _retry_held(self) -> None:
+        assert self._held is not None
+        if self.spool.pending:
+            if not self.replay_one():
+                time.sleep(0.05)
+            return
+        items, topics, payloads, hub = self._held
+        if self.write(topics, payloads, hub):
+            self._held = None
+            self.acker.ack(items)
+
+    def replay_one(self) -> bool:
+        """Write the oldest spool record; True if it was committed."""
+        record = self.spool.next_record()
+        if record is None:
+            return False
+        hub, topics, payloads, _ = record
+        if not self.write(topics, payloads, hub):
+            return False
+        self.spool.commit(record)
+        self.metrics.replayed.inc(len(topics))
+        self._spool_gauges()
+        if not self.spool.pending:
+            log.info("spool replayed and emptied")
+        return True
+
+    def _spool_gauges(self) -> None:
+        self.metrics.spool_messages.set(self.spool.messages)
+        self.metrics.spool_bytes.set(self.spool.pending_bytes)
+
+    def _due(self) -> bool:
+        return time.monotonic() >= self._retry_at
+
+    def _failed(self) -> None:
+        if not self.db_down:
+            log.error("database unreachable: spooling", extra={"retry_s": self._retry_delay})
+        self.db_down = True
+        self.metrics.database_up.set(0)
+        self._retry_at = time.monotonic() + self._retry_delay
+        self._retry_delay = min(self._retry_delay * 2, _RETRY_MAX)
+
+    def _recovered(self) -> None:
+        if self.db_down:
+            log.info("database reachable again")
+        self.db_down = False
+        self._retry_delay = _RETRY_MIN
+        self.metrics.database_up.set(1)
+
+    # -- writing with isolation of bad rows --------------------------------------------------------------------
+    def write(self, topics: list[str], payloads: list[bytes], hub: float) -> bool:
+        """Prepare and write messages; True when committed (bad messages dead-lettered), False when the database
+        is unavailable."""
+        start = time.perf_counter()
+        for attempt in range(3):
+            try:
+                ok = self._write_split(topics, payloads, hub)
+                break
+            except psycopg.errors.TransactionRollback:
+                if attempt == 2:
+                    self._failed()
+                    return False
+        else:  # pragma: no cover - the loop always breaks or returns
+            ok = False
+        if ok:
+            self._recovered()
+            self.metrics.batch_seconds.observe(time.perf_counter() - start)
+            self.metrics.batch_size.observe(len(topics))
+        return ok
+
+    def _write_split(self, topics: list[str], payloads: list[bytes], hub: float) -> bool:
+        assert self.pipeline is not None
+        try:
+            prepared = self.pipeline.prepare(topics, payloads, hub)
+        except Exception as e:  # a defect triggered by some message must not stop ingest: isolate it
+            return self._split(topics, payloads, hub, "internal", f"internal error: {type(e).__name__}: {e}")
+        try:
+            result = self.writer.write(prepared.batch)
+        except _BAD_ROW as e:
+            diag = e.diag.message_primary or str(e)
+            return self._split(topics, payloads, hub, "database", f"{e.sqlstate or ''} {diag}".strip())
+        except psycopg.errors.TransactionRollback:
+            raise
+        except psycopg.Error as e:
+            self.metrics.db_errors.labels(type(e).__name__).inc()
+            self._failed()
+            return False
+        self._count(result, prepared.dead, prepared.envelopes, hub)
+        return True
+
+    def _split(self, topics: list[str], payloads: list[bytes], hub: float, stage: str, reason: str) -> bool:
+        if len(topics) == 1:
+            log.warning("message dead-lettered", extra={"stage": stage, "reason": reason[:200], "topic": topics[0]})
+            return self._dead_only(topics, payloads, hub, stage, reason)
+        half = len(topics) // 2
+        return (self._write_split(topics[:half], payloads[:half], hub)
+                and self._write_split(topics[half:], payloads[half:], hub))
+
+    def _dead_only(self, topics: list[str], payloads: list[bytes], hub: float, stage: str, reason: str) -> bool:
+        dead = [DeadLetter(0, stage, reason[:1000])]
+        batch = PreparedBatch(uplinks=[], n_uplinks=0, dead_letters=dead_letter_fields(dead, topics, payloads, hub),
+                              n_dead=1)
+        try:
+            self.writer.write(batch)
+        except _BAD_ROW as e:
+            log.error("dead letter not storable; message dropped", extra={"topic": topics[0], "error": str(e)})
+        except psycopg.Error:
+            self._failed()
+            return False
+        self.metrics.dead_letter(stage, reason)
+        self.metrics.last_commit = time.time()
+        return True
+
+    def _count(self, result: WriteResult, dead: list[DeadLetter], env: Any, hub: float) -> None:
+        m = self.metrics
+        m.stored.inc(result.stored)
+        m.duplicates.inc(result.duplicates)
+        for table, n in result.domain.items():
+            m.domain_rows.labels(table).inc(n)
+        for d in dead:
+            m.dead_letter(d.stage, d.reason)
+        for ignored in env.ignored:
+            m.ignored.labels(ignored.kind).inc()
+        for kind, events in (("join", env.joins), ("status", env.statuses), ("log", env.logs)):
+            if events:
+                m.events.labels(kind).inc(len(events))
+        m.gaps.inc(result.gaps)
+        m.missing.inc(result.missing)
+        m.batches.inc()
+        m.last_commit = time.time()
+        if len(env):
+            newest = env.time.max().astype("datetime64[us]").astype(np.int64) / 1e6
+            m.reading_age.set(max(0.0, m.last_commit - float(newest)))

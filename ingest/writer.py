@@ -1,0 +1,239 @@
+"""The batch writer: one transaction per batch, binary COPY into staging tables, then idempotent inserts.
+
+Per connection the writer creates TEMP staging tables (``ON COMMIT DELETE ROWS``) once. A batch is written as
+
+1. binary COPY of the raw uplinks into ``stage_uplinks``, ``INSERT INTO uplinks SELECT ... ON CONFLICT DO
+   NOTHING`` (the row count tells stored from redelivered duplicates);
+2. the same for every domain table with rows;
+3. frame-counter tracking: the batch's devices' ``device_state`` rows are locked (in DevEUI order), gaps found
+   (:mod:`ingest.gaps`) and inserted, late uplinks fill the gaps they fall into, the state is updated;
+4. dead letters by COPY;
+5. ``pg_notify('stadtpuls', '{"parking": n, ...}')`` when domain rows were stored;
+
+and committed. Any database error rolls the transaction back and propagates as the psycopg exception; the worker
+decides (connection lost: spool; bad data: split the batch). A broken connection is dropped and reopened, with its
+staging tables, on the next batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+import psycopg
+from psycopg import sql
+
+from .domain import NOTIFY_NAMES, TableRows
+from .gaps import GapResult, PriorState, find_gaps
+from .pgcopy import Field, encode, var_from_strings
+
+__all__ = ["UPLINK_COLUMNS", "PreparedBatch", "Tracking", "WriteResult", "Writer"]
+
+UPLINK_COLUMNS = (
+    "time", "dedup_key", "dev_eui", "f_cnt", "f_port", "payload", "rssi", "snr", "dr", "sf", "frequency",
+    "gateways", "gateway_id", "lns", "simulated", "received_at",
+)
+DEAD_LETTER_COLUMNS = ("received_at", "topic", "stage", "reason", "dev_eui", "lns", "payload")
+_STAGED = ("uplinks", "bin_levels", "parking_events", "passenger_counts", "environment_readings")
+_GAP_COLUMNS = ("time", "dev_eui", "f_cnt_from", "f_cnt_to")
+_STATE_COLUMNS = ("dev_eui", "last_f_cnt", "last_time", "session", "last_join")
+
+_LOCK_STATE = """
+INSERT INTO device_state AS s (dev_eui) SELECT unnest(%s::text[]) ORDER BY 1
+ON CONFLICT (dev_eui) DO UPDATE SET dev_eui = s.dev_eui
+RETURNING dev_eui, coalesce(last_f_cnt, -1), (extract(epoch FROM last_time) * 1000000)::bigint, session
+"""
+_UPDATE_STATE = """
+UPDATE device_state d SET last_f_cnt = s.last_f_cnt, last_time = s.last_time, session = s.session,
+    last_join = coalesce(s.last_join, d.last_join), updated_at = now()
+FROM stage_state s WHERE d.dev_eui = s.dev_eui
+"""
+_GAPS_HIT = """
+SELECT DISTINCT g.time, g.dev_eui, g.f_cnt_from, g.f_cnt_to
+FROM fcnt_gaps g JOIN unnest(%s::text[], %s::bigint[]) AS l(dev_eui, f_cnt)
+  ON g.dev_eui = l.dev_eui AND l.f_cnt BETWEEN g.f_cnt_from AND g.f_cnt_to
+"""
+
+
+@dataclass
+class Tracking:
+    """Frame-counter inputs: stored uplinks of registered devices, and joins/resets ``(dev_eui, time)``."""
+
+    dev_eui: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="S16"))
+    f_cnt: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    time: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="datetime64[us]"))
+    session: list[str | None] = field(default_factory=list)
+    resets: list[tuple[bytes, np.datetime64]] = field(default_factory=list)
+
+
+@dataclass
+class PreparedBatch:
+    """Everything one transaction writes, as COPY fields."""
+
+    uplinks: list[Field]
+    n_uplinks: int
+    tables: list[TableRows] = field(default_factory=list)
+    dead_letters: list[Field] = field(default_factory=list)
+    n_dead: int = 0
+    tracking: Tracking = field(default_factory=Tracking)
+
+
+@dataclass
+class WriteResult:
+    stored: int = 0
+    duplicates: int = 0
+    domain: dict[str, int] = field(default_factory=dict)
+    gaps: int = 0
+    missing: int = 0
+    dead_letters: int = 0
+
+
+def _staging_ddl(table: str) -> sql.Composed:
+    return sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS").format(
+        sql.Identifier("stage_" + table), sql.Identifier(table)
+    )
+
+
+def _copy_stmt(table: str, columns: tuple[str, ...] | list[str]) -> sql.Composed:
+    return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+
+
+def _insert_stmt(table: str, columns: tuple[str, ...] | list[str], staging: str = "") -> sql.Composed:
+    cols = sql.SQL(", ").join(map(sql.Identifier, columns))
+    return sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(
+        sql.Identifier(table), cols, cols, sql.Identifier(staging or "stage_" + table)
+    )
+
+
+class Writer:
+    """Writes prepared batches to the database at ``url`` (see the module docstring)."""
+
+    def __init__(self, url: str, *, connect_timeout: float = 5.0) -> None:
+        self.url = url
+        self.connect_timeout = connect_timeout
+        self.conn: psycopg.Connection[Any] | None = None
+
+    def connect(self) -> psycopg.Connection[Any]:
+        if self.conn is None or self.conn.closed or self.conn.broken:
+            self.close()
+            conn = psycopg.connect(self.url, connect_timeout=max(1, int(self.connect_timeout)))
+            with conn.transaction():
+                for table in _STAGED:
+                    conn.execute(_staging_ddl(table))
+                conn.execute(
+                    "CREATE TEMP TABLE IF NOT EXISTS stage_gaps (time timestamptz, dev_eui text, f_cnt_from bigint,"
+                    " f_cnt_to bigint) ON COMMIT DELETE ROWS"
+                )
+                conn.execute(
+                    "CREATE TEMP TABLE IF NOT EXISTS stage_state (dev_eui text, last_f_cnt bigint,"
+                    " last_time timestamptz, session text, last_join timestamptz) ON COMMIT DELETE ROWS"
+                )
+            self.conn = conn
+        return self.conn
+
+    def close(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            finally:
+                self.conn = None
+
+    def write(self, batch: PreparedBatch) -> WriteResult:
+        """Write one batch in one transaction; raises the psycopg error after a rollback."""
+        conn = self.connect()
+        try:
+            with conn.transaction():
+                return self._write(conn, batch)
+        except psycopg.Error:
+            if conn.broken or conn.closed:
+                self.close()
+            raise
+
+    def _copy(self, cur: psycopg.Cursor[Any], table: str, columns: Any, fields: list[Field], n: int) -> None:
+        with cur.copy(_copy_stmt(table, columns)) as copy:
+            copy.write(encode(fields, n))
+
+    def _write(self, conn: psycopg.Connection[Any], batch: PreparedBatch) -> WriteResult:
+        result = WriteResult()
+        cur = conn.cursor()
+        if batch.n_uplinks:
+            self._copy(cur, "stage_uplinks", UPLINK_COLUMNS, batch.uplinks, batch.n_uplinks)
+            cur.execute(_insert_stmt("uplinks", UPLINK_COLUMNS))
+            result.stored = max(cur.rowcount, 0)
+            result.duplicates = batch.n_uplinks - result.stored
+        for t in batch.tables:
+            self._copy(cur, "stage_" + t.table, t.columns, t.fields, len(t.rows))
+            cur.execute(_insert_stmt(t.table, t.columns))
+            result.domain[t.table] = result.domain.get(t.table, 0) + max(cur.rowcount, 0)
+        if len(batch.tracking.dev_eui) or batch.tracking.resets:
+            self._track(cur, batch.tracking, result)
+        if batch.n_dead:
+            self._copy(cur, "dead_letters", DEAD_LETTER_COLUMNS, batch.dead_letters, batch.n_dead)
+            result.dead_letters = batch.n_dead
+        if any(result.domain.values()):
+            counts = {short: result.domain.get(table, 0) for table, short in NOTIFY_NAMES.items()}
+            cur.execute("SELECT pg_notify('stadtpuls', %s)", (orjson.dumps(counts).decode(),))
+        return result
+
+    def _track(self, cur: psycopg.Cursor[Any], tr: Tracking, result: WriteResult) -> None:
+        devs = sorted({bytes(d) for d in tr.dev_eui.tolist()} | {bytes(d) for d, _ in tr.resets})
+        rows = cur.execute(_LOCK_STATE, ([d.decode() for d in devs],)).fetchall()
+        prior = PriorState(
+            dev_eui=np.array([r[0].encode() for r in rows], dtype="S16"),
+            last_f_cnt=np.array([r[1] for r in rows], dtype=np.int64),
+            last_time=np.array(
+                [np.datetime64(r[2], "us") if r[2] is not None else np.datetime64("NaT", "us") for r in rows],
+                dtype="datetime64[us]",
+            ),
+            session=[r[3] for r in rows],
+        )
+        g = find_gaps(tr.dev_eui, tr.f_cnt, tr.time, tr.session, prior, tr.resets)
+        if len(g.gap_dev):
+            fields = [Field("timestamptz", g.gap_time), Field("text", g.gap_dev), Field("int8", g.gap_from),
+                      Field("int8", g.gap_to)]
+            self._copy(cur, "stage_gaps", _GAP_COLUMNS, fields, len(g.gap_dev))
+            cur.execute(_insert_stmt("fcnt_gaps", _GAP_COLUMNS, "stage_gaps"))
+            result.gaps = max(cur.rowcount, 0)
+            result.missing = int((g.gap_to - g.gap_from + 1).sum())
+        if len(g.late):
+            self._fill_gaps(cur, tr.dev_eui[g.late], tr.f_cnt[g.late])
+        self._update_state(cur, g)
+
+    def _update_state(self, cur: psycopg.Cursor[Any], g: GapResult) -> None:
+        sessions, no_session = var_from_strings(g.state_session)
+        fields = [
+            Field("text", g.state_dev),
+            Field("int8", g.state_f_cnt, g.state_f_cnt < 0),
+            Field("timestamptz", g.state_time, np.isnat(g.state_time)),
+            Field("text", sessions, no_session),
+            Field("timestamptz", g.state_join, np.isnat(g.state_join)),
+        ]
+        self._copy(cur, "stage_state", _STATE_COLUMNS, fields, len(g.state_dev))
+        cur.execute(_UPDATE_STATE)
+
+    def _fill_gaps(self, cur: psycopg.Cursor[Any], dev: np.ndarray, f_cnt: np.ndarray) -> None:
+        """Late uplinks fill the recorded gaps they fall into: split or remove those gaps."""
+        devs = [bytes(d).decode() for d in dev.tolist()]
+        hits = cur.execute(_GAPS_HIT, (devs, f_cnt.tolist())).fetchall()
+        if not hits:
+            return
+        seen: dict[str, set[int]] = {}
+        for d, f in zip(devs, f_cnt.tolist(), strict=True):
+            seen.setdefault(d, set()).add(int(f))
+        for time, d, lo, hi in hits:
+            cur.execute(
+                "DELETE FROM fcnt_gaps WHERE dev_eui = %s AND f_cnt_from = %s AND time = %s", (d, lo, time)
+            )
+            start = lo
+            for f in sorted(x for x in seen[d] if lo <= x <= hi) + [hi + 1]:
+                if f > start:
+                    cur.execute(
+                        "INSERT INTO fcnt_gaps (time, dev_eui, f_cnt_from, f_cnt_to) VALUES (%s, %s, %s, %s)"
+                        " ON CONFLICT DO NOTHING",
+                        (time, d, start, f - 1),
+                    )
+                start = f + 1

@@ -1,0 +1,82 @@
+"""Fixtures for the ingest tests: a registered fleet, an in-process ingest service on the project broker, waiting."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from ingest.service import IngestService
+from stadtpuls.embedded import EmbeddedBroker
+from stadtpuls.fleet import apply, parse_text
+from stadtpuls.settings import Settings
+
+
+def register(url: str, yaml_text: str) -> None:
+    """Import a registry document (YAML) into the database; fails the test on row errors."""
+    fleet = parse_text(yaml_text, "yaml")
+    with psycopg.connect(url) as conn:
+        report = apply(conn, fleet)
+    assert not report.errors, report.errors
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05) -> Any:
+    """Poll until ``predicate()`` is truthy; returns its value or fails after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s (last value {value!r})")
+        time.sleep(interval)
+
+
+def scalar(url: str, query: str, params: Any = None) -> Any:
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(query, params).fetchone()
+    return None if row is None else row[0]
+
+
+def ingest_settings(db_url: str, mqtt_url: str, tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": db_url,
+        "mqtt_url": mqtt_url,
+        "mqtt_client_id": f"test-ingest-{uuid.uuid4().hex[:8]}",
+        "batch_size": 2000,
+        "flush_interval": 0.05,
+        "metrics_port": 0,
+        "spool_dir": tmp_path / "spool",
+        "registry_refresh": 0.5,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def run_ingest(tmp_path: Path) -> Iterator[Callable[..., IngestService]]:
+    """Start in-process ingest services (``run_ingest(db_url, mqtt_url, **settings)``); all stopped at the end."""
+    started: list[IngestService] = []
+
+    def start(db_url: str, mqtt_url: str, **overrides: Any) -> IngestService:
+        settings = ingest_settings(db_url, mqtt_url, tmp_path, **overrides)
+        service = IngestService(settings, database_url=db_url, mqtt_url=mqtt_url)
+        service.start()
+        assert service.source.connected.wait(10), "ingest did not connect to the broker"
+        started.append(service)
+        return service
+
+    yield start
+    for service in started:
+        if service._thread is not None and service._thread.is_alive():
+            service.stop()
+
+
+@pytest.fixture
+def broker_url(project_broker: EmbeddedBroker) -> str:
+    return project_broker.url

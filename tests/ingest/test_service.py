@@ -1,0 +1,78 @@
+"""End to end: messages published to the project broker end up in the database through an in-process service."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+
+from ingest.bulk_publish import publish_all
+from ingest.envelopes import parse_batch
+from ingest.service import IngestService
+
+from .conftest import register, scalar, wait_for
+
+SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "lns-formats" / "samples"
+if not SAMPLES.is_dir():
+    SAMPLES = Path("/work/shared/lns-formats/samples")
+
+FLEET = """
+sites:
+  - {site_id: lot-1, kind: lot, name: Markt, capacity: 2}
+  - {site_id: space-1, kind: space, parent_id: lot-1}
+  - {site_id: space-2, kind: space, parent_id: lot-1}
+  - {site_id: station-1, kind: station, name: Rathaus}
+  - {site_id: bin-1, kind: bin, depth_mm: 1200, full_mm: 200}
+devices:
+  - {dev_eui: "0101010101010101", codec: nwave/nps405, site_id: space-1}
+  - {dev_eui: "70b3d52dd600035a", codec: bosch/tps110, site_id: space-2, lns_device_id: eui-70b3d52dd600035a}
+  - {dev_eui: "00000000000000f0", codec: elsys/ers, site_id: station-1, lns_device_id: foo-device}
+  - {dev_eui: "4200000000000000", codec: opensource/esp32-paxcounter, lns_device_id: dev1}
+  - {dev_eui: "0102030405060708", codec: milesight-iot/em310-udl, site_id: bin-1}
+"""
+
+
+def _topic(name: str) -> str:
+    if name.startswith("tts"):
+        return "v3/app1@ttn/devices/dev/up"
+    return "application/00000000-0000-0000-0000-000000000001/device/0101010101010101/event/up"
+
+
+def test_every_sample_message_stored_once_with_its_domain_rows(
+    clean_db: str, broker_url: str, run_ingest: Callable[..., IngestService]
+) -> None:
+    register(clean_db, FLEET)
+    files = sorted(SAMPLES.glob("*.json"))
+    messages = [(_topic(f.name), f.read_bytes()) for f in files]
+    expected = parse_batch([t for t, _ in messages], [p for _, p in messages], time.time())
+    keys = {bytes(k) for k in expected.dedup_key}
+    assert len(keys) >= 5  # the uplink samples of both servers (two ChirpStack v4 samples are one uplink)
+
+    service = run_ingest(clean_db, broker_url, mqtt_topics=["v3/+/devices/+/up", "application/#"])
+    publish_all(broker_url, messages)
+    wait_for(lambda: service.metrics.received._value.get() >= len(messages))
+    wait_for(lambda: service.metrics.batches._value.get() >= 1 and not len(service.inbox))
+    wait_for(lambda: scalar(clean_db, "SELECT count(*) FROM uplinks") == len(keys))
+    service.stop()
+
+    with psycopg.connect(clean_db) as conn:
+        rows = conn.execute("SELECT dedup_key, count(*) FROM uplinks GROUP BY dedup_key").fetchall()
+        assert {r[0].bytes for r in rows} == keys
+        assert all(r[1] == 1 for r in rows)
+        lns = dict(conn.execute("SELECT lns, count(*) FROM uplinks GROUP BY lns").fetchall())
+        assert lns["tts"] >= 3 and lns["chirpstack-v4"] == 1 and lns["chirpstack-v3"] == 1
+        # the TTS sample without a DevEUI is stored under the registered device of its TTS device id
+        assert scalar(clean_db, "SELECT count(*) FROM uplinks WHERE dev_eui = '00000000000000f0'") == 1
+        parking = conn.execute("SELECT dev_eui, site_id, lot_id, occupied FROM parking_events ORDER BY dev_eui").fetchall()
+        assert parking == [("0101010101010101", "space-1", "lot-1", False), ("70b3d52dd600035a", "space-2", "lot-1", True)]
+        env = conn.execute("SELECT dev_eui, site_id, temperature_c FROM environment_readings").fetchall()
+        assert env == [("00000000000000f0", "station-1", 51.5)]
+        # the EM310 sample frame carries no distance: no bin level, raw uplink kept
+        assert conn.execute("SELECT count(*) FROM bin_levels").fetchone() == (0,)
+        dead = conn.execute("SELECT stage, reason, topic FROM dead_letters ORDER BY id").fetchall()
+        assert [d[0] for d in dead] == ["envelope"] * len(expected.rejects)
+        assert all("base64" in d[1] for d in dead)
+        joins = conn.execute("SELECT dev_eui FROM device_state WHERE last_join IS NOT NULL ORDER BY 1").fetchall()
+        assert ("0101010101010101",) in joins and ("00000000000000f0",) in joins
