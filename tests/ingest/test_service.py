@@ -65,8 +65,13 @@ def test_every_sample_message_stored_once_with_its_domain_rows(
         assert lns["tts"] >= 3 and lns["chirpstack-v4"] == 1 and lns["chirpstack-v3"] == 1
         # the TTS sample without a DevEUI is stored under the registered device of its TTS device id
         assert scalar(clean_db, "SELECT count(*) FROM uplinks WHERE dev_eui = '00000000000000f0'") == 1
-        parking = conn.execute("SELECT dev_eui, site_id, lot_id, occupied FROM parking_events ORDER BY dev_eui").fetchall()
-        assert parking == [("0101010101010101", "space-1", "lot-1", False), ("70b3d52dd600035a", "space-2", "lot-1", True)]
+        parking = conn.execute(
+            "SELECT dev_eui, site_id, lot_id, occupied FROM parking_events ORDER BY dev_eui"
+        ).fetchall()
+        assert parking == [
+            ("0101010101010101", "space-1", "lot-1", False),
+            ("70b3d52dd600035a", "space-2", "lot-1", True),
+        ]
         env = conn.execute("SELECT dev_eui, site_id, temperature_c FROM environment_readings").fetchall()
         assert env == [("00000000000000f0", "station-1", 51.5)]
         # the EM310 sample frame carries no distance: no bin level, raw uplink kept
