@@ -1,0 +1,96 @@
+"""SQL fragments shared by several dashboards.
+
+They are written for Grafana's PostgreSQL datasource: ``$__timeFrom()`` / ``$__timeTo()`` are quoted UTC
+timestamps, ``$tz`` is the reporting time zone (a dashboard constant) and multi-value variables expand to quoted
+lists for ``IN (...)``. Everything runs unchanged on TimescaleDB (continuous aggregates) and plain PostgreSQL
+(views of the same names and columns).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "bin_emptied",
+    "hour_pivot",
+    "latest",
+    "local_day",
+    "lot_occupancy_ctes",
+    "to_time",
+]
+
+DEFAULT_THRESHOLD = "coalesce(s.threshold_pct, 80)"  # the planner's default threshold for bins without one
+
+
+def to_time() -> str:
+    """The end of the dashboard's time range as a timestamptz expression."""
+    return "$__timeTo()::timestamptz"
+
+
+def local_day(expr: str) -> str:
+    """Start of the local (``$tz``) day of a timestamptz, as a timestamptz."""
+    return f"(date_trunc('day', {expr} AT TIME ZONE '$tz') AT TIME ZONE '$tz')"
+
+
+def latest(table: str, key: str, value: str, columns: str, *, where: str = "") -> str:
+    """A ``LEFT JOIN LATERAL`` picking ``table``'s newest row for ``key = value`` at or before the range end."""
+    extra = f" AND {where}" if where else ""
+    return (
+        f"LEFT JOIN LATERAL (\n"
+        f"  SELECT {columns} FROM {table} r\n"
+        f"  WHERE r.{key} = {value} AND r.time <= $__timeTo(){extra}\n"
+        f"  ORDER BY r.time DESC LIMIT 1\n"
+        f")"
+    )
+
+
+def bin_emptied(prev: str = "prev_last") -> str:
+    """Condition on a ``bin_levels_hourly`` row: the bin was emptied in this hour.
+
+    A fall of at least ``$drop_pct`` points below the previous hour's last reading that the hour's own last
+    reading confirms (one low echo followed by a full reading is not a pickup) - the planner's rule, per hour.
+    """
+    return f"{prev} - fill_min >= $drop_pct AND fill_last <= {prev} - $drop_pct"
+
+
+def lot_occupancy_ctes(lookback: str = "7 days") -> str:
+    """CTEs ending in ``occ(lot_id, lot, bucket, spaces, occupied)``: occupied spaces per lot and local hour.
+
+    Parking sensors report on change plus a heartbeat, so an hour without a row keeps the previous state. Each
+    space contributes the change of its hourly ``occupied_last`` (+1, 0, -1; its first row in the window counts in
+    full); a running sum over a complete series of hours gives the occupied spaces of every hour. Rows from
+    ``lookback`` before the range start establish the state at the start.
+    """
+    return f"""spaces AS (
+  SELECT sp.parent_id AS lot_id, count(*) AS spaces
+  FROM sites sp
+  WHERE sp.kind = 'space' AND sp.parent_id IN ($lot)
+  GROUP BY sp.parent_id
+), changes AS (
+  SELECT p.lot_id, p.bucket,
+         p.occupied_last::int - coalesce(lag(p.occupied_last::int) OVER (PARTITION BY p.site_id ORDER BY p.bucket), 0)
+           AS delta
+  FROM parking_hourly p
+  WHERE p.lot_id IN ($lot)
+    AND p.bucket > $__timeFrom()::timestamptz - interval '{lookback}' AND p.bucket <= $__timeTo()
+), steps AS (
+  SELECT lot_id, bucket, sum(delta) AS delta FROM changes GROUP BY lot_id, bucket
+), hours AS (
+  SELECT l.site_id AS lot_id, l.name AS lot, s.spaces, g.bucket
+  FROM sites l
+  JOIN spaces s ON s.lot_id = l.site_id
+  CROSS JOIN generate_series(
+    date_trunc('hour', ($__timeFrom()::timestamptz - interval '{lookback}') AT TIME ZONE '$tz') AT TIME ZONE '$tz',
+    $__timeTo()::timestamptz, interval '1 hour') AS g(bucket)
+  WHERE l.kind = 'lot'
+), occ AS (
+  SELECT h.lot_id, h.lot, h.bucket, h.spaces,
+         sum(coalesce(st.delta, 0)) OVER (PARTITION BY h.lot_id ORDER BY h.bucket) AS occupied
+  FROM hours h LEFT JOIN steps st ON st.lot_id = h.lot_id AND st.bucket = h.bucket
+)"""
+
+
+def hour_pivot(value: str, hour: str, *, digits: int = 1, agg: str = "avg") -> str:
+    """24 columns ``"00"`` .. ``"23"``: ``agg(value)`` of the rows whose local hour of day ``hour`` is h."""
+    return ",\n       ".join(
+        f'round(({agg}({value}) FILTER (WHERE {hour} = {h}))::numeric, {digits}) AS "{h:02d}"' for h in range(24)
+    )

@@ -1,0 +1,236 @@
+"""A database holding a week of a small city, for running every dashboard panel's SQL.
+
+The week is generated here, deterministically: bins filling at rates by waste type and emptied on their
+collection days, parking spaces following a daily curve with a heartbeat, buses on two lines counting passengers at
+every stop, environment stations, and the radio side (raw uplinks with RSSI/SNR, frame-counter gaps, dead letters).
+A few faults are planted so that every alert panel has something to show: a silent bin sensor, low batteries, a
+silent parking sensor and a registered device that was never heard.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import psycopg
+import pytest
+
+from stadtpuls.migrate import migrate
+
+TZ = ZoneInfo("Europe/Berlin")
+WASTE_TYPES = ("residual", "paper", "packaging", "organic", "glass")
+RATE_PER_DAY = {"residual": 22.0, "paper": 14.0, "packaging": 18.0, "organic": 26.0, "glass": 9.0}
+CENTER = (51.3397, 12.3731)
+
+
+@dataclass(frozen=True)
+class CityWeek:
+    url: str
+    start: datetime
+    end: datetime
+    emptyings: list[tuple[str, datetime]]  # (bin, reading time) of every observed emptying
+
+
+def eui(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+class _Week:
+    """Rows of every table, built in memory and copied in."""
+
+    def __init__(self, end: datetime, seed: int = 7) -> None:
+        self.rnd = random.Random(seed)
+        self.end = end
+        self.start = end - timedelta(days=7)
+        self.rows: dict[str, list[tuple[object, ...]]] = {}
+        self.fcnt: dict[str, int] = {}
+        self.last: dict[str, datetime] = {}
+        self.emptyings: list[tuple[str, datetime]] = []
+
+    def add(self, table: str, *row: object) -> None:
+        self.rows.setdefault(table, []).append(row)
+
+    def site(self, site_id: str, kind: str, name: str, parent: str | None = None, **kw: object) -> None:
+        lat = CENTER[0] + self.rnd.uniform(-0.02, 0.02)
+        lon = CENTER[1] + self.rnd.uniform(-0.03, 0.03)
+        self.add("sites", site_id, kind, name, parent, lat, lon, kw.get("waste_type"), kw.get("depth_mm"),
+                 kw.get("full_mm"), kw.get("volume_l"), kw.get("threshold_pct"), kw.get("capacity"), kw.get("seq"))
+
+    def device(self, dev_eui: str, codec: str, site_id: str | None, interval_s: int) -> None:
+        self.add("devices", dev_eui, codec, f"{codec} {dev_eui[-4:]}", site_id, interval_s)
+
+    def uplink(self, t: datetime, dev_eui: str, f_port: int = 1) -> None:
+        """The raw uplink behind a reading, now and then after a frame-counter gap."""
+        f_cnt = self.fcnt.get(dev_eui, 0) + 1
+        if self.rnd.random() < 0.01:
+            missing = self.rnd.randint(1, 4)
+            self.add("fcnt_gaps", t, dev_eui, f_cnt, f_cnt + missing - 1)
+            f_cnt += missing
+        self.fcnt[dev_eui] = f_cnt
+        self.last[dev_eui] = t
+        rssi = round(self.rnd.gauss(-97, 12), 1)
+        snr = round(self.rnd.gauss(3, 5), 1)
+        lns = "tts" if int(dev_eui[-1], 16) % 2 else "chirpstack-v4"
+        key = uuid.uuid5(uuid.NAMESPACE_OID, f"{dev_eui}/{t.isoformat()}")
+        lag = timedelta(milliseconds=self.rnd.uniform(40, 900))
+        self.add("uplinks", t, key, dev_eui, f_cnt, f_port, self.rnd.randbytes(8), rssi, snr, 5, 7, 868100000,
+                 self.rnd.randint(1, 3), "gw-" + dev_eui[:4], lns, t + lag)
+
+    def times(self, every: timedelta, jitter_s: float = 60) -> Iterator[datetime]:
+        t = self.start + timedelta(seconds=self.rnd.uniform(0, every.total_seconds()))
+        while t <= self.end:
+            yield t
+            t += every + timedelta(seconds=self.rnd.uniform(-jitter_s, jitter_s))
+
+    def bins(self, n: int = 30) -> None:
+        for i in range(n):
+            kind = WASTE_TYPES[i % len(WASTE_TYPES)]
+            site_id = f"bin-{i + 1:03d}"
+            self.site(site_id, "bin", f"{kind.title()} bin {i + 1}", waste_type=kind, depth_mm=1200, full_mm=200,
+                      volume_l=1100, threshold_pct=None if i % 7 == 0 else 80.0)
+            dev = eui(site_id)
+            codec = "milesight-iot/em310-udl" if i % 2 else "netvox/r718x"
+            self.device(dev, codec, site_id, 3600)
+            rate = RATE_PER_DAY[kind] * self.rnd.uniform(0.6, 1.6) / 24
+            period = self.rnd.choice((2, 3, 4, 7))
+            phase = self.rnd.randrange(period)
+            silent_from = self.end - timedelta(days=2) if i == 6 else None
+            level = self.rnd.uniform(0, 40)
+            prev = None
+            for t in self.times(timedelta(hours=1)):
+                local = t.astimezone(TZ)
+                if (local.toordinal() + phase) % period == 0 and local.hour == 7 and level > 30:
+                    level = self.rnd.uniform(0, 4)  # the truck came
+                    if prev is not None and not (silent_from and t > silent_from):
+                        self.emptyings.append((site_id, t))
+                level = min(100.0, level + rate * ((t - prev).total_seconds() / 3600 if prev else 0))
+                prev = t
+                if silent_from and t > silent_from:
+                    continue
+                fill = max(0.0, min(100.0, level + self.rnd.gauss(0, 1.5)))
+                distance = 1200 - fill / 100 * 1000
+                battery_v = None if codec.startswith("milesight") else (3.05 if i == 4 else 3.6)
+                battery_pct = (12.0 if i == 9 else 90.0) if codec.startswith("milesight") else None
+                self.add("bin_levels", t, dev, site_id, distance, fill, 14.0, battery_v, battery_pct)
+                self.uplink(t, dev)
+
+    def parking(self) -> None:
+        for lot, name, spaces in (("lot-markt", "Marktplatz", 16), ("lot-bahnhof", "Hauptbahnhof", 24),
+                                  ("lot-zoo", "Zoo", 12)):
+            self.site(lot, "lot", name, capacity=spaces)
+            for s in range(spaces):
+                space = f"{lot}-s{s + 1:02d}"
+                self.site(space, "space", f"{name} {s + 1}", lot)
+                dev = eui(space)
+                self.device(dev, "nwave/nps405", space, 1800)
+                silent_from = self.end - timedelta(hours=6) if (lot, s) == ("lot-zoo", 0) else None
+                occupied = False
+                for t in self.times(timedelta(minutes=30)):
+                    local = t.astimezone(TZ)
+                    busy = 0.85 if 8 <= local.hour < 19 else 0.2
+                    busy *= 1.1 if local.weekday() == 5 else (0.6 if local.weekday() == 6 else 1.0)
+                    if self.rnd.random() < 0.35:
+                        occupied = self.rnd.random() < busy
+                    if silent_from and t > silent_from:
+                        continue
+                    self.add("parking_events", t, dev, space, lot, occupied, 3.5)
+                    self.uplink(t, dev, 2)
+
+    def buses(self) -> None:
+        for line, vehicles in (("line-5", 2), ("line-8", 2)):
+            self.site(line, "line", f"Linie {line[-1]}")
+            stops = [f"{line}-stop{k + 1}" for k in range(6)]
+            for k, stop in enumerate(stops):
+                self.site(stop, "stop", f"Stop {line[-1]}.{k + 1}", line, seq=k + 1)
+            for v in range(vehicles):
+                vehicle = f"{line}-bus{v + 1}"
+                self.site(vehicle, "vehicle", f"Bus {line[-1]}/{v + 1}", line, capacity=80)
+                doors, pax = eui(vehicle + "/doors"), eui(vehicle + "/pax")
+                self.device(doors, "milesight-iot/vs133", vehicle, 900)
+                self.device(pax, "opensource/esp32-paxcounter", vehicle, 900)
+                onboard, k = 0, v * 3
+                for t in self.times(timedelta(minutes=4), jitter_s=20):
+                    local = t.astimezone(TZ)
+                    if not 5 <= local.hour < 23:
+                        onboard = 0
+                        continue
+                    rush = 3.0 if local.hour in (7, 8, 16, 17) else 1.0
+                    stop = stops[k % len(stops)]
+                    k += 1
+                    out = self.rnd.randint(0, onboard) if stop != stops[-1] else onboard
+                    board = min(80 - (onboard - out), int(self.rnd.expovariate(1 / (3 * rush))))
+                    onboard += board - out
+                    self.add("passenger_counts", t - timedelta(seconds=30), pax, vehicle, line, stop, None, None,
+                             onboard + self.rnd.randint(0, 3))
+                    self.uplink(t - timedelta(seconds=30), pax)
+                    self.add("passenger_counts", t, doors, vehicle, line, stop, board, out, None)
+                    self.uplink(t, doors, 85)
+
+    def environment(self) -> None:
+        for k in range(2):
+            station = f"station-{k + 1}"
+            self.site(station, "station", f"Air station {k + 1}")
+            dev = eui(station)
+            self.device(dev, "elsys/ers", station, 900)
+            for t in self.times(timedelta(minutes=15)):
+                hour = t.astimezone(TZ).hour
+                self.add("environment_readings", t, dev, station, 8 + 6 * (10 <= hour < 18), 60.0,
+                         420 + self.rnd.uniform(0, 200), 300.0, 0, 3.6)
+                self.uplink(t, dev)
+
+    def faults(self) -> None:
+        self.device(eui("spare"), "dragino/lht65", None, 3600)  # registered, never heard
+        reasons = [("envelope", "not JSON"), ("device", "unknown device"), ("codec", "payload length 3 not valid"),
+                   ("codec", "unknown fPort 9")]
+        for t in self.times(timedelta(hours=4), jitter_s=600):
+            stage, reason = self.rnd.choice(reasons)
+            dev = eui("stranger") if stage == "device" else None
+            self.add("dead_letters", t, "v3/city@ttn/devices/x/up", stage, reason, dev, "tts", b"{")
+        for dev, f_cnt in self.fcnt.items():
+            self.add("device_state", dev, f_cnt, self.last[dev], "s1", self.start)
+
+
+COLUMNS = {
+    "sites": "site_id, kind, name, parent_id, lat, lon, waste_type, depth_mm, full_mm, volume_l, threshold_pct, "
+             "capacity, seq",
+    "devices": "dev_eui, codec, name, site_id, report_interval_s",
+    "uplinks": "time, dedup_key, dev_eui, f_cnt, f_port, payload, rssi, snr, dr, sf, frequency, gateways, "
+               "gateway_id, lns, received_at",
+    "bin_levels": "time, dev_eui, site_id, distance_mm, fill_pct, temperature_c, battery_v, battery_pct",
+    "parking_events": "time, dev_eui, site_id, lot_id, occupied, battery_v",
+    "passenger_counts": "time, dev_eui, site_id, line_id, stop_id, pax_in, pax_out, pax_count",
+    "environment_readings": "time, dev_eui, site_id, temperature_c, humidity_pct, co2_ppm, light_lux, motion, "
+                            "battery_v",
+    "dead_letters": "received_at, topic, stage, reason, dev_eui, lns, payload",
+    "fcnt_gaps": "time, dev_eui, f_cnt_from, f_cnt_to",
+    "device_state": "dev_eui, last_f_cnt, last_time, session, last_join",
+}
+
+
+def seed_week(url: str, end: datetime) -> CityWeek:
+    week = _Week(end)
+    week.bins()
+    week.parking()
+    week.buses()
+    week.environment()
+    week.faults()
+    with psycopg.connect(url) as conn:
+        for table, columns in COLUMNS.items():  # parents before children (sites' parent_id)
+            with conn.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in week.rows.get(table, []):
+                    copy.write_row(row)
+    return CityWeek(url=url, start=week.start, end=week.end, emptyings=week.emptyings)
+
+
+@pytest.fixture(scope="module")
+def city_week(new_database) -> CityWeek:  # type: ignore[no-untyped-def]
+    """A fresh migrated database with a week of a small city ending now (to the second)."""
+    url = new_database()
+    migrate(url)
+    end = datetime.now(UTC).replace(microsecond=0)
+    return seed_week(url, end)
