@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     operator_key: SecretStr | None = Field(None, description="API key with the operator role")
     admin_key: SecretStr | None = Field(None, description="API key with the admin role")
     cors_origins: list[str] = Field(default_factory=list, description="origins allowed for public routes")
+    operator_cors_origins: list[str] = Field(
+        default_factory=list, description="origins allowed for operator routes (default none)"
+    )
     rate_limit_per_minute: int = Field(600, ge=0, description="public requests per client per minute (0 = off)")
     max_request_bytes: int = Field(1 << 20, ge=1024, description="largest accepted request body")
     depot_lat: float = Field(51.3397, ge=-90, le=90, description="waste depot latitude (route start)")

@@ -40,7 +40,10 @@ function planUrl(format) {
 
 async function authFailed(res) {
   if (res.status !== 401 && res.status !== 403) return false;
-  say(keyMessage, t("pickups.key.bad", { detail: await problemDetail(res) }), "error");
+  const detail = await problemDetail(res);
+  sessionStorage.removeItem(KEY);
+  showKeyState();
+  say(keyMessage, t("pickups.key.bad", { detail }), "error");
   say(planMessage, "");
   keyInput.focus();
   return true;
@@ -55,7 +58,7 @@ function renderPlan(plan) {
   summary.replaceChildren(
     el("li", "", t("pickups.bins", { n: num(stops.length) })),
     el("li", "", t("pickups.distance", { km: num(Math.round(plan.distance_km * 10) / 10) })),
-    el("li", "", `${t("pickups.depot")}: ${clock(plan.start)}`),
+    el("li", "", t("pickups.start", { time: clock(plan.start) })),
   );
   stopsList.replaceChildren(...stops.map((s) => {
     const li = el("li");
@@ -137,14 +140,15 @@ async function downloadCsv() {
 function showKeyState() {
   const has = Boolean(storedKey());
   document.getElementById("key-forget").hidden = !has;
-  keyInput.required = !has;
+  document.getElementById("key-entry").hidden = has;
+  document.getElementById("key-save").hidden = has;
   if (has) say(keyMessage, t("pickups.key.saved"));
 }
 
 keyForm.addEventListener("submit", (ev) => {
   ev.preventDefault();
   const key = keyInput.value.trim();
-  if (!key) return;
+  if (!key) { say(keyMessage, t("pickups.key.missing"), "error"); keyInput.focus(); return; }
   sessionStorage.setItem(KEY, key);
   keyInput.value = "";
   showKeyState();

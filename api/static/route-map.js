@@ -59,13 +59,6 @@ export function drawRoute(svg, depot, stops, { depotLabel, title, description, s
     svg.append(node("path", { class: "route leg-back", d: `M${lx.toFixed(1)},${ly.toFixed(1)} L${dx},${dy}` }));
   }
 
-  const [dx, dy] = points[0];
-  const dep = node("g", { class: "depot" });
-  dep.append(node("rect", { x: dx - 8, y: dy - 8, width: 16, height: 16, rx: 2 }));
-  dep.append(node("text", { x: dx + 12, y: dy - 10 }, depotLabel));
-  dep.append(node("title", {}, depotLabel));
-  svg.append(dep);
-
   stops.forEach((s, i) => {
     const [x, y] = points[i + 1];
     const g = node("g", { class: "stop", "data-seq": s.seq });
@@ -74,6 +67,13 @@ export function drawRoute(svg, depot, stops, { depotLabel, title, description, s
     g.append(node("title", {}, stopLabel(s)));
     svg.append(g);
   });
+
+  const [dx, dy] = points[0];
+  const dep = node("g", { class: "depot" });
+  dep.append(node("rect", { x: dx - 8, y: dy - 8, width: 16, height: 16, rx: 2 }));
+  dep.append(node("text", { x: dx + 12, y: dy - 10 }, depotLabel));
+  dep.append(node("title", {}, depotLabel));
+  svg.append(dep);
 
   // scale bar (bottom left) and north arrow (top right)
   const metres = niceLength((W / 4) / scale);

@@ -1,0 +1,50 @@
+"""Pickup plan exports: CSV (one row per stop, route order) and GeoJSON (the route line and the stops)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+__all__ = ["CSV_COLUMNS", "plan_csv", "plan_geojson"]
+
+CSV_COLUMNS = (
+    "seq", "site_id", "name", "waste_type", "lat", "lon", "fill_pct", "expected_fill_pct", "threshold_pct",
+    "rate_per_day", "predicted_full_at", "arrival", "leg_km", "reason",
+)
+
+
+def _text(v: Any) -> Any:
+    if hasattr(v, "isoformat"):
+        return v.isoformat()
+    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@"):  # no formulas when opened in a spreadsheet
+        return "'" + v
+    return "" if v is None else v
+
+
+def plan_csv(plan: dict[str, Any]) -> str:
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for stop in plan["data"]:
+        w.writerow([_text(stop[c]) for c in CSV_COLUMNS])
+    return out.getvalue()
+
+
+def plan_geojson(plan: dict[str, Any]) -> dict[str, Any]:
+    depot = [plan["depot"]["lon"], plan["depot"]["lat"]]
+    stops = plan["data"]
+    line = [depot] + [[s["lon"], s["lat"]] for s in stops] + ([depot] if stops else [])
+    features: list[dict[str, Any]] = [
+        {"type": "Feature", "id": "depot", "geometry": {"type": "Point", "coordinates": depot},
+         "properties": {"role": "depot", "start": plan["start"].isoformat()}},
+        {"type": "Feature", "id": "route", "geometry": {"type": "LineString", "coordinates": line},
+         "properties": {"role": "route", "distance_km": plan["distance_km"], "date": plan["date"].isoformat(),
+                        "stops": len(stops)}},
+    ]
+    for s in stops:
+        props = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in s.items() if k not in ("lat", "lon")}
+        features.append({"type": "Feature", "id": s["site_id"],
+                         "geometry": {"type": "Point", "coordinates": [s["lon"], s["lat"]]},
+                         "properties": {"role": "stop", **props}})
+    return {"type": "FeatureCollection", "features": features}

@@ -1,0 +1,87 @@
+"""``stadtpuls keys create|list|revoke``: API keys in the database. A new key is printed once; only its salted
+hash is stored."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+__all__ = ["setup"]
+
+
+def _out(text: str, *, err: bool = False) -> None:
+    (sys.stderr if err else sys.stdout).write(text + "\n")
+
+
+async def _create(url: str, role: str, name: str) -> str:
+    import psycopg
+
+    from .auth import new_key
+    from .queries.keys import insert_key
+
+    key = new_key()
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await insert_key(conn, key_id=key.key_id, name=name, role=role, key_hash=key.key_hash)
+    return key.key
+
+
+async def _list(url: str, include_revoked: bool) -> list[dict]:
+    import psycopg
+
+    from .queries.keys import list_keys
+
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        return await list_keys(conn, include_revoked=include_revoked)
+
+
+async def _revoke(url: str, key_id: str) -> bool:
+    import psycopg
+
+    from .queries.keys import revoke_key
+
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        return await revoke_key(conn, key_id=key_id) is not None
+
+
+def _run(args: argparse.Namespace) -> int:
+    import psycopg
+
+    from stadtpuls.commands import database_url
+    from stadtpuls.settings import load
+
+    url = args.database_url or database_url(load())
+    try:
+        if args.action == "create":
+            key = asyncio.run(_create(url, args.role, args.name))
+            _out(key)
+            _out(f"created {args.role} key {args.name!r}; it is shown only now, store it safely", err=True)
+        elif args.action == "list":
+            rows = asyncio.run(_list(url, args.all))
+            _out(f"{'KEY_ID':<14}{'ROLE':<10}{'CREATED':<22}{'REVOKED':<22}NAME")
+            for r in rows:
+                revoked = r["revoked_at"].strftime("%Y-%m-%d %H:%M") if r["revoked_at"] else "-"
+                _out(f"{r['key_id']:<14}{r['role']:<10}{r['created_at'].strftime('%Y-%m-%d %H:%M'):<22}"
+                      f"{revoked:<22}{r['name']}")
+        else:
+            if not asyncio.run(_revoke(url, args.key_id)):
+                _out(f"stadtpuls: no active key {args.key_id!r}", err=True)
+                return 1
+            _out(f"revoked {args.key_id}")
+    except psycopg.OperationalError as e:
+        _out(f"stadtpuls: cannot connect to the database: {e}", err=True)
+        return 1
+    return 0
+
+
+def setup(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--database-url", help="overrides STADTPULS_DATABASE_URL")
+    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    c = sub.add_parser("create", help="create a key and print it once")
+    c.add_argument("--role", choices=["operator", "admin"], default="operator")
+    c.add_argument("--name", required=True, help="who or what uses the key")
+    ls = sub.add_parser("list", help="list keys (ids, roles, names; never the keys)")
+    ls.add_argument("--all", action="store_true", help="include revoked keys")
+    r = sub.add_parser("revoke", help="revoke a key by its id")
+    r.add_argument("key_id")
+    p.set_defaults(func=_run)

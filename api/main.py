@@ -1,0 +1,154 @@
+"""The app factory and its lifespan: a psycopg async pool, the live hub (LISTEN + poll), middleware and routers.
+
+Routers are listed by module in :data:`ROUTERS`; each module exposes ``router``. A new page or resource adds its
+module to the list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from fastapi import FastAPI
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from stadtpuls.logs import get_logger
+from stadtpuls.settings import Settings, SettingsError, load
+
+from .auth import KeyRing
+from .deps import AppContext
+from .live import LiveHub
+from .metrics import ApiMetrics
+from .middleware import BodyLimitMiddleware, MetricsMiddleware, SplitCORSMiddleware
+from .problems import ProblemDetail, install_handlers
+from .queries import buses as buses_q
+from .queries import health as health_q
+from .queries import parking as parking_q
+from .ratelimit import RateLimiter
+
+__all__ = ["ROUTERS", "create_app"]
+
+ROUTERS: list[str] = [
+    "api.routes.health",
+    "api.routes.parking",
+    "api.routes.buses",
+    "api.routes.waste",
+    "api.routes.devices",
+    "api.routes.sites",
+    "api.routes.dead_letters",
+    "api.routes.keys",
+    "api.routes.pages",
+]
+POOL_MIN, POOL_MAX = 2, 10
+START_WAIT_S = 10.0
+log = get_logger("stadtpuls.api")
+
+
+def _version() -> str:
+    try:
+        return version("stadtpuls")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+        return "0"
+
+
+def _topics(hub: LiveHub, settings: Settings) -> None:
+    async def lots(pool: AsyncConnectionPool) -> dict[str, Any]:
+        async with pool.connection() as conn:
+            rows = await parking_q.lots(conn)
+        return {"data": rows, "count": len(rows)}
+
+    async def vehicles(pool: AsyncConnectionPool) -> dict[str, Any]:
+        async with pool.connection() as conn:
+            rows = await buses_q.vehicles(conn, tz=settings.timezone)
+        return {"data": rows, "count": len(rows)}
+
+    async def lines(pool: AsyncConnectionPool) -> dict[str, Any]:
+        _, current = await hub.get("vehicles")
+        async with pool.connection() as conn:
+            rows = await buses_q.lines(conn, vehicles=current["data"])
+        return {"data": rows, "count": len(rows)}
+
+    ttl = settings.api_cache_ttl
+    hub.add("lots", lots, ttl)
+    hub.add("vehicles", vehicles, ttl)
+    hub.add("lines", lines, ttl)
+
+
+def create_app(settings: Settings | None = None, *, routers: Sequence[str] = ROUTERS) -> FastAPI:
+    """The API. ``settings`` default to the environment (:func:`stadtpuls.settings.load`)."""
+    settings = settings or load()
+    if settings.database_url is None:
+        raise SettingsError(["STADTPULS_DATABASE_URL"], "STADTPULS_DATABASE_URL is not set (postgresql://...)")
+    url = settings.database_url.get_secret_value()
+    metrics = ApiMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = AsyncConnectionPool(
+            url, open=False, min_size=POOL_MIN, max_size=POOL_MAX, name="stadtpuls-api",
+            kwargs={"autocommit": True, "options": "-c TimeZone=UTC"},
+        )
+        await pool.open()
+        try:
+            await pool.wait(timeout=START_WAIT_S)
+        except PoolTimeout:
+            log.warning("database not reachable at start; answering 503 until it is")
+        hub = LiveHub(pool, url, poll_interval=settings.live_poll_interval)
+        _topics(hub, settings)
+        ctx = AppContext(
+            settings=settings, pool=pool, hub=hub, metrics=metrics,
+            keys=KeyRing(
+                settings.operator_key.get_secret_value() if settings.operator_key else None,
+                settings.admin_key.get_secret_value() if settings.admin_key else None,
+            ),
+            limiter=RateLimiter(settings.rate_limit_per_minute),
+        )
+        try:
+            async with pool.connection(timeout=2.0) as conn:
+                ctx.mode = await health_q.schema_mode(conn)
+        except PoolTimeout:
+            pass
+        app.state.ctx = ctx
+        await hub.start()
+        log.info("api started", extra={"mode": ctx.mode})
+        try:
+            yield
+        finally:
+            await hub.stop()
+            await pool.close()
+
+    app = FastAPI(
+        title="stadtpuls API",
+        version=_version(),
+        description="Free parking for citizens, pickup plans for waste operators, bus occupancy and fleet "
+        "management. Errors are application/problem+json. Operator routes need the X-API-Key header.",
+        lifespan=lifespan,
+    )
+    install_handlers(app)
+    for name in routers:
+        app.include_router(import_module(name).router)
+    app.add_middleware(SplitCORSMiddleware, public_origins=settings.cors_origins,
+                       operator_origins=settings.operator_cors_origins)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.state.metrics = metrics
+    _register_problem_schema(app)
+    return app
+
+
+def _register_problem_schema(app: FastAPI) -> None:
+    base = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = base()
+            schema.setdefault("components", {}).setdefault("schemas", {})["ProblemDetail"] = (
+                ProblemDetail.model_json_schema()
+            )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,128 @@
+"""ASGI middleware: request body size limit, CORS split by route family, request metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .metrics import ApiMetrics
+from .problems import problem_response
+
+__all__ = ["BodyLimitMiddleware", "MetricsMiddleware", "SplitCORSMiddleware", "PUBLIC_PREFIXES"]
+
+#: Paths served to anyone (citizen pages, map clients); everything else under /api is an operator route.
+PUBLIC_PREFIXES = ("/api/v1/parking", "/api/v1/buses", "/health")
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BodyLimitMiddleware:
+    """Answers 413 (problem+json) when a request body exceeds ``max_bytes``, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or ()).get(b"content-length")
+        if declared is not None:
+            try:
+                too_big = int(declared) > self.max_bytes
+            except ValueError:
+                too_big = False
+            if too_big:
+                await self._reject(scope, receive, send)
+                return
+        seen = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await self._reject(scope, receive, send)
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem_response(
+            413, f"request body larger than {self.max_bytes} bytes", instance=scope.get("path", "")
+        )
+        await response(scope, receive, send)
+
+
+class SplitCORSMiddleware:
+    """CORS for public routes from ``public_origins``, for operator routes from ``operator_origins``; an empty
+    list means no CORS headers at all (browsers on other origins are refused)."""
+
+    def __init__(self, app: ASGIApp, public_origins: Sequence[str], operator_origins: Sequence[str]) -> None:
+        self.app = app
+        self.public = (
+            CORSMiddleware(app, allow_origins=list(public_origins), allow_methods=["GET", "HEAD", "OPTIONS"],
+                           max_age=600)
+            if public_origins else None
+        )
+        self.operator = (
+            CORSMiddleware(app, allow_origins=list(operator_origins),
+                           allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+                           allow_headers=["X-API-Key", "Content-Type"], max_age=600)
+            if operator_origins else None
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope.get("path", "")
+            chosen = self.public if path.startswith(PUBLIC_PREFIXES) else self.operator
+            if chosen is not None:
+                await chosen(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class MetricsMiddleware:
+    """Counts requests and observes latency per method, route template and status."""
+
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        status = 500
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            self.metrics.observe(scope.get("method", ""), template, status, time.perf_counter() - t0)

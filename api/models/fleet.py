@@ -1,0 +1,186 @@
+"""Device and site models: the ``*Public`` answers and the ``*Create`` / ``*Update`` request bodies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = [
+    "DeviceCreate", "DevicePublic", "DeviceRadio", "DeviceUpdate", "DeviceUplink", "DeviceUplinksPublic",
+    "DevicesPublic", "ImportError_", "ImportReportPublic", "SiteCreate", "SiteKind", "SitePublic", "SiteUpdate",
+    "SitesPublic",
+]
+
+SiteKind = Literal["bin", "lot", "space", "line", "vehicle", "stop", "station"]
+ID_PATTERN = r"^[A-Za-z0-9_.:\-]{1,64}$"
+DEV_EUI_PATTERN = r"^[0-9a-fA-F]{16}$"
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DeviceFields(_Body):
+    codec: str = Field(min_length=1, max_length=100, description="TTN Device Repository id, e.g. dragino/ldds75")
+    name: str = Field("", max_length=200)
+    site_id: str | None = Field(None, pattern=ID_PATTERN)
+    lns_device_id: str | None = Field(None, min_length=1, max_length=100)
+    lat: float | None = Field(None, ge=-90, le=90)
+    lon: float | None = Field(None, ge=-180, le=180)
+    report_interval_s: int = Field(3600, gt=0, le=30 * 86400)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class DeviceCreate(DeviceFields):
+    dev_eui: str = Field(pattern=DEV_EUI_PATTERN)
+
+    @field_validator("dev_eui")
+    @classmethod
+    def _lower(cls, v: str) -> str:
+        return v.lower()
+
+
+class DeviceUpdate(_Body):
+    codec: str | None = Field(None, min_length=1, max_length=100)
+    name: str | None = Field(None, max_length=200)
+    site_id: str | None = Field(None, pattern=ID_PATTERN)
+    lns_device_id: str | None = Field(None, min_length=1, max_length=100)
+    lat: float | None = Field(None, ge=-90, le=90)
+    lon: float | None = Field(None, ge=-180, le=180)
+    report_interval_s: int | None = Field(None, gt=0, le=30 * 86400)
+    params: dict[str, Any] | None = None
+
+
+class DevicePublic(BaseModel):
+    dev_eui: str
+    codec: str
+    name: str
+    site_id: str | None
+    lns_device_id: str | None
+    lat: float | None
+    lon: float | None
+    report_interval_s: int
+    params: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    last_seen: datetime | None = None
+
+
+class DevicesPublic(BaseModel):
+    data: list[DevicePublic]
+    count: int = Field(description="devices matching the filter (all pages)")
+
+
+class DeviceUplink(BaseModel):
+    time: datetime
+    f_cnt: int | None
+    f_port: int | None
+    payload_hex: str | None
+    rssi: float | None
+    snr: float | None
+    dr: int | None
+    sf: int | None
+    frequency: int | None
+    gateways: int
+    gateway_id: str | None
+    lns: str
+    received_at: datetime
+
+
+class DeviceUplinksPublic(BaseModel):
+    dev_eui: str
+    data: list[DeviceUplink]
+    count: int
+
+
+class DeviceRadio(BaseModel):
+    """Radio health over the last 24 hours (hourly aggregates)."""
+
+    dev_eui: str
+    last_seen: datetime | None
+    silent: bool = Field(description="no uplink for 2.5 times the report interval")
+    uplinks_24h: int
+    expected_24h: float = Field(description="86400 / report_interval_s")
+    missing_f_cnt_24h: int = Field(description="frame counters recorded as gaps in the last 24 hours")
+    rssi_avg: float | None
+    rssi_min: float | None
+    snr_avg: float | None
+
+
+class SiteFields(_Body):
+    kind: SiteKind
+    name: str = Field("", max_length=200)
+    parent_id: str | None = Field(None, pattern=ID_PATTERN)
+    lat: float | None = Field(None, ge=-90, le=90)
+    lon: float | None = Field(None, ge=-180, le=180)
+    waste_type: str | None = Field(None, max_length=50)
+    depth_mm: int | None = Field(None, gt=0, le=100_000)
+    full_mm: int | None = Field(None, ge=0, le=100_000)
+    volume_l: int | None = Field(None, gt=0, le=1_000_000)
+    threshold_pct: float | None = Field(None, ge=0, le=100)
+    capacity: int | None = Field(None, ge=0, le=1_000_000)
+    seq: int | None = Field(None, ge=-1_000_000, le=1_000_000)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class SiteCreate(SiteFields):
+    site_id: str = Field(pattern=ID_PATTERN)
+
+
+class SiteUpdate(_Body):
+    kind: SiteKind | None = None
+    name: str | None = Field(None, max_length=200)
+    parent_id: str | None = Field(None, pattern=ID_PATTERN)
+    lat: float | None = Field(None, ge=-90, le=90)
+    lon: float | None = Field(None, ge=-180, le=180)
+    waste_type: str | None = Field(None, max_length=50)
+    depth_mm: int | None = Field(None, gt=0, le=100_000)
+    full_mm: int | None = Field(None, ge=0, le=100_000)
+    volume_l: int | None = Field(None, gt=0, le=1_000_000)
+    threshold_pct: float | None = Field(None, ge=0, le=100)
+    capacity: int | None = Field(None, ge=0, le=1_000_000)
+    seq: int | None = Field(None, ge=-1_000_000, le=1_000_000)
+    params: dict[str, Any] | None = None
+
+
+class SitePublic(BaseModel):
+    site_id: str
+    kind: SiteKind
+    name: str
+    parent_id: str | None
+    lat: float | None
+    lon: float | None
+    waste_type: str | None
+    depth_mm: int | None
+    full_mm: int | None
+    volume_l: int | None
+    threshold_pct: float | None
+    capacity: int | None
+    seq: int | None
+    params: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class SitesPublic(BaseModel):
+    data: list[SitePublic]
+    count: int = Field(description="sites matching the filter (all pages)")
+
+
+class ImportError_(BaseModel):
+    section: str
+    row: int
+    field: str
+    message: str
+
+
+class ImportReportPublic(BaseModel):
+    sites_created: int
+    sites_updated: int
+    devices_created: int
+    devices_updated: int
+    unchanged: int
+    dry_run: bool
+    errors: list[ImportError_]

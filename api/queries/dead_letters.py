@@ -1,0 +1,48 @@
+"""Dead letters: messages the ingest could not store as readings, with stage and reason."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+
+__all__ = ["count_dead_letters", "list_dead_letters"]
+
+PREVIEW_BYTES = 256
+_FILTER = """
+WHERE (%(stage)s::text IS NULL OR stage = %(stage)s::text)
+  AND (%(dev)s::text IS NULL OR dev_eui = %(dev)s::text)
+  AND (%(start)s::timestamptz IS NULL OR received_at >= %(start)s::timestamptz)
+  AND (%(end)s::timestamptz IS NULL OR received_at < %(end)s::timestamptz)"""
+
+
+def _params(stage: str | None, dev_eui: str | None, start: datetime | None, end: datetime | None) -> dict[str, Any]:
+    return {"stage": stage, "dev": dev_eui, "start": start, "end": end}
+
+
+async def list_dead_letters(
+    conn: AsyncConnection, *, stage: str | None, dev_eui: str | None, start: datetime | None,
+    end: datetime | None, limit: int, offset: int,
+) -> list[dict[str, Any]]:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        """SELECT id, received_at, topic, stage, reason, dev_eui, lns,
+                  coalesce(length(payload), 0) AS payload_bytes, substring(payload FROM 1 FOR %(preview)s) AS head
+           FROM dead_letters""" + _FILTER + " ORDER BY received_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s",
+        {**_params(stage, dev_eui, start, end), "preview": PREVIEW_BYTES, "limit": limit, "offset": offset},
+    )
+    rows = await cur.fetchall()
+    for r in rows:
+        head = r.pop("head")
+        r["payload_preview"] = bytes(head).decode("utf-8", errors="replace") if head is not None else ""
+    return rows
+
+
+async def count_dead_letters(
+    conn: AsyncConnection, *, stage: str | None, dev_eui: str | None, start: datetime | None, end: datetime | None
+) -> int:
+    cur = await conn.execute("SELECT count(*) FROM dead_letters" + _FILTER, _params(stage, dev_eui, start, end))
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0

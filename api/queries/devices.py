@@ -1,0 +1,112 @@
+"""Devices: list, get, create, update, delete; a device's last uplinks and radio health."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import AsyncConnection, sql
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+__all__ = ["count_devices", "delete_device", "get_device", "insert_device", "list_devices", "radio", "update_device",
+           "uplinks"]
+
+COLUMNS = ("dev_eui", "codec", "name", "site_id", "lns_device_id", "lat", "lon", "report_interval_s", "params")
+_SELECT = """SELECT d.dev_eui, d.codec, d.name, d.site_id, d.lns_device_id, d.lat, d.lon, d.report_interval_s,
+       d.params, d.created_at, d.updated_at,
+       (SELECT max(u.time) FROM uplinks u WHERE u.dev_eui = d.dev_eui) AS last_seen
+FROM devices d"""
+_FILTER = """
+WHERE (%(site)s::text IS NULL OR d.site_id = %(site)s::text)
+  AND (%(codec)s::text IS NULL OR d.codec = %(codec)s::text)
+  AND (%(q)s::text IS NULL OR d.name ILIKE %(q)s::text OR d.dev_eui LIKE lower(%(q)s::text)
+       OR d.lns_device_id ILIKE %(q)s::text)"""
+
+
+def _like(text: str | None) -> str | None:
+    if text is None:
+        return None
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _values(fields: dict[str, Any]) -> dict[str, Any]:
+    return {k: (Jsonb(v) if k == "params" else v) for k, v in fields.items()}
+
+
+async def list_devices(
+    conn: AsyncConnection, *, site_id: str | None, codec: str | None, q: str | None, limit: int, offset: int
+) -> list[dict[str, Any]]:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        _SELECT + _FILTER + " ORDER BY d.dev_eui LIMIT %(limit)s OFFSET %(offset)s",
+        {"site": site_id, "codec": codec, "q": _like(q), "limit": limit, "offset": offset},
+    )
+    return await cur.fetchall()
+
+
+async def count_devices(conn: AsyncConnection, *, site_id: str | None, codec: str | None, q: str | None) -> int:
+    cur = await conn.execute("SELECT count(*) FROM devices d" + _FILTER,
+                             {"site": site_id, "codec": codec, "q": _like(q)})
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def get_device(conn: AsyncConnection, *, dev_eui: str) -> dict[str, Any] | None:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(_SELECT + " WHERE d.dev_eui = %s", (dev_eui,))
+    return await cur.fetchone()
+
+
+async def insert_device(conn: AsyncConnection, *, fields: dict[str, Any]) -> None:
+    names = [c for c in COLUMNS if c in fields]
+    query = sql.SQL("INSERT INTO devices ({}) VALUES ({})").format(
+        sql.SQL(", ").join(map(sql.Identifier, names)), sql.SQL(", ").join(sql.Placeholder(n) for n in names)
+    )
+    await conn.execute(query, _values({n: fields[n] for n in names}))
+
+
+async def update_device(conn: AsyncConnection, *, dev_eui: str, fields: dict[str, Any]) -> bool:
+    names = [c for c in COLUMNS[1:] if c in fields]
+    sets: list[sql.Composable] = [sql.SQL("{} = {}").format(sql.Identifier(n), sql.Placeholder(n)) for n in names]
+    sets.append(sql.SQL("updated_at = now()"))
+    query = sql.SQL("UPDATE devices SET {} WHERE dev_eui = {}").format(
+        sql.SQL(", ").join(sets), sql.Placeholder("_key")
+    )
+    cur = await conn.execute(query, {**_values({n: fields[n] for n in names}), "_key": dev_eui})
+    return cur.rowcount > 0
+
+
+async def delete_device(conn: AsyncConnection, *, dev_eui: str) -> bool:
+    cur = await conn.execute("DELETE FROM devices WHERE dev_eui = %s", (dev_eui,))
+    return cur.rowcount > 0
+
+
+async def uplinks(conn: AsyncConnection, *, dev_eui: str, limit: int) -> list[dict[str, Any]]:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        """SELECT time, f_cnt, f_port, encode(payload, 'hex') AS payload_hex, rssi, snr, dr, sf, frequency,
+                  gateways, gateway_id, lns, received_at
+           FROM uplinks WHERE dev_eui = %s ORDER BY time DESC LIMIT %s""",
+        (dev_eui, limit),
+    )
+    return await cur.fetchall()
+
+
+async def radio(conn: AsyncConnection, *, dev_eui: str) -> dict[str, Any]:
+    """Last 24 hours from ``uplinks_hourly`` (whole hours, so up to 25 hours), gaps and last seen."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        """SELECT coalesce(sum(uplinks), 0)::int AS uplinks_24h,
+                  (sum(rssi_avg * uplinks) / nullif(sum(uplinks), 0))::float8 AS rssi_avg,
+                  min(rssi_min)::float8 AS rssi_min,
+                  (sum(snr_avg * uplinks) / nullif(sum(uplinks), 0))::float8 AS snr_avg,
+                  (SELECT max(time) FROM uplinks WHERE dev_eui = %(dev)s) AS last_seen,
+                  (SELECT coalesce(sum(missing), 0)::int FROM fcnt_gaps
+                   WHERE dev_eui = %(dev)s AND time > now() - interval '24 hours') AS missing_f_cnt_24h
+           FROM uplinks_hourly
+           WHERE dev_eui = %(dev)s AND bucket > now() - interval '24 hours' - interval '1 hour'""",
+        {"dev": dev_eui},
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return row

@@ -1,0 +1,134 @@
+"""Parking: lot summaries (the state of every space at an instant) and the events behind a lot's history.
+
+A space's state is its sensor's last event at or before the instant; a sensor silent for longer than
+``SILENT_FACTOR`` times its report interval (its heartbeat) makes the space unknown, not free.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+
+__all__ = ["SILENT_FACTOR", "hourly_states", "lot_exists", "lot_sensors", "lots", "raw_events"]
+
+SILENT_FACTOR = 2.5
+
+_LOTS = """
+WITH t AS (SELECT coalesce(%(at)s::timestamptz, now()) AS at),
+lots AS (
+    SELECT site_id, name, capacity, lat, lon FROM sites
+    WHERE kind = 'lot' AND (%(lot_id)s::text IS NULL OR site_id = %(lot_id)s::text)
+),
+last AS (
+    SELECT DISTINCT ON (sp.site_id) sp.site_id, sp.parent_id AS lot_id, e.time, e.occupied,
+           e.time >= t.at - make_interval(secs => %(factor)s * d.report_interval_s) AS fresh
+    FROM sites sp
+    JOIN lots l ON l.site_id = sp.parent_id
+    JOIN devices d ON d.site_id = sp.site_id
+    CROSS JOIN t
+    LEFT JOIN LATERAL (
+        SELECT pe.time, pe.occupied FROM parking_events pe
+        WHERE pe.dev_eui = d.dev_eui AND pe.time <= t.at
+        ORDER BY pe.time DESC LIMIT 1
+    ) e ON true
+    WHERE sp.kind = 'space'
+    ORDER BY sp.site_id, e.time DESC NULLS LAST
+),
+spaces AS (
+    SELECT parent_id AS lot_id, count(*) AS n FROM sites
+    WHERE kind = 'space' AND parent_id IN (SELECT site_id FROM lots) GROUP BY parent_id
+)
+SELECT l.site_id AS lot_id, l.name, l.capacity, l.lat, l.lon,
+       coalesce(sp.n, 0)::int AS spaces,
+       count(last.site_id)::int AS sensors,
+       (count(*) FILTER (WHERE last.fresh AND last.occupied))::int AS occupied,
+       (count(*) FILTER (WHERE last.fresh AND NOT last.occupied))::int AS free,
+       max(last.time) AS updated_at
+FROM lots l
+LEFT JOIN last ON last.lot_id = l.site_id
+LEFT JOIN spaces sp ON sp.lot_id = l.site_id
+GROUP BY l.site_id, l.name, l.capacity, l.lat, l.lon, sp.n
+ORDER BY l.site_id
+"""
+
+
+def _summary(row: dict[str, Any]) -> dict[str, Any]:
+    capacity = row["capacity"] if row["capacity"] is not None else row["spaces"]
+    free, occupied, sensors = row["free"], row["occupied"], row["sensors"]
+    return {
+        "lot_id": row["lot_id"],
+        "name": row["name"],
+        "capacity": capacity,
+        "free": free,
+        "occupied": occupied,
+        "unknown": max(capacity - free - occupied, 0),
+        "updated_at": row["updated_at"],
+        "lat": row["lat"],
+        "lon": row["lon"],
+        "stale": sensors == 0 or 2 * (free + occupied) < sensors,
+    }
+
+
+async def lots(conn: AsyncConnection, *, at: datetime | None = None, lot_id: str | None = None) -> list[dict[str, Any]]:
+    """Every lot (or one) with free/occupied/unknown spaces at ``at`` (default now), in ``lot_id`` order."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(_LOTS, {"at": at, "lot_id": lot_id, "factor": SILENT_FACTOR})
+    return [_summary(r) for r in await cur.fetchall()]
+
+
+async def lot_exists(conn: AsyncConnection, *, lot_id: str) -> bool:
+    cur = await conn.execute("SELECT 1 FROM sites WHERE site_id = %s AND kind = 'lot'", (lot_id,))
+    return await cur.fetchone() is not None
+
+
+async def lot_sensors(conn: AsyncConnection, *, lot_id: str) -> list[tuple[str, str, int]]:
+    """``(dev_eui, space_id, report_interval_s)`` of the sensors on the lot's spaces."""
+    cur = await conn.execute(
+        """SELECT d.dev_eui, sp.site_id, d.report_interval_s FROM sites sp
+           JOIN devices d ON d.site_id = sp.site_id
+           WHERE sp.kind = 'space' AND sp.parent_id = %s ORDER BY sp.site_id, d.dev_eui""",
+        (lot_id,),
+    )
+    return [(r[0], r[1], int(r[2])) for r in await cur.fetchall()]
+
+
+async def raw_events(
+    conn: AsyncConnection, *, dev_euis: list[str], start: datetime, end: datetime
+) -> list[tuple[str, datetime, bool]]:
+    """``(dev_eui, time, occupied)`` in ``[start, end)`` plus each sensor's last event before ``start``."""
+    cur = await conn.execute(
+        """SELECT d.dev_eui, e.time, e.occupied FROM unnest(%(devs)s::text[]) AS d(dev_eui)
+           CROSS JOIN LATERAL (
+               SELECT time, occupied FROM parking_events pe
+               WHERE pe.dev_eui = d.dev_eui AND pe.time < %(start)s ORDER BY time DESC LIMIT 1) e
+           UNION ALL
+           SELECT dev_eui, time, occupied FROM parking_events
+           WHERE dev_eui = ANY(%(devs)s::text[]) AND time >= %(start)s AND time < %(end)s
+           ORDER BY 1, 2""",
+        {"devs": dev_euis, "start": start, "end": end},
+    )
+    return [(r[0], r[1], bool(r[2])) for r in await cur.fetchall()]
+
+
+async def hourly_states(
+    conn: AsyncConnection, *, lot_id: str, start: datetime, end: datetime, lookback_days: int = 7
+) -> list[tuple[str, datetime, bool]]:
+    """``(dev_eui, bucket, occupied_last)`` from ``parking_hourly`` for hours overlapping ``[start, end)``, plus
+    each sensor's last hour in the ``lookback_days`` before ``start`` (the state carried into the range)."""
+    cur = await conn.execute(
+        """WITH h AS (
+               SELECT dev_eui, bucket, occupied_last FROM parking_hourly
+               WHERE lot_id = %(lot)s AND bucket >= %(start)s::timestamptz - make_interval(days => %(back)s)
+                 AND bucket < %(end)s)
+           SELECT * FROM (
+               SELECT DISTINCT ON (dev_eui) dev_eui, bucket, occupied_last FROM h
+               WHERE bucket < %(start)s::timestamptz - interval '1 hour' ORDER BY dev_eui, bucket DESC) before
+           UNION ALL
+           SELECT dev_eui, bucket, occupied_last FROM h WHERE bucket >= %(start)s::timestamptz - interval '1 hour'
+           ORDER BY 1, 2""",
+        {"lot": lot_id, "start": start, "end": end, "back": lookback_days},
+    )
+    return [(r[0], r[1], bool(r[2])) for r in await cur.fetchall()]

@@ -1,0 +1,85 @@
+"""Sites: list, get, create, update, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import AsyncConnection, sql
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+__all__ = ["children", "count_sites", "delete_site", "get_site", "insert_site", "list_sites", "update_site"]
+
+COLUMNS = (
+    "site_id", "kind", "name", "parent_id", "lat", "lon", "waste_type", "depth_mm", "full_mm", "volume_l",
+    "threshold_pct", "capacity", "seq", "params",
+)
+_SELECT = "SELECT " + ", ".join(COLUMNS) + ", created_at, updated_at FROM sites s"
+_FILTER = """
+WHERE (%(kind)s::text IS NULL OR s.kind = %(kind)s::text)
+  AND (%(parent)s::text IS NULL OR s.parent_id = %(parent)s::text)
+  AND (%(q)s::text IS NULL OR s.name ILIKE %(q)s::text OR s.site_id ILIKE %(q)s::text)"""
+
+
+def _like(text: str | None) -> str | None:
+    if text is None:
+        return None
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _values(fields: dict[str, Any]) -> dict[str, Any]:
+    return {k: (Jsonb(v) if k == "params" else v) for k, v in fields.items()}
+
+
+async def list_sites(
+    conn: AsyncConnection, *, kind: str | None, parent_id: str | None, q: str | None, limit: int, offset: int
+) -> list[dict[str, Any]]:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        _SELECT + _FILTER + " ORDER BY s.site_id LIMIT %(limit)s OFFSET %(offset)s",
+        {"kind": kind, "parent": parent_id, "q": _like(q), "limit": limit, "offset": offset},
+    )
+    return await cur.fetchall()
+
+
+async def count_sites(conn: AsyncConnection, *, kind: str | None, parent_id: str | None, q: str | None) -> int:
+    cur = await conn.execute("SELECT count(*) FROM sites s" + _FILTER,
+                             {"kind": kind, "parent": parent_id, "q": _like(q)})
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def get_site(conn: AsyncConnection, *, site_id: str) -> dict[str, Any] | None:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(_SELECT + " WHERE s.site_id = %s", (site_id,))
+    return await cur.fetchone()
+
+
+async def children(conn: AsyncConnection, *, site_id: str) -> int:
+    cur = await conn.execute("SELECT count(*) FROM sites WHERE parent_id = %s", (site_id,))
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def insert_site(conn: AsyncConnection, *, fields: dict[str, Any]) -> None:
+    names = [c for c in COLUMNS if c in fields]
+    query = sql.SQL("INSERT INTO sites ({}) VALUES ({})").format(
+        sql.SQL(", ").join(map(sql.Identifier, names)), sql.SQL(", ").join(sql.Placeholder(n) for n in names)
+    )
+    await conn.execute(query, _values({n: fields[n] for n in names}))
+
+
+async def update_site(conn: AsyncConnection, *, site_id: str, fields: dict[str, Any]) -> bool:
+    names = [c for c in COLUMNS[1:] if c in fields]
+    sets: list[sql.Composable] = [sql.SQL("{} = {}").format(sql.Identifier(n), sql.Placeholder(n)) for n in names]
+    sets.append(sql.SQL("updated_at = now()"))
+    query = sql.SQL("UPDATE sites SET {} WHERE site_id = {}").format(
+        sql.SQL(", ").join(sets), sql.Placeholder("_key")
+    )
+    cur = await conn.execute(query, {**_values({n: fields[n] for n in names}), "_key": site_id})
+    return cur.rowcount > 0
+
+
+async def delete_site(conn: AsyncConnection, *, site_id: str) -> bool:
+    cur = await conn.execute("DELETE FROM sites WHERE site_id = %s", (site_id,))
+    return cur.rowcount > 0

@@ -1,0 +1,66 @@
+"""Buses (public): occupancy per vehicle and line now, hourly usage per line and stop, a live stream."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response, StreamingResponse
+
+from ..deps import ConnDep, CtxDep, rate_limited
+from ..models.buses import LineHourlyPublic, LinesPublic, VehiclesPublic
+from ..problems import Problem, responses
+from ..queries import buses as q
+from ..sse import event_stream
+from ..timerange import resolve_range
+
+__all__ = ["router"]
+
+router = APIRouter(
+    prefix="/api/v1/buses", tags=["buses"], dependencies=[Depends(rate_limited)], responses=responses(422, 429)
+)
+
+
+@router.get("/vehicles", response_model=VehiclesPublic, summary="every vehicle's passengers now")
+async def list_vehicles(ctx: CtxDep) -> Response:
+    body, _ = await ctx.hub.get("vehicles")
+    return Response(body, media_type="application/json")
+
+
+@router.get("/lines", response_model=LinesPublic, summary="every line's passengers now (vehicles in service)")
+async def list_lines(ctx: CtxDep) -> Response:
+    body, _ = await ctx.hub.get("lines")
+    return Response(body, media_type="application/json")
+
+
+@router.get("/lines/{line_id}/hourly", response_model=LineHourlyPublic, responses=responses(404),
+            summary="boardings and alightings per hour and stop")
+async def line_hourly(
+    ctx: CtxDep,
+    conn: ConnDep,
+    line_id: Annotated[str, Path(min_length=1, max_length=64)],
+    start: Annotated[datetime | None, Query(description="default: end minus 7 days; naive = local time")] = None,
+    end: Annotated[datetime | None, Query(description="default: now (exclusive)")] = None,
+) -> LineHourlyPublic:
+    s = ctx.settings
+    start_, end_ = resolve_range(start, end, tz=s.timezone, now=datetime.now(UTC), default_span=timedelta(days=7),
+                                 max_span=timedelta(days=s.api_max_range_days), step=timedelta(hours=1))
+    if not await q.line_exists(conn, line_id=line_id):
+        raise Problem(404, f"no bus line {line_id!r}")
+    zone = ZoneInfo(s.timezone)
+    rows = await q.hourly(conn, line_id=line_id, start=start_, end=end_)
+    for r in rows:
+        r["hour"] = r["hour"].astimezone(zone)
+    return LineHourlyPublic.model_validate({
+        "line_id": line_id, "timezone": s.timezone, "start": start_.astimezone(zone), "end": end_.astimezone(zone),
+        "data": rows, "count": len(rows),
+    })
+
+
+@router.get("/stream", summary="server-sent events: `lines` and `vehicles` (the bodies of GET /lines and "
+            "GET /vehicles) on connect and on every change, `ping` every 15 s", response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {}}}})
+async def stream(ctx: CtxDep, request: Request) -> StreamingResponse:
+    return event_stream(ctx, request, ["lines", "vehicles"])

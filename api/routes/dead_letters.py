@@ -1,0 +1,40 @@
+"""Dead letters (operator): rejected messages with their stage and reason, newest first."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from ..deps import ConnDep, CtxDep, OperatorKey
+from ..models.ops import DeadLettersPublic
+from ..problems import responses
+from ..queries import dead_letters as q
+from ..timerange import check_instant, invalid
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1/dead-letters", tags=["operations"], responses=responses(401, 403, 422))
+
+
+@router.get("", response_model=DeadLettersPublic, summary="dead letters, filtered by stage, device and time")
+async def list_dead_letters(
+    ctx: CtxDep, conn: ConnDep, _: OperatorKey,
+    stage: Annotated[str | None, Query(max_length=32, description="envelope | device | codec | database | size")]
+    = None,
+    dev_eui: Annotated[str | None, Query(pattern=r"^[0-9a-fA-F]{16}$")] = None,
+    start: Annotated[datetime | None, Query(description="received at or after")] = None,
+    end: Annotated[datetime | None, Query(description="received before")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> DeadLettersPublic:
+    tz = ctx.settings.timezone
+    start_, end_ = check_instant(start, "start", tz), check_instant(end, "end", tz)
+    if start_ is not None and end_ is not None and start_ >= end_:
+        raise invalid("start", "must be before end")
+    dev = dev_eui.lower() if dev_eui else None
+    rows = await q.list_dead_letters(conn, stage=stage, dev_eui=dev, start=start_, end=end_, limit=limit,
+                                     offset=offset)
+    total = await q.count_dead_letters(conn, stage=stage, dev_eui=dev, start=start_, end=end_)
+    return DeadLettersPublic.model_validate({"data": rows, "count": total})

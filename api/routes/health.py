@@ -1,0 +1,50 @@
+"""``/health`` (database, ingest lag, mode) and ``/metrics`` (Prometheus text)."""
+
+from __future__ import annotations
+
+import psycopg
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+
+from ..deps import CtxDep
+from ..metrics import CONTENT_TYPE
+from ..models.ops import HealthPublic
+from ..queries import health as q
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["operations"])
+TIMEOUT_S = 2.0
+
+
+@router.get("/health", response_model=HealthPublic, summary="database reachable, ingest lag and storage mode",
+            responses={503: {"model": HealthPublic, "description": "database not reachable"}})
+async def health(ctx: CtxDep) -> JSONResponse:
+    database, lag, newest = False, None, None
+    try:
+        async with ctx.pool.connection(timeout=TIMEOUT_S) as conn:
+            newest, lag = await q.ingest_lag(conn)
+            if ctx.mode == "unknown":
+                ctx.mode = await q.schema_mode(conn)
+            database = True
+    except psycopg.OperationalError:
+        pass
+    body = HealthPublic(
+        status="ok" if database else "degraded", database=database, mode=ctx.mode, ingest_lag_s=lag,
+        newest_uplink_at=newest, live_listening=ctx.hub.listening,
+    )
+    return JSONResponse(body.model_dump(mode="json"), status_code=200 if database else 503)
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response,
+            responses={200: {"content": {"text/plain": {}}}})
+async def metrics(ctx: CtxDep) -> Response:
+    stats = None
+    try:
+        async with ctx.pool.connection(timeout=TIMEOUT_S) as conn:
+            stats = await q.stats(conn)
+        _, lots = await ctx.hub.get("lots")
+    except psycopg.OperationalError:
+        lots = {"data": []}
+    ctx.metrics.set_database(stats, lots["data"])
+    return Response(ctx.metrics.render(), media_type=CONTENT_TYPE)

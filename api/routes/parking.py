@@ -1,0 +1,124 @@
+"""Parking (public): lots now, one lot, a lot's history, GeoJSON and a live stream."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+import orjson
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response, StreamingResponse
+
+from ..deps import ConnDep, CtxDep, rate_limited
+from ..models.parking import GeoJSONFeatureCollection, LotHistoryPublic, LotPublic, LotsPublic
+from ..occupancy import BUCKETS, occupancy
+from ..problems import Problem, responses
+from ..queries import parking as q
+from ..sse import event_stream
+from ..timerange import check_instant, resolve_range
+
+__all__ = ["router"]
+
+router = APIRouter(
+    prefix="/api/v1/parking", tags=["parking"], dependencies=[Depends(rate_limited)], responses=responses(422, 429)
+)
+
+LotId = Annotated[str, Path(min_length=1, max_length=64, description="the lot's site_id")]
+GEOJSON = "application/geo+json"
+
+
+def _json(body: bytes) -> Response:
+    return Response(body, media_type="application/json")
+
+
+@router.get("/lots", response_model=LotsPublic, summary="every lot with free spaces now (or at an instant)")
+async def list_lots(
+    ctx: CtxDep,
+    at: Annotated[datetime | None, Query(description="state at this instant instead of now")] = None,
+) -> Response:
+    at = check_instant(at, "at", ctx.settings.timezone)
+    if at is None:
+        body, _ = await ctx.hub.get("lots")
+        return _json(body)
+    async with ctx.pool.connection() as conn:
+        rows = await q.lots(conn, at=at)
+    return _json(orjson.dumps({"data": rows, "count": len(rows)}))
+
+
+@router.get("/lots.geojson", response_model=GeoJSONFeatureCollection, summary="lots as GeoJSON points",
+            responses={200: {"content": {GEOJSON: {}}}})
+async def lots_geojson(ctx: CtxDep) -> Response:
+    _, data = await ctx.hub.get("lots")
+    features = [
+        {
+            "type": "Feature",
+            "id": lot["lot_id"],
+            "geometry": {"type": "Point", "coordinates": [lot["lon"], lot["lat"]]},
+            "properties": {k: v for k, v in lot.items() if k not in ("lat", "lon")},
+        }
+        for lot in data["data"]
+        if lot["lat"] is not None and lot["lon"] is not None
+    ]
+    return Response(orjson.dumps({"type": "FeatureCollection", "features": features}), media_type=GEOJSON)
+
+
+@router.get("/lots/{lot_id}", response_model=LotPublic, responses=responses(404), summary="one lot")
+async def get_lot(
+    ctx: CtxDep,
+    lot_id: LotId,
+    at: Annotated[datetime | None, Query(description="state at this instant instead of now")] = None,
+) -> Response:
+    at = check_instant(at, "at", ctx.settings.timezone)
+    if at is None:
+        _, data = await ctx.hub.get("lots")
+        found = [lot for lot in data["data"] if lot["lot_id"] == lot_id]
+    else:
+        async with ctx.pool.connection() as conn:
+            found = await q.lots(conn, at=at, lot_id=lot_id)
+    if not found:
+        raise Problem(404, f"no parking lot {lot_id!r}")
+    return _json(orjson.dumps(found[0]))
+
+
+@router.get("/lots/{lot_id}/history", response_model=LotHistoryPublic, responses=responses(404),
+            summary="a lot's occupancy over time, bucketed in the reporting time zone")
+async def lot_history(
+    ctx: CtxDep,
+    conn: ConnDep,
+    lot_id: LotId,
+    start: Annotated[datetime | None, Query(description="default: end minus one day (30 days for day buckets)")]
+    = None,
+    end: Annotated[datetime | None, Query(description="default: now")] = None,
+    bucket: Annotated[Literal["15min", "hour", "day"], Query()] = "hour",
+) -> LotHistoryPublic:
+    s = ctx.settings
+    now = datetime.now(UTC)
+    default = timedelta(days=30) if bucket == "day" else timedelta(days=1)
+    max_days = s.api_max_range_days * (4 if bucket == "day" else 1)
+    start_, end_ = resolve_range(
+        start, end, tz=s.timezone, now=now, default_span=default, max_span=timedelta(days=max_days),
+        step=BUCKETS[bucket],
+    )
+    if not await q.lot_exists(conn, lot_id=lot_id):
+        raise Problem(404, f"no parking lot {lot_id!r}")
+    sensors = await q.lot_sensors(conn, lot_id=lot_id)
+    summary = await q.lots(conn, at=min(end_, now), lot_id=lot_id)
+    capacity = summary[0]["capacity"] if summary else len(sensors)
+    if bucket == "15min":
+        events = await q.raw_events(conn, dev_euis=[d for d, _, _ in sensors], start=start_, end=end_)
+    else:  # hour and day buckets come from the hourly aggregate; its state holds until the hour's end
+        hourly = await q.hourly_states(conn, lot_id=lot_id, start=start_, end=end_)
+        events = [(d, b + timedelta(seconds=3599), occ) for d, b, occ in hourly]
+    rows = occupancy(events, sensors, start=start_, end=end_, now=now, bucket=bucket, tz=s.timezone,
+                     capacity=capacity, factor=q.SILENT_FACTOR)
+    return LotHistoryPublic.model_validate(
+        {"lot_id": lot_id, "bucket": bucket, "timezone": s.timezone, "capacity": capacity, "data": rows,
+         "count": len(rows)}
+    )
+
+
+@router.get("/stream", summary="server-sent events: `lots` (the body of GET /lots) on connect and on every change, "
+            "`ping` every 15 s", response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {}}}})
+async def stream(ctx: CtxDep, request: Request) -> StreamingResponse:
+    return event_stream(ctx, request, ["lots"])

@@ -1,0 +1,64 @@
+"""Time-range query parameters: defaults, local interpretation of naive times, and the limits that keep a
+query bounded. Every violation is a 422 problem naming the parameter, never a server error."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from .problems import Problem
+
+__all__ = ["EARLIEST", "LATEST", "check_day", "check_instant", "invalid", "resolve_range"]
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def invalid(param: str, msg: str) -> Problem:
+    return Problem(422, f"{param}: {msg}", title="Invalid request",
+                   errors=[{"loc": ["query", param], "msg": msg, "type": "value_error"}])
+
+
+def check_instant(value: datetime | None, param: str, tz: str) -> datetime | None:
+    """Aware datetime (naive values are local time of ``tz``) within 1970..2200."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(tz))
+    if not EARLIEST <= value < LATEST:
+        raise invalid(param, "must be between 1970 and 2200")
+    return value
+
+
+def check_day(value: date, param: str, *, today: date, past_days: int, future_days: int) -> date:
+    if value < today - timedelta(days=past_days) or value > today + timedelta(days=future_days):
+        raise invalid(param, f"must be within {past_days} days before and {future_days} days after today")
+    return value
+
+
+def resolve_range(
+    start: datetime | None,
+    end: datetime | None,
+    *,
+    tz: str,
+    now: datetime,
+    default_span: timedelta,
+    max_span: timedelta,
+    step: timedelta | None = None,
+    max_buckets: int = 5000,
+) -> tuple[datetime, datetime]:
+    """``(start, end)`` with defaults (end = now, start = end - default_span), checked: start before end,
+    no longer than ``max_span`` and at most ``max_buckets`` steps."""
+    s = check_instant(start, "start", tz)
+    e = check_instant(end, "end", tz)
+    if e is None:
+        e = now if s is None else min(now, s + default_span) if s < now else s + default_span
+    if s is None:
+        s = e - default_span
+    if s >= e:
+        raise invalid("start", "must be before end")
+    if e - s > max_span:
+        raise invalid("end", f"the range may span at most {max_span.days} days")
+    if step is not None and (e - s) / step > max_buckets:
+        raise invalid("bucket", f"at most {max_buckets} buckets per request; choose a coarser bucket")
+    return s, e

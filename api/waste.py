@@ -1,0 +1,85 @@
+"""A bin's status from its readings: fitted level and rate (:mod:`api.planning`), predicted threshold crossing,
+the last emptying, and flags. Pure; the routes fetch the rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from .planning import BinState, fit_fill_rate, last_emptying
+
+__all__ = ["DEFAULT_THRESHOLD", "FIT_WINDOW_DAYS", "Limits", "bin_state", "bin_status"]
+
+DEFAULT_THRESHOLD = 80.0
+FIT_WINDOW_DAYS = 21
+SILENT_FACTOR = 2.5
+
+
+@dataclass(frozen=True)
+class Limits:
+    battery_low_pct: float
+    battery_low_v: float
+
+
+def _epoch(t: float) -> datetime:
+    return datetime.fromtimestamp(t, UTC)
+
+
+def bin_status(
+    meta: dict[str, Any],
+    series: tuple[np.ndarray, np.ndarray] | None,
+    last: dict[str, Any] | None,
+    *,
+    at: datetime,
+    limits: Limits,
+) -> dict[str, Any]:
+    """One bin as :class:`api.models.waste.BinPublic` fields."""
+    threshold = float(meta["threshold_pct"]) if meta["threshold_pct"] is not None else DEFAULT_THRESHOLD
+    fill = rate = full_at = emptied = None
+    if series is not None and series[0].size:
+        times, fills = series
+        fit = fit_fill_rate(times, fills, now=at.timestamp())
+        fill, rate = round(fit.level_now, 1), round(fit.rate_per_day, 2)
+        emptied = _epoch(float(times[last_emptying(times, fills)]))
+        state = BinState(meta["site_id"], 0.0, 0.0, fit.level_now, fit.rate_per_day, at, threshold)
+        full_at = state.crossing_at()
+    battery_v = last["battery_v"] if last else None
+    battery_pct = last["battery_pct"] if last else None
+    battery_low = (battery_pct is not None and battery_pct < limits.battery_low_pct) or (
+        battery_pct is None and battery_v is not None and battery_v < limits.battery_low_v
+    )
+    interval = meta["report_interval_s"] or 3600
+    last_at = last["time"] if last else None
+    silent = last_at is None or (at - last_at).total_seconds() > SILENT_FACTOR * interval
+    return {
+        "site_id": meta["site_id"],
+        "name": meta["name"],
+        "waste_type": meta["waste_type"],
+        "lat": meta["lat"],
+        "lon": meta["lon"],
+        "dev_eui": meta["dev_eui"],
+        "threshold_pct": threshold,
+        "fill_pct": fill,
+        "last_fill_pct": last["fill_pct"] if last else None,
+        "last_reading_at": last_at,
+        "rate_per_day": rate,
+        "predicted_full_at": full_at,
+        "emptied_at": emptied,
+        "battery_v": battery_v,
+        "battery_pct": battery_pct,
+        "flags": {"battery_low": bool(battery_low), "silent": silent,
+                  "over_threshold": fill is not None and fill >= threshold},
+    }
+
+
+def bin_state(status: dict[str, Any], at: datetime) -> BinState | None:
+    """The planner's view of a bin; ``None`` without a position or a reading."""
+    if status["fill_pct"] is None or status["lat"] is None or status["lon"] is None:
+        return None
+    return BinState(
+        status["site_id"], float(status["lat"]), float(status["lon"]), float(status["fill_pct"]),
+        float(status["rate_per_day"] or 0.0), at, float(status["threshold_pct"]), extra=status,
+    )

@@ -1,0 +1,49 @@
+"""API test fixtures: settings on the session database (cleaned per test), in-process clients, a seeder."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from api.main import create_app
+from stadtpuls.settings import Settings
+
+sys.path.insert(0, str(Path(__file__).parent))  # the helper module beside the tests (tests are not a package)
+from apitest import ApiClient, Seeder, make_settings  # noqa: E402
+
+
+@pytest.fixture
+def settings(clean_db: str) -> Settings:
+    return make_settings(clean_db)
+
+
+@pytest.fixture
+def make_client() -> Iterator[Callable[[Settings], ApiClient]]:
+    """``make_client(settings)`` -> a started :class:`ApiClient`; all are closed after the test."""
+    made: list[ApiClient] = []
+
+    def make(settings: Settings) -> ApiClient:
+        c = ApiClient(create_app(settings))
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.close()
+
+
+@pytest.fixture
+def client(settings: Settings, make_client: Callable[[Settings], ApiClient]) -> ApiClient:
+    return make_client(settings)
+
+
+@pytest.fixture
+def seed(clean_db: str) -> Iterator[Seeder]:
+    s = Seeder(clean_db)
+    try:
+        yield s
+    finally:
+        s.close()
