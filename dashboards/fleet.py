@@ -6,7 +6,17 @@ from __future__ import annotations
 from typing import Any
 
 from .fragments import latest, to_time
-from .panels import barchart, constant, dashboard, override, stat, table, thresholds, timeseries
+from .panels import (
+    barchart,
+    constant,
+    dashboard,
+    override,
+    prometheus_timeseries,
+    stat,
+    table,
+    thresholds,
+    timeseries,
+)
 
 __all__ = ["UID", "build"]
 
@@ -164,10 +174,16 @@ def build(*, tz: str) -> dict[str, Any]:
         timeseries("Ingest lag", INGEST_LAG, unit="s", interval="1m",
                    description=(
                        "Hub receive time minus the network server's receive time, median, 95th percentile and "
-                       "maximum. Negative values mean the clocks disagree. The ingest's queue and spool depth are "
-                       "Prometheus metrics on its metrics port (STADTPULS_METRICS_PORT); chart them from a "
-                       "Prometheus datasource that scrapes it."
+                       "maximum. Negative values mean the clocks disagree."
                    )),
+        prometheus_timeseries("Ingest queue and spool", [
+            ("sum(stadtpuls_ingest_queue_depth)", "in memory"),
+            ("sum(stadtpuls_ingest_spool_messages)", "spooled to disk"),
+        ], w=24, h=7, description=(
+            "Messages received but not yet committed: in the ingest's memory queue, and on its disk spool while "
+            "the database is unreachable or slow. From the ingest's Prometheus metrics (STADTPULS_METRICS_PORT), "
+            "so it needs the provisioned Prometheus datasource (the prometheus service of docker-compose.yml)."
+        )),
         table("Silent devices", SILENT, w=24,
               overrides=[override("silent_hours", unit="h"), override("last_rssi", unit="dBm")],
               description=(

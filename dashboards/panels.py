@@ -13,6 +13,8 @@ __all__ = [
     "DATASOURCE",
     "DATASOURCE_TYPE",
     "DATASOURCE_UID",
+    "PROMETHEUS",
+    "PROMETHEUS_UID",
     "SCHEMA_VERSION",
     "bargauge",
     "barchart",
@@ -20,6 +22,7 @@ __all__ = [
     "dashboard",
     "geomap",
     "override",
+    "prometheus_timeseries",
     "query_variable",
     "stat",
     "table",
@@ -31,6 +34,8 @@ __all__ = [
 DATASOURCE_UID = "stadtpuls-db"
 DATASOURCE_TYPE = "grafana-postgresql-datasource"
 DATASOURCE = {"type": DATASOURCE_TYPE, "uid": DATASOURCE_UID}
+PROMETHEUS_UID = "stadtpuls-prometheus"  # scrapes the ingest's and the API's /metrics
+PROMETHEUS = {"type": "prometheus", "uid": PROMETHEUS_UID}
 SCHEMA_VERSION = 39  # Grafana 10.4 / 11.x; newer Grafana migrates it on load
 GRID_COLUMNS = 24
 
@@ -48,6 +53,11 @@ def target(sql: str, fmt: Format = "table", ref: str = "A") -> dict[str, Any]:
         "rawQuery": True,
         "rawSql": sql.strip() + "\n",
     }
+
+
+def prometheus_target(expr: str, legend: str, ref: str) -> dict[str, Any]:
+    return {"refId": ref, "datasource": dict(PROMETHEUS), "editorMode": "code", "expr": expr,
+            "legendFormat": legend, "range": True}
 
 
 def thresholds(*steps: tuple[float | None, str]) -> dict[str, Any]:
@@ -120,6 +130,15 @@ def timeseries(
             "tooltip": {"mode": "multi", "sort": "desc"},
         },
     )
+
+
+def prometheus_timeseries(title: str, queries: list[tuple[str, str]], *, description: str, unit: str = "short",
+                          w: int = 12, h: int = 8) -> Panel:
+    """A time series of PromQL ``(expression, legend)`` queries from the provisioned Prometheus datasource."""
+    panel = timeseries(title, "", description=description, unit=unit, w=w, h=h)
+    panel["datasource"] = dict(PROMETHEUS)
+    panel["targets"] = [prometheus_target(e, legend, chr(ord("A") + i)) for i, (e, legend) in enumerate(queries)]
+    return panel
 
 
 def table(

@@ -23,7 +23,9 @@ from dashboards.macros import parse_interval, referenced_variables
 from dashboards.panels import SCHEMA_VERSION
 
 DASHBOARDS = [json.loads(p.read_text()) for p in sorted((PROVISIONING / DASHBOARD_DIR).glob("*.json"))]
-DATASOURCE = yaml.safe_load((PROVISIONING / DATASOURCE_FILE).read_text())["datasources"][0]
+SOURCES = yaml.safe_load((PROVISIONING / DATASOURCE_FILE).read_text())["datasources"]
+DATASOURCE = next(d for d in SOURCES if d["uid"] == "stadtpuls-db")
+PROMETHEUS = next(d for d in SOURCES if d["type"] == "prometheus")
 IDS = [d["uid"] for d in DASHBOARDS]
 RAW_TABLES = ("uplinks", "bin_levels", "parking_events", "passenger_counts", "environment_readings")
 
@@ -61,11 +63,14 @@ def test_datasource_has_fixed_uid_and_credentials_only_from_the_environment() ->
     assert set(DATASOURCE["secureJsonData"]) == {"password"}
     assert re.fullmatch(r"\$__env\{[A-Z_]+\}", DATASOURCE["secureJsonData"]["password"])
     assert "password" not in DATASOURCE.get("jsonData", {})
+    assert re.fullmatch(r"\$__env\{[A-Z_]+\}", PROMETHEUS["url"])
+    assert len({d["uid"] for d in SOURCES}) == len(SOURCES) and sum(d.get("isDefault", False) for d in SOURCES) == 1
 
 
 def test_plain_postgresql_build_turns_timescaledb_off() -> None:
     options = BuildOptions(**{**BuildOptions.defaults().__dict__, "timescaledb": False})
-    assert yaml.safe_load(build(options)[DATASOURCE_FILE])["datasources"][0]["jsonData"]["timescaledb"] is False
+    sources = yaml.safe_load(build(options)[DATASOURCE_FILE])["datasources"]
+    assert next(d for d in sources if d["uid"] == "stadtpuls-db")["jsonData"]["timescaledb"] is False
 
 
 def test_provider_loads_the_json_folder() -> None:
@@ -96,10 +101,15 @@ def test_dashboard_is_valid_grafana_json(dash: dict[str, Any]) -> None:
 @pytest.mark.parametrize("dash", DASHBOARDS, ids=IDS)
 def test_every_panel_target_and_variable_uses_the_provisioned_datasource(dash: dict[str, Any]) -> None:
     expected = {"type": DATASOURCE["type"], "uid": DATASOURCE["uid"]}
+    prometheus = {"type": "prometheus", "uid": PROMETHEUS["uid"]}
     for panel, target in _targets(dash):
-        assert panel["datasource"] == expected, panel["title"]
-        assert target["datasource"] == expected, panel["title"]
-        assert target["rawQuery"] and target["format"] in ("table", "time_series")
+        wanted = expected if "rawSql" in target else prometheus
+        assert panel["datasource"] == wanted, panel["title"]
+        assert target["datasource"] == wanted, panel["title"]
+        if "rawSql" in target:
+            assert target["rawQuery"] and target["format"] in ("table", "time_series")
+        else:
+            assert target["expr"]
     for var in dash["templating"]["list"]:
         if var["type"] == "query":
             assert var["datasource"] == expected
@@ -110,7 +120,7 @@ def test_referenced_variables_are_defined(dash: dict[str, Any]) -> None:
     defined = {v["name"] for v in dash["templating"]["list"]}
     used: set[str] = set()
     for _, target in _targets(dash):
-        used |= referenced_variables(target["rawSql"])
+        used |= referenced_variables(target.get("rawSql") or target["expr"])
     for var in dash["templating"]["list"]:
         used |= referenced_variables(var.get("query", "")) if var["type"] == "query" else set()
     assert used <= defined
@@ -120,7 +130,7 @@ def test_referenced_variables_are_defined(dash: dict[str, Any]) -> None:
 @pytest.mark.parametrize("dash", DASHBOARDS, ids=IDS)
 def test_hourly_or_coarser_buckets_read_the_hourly_aggregates(dash: dict[str, Any]) -> None:
     for panel, target in _targets(dash):
-        sql = target["rawSql"]
+        sql = target.get("rawSql", "")
         if "$__timeGroupAlias" not in sql:
             continue
         hourly = parse_interval(panel.get("interval", "1s")).total_seconds() >= 3600

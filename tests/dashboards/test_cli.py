@@ -36,7 +36,7 @@ def test_options_time_zone_and_plain_postgresql(tmp_path) -> None:
     main(["dashboards", "build", "--out", str(tmp_path), "--timezone", "Europe/Lisbon", "--no-timescaledb"])
     dash = json.loads((tmp_path / DASHBOARD_DIR / "stadtpuls-waste.json").read_text())
     assert {v["name"]: v["query"] for v in dash["templating"]["list"]}["tz"] == "Europe/Lisbon"
-    datasource = yaml.safe_load((tmp_path / DATASOURCE_FILE).read_text())["datasources"][0]
+    datasource = yaml.safe_load((tmp_path / DATASOURCE_FILE).read_text())["datasources"][0]  # the database comes first
     assert datasource["jsonData"]["timescaledb"] is False
 
 

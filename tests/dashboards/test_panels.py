@@ -9,6 +9,7 @@ the values its own query returns (the dashboards open with "All"), constants hol
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -84,15 +85,17 @@ EXPECTED: dict[tuple[str, str], list[tuple[str, str]]] = {
 }
 
 
-def _panels() -> list[tuple[dict[str, Any], dict[str, Any]]]:
+def _panels(sql: bool) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(dashboard, panel) of every panel whose queries are SQL (``sql``) or PromQL (not ``sql``)."""
     out = []
     for path in FILES:
         dash = json.loads(path.read_text())
-        out.extend((dash, panel) for panel in dash["panels"])
+        out.extend((dash, p) for p in dash["panels"] if all(("rawSql" in t) == sql for t in p["targets"]))
     return out
 
 
-PANELS = _panels()
+PANELS = _panels(sql=True)
+PROMETHEUS_PANELS = _panels(sql=False)
 
 
 def _kind(value: object) -> str:
@@ -126,6 +129,18 @@ def _variables(conn: psycopg.Connection, dash: dict[str, Any], ctx: QueryContext
 def test_every_panel_has_an_expected_shape() -> None:
     built = {(d["uid"], p["title"]) for d, p in PANELS}
     assert built == set(EXPECTED), "panels and EXPECTED differ"
+    assert len(PANELS) + len(PROMETHEUS_PANELS) == sum(len(json.loads(f.read_text())["panels"]) for f in FILES)
+
+
+def test_prometheus_panels_chart_metrics_the_ingest_exports() -> None:
+    from ingest.metrics import Metrics
+
+    exported = {s.name for m in Metrics().registry.collect() for s in m.samples}
+    assert PROMETHEUS_PANELS
+    for _, panel in PROMETHEUS_PANELS:
+        for target in panel["targets"]:
+            names = set(re.findall(r"\bstadtpuls_\w+", target["expr"]))
+            assert names and names <= exported, f"{panel['title']}: {names - exported}"
 
 
 def _run(url: str, dash: dict[str, Any], panel: dict[str, Any], start: datetime, end: datetime,
