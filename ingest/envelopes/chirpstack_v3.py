@@ -64,7 +64,7 @@ def read_chirpstack_v3(i: int, msg: dict[str, Any], topic: str, sink: Sink) -> N
     raw_eui = msg["devEUI"]
     if type(raw_eui) is not str:
         raise wrong_type("devEUI", "a string", raw_eui, LNS)
-    protobuf_json = len(raw_eui) != 16
+    protobuf_json = len(raw_eui) == 12 and raw_eui.endswith("=")  # base64 of 8 bytes; json_v3 has 16 hex digits
     dev_eui = eui_from_b64(raw_eui, "devEUI", LNS) if protobuf_json else eui_hex(raw_eui, "devEUI", LNS)
     app_id = msg["applicationID"]
     if type(app_id) is int:

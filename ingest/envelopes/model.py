@@ -112,6 +112,12 @@ class LogEvent:
     context: dict[str, Any] = field(default_factory=dict)
 
 
+_ROW_COLUMNS = (
+    "index", "time", "dev_eui", "lns_device_id", "f_cnt", "f_cnt_present", "f_port", "rssi", "snr", "gateways",
+    "gateway_id", "dr", "sf", "bandwidth", "frequency", "lns", "dedup_key", "simulated", "decoded", "app_id", "session",
+)
+
+
 def _empty(dtype: Any, shape: tuple[int, ...] = (0,)) -> Any:
     return np.zeros(shape, dtype=dtype)
 
@@ -178,6 +184,21 @@ class EnvelopeBatch:
 
     def __len__(self) -> int:
         return int(self.index.shape[0])
+
+    def select(self, rows: npt.ArrayLike) -> EnvelopeBatch:
+        """The uplink rows ``rows`` (indices or a boolean mask) as a new batch with its own ``buf``/``offsets``;
+        side events stay with this batch."""
+        take = np.asarray(rows)
+        if take.dtype == np.bool_:
+            take = np.flatnonzero(take)
+        take = take.astype(np.int64, copy=False)
+        starts = self.offsets[take]
+        lengths = self.offsets[take + 1] - starts
+        offsets = np.zeros(len(take) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        gather = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1], dtype=np.int64)
+        columns = {name: getattr(self, name)[take] for name in _ROW_COLUMNS}
+        return EnvelopeBatch(buf=self.buf[gather], offsets=offsets, **columns)
 
     def payload(self, i: int) -> bytes:
         """Raw payload bytes of uplink row ``i``."""

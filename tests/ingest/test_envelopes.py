@@ -378,3 +378,22 @@ def test_column_dtypes() -> None:
     assert batch.time.dtype == np.dtype("datetime64[us]")
     for name in ("lns", "decoded", "gateway_id", "lns_device_id", "app_id", "session"):
         assert getattr(batch, name).dtype == np.dtype(object), name
+
+
+def test_select_takes_rows_with_their_payload_bytes() -> None:
+    names = sorted(UPLINKS)
+    batch = parse_batch(["x"] * len(names), [sample(n) for n in names], HUB_TS)
+    picked = batch.select([3, 0])
+    assert len(picked) == 2
+    assert [repr(picked.row(k)) for k in range(2)] == [repr(batch.row(3)), repr(batch.row(0))]  # NaN-safe
+    masked = batch.select(batch.lns == "chirpstack-v4")
+    assert masked.index.tolist() == [i for i, n in enumerate(names) if n.startswith("chirpstack-v4")]
+    assert masked.offsets[-1] == masked.buf.shape[0] == sum(len(masked.payload(k)) for k in range(len(masked)))
+    assert len(batch.select([])) == 0
+
+
+def test_chirpstack_v3_deveui_of_the_wrong_length_is_a_bad_deveui() -> None:
+    msg = sample_obj("chirpstack-v3-up-fixture.json")
+    msg["devEUI"] = "010203040506070"
+    batch = parse_one(msg)
+    assert batch.rejects[0].reason.startswith("bad DevEUI: devEUI must be 16 hex digits")
