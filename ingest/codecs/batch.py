@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Column, Decoded, FieldSpec
+from .builder import Builder
 
 __all__ = [
     "Builder",
@@ -58,8 +58,6 @@ __all__ = [
 ]
 
 Rows = slice | np.ndarray
-
-_DTYPES: dict[str, Any] = {"float": np.float64, "int": np.int64, "bool": np.bool_}
 
 
 # --- batches --------------------------------------------------------------------------------------
@@ -309,118 +307,6 @@ def lists_column(a: np.ndarray) -> np.ndarray:
 def from_hex(text: str) -> bytes:
     """Bytes of a hex string; raises ValueError on odd length or a non-hex digit."""
     return bytes.fromhex(text)
-
-
-# --- building a Decoded ---------------------------------------------------------------------------
-
-
-class Builder:
-    """Collects the columns and errors of a batch of n rows; :meth:`build` returns the :class:`Decoded`.
-
-    Every declared field gets a column (``float`` -> float64, ``int`` -> int64, ``bool`` -> bool, anything
-    else -> object). ``set`` writes values for some rows and marks them present; ``where`` narrows the rows;
-    ``null`` marks rows whose value is JSON ``null``. ``fail`` marks rows as errors with a reason. ``raw``
-    holds codec-private arrays for ``domain()`` (they are not part of the official object).
-    """
-
-    def __init__(self, n: int, fields: Sequence[FieldSpec]) -> None:
-        self.n = n
-        self.ok = np.ones(n, dtype=bool)
-        self._error: np.ndarray | None = None  # allocated at the first failure
-        self.raw: dict[str, np.ndarray] = {}
-        self._dtypes = {f.name: _DTYPES.get(f.kind, object) for f in fields}
-        self.columns: dict[str, Column] = {}
-
-    def _column(self, name: str, dtype: Any = None) -> Column:
-        want = np.dtype(self._dtypes[name] if dtype is None else dtype)
-        col = self.columns.get(name)
-        if col is None:
-            col = Column(np.empty(self.n, dtype=want), np.zeros(self.n, dtype=bool))
-            self.columns[name] = col
-        elif col.values.dtype != want and want == np.dtype(object):
-            col.values = col.values.astype(object)  # e.g. numbers so far, now a text value too
-        return col
-
-    def set(
-        self,
-        name: str,
-        rows: Rows,
-        values: Any,
-        where: np.ndarray | None = None,
-        null: np.ndarray | None = None,
-        dtype: Any = None,
-    ) -> None:
-        """Write ``values`` (an array over ``rows``, or one value) where ``where``; ``null`` marks JSON nulls.
-        ``dtype`` overrides the field kind's array type (an ``object`` field whose values are all numbers in
-        this batch can be float64); a column that later needs ``object`` is converted."""
-        if where is not None:
-            if not where.any():
-                return
-            if where.all():
-                where = None
-        whole = isinstance(rows, slice) and rows.indices(self.n) == (0, self.n, 1)
-        if whole and name not in self.columns and self.n:
-            # The group is the whole batch and the column is new: adopt a (converted) copy of the values.
-            dtype = np.dtype(self._dtypes[name] if dtype is None else dtype)
-            if not isinstance(values, np.ndarray):
-                vals = np.empty(self.n, dtype=dtype)
-                vals.fill(values)  # np.full would make a new str object per row
-            else:
-                fresh = values.flags.owndata and values.dtype == dtype and values.shape == (self.n,)
-                # A freshly computed array is adopted as it is (callers pass each one to one column only).
-                vals = values if fresh else np.broadcast_to(values, (self.n,)).astype(dtype)
-            present = np.ones(self.n, dtype=bool) if where is None else where.copy()
-            nulls = None if null is None else np.broadcast_to(null, (self.n,)) & present
-            self.columns[name] = Column(vals, present, nulls)
-            return
-        col = self._column(name, dtype)
-        if null is not None:
-            if col.null is None:
-                col.null = np.zeros(self.n, dtype=bool)
-            self._put(col.null, rows, null, where)
-        self._put(col.values, rows, values, where)
-        self._put(col.present, rows, True, where)
-
-    def set_raw(self, name: str, rows: Rows, values: Any, dtype: Any = np.float64) -> None:
-        """Write codec-private values (zero where never written) into ``raw[name]``."""
-        arr = self.raw.get(name)
-        if arr is None:
-            arr = self.raw[name] = np.zeros(self.n, dtype=dtype)
-        arr[rows] = values
-
-    def fail(self, rows: Rows, reason: str, where: np.ndarray | None = None) -> None:
-        if where is not None and not where.any():
-            return
-        if self._error is None:
-            self._error = np.empty(self.n, dtype=object)  # all None
-        self._put(self.ok, rows, False, where)
-        self._put(self._error, rows, reason, where)
-
-    @staticmethod
-    def _put(target: np.ndarray, rows: Rows, values: Any, where: np.ndarray | None) -> None:
-        if where is None:
-            target[rows] = values
-            return
-        if isinstance(rows, slice):
-            np.copyto(target[rows], values, where=where, casting="unsafe")
-            return
-        sel = rows[where]
-        if isinstance(values, np.ndarray) and values.ndim:
-            values = values[where]
-        target[sel] = values
-
-    def build(self) -> Decoded:
-        """The result. A field no row has gets a read-only placeholder column (nothing present)."""
-        for name, dtype in self._dtypes.items():
-            if name not in self.columns:
-                values = np.broadcast_to(np.zeros(1, dtype=dtype), (self.n,))
-                self.columns[name] = Column(values, np.zeros(self.n, dtype=bool))
-        columns = {name: self.columns[name] for name in self._dtypes}
-        if not self.ok.all():
-            for col in columns.values():
-                col.present &= self.ok
-        error = self._error if self._error is not None else np.broadcast_to(np.array([None]), (self.n,))
-        return Decoded(self.n, self.ok, error, columns, self.raw)
 
 
 def select(rows: Rows, mask: np.ndarray) -> Rows:
