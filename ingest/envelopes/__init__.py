@@ -16,6 +16,13 @@ uplinks with fPort 0 or no payload -> kind ``"no reading"``, TTS simulated uplin
 ``store_simulated``) or ``rejects`` (dead letters: ``Reject(index, stage, reason)`` with stage ``"size"`` or
 ``"envelope"``). ``parse_batch`` never raises because of message content.
 
+``batch.row(i)`` gives uplink row i as a dict (tests, logs), ``batch.select(rows)`` a sub-batch with its own
+payload buffer (e.g. the rows of one codec). Side events are small dataclasses: ``Join(index, dev_eui,
+lns_device_id, app_id, time, lns, session)``, ``Status(index, dev_eui, time, lns, battery_pct, margin,
+external_power)``, ``LogEvent(index, dev_eui, time, lns, level, code, description, context)``,
+``Ignored(index, kind, lns)``; their ``dev_eui`` is a lower-case hex ``str`` (``""`` for TTS devices without one)
+and ``time`` an aware UTC ``datetime``.
+
 Columns of :class:`EnvelopeBatch` (see its docstring for dtypes): ``index, time, dev_eui, lns_device_id, f_cnt,
 f_cnt_present, f_port, buf, offsets, rssi, snr, gateways, gateway_id, dr, sf, bandwidth, frequency, lns,
 dedup_key, simulated, decoded, app_id, session``. Devices: ChirpStack rows always carry ``dev_eui``; TTS rows
@@ -23,9 +30,11 @@ carry ``lns_device_id`` (the TTS device id) and ``dev_eui`` when the message has
 rows by ``lns_device_id``.
 
 Reading time (``time``, UTC, microseconds): TTS ``uplink_message.received_at``, else the top-level
-``received_at``, else ``hub_time``; ChirpStack v4 ``time``, replaced by the gateway's ``nsTime`` when the two
-differ by more than 30 s (a gateway with a wrong clock); ChirpStack v3 ``publishedAt``, else the first gateway's
-``time``, else ``hub_time``. The Go zero time (year 1) counts as missing; other times outside 2000..2100 reject.
+``received_at``, else ``hub_time``; ChirpStack v4 ``time``, replaced by the first gateway's ``nsTime`` when the
+two differ by more than 30 s or ``time`` is out of range (a gateway with a wrong clock), ``nsTime`` or
+``hub_time`` when ``time`` is absent; ChirpStack v3 ``publishedAt``, else the first gateway's ``time`` (skipped when
+out of range), else ``hub_time``. The Go zero time (year 1) counts as missing. A timestamp that is not RFC 3339
+with an offset, or a server time outside 2000..2100 that no rule replaces, rejects the message.
 
 Deduplication key (``dedup_key``, 16 bytes, a UUID): ChirpStack v4 ``deduplicationId``; otherwise a UUIDv8
 derived from the message (:mod:`ingest.envelopes.keys`): TTS (application id, device id, session_key_id, f_cnt,

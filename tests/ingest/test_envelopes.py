@@ -397,3 +397,32 @@ def test_chirpstack_v3_deveui_of_the_wrong_length_is_a_bad_deveui() -> None:
     msg["devEUI"] = "010203040506070"
     batch = parse_one(msg)
     assert batch.rejects[0].reason.startswith("bad DevEUI: devEUI must be 16 hex digits")
+
+
+def test_chirpstack_v4_without_time_uses_ns_time_and_rejects_a_wild_time_without_one() -> None:
+    msg = sample_obj("chirpstack-v4-up-full.json")
+    msg["rxInfo"][0]["nsTime"] = "2022-07-18T09:34:16.5+00:00"
+    del msg["time"]
+    assert only_row(parse_one(msg))["time"] == t("2022-07-18T09:34:16.500000")
+    wild = sample_obj("chirpstack-v4-up.json")  # v4.0: no nsTime to fall back on
+    wild["time"] = "1970-01-01T00:00:00+00:00"
+    batch = parse_one(wild)
+    assert [tuple(r) for r in batch.rejects] == [(0, "envelope", "timestamp out of range: time")]
+
+
+def test_chirpstack_v3_gateway_time_out_of_range_falls_back_to_hub_time() -> None:
+    msg = sample_obj("chirpstack-v3-up-fixture.json")
+    msg["rxInfo"][0]["time"] = "1980-01-06T00:00:00Z"  # GPS epoch from a gateway without a fix
+    assert only_row(parse_one(msg))["time"] == HUB_NAIVE
+    msg["publishedAt"] = "2020-07-20T08:08:11.5Z"
+    assert only_row(parse_one(msg))["time"] == t("2020-07-20T08:08:11.500000")
+
+
+def test_chirpstack_v3_key_without_ids_or_times_depends_on_hub_time_only_then() -> None:
+    msg = sample_obj("chirpstack-v3-up-fixture.json")
+    keyed = only_row(parse_one(msg))["dedup_key"]
+    assert only_row(parse_batch(["t"], [orjson.dumps(msg)], HUB_TS + 5))["dedup_key"] == keyed
+    del msg["rxInfo"][0]["time"]  # the fixture's uplinkID is all zeros: nothing identifies the frame
+    a = only_row(parse_batch(["t"], [orjson.dumps(msg)], HUB_TS))
+    b = only_row(parse_batch(["t"], [orjson.dumps(msg)], HUB_TS + 5))
+    assert a["dedup_key"] != b["dedup_key"] and a["time"] == HUB_NAIVE
