@@ -134,14 +134,16 @@ def _resolve_times(rows: list[tuple[Any, ...]], hub: float) -> tuple[npt.NDArray
     drift = kind == "drift"
     t1, s1 = parse_times([row[1] for row in rows])
     # The second candidate matters only where the first is not usable or is checked against it.
-    need = np.flatnonzero((s1 != OK) | drift)
-    if len(need) == len(rows):
-        t2, s2 = parse_times([row[2] for row in rows])
-    else:
-        t2 = np.full(len(rows), np.datetime64("NaT"), dtype="datetime64[us]")
-        s2 = np.full(len(rows), MISSING, dtype=np.uint8)
-        if len(need):
-            t2[need], s2[need] = parse_times([rows[k][2] for k in need.tolist()])
+    need = np.flatnonzero((s1 != OK) | drift).tolist()
+    t2 = np.full(len(rows), np.datetime64("NaT"), dtype="datetime64[us]")
+    s2 = np.full(len(rows), MISSING, dtype=np.uint8)
+    # ChirpStack's ``time`` is often the NS time itself: an identical string needs no second parse.
+    same = [k for k in need if type(rows[k][2]) is str and rows[k][2] == rows[k][1]]
+    if same:
+        t2[same], s2[same] = t1[same], s1[same]
+    other = [k for k in need if rows[k][2] is not None and not (type(rows[k][2]) is str and rows[k][2] == rows[k][1])]
+    if other:
+        t2[other], s2[other] = parse_times([rows[k][2] for k in other])
     a_ok, b_ok = s1 == OK, s2 == OK
     a_out, b_out = s1 == OUT_OF_RANGE, s2 == OUT_OF_RANGE
     out = np.where(a_ok, t1, np.where(b_ok, t2, datetime64_from_epoch(hub)))
