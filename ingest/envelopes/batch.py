@@ -51,6 +51,8 @@ def _read_message(i: int, topic: str, msg: dict[str, Any], sink: Sink) -> None:
 
 def _not_json_reason(raw: bytes, error: Exception) -> str:
     head = bytes(raw[:256])
+    if head.lstrip()[:1] in (b"{", b"[", b'"'):  # broken JSON, not another encoding
+        return f"not JSON: {str(error)[:120]}"
     binary = any(b < 0x20 and b not in b"\t\n\r" for b in head)
     if not binary:
         try:

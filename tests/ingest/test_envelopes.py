@@ -426,3 +426,9 @@ def test_chirpstack_v3_key_without_ids_or_times_depends_on_hub_time_only_then() 
     a = only_row(parse_batch(["t"], [orjson.dumps(msg)], HUB_TS))
     b = only_row(parse_batch(["t"], [orjson.dumps(msg)], HUB_TS + 5))
     assert a["dedup_key"] != b["dedup_key"] and a["time"] == HUB_NAIVE
+
+
+def test_broken_json_with_control_characters_gets_no_protobuf_hint() -> None:
+    raw = sample("tts-v3-uplink.json").replace(b"starter-kit", b"starter\x01kit")
+    reason = parse_one(raw).rejects[0].reason
+    assert reason.startswith("not JSON") and "Protobuf" not in reason
