@@ -97,7 +97,7 @@ def parse_batch(
                 continue
             _read_message(i, topics[i] if i < len(topics) else "", msg, sink)
         except EnvelopeError as e:
-            rejects.append(Reject(i, "envelope", e.reason))
+            rejects.append(Reject(i, "envelope", e.reason, e.lns))
         except Exception as e:  # a message must never stop the batch; the reason names the defect
             rejects.append(Reject(i, "envelope", f"internal error: {type(e).__name__}: {str(e)[:200]}"))
     rows = sink.rows
@@ -116,7 +116,7 @@ def _finish(rows: list[tuple[Any, ...]], hub: float, rejects: list[Reject]) -> E
     wild = ~(np.isnan(rssi) | (np.abs(rssi) <= MAX_RADIO_DB)) | ~(np.isnan(snr) | (np.abs(snr) <= MAX_RADIO_DB))
     if wild.any():
         known = {r.index for r in bad}
-        bad.extend(Reject(rows[k][0], "envelope", f"out of range: rssi/snr beyond +-{MAX_RADIO_DB:g} dB")
+        bad.extend(Reject(rows[k][0], "envelope", f"out of range: rssi/snr beyond +-{MAX_RADIO_DB:g} dB", rows[k][18])
                    for k in np.flatnonzero(wild).tolist() if rows[k][0] not in known)
     if bad:
         rejects.extend(bad)
@@ -167,7 +167,7 @@ def _resolve_times(rows: list[tuple[Any, ...]], hub: float) -> tuple[npt.NDArray
             reason = f"bad timestamp: {rule.t2_name} is not an RFC 3339 time with offset"
         else:
             reason = f"timestamp out of range: {rule.t1_name if a_out[k] else rule.t2_name}"
-        bad.append(Reject(rows[k][0], "envelope", reason))
+        bad.append(Reject(rows[k][0], "envelope", reason, rows[k][18]))
     return out, bad
 
 

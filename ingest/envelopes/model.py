@@ -48,12 +48,13 @@ class EnvelopeError(Exception):
 class Reject:
     """A dead letter: the input at ``index`` could not be used (``stage`` 'size' or 'envelope').
 
-    Unpacks like the tuple ``(index, stage, reason)``.
+    Unpacks like the tuple ``(index, stage, reason)``; ``lns`` names the dialect when it was recognised.
     """
 
     index: int
     stage: str
     reason: str
+    lns: str | None = None
 
     def __iter__(self) -> Iterator[Any]:
         return iter((self.index, self.stage, self.reason))

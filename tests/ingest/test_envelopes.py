@@ -326,6 +326,7 @@ def test_malformed_tts_uplink_is_a_dead_letter_naming_the_field(mutate: Any, sta
     batch = parse_one(msg)
     assert len(batch) == 0 and len(batch.rejects) == 1
     assert batch.rejects[0].stage == stage and batch.rejects[0].reason.startswith(reason)
+    assert batch.rejects[0].lns == "tts"
 
 
 @pytest.mark.parametrize(("raw", "reason"), [
@@ -408,6 +409,7 @@ def test_chirpstack_v4_without_time_uses_ns_time_and_rejects_a_wild_time_without
     wild["time"] = "1970-01-01T00:00:00+00:00"
     batch = parse_one(wild)
     assert [tuple(r) for r in batch.rejects] == [(0, "envelope", "timestamp out of range: time")]
+    assert batch.rejects[0].lns == "chirpstack-v4"
 
 
 def test_chirpstack_v3_gateway_time_out_of_range_falls_back_to_hub_time() -> None:
