@@ -82,16 +82,16 @@ def read_chirpstack_v4(i: int, msg: dict[str, Any], topic: str, sink: Sink) -> N
         external = opt_bool(msg, "externalPowerSource", "externalPowerSource", LNS)
         level = opt_number(msg, "batteryLevel", "batteryLevel", LNS)
         margin = opt_number(msg, "margin", "margin", LNS)
-        battery = None if unavailable or external else (level or 0.0)
+        battery = None if unavailable or external else (level or 0.0)  # v4.0 omitted a level of 0
         sink.statuses.append(Status(i, dev_eui.decode(), when, LNS, battery,
                                     None if margin is None else int(margin), external))
     elif kind == "log":
         when = sink.event_time(LNS, ("time", msg.get("time")))
+        log_level = get_str(msg, "level", "level", LNS) or "INFO"  # enum default INFO is omitted by v4.0
+        code = get_str(msg, "code", "code", LNS) or ""
+        description = get_str(msg, "description", "description", LNS) or ""
         context = get_dict(msg, "context", "context", LNS) or {}
-        sink.logs.append(LogEvent(i, dev_eui.decode(), when, LNS, get_str(msg, "level", "level", LNS) or "INFO",
-                                  get_str(msg, "code", "code", LNS) or "", get_str(msg, "description",
-                                                                                  "description", LNS) or "",
-                                  context))
+        sink.logs.append(LogEvent(i, dev_eui.decode(), when, LNS, log_level, code, description, context))
     elif kind in ("ack", "txack", "location", "integration"):
         sink.ignored.append(Ignored(i, kind, LNS))
     else:

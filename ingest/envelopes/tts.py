@@ -137,7 +137,7 @@ def _bad_number(path: str, entry: dict[str, Any]) -> EnvelopeError:
 def _settings(up: dict[str, Any]) -> tuple[int, int, int, int]:
     """(dr, sf, bandwidth Hz, frequency Hz) from ``uplink_message.settings``; -1/-1/0/0 where unknown."""
     settings = up.get("settings")
-    if not settings:
+    if settings is None:
         return -1, -1, 0, 0
     if type(settings) is not dict:
         raise wrong_type("uplink_message.settings", "an object", settings, LNS)
@@ -167,9 +167,11 @@ def _settings(up: dict[str, Any]) -> tuple[int, int, int, int]:
             opt_int(lora, "spreading_factor", f"{path}.spreading_factor", LNS, 12)
             opt_int(lora, "bandwidth", f"{path}.bandwidth", LNS, 2_000_000)
             raise EnvelopeError(f"out of range: {path}.spreading_factor = {sf} is not in 5..12", LNS)
-    elif rate is not None or lora is not None:
-        get_dict(settings, "data_rate", "uplink_message.settings.data_rate", LNS)
-        get_dict(rate, "lora", "uplink_message.settings.data_rate.lora", LNS)  # type: ignore[arg-type]
+    elif rate is not None:
+        if type(rate) is not dict:
+            raise wrong_type("uplink_message.settings.data_rate", "an object", rate, LNS)
+        if lora is not None:
+            raise wrong_type("uplink_message.settings.data_rate.lora", "an object", lora, LNS)
     dr = settings.get("data_rate_index")
     if dr is not None:
         return opt_int(settings, "data_rate_index", "uplink_message.settings.data_rate_index", LNS, 15) or 0, \
