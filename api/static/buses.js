@@ -1,20 +1,18 @@
 // Buses page: how full each line's buses are now (events "lines" and "vehicles" of /api/v1/buses/stream).
 import { ago, clock, num, t, translatePage } from "/static/i18n.js";
 import { el, flash, placeInOrder, safeId } from "/static/dom.js";
-import { LiveSource } from "/static/live.js";
+import { Announcer, LiveSource } from "/static/live.js";
 
-const ANNOUNCE_EVERY_MS = 60000;
 const list = document.getElementById("lines");
 const empty = document.getElementById("lines-empty");
 const status = document.getElementById("status");
 const stateText = document.getElementById("state-text");
 const updatedText = document.getElementById("updated-text");
 const totalText = document.getElementById("total-text");
-const announce = document.getElementById("announce");
 const cards = new Map();
 let lines = [];
 let vehicles = [];
-let lastAnnounced = { at: 0, text: "" };
+const announcer = new Announcer(document.getElementById("announce"));
 
 export function level(pct) {
   if (pct === null || pct === undefined) return "none";
@@ -62,7 +60,7 @@ function fillCard(li, line, own) {
   li.querySelector(".pct").textContent = pct;
   li.querySelector(".pct-label").textContent = lv === "none" ? "" : t("buses.pct.label");
   li.querySelector(".line-meter").replaceChildren(meter(line.occupancy_pct, lv));
-  const parts = [t("buses.pax", { n: num(line.passengers || 0) })];
+  const parts = [t("buses.pax", { n: num(line.passengers || 0) }, line.passengers || 0)];
   parts.push(line.updated_at ? t("updated", { time: clock(line.updated_at) }) : t("updated.never"));
   li.querySelector(".meta").textContent = parts.join(" · ");
   li.querySelector("h3").textContent = t("buses.vehicles");
@@ -74,7 +72,7 @@ function fillCard(li, line, own) {
     const name = el("span", "vehicle-name", t("buses.vehicle", { name: v.name || v.vehicle_id }));
     const figure = el("strong", "vehicle-pct", v.occupancy_pct === null ? "–"
       : t("buses.pct", { pct: pctText(v.occupancy_pct) }));
-    const where = [t("buses.pax", { n: num(v.passengers || 0) })];
+    const where = [t("buses.pax", { n: num(v.passengers || 0) }, v.passengers || 0)];
     if (v.stop_name || v.stop_id) where.push(t("buses.at_stop", { stop: v.stop_name || v.stop_id }));
     if (v.updated_at) where.push(ago(v.updated_at));
     item.append(name, figure, meter(v.occupancy_pct, vlv), el("span", "sub meta", where.join(" · ")));
@@ -121,13 +119,7 @@ function showState(connection) {
     ? (lines.length ? t("state.offline", { time: clock(newest) }) : t("state.offline.never"))
     : t(`state.${connection}`);
   updatedText.textContent = newest && connection !== "offline" ? t("updated", { time: `${clock(newest)} (${ago(newest)})` }) : "";
-  const summary = `${stateText.textContent}. ${totalText.textContent}`;
-  const now = Date.now();
-  if (summary !== lastAnnounced.text
-      && (!lastAnnounced.text.startsWith(stateText.textContent) || now - lastAnnounced.at >= ANNOUNCE_EVERY_MS)) {
-    announce.textContent = summary;
-    lastAnnounced = { at: now, text: summary };
-  }
+  announcer.say(status.dataset.state, `${stateText.textContent}. ${totalText.textContent}`, lines.length > 0);
 }
 
 translatePage();

@@ -19,6 +19,7 @@ const TEXTS = {
     "parking.level.full": "Full",
     "parking.level.none": "No data",
     "parking.total": "{free} free spaces in {lots} car parks",
+    "parking.total.one": "{free} free space in {lots} car parks",
     "parking.none": "No car parks are registered yet.",
     "parking.legend": "Bar",
     "legend.occupied": "occupied",
@@ -42,6 +43,7 @@ const TEXTS = {
     "buses.list": "Bus lines",
     "buses.line": "Line {name}",
     "buses.pax": "{n} passengers",
+    "buses.pax.one": "{n} passenger",
     "buses.pct": "{pct} % full",
     "buses.pct.label": "% full",
     "buses.level.many": "Seats free",
@@ -73,6 +75,7 @@ const TEXTS = {
     "pickups.depot": "Depot",
     "pickups.start": "start at the depot {time}",
     "pickups.bins": "{n} bins",
+    "pickups.bins.one": "{n} bin",
     "pickups.distance": "{km} km",
     "pickups.duration": "about {h} h",
     "pickups.fill": "{pct} %",
@@ -102,6 +105,7 @@ const TEXTS = {
     "parking.level.full": "Besetzt",
     "parking.level.none": "Keine Daten",
     "parking.total": "{free} freie Plätze in {lots} Parkhäusern",
+    "parking.total.one": "{free} freier Platz in {lots} Parkhäusern",
     "parking.none": "Noch keine Parkhäuser erfasst.",
     "parking.legend": "Balken",
     "legend.occupied": "belegt",
@@ -125,6 +129,7 @@ const TEXTS = {
     "buses.list": "Buslinien",
     "buses.line": "Linie {name}",
     "buses.pax": "{n} Fahrgäste",
+    "buses.pax.one": "{n} Fahrgast",
     "buses.pct": "{pct} % belegt",
     "buses.pct.label": "% belegt",
     "buses.level.many": "Plätze frei",
@@ -181,8 +186,12 @@ export const lang = chooseLanguage(preferred);
 // numbers and times in the user's own regional variant of the chosen language (en-GB: 24-hour clock)
 const locale = preferred.find((tag) => String(tag).toLowerCase().split("-")[0] === lang) || lang;
 
-export function t(key, vars = {}) {
-  const text = TEXTS[lang][key] ?? TEXTS.en[key] ?? key;
+const plural = new Intl.PluralRules(lang);
+
+// t("buses.pax", {n: 1}, 1) uses "buses.pax.one" where the language has it.
+export function t(key, vars = {}, count = undefined) {
+  const form = count === undefined ? null : `${key}.${plural.select(count)}`;
+  const text = (form && TEXTS[lang][form]) ?? TEXTS[lang][key] ?? TEXTS.en[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
 }
 

@@ -120,3 +120,23 @@ export async function problemDetail(res) {
     return `HTTP ${res.status}`;
   }
 }
+
+// A polite live region: screen readers hear the state when it changes and the figures at most once per
+// `everyMs` (not on every update), and nothing before the first data unless the connection is down.
+export class Announcer {
+  constructor(node, everyMs = 60000) {
+    this.node = node;
+    this.everyMs = everyMs;
+    this.last = { at: 0, text: "", state: "" };
+  }
+
+  say(state, summary, haveData) {
+    if (!haveData && state !== "offline") return;
+    const now = Date.now();
+    const due = state !== this.last.state || now - this.last.at >= this.everyMs;
+    if (due && summary !== this.last.text) {
+      this.node.textContent = summary;
+      this.last = { at: now, text: summary, state };
+    }
+  }
+}

@@ -1,20 +1,18 @@
 // Parking page: every lot's free spaces, live over server-sent events (event "lots").
 import { ago, clock, num, t, translatePage } from "/static/i18n.js";
 import { el, flash, placeInOrder, safeId } from "/static/dom.js";
-import { LiveSource } from "/static/live.js";
+import { Announcer, LiveSource } from "/static/live.js";
 
-const ANNOUNCE_EVERY_MS = 60000;
 const list = document.getElementById("lots");
 const empty = document.getElementById("lots-empty");
 const status = document.getElementById("status");
 const stateText = document.getElementById("state-text");
 const updatedText = document.getElementById("updated-text");
 const totalText = document.getElementById("total-text");
-const announce = document.getElementById("announce");
 const cards = new Map();
 let lots = [];
 let lastChangeAt = null; // when the figures last changed (browser clock)
-let lastAnnounced = { at: 0, text: "" };
+const announcer = new Announcer(document.getElementById("announce"));
 
 export function level(lot) {
   const known = lot.free + lot.occupied;
@@ -88,7 +86,7 @@ function render(data) {
   placeInOrder(list, nodes);
   empty.hidden = lots.length > 0;
   const free = lots.reduce((s, l) => s + l.free, 0);
-  totalText.textContent = lots.length ? t("parking.total", { free: num(free), lots: num(lots.length) }) : "";
+  totalText.textContent = lots.length ? t("parking.total", { free: num(free), lots: num(lots.length) }, free) : "";
   document.body.dataset.updates = String(Number(document.body.dataset.updates || 0) + 1);
 }
 
@@ -111,13 +109,7 @@ function showState(connection) {
   }
   updatedText.textContent = lots.length && state !== "offline"
     ? t("updated", { time: `${clock(newest)} (${ago(newest)})` }) : "";
-  const summary = `${stateText.textContent}. ${totalText.textContent}`;
-  const now = Date.now();
-  const stateChanged = !lastAnnounced.text.startsWith(stateText.textContent);
-  if (summary !== lastAnnounced.text && (stateChanged || now - lastAnnounced.at >= ANNOUNCE_EVERY_MS)) {
-    announce.textContent = summary;
-    lastAnnounced = { at: now, text: summary };
-  }
+  announcer.say(status.dataset.state, `${stateText.textContent}. ${totalText.textContent}`, lots.length > 0);
 }
 
 translatePage();

@@ -56,7 +56,7 @@ function stopLabel(s) {
 function renderPlan(plan) {
   const stops = plan.data || [];
   summary.replaceChildren(
-    el("li", "", t("pickups.bins", { n: num(stops.length) })),
+    el("li", "", t("pickups.bins", { n: num(stops.length) }, stops.length)),
     el("li", "", t("pickups.distance", { km: num(Math.round(plan.distance_km * 10) / 10) })),
     el("li", "", t("pickups.start", { time: clock(plan.start) })),
   );
@@ -116,7 +116,7 @@ async function loadPlan() {
     return;
   }
   const plan = await res.json();
-  say(planMessage, plan.count ? `${t("pickups.bins", { n: num(plan.count) })}, ${plan.date}` : t("pickups.empty"));
+  say(planMessage, plan.count ? `${t("pickups.bins", { n: num(plan.count) }, plan.count)}, ${plan.date}` : t("pickups.empty"));
   renderPlan(plan);
 }
 
