@@ -75,6 +75,7 @@ def make_fleet(n_devices: int = 200, *, prefix: int = 0x70) -> LoadFleet:
 
 def _payloads(codec_id: str, f_port: int, n: int, rng: np.random.Generator) -> list[bytes]:
     codec = get(codec_id)
+    cols: dict[str, np.ndarray]
     if codec_id == "milesight-iot/em310-udl":
         cols = {"battery": rng.integers(20, 100, n), "distance": rng.integers(200, 1200, n)}
     elif codec_id == "nwave/nps405":
