@@ -25,8 +25,6 @@ if TYPE_CHECKING:
 
 __all__ = ["AdminKey", "AppContext", "ConnDep", "CtxDep", "OperatorKey", "api_key_header", "rate_limited"]
 
-CONN_TIMEOUT_S = 5.0
-
 
 @dataclass
 class AppContext:
@@ -48,7 +46,7 @@ CtxDep = Annotated[AppContext, Depends(get_ctx)]
 
 
 async def get_conn(ctx: CtxDep) -> AsyncIterator[AsyncConnection]:
-    async with ctx.pool.connection(timeout=CONN_TIMEOUT_S) as conn:
+    async with ctx.pool.connection() as conn:
         yield conn
 
 
@@ -65,7 +63,7 @@ async def _principal(ctx: AppContext, key: str | None, role: Role) -> Principal:
                       headers={"WWW-Authenticate": "ApiKey"})
     if len(key) > 200:
         raise Problem(401, "the API key is not valid", headers={"WWW-Authenticate": "ApiKey"})
-    async with ctx.pool.connection(timeout=CONN_TIMEOUT_S) as conn:
+    async with ctx.pool.connection() as conn:
         principal = await ctx.keys.authenticate(conn, key)
     if principal is None:
         raise Problem(401, "the API key is not valid", headers={"WWW-Authenticate": "ApiKey"})

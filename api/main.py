@@ -44,6 +44,7 @@ ROUTERS: list[str] = [
 ]
 POOL_MIN, POOL_MAX = 2, 10
 START_WAIT_S = 10.0
+CONN_TIMEOUT_S = 5.0
 log = get_logger("stadtpuls.api")
 
 
@@ -77,8 +78,16 @@ def _topics(hub: LiveHub, settings: Settings) -> None:
     hub.add("lines", lines, ttl)
 
 
-def create_app(settings: Settings | None = None, *, routers: Sequence[str] = ROUTERS) -> FastAPI:
-    """The API. ``settings`` default to the environment (:func:`stadtpuls.settings.load`)."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    routers: Sequence[str] = ROUTERS,
+    start_wait: float = START_WAIT_S,
+    conn_timeout: float = CONN_TIMEOUT_S,
+) -> FastAPI:
+    """The API. ``settings`` default to the environment (:func:`stadtpuls.settings.load`). The lifespan waits up to
+    ``start_wait`` seconds for the database, then starts anyway; a request waits up to ``conn_timeout`` seconds for
+    a connection, then gets a 503 problem."""
     settings = settings or load()
     if settings.database_url is None:
         raise SettingsError(["STADTPULS_DATABASE_URL"], "STADTPULS_DATABASE_URL is not set (postgresql://...)")
@@ -87,15 +96,20 @@ def create_app(settings: Settings | None = None, *, routers: Sequence[str] = ROU
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = AsyncConnectionPool(
-            url, open=False, min_size=POOL_MIN, max_size=POOL_MAX, name="stadtpuls-api",
-            kwargs={"autocommit": True, "options": "-c TimeZone=UTC"},
-        )
+        def new_pool() -> AsyncConnectionPool:
+            return AsyncConnectionPool(
+                url, open=False, min_size=POOL_MIN, max_size=POOL_MAX, name="stadtpuls-api", timeout=conn_timeout,
+                kwargs={"autocommit": True, "options": "-c TimeZone=UTC"},
+            )
+
+        pool = new_pool()
         await pool.open()
         try:
-            await pool.wait(timeout=START_WAIT_S)
-        except PoolTimeout:
+            await pool.wait(timeout=start_wait)
+        except PoolTimeout:  # wait() closed that pool: a new one keeps connecting in the background
             log.warning("database not reachable at start; answering 503 until it is")
+            pool = new_pool()
+            await pool.open()
         hub = LiveHub(pool, url, poll_interval=settings.live_poll_interval)
         _topics(hub, settings)
         ctx = AppContext(
@@ -107,7 +121,7 @@ def create_app(settings: Settings | None = None, *, routers: Sequence[str] = ROU
             limiter=RateLimiter(settings.rate_limit_per_minute),
         )
         try:
-            async with pool.connection(timeout=2.0) as conn:
+            async with pool.connection() as conn:
                 ctx.mode = await health_q.schema_mode(conn)
         except PoolTimeout:
             pass

@@ -22,7 +22,7 @@ TIMEOUT_S = 2.0
 async def health(ctx: CtxDep) -> JSONResponse:
     database, lag, newest = False, None, None
     try:
-        async with ctx.pool.connection(timeout=TIMEOUT_S) as conn:
+        async with ctx.pool.connection(timeout=min(TIMEOUT_S, ctx.pool.timeout)) as conn:
             newest, lag = await q.ingest_lag(conn)
             if ctx.mode == "unknown":
                 ctx.mode = await q.schema_mode(conn)
@@ -41,7 +41,7 @@ async def health(ctx: CtxDep) -> JSONResponse:
 async def metrics(ctx: CtxDep) -> Response:
     stats = None
     try:
-        async with ctx.pool.connection(timeout=TIMEOUT_S) as conn:
+        async with ctx.pool.connection(timeout=min(TIMEOUT_S, ctx.pool.timeout)) as conn:
             stats = await q.stats(conn)
         _, lots = await ctx.hub.get("lots")
     except psycopg.OperationalError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,12 +22,12 @@ def settings(clean_db: str) -> Settings:
 
 
 @pytest.fixture
-def make_client() -> Iterator[Callable[[Settings], ApiClient]]:
-    """``make_client(settings)`` -> a started :class:`ApiClient`; all are closed after the test."""
+def make_client() -> Iterator[Callable[..., ApiClient]]:
+    """``make_client(settings, **create_app_options)`` -> a started :class:`ApiClient`; closed after the test."""
     made: list[ApiClient] = []
 
-    def make(settings: Settings) -> ApiClient:
-        c = ApiClient(create_app(settings))
+    def make(settings: Settings, **options: Any) -> ApiClient:
+        c = ApiClient(create_app(settings, **options))
         made.append(c)
         return c
 
@@ -36,7 +37,7 @@ def make_client() -> Iterator[Callable[[Settings], ApiClient]]:
 
 
 @pytest.fixture
-def client(settings: Settings, make_client: Callable[[Settings], ApiClient]) -> ApiClient:
+def client(settings: Settings, make_client: Callable[..., ApiClient]) -> ApiClient:
     return make_client(settings)
 
 

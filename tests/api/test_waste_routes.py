@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from apitest import OP, ApiClient, Seeder, hours_ago, now
+
+from api.planning import next_service_day
+
+
+def _fill(seed: Seeder, site: str, level_now: float, rate_per_day: float, *, hours: int = 72, **kw: object) -> str:
+    """A bin whose hourly readings rise ``rate_per_day`` and reach ``level_now`` at the last one (now)."""
+    dev = seed.bin(site, **kw)  # type: ignore[arg-type]
+    rows = [(hours_ago(h), level_now - rate_per_day * h / 24) for h in range(hours, -1, -1)]
+    seed.levels(dev, [(t, max(f, 0.0)) for t, f in rows])
+    return dev
+
+
+def _city(seed: Seeder) -> None:
+    _fill(seed, "bin-full", 85, 5, lat=51.35, lon=12.38)
+    _fill(seed, "bin-soon", 60, 25, lat=51.33, lon=12.36)
+    _fill(seed, "bin-low", 5, 1, lat=51.32, lon=12.40)
+    _fill(seed, "bin-mid", 40, 3, lat=51.31, lon=12.35)
+
+
+def test_bins_list_fill_rate_prediction_and_flags(client: ApiClient, seed: Seeder) -> None:
+    _city(seed)
+    dev = seed.bin("bin-quiet", lat=51.3, lon=12.3)
+    seed.levels(dev, [(hours_ago(10), 30.0), (hours_ago(9), 31.0)], battery_v=3.0, battery_pct=None)
+    r = client.get("/api/v1/waste/bins", headers=OP)
+    assert r.status_code == 200, r.text
+    bins = {b["site_id"]: b for b in r.json()["data"]}
+    assert r.json()["count"] == 5
+    soon = bins["bin-soon"]
+    assert soon["rate_per_day"] == pytest.approx(25, abs=0.5)
+    assert soon["fill_pct"] == pytest.approx(60, abs=1.5)
+    full_at = datetime.fromisoformat(soon["predicted_full_at"])
+    assert full_at - now() == pytest.approx(timedelta(hours=20 / 25 * 24), abs=timedelta(hours=1.5))
+    assert bins["bin-full"]["flags"] == {"battery_low": False, "silent": False, "over_threshold": True}
+    quiet = bins["bin-quiet"]["flags"]
+    assert quiet["silent"] is True and quiet["battery_low"] is True and quiet["over_threshold"] is False
+    only = client.get("/api/v1/waste/bins", headers=OP, params={"flag": "over_threshold"}).json()
+    assert [b["site_id"] for b in only["data"]] == ["bin-full"]
+
+
+def test_bin_after_emptying_fits_only_the_new_cycle(client: ApiClient, seed: Seeder) -> None:
+    dev = seed.bin("bin-e")
+    before = [(hours_ago(h), 50 + (48 - h) * 1.0) for h in range(48, 10, -1)]  # 24 %/day up to ~87 %
+    after = [(hours_ago(h), 2 + (10 - h) * 0.25) for h in range(10, -1, -1)]  # emptied 10 h ago, 6 %/day
+    seed.levels(dev, before + after)
+    b = client.get("/api/v1/waste/bins/bin-e", headers=OP).json()
+    assert b["rate_per_day"] == pytest.approx(6, abs=0.3)
+    assert datetime.fromisoformat(b["emptied_at"]) == hours_ago(10)
+    assert b["last_fill_pct"] == pytest.approx(4.5)
+
+
+def test_unknown_bin_is_404_and_bad_flag_422(client: ApiClient, seed: Seeder) -> None:
+    assert client.get("/api/v1/waste/bins/none", headers=OP).status_code == 404
+    assert client.get("/api/v1/waste/bins/none/history", headers=OP).status_code == 404
+    assert client.get("/api/v1/waste/bins", headers=OP, params={"flag": "smelly"}).status_code == 422
+
+
+def test_bin_history_raw_hourly_and_daily(client: ApiClient, seed: Seeder) -> None:
+    dev = seed.bin("bin-h")
+    base = now().replace(minute=0, second=0) - timedelta(hours=5)
+    seed.levels(dev, [(base + timedelta(minutes=20 * k), 10.0 + k) for k in range(12)])
+    url = "/api/v1/waste/bins/bin-h/history"
+    raw = client.get(url, headers=OP, params={"bucket": "raw"}).json()
+    assert raw["count"] == 12 and raw["data"][0]["fill_pct"] == 10.0
+    hourly = client.get(url, headers=OP, params={"bucket": "hour"}).json()
+    assert hourly["count"] == 4
+    assert [h["fill_pct"] for h in hourly["data"]] == [12.0, 15.0, 18.0, 21.0]
+    assert [h["readings"] for h in hourly["data"]] == [3, 3, 3, 3]
+    assert hourly["data"][1]["fill_min"] == 13.0 and hourly["data"][1]["fill_max"] == 15.0
+    daily = client.get(url, headers=OP, params={"bucket": "day", "start": (base - timedelta(days=2)).isoformat()})
+    assert daily.status_code == 200
+    days = daily.json()["data"]
+    assert sum(d["readings"] for d in days) == 12
+    for d in days:
+        local = datetime.fromisoformat(d["time"]).astimezone(ZoneInfo("Europe/Berlin"))
+        assert (local.hour, local.minute) == (0, 0)
+    bad = client.get(url, headers=OP, params={"start": base.isoformat(), "end": (base - timedelta(days=1)).isoformat()})
+    assert bad.status_code == 422
+
+
+def _next_day() -> date:
+    return next_service_day(datetime.now(ZoneInfo("Europe/Berlin")).date(), [0, 1, 2, 3, 4])
+
+
+def test_pickup_plan_selects_full_and_soon_full_bins_in_route_order(client: ApiClient, seed: Seeder) -> None:
+    _city(seed)
+    day = _next_day()
+    r = client.get("/api/v1/waste/pickups", headers=OP, params={"date": day.isoformat()})
+    assert r.status_code == 200, r.text
+    plan = r.json()
+    assert plan["date"] == day.isoformat()
+    assert plan["next_service_date"] == next_service_day(day, [0, 1, 2, 3, 4]).isoformat()
+    assert plan["bins_considered"] == 4
+    assert {s["site_id"] for s in plan["data"]} == {"bin-full", "bin-soon"}
+    assert [s["seq"] for s in plan["data"]] == [1, 2]
+    reasons = {s["site_id"]: s["reason"] for s in plan["data"]}
+    assert reasons["bin-full"] == "over_threshold"
+    for stop in plan["data"]:
+        assert stop["expected_fill_pct"] >= stop["fill_pct"]
+        assert datetime.fromisoformat(stop["arrival"]) >= datetime.fromisoformat(plan["start"])
+    assert plan["distance_km"] > sum(s["leg_km"] for s in plan["data"])  # includes the way back
+    assert plan["depot"] == {"lat": 51.3397, "lon": 12.3731}
+    default = client.get("/api/v1/waste/pickups", headers=OP).json()
+    assert default["date"] == day.isoformat()
+
+
+def test_pickup_plan_exports_csv_and_geojson(client: ApiClient, seed: Seeder) -> None:
+    _city(seed)
+    day = _next_day().isoformat()
+    r = client.get("/api/v1/waste/pickups", headers=OP, params={"date": day, "format": "csv"})
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/csv")
+    assert r.headers["content-disposition"] == f'attachment; filename="pickups-{day}.csv"'
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert [row["seq"] for row in rows] == ["1", "2"] and {row["site_id"] for row in rows} == {"bin-full", "bin-soon"}
+    g = client.get("/api/v1/waste/pickups", headers=OP, params={"date": day, "format": "geojson"})
+    assert g.headers["content-type"].startswith("application/geo+json")
+    features = g.json()["features"]
+    roles = [f["properties"]["role"] for f in features]
+    assert roles == ["depot", "route", "stop", "stop"]
+    line = features[1]["geometry"]["coordinates"]
+    assert line[0] == line[-1] == [12.3731, 51.3397] and len(line) == 4
+
+
+def test_pickup_plan_for_a_past_day_uses_what_was_known_then(client: ApiClient, seed: Seeder) -> None:
+    _city(seed)
+    day = (datetime.now(UTC) - timedelta(days=20)).date()
+    plan = client.get("/api/v1/waste/pickups", headers=OP, params={"date": day.isoformat()}).json()
+    assert plan["bins_considered"] == 0 and plan["count"] == 0
+    assert datetime.fromisoformat(plan["as_of"]) == datetime.fromisoformat(plan["start"])
+
+
+@pytest.mark.parametrize("params", [
+    {"date": "tomorrow"}, {"date": "2025-02-30"}, {"format": "pdf"}, {"date": "2999-01-01"}, {"date": "1999-01-01"},
+])
+def test_pickup_plan_bad_parameters(client: ApiClient, params: dict[str, str]) -> None:
+    r = client.get("/api/v1/waste/pickups", headers=OP, params=params)
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
