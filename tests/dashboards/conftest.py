@@ -1,26 +1,33 @@
-"""A database holding a week of a small city, for running every dashboard panel's SQL.
+"""Databases holding a week of a small city, for running every dashboard panel's SQL.
 
-The week is generated here, deterministically: bins filling at rates by waste type and emptied on their
-collection days, parking spaces following a daily curve with a heartbeat, buses on two lines counting passengers at
-every stop, environment stations, and the radio side (raw uplinks with RSSI/SNR, frame-counter gaps, dead letters).
-A few faults are planted so that every alert panel has something to show: a silent bin sensor, low batteries, a
-silent parking sensor and a registered device that was never heard.
+``city_week``: the simulator's small city for the week up to now, published over MQTT to the project's broker and
+stored by the real ingest service (registry imported from the simulator's export, default fault mix). The
+waste collection stops after the first day for half of the bins, so that bins are over their threshold at the
+end, and one bin sensor falls silent for the last two days.
+
+``planted_week``: a week generated here row by row, with faults planted at known places (a silent bin sensor,
+low batteries, a silent parking sensor, a device never heard) and every emptying recorded, for tests that compare
+a panel with what is known to be there. ``city_week`` falls back to it where the simulator is not installed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
 
+from stadtpuls.fleet import apply, parse_text
 from stadtpuls.migrate import migrate
+from stadtpuls.settings import Settings
 
 TZ = ZoneInfo("Europe/Berlin")
 WASTE_TYPES = ("residual", "paper", "packaging", "organic", "glass")
@@ -33,7 +40,7 @@ class CityWeek:
     url: str
     start: datetime
     end: datetime
-    emptyings: list[tuple[str, datetime]]  # (bin, reading time) of every observed emptying
+    emptyings: list[tuple[str, datetime]] | None = None  # (bin, reading time) of every emptying, when known
 
 
 def eui(key: str) -> str:
@@ -228,9 +235,67 @@ def seed_week(url: str, end: datetime) -> CityWeek:
 
 
 @pytest.fixture(scope="module")
-def city_week(new_database) -> CityWeek:  # type: ignore[no-untyped-def]
-    """A fresh migrated database with a week of a small city ending now (to the second)."""
+def planted_week(new_database) -> CityWeek:  # type: ignore[no-untyped-def]
+    """A fresh migrated database with the planted week ending now (to the second)."""
     url = new_database()
     migrate(url)
     end = datetime.now(UTC).replace(microsecond=0)
     return seed_week(url, end)
+
+
+def simulate_week(url: str, broker_url: str, spool: Path) -> CityWeek:
+    """The simulator's small city for the week before now, through the broker and the ingest into ``url``."""
+    from ingest.bulk_publish import publish_all
+    from ingest.service import IngestService
+    from simulators.city import build_city
+    from simulators.engine import SimConfig, Simulation
+    from simulators.envelopes import topic
+    from simulators.export import registry_yaml
+    from simulators.faults import FaultConfig
+    from simulators.timebase import DAY_US, US
+
+    end_s = int(time.time()) // 3600 * 3600
+    city = build_city("small", 3, "mixed")
+    bins = [s.site_id for s in city.sites_of("bin")]
+    first_day = datetime.fromtimestamp(end_s - 6 * 86400, TZ).date()
+
+    def schedule(day: object, now_us: int) -> list[str]:
+        return bins[::2] if day == first_day else []
+
+    config = SimConfig(city="small", seed=3, start_us=(end_s - 7 * 86400) * US, duration_us=7 * DAY_US,
+                       fmt="mixed", faults=FaultConfig.parse("default"), schedule=schedule)
+    sim = Simulation(config, city=city)
+    silent = topic(sim.net, city.devices_on("bin")[0])
+    cut = (end_s - 2 * 86400) * US
+    messages = [(m.topic, m.payload) for m in sim.messages() if not (m.topic == silent and m.t_us >= cut)]
+    with psycopg.connect(url) as conn:
+        report = apply(conn, parse_text(registry_yaml(city), "yaml"))
+    assert not report.errors, report.errors
+    settings = Settings(database_url=url, mqtt_url=broker_url, mqtt_client_id=f"dashboards-{uuid.uuid4().hex[:8]}",
+                        batch_size=5000, flush_interval=0.05, metrics_port=0, spool_dir=spool)
+    service = IngestService(settings, database_url=url, mqtt_url=broker_url)
+    service.start()
+    try:
+        assert service.source.connected.wait(10), "ingest did not connect"
+        publish_all(broker_url, messages)
+        deadline = time.monotonic() + 120
+        while service.metrics.received._value.get() < len(messages):  # noqa: SLF001 - counter value
+            assert time.monotonic() < deadline, "ingest did not receive every message"
+            time.sleep(0.1)
+    finally:
+        service.stop()  # flushes, commits and acks what was received
+    start = datetime.fromtimestamp(end_s - 7 * 86400, UTC)
+    return CityWeek(url=url, start=start, end=datetime.now(UTC).replace(microsecond=0))
+
+
+@pytest.fixture(scope="module")
+def city_week(request: pytest.FixtureRequest, new_database, tmp_path_factory) -> CityWeek:  # type: ignore[no-untyped-def]
+    """The simulated week through the real ingest, or the planted week where the simulator is not installed."""
+    try:
+        import simulators.engine  # noqa: F401
+    except ImportError:
+        return request.getfixturevalue("planted_week")  # type: ignore[no-any-return]
+    broker = request.getfixturevalue("project_broker")
+    url = new_database()
+    migrate(url)
+    return simulate_week(url, broker.url, tmp_path_factory.mktemp("spool"))

@@ -181,23 +181,24 @@ def test_panel_sql_returns_rows_of_expected_shape(city_week, dash: dict[str, Any
             assert city_week.start - timedelta(days=1) <= times[0] and times[-1] <= city_week.end
 
 
-def test_alert_panels_find_the_planted_faults(city_week) -> None:
-    alerts = {r["bin"]: r["alert"] for r in _rows(city_week, "stadtpuls-waste", "Battery and silence alerts")}
+def test_alert_panels_find_the_planted_faults(planted_week) -> None:
+    alerts = {r["bin"]: r["alert"] for r in _rows(planted_week, "stadtpuls-waste", "Battery and silence alerts")}
     assert alerts == {"bin-005": "battery low", "bin-007": "silent", "bin-010": "battery low"}
-    silent = {r["site_id"] for r in _rows(city_week, "stadtpuls-fleet", "Silent devices")}
+    silent = {r["site_id"] for r in _rows(planted_week, "stadtpuls-fleet", "Silent devices")}
     assert silent == {None, "bin-007", "lot-zoo-s01"}  # the spare device was never heard
-    assert _rows(city_week, "stadtpuls-waste", "Sensor alerts") == [{"sensor_alerts": 3}]
+    assert _rows(planted_week, "stadtpuls-waste", "Sensor alerts") == [{"sensor_alerts": 3}]
 
 
-def test_pickups_per_day_count_every_emptying(city_week) -> None:
-    rows = _rows(city_week, "stadtpuls-waste", "Pickups per day")
+def test_pickups_per_day_count_every_emptying(planted_week) -> None:
+    rows = _rows(planted_week, "stadtpuls-waste", "Pickups per day")
     hour = timedelta(hours=1)
-    truth = [t for _, t in city_week.emptyings if t - (t - city_week.start) % hour >= city_week.start]
+    truth = [t for _, t in planted_week.emptyings if t - (t - planted_week.start) % hour >= planted_week.start]
     assert sum(r["pickups"] for r in rows) == len(truth)
     assert all(r["time"].astimezone(TZ).time() == time(0) for r in rows), "days start at local midnight"
 
 
-def test_free_spaces_now_count_silent_sensors_as_unknown(city_week) -> None:
+def test_free_spaces_now_count_silent_sensors_as_unknown(planted_week) -> None:
+    city_week = planted_week
     with psycopg.connect(city_week.url) as conn:
         latest = conn.execute(
             """SELECT DISTINCT ON (p.dev_eui) l.name, p.occupied, p.time > %s - interval '75 minutes'
