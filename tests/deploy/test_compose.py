@@ -256,12 +256,17 @@ def test_hub_commands_parse_with_the_cli(service: str) -> None:
 
 def test_demo_imports_the_fleet_it_simulates() -> None:
     export, imported = _command("demo-devices")
-    simulate = _command("simulator")[0]
     assert export[0] == "simulate" and imported[:2] == ["devices", "import"]
     assert export[export.index("--export-devices") + 1] == imported[2]
-    for flag in ("--city", "--seed"):
-        assert export[export.index(flag) + 1] == simulate[simulate.index(flag) + 1], flag
-    assert SERVICES["simulator"]["profiles"] == SERVICES["demo-devices"]["profiles"] == ["demo"]
+    for name in ("demo-history", "simulator"):
+        (simulate,) = _command(name)
+        for flag in ("--city", "--seed", "--format"):
+            assert export[export.index(flag) + 1] == simulate[simulate.index(flag) + 1], (name, flag)
+        assert SERVICES[name]["profiles"] == ["demo"]
+        assert resolved(name)["STADTPULS_MQTT_URL"].endswith("@mosquitto:1883")
+        timebase = pytest.importorskip("simulators.timebase")
+        assert timebase.parse_duration(simulate[simulate.index("--duration") + 1]) > 0
+    assert SERVICES["demo-devices"]["profiles"] == ["demo"]
 
 
 def _conf(path: Path) -> dict[str, str]:
