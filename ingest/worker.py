@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -28,7 +29,7 @@ from stadtpuls.logs import get_logger
 
 from .inbox import Inbox, Message
 from .metrics import Metrics
-from .pipeline import DeadLetter, Pipeline, dead_letter_fields
+from .pipeline import DeadLetter, Pipeline, Prepared, dead_letter_fields
 from .registry import load_registry
 from .spool import Spool
 from .writer import PreparedBatch, Writer, WriteResult
@@ -44,6 +45,17 @@ FROM passenger_counts
 WHERE site_id = ANY(%s) AND stop_id IS NOT NULL AND time > now() - interval '10 minutes'
 ORDER BY site_id, time DESC
 """
+
+
+@dataclass
+class _Inflight:
+    future: Future[WriteResult]
+    items: list[Message]
+    topics: list[str]
+    payloads: list[bytes]
+    hub: float
+    prepared: Prepared
+    start: float
 
 
 class Acker(Protocol):
@@ -76,15 +88,22 @@ class Worker:
         self._retry_delay = _RETRY_MIN
         self._held: tuple[list[Message], list[str], list[bytes], float] | None = None
         self._spool_full_logged = False
+        self._side: psycopg.Connection[Any] | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer")
+        self._inflight: _Inflight | None = None
         metrics.spool_messages.set(spool.messages)
         metrics.spool_bytes.set(spool.pending_bytes)
 
     # -- registry ---------------------------------------------------------------------------------------------
+    def _side_conn(self) -> psycopg.Connection[Any]:
+        """An autocommit connection for reads beside the writer's (registry, recent stops)."""
+        if self._side is None or self._side.closed or self._side.broken:
+            self._side = psycopg.connect(self.writer.url, autocommit=True, connect_timeout=5)
+        return self._side
+
     def _recent_stops(self, vehicles: list[str]) -> dict[str, tuple[str, np.datetime64]]:
         try:
-            conn = self.writer.connect()
-            with conn.transaction():
-                rows = conn.execute(_RECENT_STOPS, (vehicles,)).fetchall()
+            rows = self._side_conn().execute(_RECENT_STOPS, (vehicles,)).fetchall()
         except psycopg.Error:
             return {}
         return {v: (s, np.datetime64(int(us), "us")) for v, s, us in rows}
@@ -95,9 +114,7 @@ class Worker:
         if p is not None and not force and not p.registry.stale(self.config.registry_refresh):
             return True
         try:
-            conn = self.writer.connect()
-            with conn.transaction():
-                registry = load_registry(conn)
+            registry = load_registry(self._side_conn())
         except psycopg.Error as e:
             if p is not None:
                 p.registry.loaded_at = time.monotonic()  # retry at the next interval
@@ -114,6 +131,12 @@ class Worker:
     # -- main loop --------------------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
         """Process until ``stop`` is set and the inbox is empty (the caller stops the MQTT reading first)."""
+        try:
+            self._run(stop)
+        finally:
+            self.close()
+
+    def _run(self, stop: threading.Event) -> None:
         while True:
             stopping = stop.is_set()
             self.metrics.queue_depth.set(len(self.inbox))
@@ -133,29 +156,77 @@ class Worker:
                 else:
                     self._retry_held()
                 continue
-            items = self.inbox.take(self.config.batch_size, self.config.flush_interval, 0.0 if stopping else 0.25)
+            wait = 0.0 if stopping or self._inflight is not None else 0.25
+            items = self.inbox.take(self.config.batch_size, self.config.flush_interval, wait)
             if items:
                 self.handle(items)
-            elif stopping:
-                return
+            else:
+                self.finish_inflight()
+                if stopping:
+                    return
             if self.spool.pending and not self.db_down and self.pipeline is not None:
                 for _ in range(2):
                     if not self.replay_one():
                         break
 
     def handle(self, items: list[Message]) -> None:
+        """Prepare a batch while the previous one is written by the writer thread, then hand it over."""
         topics = [m.topic for m in items]
         payloads = [m.payload for m in items]
         hub = time.time()
         self.metrics.received.inc(len(items))
         if self.spool.pending or self.db_down or self.pipeline is None:
+            self.finish_inflight()
             self._spool_or_hold(items, topics, payloads, hub)
             return
-        if self.write(topics, payloads, hub):
+        start = time.perf_counter()
+        try:
+            prepared: Prepared | None = self.pipeline.prepare(topics, payloads, hub)
+        except Exception:  # isolated message by message in write()
+            prepared = None
+        self.finish_inflight()
+        if self.db_down or self._held is not None or self.spool.pending:
+            self._spool_or_hold(items, topics, payloads, hub)
+        elif prepared is None:
+            self._written(items, topics, payloads, hub, self.write(topics, payloads, hub))
+        else:
+            future = self._executor.submit(self.writer.write, prepared.batch)
+            self._inflight = _Inflight(future, items, topics, payloads, hub, prepared, start)
+
+    def finish_inflight(self) -> None:
+        """Wait for the batch in the writer thread; acknowledge it, or isolate bad rows, or spool it."""
+        inflight, self._inflight = self._inflight, None
+        if inflight is None:
+            return
+        items, topics, payloads, hub = inflight.items, inflight.topics, inflight.payloads, inflight.hub
+        try:
+            result = inflight.future.result()
+        except (*_BAD_ROW, psycopg.errors.TransactionRollback):
+            ok = self.write(topics, payloads, hub)  # again, synchronously, splitting out what the database rejects
+        except psycopg.Error as e:
+            self.metrics.db_errors.labels(type(e).__name__).inc()
+            self._failed()
+            ok = False
+        else:
+            self._count(result, inflight.prepared.dead, inflight.prepared.envelopes, hub)
+            self._recovered()
+            self.metrics.batch_seconds.observe(time.perf_counter() - inflight.start)
+            self.metrics.batch_size.observe(len(items))
+            ok = True
+        self._written(items, topics, payloads, hub, ok)
+
+    def _written(self, items: list[Message], topics: list[str], payloads: list[bytes], hub: float, ok: bool) -> None:
+        if ok:
             self.metrics.lag.set(time.time() - hub)
             self.acker.ack(items)
         else:
             self._spool_or_hold(items, topics, payloads, hub)
+
+    def close(self) -> None:
+        self.finish_inflight()
+        self._executor.shutdown(wait=True)
+        if self._side is not None:
+            self._side.close()
 
     def _spool_or_hold(self, items: list[Message], topics: list[str], payloads: list[bytes], hub: float) -> None:
         if self.spool.append(hub, topics, payloads):
@@ -182,6 +253,7 @@ class Worker:
 
     def replay_one(self) -> bool:
         """Write the oldest spool record; True if it was committed."""
+        self.finish_inflight()
         record = self.spool.next_record()
         if record is None:
             return False
