@@ -93,6 +93,11 @@ def _clean_errors(errors: Any) -> list[dict[str, Any]]:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    if exc.status_code == 400 and detail == "There was an error parsing the body":
+        # FastAPI's answer to a body that is not even text (bad UTF-8): invalid like any other bad JSON body
+        msg = "the body is not valid JSON text"
+        return problem_response(422, f"body: {msg}", instance=request.url.path, title="Invalid request",
+                                errors=[{"loc": ["body"], "msg": msg, "type": "json_invalid"}])
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"no resource at {request.url.path}"
     elif exc.status_code == 405 and detail == "Method Not Allowed":
@@ -124,7 +129,10 @@ async def _database_down(request: Request, exc: Exception) -> Response:
 async def _bad_value(request: Request, exc: Exception) -> Response:
     # A value the database refused (out of range, bad text): the request's fault, not the server's.
     log.info("database refused a value", extra={"path": request.url.path, "error": type(exc).__name__})
-    return problem_response(400, "a parameter has a value the database cannot use", instance=request.url.path)
+    # 422 like every other invalid value (documented on each operation that takes input)
+    msg = "a parameter has a value the database cannot use"
+    return problem_response(422, msg, instance=request.url.path, title="Invalid request",
+                            errors=[{"loc": [], "msg": msg, "type": "value_error"}])
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
