@@ -14,25 +14,11 @@ import numpy as np
 
 from . import registry
 from .base import Codec, Column, Decoded, EncodeError, FieldSpec
-from .batch import (
-    Builder,
-    Rows,
-    byte_at,
-    fail_short,
-    format_unique,
-    groups,
-    i32le,
-    lists_column,
-    lut,
-    pack,
-    row_count,
-    select,
-    take,
-    u16le,
-    wrong_length,
-)
+from .batch import Builder, format_unique, i32le, lut, pack, row_count, u16le, wrong_length
 from .encoding import batch_size, dotted_bytes, field_values, le_bytes, pack_lists, to_codes, to_ints
 from .fill_level import column_or_absent
+from .lazy_columns import Later, Lookup
+from .row_classes import PortCodes, fail_by_length, heads, payload_lists, peek
 
 __all__ = ["BoschTPS110"]
 
@@ -45,34 +31,37 @@ _TYPES = {
     5: "device usage",
     6: "debug",
 }
-_PORT_TYPES = lut([None, *(_TYPES[p] for p in range(1, 7))], 7)
-_PORT_KNOWN = np.array([False] + [True] * 6)
-_PORT_MIN = np.array([0] + [_MIN_LENGTH[p] for p in range(1, 7)])
 _RESET_CAUSES = {1: "watchdog", 2: "power on", 3: "system request", 4: "other"}
 _RESET_LUT = lut([_RESET_CAUSES.get(i) for i in range(256)])
 _RESET_KNOWN = np.array([i in _RESET_CAUSES for i in range(256)])
-_CODE_SLOTS = (0, 4, 8)  # offsets of the three debug-code blocks of a startup frame
+_CODE_SLOTS = (0, 4, 8)
 # fPort 6 fields: name, first byte, width, largest value (0: signed 32-bit, required)
 _DEBUG_FIELDS = (
     ("timestamp", 0, 4, 0),
     ("debugCode", 4, 2, 0xFFF),
     ("sequenceNumber", 8, 2, 0xFFFF),
-)  # offsets of the three debug-code blocks of a startup frame
+)
 
 
 def _dotted(k: int) -> str:
     return f"{k >> 16}.{k >> 8 & 255}.{k & 255}"
 
 
-def _debug_codes(out: Builder, rows: Rows, d: np.ndarray) -> None:
-    """``debugCodes``: the non-zero codes of the three blocks, one list per row (grouped by which are set)."""
-    codes = np.stack([((d[:, i + 1] & 0x0F).astype(np.int64) << 8) | d[:, i] for i in _CODE_SLOTS], axis=1)
-    nonzero = codes != 0
-    pattern = nonzero @ np.array([1, 2, 4])
-    for p in np.unique(pattern).tolist():
-        sel = pattern == p
-        cols = [k for k in range(3) if p >> k & 1]
-        out.set("debugCodes", select(rows, sel), lists_column(codes[sel][:, cols]))
+def _code_lists(codes: np.ndarray) -> np.ndarray:
+    """``debugCodes``: the non-zero codes of the three blocks of each row, as lists."""
+    out = np.empty(len(codes), dtype=object)
+    for i, row in enumerate(codes.tolist()):
+        out[i] = [c for c in row if c]
+    return out
+
+
+def _too_short(port: int, length: int) -> str:
+    return wrong_length(length, f"at least {_MIN_LENGTH[port]}")
+
+
+_PORTS = PortCodes(range(1, 7))  # code = fPort for 1..6, 0 for any other fPort
+_CODE_TYPES = lut([None, *(_TYPES[p] for p in range(1, 7))], 7)
+_CODE_NEED = np.array([0, *(_MIN_LENGTH[p] for p in range(1, 7))])
 
 
 class BoschTPS110(Codec):
@@ -95,37 +84,48 @@ class BoschTPS110(Codec):
     def decode(self, f_port: np.ndarray, buf: np.ndarray, offsets: np.ndarray) -> Decoded:
         offsets = np.asarray(offsets, dtype=np.int64)
         buf = np.asarray(buf, dtype=np.uint8)
-        out = Builder(row_count(offsets), self.fields)
         port = np.asarray(f_port, dtype=np.int64)
-        code = np.where((port >= 0) & (port < len(_PORT_TYPES)), port, 0)  # 0: a port the decoder ignores
+        whole = slice(None)
+        out = Builder(row_count(offsets), self.fields)
+        code = _PORTS(port)
         lens = np.diff(offsets)
-        known = _PORT_KNOWN[code]
-        short = known & (lens < _PORT_MIN[code])
-        out.set("type", slice(None), take(_PORT_TYPES, code), where=known)
-        # Status and heartbeat frames (nearly all traffic) are read straight from the buffer, ungrouped.
-        status = (code == 1) | (code == 2)
-        out.set("occupied", slice(None), (byte_at(buf, offsets, 0) & 1).view(bool), where=status)
-        rare = np.flatnonzero(known & ((code > 2) | ((code == 2) & (lens >= 2))) & ~short)
+        # Rows too short for their layout fail below; their columns are cleared by build().
+        out.set("type", whole, Lookup(_CODE_TYPES, code), where=code != 0)
+        # Status and heartbeat frames (nearly all traffic) are read straight from the buffer.
+        status = (code - np.uint8(1)) < 2
+        out.set("occupied", whole, (peek(buf, offsets, 0) & 1).astype(bool), where=status)
+        warm = (code == 2) & (lens >= 2)
+        if warm.any():
+            out.set("temperature", whole, peek(buf, offsets, 1).view(np.int8).astype(np.int64), where=warm)
+        empty = lens == 0
+        if empty.any():
+            fail_by_length(out, np.flatnonzero(status & empty), port, lens, _too_short)
+        rare = np.flatnonzero(code > 2)
         if len(rare):
-            for g in groups(buf, offsets, port, rows=rare):
-                self._decode_group(out, g.f_port or 0, g.rows, g.data)
-        fail_short(out, port, lens, short, _MIN_LENGTH)
+            short = lens[rare] < _CODE_NEED[code[rare]]
+            fail_by_length(out, rare[short], port, lens, _too_short)
+            self._decode_rare(out, buf, offsets, rare[~short], code[rare[~short]])
         return out.build()
 
     @staticmethod
-    def _decode_group(out: Builder, port: int, rows: Rows, d: np.ndarray) -> None:
-        """Heartbeat temperatures, startup, device information/usage and debug frames, by (fPort, length)."""
-        if port == 2:
-            out.set("temperature", rows, d[:, 1].view(np.int8))
-        elif port == 3:
-            _debug_codes(out, rows, d)
+    def _decode_rare(out: Builder, buf: np.ndarray, offsets: np.ndarray, rare: np.ndarray, port: np.ndarray) -> None:
+        """Startup, device information/usage and debug frames (each long enough)."""
+        rows = rare[port == 3]
+        if len(rows):
+            d = heads(buf, offsets, rows, _MIN_LENGTH[3])
+            codes = np.stack([((d[:, i + 1] & 0x0F).astype(np.int64) << 8) | d[:, i] for i in _CODE_SLOTS], axis=1)
+            out.set("debugCodes", rows, Later(_code_lists, codes))
             keys = (d[:, 12].astype(np.int64) << 16) | (d[:, 13].astype(np.int64) << 8) | d[:, 14]
-            out.set("firmwareVersion", rows, format_unique(keys, _dotted))
-            out.set("resetCause", rows, take(_RESET_LUT, d[:, 15]), where=_RESET_KNOWN[d[:, 15]])
-            out.set("occupied", rows, (d[:, 16] & 1).view(bool))
-        elif port in (4, 5):
-            out.set("bytes", rows, lists_column(d))
-        else:
+            out.set("firmwareVersion", rows, Later(format_unique, keys, _dotted))
+            cause = d[:, 15].copy()
+            out.set("resetCause", rows, Lookup(_RESET_LUT, cause), where=_RESET_KNOWN[cause])
+            out.set("occupied", rows, (d[:, 16] & 1).astype(bool))
+        rows = rare[(port == 4) | (port == 5)]
+        if len(rows):
+            out.set("bytes", rows, payload_lists(buf, offsets, rows))
+        rows = rare[port == 6]
+        if len(rows):
+            d = heads(buf, offsets, rows, _MIN_LENGTH[6])
             out.set("timestamp", rows, i32le(d, 0))
             out.set("debugCode", rows, ((d[:, 5] & 0x0F).astype(np.int64) << 8) | d[:, 4])
             out.set("sequenceNumber", rows, u16le(d, 8))

@@ -1,9 +1,11 @@
 """Building a :class:`Decoded` from a codec's array results: :class:`Builder`.
 
-Numeric and boolean fields get ordinary arrays, written as the codec goes. Object-valued fields (texts,
-lists, and numbers mixed with texts) are :class:`~ingest.codecs.lazy_columns.LazyColumn` s: their writes are
-recorded and replayed when the values are first read, so that a batch pays for Python objects only when
-someone asks for them. Presence and null masks are always ordinary arrays.
+A column whose first write covers the whole batch adopts that write's array (numbers and booleans). Other
+columns are :class:`~ingest.codecs.lazy_columns.LazyColumn` s: object-valued fields (texts, lists) because
+their Python objects cost more than the decoding and the ingest path never reads them, and fields that only
+some rows of the batch have (rare frame types) because a dense array of n rows costs more than the rows'
+values. Their writes (the decoded values of those rows) are recorded and replayed into the dense array when
+``values`` is first read. Presence and null masks are always ordinary dense arrays.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ class Builder:
     ``null`` marks rows whose value is JSON ``null``. ``fail`` marks rows as errors with a reason. ``raw``
     holds codec-private arrays for ``domain()`` (they are not part of the official object).
 
-    Arrays handed to ``set`` may be kept as they are (not copied): do not modify them afterwards.
+    Arrays handed to ``set`` may be kept as they are (not copied): do not modify them afterwards. Columns
+    may share their ``present`` and ``null`` arrays.
     """
 
     def __init__(self, n: int, fields: Sequence[FieldSpec]) -> None:
@@ -42,6 +45,10 @@ class Builder:
         self.raw: dict[str, np.ndarray] = {}
         self._dtypes = {f.name: np.dtype(_DTYPES.get(f.kind, object)) for f in fields}
         self.columns: dict[str, Column] = {}
+        # Presence masks adopted from ``where`` arguments (or one all-True mask) may be shared by several
+        # columns; such a mask is copied before its column changes it.
+        self._shared: set[str] = set()
+        self._everywhere: np.ndarray | None = None
 
     def _whole(self, rows: Rows) -> bool:
         return isinstance(rows, slice) and rows.indices(self.n) == (0, self.n, 1)
@@ -65,18 +72,29 @@ class Builder:
             if where.all():
                 where = None
         want = self._dtypes[name] if dtype is None else np.dtype(dtype)
+        as_object = want == _OBJECT or isinstance(values, Lookup | Later)
         col = self.columns.get(name)
-        lazy = isinstance(col, LazyColumn) or (want == _OBJECT or isinstance(values, Lookup | Later))
         if col is None:
-            col = self._new(name, rows, values, where, null, want, lazy)
-            if col is None:
+            if self.n and self._whole(rows):
+                self._adopt(name, values, where, null, _OBJECT if as_object else want)
                 return
-        elif lazy and not isinstance(col, LazyColumn):
+            # Some rows only: the writes are recorded and the dense array is built when first read.
+            col = LazyColumn(self.n, np.zeros(self.n, dtype=bool), dtype=_OBJECT if as_object else want)
+            self.columns[name] = col
+        elif isinstance(col, LazyColumn):
+            if as_object:
+                col.dtype = _OBJECT
+        elif as_object:
             # numbers so far, now object values too: an object column that starts with those numbers
             numbers = col
-            col = LazyColumn(self.n, numbers.present, numbers.null)
+            col = LazyColumn(self.n, numbers.present, numbers.null, dtype=_OBJECT)
             col.write(slice(None), numbers.values)
             self.columns[name] = col
+        if name in self._shared:  # about to change masks that other columns may share
+            self._shared.discard(name)
+            col.present = col.present.copy()
+            if col.null is not None:
+                col.null = col.null.copy()
         if null is not None:
             if col.null is None:
                 col.null = np.zeros(self.n, dtype=bool)
@@ -87,24 +105,20 @@ class Builder:
             put(col.values, rows, values, where)
         put(col.present, rows, True, where)
 
-    def _new(
-        self, name: str, rows: Rows, values: Any, where: np.ndarray | None, null: Any, want: np.dtype, lazy: bool
-    ) -> Column | None:
-        """A new column for ``name``; None when this first write already made it complete."""
-        if not (self.n and self._whole(rows)):
-            col: Column
-            if lazy:
-                col = LazyColumn(self.n, np.zeros(self.n, dtype=bool))
-            else:
-                col = Column(np.empty(self.n, dtype=want), np.zeros(self.n, dtype=bool))
-            self.columns[name] = col
-            return col
-        # The rows are the whole batch: adopt the values (and masks) instead of writing them.
-        present = np.ones(self.n, dtype=bool) if where is None else where.copy()
-        nulls = None if null is None else np.broadcast_to(null, (self.n,)) & present
-        if lazy:
+    def _adopt(self, name: str, values: Any, where: np.ndarray | None, null: Any, want: np.dtype) -> None:
+        """The first write of a column is over the whole batch: adopt the values and masks."""
+        if where is None:
+            if self._everywhere is None:
+                self._everywhere = np.ones(self.n, dtype=bool)
+            present = self._everywhere
+        else:
+            present = where
+        self._shared.add(name)
+        nulls = None if null is None else np.broadcast_to(null, (self.n,))
+        col: Column
+        if want == _OBJECT:
             col = LazyColumn(self.n, present, nulls)
-            col.write(rows, values, where)
+            col.write(slice(None), values, where)
         elif isinstance(values, np.ndarray) and values.shape == (self.n,):
             fresh = values.flags.owndata and values.dtype == want
             # A freshly computed array is adopted as it is (callers pass each one to one column only).
@@ -114,7 +128,6 @@ class Builder:
             vals[:] = values
             col = Column(vals, present, nulls)
         self.columns[name] = col
-        return None
 
     def set_raw(self, name: str, rows: Rows, values: Any, dtype: Any = np.float64) -> None:
         """Write codec-private values (zero where never written) into ``raw[name]``. An array over the whole
@@ -148,7 +161,10 @@ class Builder:
                     nothing = Column(np.broadcast_to(np.zeros(1, dtype=dtype), (self.n,)), absent)
                 col = Column(nothing.values, nothing.present)
             elif failed:
-                col.present &= self.ok
+                if name in self._shared:
+                    col.present = col.present & self.ok
+                else:
+                    col.present &= self.ok
             columns[name] = col
         error = self._error if self._error is not None else np.broadcast_to(np.array([None]), (self.n,))
         return Decoded(self.n, self.ok, error, columns, self.raw)

@@ -1,11 +1,12 @@
-"""Object-valued output columns (texts, lists) kept as the writes that make them and built when first read.
+"""Output columns kept as the writes that make them and built when first read.
 
 A text field such as the Bosch ``type`` or the Netvox ``Device`` is one Python object per row; gathering a
 million of them from a lookup table costs more than decoding every numeric field of the batch, and the
 ingest path never reads them (domain mappings use the numbers). A :class:`LazyColumn` records each write
 (rows, values, row mask) and replays them into an object array on the first read of ``values``, e.g. in
 :meth:`Decoded.objects`; its ``present`` and ``null`` masks are ordinary arrays. To every reader it is an
-ordinary :class:`Column`.
+ordinary :class:`Column`. The same holds for a numeric field that only a few rows of a batch have: its
+writes hold those rows' decoded values, and the dense array of n rows is built when first read.
 
 A write's values may be deferred too: :class:`Lookup` (``table[codes]``, the codes being the decoded
 numbers) and :class:`Later` (a function of decoded arrays, such as formatting version numbers). Arrays handed
@@ -77,10 +78,12 @@ def put(target: np.ndarray, rows: Rows, values: Any, where: np.ndarray | None) -
 
 
 class LazyColumn(Column):
-    """An object column of n rows whose ``values`` are built from its recorded writes when first read."""
+    """A column of n rows (object values unless ``dtype`` says otherwise) whose ``values`` are built from its
+    recorded writes when first read."""
 
-    def __init__(self, n: int, present: np.ndarray, null: np.ndarray | None = None) -> None:
+    def __init__(self, n: int, present: np.ndarray, null: np.ndarray | None = None, dtype: Any = object) -> None:
         self._n = n
+        self.dtype = np.dtype(dtype)
         self._writes: list[tuple[Rows, Any, np.ndarray | None]] = []
         self._values: np.ndarray | None = None
         self.present = present
@@ -97,7 +100,8 @@ class LazyColumn(Column):
     @property
     def values(self) -> np.ndarray:
         if self._values is None:
-            out = np.empty(self._n, dtype=object)
+            # None (objects) or zero (numbers) where no write reached
+            out = np.empty(self._n, dtype=object) if self.dtype == object else np.zeros(self._n, dtype=self.dtype)
             for rows, values, where in self._writes:
                 put(out, rows, resolve(values), where)
             self._values = out

@@ -14,23 +14,11 @@ import numpy as np
 
 from . import registry
 from .base import Codec, Column, Decoded, EncodeError, FieldSpec
-from .batch import (
-    Builder,
-    Rows,
-    byte_at,
-    fail_short,
-    format_unique,
-    groups,
-    i32be,
-    lists_column,
-    lut,
-    pack,
-    row_count,
-    take,
-    wrong_length,
-)
+from .batch import Builder, format_unique, i32be, lut, pack, row_count, wrong_length
 from .encoding import batch_size, be_bytes, dotted_bytes, field_values, pack_lists, to_codes, to_ints
 from .fill_level import column_or_absent
+from .lazy_columns import Later, Lookup
+from .row_classes import PortCodes, fail_by_length, heads, payload_lists, peek
 
 __all__ = ["NwaveNPS405"]
 
@@ -59,18 +47,24 @@ def _expand(c: int) -> tuple[int, int | None, bool]:
 
 _DURATION = np.array([_expand(c)[0] for c in range(128)], dtype=np.int64)
 _DURATION_ERROR = np.array([_expand(c)[1] or 0 for c in range(128)], dtype=np.int64)
-_PORT_TYPES = lut([_TYPES.get(p) for p in range(11)], 11)
-_PORT_KNOWN = np.array([p in _TYPES for p in range(11)])
-_PORT_MIN = np.array([_MIN_LENGTH.get(p, 0) for p in range(11)])
 _RESET_LUT = lut([_RESET_CAUSES.get(i) for i in range(256)])
 _RESET_KNOWN = np.array([i in _RESET_CAUSES for i in range(256)])
 _HEALTH = lut(["normal", "low", "critical"], 3)
+# fPort -> code: 0 any other fPort (decodes to {}), then the frame types in this order
+_PORTS = PortCodes(_TYPES)
+_STATUS, _HEARTBEAT, _STARTUP, _DEBUG, _REGISTRATION = 1, 2, 3, 4, 5
+_CODE_TYPES = lut([None, *_TYPES.values()], len(_TYPES) + 1)
+_CODE_NEED = np.array([0, *(_MIN_LENGTH[p] for p in _TYPES)])
 
 
 def _compress(codec_id: str, minutes: np.ndarray) -> np.ndarray:
     """Duration -> compressed 7-bit value (rounding down to the step; 660 and more is the overflow code)."""
     d = to_ints(codec_id, "previous_state_duration", minutes, 0, 1 << 40)
     return np.select([d < 90, d < 240, d < 660], [d, 90 + (d - 90) // 5, 120 + (d - 240) // 60], 127)
+
+
+def _too_short(port: int, length: int) -> str:
+    return wrong_length(length, f"at least {_MIN_LENGTH[port]}")
 
 
 def _dotted(k: int) -> str:
@@ -81,11 +75,10 @@ def _signed_hex(k: int) -> str:
     return f"{k:X}"
 
 
-def _health(mv: Any, temperature: Any) -> Any:
-    warm = temperature >= -5
-    low = np.where(warm, 3000, 2900)
-    critical = np.where(warm, 2900, 2800)
-    return np.where(mv >= low, 0, np.where(mv >= critical, 1, 2))
+def _health(mv: np.ndarray, temperature: np.ndarray) -> np.ndarray:
+    """Battery health code (0 normal, 1 low, 2 critical): thresholds 3000/2900 mV, 100 mV lower below -5 °C."""
+    cold = np.where(temperature >= -5, 0, 100)
+    return (mv < 3000 - cold).astype(np.uint8) + (mv < 2900 - cold)
 
 
 class NwaveNPS405(Codec):
@@ -111,62 +104,70 @@ class NwaveNPS405(Codec):
     def decode(self, f_port: np.ndarray, buf: np.ndarray, offsets: np.ndarray) -> Decoded:
         offsets = np.asarray(offsets, dtype=np.int64)
         buf = np.asarray(buf, dtype=np.uint8)
-        out = Builder(row_count(offsets), self.fields)
-        whole = slice(None)
         port = np.asarray(f_port, dtype=np.int64)
-        code = np.where((port >= 0) & (port < len(_PORT_TYPES)), port, 0)  # 0: a port the decoder ignores
+        whole = slice(None)
+        out = Builder(row_count(offsets), self.fields)
+        code = _PORTS(port)
         lens = np.diff(offsets)
-        known = _PORT_KNOWN[code]
-        short = known & (lens < _PORT_MIN[code])
-        out.set("type", whole, take(_PORT_TYPES, code), where=known)
-        # The occupancy of status and heartbeat frames (nearly all traffic) and the durations of status frames
-        # are read straight from the buffer; the other frames are decoded by (fPort, length) group.
-        status = (code == 1) & ~short
-        heartbeat = (code == 2) & ~short
-        b0 = byte_at(buf, offsets, 0)
-        out.set("occupied", whole, (b0 & 1).view(bool), where=status | heartbeat)
+        # Rows too short for their layout fail below; their columns are cleared by build().
+        out.set("type", whole, Lookup(_CODE_TYPES, code), where=code != 0)
+        # Status frames (most traffic) and the occupancy of heartbeats are read straight from the buffer.
+        b0 = peek(buf, offsets, 0)
+        out.set("occupied", whole, (b0 & 1).astype(bool), where=(code - np.uint8(1)) < 2)
+        status = code == _STATUS
         if status.any():
-            c = (b0 >> 1) & 0x7F
-            out.set("previous_state_duration", whole, _DURATION[c], where=status)
-            out.set("previous_state_duration_error", whole, _DURATION_ERROR[c], where=status, null=c == 127)
-            out.set("previous_state_duration_overflow", whole, c == 127, where=status)
-        rare = np.flatnonzero(known & (code > 1) & ~short)
-        if len(rare):
-            for g in groups(buf, offsets, port, rows=rare):
-                self._decode_group(out, g.f_port or 0, g.rows, g.data)
-        fail_short(out, port, lens, short, _MIN_LENGTH)
+            c = b0 >> 1
+            overflow = c == 127
+            out.set("previous_state_duration", whole, np.take(_DURATION, c), where=status)
+            out.set("previous_state_duration_error", whole, np.take(_DURATION_ERROR, c), where=status, null=overflow)
+            out.set("previous_state_duration_overflow", whole, overflow, where=status)
+            empty = lens == 0
+            if empty.any():
+                fail_by_length(out, np.flatnonzero(status & empty), port, lens, _too_short)
+        rest = np.flatnonzero(code > _STATUS)
+        if len(rest):
+            short = lens[rest] < _CODE_NEED[code[rest]]
+            fail_by_length(out, rest[short], port, lens, _too_short)
+            rest = rest[~short]
+            self._decode_rest(out, buf, offsets, rest, code[rest])
         return out.build()
 
-    def _decode_group(self, out: Builder, port: int, rows: Rows, d: np.ndarray) -> None:
-        """Heartbeat, startup, debug and registration frames, one (fPort, length) group at a time."""
-        if port == 2:
-            b0 = d[:, 0]
+    def _decode_rest(self, out: Builder, buf: np.ndarray, offsets: np.ndarray, rest: np.ndarray, code: np.ndarray):
+        """Heartbeat, startup, debug and registration frames (each long enough)."""
+        rows = rest[code == _HEARTBEAT]
+        if len(rows):
+            d = heads(buf, offsets, rows, 3)
             mv = 2500 + 4 * d[:, 1].astype(np.int64)
             temperature = d[:, 2].view(np.int8) / 2 + 10
-            out.set("hw_health_status", rows, b0 & 0x7F)
+            out.set("hw_health_status", rows, d[:, 0] & 0x7F)
             out.set("battery_voltage", rows, mv / 1000)
             out.set("temperature", rows, temperature)
-            out.set("battery_health", rows, take(_HEALTH, _health(mv, temperature)))
-        elif port == 3:
+            out.set("battery_health", rows, Lookup(_HEALTH, _health(mv, temperature)))
+        rows = rest[code == _STARTUP]
+        if len(rows):
+            d = heads(buf, offsets, rows, 5)
             keys = (d[:, 0].astype(np.int64) << 16) | (d[:, 1].astype(np.int64) << 8) | d[:, 2]
-            out.set("firmware_version", rows, format_unique(keys, _dotted))
-            out.set("reset_cause", rows, take(_RESET_LUT, d[:, 3]), where=_RESET_KNOWN[d[:, 3]])
-            out.set("occupied", rows, (d[:, 4] & 1).view(bool))
-        elif port == 6:
-            out.set("bytes", rows, lists_column(d))
-        else:
+            out.set("firmware_version", rows, Later(format_unique, keys, _dotted))
+            cause = d[:, 3].copy()
+            out.set("reset_cause", rows, Lookup(_RESET_LUT, cause), where=_RESET_KNOWN[cause])
+            out.set("occupied", rows, (d[:, 4] & 1).astype(bool))
+        rows = rest[code == _DEBUG]
+        if len(rows):
+            out.set("bytes", rows, payload_lists(buf, offsets, rows))
+        rows = rest[code == _REGISTRATION]
+        if len(rows):
+            d = heads(buf, offsets, rows, 5)
             unoccupied = (d[:, 0] & 1) == 0
             out.set("occupied", rows, True, null=unoccupied)
             self._durations(out, rows, d[:, 0], unoccupied)
-            out.set("tag_id", rows, format_unique(i32be(d, 1), _signed_hex))
+            out.set("tag_id", rows, Later(format_unique, i32be(d, 1), _signed_hex))
 
     @staticmethod
-    def _durations(out: Builder, rows: Rows, b0: np.ndarray, null: np.ndarray | None) -> None:
+    def _durations(out: Builder, rows: np.ndarray, b0: np.ndarray, null: np.ndarray) -> None:
         c = (b0 >> 1) & 0x7F
         overflow = c == 127
-        none = np.zeros(len(c), dtype=bool) if null is None else null
         out.set("previous_state_duration", rows, _DURATION[c], null=null)
-        out.set("previous_state_duration_error", rows, _DURATION_ERROR[c], null=none | overflow)
+        out.set("previous_state_duration_error", rows, _DURATION_ERROR[c], null=null | overflow)
         out.set("previous_state_duration_overflow", rows, overflow, null=null)
 
     def decode_row(self, f_port: int, payload: bytes) -> dict[str, Any]:

@@ -1,0 +1,80 @@
+"""Linear-time helpers for fixed-layout codecs: classify rows by (fPort, length), read bytes without grouping.
+
+A fixed-layout codec decides what a row is from its fPort and payload length alone. :class:`LayoutTable`
+turns that decision into one small table built once, so a batch is classified with two lookups per row
+(no sorting, no grouping); each class's rows are then a boolean mask (``classes == k``) or an index array
+(``np.flatnonzero``). The dominant frame types are decoded over the whole batch straight from the buffer
+with :func:`peek`; rare ones are cut out with :func:`heads`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from .builder import Builder
+from .lazy_columns import Later
+
+__all__ = ["PortCodes", "fail_by_length", "heads", "payload_lists", "peek"]
+
+
+class PortCodes:
+    """fPort -> small code (uint8) in one lookup per row: ``ports[i]`` -> ``i + 1``, any other fPort -> 0."""
+
+    def __init__(self, ports: Iterable[int]) -> None:
+        ports = list(ports)
+        if min(ports) < 1:
+            raise ValueError("fPorts must be positive")
+        # Ports outside the table clip onto its first or last entry, both "any other fPort".
+        self._table = np.zeros(max(ports) + 2, dtype=np.uint8)
+        for i, port in enumerate(ports):
+            self._table[port] = i + 1
+
+    def __call__(self, f_port: np.ndarray) -> np.ndarray:
+        return np.take(self._table, f_port, mode="clip")
+
+
+def peek(buf: np.ndarray, offsets: np.ndarray, k: int) -> np.ndarray:
+    """Byte ``k`` of every payload (uint8) in one gather; arbitrary where the payload is shorter."""
+    if len(buf) <= k:
+        return np.zeros(max(len(offsets) - 1, 0), dtype=np.uint8)
+    return np.take(buf[k:], offsets[:-1], mode="clip")
+
+
+def heads(buf: np.ndarray, offsets: np.ndarray, rows: np.ndarray, width: int) -> np.ndarray:
+    """The first ``width`` bytes of each of ``rows`` (payloads at least that long) as a ``(rows, width)``
+    uint8 array whose byte columns ``[:, j]`` are contiguous."""
+    starts = offsets[rows]
+    out = np.empty((width, len(rows)), dtype=np.uint8)
+    for j in range(width):  # one gather per byte column, from the buffer shifted by j
+        np.take(buf[j:], starts, out=out[j], mode="clip")
+    return out.T
+
+
+def payload_lists(buf: np.ndarray, offsets: np.ndarray, rows: np.ndarray) -> Later:
+    """The payloads of ``rows`` as lists of byte values (built when needed; the bytes are copied now)."""
+    starts, ends = offsets[rows], offsets[rows + 1]
+    lens = ends - starts
+    bounds = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(lens, out=bounds[1:])
+    index = np.repeat(starts - bounds[:-1], lens) + np.arange(bounds[-1], dtype=np.int64)
+    return Later(_lists, buf[index].tobytes(), bounds)
+
+
+def _lists(raw: bytes, bounds: np.ndarray) -> np.ndarray:
+    edges = bounds.tolist()
+    out = np.empty(len(edges) - 1, dtype=object)
+    for i, (a, b) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+        out[i] = list(raw[a:b])
+    return out
+
+
+def fail_by_length(out: Builder, rows: np.ndarray, f_port: np.ndarray, lens: np.ndarray, reason: Callable) -> None:
+    """Fail ``rows`` (few: the failing ones) with ``reason(port, length)``, one write per distinct pair."""
+    if len(rows) == 0:
+        return
+    ports, sizes = f_port[rows], lens[rows]
+    pairs = np.unique(np.stack([ports, sizes], axis=1), axis=0)
+    for port, size in pairs.tolist():
+        out.fail(rows[(ports == port) & (sizes == size)], reason(port, size))
