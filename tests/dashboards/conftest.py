@@ -33,6 +33,7 @@ TZ = ZoneInfo("Europe/Berlin")
 WASTE_TYPES = ("residual", "paper", "packaging", "organic", "glass")
 RATE_PER_DAY = {"residual": 22.0, "paper": 14.0, "packaging": 18.0, "organic": 26.0, "glass": 9.0}
 CENTER = (51.3397, 12.3731)
+PLANTED_END = datetime(2025, 3, 14, 2, 30, 15, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -158,8 +159,9 @@ class _Week:
                 vehicle = f"{line}-bus{v + 1}"
                 self.site(vehicle, "vehicle", f"Bus {line[-1]}/{v + 1}", line, capacity=80)
                 doors, pax = eui(vehicle + "/doors"), eui(vehicle + "/pax")
-                self.device(doors, "milesight-iot/vs133", vehicle, 900)
-                self.device(pax, "opensource/esp32-paxcounter", vehicle, 900)
+                # counters report at stops only, and buses stand still at night: a long report interval
+                self.device(doors, "milesight-iot/vs133", vehicle, 12 * 3600)
+                self.device(pax, "opensource/esp32-paxcounter", vehicle, 12 * 3600)
                 onboard, k = 0, v * 3
                 for t in self.times(timedelta(minutes=4), jitter_s=20):
                     local = t.astimezone(TZ)
@@ -236,11 +238,10 @@ def seed_week(url: str, end: datetime) -> CityWeek:
 
 @pytest.fixture(scope="module")
 def planted_week(new_database) -> CityWeek:  # type: ignore[no-untyped-def]
-    """A fresh migrated database with the planted week ending now (to the second)."""
+    """A fresh migrated database with the planted week, ending at a fixed instant (a Friday night, 03:30 local)."""
     url = new_database()
     migrate(url)
-    end = datetime.now(UTC).replace(microsecond=0)
-    return seed_week(url, end)
+    return seed_week(url, PLANTED_END)
 
 
 def simulate_week(url: str, broker_url: str, spool: Path) -> CityWeek:
