@@ -283,7 +283,7 @@ def test_mosquitto_config_allows_the_ingest_session() -> None:
     assert conf["max_queued_bytes"] == "0"
     assert conf["persistence"] == "true" and conf["persistent_client_expiration"]
     assert conf["listener"] == "1883"
-    assert int(conf["max_packet_size"]) >= defaults["max_message_bytes"].default
+    assert int(conf["message_size_limit"]) >= defaults["max_message_bytes"].default
     mounts = {t: s for _, s, t in _bind_mounts()}
     assert mounts["/mosquitto/config/mosquitto.conf"] == "./deploy/mosquitto/mosquitto.conf"
     assert SERVICES["mosquitto"]["command"][-1] in mounts
