@@ -1,0 +1,207 @@
+"""Public parking endpoints under concurrent load: latency p50/p99 and requests per second.
+
+A fresh database gets 30 days of the simulator's medium city (registry imported, readings generated with numpy and
+written with COPY). The API runs with uvicorn in a subprocess; the load comes from another process (httpx async,
+50 concurrent clients) cycling over ``/api/v1/parking/lots``, ``/lots/{id}`` and ``/lots.geojson``:
+
+* open loop at the target rate (default 500 requests/s); latency counts from each request's scheduled start, so
+  a server that falls behind is charged for the queue it causes;
+* closed loop (each client sends its next request as soon as the last one returned): the most the server answers.
+
+The baseline is the same API with the lots cache turned off (``STADTPULS_API_CACHE_TTL=0``): every request runs
+the lots query. Figures are medians of several runs. Target: p99 under 50 ms at 500 requests/s.
+
+    python -m bench.api [--days 30] [--rate 500] [--concurrency 50] [--duration 8] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import psycopg
+
+from stadtpuls.embedded import EmbeddedPostgres, free_port, port_open
+from stadtpuls.migrate import migrate
+
+from ._citydata import seed_city
+
+TARGET_P99_MS = 50.0
+
+
+@contextmanager
+def fresh_database(keep: bool = False) -> Iterator[str]:
+    server = os.environ.get("STADTPULS_BENCH_DATABASE_URL") or os.environ.get("STADTPULS_TEST_DATABASE_URL")
+    embedded = None
+    if not server:
+        if port_open("127.0.0.1", 5432):
+            server = "postgresql://postgres@127.0.0.1:5432/postgres"
+        else:
+            embedded = EmbeddedPostgres(Path(tempfile.mkdtemp()) / "data")
+            server = embedded.start()
+    name = f"stadtpuls_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(name)))
+    url = urlunsplit(urlsplit(server)._replace(path="/" + name))
+    try:
+        yield url
+    finally:
+        if not keep:
+            with psycopg.connect(server, autocommit=True) as conn:
+                conn.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    psycopg.sql.Identifier(name)))
+        if embedded is not None:
+            embedded.stop()
+
+
+@contextmanager
+def api_server(url: str, **env: str) -> Iterator[str]:
+    port = free_port()
+    environ = {**os.environ, "STADTPULS_DATABASE_URL": url, "STADTPULS_RATE_LIMIT_PER_MINUTE": "0",
+               "STADTPULS_LOG_LEVEL": "WARNING", **env}
+    proc = subprocess.Popen([sys.executable, "-m", "stadtpuls.cli", "api", "--host", "127.0.0.1", "--port",
+                             str(port)], env=environ)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(base + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("the API did not start")
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def _load(base: str, paths: list[str], rate: float, concurrency: int, duration: float) -> dict[str, Any]:
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    latencies: list[float] = []
+    errors = 0
+    counter = 0
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+        await asyncio.gather(*(client.get(paths[k % len(paths)]) for k in range(concurrency)))  # warm connections
+        start = time.perf_counter() + 0.2
+        total = int(rate * duration) if rate > 0 else None
+
+        async def worker() -> None:
+            nonlocal counter, errors
+            while True:
+                i = counter
+                counter += 1
+                if total is not None:
+                    if i >= total:
+                        return
+                    scheduled = start + i / rate
+                    delay = scheduled - time.perf_counter()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                else:
+                    scheduled = time.perf_counter()
+                    if scheduled - start > duration:
+                        return
+                r = await client.get(paths[i % len(paths)])
+                latencies.append(time.perf_counter() - scheduled)
+                if r.status_code != 200:
+                    errors += 1
+
+        await asyncio.sleep(max(0.0, start - time.perf_counter()))
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - t0
+    latencies.sort()
+    n = len(latencies)
+    return {"requests": n, "errors": errors, "rps": n / elapsed,
+            "p50_ms": 1000 * latencies[n // 2], "p99_ms": 1000 * latencies[min(n - 1, int(n * 0.99))]}
+
+
+def load_process(base: str, paths: list[str], rate: float, concurrency: int, duration: float) -> dict[str, Any]:
+    """Runs the load generator in its own process and returns its figures."""
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.api", "--load", base, "--paths", ",".join(paths), "--rate", str(rate),
+         "--concurrency", str(concurrency), "--duration", str(duration)],
+        capture_output=True, text=True, check=True, timeout=duration * 10 + 120,
+    )
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _median(runs: list[dict[str, Any]], key: str) -> float:
+    return statistics.median(r[key] for r in runs)
+
+
+def measure(base: str, paths: list[str], args: argparse.Namespace) -> dict[str, float]:
+    open_runs = [load_process(base, paths, args.rate, args.concurrency, args.duration) for _ in range(args.runs)]
+    closed = [load_process(base, paths, 0, args.concurrency, args.duration / 2) for _ in range(args.runs)]
+    return {"rps": _median(open_runs, "rps"), "p50_ms": _median(open_runs, "p50_ms"),
+            "p99_ms": _median(open_runs, "p99_ms"), "errors": sum(r["errors"] for r in open_runs + closed),
+            "max_rps": _median(closed, "rps"), "closed_p99_ms": _median(closed, "p99_ms")}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--days", type=int, default=30)
+    p.add_argument("--city", default="medium", choices=("small", "medium", "large"))
+    p.add_argument("--rate", type=float, default=500.0, help="offered requests/s of the open-loop runs")
+    p.add_argument("--concurrency", type=int, default=50)
+    p.add_argument("--duration", type=float, default=8.0, help="seconds per open-loop run")
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    p.add_argument("--load", help=argparse.SUPPRESS)
+    p.add_argument("--paths", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.load:
+        print(json.dumps(asyncio.run(_load(args.load, args.paths.split(","), args.rate, args.concurrency,
+                                           args.duration))))
+        return 0
+    with fresh_database(args.keep) as url:
+        migrate(url)
+        t0 = time.perf_counter()
+        counts = seed_city(url, days=args.days, size=args.city)
+        print(f"seeded {args.days} days of a {args.city} city in {time.perf_counter() - t0:.1f} s: "
+              + ", ".join(f"{k}={v:,}" for k, v in counts.items()))
+        with psycopg.connect(url) as conn:
+            lots = [r[0] for r in conn.execute("SELECT site_id FROM sites WHERE kind = 'lot' ORDER BY 1")]
+        paths = ["/api/v1/parking/lots", *(f"/api/v1/parking/lots/{lot}" for lot in lots[:3]),
+                 "/api/v1/parking/lots.geojson"]
+        print(f"load: {args.concurrency} clients in a separate process over {len(paths)} public parking paths, "
+              f"{args.rate:.0f} req/s offered for {args.duration:.0f} s, median of {args.runs} runs")
+        figures = {}
+        for label, env in (("stadtpuls (cached lots)", {}), ("baseline (no cache)", {"STADTPULS_API_CACHE_TTL": "0"})):
+            with api_server(url, **env) as base:
+                figures[label] = f = measure(base, paths, args)
+            print(f"{label:<24} {f['rps']:7.0f} req/s achieved  p50 {f['p50_ms']:7.1f} ms  p99 {f['p99_ms']:7.1f} ms"
+                  f"  | closed loop {f['max_rps']:6.0f} req/s (p99 {f['closed_p99_ms']:.1f} ms)  errors {f['errors']}")
+        ours, base_f = figures["stadtpuls (cached lots)"], figures["baseline (no cache)"]
+        print(f"ratio: max throughput {ours['max_rps'] / base_f['max_rps']:.1f}x the baseline, "
+              f"p99 at {args.rate:.0f} req/s {base_f['p99_ms'] / ours['p99_ms']:.1f}x lower")
+        met = ours["p99_ms"] < TARGET_P99_MS and ours["rps"] >= 0.95 * args.rate and ours["errors"] == 0
+        print(f"target p99 < {TARGET_P99_MS:.0f} ms at {args.rate:.0f} req/s: {'met' if met else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""The API over a simulated week of the small city, stored by the real ingest, checked against the ground truth.
+
+The week ends at the last full hour before now. Nobody empties a bin during the week, so that some bins overflow
+and others stay nearly empty. Faults are the default mix;
+the comparison drops what never reached the hub (``gaps``, ``garbage``) and uses the skewed time where the
+network server's clock was off.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+import pytest
+from apitest import OP, make_settings
+
+from api.planning import day_start, next_service_day
+from stadtpuls.fleet import apply, parse_text
+from stadtpuls.migrate import migrate
+from stadtpuls.settings import Settings
+
+pytestmark = pytest.mark.slow
+TZ = ZoneInfo("Europe/Berlin")
+SERVICE_DAYS = (0, 1, 2, 3, 4)
+
+
+@dataclass
+class Week:
+    url: str
+    start: datetime
+    end: datetime
+    lines: list[dict[str, Any]]
+    intervals: dict[str, int]  # dev_eui -> report interval
+
+
+def _when(line: dict[str, Any]) -> datetime:
+    t = datetime.fromisoformat(line["t"].replace("Z", "+00:00"))
+    if "skew" in line.get("faults", ()):
+        t += timedelta(seconds=float(line["skew_s"]))
+    return t
+
+
+def _simulate(url: str, broker: str, spool: Any, size: str, models: tuple[str, ...]) -> Week:
+    """A week of the city up to the last full hour, published to ``broker`` and stored by the real ingest."""
+    from ingest.bulk_publish import publish_all
+    from ingest.service import IngestService
+    from simulators.city import build_city
+    from simulators.engine import SimConfig, Simulation
+    from simulators.export import registry_yaml
+    from simulators.faults import FaultConfig
+    from simulators.timebase import DAY_US, US
+    from simulators.truth import TruthWriter
+
+    migrate(url)
+    end_s = int(time.time()) // 3600 * 3600
+    start_s = end_s - 7 * 86400
+    city = build_city(size, 5, "mixed")
+
+    def no_collection(day: date, now_us: int) -> list[str]:
+        return []
+
+    config = SimConfig(city=size, seed=5, start_us=start_s * US, duration_us=7 * DAY_US, fmt="mixed",
+                       faults=FaultConfig.parse("default"), schedule=no_collection, service_days=SERVICE_DAYS,
+                       models=models)
+    truth = TruthWriter(keep=True)
+    messages = [(m.topic, m.payload) for m in Simulation(config, truth=truth, city=city).messages()]
+    with psycopg.connect(url) as conn:
+        report = apply(conn, parse_text(registry_yaml(city), "yaml"))
+    assert not report.errors, report.errors
+    settings = Settings(database_url=url, mqtt_url=broker, mqtt_client_id=f"api-week-{uuid.uuid4().hex[:8]}",
+                        batch_size=5000, flush_interval=0.05, metrics_port=0, spool_dir=spool)
+    service = IngestService(settings, database_url=url, mqtt_url=broker)
+    service.start()
+    try:
+        assert service.source.connected.wait(10), "ingest did not connect"
+        publish_all(broker, messages)
+        deadline = time.monotonic() + 180
+        while service.metrics.received._value.get() < len(messages):  # noqa: SLF001 - counter value
+            assert time.monotonic() < deadline, "ingest did not receive every message"
+            time.sleep(0.1)
+    finally:
+        service.stop()
+    intervals = {d.dev_eui: d.report_interval_s for d in city.devices}
+    return Week(url, datetime.fromtimestamp(start_s, UTC), datetime.fromtimestamp(end_s, UTC),
+                [ln for ln in truth.lines if "summary" not in ln], intervals)
+
+
+@pytest.fixture(scope="module")
+def parking_week(new_database: Any, project_broker: Any, tmp_path_factory: pytest.TempPathFactory) -> Week:
+    """The small city, every model."""
+    pytest.importorskip("simulators.engine")
+    return _simulate(new_database(), project_broker.url, tmp_path_factory.mktemp("spool"), "small",
+                     ("waste", "parking", "buses", "environment"))
+
+
+@pytest.fixture(scope="module")
+def waste_week(new_database: Any, project_broker: Any, tmp_path_factory: pytest.TempPathFactory) -> Week:
+    """The medium city's 300 bins (waste model only), never collected during the week."""
+    pytest.importorskip("simulators.engine")
+    return _simulate(new_database(), project_broker.url, tmp_path_factory.mktemp("spool"), "medium", ("waste",))
+
+
+
+
+def _expected_lots(week: Week, at: datetime) -> dict[str, tuple[int, int]]:
+    """(free, occupied) per lot at ``at`` from the truth: each space's last delivered state, if heard recently."""
+    last: dict[str, tuple[datetime, bool, str]] = {}
+    for ln in week.lines:
+        if ln["kind"] != "space" or {"gaps", "garbage"} & set(ln.get("faults", ())):
+            continue
+        t = _when(ln)
+        if t <= at and (ln["dev_eui"] not in last or t >= last[ln["dev_eui"]][0]):
+            last[ln["dev_eui"]] = (t, bool(ln["quantities"]["occupied"]), ln["lot_id"])
+    out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for dev, (t, occupied, lot) in last.items():
+        if (at - t).total_seconds() <= 2.5 * week.intervals[dev]:
+            out[lot][1 if occupied else 0] += 1
+    return {lot: (v[0], v[1]) for lot, v in out.items()}
+
+
+def test_free_spaces_per_lot_equal_the_ground_truth_at_several_instants(parking_week: Week, make_client: Any
+                                                                         ) -> None:
+    week = parking_week
+    api = make_client(make_settings(week.url))
+    checked = 0
+    for k in range(1, 7):
+        at = week.start + timedelta(days=k, hours=3 * k, seconds=1234.5)
+        expected = _expected_lots(week, at)
+        lots = api.get("/api/v1/parking/lots", params={"at": at.isoformat()}).json()["data"]
+        assert len(lots) == 3
+        for lot in lots:
+            free, occupied = expected.get(lot["lot_id"], (0, 0))
+            assert (lot["free"], lot["occupied"]) == (free, occupied), (at, lot)
+            assert lot["unknown"] == lot["capacity"] - free - occupied
+            checked += free + occupied
+    assert checked > 100
+
+
+def _true_levels(week: Week) -> dict[str, list[tuple[datetime, float]]]:
+    levels: dict[str, list[tuple[datetime, float]]] = defaultdict(list)
+    for ln in week.lines:
+        if ln["kind"] == "bin":
+            levels[ln["site_id"]].append((datetime.fromisoformat(ln["t"].replace("Z", "+00:00")),
+                                          float(ln["true_level_pct"])))
+    return {k: sorted(v) for k, v in levels.items()}
+
+
+def _haversine_km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    p1, p2 = math.radians(a[0]), math.radians(b[0])
+    dp, dl = p2 - p1, math.radians(b[1] - a[1])
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6371.0088 * math.asin(math.sqrt(h))
+
+
+def _check_plan(week: Week, api: Any, day: date, levels: dict[str, list[tuple[datetime, float]]]
+                ) -> tuple[int, int, int]:
+    nxt = next_service_day(day, SERVICE_DAYS)
+    start, next_start = day_start(day, TZ, 7.0), day_start(nxt, TZ, 7.0)
+    plan = api.get("/api/v1/waste/pickups", headers=OP, params={"date": day.isoformat()}).json()
+    planned = [s["site_id"] for s in plan["data"]]
+    assert datetime.fromisoformat(plan["as_of"]) == start
+    overflow, nearly_empty = set(), set()
+    for site, series in levels.items():
+        window = [lvl for t, lvl in series if start <= t < next_start]
+        before = [lvl for t, lvl in series if t < start]
+        if window and max(window) >= 100:
+            overflow.add(site)
+        if before and window and before[-1] < 15 and max(window) < 40:
+            nearly_empty.add(site)
+    assert overflow <= set(planned), (day, overflow - set(planned))
+    assert not nearly_empty & set(planned), day
+    # a valid route: every planned bin once, positions 1..n, starting at the depot
+    assert len(planned) == len(set(planned)) and [s["seq"] for s in plan["data"]] == list(range(1, len(planned) + 1))
+    depot = (plan["depot"]["lat"], plan["depot"]["lon"])
+    if planned:
+        first = plan["data"][0]
+        assert first["leg_km"] == pytest.approx(1.3 * _haversine_km(depot, (first["lat"], first["lon"])), rel=1e-3)
+    geo = api.get("/api/v1/waste/pickups", headers=OP, params={"date": day.isoformat(), "format": "geojson"}).json()
+    route = next(f for f in geo["features"] if f["id"] == "route")["geometry"]["coordinates"]
+    assert route[0] == [depot[1], depot[0]] and len(route) == (len(planned) + 2 if planned else 1)
+    return len(overflow), len(nearly_empty), len(planned)
+
+
+def test_pickup_plans_cover_every_overflowing_bin_and_no_nearly_empty_one(waste_week: Week, make_client: Any
+                                                                           ) -> None:
+    """Each service day whose next round still lies in the week."""
+    week = waste_week
+    api = make_client(make_settings(week.url))
+    levels = _true_levels(week)
+    day = next_service_day(week.start.astimezone(TZ).date(), SERVICE_DAYS)
+    totals = [0, 0, 0]
+    plans = 0
+    while day_start(next_service_day(day, SERVICE_DAYS), TZ, 7.0) < week.end:
+        for k, n in enumerate(_check_plan(week, api, day, levels)):
+            totals[k] += n
+        plans += 1
+        day = next_service_day(day, SERVICE_DAYS)
+    overflow, nearly_empty, planned = totals
+    print(f"{plans} plans: {overflow} overflowing bins (all planned), {nearly_empty} nearly empty (none planned), "
+          f"{planned} planned")
+    assert plans >= 2 and overflow >= 5 and nearly_empty >= 5
