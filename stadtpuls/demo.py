@@ -2,7 +2,8 @@
 
 Without ``STADTPULS_DATABASE_URL`` / ``STADTPULS_MQTT_URL`` it starts embedded PostgreSQL and Mosquitto under
 ``<STADTPULS_DATA_DIR>/demo``; then it migrates, imports the simulated city's devices, and runs ``stadtpuls ingest``,
-``stadtpuls api`` and the accelerated simulator as child processes, each in its own process group. Ctrl-C, SIGTERM
+``stadtpuls api`` and the simulated city's feed (:mod:`stadtpuls.demo_feed`: the last hours at once, then a
+time-lapse on the wall clock) as child processes, each in its own process group. Ctrl-C, SIGTERM
 or the end of ``--duration`` stops them in reverse order (simulator, API, ingest, broker), then the database, and
 leaves no process behind. Components whose package is not installed are skipped with a message.
 """
@@ -37,8 +38,10 @@ __all__ = ["COMPONENTS", "available", "run", "setup"]
 log = get_logger("stadtpuls.demo")
 CLI = [sys.executable, "-m", "stadtpuls.cli"]
 # component -> module that must be importable for it to run
-COMPONENTS = {"ingest": "ingest.service", "api": "api.cli", "simulator": "simulators.cli"}
+COMPONENTS = {"ingest": "ingest.service", "api": "api.cli", "simulator": "simulators.engine"}
+FORMAT = "mixed"  # half of the devices behind The Things Stack, half behind ChirpStack
 STATUS_EVERY = 15.0
+CATCH_UP_TIMEOUT_S = 180.0
 
 
 def available(component: str) -> bool:
@@ -99,7 +102,8 @@ def _import_devices(args: argparse.Namespace, url: str, env: dict[str, str], dem
     from .fleet import apply, load_file
 
     path = demo_dir / "devices.yaml"
-    cmd = [*CLI, "simulate", "--city", args.city, "--seed", str(args.seed), "--export-devices", str(path)]
+    cmd = [*CLI, "simulate", "--city", args.city, "--seed", str(args.seed), "--format", FORMAT,
+           "--export-devices", str(path)]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     if done.returncode != 0:
         raise ServiceError("simulator", f"device export failed ({done.returncode}): {done.stderr.strip()[-500:]}")
@@ -119,6 +123,18 @@ def _http_up(url: str) -> bool:
         return True  # the server answers, even if it reports a problem
     except (urllib.error.URLError, OSError):
         return False
+
+
+def _caught_up(url: str) -> bool:
+    """True once the newest stored reading is from the last minute (the history has been published and stored)."""
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=3) as conn:
+            row = conn.execute("SELECT max(time) > now() - interval '1 minute' FROM uplinks").fetchone()
+    except psycopg.Error:
+        return False
+    return bool(row and row[0])
 
 
 def _status(url: str) -> str:
@@ -169,10 +185,18 @@ def _run(args: argparse.Namespace, settings: Settings, stopper: _Stopper, stack:
         if not supervisor.wait_until(api, lambda: _http_up(base + "/health"), timeout=60):
             raise ServiceError("api", f"did not answer on {base}/health (see {api.log_path})")
     if have["simulator"]:
-        sim = [*CLI, "simulate", "--city", args.city, "--seed", str(args.seed), "--speed", str(args.speed)]
-        supervisor.start(Child("simulator", [*sim, "--format", "mixed"], env, logs / "simulator.log"))
+        feed = [sys.executable, "-m", "stadtpuls.demo_feed", "--city", args.city, "--seed", str(args.seed),
+                "--format", FORMAT, "--speed", str(args.speed), "--history", str(args.history * 3600)]
+        sim = supervisor.start(Child("simulator", feed, env, logs / "simulator.log"))
+        if have["ingest"]:
+            print(f"  history   publishing the last {args.history:g} h of the city ...", flush=True)
+            t0 = time.monotonic()
+            caught_up = supervisor.wait_until(sim, lambda: _caught_up(services.database_url), CATCH_UP_TIMEOUT_S)
+            print(f"  history   {'stored' if caught_up else 'still arriving'} after {time.monotonic() - t0:.0f} s",
+                  flush=True)
 
-    lines = [f"stadtpuls demo is running ({args.city} city, {args.speed:g}x real time)"]
+    lines = [f"stadtpuls demo is running ({args.city} city: the last {args.history:g} h at once, then a time-lapse "
+             f"at {args.speed:g}x)"]
     if have["api"]:
         key = "$STADTPULS_OPERATOR_KEY" if "STADTPULS_OPERATOR_KEY" in os.environ else env["STADTPULS_OPERATOR_KEY"]
         lines += [
@@ -238,7 +262,10 @@ def run(args: argparse.Namespace) -> int:
 def setup(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this many seconds (default: Ctrl-C)")
     p.add_argument("--port", type=int, metavar="PORT", help="API port (default: STADTPULS_API_PORT)")
-    p.add_argument("--city", choices=("small", "medium", "large"), default="small", help="simulated city size")
-    p.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second (default 60)")
+    p.add_argument("--city", choices=("small", "medium", "large"), default="medium", help="simulated city size")
+    p.add_argument("--speed", type=float, default=60.0,
+                   help="time-lapse: simulated seconds per real second after the history (default 60)")
+    p.add_argument("--history", type=float, default=24.0, metavar="HOURS",
+                   help="hours of history published at the start (default 24)")
     p.add_argument("--seed", type=int, default=1, help="simulator seed")
     p.set_defaults(func=run)
