@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -285,8 +286,22 @@ def simulate_week(url: str, broker_url: str, spool: Path) -> CityWeek:
             time.sleep(0.1)
     finally:
         service.stop()  # flushes, commits and acks what was received
+        _end_session(broker_url, settings.mqtt_client_id)
     start = datetime.fromtimestamp(end_s - 7 * 86400, UTC)
     return CityWeek(url=url, start=start, end=datetime.now(UTC).replace(microsecond=0))
+
+
+def _end_session(broker_url: str, client_id: str) -> None:
+    """Remove the ingest's persistent session from the shared test broker (a clean start, then a disconnect)."""
+    import paho.mqtt.client as mqtt
+
+    u = urlsplit(broker_url)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client.connect(u.hostname or "127.0.0.1", u.port or 1883, clean_start=True)
+    client.loop_start()
+    time.sleep(0.2)
+    client.disconnect()
+    client.loop_stop()
 
 
 @pytest.fixture(scope="module")
