@@ -42,19 +42,25 @@ class BodyLimitMiddleware:
                 await self._reject(scope, receive, send)
                 return
         seen = 0
-        started = False
+        started = too_large = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, too_large
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    too_large = True
                     raise _TooLarge
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if too_large:  # the app caught _TooLarge as a body it could not read: answer 413 instead
+                if not started:
+                    started = True
+                    await self._reject(scope, receive, send)
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
