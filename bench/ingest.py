@@ -1,0 +1,344 @@
+"""End-to-end ingest throughput: publisher -> project broker -> ingest -> fresh database.
+
+A publisher process builds N real uplink messages (The Things Stack v3 and ChirpStack v4 envelopes with real
+payload bytes of four device models, :mod:`ingest.loadgen`) before the clock starts, then publishes them at
+QoS 1 to a Mosquitto started with the project's config. Measured, each in the same run on the same broker and
+database server:
+
+* **stadtpuls**: ``stadtpuls ingest`` as a subprocess; uplinks/s from the first publish until the last uplink is
+  committed (its ``stored`` metric reaches N), and its CPU time (user + system, from /proc) per uplink;
+* **naive**: a paho ``on_message`` callback doing ``json.loads``, the codec's per-message ``decode_row`` and one
+  INSERT statement per message (raw uplink and domain row) on an autocommit connection, on a smaller N;
+* **two workers**: two ``stadtpuls ingest`` processes on a shared subscription (``$share/bench/...``).
+
+Medians over ``--runs`` runs; the data tables are emptied between runs.
+
+    python -m bench.ingest [--count 1000000] [--naive-count 20000] [--runs 3] [--no-shared]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import multiprocessing as mp
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+from ingest.bulk_publish import publish_all
+from ingest.loadgen import make_fleet, make_uplinks
+from stadtpuls.embedded import EmbeddedBroker, EmbeddedPostgres, free_port, port_open
+from stadtpuls.fleet import apply, parse_text
+from stadtpuls.migrate import migrate
+
+TARGET_RATE, TARGET_RATIO, TARGET_CPU_US = 15_000, 10.0, 40.0
+TABLES = "uplinks, bin_levels, parking_events, passenger_counts, environment_readings, dead_letters, fcnt_gaps, " \
+         "device_state"
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _publisher(url: str, count: int, devices: int, pipe: Connection) -> None:
+    messages = make_uplinks(make_fleet(devices), count)
+    pipe.send("ready")
+    while (cmd := pipe.recv()) != "stop":
+        n = int(cmd)
+        elapsed = publish_all(url, messages[:n], window=30_000, chunk=1000)
+        pipe.send(elapsed)
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _metric(port: int, name: str) -> float:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith(name + " "):
+                    return float(line.split()[1])
+    except OSError:
+        pass
+    return 0.0
+
+
+def _drop_session(broker: str, client_id: str) -> None:
+    """Remove a persistent session from the broker (clean start, expiry 0)."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 0
+    parts = urlsplit(broker)
+    c.connect(parts.hostname or "127.0.0.1", parts.port or 1883, clean_start=True, properties=props)
+    c.loop_start()
+    time.sleep(0.2)
+    c.disconnect()
+    c.loop_stop()
+
+
+class Ingest:
+    """A ``stadtpuls ingest`` subprocess."""
+
+    def __init__(self, db: str, broker: str, client_id: str, workdir: Path, batch_size: int,
+                 share_group: str | None = None) -> None:
+        self.client_id = client_id
+        self.port = free_port()
+        env = {
+            **os.environ, "STADTPULS_DATABASE_URL": db, "STADTPULS_MQTT_URL": broker,
+            "STADTPULS_MQTT_CLIENT_ID": client_id, "STADTPULS_METRICS_PORT": str(self.port),
+            "STADTPULS_SPOOL_DIR": str(workdir / "spool"), "STADTPULS_BATCH_SIZE": str(batch_size),
+            "STADTPULS_LOG_LEVEL": "WARNING",
+        }
+        if share_group:
+            env["STADTPULS_MQTT_SHARE_GROUP"] = share_group
+        self.log = open(workdir / f"{client_id}.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen([sys.executable, "-m", "stadtpuls.cli", "ingest"], env=env, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while _metric(self.port, "stadtpuls_ingest_mqtt_connected") < 1:
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError(f"ingest did not start, see {self.log.name}")
+            time.sleep(0.1)
+
+    def stored(self) -> float:
+        return _metric(self.port, "stadtpuls_ingest_stored_total")
+
+    def cpu(self) -> float:
+        return _cpu_seconds(self.proc.pid)
+
+    def stop(self, broker: str) -> None:
+        self.proc.terminate()
+        self.proc.wait(60)
+        self.log.close()
+        _drop_session(broker, self.client_id)
+
+
+def _empty(db: str) -> None:
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {TABLES}")
+        conn.execute("VACUUM ANALYZE")
+
+
+def run_stadtpuls(db: str, broker: str, pub: Connection, count: int, workdir: Path, run: int, batch_size: int,
+                  workers: int = 1) -> tuple[float, float]:
+    """uplinks/s and CPU µs per uplink of ``workers`` ingest processes."""
+    _empty(db)
+    group = "bench" if workers > 1 else None
+    procs = [Ingest(db, broker, f"bench-{run}-{w}-{uuid.uuid4().hex[:6]}", workdir, batch_size, group)
+             for w in range(workers)]
+    time.sleep(0.5)
+    cpu0 = sum(p.cpu() for p in procs)
+    start = time.perf_counter()
+    pub.send(str(count))
+    while sum(p.stored() for p in procs) < count:
+        time.sleep(0.1)
+    elapsed = time.perf_counter() - start
+    cpu = sum(p.cpu() for p in procs) - cpu0
+    pub.recv()
+    for p in procs:
+        p.stop(broker)
+    with psycopg.connect(db) as conn:
+        stored = conn.execute("SELECT count(*) FROM uplinks").fetchone()
+    assert stored == (count,), f"stored {stored}, expected {count}"
+    return count / elapsed, cpu / count * 1e6
+
+
+_NAIVE_SQL = {
+    "bin": ("bin_levels", ("distance_mm", "fill_pct", "battery_pct")),
+    "space": ("parking_events", ("occupied",)),
+    "vehicle": ("passenger_counts", ("pax_in", "pax_out")),
+    "station": ("environment_readings", ("temperature_c", "humidity_pct", "co2_ppm")),
+}
+
+
+def _naive(db: str, broker: str, count: int, pipe: Connection) -> None:
+    """The baseline: everything per message, in the paho callback."""
+    import json
+
+    import paho.mqtt.client as mqtt
+
+    from ingest.codecs import get
+
+    conn = psycopg.connect(db, autocommit=True)
+    devices = {}
+    for eui, codec, lns_id, kind, site, depth, full in conn.execute(
+        "SELECT d.dev_eui, d.codec, d.lns_device_id, s.kind, d.site_id, s.depth_mm, s.full_mm"
+        " FROM devices d LEFT JOIN sites s USING (site_id)"
+    ).fetchall():
+        info = (eui, get(codec), kind, site, depth, full)
+        devices[eui] = info
+        if lns_id:
+            devices[lns_id] = info
+    done = [0, 0.0]
+
+    def on_message(client: Any, userdata: Any, m: Any) -> None:
+        msg = json.loads(m.payload)
+        if "end_device_ids" in msg:
+            up = msg["uplink_message"]
+            dev = devices[msg["end_device_ids"]["device_id"]]
+            port, payload, t = up.get("f_port", 0), base64.b64decode(up.get("frm_payload", "")), up["received_at"]
+            f_cnt, lns = up.get("f_cnt", 0), "tts"
+            key = uuid.uuid5(uuid.NAMESPACE_URL, f"{dev[0]}/{up.get('session_key_id')}/{f_cnt}/{t}")
+        else:
+            dev = devices[msg["deviceInfo"]["devEui"]]
+            port, payload, t = msg["fPort"], base64.b64decode(msg["data"]), msg["time"]
+            f_cnt, lns, key = msg.get("fCnt", 0), "chirpstack-v4", uuid.UUID(msg["deduplicationId"])
+        eui, codec, kind, site, depth, full = dev
+        obj = codec.decode_row(port, payload)
+        values = {
+            "distance_mm": obj.get("distance"), "battery_pct": obj.get("battery"),
+            "fill_pct": (None if obj.get("distance") is None else
+                         max(0.0, min(100.0, (depth - obj["distance"]) / (depth - full) * 100))),
+            "occupied": obj.get("occupied"), "pax_in": obj.get("line_1", {}).get("period_in"),
+            "pax_out": obj.get("line_1", {}).get("period_out"), "temperature_c": obj.get("temperature"),
+            "humidity_pct": obj.get("humidity"), "co2_ppm": obj.get("co2"),
+        }
+        table, cols = _NAIVE_SQL[kind]
+        conn.execute(
+            f"WITH u AS (INSERT INTO uplinks (time, dedup_key, dev_eui, f_cnt, f_port, payload, lns)"
+            f" VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING)"
+            f" INSERT INTO {table} (time, dev_eui, site_id, {', '.join(cols)})"
+            f" VALUES (%s, %s, %s, {', '.join(['%s'] * len(cols))}) ON CONFLICT DO NOTHING",
+            (t, key, eui, f_cnt, port, payload, lns, t, eui, site, *[values[c] for c in cols]),
+        )
+        done[0] += 1
+        if done[0] == count:
+            done[1] = time.perf_counter()
+            client.disconnect()
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-naive", clean_session=False)
+    client.on_message = on_message
+    client.on_connect = lambda c, *a: c.subscribe([("v3/+/devices/+/up", 1), ("application/+/device/+/event/up", 1)])
+    parts = urlsplit(broker)
+    client.connect(parts.hostname or "127.0.0.1", parts.port or 1883)
+    client.loop_start()
+    time.sleep(0.5)
+    pipe.send("ready")
+    while done[1] == 0.0:
+        time.sleep(0.05)
+    client.loop_stop()
+    pipe.send(done[1])
+
+
+def run_naive(db: str, broker: str, pub: Connection, count: int) -> float:
+    _empty(db)
+    here, there = mp.Pipe()
+    proc = mp.Process(target=_naive, args=(db, broker, count, there))
+    proc.start()
+    assert here.recv() == "ready"
+    start = time.perf_counter()
+    pub.send(str(count))
+    end = float(here.recv())
+    pub.recv()
+    proc.join(30)
+    _drop_session(broker, "bench-naive")
+    return count / (end - start)
+
+
+def _server_url(workdir: Path) -> tuple[str, EmbeddedPostgres | None]:
+    for var in ("STADTPULS_BENCH_DATABASE_URL", "STADTPULS_TEST_DATABASE_URL"):
+        if os.environ.get(var):
+            return os.environ[var], None
+    if port_open("127.0.0.1", 5432):
+        return "postgresql://postgres@127.0.0.1:5432/postgres", None
+    server = EmbeddedPostgres(workdir / "pg")
+    return server.start(), server
+
+
+def _fresh_database(server_url: str, name: str) -> str:
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = urlunsplit(urlsplit(server_url)._replace(path="/" + name))
+    migrate(url)
+    return url
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--count", type=int, default=1_000_000, help="uplinks per stadtpuls run")
+    ap.add_argument("--naive-count", type=int, default=20_000, help="uplinks for the naive baseline")
+    ap.add_argument("--runs", type=int, default=3, help="runs of each measurement (median)")
+    ap.add_argument("--devices", type=int, default=2000)
+    ap.add_argument("--batch-size", type=int, default=5000)
+    ap.add_argument("--no-shared", action="store_true", help="skip the two-worker run")
+    args = ap.parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="stadtpuls-bench-"))
+    server_url, server = _server_url(workdir)
+    db_name = f"stadtpuls_bench_{os.getpid()}"
+    broker = EmbeddedBroker(workdir / "broker")
+    pub_proc: mp.Process | None = None
+    try:
+        db = _fresh_database(server_url, db_name)
+        fleet = make_fleet(args.devices)
+        with psycopg.connect(db) as conn:
+            report = apply(conn, parse_text(fleet.yaml(), "yaml"))
+            assert not report.errors, report.errors
+        broker_url = broker.start()
+        pub, there = mp.Pipe()
+        n_msgs = max(args.count, args.naive_count)
+        pub_proc = mp.Process(target=_publisher, args=(broker_url, n_msgs, args.devices, there), daemon=True)
+        t0 = time.perf_counter()
+        pub_proc.start()
+        assert pub.recv() == "ready"
+        print(f"built {n_msgs:,} uplink messages in {time.perf_counter() - t0:.1f} s; "
+              f"broker: {broker.kind} with the project config; {os.cpu_count()} cores")
+        rates, cpus = [], []
+        for r in range(args.runs):
+            rate, cpu = run_stadtpuls(db, broker_url, pub, args.count, workdir, r, args.batch_size)
+            rates.append(rate)
+            cpus.append(cpu)
+            print(f"  stadtpuls run {r + 1}: {rate:,.0f} uplinks/s, {cpu:.1f} µs CPU/uplink")
+        naive = []
+        for r in range(args.runs):
+            naive.append(run_naive(db, broker_url, pub, args.naive_count))
+            print(f"  naive run {r + 1}: {naive[-1]:,.0f} uplinks/s")
+        shared: list[tuple[float, float]] = []
+        if not args.no_shared:
+            for r in range(args.runs):
+                shared.append(run_stadtpuls(db, broker_url, pub, args.count, workdir, 100 + r, args.batch_size, 2))
+                print(f"  two workers run {r + 1}: {shared[-1][0]:,.0f} uplinks/s, {shared[-1][1]:.1f} µs CPU/uplink")
+        rate, cpu, base = statistics.median(rates), statistics.median(cpus), statistics.median(naive)
+        print()
+        print(f"stadtpuls: {rate:,.0f} uplinks/s ({args.count:,} uplinks, median of {args.runs})")
+        print(f"naive: {base:,.0f} uplinks/s ({args.naive_count:,} uplinks, median of {args.runs})")
+        print(f"ratio: {rate / base:.1f}x")
+        print(f"stadtpuls CPU: {cpu:.1f} µs per uplink")
+        if shared:
+            s_rate = statistics.median(x[0] for x in shared)
+            s_cpu = statistics.median(x[1] for x in shared)
+            print(f"two workers (shared subscription): {s_rate:,.0f} uplinks/s, {s_cpu:.1f} µs CPU per uplink")
+        ok = rate >= TARGET_RATE and rate / base >= TARGET_RATIO and cpu <= TARGET_CPU_US
+        print(f"targets (>= {TARGET_RATE:,} uplinks/s, >= {TARGET_RATIO:.0f}x naive, <= {TARGET_CPU_US:.0f} µs CPU):"
+              f" {'met' if ok else 'NOT met'}")
+        pub.send("stop")
+        return 0
+    finally:
+        if pub_proc is not None and pub_proc.is_alive():
+            pub_proc.terminate()
+        broker.stop()
+        try:
+            with psycopg.connect(server_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+        except psycopg.Error:
+            pass
+        if server is not None:
+            server.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
