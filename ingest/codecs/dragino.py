@@ -14,23 +14,11 @@ import numpy as np
 
 from . import registry
 from .base import Codec, Column, Decoded, EncodeError, FieldSpec
-from .batch import (
-    Builder,
-    Rows,
-    field,
-    groups,
-    hex_column,
-    i32be,
-    lut,
-    pack,
-    row_count,
-    subset,
-    take,
-    u16be,
-    wrong_length,
-)
+from .batch import Builder, Rows, field, hex_column, i32be, lut, pack, row_count, u16be, wrong_length
 from .encoding import batch_size, be_bytes, field_values, to_codes, to_ints
 from .fill_level import column_or_absent
+from .lazy_columns import Later, Lookup
+from .row_classes import fail_by_length, frames
 
 __all__ = ["DraginoLHT65"]
 
@@ -47,12 +35,32 @@ _WORK_MODE = {
     15: "DS18B20ID",
 }
 _EXT_SENSOR_LUT = lut([_EXT_SENSOR.get(i) for i in range(16)], 16)
-_EXT_SENSOR_KNOWN = np.array([i in _EXT_SENSOR for i in range(16)])
 _WORK_MODE_LUT = lut([_WORK_MODE.get(i) for i in range(16)], 16)
 _WORK_MODE_KNOWN = np.array([i in _WORK_MODE for i in range(16)])
 _HIGH_LOW = lut(["Low", "High"], 2)
 _TRUE_FALSE = lut(["False", "True"], 2)
 _ID_BYTES = np.array([2, 3, 4, 5, 7, 8, 9, 10])
+
+
+def _wrong_length(port: int, length: int) -> str:
+    return wrong_length(length, str(FRAME))
+
+
+def _decode_mode(out: Builder, mode: int, rows: np.ndarray, s: np.ndarray) -> None:
+    """The fields in b7..b10 of the external sensor modes 4 and above (except the probe temperature)."""
+    if mode == 4:
+        out.set("Exti_pin_level", rows, Lookup(_HIGH_LOW, (s[:, 7] != 0).view(np.uint8)))
+        out.set("Exti_status", rows, Lookup(_TRUE_FALSE, (s[:, 8] != 0).view(np.uint8)))
+    elif mode == 5:
+        out.set("ILL_lx", rows, u16be(s, 7))
+    elif mode == 6:
+        out.set("ADC_V", rows, field(s, 7, ">u2") / 1000)
+    elif mode == 7:
+        out.set("Exit_count", rows, u16be(s, 7))
+    elif mode in (8, 9):
+        out.set("Exit_count" if mode == 8 else "Systimestamp", rows, i32be(s, 7))
+    elif mode == 15:
+        out.set("ID", rows, Later(hex_column, s[:, _ID_BYTES], False, " "))
 
 
 def _flag(v: Any) -> bool:
@@ -83,55 +91,47 @@ class DraginoLHT65(Codec):
     quantities = ("temperature_c", "humidity_pct", "battery_v")
 
     def decode(self, f_port: np.ndarray, buf: np.ndarray, offsets: np.ndarray) -> Decoded:
+        offsets = np.asarray(offsets, dtype=np.int64)
+        buf = np.asarray(buf, dtype=np.uint8)
+        port = np.asarray(f_port, dtype=np.int64)
         out = Builder(row_count(offsets), self.fields)
-        for g in groups(buf, offsets, f_port):
-            if g.f_port != 2:
-                out.fail(g.rows, "unknown FPort")
-                continue
-            if g.length != FRAME:
-                out.fail(g.rows, wrong_length(g.length, str(FRAME)))
-                continue
-            self._decode_frames(out, g.rows, g.data)
+        data_port = port == 2
+        out.fail(slice(None), "unknown FPort", where=~data_port)
+        lens = np.diff(offsets)
+        rows, d = frames(buf, offsets, lens, FRAME, exact=True)
+        if isinstance(rows, np.ndarray):  # some rows are not 11 bytes long
+            fail_by_length(out, np.flatnonzero(data_port & (lens != FRAME)), port, lens, _wrong_length)
+            data_port = data_port[rows]
+        if len(d):
+            self._decode_frames(out, rows, d, data_port)
         return out.build()
 
     @staticmethod
-    def _decode_frames(out: Builder, rows: Rows, d: np.ndarray) -> None:
-        """Decode 11-byte frames: the common fields over all rows, each mode's fields over its own rows."""
+    def _decode_frames(out: Builder, rows: Rows, d: np.ndarray, data_port: np.ndarray) -> None:
+        """Decode 11-byte frames: the common fields over all rows, each mode's fields over its own rows. Rows
+        of another fPort have failed already: build() clears their columns."""
         b6 = d[:, 6]
         ext = b6 & 0x0F
         e9 = ext == 9
         internal = ext != 15
         out.set("BatV", rows, (field(d, 0, ">u2") & 0x3FFF) / 1000, where=~e9)
-        out.set("Bat_status", rows, np.where(e9, d[:, 4], d[:, 0]) >> 6)
+        out.set("Bat_status", rows, (np.where(e9, d[:, 4], d[:, 0]) >> 6).astype(np.int64))
         out.set("TempC_SHT", rows, field(d, 2, ">i2") / 100, where=internal)
         out.set("Hum_SHT", rows, (field(d, 4, ">u2") & 0x0FFF) / 10, where=internal)
         out.set("No_connect", rows, "Sensor no connection", where=b6 >= 0x80)
-        present = np.bincount(ext, minlength=16)
-        for mode in np.flatnonzero(present).tolist():
-            sub_rows, s = subset(rows, d, ext == mode)
-            if mode in _EXT_SENSOR:
-                out.set("Ext_sensor", sub_rows, _EXT_SENSOR[mode])
-            if mode in _WORK_MODE:
-                out.set("Work_mode", sub_rows, _WORK_MODE[mode])
-            if mode == 1:
-                out.set("TempC_DS", sub_rows, field(s, 7, ">i2") / 100)
-            elif mode == 4:
-                out.set("Exti_pin_level", sub_rows, take(_HIGH_LOW, (s[:, 7] != 0).view(np.uint8)))
-                out.set("Exti_status", sub_rows, take(_TRUE_FALSE, (s[:, 8] != 0).view(np.uint8)))
-            elif mode == 5:
-                out.set("ILL_lx", sub_rows, u16be(s, 7))
-            elif mode == 6:
-                out.set("ADC_V", sub_rows, field(s, 7, ">u2") / 1000)
-            elif mode == 7:
-                out.set("Exit_count", sub_rows, u16be(s, 7))
-            elif mode == 8:
-                out.set("Exit_count", sub_rows, i32be(s, 7))
-            elif mode == 9:
-                out.set("TempC_DS", sub_rows, field(s, 0, ">i2") / 100)
-                out.set("Systimestamp", sub_rows, i32be(s, 7))
-            elif mode == 15:
-                out.set("ID", sub_rows, hex_column(s[:, _ID_BYTES], sep=" "))
-        out.fail(rows, POLL_REASON, where=(b6 & 0x40) != 0)
+        out.set("Ext_sensor", rows, Lookup(_EXT_SENSOR_LUT, ext), where=ext < 2)
+        out.set("Work_mode", rows, Lookup(_WORK_MODE_LUT, ext), where=np.take(_WORK_MODE_KNOWN, ext))
+        probe = (ext == 1) | e9  # the probe temperature: b7..b8, or b0..b1 in the timestamp mode
+        out.set("TempC_DS", rows, np.where(e9, field(d, 0, ">i2"), field(d, 7, ">i2")) / 100, where=probe)
+        rare = np.flatnonzero(ext >= 4)
+        if len(rare):
+            sub_rows = rare if isinstance(rows, slice) else rows[rare]
+            s = np.take(d, rare, axis=0)
+            modes = ext[rare]
+            for mode in np.flatnonzero(np.bincount(modes, minlength=16)).tolist():
+                sel = modes == mode
+                _decode_mode(out, mode, sub_rows[sel], s[sel])
+        out.fail(rows, POLL_REASON, where=((b6 & 0x40) != 0) & data_port)
 
     def decode_row(self, f_port: int, payload: bytes) -> dict[str, Any]:
         if f_port != 2:

@@ -15,23 +15,11 @@ import numpy as np
 
 from . import registry
 from .base import Codec, Column, Decoded, EncodeError, FieldSpec
-from .batch import (
-    Builder,
-    Rows,
-    groups,
-    hex_column,
-    i16be,
-    lut,
-    pack,
-    row_count,
-    subset,
-    take,
-    u16be,
-    volt_lut,
-    wrong_length,
-)
+from .batch import Builder, Rows, hex_column, i16be, lut, pack, row_count, subset, u16be, volt_lut, wrong_length
 from .encoding import batch_size, be_bytes, field_values, to_codes, to_ints
 from .fill_level import column_or_absent, fill_pct
+from .lazy_columns import Later, Lookup
+from .row_classes import PortCodes, fail_by_length, frames, one_of
 
 __all__ = ["NetvoxR718X", "NetvoxR719A"]
 
@@ -40,6 +28,14 @@ _VOLT = volt_lut()
 _VOLT_NUM = (np.arange(256) & 0x7F) / 10  # the battery voltage as a number, low-battery flag or not
 _STATUS_ONOFF = lut(["OFF", "ON"], 2)
 _STATUS_RESULT = lut(["Success", "Failure"], 2)
+
+
+_PORTS = PortCodes((6, 7))
+_PORT6, _PORT7 = 1, 2
+
+
+def _too_short(port: int, length: int) -> str:
+    return wrong_length(length, str(FRAME))
 
 
 def _volt_row(b: int) -> float | str:
@@ -99,38 +95,46 @@ class _Netvox(Codec):
     # --- decoding ---------------------------------------------------------------------------------------
 
     def decode(self, f_port: np.ndarray, buf: np.ndarray, offsets: np.ndarray) -> Decoded:
+        offsets = np.asarray(offsets, dtype=np.int64)
+        buf = np.asarray(buf, dtype=np.uint8)
+        port = np.asarray(f_port, dtype=np.int64)
         out = Builder(row_count(offsets), self.fields)
-        ports = np.asarray(f_port, dtype=np.int64)
-        # Grouped by length only: a batch of 11-byte frames is one zero-copy group; the fPort is a row mask.
-        for g in groups(buf, offsets):
-            port = ports[g.rows]
-            p6, p7 = port == 6, port == 7
-            valid = p6 | p7
-            out.fail(g.rows, "unknown FPort", where=~valid)
-            if g.length < FRAME:
-                out.fail(g.rows, wrong_length(g.length, str(FRAME)), where=valid)
-                continue
-            d, rows = g.data, g.rows
-            b1 = d[:, 1]
-            out.set("Device", rows, take(self._device_lut, b1), where=valid & self._device_known[b1])
-            version = p6 & (d[:, 2] == 0)
-            if version.any():
-                sub_rows, v = subset(rows, d, version)
-                out.set("SWver", sub_rows, v[:, 3] / 10)
-                out.set("HWver", sub_rows, v[:, 4])
-                out.set("Datecode", sub_rows, hex_column(v[:, 5:9]))
-            status = p6 & ~version
-            if status.any():
-                battery = d[:, 3]
-                if (battery & 0x80).any():
-                    out.set("Volt", rows, _VOLT[battery], where=status)
-                else:  # no low-battery text in this group: a plain float column
-                    out.set("Volt", rows, battery / 10, where=status, dtype=np.float64)
-                out.set_raw("battery_v", rows, _VOLT_NUM[d[:, 3]])
-                self._status(out, rows, d, status)
-            if p7.any():
-                self._config(out, *subset(rows, d, p7))
+        code = _PORTS(port)
+        out.fail(slice(None), "unknown FPort", where=code == 0)
+        lens = np.diff(offsets)
+        rows, d = frames(buf, offsets, lens, FRAME)
+        if isinstance(rows, np.ndarray):  # some rows shorter than a frame
+            fail_by_length(out, np.flatnonzero((code != 0) & (lens < FRAME)), port, lens, _too_short)
+            code = code[rows]
+        if len(d) == 0:
+            return out.build()
+        b1 = d[:, 1]
+        out.set("Device", rows, Lookup(self._device_lut, b1.copy()), where=(code != 0) & self._known(b1))
+        p6 = code == _PORT6
+        version = p6 & (d[:, 2] == 0)
+        status = p6 ^ version
+        if status.any():
+            battery = d[:, 3]
+            if ((battery >= 0x80) & status).any():
+                out.set("Volt", rows, Lookup(_VOLT, battery.copy()), where=status)
+                out.set_raw("battery_v", rows, np.take(_VOLT_NUM, battery))
+            else:  # no low-battery text in this batch: a plain float column, also the raw battery voltage
+                volts = battery / 10
+                out.set("Volt", rows, volts, where=status, dtype=np.float64)
+                out.set_raw("battery_v", rows, volts)
+            self._status(out, rows, d, status)
+        if version.any():
+            sub_rows, v = subset(rows, d, version)
+            out.set("SWver", sub_rows, v[:, 3] / 10)
+            out.set("HWver", sub_rows, v[:, 4].astype(np.int64))
+            out.set("Datecode", sub_rows, Later(hex_column, v[:, 5:9]))
+        p7 = code == _PORT7
+        if p7.any():
+            self._config(out, *subset(rows, d, p7))
         return out.build()
+
+    def _known(self, device: np.ndarray) -> np.ndarray:
+        return one_of(device, self.devices, self._device_known)
 
     def _status(self, out: Builder, rows: Rows, d: np.ndarray, where: np.ndarray) -> None:
         raise NotImplementedError
@@ -259,18 +263,18 @@ class NetvoxR718X(_Netvox):
 
     def _status(self, out: Builder, rows: Rows, d: np.ndarray, where: np.ndarray) -> None:
         is_x = d[:, 1] == 0x34
-        out.set("Status", rows, take(_STATUS_ONOFF, (d[:, 4] != 0).view(np.uint8)), where=where)
+        out.set("Status", rows, Lookup(_STATUS_ONOFF, (d[:, 4] != 0).view(np.uint8)), where=where)
         out.set("Distance", rows, u16be(d, 5), where=where)
-        out.set("FillLevel", rows, np.where(is_x, d[:, 9], d[:, 7]), where=where)
+        out.set("FillLevel", rows, np.where(is_x, d[:, 9], d[:, 7]).astype(np.int64), where=where)
         with_temp = where & is_x
         out.set("Temp", rows, i16be(d, 7) / 10, where=with_temp)
-        out.set("AngleOfInclination", rows, d[:, 10], where=with_temp)
+        out.set("AngleOfInclination", rows, d[:, 10].astype(np.int64), where=with_temp)
 
     def _config(self, out: Builder, rows: Rows, d: np.ndarray) -> None:
         b0 = d[:, 0]
-        out.set("Cmd", rows, take(self._cmd_lut, b0), where=self._cmd_known[b0])
+        out.set("Cmd", rows, Lookup(self._cmd_lut, b0.copy()), where=self._cmd_known[b0])
         result = np.isin(b0, self._RESULT_CMDS)
-        out.set("Status", rows, take(_STATUS_RESULT, (d[:, 2] != 0).view(np.uint8)), where=result)
+        out.set("Status", rows, Lookup(_STATUS_RESULT, (d[:, 2] != 0).view(np.uint8)), where=result)
         read = b0 == 0x82
         out.set("MinTime", rows, u16be(d, 2), where=read)
         out.set("MaxTime", rows, u16be(d, 4), where=read)
@@ -372,12 +376,12 @@ class NetvoxR719A(_Netvox):
     quantities = ("occupied", "battery_v")
 
     def _status(self, out: Builder, rows: Rows, d: np.ndarray, where: np.ndarray) -> None:
-        out.set("CarOnOff", rows, d[:, 4], where=where)
+        out.set("CarOnOff", rows, d[:, 4].astype(np.int64), where=where)
 
     def _config(self, out: Builder, rows: Rows, d: np.ndarray) -> None:
         b0 = d[:, 0]
-        out.set("Cmd", rows, take(self._cmd_lut, b0), where=self._cmd_known[b0])
-        out.set("Status", rows, take(_STATUS_RESULT, (d[:, 2] != 0).view(np.uint8)), where=b0 == 0x81)
+        out.set("Cmd", rows, Lookup(self._cmd_lut, b0.copy()), where=self._cmd_known[b0])
+        out.set("Status", rows, Lookup(_STATUS_RESULT, (d[:, 2] != 0).view(np.uint8)), where=b0 == 0x81)
         read = b0 == 0x82
         out.set("MinTime", rows, u16be(d, 2), where=read)
         out.set("MaxTime", rows, u16be(d, 4), where=read)

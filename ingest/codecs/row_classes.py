@@ -16,7 +16,7 @@ import numpy as np
 from .builder import Builder
 from .lazy_columns import Later
 
-__all__ = ["PortCodes", "fail_by_length", "heads", "payload_lists", "peek"]
+__all__ = ["PortCodes", "fail_by_length", "frames", "heads", "one_of", "payload_lists", "peek"]
 
 
 class PortCodes:
@@ -50,6 +50,32 @@ def heads(buf: np.ndarray, offsets: np.ndarray, rows: np.ndarray, width: int) ->
     for j in range(width):  # one gather per byte column, from the buffer shifted by j
         np.take(buf[j:], starts, out=out[j], mode="clip")
     return out.T
+
+
+def frames(
+    buf: np.ndarray, offsets: np.ndarray, lens: np.ndarray, width: int, exact: bool = False
+) -> tuple[slice | np.ndarray, np.ndarray]:
+    """The rows that hold a ``width``-byte frame (``exact``: exactly that long, else at least) and their first
+    ``width`` bytes as a ``(rows, width)`` uint8 array. When every payload has exactly ``width`` bytes (they
+    then lie back to back) the rows are ``slice(None)`` and the array is a zero-copy view of the buffer."""
+    n = len(lens)
+    if n and bool((lens == width).all()):
+        start = int(offsets[0])
+        return slice(None), buf[start : start + n * width].reshape(n, width)
+    rows = np.flatnonzero(lens == width if exact else lens >= width)
+    return rows, heads(buf, offsets, rows, width)
+
+
+def one_of(values: np.ndarray, choices: Iterable[int], table: np.ndarray) -> np.ndarray:
+    """``values`` is one of ``choices`` (``table``: the same as a lookup table): a few comparisons when the
+    choices are few, else one lookup."""
+    choices = list(choices)
+    if len(choices) > 3:
+        return np.take(table, values)
+    mask = values == choices[0]
+    for c in choices[1:]:
+        mask |= values == c
+    return mask
 
 
 def payload_lists(buf: np.ndarray, offsets: np.ndarray, rows: np.ndarray) -> Later:
