@@ -151,6 +151,9 @@ def build_city(size: str | CitySize = "medium", seed: int = 1, fmt: str = "mixed
         r = R * math.sqrt(rng.random())
         a = rng.random() * 2 * math.pi
         ptype = "center" if r < 0.3 * R else ("residential" if rng.random() < 0.55 else "island")
+        if p < 3:  # every town has each kind of collection point
+            ptype = ("center", "residential", "island")[p]
+            r = 0.3 * R * math.sqrt(rng.random()) if p == 0 else R * math.sqrt(0.09 + 0.91 * rng.random())
         street = STREETS[int(rng.integers(len(STREETS)))]
         number = int(rng.integers(1, 120))
         district = int(((a / (2 * math.pi)) * 5) % 5)  # sector of town: its collection weekday

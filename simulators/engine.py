@@ -28,6 +28,7 @@ from .envelopes import (
     UplinkFacts,
     chirpstack_join,
     chirpstack_uplink,
+    stamps,
     stamps_array,
     topic,
     tts_join,
@@ -99,7 +100,7 @@ class Simulation:
         self.joins = 0
         self.published = 0
         self._out: list[Message] = []
-        self._held: dict[int, list[Message]] = {}
+        self._held: dict[int, list[tuple[Message, int]]] = {}
         self._delayed: list[list[Any]] = []
 
     @property
@@ -115,9 +116,11 @@ class Simulation:
                     readings.extend(expand(batch.take(batch.t_us < end)))
             self._window(merge_sorted(readings))
             yield from self._drain()
-        for held in self._held.values():
-            for m in held:
+        for held in self._held.values():  # devices that never sent again: their held messages go out last
+            for m, after in held:
                 self._push(m)
+                if after >= 0:
+                    self._delayed.append([after, m])
         self._held.clear()
         for _, m in self._delayed:
             self._push(m)
@@ -144,14 +147,16 @@ class Simulation:
                 self.published += 1
 
     def _deliver(self, msg: Message, dev: int, *, hold: bool, duplicate_after: int) -> None:
+        """Publish ``msg`` (or hold it back until the device's next message), and its duplicate
+        ``duplicate_after`` messages after it."""
         if hold:
-            self._held.setdefault(dev, []).append(msg)
-        else:
-            self._push(msg)
-            for m in self._held.pop(dev, []):
-                self._push(m)
-        if duplicate_after >= 0:
-            self._delayed.append([duplicate_after, msg])
+            self._held.setdefault(dev, []).append((msg, duplicate_after))
+            return
+        released = [(msg, duplicate_after), *self._held.pop(dev, [])]
+        for m, after in released:
+            self._push(m)
+            if after >= 0:
+                self._delayed.append([after, m])
 
     def _join(self, dev: int, t_us: int) -> None:
         device = self.city.devices[dev]
@@ -251,7 +256,7 @@ class Simulation:
             self.uplinks += 1
             self._deliver(msg, r.dev, hold=bool(plan.reorder[k]), duplicate_after=int(plan.duplicate_after[k]))
             if plan.unknown[k]:
-                self._unknown(facts, r.t_us)
+                self._unknown(facts, r)
             if plan.malformed[k]:
                 counts["malformed"] += 1
                 self._push(Message(r.t_us, msg.topic, self.faults.malformed(msg.payload)))
@@ -259,11 +264,14 @@ class Simulation:
                                   "kind": "malformed", "lns": device.lns, "topic": msg.topic, "quantities": {},
                                   "dedup": None, "faults": ["malformed"]})
 
-    def _unknown(self, facts: UplinkFacts, t_us: int) -> None:
+    def _unknown(self, facts: UplinkFacts, r: Reading) -> None:
+        """An unregistered device of the same model sends the same (valid) reading at the same time."""
+        t_us = r.t_us
         rogue, session, f_cnt = self.rogues.next(facts.device)
-        f = UplinkFacts(rogue, session, f_cnt, facts.f_port, facts.payload, facts.t_us, facts.sf, facts.frequency,
+        f = UplinkFacts(rogue, session, f_cnt, r.f_port, r.payload, t_us, facts.sf, facts.frequency,
                         facts.channel, facts.airtime_us, facts.gateways, self.ids.uuid(),
-                        self.ids.ulids(t_us // 1000, 5), facts.tokens, facts.uplink_ids, facts.stamps)
+                        self.ids.ulids(t_us // 1000, 5), facts.tokens, facts.uplink_ids,
+                        stamps(t_us, self.ids.u32() % 1000, rogue.lns))
         self.faults.counts["unknown"] += 1
         self.uplinks += 1
         self._push(Message(t_us, topic(self.net, rogue), self._body(f)))

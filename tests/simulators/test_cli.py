@@ -1,0 +1,49 @@
+"""``stadtpuls simulate``: export, files, replay, load mode and clear errors."""
+
+from __future__ import annotations
+
+import collections
+
+import yaml
+
+from simulators import read_messages, read_truth
+from stadtpuls.cli import main as cli
+
+
+def test_export_alone_writes_the_registry_and_exits(tmp_path, capsys):
+    assert cli(["simulate", "--city", "small", "--export-devices", str(tmp_path / "fleet.yaml")]) == 0
+    doc = yaml.safe_load((tmp_path / "fleet.yaml").read_text())
+    assert len(doc["devices"]) == 68 and "registry:" in capsys.readouterr().out
+    assert cli(["simulate", "--city", "small", "--export-devices", str(tmp_path / "fleet.csv")]) == 0
+    assert (tmp_path / "fleet.csv").read_text().startswith("dev_eui,codec,")
+
+
+def test_bad_arguments_get_a_clear_message_and_exit_code_2(capsys):
+    assert cli(["simulate", "--faults", "gaps=2", "--out", "/dev/null"]) == 2
+    assert "gaps=2" in capsys.readouterr().err
+    assert cli(["simulate", "--start", "next week", "--out", "/dev/null"]) == 2
+    assert "next week" in capsys.readouterr().err
+    assert cli(["simulate", "--rate", "0", "--out", "/dev/null", "--no-progress"]) == 2
+
+
+def test_file_run_writes_messages_and_truth_then_replay_publishes_them(tmp_path, project_broker, subscriber, capsys):
+    out, truth = tmp_path / "day.jsonl", tmp_path / "truth.jsonl"
+    assert cli(["simulate", "--city", "small", "--start", "2025-06-02T04:00:00Z", "--duration", "3h",
+                "--format", "tts", "--out", str(out), "--truth", str(truth), "--no-progress"]) == 0
+    messages = list(read_messages(out))
+    lines, summary = read_truth(truth)
+    assert summary["published"] == len(messages) and summary["measurements"] == len(lines)
+    assert all(m.topic.startswith("v3/city-sensors@stadtpuls/devices/") for m in messages)
+    assert cli(["simulate", "--replay", str(out), "--mqtt-url", project_broker.url, "--no-progress"]) == 0
+    got = subscriber.wait_for(len(messages))
+    assert collections.Counter(got) == collections.Counter((m.topic, m.payload) for m in messages)
+    assert f"replayed {len(messages)} messages" in capsys.readouterr().out
+
+
+def test_load_mode_publishes_the_count_and_reports_it(project_broker, subscriber, capsys):
+    assert cli(["simulate", "--city", "small", "--rate", "0", "--count", "5000", "--faults", "duplicates=0.02",
+                "--mqtt-url", project_broker.url, "--start", "2025-06-02", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "load: 5000 uplinks" in out and "duplicates=" in out
+    sent = int(out.split(" messages sent")[0].rsplit(" ", 1)[1])
+    assert sent > 5000 and len(subscriber.wait_for(sent)) == sent
