@@ -1,0 +1,152 @@
+"""The batch writer on the real database: notifications, gap bookkeeping with late frames, bus stops, dedup."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import orjson
+import psycopg
+
+from ingest.codecs import get
+from ingest.envelopes.build import chirpstack_join, chirpstack_topic, chirpstack_uplink
+from ingest.pipeline import Pipeline
+from ingest.registry import load_registry
+from ingest.writer import Writer
+
+from .conftest import register
+
+APP = "00000000-0000-0000-0000-00000000000a"
+T0 = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)
+FLEET = """
+sites:
+  - {site_id: lot-1, kind: lot, capacity: 5}
+  - {site_id: space-1, kind: space, parent_id: lot-1}
+  - {site_id: line-5, kind: line}
+  - {site_id: bus-51, kind: vehicle, parent_id: line-5, capacity: 80}
+  - {site_id: stop-markt, kind: stop, parent_id: line-5, lat: 51.3400, lon: 12.3700, seq: 1}
+  - {site_id: stop-bahnhof, kind: stop, parent_id: line-5, lat: 51.3450, lon: 12.3800, seq: 2}
+devices:
+  - {dev_eui: "1000000000000001", codec: nwave/nps405, site_id: space-1}
+  - {dev_eui: "2000000000000001", codec: opensource/esp32-paxcounter, site_id: bus-51}
+  - {dev_eui: "2000000000000002", codec: milesight-iot/vs133, site_id: bus-51}
+"""
+SPACE, PAX, DOOR = "1000000000000001", "2000000000000001", "2000000000000002"
+
+
+def _up(dev: str, f_cnt: int, seconds: float, payload: bytes, f_port: int = 1,
+        base: datetime = T0) -> tuple[str, bytes]:
+    msg = chirpstack_uplink(dev_eui=dev, application_id=APP, time=base + timedelta(seconds=seconds), f_port=f_port,
+                            payload=payload, f_cnt=f_cnt)
+    return chirpstack_topic(APP, dev), orjson.dumps(msg)
+
+
+def _write(url: str, pipeline: Pipeline, writer: Writer, messages: list[tuple[str, bytes]]) -> None:
+    prepared = pipeline.prepare([t for t, _ in messages], [p for _, p in messages], time.time())
+    writer.write(prepared.batch)
+
+
+def _setup(url: str) -> tuple[Pipeline, Writer]:
+    register(url, FLEET)
+    with psycopg.connect(url) as conn:
+        registry = load_registry(conn)
+    return Pipeline(registry), Writer(url)
+
+
+def test_committed_domain_rows_are_announced_with_pg_notify(clean_db: str) -> None:
+    pipeline, writer = _setup(clean_db)
+    with psycopg.connect(clean_db, autocommit=True) as listener:
+        listener.execute("LISTEN stadtpuls")
+        _write(clean_db, pipeline, writer, [_up(SPACE, 1, 0, b"\x01"), _up(SPACE, 2, 60, b"\x00")])
+        note = next(listener.notifies(timeout=5, stop_after=1))
+    writer.close()
+    assert orjson.loads(note.payload) == {"parking": 2, "bins": 0, "passengers": 0, "environment": 0}
+
+
+def test_gaps_are_recorded_and_filled_by_late_frames(clean_db: str) -> None:
+    pipeline, writer = _setup(clean_db)
+    _write(clean_db, pipeline, writer, [_up(SPACE, f, f * 60, b"\x01") for f in (1, 2, 7, 8)])
+    gaps = "SELECT f_cnt_from, f_cnt_to, missing FROM fcnt_gaps ORDER BY f_cnt_from"
+    with psycopg.connect(clean_db) as conn:
+        assert conn.execute(gaps).fetchall() == [(3, 6, 4)]
+        _write(clean_db, pipeline, writer, [_up(SPACE, 4, 4 * 60, b"\x01")])  # late: splits the gap
+        assert conn.execute(gaps).fetchall() == [(3, 3, 1), (5, 6, 2)]
+        _write(clean_db, pipeline, writer, [_up(SPACE, 3, 180, b"\x01"), _up(SPACE, 5, 300, b"\x00"),
+                                            _up(SPACE, 6, 360, b"\x00")])
+        assert conn.execute(gaps).fetchall() == []
+        state = conn.execute("SELECT last_f_cnt FROM device_state WHERE dev_eui = %s", (SPACE,)).fetchone()
+        assert state == (8,)
+    writer.close()
+
+
+def test_a_join_restarts_the_count_without_a_gap(clean_db: str) -> None:
+    pipeline, writer = _setup(clean_db)
+    join = chirpstack_join(dev_eui=SPACE, application_id=APP, time=T0 + timedelta(seconds=130), dev_addr="01020304")
+    _write(clean_db, pipeline, writer, [_up(SPACE, 40, 60, b"\x01"), _up(SPACE, 41, 120, b"\x01"),
+                                        (chirpstack_topic(APP, SPACE, "join"), orjson.dumps(join)),
+                                        _up(SPACE, 0, 140, b"\x00"), _up(SPACE, 1, 200, b"\x01")])
+    with psycopg.connect(clean_db) as conn:
+        assert conn.execute("SELECT count(*) FROM fcnt_gaps").fetchone() == (0,)
+        assert conn.execute("SELECT last_f_cnt, last_join IS NOT NULL FROM device_state").fetchone() == (1, True)
+    writer.close()
+
+
+def _pax(wifi: int, lat: float, lon: float) -> bytes:
+    cols = {"wifi": np.array([wifi]), "ble": np.array([0]), "latitude": np.array([lat]),
+            "longitude": np.array([lon]), "sats": np.array([6]), "hdop": np.array([1.2]), "altitude": np.array([110])}
+    buf, _ = get("opensource/esp32-paxcounter").encode(1, cols)
+    return buf.tobytes()
+
+
+def _door(pax_in: int, pax_out: int) -> bytes:
+    buf, _ = get("milesight-iot/vs133").encode(85, {"line_1.period_in": np.array([pax_in]),
+                                                   "line_1.period_out": np.array([pax_out])})
+    return buf.tobytes()
+
+
+def test_passenger_rows_get_the_stop_of_the_position_or_the_last_resolved_stop(clean_db: str) -> None:
+    pipeline, writer = _setup(clean_db)
+    _write(clean_db, pipeline, writer, [
+        _up(PAX, 1, 0, _pax(12, 51.3401, 12.3702)),  # 20 m from Markt
+        _up(DOOR, 1, 5, _door(3, 1), f_port=85),
+    ])
+    _write(clean_db, pipeline, writer, [
+        _up(PAX, 2, 300, _pax(14, 51.3449, 12.3799)),  # at Bahnhof
+        _up(DOOR, 2, 306, _door(0, 4), f_port=85),
+        _up(PAX, 3, 420, _pax(11, 51.3600, 12.4000)),  # between stops: no stop
+        _up(DOOR, 3, 425, _door(1, 0), f_port=85),
+    ])
+    with psycopg.connect(clean_db) as conn:
+        rows = conn.execute(
+            "SELECT dev_eui, stop_id, line_id, pax_in, pax_out, pax_count FROM passenger_counts ORDER BY time"
+        ).fetchall()
+    writer.close()
+    assert rows == [
+        (PAX, "stop-markt", "line-5", None, None, 12),
+        (DOOR, "stop-markt", "line-5", 3, 1, None),
+        (PAX, "stop-bahnhof", "line-5", None, None, 14),
+        (DOOR, "stop-bahnhof", "line-5", 0, 4, None),
+        (PAX, None, "line-5", None, None, 11),
+        (DOOR, None, "line-5", 1, 0, None),
+    ]
+
+
+def test_a_door_counter_after_a_restart_finds_the_stop_in_the_database(clean_db: str) -> None:
+    pipeline, writer = _setup(clean_db)
+    now = datetime.now(UTC).replace(microsecond=0)
+    _write(clean_db, pipeline, writer, [_up(PAX, 1, -30, _pax(12, 51.3401, 12.3702), base=now)])
+    door = _up(DOOR, 1, -20, _door(2, 2), f_port=85, base=now)
+    query = ("SELECT DISTINCT ON (site_id) site_id, stop_id, (extract(epoch FROM time) * 1000000)::bigint"
+             " FROM passenger_counts WHERE site_id = ANY(%s) AND stop_id IS NOT NULL"
+             " AND time > now() - interval '10 minutes' ORDER BY site_id, time DESC")
+    with psycopg.connect(clean_db, autocommit=True) as side:
+        def recent(vehicles: list[str]) -> dict[str, tuple[str, np.datetime64]]:
+            rows = side.execute(query, (vehicles,)).fetchall()
+            return {v: (s, np.datetime64(int(us), "us")) for v, s, us in rows}
+
+        restarted = Pipeline(load_registry(side), recent_stops=recent)  # nothing in memory
+        _write(clean_db, restarted, writer, [door])
+        stop = side.execute("SELECT stop_id FROM passenger_counts WHERE dev_eui = %s", (DOOR,)).fetchone()
+    writer.close()
+    assert stop == ("stop-markt",)
