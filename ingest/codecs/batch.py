@@ -1,24 +1,21 @@
-"""Array helpers shared by the codecs: grouping a batch by layout, reading integer columns, building results.
+"""Array helpers shared by the codecs: reading integer columns, lookup tables, text columns, packing frames.
 
-A codec's ``decode`` usually goes like this::
+A fixed-layout codec's ``decode`` usually goes like this (see also :mod:`ingest.codecs.row_classes`)::
 
-    out = Builder(n, self.fields)                    # one column per declared field, nothing present yet
-    for g in groups(buf, offsets, f_port):           # rows of equal (f_port, length) as a 2-D uint8 array
-        if g.length != 11:
-            out.fail(g.rows, "wrong length")
-            continue
-        out.set("Distance", g.rows, u16be(g.data, 5))
-        out.set("Device", g.rows, DEVICE_LUT[g.data[:, 1]], where=DEVICE_KNOWN[g.data[:, 1]])
+    out = Builder(n, self.fields)                      # one column per declared field, nothing present yet
+    code = PORTS(f_port)                               # fPort -> small code, one lookup per row
+    rows, d = frames(buf, offsets, lens, 11)           # the 11-byte frames as a 2-D uint8 array
+    out.set("Distance", rows, u16be(d, 5), where=code == 1)
+    out.set("Device", rows, Lookup(DEVICE_LUT, d[:, 1].copy()), where=DEVICE_KNOWN[d[:, 1]])
     return out.build()
 
-``g.rows`` is a ``slice`` when the group is the whole batch (no gather, no scatter), else an index array.
+``rows`` is ``slice(None)`` when the frames are the whole batch (no gather, no scatter), else an index array.
 Everything here is vectorised; nothing loops over rows in Python.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,13 +24,9 @@ from .builder import Builder
 
 __all__ = [
     "Builder",
-    "Group",
-    "byte_at",
-    "fail_short",
+    "Rows",
     "field",
     "format_unique",
-    "from_hex",
-    "groups",
     "hex_column",
     "i8",
     "i16be",
@@ -41,14 +34,10 @@ __all__ = [
     "i32be",
     "i32le",
     "lengths",
-    "lists_column",
     "lut",
     "pack",
     "row_count",
-    "rows_of",
-    "select",
     "subset",
-    "take",
     "u16be",
     "u16le",
     "u32be",
@@ -70,96 +59,6 @@ def lengths(offsets: np.ndarray) -> np.ndarray:
 
 def row_count(offsets: np.ndarray) -> int:
     return max(len(offsets) - 1, 0)
-
-
-@dataclass
-class Group:
-    """Rows of a batch that share ``f_port`` (None when grouped by length only) and ``length``.
-
-    ``data`` is a C-contiguous ``(rows, length)`` uint8 array; ``rows`` selects the group's rows in the batch.
-    """
-
-    f_port: int | None
-    length: int
-    rows: Rows
-    data: np.ndarray
-
-    @property
-    def size(self) -> int:
-        return int(self.data.shape[0])
-
-
-def rows_of(buf: np.ndarray, offsets: np.ndarray, rows: np.ndarray, length: int) -> np.ndarray:
-    """Gather ``rows`` (all of payload length ``length``) into a ``(len(rows), length)`` uint8 array."""
-    return _gather(buf, np.asarray(offsets, dtype=np.int64)[rows], length)
-
-
-def _gather(buf: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
-    out = np.empty((len(starts), length), dtype=np.uint8)
-    for k in range(length):  # one gather per byte column: much faster than a 2-D fancy index
-        out[:, k] = buf[starts + k]
-    return out
-
-
-def byte_at(buf: np.ndarray, offsets: np.ndarray, k: int) -> np.ndarray:
-    """Byte ``k`` of every payload (uint8; 0 where the payload is shorter), without grouping the batch."""
-    offsets = np.asarray(offsets, dtype=np.int64)
-    at = offsets[:-1] + k
-    if len(at) and int(np.min(offsets[1:] - at)) > 0:
-        return buf[at]
-    if len(buf) == 0:
-        return np.zeros(len(at), dtype=np.uint8)
-    out = buf[np.minimum(at, np.int64(len(buf) - 1))]
-    out[at >= offsets[1:]] = 0
-    return out
-
-
-def groups(
-    buf: np.ndarray, offsets: np.ndarray, f_port: np.ndarray | None = None, rows: np.ndarray | None = None
-) -> Iterator[Group]:
-    """Split a batch (or only its ``rows``: distinct indices) into groups of equal (f_port, length), in
-    ascending order.
-
-    A batch whose rows all share one layout and lie back to back in ``buf`` is returned as a single zero-copy
-    group with ``rows = slice(0, n)``.
-    """
-    buf = np.asarray(buf, dtype=np.uint8)
-    offsets = np.asarray(offsets, dtype=np.int64)
-    n = row_count(offsets)
-    ports = None if f_port is None else np.asarray(f_port, dtype=np.int64)
-    if rows is not None and len(rows) == n:
-        rows = None  # distinct row indices covering the whole batch
-    if rows is not None:
-        starts, lens = offsets[:-1][rows], np.diff(offsets)[rows]
-        if ports is not None:
-            ports = ports[rows]
-    else:
-        starts, lens = offsets[:-1], np.diff(offsets)
-    if len(lens) == 0:
-        return
-    l0 = int(lens[0])
-    if rows is None and bool((lens == l0).all()) and (ports is None or bool((ports == ports[0]).all())):
-        p0 = None if ports is None else int(ports[0])
-        start = int(offsets[0])
-        if l0 > 0 and int(offsets[-1]) - start == n * l0:
-            data = buf[start : start + n * l0].reshape(n, l0)
-        else:
-            data = _gather(buf, starts, l0)
-        yield Group(p0, l0, slice(0, n), data)
-        return
-    if ports is None:
-        key = lens
-        small = int(lens.max()) < 1 << 16
-    else:
-        small = int(ports.min()) >= 0 and int(ports.max()) < 256 and int(lens.max()) < 256
-        key = (ports << 8) | lens if small else (ports << 32) ^ lens  # the latter keeps any port distinct
-    # Small keys are counted (linear time); others need a sort.
-    keys = np.flatnonzero(np.bincount(key)) if small else np.unique(key)
-    for k in keys.tolist():
-        idx = np.flatnonzero(key == k)
-        length = int(lens[idx[0]])
-        port = None if ports is None else int(ports[idx[0]])
-        yield Group(port, length, idx if rows is None else rows[idx], _gather(buf, starts[idx], length))
 
 
 def pack(parts: Sequence[tuple[np.ndarray, np.ndarray]], n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -246,16 +145,6 @@ def lut(values: Sequence[Any], size: int = 256) -> np.ndarray:
     return table
 
 
-def take(table: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """``table[codes]`` for a lookup table; when every code is the same (a batch of one device model, one
-    frame type) a fill replaces the per-row gather, which for object tables is the costly part."""
-    if len(codes) and bool((codes == codes[0]).all()):
-        out = np.empty(len(codes), dtype=table.dtype)
-        out.fill(table[codes[0]])
-        return out
-    return table[codes]
-
-
 def volt_lut() -> np.ndarray:
     """Netvox battery byte -> ``Volt`` value: b/10 if bit 7 is clear, else ``"<(b & 0x7F)/10>(low battery)"``
     with the number in shortest decimal form (``"3.2"``, ``"3"``)."""
@@ -299,23 +188,6 @@ def format_unique(keys: np.ndarray, fmt: Callable[[int], Any]) -> np.ndarray:
     return table[inverse.reshape(-1)]
 
 
-def lists_column(a: np.ndarray) -> np.ndarray:
-    """Every row of a 2-D array as a Python list, in an object array (for ``bytes``-like JSON fields)."""
-    return np.fromiter(a.tolist(), dtype=object, count=a.shape[0])
-
-
-def from_hex(text: str) -> bytes:
-    """Bytes of a hex string; raises ValueError on odd length or a non-hex digit."""
-    return bytes.fromhex(text)
-
-
-def select(rows: Rows, mask: np.ndarray) -> Rows:
-    """The batch rows of a group's rows where ``mask`` (over the group) is True."""
-    if isinstance(rows, slice):
-        return np.flatnonzero(mask) + (rows.start or 0)
-    return rows[mask]
-
-
 def subset(rows: Rows, data: np.ndarray, mask: np.ndarray) -> tuple[Rows, np.ndarray]:
     """The batch rows and the 2-D data of a group's rows where ``mask`` is True (all of them: no copy)."""
     idx = np.flatnonzero(mask)
@@ -323,17 +195,6 @@ def subset(rows: Rows, data: np.ndarray, mask: np.ndarray) -> tuple[Rows, np.nda
         return rows, data
     sub_rows = idx + (rows.start or 0) if isinstance(rows, slice) else rows[idx]
     return sub_rows, np.take(data, idx, axis=0)
-
-
-def fail_short(out: Builder, port: np.ndarray, lens: np.ndarray, short: np.ndarray, need: Mapping[int, int]) -> None:
-    """Fail the ``short`` rows of a whole batch (``need``: minimum length by fPort) as wrong length."""
-    if not short.any():
-        return
-    key = (port[short] << 32) | lens[short]
-    for k in np.unique(key).tolist():
-        p, length = k >> 32, k & 0xFFFFFFFF
-        where = short & (port == p) & (lens == length)
-        out.fail(slice(None), wrong_length(length, f"at least {need[p]}"), where=where)
 
 
 def wrong_length(got: int, expected: str) -> str:

@@ -18,7 +18,7 @@ from .batch import Builder, format_unique, i32le, lut, pack, row_count, u16le, w
 from .encoding import batch_size, dotted_bytes, field_values, le_bytes, pack_lists, to_codes, to_ints
 from .fill_level import column_or_absent
 from .lazy_columns import Later, Lookup
-from .row_classes import PortCodes, fail_by_length, heads, payload_lists, peek
+from .row_classes import PortCodes, fail_by_length, heads, payload_lists, peek, too_short
 
 __all__ = ["BoschTPS110"]
 
@@ -61,7 +61,6 @@ def _too_short(port: int, length: int) -> str:
 
 _PORTS = PortCodes(range(1, 7))  # code = fPort for 1..6, 0 for any other fPort
 _CODE_TYPES = lut([None, *(_TYPES[p] for p in range(1, 7))], 7)
-_CODE_NEED = np.array([0, *(_MIN_LENGTH[p] for p in range(1, 7))])
 
 
 class BoschTPS110(Codec):
@@ -97,14 +96,14 @@ class BoschTPS110(Codec):
         warm = (code == 2) & (lens >= 2)
         if warm.any():
             out.set("temperature", whole, peek(buf, offsets, 1).view(np.int8).astype(np.int64), where=warm)
-        empty = lens == 0
-        if empty.any():
-            fail_by_length(out, np.flatnonzero(status & empty), port, lens, _too_short)
-        rare = np.flatnonzero(code > 2)
+        short = too_short(code, lens, _MIN_LENGTH)
+        if short.any():
+            fail_by_length(out, np.flatnonzero(short), port, lens, _too_short)
+            rare = np.flatnonzero((code > 2) & ~short)
+        else:
+            rare = np.flatnonzero(code > 2)
         if len(rare):
-            short = lens[rare] < _CODE_NEED[code[rare]]
-            fail_by_length(out, rare[short], port, lens, _too_short)
-            self._decode_rare(out, buf, offsets, rare[~short], code[rare[~short]])
+            self._decode_rare(out, buf, offsets, rare, code[rare])
         return out.build()
 
     @staticmethod

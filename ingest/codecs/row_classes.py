@@ -9,14 +9,14 @@ with :func:`peek`; rare ones are cut out with :func:`heads`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
 from .builder import Builder
 from .lazy_columns import Later
 
-__all__ = ["PortCodes", "fail_by_length", "frames", "heads", "one_of", "payload_lists", "peek"]
+__all__ = ["PortCodes", "fail_by_length", "frames", "heads", "one_of", "payload_lists", "peek", "too_short"]
 
 
 class PortCodes:
@@ -64,6 +64,18 @@ def frames(
         return slice(None), buf[start : start + n * width].reshape(n, width)
     rows = np.flatnonzero(lens == width if exact else lens >= width)
     return rows, heads(buf, offsets, rows, width)
+
+
+def too_short(code: np.ndarray, lens: np.ndarray, need: Mapping[int, int]) -> np.ndarray:
+    """Rows whose payload is shorter than ``need[code]`` (codes not in ``need`` need nothing): one length
+    comparison per distinct minimum."""
+    short = np.zeros(len(code), dtype=bool)
+    for length in sorted(set(need.values()) - {0}):
+        codes = [c for c, v in need.items() if v == length]
+        mask = lens < length
+        mask &= code == codes[0] if len(codes) == 1 else np.isin(code, codes)
+        short |= mask
+    return short
 
 
 def one_of(values: np.ndarray, choices: Iterable[int], table: np.ndarray) -> np.ndarray:
