@@ -49,6 +49,8 @@ class Builder:
         # columns; such a mask is copied before its column changes it.
         self._shared: set[str] = set()
         self._everywhere: np.ndarray | None = None
+        self._rows: np.ndarray | None = None  # the rows of the last new column written for some rows only
+        self._rows_present = np.zeros(0, dtype=bool)
 
     def _whole(self, rows: Rows) -> bool:
         return isinstance(rows, slice) and rows.indices(self.n) == (0, self.n, 1)
@@ -79,7 +81,18 @@ class Builder:
                 self._adopt(name, values, where, null, _OBJECT if as_object else want)
                 return
             # Some rows only: the writes are recorded and the dense array is built when first read.
-            col = LazyColumn(self.n, np.zeros(self.n, dtype=bool), dtype=_OBJECT if as_object else want)
+            kind = _OBJECT if as_object else want
+            present = self._rows_mask(rows) if where is None else None
+            if present is not None:
+                col = LazyColumn(self.n, present, dtype=kind)
+                col.write(rows, values)
+                if null is not None:
+                    col.null = np.zeros(self.n, dtype=bool)
+                    put(col.null, rows, null, None)
+                self.columns[name] = col
+                self._shared.add(name)
+                return
+            col = LazyColumn(self.n, np.zeros(self.n, dtype=bool), dtype=kind)
             self.columns[name] = col
         elif isinstance(col, LazyColumn):
             if as_object:
@@ -104,6 +117,17 @@ class Builder:
         else:
             put(col.values, rows, values, where)
         put(col.present, rows, True, where)
+
+    def _rows_mask(self, rows: Rows) -> np.ndarray | None:
+        """The presence mask of exactly ``rows`` (an index array): consecutive new columns of the same rows
+        (the fields of one frame type) share one mask."""
+        if not isinstance(rows, np.ndarray):
+            return None
+        if rows is not self._rows:
+            present = np.zeros(self.n, dtype=bool)
+            present[rows] = True
+            self._rows, self._rows_present = rows, present
+        return self._rows_present
 
     def _adopt(self, name: str, values: Any, where: np.ndarray | None, null: Any, want: np.dtype) -> None:
         """The first write of a column is over the whole batch: adopt the values and masks."""

@@ -91,3 +91,15 @@ def test_null_marks_json_null_on_present_rows() -> None:
 def test_field_no_row_has_is_a_read_only_placeholder() -> None:
     col = Builder(3, FIELDS).build().columns["never"]
     assert col.present.tolist() == [False, False, False] and not col.present.flags.writeable
+
+
+def test_columns_of_the_same_rows_share_a_mask_until_one_of_them_changes() -> None:
+    out = Builder(4, FIELDS)
+    rows = np.array([0, 2])
+    out.set("a", rows, np.array([1, 3]))
+    out.set("b", rows, np.array([0.5, 1.5]))
+    assert out.columns["a"].present is out.columns["b"].present
+    out.set("b", np.array([3]), np.array([9.5]))
+    decoded = out.build()
+    assert decoded.columns["a"].present.tolist() == [True, False, True, False]
+    assert decoded.objects() == [{"a": 1, "b": 0.5}, {}, {"a": 3, "b": 1.5}, {"b": 9.5}]
