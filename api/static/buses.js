@@ -22,6 +22,16 @@ export function level(pct) {
 }
 
 const pctText = (pct) => num(Math.round(pct));
+// "5" -> "Line 5"; names that already say what they are ("Bus 60", "Tram 11") stay as they are
+const SHORT = /^[0-9]+[A-Za-z]?$/;
+const lineName = (line) => {
+  const name = line.name || line.line_id;
+  return SHORT.test(name) ? t("buses.line", { name }) : name;
+};
+const vehicleName = (v) => {
+  const name = v.name || v.vehicle_id;
+  return SHORT.test(name) ? t("buses.vehicle", { name }) : name;
+};
 const rows = (body) => (Array.isArray(body) ? body : body.data || []);
 
 function meter(pct, lv) {
@@ -51,17 +61,19 @@ function createCard(line) {
 }
 
 function fillCard(li, line, own) {
-  const lv = level(line.vehicles > 0 ? line.occupancy_pct : null);
+  const idle = !line.vehicles;
+  const lv = idle ? "idle" : level(line.occupancy_pct);
   const before = li.querySelector(".pct").textContent;
   li.dataset.level = lv;
-  li.querySelector(".line-name").textContent = t("buses.line", { name: line.name || line.line_id });
+  li.querySelector(".line-name").textContent = lineName(line);
   li.querySelector(".badge").textContent = t(`buses.level.${lv}`);
-  const pct = lv === "none" ? "–" : pctText(line.occupancy_pct);
+  const pct = idle || line.occupancy_pct === null ? "–" : pctText(line.occupancy_pct);
   li.querySelector(".pct").textContent = pct;
-  li.querySelector(".pct-label").textContent = lv === "none" ? "" : t("buses.pct.label");
+  li.querySelector(".pct-label").textContent = pct === "–" ? "" : t("buses.pct.label");
   li.querySelector(".line-meter").replaceChildren(meter(line.occupancy_pct, lv));
-  const parts = [t("buses.pax", { n: num(line.passengers || 0) }, line.passengers || 0)];
-  parts.push(line.updated_at ? t("updated", { time: clock(line.updated_at) }) : t("updated.never"));
+  const parts = idle ? [t("buses.idle.text")]
+    : [t("buses.pax", { n: num(line.passengers || 0) }, line.passengers || 0)];
+  if (line.updated_at) parts.push(t("updated", { time: clock(line.updated_at) }));
   li.querySelector(".meta").textContent = parts.join(" · ");
   li.querySelector("h3").textContent = t("buses.vehicles");
   const items = own.map((v) => {
@@ -69,7 +81,7 @@ function fillCard(li, line, own) {
     const item = el("li", "vehicle");
     item.dataset.vehicleId = v.vehicle_id;
     item.dataset.level = vlv;
-    const name = el("span", "vehicle-name", t("buses.vehicle", { name: v.name || v.vehicle_id }));
+    const name = el("span", "vehicle-name", vehicleName(v));
     const figure = el("strong", "vehicle-pct", v.occupancy_pct === null ? "–"
       : t("buses.pct", { pct: pctText(v.occupancy_pct) }));
     const where = [t("buses.pax", { n: num(v.passengers || 0) }, v.passengers || 0)];
@@ -98,7 +110,8 @@ function render() {
       li = createCard(line);
       cards.set(line.line_id, li);
     }
-    const own = (byLine.get(line.line_id) || []).sort((a, b) => (b.occupancy_pct || 0) - (a.occupancy_pct || 0));
+    const own = (byLine.get(line.line_id) || []).sort((a, b) =>
+      vehicleName(a).localeCompare(vehicleName(b), undefined, { numeric: true }));
     fillCard(li, line, own);
     return li;
   });

@@ -55,7 +55,7 @@ export class LiveSource {
   scheduleReopen() {
     if (this.es) { this.es.close(); this.es = null; }
     this.reopenAt = Date.now() + this.retryMs;
-    this.retryMs = Math.min(this.retryMs * 2, 30000);
+    this.retryMs = Math.min(this.retryMs * 2, 10000);
   }
 
   async poll() {
@@ -68,6 +68,7 @@ export class LiveSource {
         return [name, await res.json()];
       }));
       this.lastPollOkAt = Date.now();
+      if (this.es === null && this.reopenAt) this.reopenAt = Date.now(); // the server answers again: reconnect now
       // a stream event that arrived meanwhile is newer than this answer
       if (this.lastDataAt < started) for (const [name, body] of bodies) this.events[name](body);
     } catch {
