@@ -150,3 +150,19 @@ def make_client() -> Iterator[Callable[..., ApiClient]]:
     for c in made:
         c.close()
 
+
+
+ARTIFACT = REPO / "artifacts" / "reliability.json"
+
+
+def write_artifact(section: str, key: str, value: Any) -> None:
+    """Merge ``value`` into ``artifacts/reliability.json`` under ``section.key`` (figures of drills and fuzzing)."""
+    import json
+
+    ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        data = json.loads(ARTIFACT.read_text())
+    except (OSError, ValueError):
+        data = {}
+    data.setdefault(section, {})[key] = value
+    ARTIFACT.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
