@@ -25,7 +25,7 @@ from .loadgen import Template, encode_random, make_template
 from .radio import CHANNELS_HZ, RadioModel, airtime_us
 from .rogues import Rogues
 from .sessions import Ids, Sessions
-from .timebase import US, iso_array
+from .timebase import US, iso_bytes
 
 __all__ = ["LoadReport", "LoadRun", "run"]
 
@@ -63,6 +63,9 @@ class LoadRun:
         self.rogues = Rogues(city, seed, start_us)
         self.topics = [topic(self.net, d).encode() for d in city.devices]
         self.templates: dict[int, Template] = {}
+        self._texts: list[bytes] = [b""] * len(city.devices)
+        self._names: dict[str, list[str]] = {}
+        self.is_tts = np.array([d.lns == "tts" for d in city.devices])
         self.f_cnt = np.ones(len(city.devices), dtype=np.int64)
         self.index = 0
         self.report = LoadReport(faults=self.faults.counts)
@@ -74,8 +77,13 @@ class LoadRun:
 
     def _template(self, dev: int) -> Template:
         d = self.city.devices[dev]
-        return make_template(self.net, d, self.sessions.current[dev], self.city.gateways[int(self.best_gw[dev])],
+        tmpl = make_template(self.net, d, self.sessions.current[dev], self.city.gateways[int(self.best_gw[dev])],
                              int(self.radio.sf[dev]))
+        names = self._names.setdefault(d.lns, tmpl.names)
+        if names != tmpl.names:
+            raise RuntimeError(f"template slots of {d.dev_eui} differ from the other {d.lns} devices")
+        self._texts[dev] = tmpl.text
+        return tmpl
 
     def _join(self, dev: int, t_us: int) -> tuple[bytes, bytes]:
         d = self.city.devices[dev]
@@ -108,18 +116,19 @@ class LoadRun:
         for r in np.flatnonzero(plan.reset & (self.f_cnt[dev] > 0)).tolist():  # rejoins before this chunk
             out.append(self._join(int(dev[r]), int(t[0]) - US))
             self.faults.counts["resets"] += 1
-        f_cnt = np.empty(n, dtype=np.int64)
-        for key in np.unique(dev).tolist():  # per device: consecutive counters within the chunk
-            rows = np.flatnonzero(dev == key)
-            f_cnt[rows] = self.f_cnt[key] + np.arange(len(rows))
-            self.f_cnt[key] += len(rows)
+        # per device consecutive counters: the rank of each row among the rows of its device
+        by_dev = np.argsort(dev, kind="stable")
+        sorted_dev = dev[by_dev]
+        first = np.flatnonzero(np.r_[True, sorted_dev[1:] != sorted_dev[:-1]])
+        rank = np.empty(n, dtype=np.int64)
+        rank[by_dev] = np.arange(n) - np.repeat(first, np.diff(np.r_[first, n]))
+        f_cnt = self.f_cnt[dev] + rank
+        self.f_cnt += np.bincount(dev, minlength=len(devs))
         ports, payloads = encode_random(self.city, dev, rng)
         t_sent = t + plan.skew_us
-        self._t_sent = t_sent
-        cols = self._columns(dev, t_sent, f_cnt, ports, payloads)
         for name in ("gaps", "skew"):
             self.faults.counts[name] += int((plan.gap if name == "gaps" else plan.skew_us != 0).sum())
-        bodies = self._fill(dev, cols)
+        bodies = self._fill(dev, t_sent, f_cnt, ports, payloads)
         dev_list = dev.tolist()
         if not self.faults.config.enabled and self.truth is None:
             out.extend(zip([self.topics[d] for d in dev_list], bodies, strict=True))
@@ -171,65 +180,77 @@ class LoadRun:
         self.report.sent += len(out)
         return out
 
-    def _fill(self, dev: np.ndarray, cols: dict[str, list[str]]) -> list[bytes]:
-        """Every message of the chunk from its device's template (first uplinks of a session: full builder)."""
-        bodies: list[bytes] = [b""] * len(dev)
-        dev_list = dev.tolist()
-        groups: dict[tuple[str, ...], list[int]] = {}
-        for i, d in enumerate(dev_list):
-            groups.setdefault(tuple(self.templates[d].names), []).append(i)
-        for names, rows in groups.items():
-            values = zip(*[[cols[name][i] for i in rows] for name in names], strict=True)
-            texts = [self.templates[dev_list[i]].text % v for i, v in zip(rows, values, strict=True)]
-            for i, text in zip(rows, texts, strict=True):
-                bodies[i] = text.encode()
-        for i in np.flatnonzero(np.array(cols["f_cnt"]) == "0").tolist():
-            bodies[i] = self._slow(dev_list[i], 0, int(cols["f_port"][i]), base64.b64decode(cols["payload"][i][1:-1]),
-                                   int(self._t_sent[i]))
+    def _fill(self, dev: np.ndarray, t: np.ndarray, f_cnt: np.ndarray, ports: np.ndarray,
+              payloads: list[bytes]) -> list[bytes]:
+        """Every message of the chunk from its device's template (first uplinks of a session: full builder).
+        The values are made per network server, whose templates share one slot order."""
+        n = len(dev)
+        bodies: list[bytes] = [b""] * n
+        texts = self._texts
+        for is_tts in (True, False):
+            rows = np.flatnonzero(self.is_tts[dev] == is_tts)
+            if not len(rows):
+                continue
+            sub = dev[rows]
+            cols = self._columns(is_tts, sub, t[rows], f_cnt[rows], ports[rows], [payloads[i] for i in rows.tolist()])
+            values = zip(*[cols[name] for name in self._names["tts" if is_tts else "chirpstack"]], strict=True)
+            for i, d, v in zip(rows.tolist(), sub.tolist(), values, strict=True):
+                bodies[i] = texts[d] % v
+        for i in np.flatnonzero(f_cnt == 0).tolist():
+            bodies[i] = self._slow(int(dev[i]), 0, int(ports[i]), payloads[i], int(t[i]))
         return bodies
 
     def _slow(self, dev: int, f_cnt: int, f_port: int, payload: bytes, t_us: int) -> bytes:
         f = self._facts(dev, f_cnt, f_port, payload, t_us)
         return orjson.dumps(tts_uplink(self.net, f) if f.device.lns == "tts" else chirpstack_uplink(self.net, f))
 
-    def _columns(self, dev: np.ndarray, t: np.ndarray, f_cnt: np.ndarray, ports: np.ndarray,
-                 payloads: list[bytes]) -> dict[str, list[str]]:
-        """Per-message values as JSON text, one list per template slot."""
+    def _columns(self, tts: bool, dev: np.ndarray, t: np.ndarray, f_cnt: np.ndarray, ports: np.ndarray,
+                 payloads: list[bytes]) -> dict[str, list[bytes]]:
+        """Per-message values as bytes, one list per template slot of the network server."""
         rng = self.rng
         n = len(dev)
-        ids = self.ids
-        q = np.char.add
-        sf = self.radio.sf[dev]
         chan = rng.integers(1, len(CHANNELS_HZ), n)  # channel 0 would drop channel_index from TTS messages
         rssi = np.round(self.radio.mean_rssi[dev, self.best_gw[dev]] + rng.normal(0, 2.5, n))
         snr = np.round(np.minimum(rssi + 117 + rng.normal(0, 1.0, n), 13.5) * 4) / 4
-        lengths = np.array([len(p) for p in payloads])
-
-        def quoted(values: list[str]) -> list[str]:
-            return [f'"{v}"' for v in values]
-
-        ulid = ids.ulid_rows(t // 1000, 2)
-        raw = np.frombuffer(ids.take(16 * n), dtype=np.uint8).reshape(n, 16).copy()
-        raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
-        raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
-        hexes = [bytes(r).hex() for r in raw]
-        air = airtime_us(lengths, sf)
-        return {
-            "cid_as": [f'"as:up:{u[0]}"' for u in ulid], "cid_ns": [f'"ns:uplink:{u[1]}"' for u in ulid],
-            "as_time": quoted(iso_array(t + 187_000)), "gw_time": quoted(iso_array(t - 91_000)),
-            "gs_time": quoted(iso_array(t - 29_000)), "later": quoted(iso_array(t + 63_000, z=False)),
-            "ns_time": [f'"{a}"' if self.city.devices[d].lns == "tts" else f'"{b}"' for a, b, d in
-                        zip(iso_array(t), iso_array(t, z=False), dev.tolist(), strict=True)],
-            "f_port": ports.astype(str).tolist(), "f_cnt": f_cnt.astype(str).tolist(),
-            "payload": [f'"{base64.b64encode(p).decode()}"' for p in payloads],
-            "gw_ts": (t % (1 << 32)).astype(str).tolist(), "rssi": rssi.astype(np.int64).astype(str).tolist(),
-            "snr": snr.astype(str).tolist(), "channel": chan.astype(str).tolist(),
-            "frequency": CHANNELS_HZ[chan].astype(str).tolist(),
-            "frequency_text": q(q('"', CHANNELS_HZ[chan].astype(str)), '"').tolist(),
-            "airtime": [f'"{a / 1e6:.6f}s"' for a in air.tolist()],
-            "dedup": [f'"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"' for h in hexes],
-            "uplink_id": (rng.integers(0, 1 << 32, n)).astype(str).tolist(),
+        cols = {
+            "f_port": _text(ports), "f_cnt": _text(f_cnt), "rssi": _text(rssi.astype(np.int64)),
+            "snr": [b"%.2f" % x for x in snr.tolist()], "channel": _text(chan),
+            "payload": list(map(base64.b64encode, payloads)),
         }
+        if tts:
+            ulid = self.ids.ulid_rows(t // 1000, 2)
+            air = airtime_us(np.array([len(p) for p in payloads]), self.radio.sf[dev])
+            cols.update(
+                cid_as=[u[0].encode() for u in ulid], cid_ns=[u[1].encode() for u in ulid],
+                ns_time=iso_bytes(t, b""), as_time=iso_bytes(t + 187_000, b""), gw_time=iso_bytes(t - 29_000, b""),
+                gw_ts=_text(t % (1 << 32)), frequency_text=_text(CHANNELS_HZ[chan]),
+                airtime=[b"%.6f" % (a / 1e6) for a in air.tolist()],
+            )
+        else:
+            raw = np.frombuffer(self.ids.take(16 * n), dtype=np.uint8).reshape(n, 16).copy()
+            raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
+            raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
+            cols.update(
+                dedup=_uuid_text(raw), ns_time=iso_bytes(t, b""), later=iso_bytes(t + 63_000, b""),
+                frequency=_text(CHANNELS_HZ[chan]), uplink_id=_text(rng.integers(0, 1 << 32, n)),
+            )
+        return cols
+
+
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+_UUID_POS = np.array([k + (k >= 8) + (k >= 12) + (k >= 16) + (k >= 20) for k in range(32)])
+
+
+def _uuid_text(raw: np.ndarray) -> list[bytes]:
+    """Canonical UUID text of 16-byte rows, vectorised."""
+    out = np.full((len(raw), 36), ord("-"), dtype=np.uint8)
+    digits = np.stack([_HEX[raw >> 4], _HEX[raw & 0x0F]], axis=2).reshape(len(raw), 32)
+    out[:, _UUID_POS] = digits
+    return out.view("S36").ravel().tolist()
+
+
+def _text(values: np.ndarray) -> list[bytes]:
+    return np.asarray(values).astype("S20").tolist()
 
 
 def run(load: LoadRun, send: Callable[[list[tuple[bytes, bytes]]], None], *, count: int, rate: float,

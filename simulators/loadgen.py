@@ -21,9 +21,11 @@ from .sessions import Session
 
 __all__ = ["TTS_FIELDS", "CS_FIELDS", "Template", "encode_random", "make_template"]
 
-_MARK = re.compile(r'"@@(\w+)@@"')
+NUMERIC = ("f_port", "f_cnt", "gw_ts", "rssi", "snr", "channel", "frequency", "uplink_id")
+#: A numeric slot replaces its quoted mark; a string slot only the mark inside its quotes.
+_SLOT = re.compile(b'"@@(' + "|".join(NUMERIC).encode() + b')@@"|@@(\\w+)@@')
 TTS_FIELDS = ("cid_as", "cid_ns", "as_time", "f_port", "f_cnt", "payload", "gw_time", "gw_ts", "rssi", "snr",
-              "channel", "gs_time", "ns_time", "airtime", "frequency_text")
+              "channel", "ns_time", "airtime", "frequency_text")
 CS_FIELDS = ("dedup", "ns_time", "f_cnt", "f_port", "payload", "uplink_id", "rssi", "snr", "channel", "frequency",
              "later")
 
@@ -85,9 +87,10 @@ def encode_random(city: City, dev: np.ndarray, rng: np.random.Generator) -> tupl
 
 
 class Template:
-    """A device's envelope with ``%s`` slots for the per-message values (JSON text), in ``names`` order."""
+    """A device's envelope (bytes) with ``%s`` slots for the per-message values, in ``names`` order. String values
+    go inside the template's quotes, so every value is plain bytes without JSON quoting."""
 
-    def __init__(self, text: str, names: list[str]) -> None:
+    def __init__(self, text: bytes, names: list[str]) -> None:
         self.text = text
         self.names = names
 
@@ -95,18 +98,19 @@ class Template:
 def make_template(net: Network, device: Device, session: Session, gateway: Gateway, sf: int) -> Template:
     tts = device.lns == "tts"
     mark = {name: f"@@{name}@@" for name in (TTS_FIELDS if tts else CS_FIELDS)}
+    z = "Z" if tts else "+00:00"
     facts = UplinkFacts(
         device, session, 1, 1, b"\0", 0, sf, 868_100_000, 1, 0, [(gateway, -100.0, 5.0)], mark.get("dedup", ""),
-        [mark.get("cid_as", ""), "", "", mark.get("cid_ns", ""), ""], ["AAAAAA=="], [0],
-        Stamps(mark["ns_time"], mark.get("gw_time", ""), mark.get("gs_time", ""),
-               mark.get("as_time", mark.get("later", ""))),
+        ["", "", "", "", ""], ["AAAAAA=="], [0],
+        Stamps(mark["ns_time"] + z, mark.get("gw_time", "") + z, mark.get("gw_time", "") + z,
+               mark.get("as_time", mark.get("later", "")) + z),
     )
     if tts:
         body = tts_uplink(net, facts)
         up = body["uplink_message"]
-        body["correlation_ids"] = [mark["cid_as"], mark["cid_ns"]]
+        body["correlation_ids"] = ["as:up:" + mark["cid_as"], "ns:uplink:" + mark["cid_ns"]]
         up.update(f_port=mark["f_port"], f_cnt=mark["f_cnt"], frm_payload=mark["payload"],
-                  consumed_airtime=mark["airtime"])
+                  consumed_airtime=mark["airtime"] + "s")
         rx = up["rx_metadata"][0]
         rx.update(timestamp=mark["gw_ts"], rssi=mark["rssi"], channel_rssi=mark["rssi"], snr=mark["snr"],
                   channel_index=mark["channel"])
@@ -118,6 +122,11 @@ def make_template(net: Network, device: Device, session: Session, gateway: Gatew
         rx = body["rxInfo"][0]
         rx.update(uplinkId=mark["uplink_id"], rssi=mark["rssi"], snr=mark["snr"], channel=mark["channel"])
         body["txInfo"]["frequency"] = mark["frequency"]
-    text = orjson.dumps(body).decode().replace("%", "%%")
-    names = _MARK.findall(text)
-    return Template(_MARK.sub("%s", text), names)
+    text = orjson.dumps(body).replace(b"%", b"%%")
+    names: list[str] = []
+
+    def slot(m: re.Match[bytes]) -> bytes:
+        names.append((m.group(1) or m.group(2)).decode())
+        return b"%s"
+
+    return Template(_SLOT.sub(slot, text), names)

@@ -24,6 +24,7 @@ from urllib.parse import unquote, urlsplit
 __all__ = ["RawMqttError", "RawPublisher", "publish_packet"]
 
 _PINGREQ = b"\xc0\x00"
+_PIDS = [struct.pack("!H", i) for i in range(65536)]
 _DISCONNECT = b"\xe0\x00"
 
 
@@ -91,6 +92,7 @@ class RawPublisher:
         self.acked = 0
         self.errors = 0
         self._next_id = 1
+        self._heads: dict[bytes, bytes] = {}
         self._closed = False
         self._error: str | None = None
         self._last_send = time.monotonic()
@@ -151,12 +153,21 @@ class RawPublisher:
                 if self._error is not None:
                     raise RawMqttError(self._error, self.sent - self.acked)
                 room = min(self.window - (self.sent - self.acked), n - i)
-            packets = []
+            packets: list[bytes] = []
             pid = self._next_id
             outstanding = self._outstanding
+            heads = self._heads
             for topic, payload in items[i:i + room]:
                 outstanding[pid] = 1
-                packets.append(publish_packet(topic, payload, pid))
+                head = heads.get(topic)
+                if head is None:
+                    head = heads[topic] = struct.pack("!H", len(topic)) + topic
+                rest = len(head) + 2 + len(payload)
+                if rest < 16384:
+                    fixed = bytes((0x32, (rest & 0x7F) | 0x80, rest >> 7)) if rest >= 128 else bytes((0x32, rest))
+                else:
+                    fixed = b"\x32" + _varint(rest)
+                packets += (fixed, head, _PIDS[pid], payload)
                 pid = pid + 1 if pid < 65535 else 1
             with self._cond:
                 self.sent += room

@@ -21,6 +21,7 @@ __all__ = [
     "TimeParseError",
     "from_us",
     "iso_array",
+    "iso_bytes",
     "iso_us",
     "local_date",
     "local_week_hours",
@@ -69,6 +70,24 @@ def iso_array(us: np.ndarray, *, extra_ns: np.ndarray | None = None, z: bool = T
         return [t + suffix for t in text.tolist()]
     ns = np.char.zfill(np.asarray(extra_ns, dtype=np.int64).astype(str), 3)
     return [t + n + suffix for t, n in zip(text.tolist(), ns.tolist(), strict=True)]
+
+
+def iso_bytes(us: np.ndarray, suffix: bytes = b"Z") -> list[bytes]:
+    """Vectorised RFC 3339 text (six fraction digits and ``suffix``) as bytes, built digit by digit in numpy: the
+    date and time of each distinct second are formatted once."""
+    us = np.asarray(us, dtype=np.int64)
+    n = len(us)
+    if n == 0:
+        return []
+    sec, frac = np.divmod(us, US)
+    uniq, inverse = np.unique(sec, return_inverse=True)
+    heads = np.array([from_us(int(x) * US).strftime("%Y-%m-%dT%H:%M:%S.").encode() for x in uniq.tolist()],
+                     dtype="S20")
+    out = np.empty((n, 26 + len(suffix)), dtype=np.uint8)
+    out[:, :20] = heads.view(np.uint8).reshape(-1, 20)[inverse.reshape(-1)]
+    out[:, 20:26] = (frac[:, None] // 10 ** np.arange(5, -1, -1) % 10 + 48).astype(np.uint8)
+    out[:, 26:] = np.frombuffer(suffix, dtype=np.uint8)
+    return out.view(f"S{out.shape[1]}").ravel().tolist()
 
 
 def parse_duration(text: str) -> int:
