@@ -41,10 +41,10 @@ _GAP_COLUMNS = ("time", "dev_eui", "f_cnt_from", "f_cnt_to")
 _STATE_COLUMNS = ("dev_eui", "last_f_cnt", "last_time", "session", "last_join")
 
 _LOCK_STATE = """
-INSERT INTO device_state AS s (dev_eui) SELECT unnest(%s::text[]) ORDER BY 1
-ON CONFLICT (dev_eui) DO UPDATE SET dev_eui = s.dev_eui
-RETURNING dev_eui, coalesce(last_f_cnt, -1), (extract(epoch FROM last_time) * 1000000)::bigint, session
+SELECT dev_eui, coalesce(last_f_cnt, -1), (extract(epoch FROM last_time) * 1000000)::bigint, session
+FROM device_state WHERE dev_eui = ANY(%s::text[]) ORDER BY dev_eui FOR UPDATE
 """
+_NEW_STATE = "INSERT INTO device_state (dev_eui) SELECT unnest(%s::text[]) ORDER BY 1 ON CONFLICT DO NOTHING"
 _UPDATE_STATE = """
 UPDATE device_state d SET last_f_cnt = s.last_f_cnt, last_time = s.last_time, session = s.session,
     last_join = coalesce(s.last_join, d.last_join), updated_at = now()
@@ -180,8 +180,15 @@ class Writer:
         return result
 
     def _track(self, cur: psycopg.Cursor[Any], tr: Tracking, result: WriteResult) -> None:
-        devs = sorted({bytes(d) for d in tr.dev_eui.tolist()} | {bytes(d) for d, _ in tr.resets})
-        rows = cur.execute(_LOCK_STATE, ([d.decode() for d in devs],)).fetchall()
+        devs = sorted({bytes(d).decode() for d in tr.dev_eui.tolist()} | {bytes(d).decode() for d, _ in tr.resets})
+        # lock the devices' state rows in DevEUI order (concurrent workers then queue instead of deadlocking);
+        # devices seen for the first time get a row first
+        rows = cur.execute(_LOCK_STATE, (devs,)).fetchall()
+        if len(rows) < len(devs):
+            known = {r[0] for r in rows}
+            new = [d for d in devs if d not in known]
+            cur.execute(_NEW_STATE, (new,))
+            rows += cur.execute(_LOCK_STATE, (new,)).fetchall()
         prior = PriorState(
             dev_eui=np.array([r[0].encode() for r in rows], dtype="S16"),
             last_f_cnt=np.array([r[1] for r in rows], dtype=np.int64),
