@@ -27,7 +27,7 @@ from pathlib import Path
 from types import FrameType
 
 from .demo_services import ServiceError, Services, start_services
-from .demo_session import prepare_session
+from .demo_session import drop_session, prepare_session
 from .embedded import free_port
 from .logs import configure_logging, get_logger
 from .settings import Settings, load
@@ -176,8 +176,12 @@ def _run(args: argparse.Namespace, settings: Settings, stopper: _Stopper, stack:
     if have["simulator"]:
         print(f"  devices   {_import_devices(args, services.database_url, env, demo_dir)}", flush=True)
     if have["ingest"]:
-        prepare_session(services.mqtt_url, env["STADTPULS_MQTT_CLIENT_ID"], settings)
-        supervisor.start(Child("ingest", [*CLI, "ingest"], env, logs / "ingest.log", stop_timeout=20))
+        client_id = env["STADTPULS_MQTT_CLIENT_ID"]
+        prepare_session(services.mqtt_url, client_id, settings)
+        ingest = Child("ingest", [*CLI, "ingest"], env, logs / "ingest.log", stop_timeout=20)
+        if settings.mqtt_url is not None:  # a broker the demo does not own keeps no demo session
+            ingest.after_stop = lambda: drop_session(services.mqtt_url, client_id)
+        supervisor.start(ingest)
     if have["api"]:
         api = supervisor.start(
             Child("api", [*CLI, "api", "--host", settings.api_host, "--port", str(port)], env, logs / "api.log")

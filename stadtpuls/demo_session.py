@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlsplit
 from .logs import get_logger
 from .settings import Settings
 
-__all__ = ["prepare_session"]
+__all__ = ["drop_session", "prepare_session"]
 
 log = get_logger("stadtpuls.demo")
 SESSION_EXPIRY_S = 7 * 24 * 3600
@@ -58,4 +58,30 @@ def prepare_session(mqtt_url: str, client_id: str, settings: Settings, timeout: 
     client.disconnect()
     client.loop_stop()
     log.info("ingest session prepared", extra={"client_id": client_id, "ok": ok})
+    return ok
+
+
+def drop_session(mqtt_url: str, client_id: str, timeout: float = 5.0) -> bool:
+    """End the session of ``client_id`` on the broker (clean start, no expiry), so the demo leaves nothing queued
+    on a broker it does not own. True when the broker confirmed."""
+    import paho.mqtt.client as mqtt
+
+    parts = urlsplit(mqtt_url)
+    if parts.scheme not in ("mqtt", "tcp"):
+        return False
+    done = threading.Event()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    if parts.username:
+        client.username_pw_set(unquote(parts.username), unquote(parts.password or "") or None)
+    client.on_connect = lambda *args: done.set()
+    try:
+        client.connect(parts.hostname or "127.0.0.1", parts.port or 1883, clean_start=True)
+    except OSError as e:
+        log.warning("ingest session not removed", extra={"reason": str(e)})
+        return False
+    client.loop_start()
+    ok = done.wait(timeout)
+    client.disconnect()
+    client.loop_stop()
+    log.info("ingest session removed", extra={"client_id": client_id, "ok": ok})
     return ok

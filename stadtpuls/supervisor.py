@@ -67,6 +67,7 @@ class Child:
     env: dict[str, str]
     log_path: Path | None = None
     stop_timeout: float = 10.0
+    after_stop: Callable[[], object] | None = None  # runs once the child has ended
     proc: subprocess.Popen[bytes] | None = None
     _log_file: IO[bytes] | None = field(default=None, repr=False)
 
@@ -114,6 +115,8 @@ class Child:
         code = self.proc.returncode
         log.info("child stopped", extra={"child": self.name, "pid": pgid, "code": code})
         self._close_log()
+        if self.after_stop is not None:
+            self.after_stop()
         return code
 
     @staticmethod
