@@ -78,6 +78,7 @@ function renderPlan(plan) {
     return li;
   }));
   if (!stops.length) stopsList.replaceChildren(el("li", "empty", t("pickups.empty")));
+  planBox.hidden = false; // visible first: the drawing adapts to its width
   drawRoute(svg, plan.depot, stops, {
     depotLabel: t("pickups.depot"),
     title: `${t("pickups.map")} ${plan.date}`,
@@ -92,7 +93,6 @@ function renderPlan(plan) {
     item.append(sw, document.createTextNode(waste(type)));
     return item;
   }));
-  planBox.hidden = false;
 }
 
 async function loadPlan() {

@@ -1,9 +1,9 @@
 // A route drawn from coordinates alone: equirectangular projection around the route's centre, fitted into the
 // SVG's viewBox, with a scale bar and a north arrow. No map tiles, so it works offline.
 const SVG = "http://www.w3.org/2000/svg";
-const W = 640;
-const H = 460;
 const PAD = 34;
+let W = 640;
+let H = 460;
 const M_PER_DEG_LAT = 111320;
 
 export const WASTE_COLOURS = {
@@ -43,6 +43,9 @@ function niceLength(maxMetres) {
 }
 
 export function drawRoute(svg, depot, stops, { depotLabel, title, description, stopLabel }) {
+  // a narrow screen gets a smaller, squarer drawing area, so markers and numbers stay readable
+  [W, H] = svg.clientWidth > 0 && svg.clientWidth < 480 ? [380, 380] : [640, 460];
+  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
   svg.replaceChildren(node("title", { id: "map-title" }, title), node("desc", { id: "map-desc" }, description));
   const all = [depot, ...stops];
   const { scale, points } = project(all);
