@@ -119,7 +119,7 @@ class _Netvox(Codec):
                 out.set("Volt", rows, Lookup(_VOLT, battery.copy()), where=status)
                 out.set_raw("battery_v", rows, np.take(_VOLT_NUM, battery))
             else:  # no low-battery text in this batch: a plain float column, also the raw battery voltage
-                volts = battery / 10
+                volts = battery / 10  # shared by both: nothing below writes to either
                 out.set("Volt", rows, volts, where=status, dtype=np.float64)
                 out.set_raw("battery_v", rows, volts)
             self._status(out, rows, d, status)

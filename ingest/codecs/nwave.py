@@ -117,10 +117,9 @@ class NwaveNPS405(Codec):
         status = code == _STATUS
         if status.any():
             c = b0 >> 1
-            overflow = c == 127
             out.set("previous_state_duration", whole, np.take(_DURATION, c), where=status)
-            out.set("previous_state_duration_error", whole, np.take(_DURATION_ERROR, c), where=status, null=overflow)
-            out.set("previous_state_duration_overflow", whole, overflow, where=status)
+            out.set("previous_state_duration_error", whole, np.take(_DURATION_ERROR, c), where=status, null=c == 127)
+            out.set("previous_state_duration_overflow", whole, c == 127, where=status)
         short = too_short(code, lens, _CODE_NEED)
         if short.any():
             fail_by_length(out, np.flatnonzero(short), port, lens, _too_short)
