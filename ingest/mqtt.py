@@ -20,6 +20,8 @@
 from __future__ import annotations
 
 import ipaddress
+import ssl
+import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -81,6 +83,7 @@ class _Client(mqtt.Client):
         self.paused = False
         self._rx = bytearray()
         self._v5 = kwargs.get("protocol") == mqtt.MQTTv5
+        self.read_error: OSError | None = None  # why the last connection was lost while reading (TLS alerts)
 
     def reconnect(self) -> mqtt.MQTTErrorCode:
         self._rx = bytearray()
@@ -103,7 +106,8 @@ class _Client(mqtt.Client):
                 data = self._sock_recv(_RECV_CHUNK)
             except BlockingIOError:
                 break
-            except OSError:
+            except OSError as e:
+                self.read_error = e
                 return mqtt.MQTTErrorCode.MQTT_ERR_CONN_LOST
             if not data:
                 return mqtt.MQTTErrorCode.MQTT_ERR_CONN_LOST
@@ -187,6 +191,7 @@ class MqttSource:
         self.connected = threading.Event()
         self.protocol = mqtt.MQTTv5
         self._refused_v5 = False
+        self._last_failure = ""
         self._client: _Client | None = None
         parts = urlsplit(config.url)
         self.host = parts.hostname or "127.0.0.1"
@@ -212,6 +217,7 @@ class MqttSource:
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
         client.on_subscribe = self._on_subscribe
         return client
 
@@ -258,6 +264,7 @@ class MqttSource:
                 return
             log.error("MQTT connection refused", extra={"reason": str(reason)})
             return
+        self._last_failure = ""
         session = bool(getattr(flags, "session_present", False))
         log.info("MQTT connected", extra={"session_present": session, "protocol": "5" if self.protocol == 5 else
                                           "3.1.1", "generation": getattr(client, "generation", 0)})
@@ -271,7 +278,29 @@ class MqttSource:
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         self.connected.clear()
+        error, client.read_error = getattr(client, "read_error", None), None
+        if isinstance(error, ssl.SSLError):  # e.g. the broker refused our client certificate after the handshake
+            self._connect_failed(error)
         log.warning("MQTT disconnected", extra={"reason": str(reason)})
+
+    def _on_connect_fail(self, client: Any, userdata: Any) -> None:
+        # paho calls this inside its ``except OSError`` around the connect: the exception is the current one
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError):
+            self._connect_failed(error)
+
+    def _connect_failed(self, error: OSError) -> None:
+        """Log why a connection failed: an error each time the reason changes, debug while it repeats."""
+        text = f"{type(error).__name__}: {error}"
+        extra: dict[str, Any] = {"host": self.host, "port": self.port, "tls": self.tls, "error": text}
+        if isinstance(error, ssl.SSLError):
+            extra["hint"] = ("TLS failed: check STADTPULS_MQTT_CA_FILE (the broker's CA), STADTPULS_MQTT_CERT_FILE and "
+                             "STADTPULS_MQTT_KEY_FILE (the client certificate the broker requires)")
+        if text != self._last_failure:
+            self._last_failure = text
+            log.error("MQTT connection failed", extra=extra)
+        else:
+            log.debug("MQTT connection failed again", extra=extra)
 
     @property
     def generation(self) -> int:
