@@ -14,7 +14,9 @@ COLUMNS = (
     "site_id", "kind", "name", "parent_id", "lat", "lon", "waste_type", "depth_mm", "full_mm", "volume_l",
     "threshold_pct", "capacity", "seq", "params",
 )
-_SELECT = "SELECT " + ", ".join(COLUMNS) + ", created_at, updated_at FROM sites s"
+_SELECT = """SELECT site_id, kind, name, parent_id, lat, lon, waste_type, depth_mm, full_mm, volume_l, threshold_pct,
+       capacity, seq, params, created_at, updated_at
+FROM sites s"""
 _FILTER = """
 WHERE (%(kind)s::text IS NULL OR s.kind = %(kind)s::text)
   AND (%(parent)s::text IS NULL OR s.parent_id = %(parent)s::text)
