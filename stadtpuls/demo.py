@@ -28,7 +28,7 @@ from types import FrameType
 
 from .demo_services import ServiceError, Services, start_services
 from .demo_session import drop_session, prepare_session
-from .embedded import free_port
+from .embedded import free_port, port_open
 from .logs import configure_logging, get_logger
 from .settings import Settings, load
 from .supervisor import Child, ChildError, Supervisor
@@ -162,6 +162,8 @@ def _run(args: argparse.Namespace, settings: Settings, stopper: _Stopper, stack:
     port = args.port or settings.api_port
     base = f"http://{'127.0.0.1' if settings.api_host in ('0.0.0.0', '::') else settings.api_host}:{port}"
 
+    if port_open("127.0.0.1", port):
+        raise ServiceError("api", f"port {port} is already in use (choose another with --port)")
     print(f"stadtpuls demo: starting in {demo_dir}", flush=True)
     services = start_services(settings, demo_dir, supervisor, stack, dict(os.environ))
     env = _child_env(settings, services, port)
