@@ -134,20 +134,25 @@ def _empty(db: str) -> None:
 
 
 def run_stadtpuls(db: str, broker: str, pub: Connection, count: int, workdir: Path, run: int, batch_size: int,
-                  workers: int = 1) -> tuple[float, float]:
-    """uplinks/s and CPU µs per uplink of ``workers`` ingest processes."""
+                  workers: int = 1, others: dict[str, int] | None = None) -> tuple[float, float]:
+    """uplinks/s and CPU µs per uplink of ``workers`` ingest processes; prints the CPU per uplink of the
+    ``others`` processes (name -> pid: broker, publisher) in the same interval."""
     _empty(db)
     group = "bench" if workers > 1 else None
     procs = [Ingest(db, broker, f"bench-{run}-{w}-{uuid.uuid4().hex[:6]}", workdir, batch_size, group)
              for w in range(workers)]
     time.sleep(0.5)
     cpu0 = sum(p.cpu() for p in procs)
+    others0 = {name: _cpu_seconds(pid) for name, pid in (others or {}).items()}
     start = time.perf_counter()
     pub.send(str(count))
     while sum(p.stored() for p in procs) < count:
         time.sleep(0.1)
     elapsed = time.perf_counter() - start
     cpu = sum(p.cpu() for p in procs) - cpu0
+    side = {name: (_cpu_seconds(pid) - others0[name]) / count * 1e6 for name, pid in (others or {}).items()}
+    if side:
+        print("    same interval, CPU per uplink: " + ", ".join(f"{k} {v:.1f} µs" for k, v in side.items()))
     pub.recv()
     for p in procs:
         p.stop(broker)
@@ -297,9 +302,12 @@ def main(argv: list[str] | None = None) -> int:
         assert pub.recv() == "ready"
         print(f"built {n_msgs:,} uplink messages in {time.perf_counter() - t0:.1f} s; "
               f"broker: {broker.kind} with the project config; {os.cpu_count()} cores")
+        others = {"publisher": pub_proc.pid or 0}
+        if broker._proc is not None:
+            others["broker"] = broker._proc.pid
         rates, cpus = [], []
         for r in range(args.runs):
-            rate, cpu = run_stadtpuls(db, broker_url, pub, args.count, workdir, r, args.batch_size)
+            rate, cpu = run_stadtpuls(db, broker_url, pub, args.count, workdir, r, args.batch_size, others=others)
             rates.append(rate)
             cpus.append(cpu)
             print(f"  stadtpuls run {r + 1}: {rate:,.0f} uplinks/s, {cpu:.1f} µs CPU/uplink")

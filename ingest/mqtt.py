@@ -44,6 +44,7 @@ log = get_logger("stadtpuls.ingest.mqtt")
 SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our session (and its queued messages) this long
 _PUBLISH, _PUBACK = 0x30, 0x40
 _RECV_CHUNK = 1 << 18
+_READ_LIMIT = 1 << 21  # bytes read per wake-up before the messages are handed over
 
 
 def is_loopback(host: str) -> bool:
@@ -101,7 +102,8 @@ class _Client(mqtt.Client):
             time.sleep(0.01)
             return mqtt.MQTTErrorCode.MQTT_ERR_AGAIN
         buf = self._rx
-        while True:
+        start = len(buf)
+        while len(buf) - start < _READ_LIMIT:  # read until the socket (and a TLS layer's buffer) is drained
             try:
                 data = self._sock_recv(_RECV_CHUNK)
             except BlockingIOError:
@@ -112,8 +114,6 @@ class _Client(mqtt.Client):
             if not data:
                 return mqtt.MQTTErrorCode.MQTT_ERR_CONN_LOST
             buf += data
-            if len(data) < _RECV_CHUNK:
-                break
         with self._msgtime_mutex:
             self._last_bytes_received = mqtt.time_func()
         out: list[Message] = []
@@ -191,6 +191,8 @@ class MqttSource:
         self.connected = threading.Event()
         self.protocol = mqtt.MQTTv5
         self._refused_v5 = False
+        self._ever_connected = False
+        self._socket_opened = False
         self._last_failure = ""
         self._client: _Client | None = None
         parts = urlsplit(config.url)
@@ -244,17 +246,25 @@ class MqttSource:
                 client.connect_async(self.host, self.port, self.config.keepalive, clean_start=False, properties=props)
             else:
                 client.connect_async(self.host, self.port, self.config.keepalive)
+            self._socket_opened = False
+            client.on_socket_open = self._on_socket_open
             client.loop_start()
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline and not self.connected.is_set() and not self._refused_v5:
                 time.sleep(0.02)
+            if protocol == mqtt.MQTTv5 and self._socket_opened and not self.connected.is_set():
+                self._refused_v5 = True  # the broker took the connection but never answered the v5 CONNECT
             if not self._refused_v5:
                 if not self.connected.is_set():
                     log.warning("MQTT broker not reachable yet; retrying in the background",
                                 extra={"host": self.host, "port": self.port})
                 return
+            client.disconnect()
             client.loop_stop()
-            log.info("broker refused MQTT v5; using MQTT 3.1.1")
+            log.info("broker did not accept MQTT v5; using MQTT 3.1.1")
+
+    def _on_socket_open(self, client: Any, userdata: Any, sock: Any) -> None:
+        self._socket_opened = True
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         if reason.is_failure:
@@ -265,6 +275,7 @@ class MqttSource:
             log.error("MQTT connection refused", extra={"reason": str(reason)})
             return
         self._last_failure = ""
+        self._ever_connected = True
         session = bool(getattr(flags, "session_present", False))
         log.info("MQTT connected", extra={"session_present": session, "protocol": "5" if self.protocol == 5 else
                                           "3.1.1", "generation": getattr(client, "generation", 0)})
@@ -281,6 +292,9 @@ class MqttSource:
         error, client.read_error = getattr(client, "read_error", None), None
         if isinstance(error, ssl.SSLError):  # e.g. the broker refused our client certificate after the handshake
             self._connect_failed(error)
+        elif self.protocol == mqtt.MQTTv5 and not self._ever_connected:
+            self._refused_v5 = True  # the broker closed a v5 CONNECT without accepting it: it may speak only 3.1.1
+            return
         log.warning("MQTT disconnected", extra={"reason": str(reason)})
 
     def _on_connect_fail(self, client: Any, userdata: Any) -> None:

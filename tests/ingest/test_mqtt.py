@@ -3,15 +3,19 @@ subscriptions, and what it logs."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 import uuid
+import warnings
+from pathlib import Path
 
 import pytest
 
 from ingest.bulk_publish import publish_all
 from ingest.inbox import Inbox, Message
 from ingest.mqtt import MqttConfig, MqttSource, is_loopback
+from stadtpuls.embedded import EmbeddedBroker
 
 from .conftest import wait_for
 
@@ -104,3 +108,25 @@ def test_plain_connection_to_a_remote_host_warns_and_never_logs_the_password(
     for record in caplog.records:
         text = record.getMessage() + " " + " ".join(str(v) for v in vars(record).values())
         assert "s3cr" not in text
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # amqtt's own stream leftovers
+def test_a_broker_without_mqtt5_is_spoken_to_in_mqtt_3_1_1(tmp_path: Path) -> None:
+    broker = EmbeddedBroker(tmp_path / "amqtt", prefer="amqtt")  # an MQTT 3.1.1 broker
+    url = broker.start()
+    try:
+        inbox = Inbox(100)
+        source = MqttSource(MqttConfig(url=url, client_id="test-v311", topics=["t/#"]), inbox)
+        source.start(wait=2)
+        assert source.connected.wait(10) and source.protocol == 4  # MQTT 3.1.1
+        publish_all(url, [("t/1", b"one"), ("t/2", b"two")])
+        wait_for(lambda: len(inbox) == 2)
+        got = _drain(inbox)
+        assert [m.payload for m in got] == [b"one", b"two"]
+        source.ack(got)
+        source.close()
+    finally:
+        broker.stop()
+        with warnings.catch_warnings():  # the in-process broker leaves its closed streams to the collector
+            warnings.simplefilter("ignore", ResourceWarning)
+            gc.collect()
