@@ -166,3 +166,47 @@ def write_artifact(section: str, key: str, value: Any) -> None:
         data = {}
     data.setdefault(section, {})[key] = value
     ARTIFACT.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+class IngestProcess:
+    """``stadtpuls ingest`` in its own process (so it can be killed), logging to ``log_path``."""
+
+    def __init__(self, log_path: Path, **env: str) -> None:
+        self.log_path = log_path
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("STADTPULS_")}
+        environ.update({"STADTPULS_METRICS_PORT": "0", "STADTPULS_FLUSH_INTERVAL": "0.05",
+                        "STADTPULS_REGISTRY_REFRESH": "1"})
+        environ.update(env)
+        self.env = environ
+        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen([sys.executable, "-m", "stadtpuls.cli", "ingest"], env=environ,
+                                     stdout=self._log, stderr=subprocess.STDOUT)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_log(self, text: str, timeout: float = 30.0, count: int = 1) -> None:
+        deadline = time.monotonic() + timeout
+        while self.log().count(text) < count:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"ingest exited ({self.proc.returncode}):\n{self.log()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} not logged within {timeout} s:\n{self.log()[-3000:]}")
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self, timeout: float = 60.0) -> int:
+        """SIGTERM (graceful: flush, ack, disconnect); returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._log.close()
+        return int(self.proc.returncode)
