@@ -70,6 +70,27 @@ class Metrics:
     def dead_letter(self, stage: str, reason: str, n: int = 1) -> None:
         self.dead_letters.labels(stage, reason_label(stage, reason)).inc(n)
 
+    def count_batch(self, result: Any, dead: Any, env: Any) -> None:
+        """Count a committed batch: its write result, dead letters and the envelope side events."""
+        self.stored.inc(result.stored)
+        self.duplicates.inc(result.duplicates)
+        for table, n in result.domain.items():
+            self.domain_rows.labels(table).inc(n)
+        for d in dead:
+            self.dead_letter(d.stage, d.reason)
+        for ignored in env.ignored:
+            self.ignored.labels(ignored.kind).inc()
+        for kind, events in (("join", env.joins), ("status", env.statuses), ("log", env.logs)):
+            if events:
+                self.events.labels(kind).inc(len(events))
+        self.gaps.inc(result.gaps)
+        self.missing.inc(result.missing)
+        self.batches.inc()
+        self.last_commit = time.time()
+        if len(env):
+            newest = float(env.time.max().astype("datetime64[us]").astype("int64")) / 1e6
+            self.reading_age.set(max(0.0, self.last_commit - newest))
+
     def health(self) -> tuple[int, dict[str, Any]]:
         extra = self.health_extra()
         db_up = self.database_up._value.get() == 1  # noqa: SLF001 - prometheus_client has no public getter

@@ -28,17 +28,17 @@ import psycopg
 from stadtpuls.logs import get_logger
 
 from .inbox import Inbox, Message
+from .isolate import Unavailable, write_isolating
 from .metrics import Metrics
-from .pipeline import DeadLetter, Pipeline, Prepared, dead_letter_fields
+from .pipeline import Pipeline, Prepared
 from .registry import load_registry
 from .spool import Spool
-from .writer import PreparedBatch, Writer, WriteResult
+from .writer import Writer, WriteResult
 
 __all__ = ["Acker", "Worker", "WorkerConfig"]
 
 log = get_logger("stadtpuls.ingest.worker")
 _RETRY_MIN, _RETRY_MAX = 0.5, 5.0
-_BAD_ROW = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
 _RECENT_STOPS = """
 SELECT DISTINCT ON (site_id) site_id, stop_id, (extract(epoch FROM time) * 1000000)::bigint
 FROM passenger_counts
@@ -201,14 +201,14 @@ class Worker:
         items, topics, payloads, hub = inflight.items, inflight.topics, inflight.payloads, inflight.hub
         try:
             result = inflight.future.result()
-        except (*_BAD_ROW, psycopg.errors.TransactionRollback):
+        except (psycopg.errors.DataError, psycopg.errors.IntegrityError, psycopg.errors.TransactionRollback):
             ok = self.write(topics, payloads, hub)  # again, synchronously, splitting out what the database rejects
         except psycopg.Error as e:
             self.metrics.db_errors.labels(type(e).__name__).inc()
             self._failed()
             ok = False
         else:
-            self._count(result, inflight.prepared.dead, inflight.prepared.envelopes, hub)
+            self.metrics.count_batch(result, inflight.prepared.dead, inflight.prepared.envelopes)
             self._recovered()
             self.metrics.batch_seconds.observe(time.perf_counter() - inflight.start)
             self.metrics.batch_size.observe(len(items))
@@ -313,63 +313,9 @@ class Worker:
     def _write_split(self, topics: list[str], payloads: list[bytes], hub: float) -> bool:
         assert self.pipeline is not None
         try:
-            prepared = self.pipeline.prepare(topics, payloads, hub)
-        except Exception as e:  # a defect triggered by some message must not stop ingest: isolate it
-            return self._split(topics, payloads, hub, "internal", f"internal error: {type(e).__name__}: {e}")
-        try:
-            result = self.writer.write(prepared.batch)
-        except _BAD_ROW as e:
-            diag = e.diag.message_primary or str(e)
-            return self._split(topics, payloads, hub, "database", f"{e.sqlstate or ''} {diag}".strip())
-        except psycopg.errors.TransactionRollback:
-            raise
-        except psycopg.Error as e:
-            self.metrics.db_errors.labels(type(e).__name__).inc()
+            write_isolating(self.pipeline, self.writer, self.metrics, topics, payloads, hub)
+        except Unavailable as e:
+            self.metrics.db_errors.labels(type(e.error).__name__).inc()
             self._failed()
             return False
-        self._count(result, prepared.dead, prepared.envelopes, hub)
         return True
-
-    def _split(self, topics: list[str], payloads: list[bytes], hub: float, stage: str, reason: str) -> bool:
-        if len(topics) == 1:
-            log.warning("message dead-lettered", extra={"stage": stage, "reason": reason[:200], "topic": topics[0]})
-            return self._dead_only(topics, payloads, hub, stage, reason)
-        half = len(topics) // 2
-        return (self._write_split(topics[:half], payloads[:half], hub)
-                and self._write_split(topics[half:], payloads[half:], hub))
-
-    def _dead_only(self, topics: list[str], payloads: list[bytes], hub: float, stage: str, reason: str) -> bool:
-        dead = [DeadLetter(0, stage, reason[:1000])]
-        batch = PreparedBatch(uplinks=[], n_uplinks=0, dead_letters=dead_letter_fields(dead, topics, payloads, hub),
-                              n_dead=1)
-        try:
-            self.writer.write(batch)
-        except _BAD_ROW as e:
-            log.error("dead letter not storable; message dropped", extra={"topic": topics[0], "error": str(e)})
-        except psycopg.Error:
-            self._failed()
-            return False
-        self.metrics.dead_letter(stage, reason)
-        self.metrics.last_commit = time.time()
-        return True
-
-    def _count(self, result: WriteResult, dead: list[DeadLetter], env: Any, hub: float) -> None:
-        m = self.metrics
-        m.stored.inc(result.stored)
-        m.duplicates.inc(result.duplicates)
-        for table, n in result.domain.items():
-            m.domain_rows.labels(table).inc(n)
-        for d in dead:
-            m.dead_letter(d.stage, d.reason)
-        for ignored in env.ignored:
-            m.ignored.labels(ignored.kind).inc()
-        for kind, events in (("join", env.joins), ("status", env.statuses), ("log", env.logs)):
-            if events:
-                m.events.labels(kind).inc(len(events))
-        m.gaps.inc(result.gaps)
-        m.missing.inc(result.missing)
-        m.batches.inc()
-        m.last_commit = time.time()
-        if len(env):
-            newest = env.time.max().astype("datetime64[us]").astype(np.int64) / 1e6
-            m.reading_age.set(max(0.0, m.last_commit - float(newest)))
