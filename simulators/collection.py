@@ -46,19 +46,23 @@ def visit_times(day: date, tz: ZoneInfo, n: int) -> np.ndarray:
 
 
 class FixedSchedule:
-    """The weekly round: a bin is emptied on its district's weekday (``params["district"]``, 0 = Monday), and a
-    second time three service days later where its area's waste type usually fills more than ``twice_above``
-    percent a week. Within a day bins are visited by district and then by angle around the town centre."""
+    """The weekly round as an operator sets it up from experience: every bin on its district's weekday
+    (``params["district"]``, 0 = the first service day); a bin that usually fills more than ``round_pct`` percent
+    a week (``expected_week_pct``) twice a week (three service days apart), more than twice that three times (the
+    first, middle and last service day). Within a day bins are visited by angle around the town centre."""
 
     def __init__(self, bins: Sequence[Site], expected_week_pct: Iterable[float], center: tuple[float, float],
-                 service_days: Sequence[int] = (0, 1, 2, 3, 4), twice_above: float = 70.0) -> None:
+                 service_days: Sequence[int] = (0, 1, 2, 3, 4), round_pct: float = 75.0) -> None:
         self.days: dict[int, list[tuple[float, str]]] = {d: [] for d in range(7)}
         days = sorted(service_days)
         for site, week_pct in zip(bins, list(expected_week_pct), strict=True):
             district = int(site.params.get("district", 0)) % len(days)
+            rounds = min(3, max(1, int(np.ceil(week_pct / round_pct))))
             weekdays = {days[district]}
-            if week_pct > twice_above:
+            if rounds == 2:
                 weekdays.add(days[(district + 3) % len(days)])
+            elif rounds == 3:
+                weekdays = {days[0], days[len(days) // 2], days[-1]}
             angle = float(np.arctan2((site.lat or 0) - center[0], (site.lon or 0) - center[1]))
             for wd in weekdays:
                 self.days[wd].append((angle, site.site_id))

@@ -70,8 +70,7 @@ class WasteModel:
         self.phase = (rng.random(n) * self.interval).astype(np.int64)
         self.health = Health(n, stream(seed, "waste-health"), start_us, v_full=3.65, v_cutoff=3.0,
                              drain_per_day=0.0004)
-        self.schedule: Schedule = schedule or FixedSchedule(self.sites, self.type_rate * 7, city.center,
-                                                            self.service_days)
+        self.schedule: Schedule = schedule or FixedSchedule(self.sites, self.rate * 7, city.center, self.service_days)
         self.pending: list[tuple[int, int]] = []  # (instant, bin index) of announced pickups
         self.pickups: list[tuple[int, str]] = []
         self.overflow_days: set[tuple[str, date]] = set()

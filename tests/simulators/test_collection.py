@@ -27,15 +27,16 @@ def test_visits_start_at_six_five_minutes_apart():
     assert list(times[1:] - times[:-1]) == [STOP_US, STOP_US]
 
 
-def test_fixed_round_visits_every_bin_weekly_and_busy_ones_twice():
+def test_fixed_round_visits_every_bin_weekly_and_busy_ones_more_often():
     city = build_city("medium", 1)
     bins = city.sites_of("bin")
-    expected = [90.0 if k % 4 == 0 else 40.0 for k in range(len(bins))]
+    expected = [200.0 if k % 10 == 0 else 90.0 if k % 4 == 0 else 40.0 for k in range(len(bins))]
     schedule = FixedSchedule(bins, expected, city.center)
     visits = collections.Counter()
     for k in range(7):
         for site in schedule(date(2025, 3, 3 + k), 0):
             visits[site] += 1
     assert set(visits) == {b.site_id for b in bins}
-    assert all(visits[b.site_id] == (2 if expected[k] > 70 else 1) for k, b in enumerate(bins))
+    assert all(visits[b.site_id] == (3 if expected[k] > 150 else 2 if expected[k] > 75 else 1)
+               for k, b in enumerate(bins))
     assert schedule(date(2025, 3, 8), 0) == [] and schedule(date(2025, 3, 9), 0) == []
