@@ -28,7 +28,7 @@ from simulators.city import build_city
 from simulators.envelopes import Network, UplinkFacts, chirpstack_uplink, stamps, topic, tts_uplink
 from simulators.faults import FaultConfig
 from simulators.load import LoadRun, run
-from simulators.loadgen import _rand_fields
+from simulators.loadgen import random_fields
 from simulators.mqtt_raw import RawPublisher
 from simulators.sessions import Sessions
 from stadtpuls.embedded import EmbeddedBroker
@@ -77,7 +77,7 @@ def naive(url: str, n: int, seed: int) -> float:
     t0 = time.perf_counter()
     for k in range(n):
         d = city.devices[k % len(city.devices)]
-        f_port, fields = _rand_fields(d.model.key, 1, rng)
+        f_port, fields = random_fields(d.model.key, 1, rng)
         buf, offsets = get(d.codec).encode(f_port, fields)
         t = START_US + k * 100
         s = sessions.current[d.index]

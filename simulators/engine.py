@@ -35,11 +35,10 @@ from .envelopes import (
     tts_uplink,
 )
 from .environment import EnvironmentModel
-from .faults import FaultConfig, FaultInjector
+from .faults import FaultConfig, FaultInjector, Rogues
 from .parking import ParkingModel
 from .radio import RadioModel, airtime_us
 from .readings import Reading, expand, merge_sorted
-from .rogues import Rogues
 from .sessions import Ids, Sessions
 from .timebase import DAY_US, HOUR_US, US, iso_array, iso_us
 from .truth import TruthWriter

@@ -20,10 +20,9 @@ import orjson
 
 from .city import City, stream
 from .envelopes import Network, UplinkFacts, chirpstack_join, chirpstack_uplink, stamps, topic, tts_join, tts_uplink
-from .faults import FaultConfig, FaultInjector
+from .faults import FaultConfig, FaultInjector, Rogues
 from .loadgen import Template, encode_random, make_template
 from .radio import CHANNELS_HZ, RadioModel, airtime_us
-from .rogues import Rogues
 from .sessions import Ids, Sessions
 from .timebase import US, iso_bytes
 

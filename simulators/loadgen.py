@@ -19,7 +19,7 @@ from .city import City, Device, Gateway
 from .envelopes import Network, Stamps, UplinkFacts, chirpstack_uplink, tts_uplink
 from .sessions import Session
 
-__all__ = ["TTS_FIELDS", "CS_FIELDS", "Template", "encode_random", "make_template"]
+__all__ = ["CS_FIELDS", "NUMERIC", "TTS_FIELDS", "Template", "encode_random", "make_template", "random_fields"]
 
 NUMERIC = ("f_port", "f_cnt", "gw_ts", "rssi", "snr", "channel", "frequency", "uplink_id")
 #: A numeric slot replaces its quoted mark; a string slot only the mark inside its quotes.
@@ -30,7 +30,7 @@ CS_FIELDS = ("dedup", "ns_time", "f_cnt", "f_port", "payload", "uplink_id", "rss
              "later")
 
 
-def _rand_fields(key: str, n: int, rng: np.random.Generator) -> tuple[int, dict[str, Any]]:
+def random_fields(key: str, n: int, rng: np.random.Generator) -> tuple[int, dict[str, Any]]:
     """(fPort, encode() input) of n random readings of a device model."""
     u = rng.random
     if key == "em310-udl":
@@ -76,7 +76,7 @@ def encode_random(city: City, dev: np.ndarray, rng: np.random.Generator) -> tupl
     keys = np.array([d.model.key for d in city.devices])[dev]
     for key in np.unique(keys).tolist():
         rows = np.flatnonzero(keys == key)
-        port, fields = _rand_fields(key, len(rows), rng)
+        port, fields = random_fields(key, len(rows), rng)
         buf, offsets = get(city.devices[int(dev[rows[0]])].model.codec).encode(port, fields)
         raw = buf.tobytes()
         off = offsets.tolist()
