@@ -273,7 +273,7 @@ class NetvoxR718X(_Netvox):
     def _config(self, out: Builder, rows: Rows, d: np.ndarray) -> None:
         b0 = d[:, 0]
         out.set("Cmd", rows, Lookup(self._cmd_lut, b0.copy()), where=self._cmd_known[b0])
-        result = np.isin(b0, self._RESULT_CMDS)
+        result = np.take(_R718X_RESULT, b0)
         out.set("Status", rows, Lookup(_STATUS_RESULT, (d[:, 2] != 0).view(np.uint8)), where=result)
         read = b0 == 0x82
         out.set("MinTime", rows, u16be(d, 2), where=read)
@@ -352,6 +352,9 @@ class NetvoxR718X(_Netvox):
             "temperature_c": column_or_absent(decoded, "Temp"),
             "battery_v": self._battery(decoded),
         }
+
+
+_R718X_RESULT = np.array([i in NetvoxR718X._RESULT_CMDS for i in range(256)])
 
 
 class NetvoxR719A(_Netvox):

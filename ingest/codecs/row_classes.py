@@ -72,9 +72,11 @@ def too_short(code: np.ndarray, lens: np.ndarray, need: Mapping[int, int]) -> np
     short = np.zeros(len(code), dtype=bool)
     for length in sorted(set(need.values()) - {0}):
         codes = [c for c, v in need.items() if v == length]
-        mask = lens < length
-        mask &= code == codes[0] if len(codes) == 1 else np.isin(code, codes)
-        short |= mask
+        of_codes = code == codes[0]
+        for c in codes[1:]:  # a few comparisons: much faster than np.isin on a large array
+            of_codes |= code == c
+        of_codes &= lens < length
+        short |= of_codes
     return short
 
 
