@@ -34,7 +34,7 @@ _TYPES = {
 _RESET_CAUSES = {1: "watchdog", 2: "power on", 3: "system request", 4: "other"}
 _RESET_LUT = lut([_RESET_CAUSES.get(i) for i in range(256)])
 _RESET_KNOWN = np.array([i in _RESET_CAUSES for i in range(256)])
-_CODE_SLOTS = (0, 4, 8)
+_CODE_SLOTS = (0, 4, 8)  # offsets of the three debug-code blocks of a startup frame
 # fPort 6 fields: name, first byte, width, largest value (0: signed 32-bit, required)
 _DEBUG_FIELDS = (
     ("timestamp", 0, 4, 0),

@@ -130,7 +130,9 @@ class NwaveNPS405(Codec):
             self._decode_rest(out, buf, offsets, rest, code[rest])
         return out.build()
 
-    def _decode_rest(self, out: Builder, buf: np.ndarray, offsets: np.ndarray, rest: np.ndarray, code: np.ndarray):
+    def _decode_rest(
+        self, out: Builder, buf: np.ndarray, offsets: np.ndarray, rest: np.ndarray, code: np.ndarray
+    ) -> None:
         """Heartbeat, startup, debug and registration frames (each long enough)."""
         rows = rest[code == _HEARTBEAT]
         if len(rows):
