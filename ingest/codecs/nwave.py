@@ -117,8 +117,11 @@ class NwaveNPS405(Codec):
         status = code == _STATUS
         if status.any():
             c = b0 >> 1
-            out.set("previous_state_duration", whole, np.take(_DURATION, c), where=status)
-            out.set("previous_state_duration_error", whole, np.take(_DURATION_ERROR, c), where=status, null=c == 127)
+            index = c.astype(np.intp)  # one conversion for both lookups
+            out.set("previous_state_duration", whole, np.take(_DURATION, index), where=status)
+            out.set(
+                "previous_state_duration_error", whole, np.take(_DURATION_ERROR, index), where=status, null=c == 127
+            )
             out.set("previous_state_duration_overflow", whole, c == 127, where=status)
         short = too_short(code, lens, _CODE_NEED)
         if short.any():
