@@ -47,3 +47,13 @@ def test_load_mode_publishes_the_count_and_reports_it(project_broker, subscriber
     assert "load: 5000 uplinks" in out and "duplicates=" in out
     sent = int(out.split(" messages sent")[0].rsplit(" ", 1)[1])
     assert sent > 5000 and len(subscriber.wait_for(sent)) == sent
+
+
+def test_accelerated_run_publishes_every_message_to_the_broker(project_broker, subscriber, capsys):
+    assert cli(["simulate", "--city", "small", "--start", "2025-06-02T06:00:00Z", "--duration", "1h", "--speed",
+                "7200", "--mqtt-url", project_broker.url, "--format", "chirpstack", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    sent = int(out.split(" messages sent")[0].rsplit(" ", 1)[1])
+    got = subscriber.wait_for(sent)
+    assert sent > 100 and len(got) == sent
+    assert all(topic.startswith("application/") for topic, _ in got)
