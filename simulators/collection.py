@@ -1,8 +1,8 @@
 """Waste collection: which bins are emptied on which service day, and when the truck reaches each of them.
 
 A schedule is a callable ``(day, now_us) -> site ids in visiting order``, asked at 05:00 local time of every
-service day. :class:`FixedSchedule` is the classic weekly round (each district on its weekday; bins in busy
-areas twice a week); the pickup benchmark passes a callable that asks the hub's planner instead.
+service day. :class:`FixedSchedule` is the classic weekly round (each district on its weekday; bins that usually
+fill fast two or three times a week); the pickup benchmark passes a callable that asks the hub's planner instead.
 Trucks start at 06:00 and need five minutes per bin; more than 96 bins in a day are shared among several trucks.
 """
 

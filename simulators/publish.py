@@ -64,7 +64,7 @@ class MqttSink:
     """paho-mqtt publisher at QoS 1 that blocks while ``window`` messages are unacknowledged."""
 
     def __init__(self, url: str, client_id: str = "stadtpuls-sim", *, window: int = 200, inflight: int = 20,
-                 ca_file: str | None = None) -> None:
+                 ca_file: str | None = None, connect_timeout: float = 10.0) -> None:
         import paho.mqtt.client as mqtt
 
         parts = urlsplit(url)
@@ -84,12 +84,25 @@ class MqttSink:
             client.tls_set(ca_certs=ca_file)
         client.on_publish = self._on_publish
         client.on_disconnect = self._on_disconnect
+        client.on_connect = self._on_connect
+        self._connected = threading.Event()
         try:
             client.connect(parts.hostname or "127.0.0.1", parts.port or (8883 if tls else 1883), keepalive=60)
         except OSError as e:
             raise PublishError(f"cannot connect to {parts.hostname}:{parts.port}: {e}") from None
         client.loop_start()
         self.client = client
+        if not self._connected.wait(connect_timeout) or self._error is not None:
+            client.disconnect()
+            client.loop_stop()
+            raise PublishError(self._error or f"no answer from the broker at {parts.hostname}:{parts.port}")
+
+    def _on_connect(self, client: object, userdata: object, flags: object, reason: object, props: object) -> None:
+        if getattr(reason, "is_failure", False):
+            with self._cond:
+                self._error = f"connection refused: {reason}"
+                self._cond.notify_all()
+        self._connected.set()
 
     def _on_publish(self, client: object, userdata: object, mid: int, reason: object, props: object) -> None:
         with self._cond:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import socket
 
 import pytest
 
@@ -22,9 +23,15 @@ def test_mqtt_sink_delivers_every_message_of_a_simulated_day(project_broker, sub
     assert collections.Counter(got) == collections.Counter((m.topic, m.payload) for m in day)
 
 
-def test_mqtt_sink_reports_a_broker_that_is_not_there():
+def test_mqtt_sink_reports_a_broker_that_is_not_there_or_does_not_answer():
     with pytest.raises(PublishError):
         MqttSink("mqtt://127.0.0.1:1", client_id="sim-test-nobody")
+    with socket.socket() as silent:  # accepts the connection, never sends CONNACK
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        with pytest.raises(PublishError, match="no answer"):
+            MqttSink(f"mqtt://127.0.0.1:{port}", client_id="sim-test-silent", connect_timeout=0.5)
 
 
 def test_message_files_round_trip_byte_for_byte(tmp_path, small_week):
