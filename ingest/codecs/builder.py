@@ -138,7 +138,7 @@ class Builder:
         else:
             present = where
         self._shared.add(name)
-        nulls = None if null is None else np.broadcast_to(null, (self.n,))
+        nulls = None if null is None else _full_length(null, self.n)
         col: Column
         if want == _OBJECT:
             col = LazyColumn(self.n, present, nulls)
@@ -175,15 +175,17 @@ class Builder:
     def build(self) -> Decoded:
         """The result. A field no row has gets a read-only placeholder column (nothing present)."""
         failed = not self.ok.all()
-        nothing: Column | None = None
+        absent: np.ndarray | None = None
+        placeholders: dict[np.dtype, np.ndarray] = {}
         columns: dict[str, Column] = {}
         for name, dtype in self._dtypes.items():
             col = self.columns.get(name)
             if col is None:
-                if nothing is None or nothing.values.dtype != dtype:
-                    absent = np.broadcast_to(np.zeros(1, dtype=bool), (self.n,))
-                    nothing = Column(np.broadcast_to(np.zeros(1, dtype=dtype), (self.n,)), absent)
-                col = Column(nothing.values, nothing.present)
+                if absent is None:
+                    absent = _read_only_zeros(self.n, np.dtype(bool))
+                if dtype not in placeholders:
+                    placeholders[dtype] = _read_only_zeros(self.n, dtype)
+                col = Column(placeholders[dtype], absent)
             elif failed:
                 if name in self._shared:
                     col.present = col.present & self.ok
@@ -192,3 +194,19 @@ class Builder:
             columns[name] = col
         error = self._error if self._error is not None else np.broadcast_to(np.array([None]), (self.n,))
         return Decoded(self.n, self.ok, error, columns, self.raw)
+
+
+def _full_length(mask: Any, n: int) -> np.ndarray:
+    """A mask (array of n, or one value for all rows) as an array of n."""
+    if isinstance(mask, np.ndarray) and mask.shape == (n,):
+        return mask
+    return np.broadcast_to(mask, (n,))
+
+
+def _read_only_zeros(n: int, dtype: np.dtype) -> np.ndarray:
+    """n zeros (None for objects) that nobody may write: placeholders of the fields no row has."""
+    if dtype == _OBJECT:
+        return np.broadcast_to(np.array([None]), (n,))
+    zeros = np.zeros(n, dtype=dtype)  # untouched pages: costs nothing until read
+    zeros.flags.writeable = False
+    return zeros
