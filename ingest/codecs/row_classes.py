@@ -1,10 +1,11 @@
-"""Linear-time helpers for fixed-layout codecs: classify rows by (fPort, length), read bytes without grouping.
+"""Linear-time helpers for fixed-layout codecs: rows by fPort and length, bytes read without grouping.
 
-A fixed-layout codec decides what a row is from its fPort and payload length alone. :class:`LayoutTable`
-turns that decision into one small table built once, so a batch is classified with two lookups per row
-(no sorting, no grouping); each class's rows are then a boolean mask (``classes == k``) or an index array
-(``np.flatnonzero``). The dominant frame types are decoded over the whole batch straight from the buffer
-with :func:`peek`; rare ones are cut out with :func:`heads`.
+A fixed-layout codec decides what a row is from its fPort and payload length alone. :class:`PortCodes`
+maps every row's fPort to a small code with one lookup, so each frame type's rows are a boolean mask
+(``code == k``) or an index array (``np.flatnonzero``); :func:`too_short` checks the lengths with one
+comparison per distinct minimum. Nothing sorts or groups the batch. The dominant frame types are decoded over
+the whole batch straight from the buffer (:func:`peek`, or :func:`frames` when every payload has the same
+length); rare ones are cut out with :func:`heads`.
 """
 
 from __future__ import annotations
