@@ -1,8 +1,8 @@
 """Public parking endpoints under concurrent load: latency p50/p99 and requests per second.
 
 A fresh database gets 30 days of the simulator's medium city (registry imported, readings generated with numpy and
-written with COPY). The API runs with uvicorn in a subprocess; the load comes from another process (httpx async,
-50 concurrent clients) cycling over ``/api/v1/parking/lots``, ``/lots/{id}`` and ``/lots.geojson``:
+written with COPY). The API runs with uvicorn in a subprocess; the load comes from another process (asyncio, 50
+concurrent keep-alive connections) cycling over ``/api/v1/parking/lots``, ``/lots/{id}`` and ``/lots.geojson``:
 
 * open loop at the target rate (default 500 requests/s); latency counts from each request's scheduled start, so
   a server that falls behind is charged for the queue it causes;
@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -97,41 +98,72 @@ def api_server(url: str, **env: str) -> Iterator[str]:
             proc.wait()
 
 
+class _Connection:
+    """One keep-alive HTTP/1.1 connection with the least client work per request, so that the load generator
+    leaves the CPU to the server (httpx costs about a millisecond of CPU per request)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str) -> None:
+        self.reader, self.writer, self.host = reader, writer, host
+
+    @classmethod
+    async def open(cls, base: str) -> _Connection:
+        parts = urlsplit(base)
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        return cls(reader, writer, parts.netloc)
+
+    async def get(self, path: str) -> int:
+        self.writer.write(f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode())
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        match = _LENGTH.search(head)
+        if match is None:
+            raise RuntimeError("response without Content-Length")
+        await self.reader.readexactly(int(match.group(1)))
+        return int(head[9:12])
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+_LENGTH = re.compile(rb"(?i)\r\ncontent-length:\s*(\d+)")
+
+
 async def _load(base: str, paths: list[str], rate: float, concurrency: int, duration: float) -> dict[str, Any]:
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     latencies: list[float] = []
     errors = 0
     counter = 0
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
-        await asyncio.gather(*(client.get(paths[k % len(paths)]) for k in range(concurrency)))  # warm connections
-        start = time.perf_counter() + 0.2
-        total = int(rate * duration) if rate > 0 else None
+    conns = [await _Connection.open(base) for _ in range(concurrency)]
+    for k, c in enumerate(conns):  # warm every connection
+        await c.get(paths[k % len(paths)])
+    start = time.perf_counter() + 0.2
+    total = int(rate * duration) if rate > 0 else None
 
-        async def worker() -> None:
-            nonlocal counter, errors
-            while True:
-                i = counter
-                counter += 1
-                if total is not None:
-                    if i >= total:
-                        return
-                    scheduled = start + i / rate
-                    delay = scheduled - time.perf_counter()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                else:
-                    scheduled = time.perf_counter()
-                    if scheduled - start > duration:
-                        return
-                r = await client.get(paths[i % len(paths)])
-                latencies.append(time.perf_counter() - scheduled)
-                if r.status_code != 200:
-                    errors += 1
+    async def worker(conn: _Connection) -> None:
+        nonlocal counter, errors
+        while True:
+            i = counter
+            counter += 1
+            if total is not None:
+                if i >= total:
+                    return
+                scheduled = start + i / rate
+                delay = scheduled - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            else:
+                scheduled = time.perf_counter()
+                if scheduled - start > duration:
+                    return
+            status = await conn.get(paths[i % len(paths)])
+            latencies.append(time.perf_counter() - scheduled)
+            if status != 200:
+                errors += 1
 
-        await asyncio.sleep(max(0.0, start - time.perf_counter()))
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - t0
+    await asyncio.sleep(max(0.0, start - time.perf_counter()))
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker(c) for c in conns))
+    elapsed = time.perf_counter() - t0
+    for c in conns:
+        c.close()
     latencies.sort()
     n = len(latencies)
     return {"requests": n, "errors": errors, "rps": n / elapsed,
