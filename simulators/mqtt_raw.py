@@ -21,6 +21,8 @@ import threading
 import time
 from urllib.parse import unquote, urlsplit
 
+import numpy as np
+
 __all__ = ["RawMqttError", "RawPublisher", "publish_packet"]
 
 _PINGREQ = b"\xc0\x00"
@@ -87,7 +89,7 @@ class RawPublisher:
             raise RawMqttError(f"connection refused (CONNACK return code {ack[3]})")
         sock.settimeout(None)
         self._cond = threading.Condition()
-        self._outstanding = bytearray(65536)
+        self._outstanding = np.zeros(65536, dtype=np.uint8)  # 1: packet id in flight
         self.sent = 0
         self.acked = 0
         self.errors = 0
@@ -112,25 +114,11 @@ class RawPublisher:
         buf = b""
         try:
             while True:
-                chunk = self.sock.recv(65536)
+                chunk = self.sock.recv(262144)
                 if not chunk:
                     raise RawMqttError("connection closed by the broker")
                 buf += chunk
-                acked = 0
-                pos = 0
-                while len(buf) - pos >= 2:
-                    kind = buf[pos]
-                    length = buf[pos + 1]  # every packet a publisher receives here is short
-                    if len(buf) - pos < 2 + length:
-                        break
-                    if kind == 0x40 and length == 2:
-                        pid = (buf[pos + 2] << 8) | buf[pos + 3]
-                        if self._outstanding[pid]:
-                            self._outstanding[pid] = 0
-                            acked += 1
-                        else:
-                            self.errors += 1
-                    pos += 2 + length
+                acked, pos = self._acks(buf)
                 buf = buf[pos:]
                 if acked:
                     with self._cond:
@@ -141,6 +129,35 @@ class RawPublisher:
                 if not self._closed:
                     self._error = str(e)
                 self._cond.notify_all()
+
+    def _acks(self, buf: bytes) -> tuple[int, int]:
+        """PUBACKs counted from the complete packets at the start of ``buf``: (acknowledged, bytes consumed).
+
+        The broker sends a publisher nothing but 4-byte PUBACKs (and PINGRESPs), so a run of PUBACKs is checked
+        in one numpy step; anything else is walked packet by packet."""
+        whole = len(buf) // 4 * 4
+        if whole:
+            packets = np.frombuffer(buf, dtype=np.uint8, count=whole).reshape(-1, 4)
+            if (packets[:, 0] == 0x40).all() and (packets[:, 1] == 2).all():
+                pids = (packets[:, 2].astype(np.int64) << 8) | packets[:, 3]
+                known = self._outstanding[pids].astype(bool)
+                self._outstanding[pids] = 0
+                self.errors += int((~known).sum())
+                return int(known.sum()), whole
+        acked = pos = 0
+        while len(buf) - pos >= 2:
+            kind, length = buf[pos], buf[pos + 1]  # every packet a publisher receives here is short
+            if len(buf) - pos < 2 + length:
+                break
+            if kind == 0x40 and length == 2:
+                pid = (buf[pos + 2] << 8) | buf[pos + 3]
+                if self._outstanding[pid]:
+                    self._outstanding[pid] = 0
+                    acked += 1
+                else:
+                    self.errors += 1
+            pos += 2 + length
+        return acked, pos
 
     def publish_many(self, items: list[tuple[bytes, bytes]]) -> None:
         """Publish ``(topic, payload)`` pairs in order, blocking while ``window`` messages are unacknowledged."""
@@ -154,11 +171,10 @@ class RawPublisher:
                     raise RawMqttError(self._error, self.sent - self.acked)
                 room = min(self.window - (self.sent - self.acked), n - i)
             packets: list[bytes] = []
-            pid = self._next_id
-            outstanding = self._outstanding
+            first = pid = self._next_id
+            self._outstanding[(first - 1 + np.arange(room)) % 65535 + 1] = 1
             heads = self._heads
             for topic, payload in items[i:i + room]:
-                outstanding[pid] = 1
                 head = heads.get(topic)
                 if head is None:
                     head = heads[topic] = struct.pack("!H", len(topic)) + topic
