@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -147,7 +147,7 @@ class BinState:
     extra: dict[str, Any] = field(default_factory=dict, compare=False)  # carried through to the plan untouched
 
     def level_at(self, t: datetime) -> float:
-        days = (t - self.at).total_seconds() / DAY_S
+        days = (t.timestamp() - self.at.timestamp()) / DAY_S  # absolute time, also across DST changes
         return float(min(100.0, max(0.0, self.level_pct + max(self.rate_per_day, 0.0) * max(days, 0.0))))
 
     def crossing_at(self) -> datetime | None:
@@ -155,7 +155,8 @@ class BinState:
             return self.at
         if self.rate_per_day <= 0:
             return None
-        return self.at + timedelta(days=(self.threshold_pct - self.level_pct) / self.rate_per_day)
+        days = (self.threshold_pct - self.level_pct) / self.rate_per_day
+        return self.at.astimezone(UTC) + timedelta(days=days)
 
 
 @dataclass(frozen=True)
@@ -255,7 +256,7 @@ def plan(
     Arrival times assume ``speed_kmh`` between stops and ``service_s`` seconds at each bin; the expected fill at
     each stop is the bin's prediction at its arrival.
     """
-    if next_start <= start:
+    if next_start.timestamp() <= start.timestamp():
         raise ValueError("next_start must be after start")
     chosen = select_bins(bins, start, next_start, slack_pct=slack_pct)
     points = [(s.bin.lat, s.bin.lon) for s in chosen]
@@ -263,7 +264,7 @@ def plan(
     nodes = [depot] + [points[i] for i in order]
     dist = distance_matrix(nodes, road_factor=road_factor)
     stops: list[PlannedStop] = []
-    clock = start
+    clock = start.astimezone(UTC)  # absolute time; arrivals are given back in the zone of ``start``
     total = 0.0
     for k, i in enumerate(order, start=1):
         leg = float(dist[k - 1, k])
@@ -271,7 +272,8 @@ def plan(
         clock = clock + timedelta(hours=leg / speed_kmh)
         sel = chosen[i]
         stops.append(
-            PlannedStop(k, sel.bin, sel.reason, sel.crossing_at, clock, round(sel.bin.level_at(clock), 1), leg)
+            PlannedStop(k, sel.bin, sel.reason, sel.crossing_at, clock.astimezone(start.tzinfo),
+                        round(sel.bin.level_at(clock), 1), leg)
         )
         clock = clock + timedelta(seconds=service_s)
     back = float(dist[len(order), 0]) if order and return_to_depot else 0.0

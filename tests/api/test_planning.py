@@ -153,3 +153,12 @@ def test_plan_orders_selected_bins_with_expected_fill_at_arrival() -> None:
     assert p.distance_km == pytest.approx(sum(s.leg_km for s in p.stops) + p.return_km)
     with pytest.raises(ValueError):
         plan(bins, depot=(51.34, 12.37), start=nxt, next_start=start)
+
+
+def test_prediction_counts_real_hours_across_a_dst_change() -> None:
+    zone = "Europe/Berlin"
+    before = day_start(date(2025, 3, 29), zone, 12)  # Saturday noon, UTC+1
+    after = day_start(date(2025, 3, 30), zone, 12)  # Sunday noon, UTC+2: only 23 hours later
+    b = BinState("b", 51, 12, level_pct=0, rate_per_day=24, at=before)
+    assert b.level_at(after) == pytest.approx(23.0)
+    assert BinState("c", 51, 12, 0, 24, before, threshold_pct=23).crossing_at() == after
