@@ -23,7 +23,7 @@ from urllib.parse import unquote, urlsplit
 
 import numpy as np
 
-__all__ = ["RawMqttError", "RawPublisher", "publish_packet"]
+__all__ = ["RawMqttError", "RawPublisher", "count_acks", "publish_packet"]
 
 _PINGREQ = b"\xc0\x00"
 _PIDS = [struct.pack("!H", i) for i in range(65536)]
@@ -55,6 +55,37 @@ def publish_packet(topic: bytes, payload: bytes, packet_id: int) -> bytes:
     rest = 2 + len(topic) + 2 + len(payload)
     return b"".join((b"\x32", _varint(rest), struct.pack("!H", len(topic)), topic,
                      struct.pack("!H", packet_id), payload))
+
+
+def count_acks(buf: bytes, outstanding: np.ndarray) -> tuple[int, int, int]:
+    """Take the PUBACKs of the complete packets at the start of ``buf`` off ``outstanding`` (1 = packet id in
+    flight): (acknowledged, bytes consumed, acknowledgements of ids not in flight).
+
+    The broker sends a publisher nothing but 4-byte PUBACKs (and PINGRESPs), so a run of PUBACKs is checked in
+    one numpy step; anything else is walked packet by packet."""
+    whole = len(buf) // 4 * 4
+    if whole:
+        packets = np.frombuffer(buf, dtype=np.uint8, count=whole).reshape(-1, 4)
+        if (packets[:, 0] == 0x40).all() and (packets[:, 1] == 2).all():
+            pids = (packets[:, 2].astype(np.int64) << 8) | packets[:, 3]
+            known = outstanding[pids].astype(bool)
+            outstanding[pids] = 0
+            n = int(known.sum())
+            return n, whole, len(pids) - n
+    acked = pos = unknown = 0
+    while len(buf) - pos >= 2:
+        kind, length = buf[pos], buf[pos + 1]  # every packet a publisher receives here is short
+        if len(buf) - pos < 2 + length:
+            break
+        if kind == 0x40 and length == 2:
+            pid = (buf[pos + 2] << 8) | buf[pos + 3]
+            if outstanding[pid]:
+                outstanding[pid] = 0
+                acked += 1
+            else:
+                unknown += 1
+        pos += 2 + length
+    return acked, pos, unknown
 
 
 class RawPublisher:
@@ -118,7 +149,8 @@ class RawPublisher:
                 if not chunk:
                     raise RawMqttError("connection closed by the broker")
                 buf += chunk
-                acked, pos = self._acks(buf)
+                acked, pos, unknown = count_acks(buf, self._outstanding)
+                self.errors += unknown
                 buf = buf[pos:]
                 if acked:
                     with self._cond:
@@ -129,35 +161,6 @@ class RawPublisher:
                 if not self._closed:
                     self._error = str(e)
                 self._cond.notify_all()
-
-    def _acks(self, buf: bytes) -> tuple[int, int]:
-        """PUBACKs counted from the complete packets at the start of ``buf``: (acknowledged, bytes consumed).
-
-        The broker sends a publisher nothing but 4-byte PUBACKs (and PINGRESPs), so a run of PUBACKs is checked
-        in one numpy step; anything else is walked packet by packet."""
-        whole = len(buf) // 4 * 4
-        if whole:
-            packets = np.frombuffer(buf, dtype=np.uint8, count=whole).reshape(-1, 4)
-            if (packets[:, 0] == 0x40).all() and (packets[:, 1] == 2).all():
-                pids = (packets[:, 2].astype(np.int64) << 8) | packets[:, 3]
-                known = self._outstanding[pids].astype(bool)
-                self._outstanding[pids] = 0
-                self.errors += int((~known).sum())
-                return int(known.sum()), whole
-        acked = pos = 0
-        while len(buf) - pos >= 2:
-            kind, length = buf[pos], buf[pos + 1]  # every packet a publisher receives here is short
-            if len(buf) - pos < 2 + length:
-                break
-            if kind == 0x40 and length == 2:
-                pid = (buf[pos + 2] << 8) | buf[pos + 3]
-                if self._outstanding[pid]:
-                    self._outstanding[pid] = 0
-                    acked += 1
-                else:
-                    self.errors += 1
-            pos += 2 + length
-        return acked, pos
 
     def publish_many(self, items: list[tuple[bytes, bytes]]) -> None:
         """Publish ``(topic, payload)`` pairs in order, blocking while ``window`` messages are unacknowledged."""

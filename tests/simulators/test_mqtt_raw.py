@@ -5,9 +5,10 @@ from __future__ import annotations
 import collections
 import struct
 
+import numpy as np
 import pytest
 
-from simulators.mqtt_raw import RawMqttError, RawPublisher, publish_packet
+from simulators.mqtt_raw import RawMqttError, RawPublisher, count_acks, publish_packet
 
 
 def _decode(packet: bytes) -> tuple[int, bytes, int, bytes]:
@@ -32,6 +33,20 @@ def test_publish_packets_encode_topic_id_payload_and_remaining_length(size):
     payload = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
     _, topic, pid, body = _decode(publish_packet(b"a/b/c", payload, 65535))
     assert (topic, pid, body) == (b"a/b/c", 65535, payload)
+
+
+def test_acknowledgements_are_taken_off_the_packets_in_flight():
+    flight = np.zeros(65536, dtype=np.uint8)
+    flight[[1, 2, 3, 65535]] = 1
+
+    def puback(pid: int) -> bytes:
+        return bytes((0x40, 2, pid >> 8, pid & 0xFF))
+
+    assert count_acks(puback(1) + puback(65535) + puback(9), flight) == (2, 12, 1)  # 9 was never sent
+    assert flight[[1, 65535]].tolist() == [0, 0]
+    mixed = puback(2) + b"\xd0\x00" + puback(3)[:3]  # a PINGRESP between, the next PUBACK cut off
+    assert count_acks(mixed, flight) == (1, 6, 0)
+    assert count_acks(puback(3), flight) == (1, 4, 0) and not flight.any()
 
 
 def test_raw_publisher_gets_every_message_acknowledged_and_delivered(project_broker, subscriber):
