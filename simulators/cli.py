@@ -195,6 +195,7 @@ def _load(args: argparse.Namespace, start_us: int, duration_us: int, faults: Any
     from .load import LoadRun, run
     from .mqtt_raw import RawMqttError, RawPublisher
     from .publish import FileSink
+    from .truth import TruthWriter
 
     rate = float(args.rate or 0.0)
     if args.count is not None:
@@ -206,6 +207,9 @@ def _load(args: argparse.Namespace, start_us: int, duration_us: int, faults: Any
         return 2
     city = build_city(args.city, args.seed, args.fmt)
     load = LoadRun(city, seed=args.seed, start_us=start_us, rate=rate, faults=faults)
+    truth = TruthWriter(args.truth) if args.truth else None
+    if truth is not None:
+        load.truth = truth.write
     try:
         if args.out:
             sink = FileSink(args.out)
@@ -222,6 +226,10 @@ def _load(args: argparse.Namespace, start_us: int, duration_us: int, faults: Any
         with _progress(args, count, "msg") as bar:
             report = run(load, send, count=count, rate=rate, progress=bar.update)
         closer()
+        if truth is not None:
+            truth.close({"mode": "load", "seed": args.seed, "city": args.city, "format": args.fmt,
+                         "uplinks": report.uplinks, "joins": report.joins, "published": report.sent,
+                         "faults": dict(report.faults), "faults_config": faults.text()})
     except RawMqttError as e:
         print(f"stadtpuls simulate: {e}", file=sys.stderr)
         return 1

@@ -24,7 +24,7 @@ from .faults import FaultConfig, FaultInjector, Rogues
 from .loadgen import Template, encode_random, make_template
 from .radio import CHANNELS_HZ, RadioModel, airtime_us
 from .sessions import Ids, Sessions
-from .timebase import US, iso_bytes
+from .timebase import US, iso_bytes, iso_us
 
 __all__ = ["LoadReport", "LoadRun", "run"]
 
@@ -68,6 +68,7 @@ class LoadRun:
         self.f_cnt = np.ones(len(city.devices), dtype=np.int64)
         self.index = 0
         self.report = LoadReport(faults=self.faults.counts)
+        #: called with one line per delivered uplink (load mode records no quantities: the readings are random)
         self.truth: Callable[[dict[str, Any]], None] | None = None
         self._pending: list[tuple[bytes, bytes]] = []
         for d in city.devices:  # every device joined before the run
@@ -146,16 +147,21 @@ class LoadRun:
             d = dev_list[i]
             payload = payloads[i]
             body = bodies[i]
+            port = int(ports[i])
             if plan.garbage[i]:
-                port, payload = self.faults.garbage(devs[d].model.codec, int(ports[i]), payload)
+                port, payload = self.faults.garbage(devs[d].model.codec, port, payload)
                 body = self._slow(d, int(f_cnt[i]), port, payload, int(t_sent[i]))
                 self.faults.counts["garbage"] += 1
             item = (self.topics[d], body)
             out.append(item)
             self.report.uplinks += 1
             if self.truth is not None:
-                self.truth({"t_us": int(t[i]), "dev_eui": devs[d].dev_eui, "f_cnt": int(f_cnt[i]),
-                            "bytes_hex": payload.hex(), "garbage": bool(plan.garbage[i])})
+                faults = [name for name, on in (("garbage", plan.garbage[i]), ("skew", plan.skew_us[i] != 0),
+                                                ("duplicates", dup_after[i] >= 0), ("reorder", plan.reorder[i]))
+                          if on]
+                self.truth({"t": iso_us(int(t[i])), "dev_eui": devs[d].dev_eui, "site_id": devs[d].site_id,
+                            "codec": devs[d].codec, "lns": devs[d].lns, "f_port": port, "f_cnt": int(f_cnt[i]),
+                            "bytes_hex": payload.hex(), "faults": faults, "skew_s": float(plan.skew_us[i]) / US})
             if delayed:
                 for entry in delayed:
                     entry[0] -= 1

@@ -57,3 +57,15 @@ def test_accelerated_run_publishes_every_message_to_the_broker(project_broker, s
     got = subscriber.wait_for(sent)
     assert sent > 100 and len(got) == sent
     assert all(topic.startswith("application/") for topic, _ in got)
+
+
+def test_load_mode_to_a_file_with_its_ground_truth(tmp_path):
+    out, truth = tmp_path / "load.jsonl", tmp_path / "load.truth.jsonl"
+    assert cli(["simulate", "--city", "small", "--rate", "1000", "--count", "3000", "--faults", "garbage=0.05",
+                "--start", "2025-06-02", "--out", str(out), "--truth", str(truth), "--no-progress"]) == 0
+    messages = list(read_messages(out))
+    lines, summary = read_truth(truth)
+    assert summary["mode"] == "load" and summary["uplinks"] == len(lines) == len(messages) == 3000
+    garbled = [ln for ln in lines if "garbage" in ln["faults"]]
+    assert len(garbled) == summary["faults"]["garbage"] > 50
+    assert lines[1]["t"] == "2025-06-02T00:00:00.001000Z"  # a thousand a second
