@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ ORDER BY site_id, time DESC
 @dataclass
 class _Inflight:
     future: Future[WriteResult]
+    writer: Writer
     items: list[Message]
     topics: list[str]
     payloads: list[bytes]
@@ -69,6 +71,7 @@ class WorkerConfig:
     batch_size: int = 5000
     flush_interval: float = 0.2
     registry_refresh: float = 10.0
+    writers: int = 2
     max_message_bytes: int = 65536
     store_simulated: bool = False
 
@@ -89,8 +92,10 @@ class Worker:
         self._held: tuple[list[Message], list[str], list[bytes], float] | None = None
         self._spool_full_logged = False
         self._side: psycopg.Connection[Any] | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer")
-        self._inflight: _Inflight | None = None
+        # batches are committed by up to ``writers`` connections at once, each in its own thread
+        self._writers = [writer] + [Writer(writer.url) for _ in range(config.writers - 1)]
+        self._executor = ThreadPoolExecutor(max_workers=config.writers, thread_name_prefix="ingest-writer")
+        self._inflight: deque[_Inflight] = deque()
         metrics.spool_messages.set(spool.messages)
         metrics.spool_bytes.set(spool.pending_bytes)
 
@@ -156,7 +161,7 @@ class Worker:
                 else:
                     self._retry_held()
                 continue
-            wait = 0.0 if stopping or self._inflight is not None else 0.25
+            wait = 0.0 if stopping or self._inflight else 0.25
             items = self.inbox.take(self.config.batch_size, self.config.flush_interval, wait)
             if items:
                 self.handle(items)
@@ -170,7 +175,7 @@ class Worker:
                         break
 
     def handle(self, items: list[Message]) -> None:
-        """Prepare a batch while the previous one is written by the writer thread, then hand it over."""
+        """Prepare a batch while earlier ones are written by the writer threads, then hand it over."""
         topics = [m.topic for m in items]
         payloads = [m.payload for m in items]
         hub = time.time()
@@ -184,24 +189,32 @@ class Worker:
             prepared: Prepared | None = self.pipeline.prepare(topics, payloads, hub)
         except Exception:  # isolated message by message in write()
             prepared = None
-        self.finish_inflight()
+        while len(self._inflight) >= len(self._writers):
+            self._finish(self._inflight.popleft())
+        if self.db_down or self._held is not None or self.spool.pending or prepared is None:
+            self.finish_inflight()
         if self.db_down or self._held is not None or self.spool.pending:
             self._spool_or_hold(items, topics, payloads, hub)
         elif prepared is None:
             self._written(items, topics, payloads, hub, self.write(topics, payloads, hub))
         else:
-            future = self._executor.submit(self.writer.write, prepared.batch)
-            self._inflight = _Inflight(future, items, topics, payloads, hub, prepared, start)
+            busy = {id(i.writer) for i in self._inflight}
+            writer = next(w for w in self._writers if id(w) not in busy)
+            future = self._executor.submit(writer.write, prepared.batch)
+            self._inflight.append(_Inflight(future, writer, items, topics, payloads, hub, prepared, start))
 
     def finish_inflight(self) -> None:
-        """Wait for the batch in the writer thread; acknowledge it, or isolate bad rows, or spool it."""
-        inflight, self._inflight = self._inflight, None
-        if inflight is None:
-            return
+        """Wait for every batch in the writer threads, oldest first."""
+        while self._inflight:
+            self._finish(self._inflight.popleft())
+
+    def _finish(self, inflight: _Inflight) -> None:
+        """Acknowledge a written batch, or isolate its bad rows, or spool it."""
         items, topics, payloads, hub = inflight.items, inflight.topics, inflight.payloads, inflight.hub
         try:
             result = inflight.future.result()
         except (psycopg.errors.DataError, psycopg.errors.IntegrityError, psycopg.errors.TransactionRollback):
+            self.finish_inflight()  # the synchronous path below uses the first writer's connection
             ok = self.write(topics, payloads, hub)  # again, synchronously, splitting out what the database rejects
         except psycopg.Error as e:
             self.metrics.db_errors.labels(type(e).__name__).inc()
@@ -225,6 +238,8 @@ class Worker:
     def close(self) -> None:
         self.finish_inflight()
         self._executor.shutdown(wait=True)
+        for extra in self._writers[1:]:
+            extra.close()
         if self._side is not None:
             self._side.close()
 

@@ -231,16 +231,22 @@ class Writer:
         seen: dict[str, set[int]] = {}
         for d, f in zip(devs, f_cnt.tolist(), strict=True):
             seen.setdefault(d, set()).add(int(f))
+        keep: list[tuple[object, str, int, int]] = []
         for time, d, lo, hi in hits:
-            cur.execute(
-                "DELETE FROM fcnt_gaps WHERE dev_eui = %s AND f_cnt_from = %s AND time = %s", (d, lo, time)
-            )
             start = lo
             for f in sorted(x for x in seen[d] if lo <= x <= hi) + [hi + 1]:
                 if f > start:
-                    cur.execute(
-                        "INSERT INTO fcnt_gaps (time, dev_eui, f_cnt_from, f_cnt_to) VALUES (%s, %s, %s, %s)"
-                        " ON CONFLICT DO NOTHING",
-                        (time, d, start, f - 1),
-                    )
+                    keep.append((time, d, start, f - 1))
                 start = f + 1
+        cur.execute(
+            "DELETE FROM fcnt_gaps g USING unnest(%s::timestamptz[], %s::text[], %s::bigint[]) AS h(time, dev_eui, lo)"
+            " WHERE g.dev_eui = h.dev_eui AND g.f_cnt_from = h.lo AND g.time = h.time",
+            ([h[0] for h in hits], [h[1] for h in hits], [h[2] for h in hits]),
+        )
+        if keep:
+            cur.execute(
+                "INSERT INTO fcnt_gaps (time, dev_eui, f_cnt_from, f_cnt_to)"
+                " SELECT * FROM unnest(%s::timestamptz[], %s::text[], %s::bigint[], %s::bigint[])"
+                " ON CONFLICT DO NOTHING",
+                tuple(list(col) for col in zip(*keep, strict=True)),
+            )

@@ -73,12 +73,18 @@ def _messages(stream: list[tuple[str, bytes]]) -> list[Message]:
 def _cut_database(worker: Worker) -> str:
     """Point the worker at a port where nothing listens; returns the real URL."""
     real = worker.writer.url
-    worker.writer.close()
-    worker.writer.url = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
+    for writer in worker._writers:
+        writer.close()
+        writer.url = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
     if worker._side is not None:
         worker._side.close()
         worker._side = None
     return real
+
+
+def _restore_database(worker: Worker, url: str) -> None:
+    for writer in worker._writers:
+        writer.url = url
 
 
 def _run(worker: Worker) -> tuple[threading.Event, threading.Thread]:
@@ -137,7 +143,7 @@ def test_unreachable_database_spools_acknowledges_and_replays_in_order(
     wait_for(lambda: len(acker.acked) == 1_000, timeout=30)  # acknowledged once spooled
     assert worker.spool.messages == 1_000 and worker.db_down
     assert scalar(fresh_db, "SELECT count(*) FROM uplinks") == 0
-    worker.writer.url = real_url
+    _restore_database(worker, real_url)
     inbox.put_many(_messages(stream[1_000:]))
     wait_for(lambda: scalar(fresh_db, "SELECT count(*) FROM uplinks") == 1_500, timeout=60)
     wait_for(lambda: not worker.spool.pending, timeout=30)
@@ -162,7 +168,7 @@ def test_with_the_spool_full_messages_stay_unacknowledged_until_the_database_ret
     wait_for(lambda: worker._held is not None, timeout=30)
     held = len(stream) - len(acker.acked)
     assert held > 0 and worker.spool.size <= 200_000
-    worker.writer.url = real_url
+    _restore_database(worker, real_url)
     wait_for(lambda: len(acker.acked) == len(stream), timeout=60)
     stop.set()
     thread.join(10)
