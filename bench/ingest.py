@@ -43,6 +43,7 @@ from stadtpuls.fleet import apply, parse_text
 from stadtpuls.migrate import migrate
 
 TARGET_RATE, TARGET_RATIO, TARGET_CPU_US = 15_000, 10.0, 40.0
+RECEIVE_MAXIMUM = 65535  # the MQTT v5 window must hold the batches in flight: inbox, preparing, two committing
 TABLES = "uplinks, bin_levels, parking_events, passenger_counts, environment_readings, dead_letters, fcnt_gaps, " \
          "device_state"
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -101,7 +102,7 @@ class Ingest:
             **os.environ, "STADTPULS_DATABASE_URL": db, "STADTPULS_MQTT_URL": broker,
             "STADTPULS_MQTT_CLIENT_ID": client_id, "STADTPULS_METRICS_PORT": str(self.port),
             "STADTPULS_SPOOL_DIR": str(workdir / "spool"), "STADTPULS_BATCH_SIZE": str(batch_size),
-            "STADTPULS_LOG_LEVEL": "WARNING",
+            "STADTPULS_LOG_LEVEL": "WARNING", "STADTPULS_MQTT_RECEIVE_MAXIMUM": str(RECEIVE_MAXIMUM),
         }
         if share_group:
             env["STADTPULS_MQTT_SHARE_GROUP"] = share_group
@@ -301,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
         pub_proc.start()
         assert pub.recv() == "ready"
         print(f"built {n_msgs:,} uplink messages in {time.perf_counter() - t0:.1f} s; "
-              f"broker: {broker.kind} with the project config; {os.cpu_count()} cores")
+              f"broker: {broker.kind} with the project config; {os.cpu_count()} cores; batch size {args.batch_size}, "
+              f"receive maximum {RECEIVE_MAXIMUM}")
         others = {"publisher": pub_proc.pid or 0}
         if broker._proc is not None:
             others["broker"] = broker._proc.pid

@@ -101,12 +101,12 @@ def test_a_row_the_database_rejects_is_dead_lettered_and_the_rest_stored(
     register(fresh_db, fleet.yaml())
     stream = make_uplinks(fleet, 2_000)
     with psycopg.connect(fresh_db, autocommit=True) as conn:
-        conn.execute("ALTER TABLE bin_levels ADD CONSTRAINT plausible CHECK (distance_mm < 1100)")
+        conn.execute("ALTER TABLE bin_levels ADD CONSTRAINT plausible CHECK (distance_mm < 1180)")
     env = parse_batch([t for t, _ in stream], [p for _, p in stream], time.time())
     bins = np.flatnonzero(env.dev_eui == fleet.devices[0].dev_eui.encode())
     em310 = get("milesight-iot/em310-udl")
     decoded = em310.decode(env.f_port[bins].astype(np.int64), *_sub(env.buf, env.offsets, bins))
-    rejected = int((decoded.columns["distance"].values >= 1100).sum())
+    rejected = int((decoded.columns["distance"].values >= 1180).sum())
     assert 0 < rejected < len(bins)
 
     worker, inbox, acker = make_worker(fresh_db)
