@@ -74,6 +74,14 @@ class IngestService:
         }
 
     def start(self) -> None:
+        s = self.settings
+        window = (self.worker.config.writers + 2) * s.batch_size
+        if s.mqtt_receive_maximum < window:
+            log.warning(
+                "MQTT receive maximum is smaller than the batches in flight: throughput is limited by the window",
+                extra={"receive_maximum": s.mqtt_receive_maximum, "batch_size": s.batch_size, "suggested": min(
+                    65535, window)},
+            )
         if self.metrics_port:
             port = self.metrics.serve(self.metrics_port)
             log.info("metrics and health served", extra={"port": port})
