@@ -88,8 +88,11 @@ def _emptyings(fills: np.ndarray, drop_pct: float) -> np.ndarray:
     cand = np.flatnonzero(fills[:-1] - fills[1:] >= drop_pct) + 1
     keep = []
     for i in cand:
-        after = fills[i : i + 3]  # the low reading and up to two more must stay low (one noisy echo is not a pickup)
-        if float(np.median(after)) <= fills[i - 1] - drop_pct:
+        # One low echo is not a pickup: the low reading needs the next one low too, or two of the next three.
+        # A low last reading waits for the next reading before it counts.
+        after = fills[i : i + 3]
+        low = fills[i - 1] - drop_pct
+        if after.size >= 2 and (float(np.median(after)) if after.size == 3 else float(after.max())) <= low:
             keep.append(i)
     return np.array(keep, dtype=np.int64)
 

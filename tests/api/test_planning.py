@@ -52,9 +52,17 @@ def test_single_low_echo_is_not_an_emptying() -> None:
     assert fit_fill_rate(hourly(48), fills).rate_per_day == pytest.approx(10.0, abs=0.2)
 
 
+def test_low_last_reading_waits_for_confirmation() -> None:
+    fills = list(60 + 10 * np.arange(48) / 24) + [23.0]  # a glitch, or an emptying an hour ago
+    assert last_emptying(hourly(49), fills) == 0
+    assert fit_fill_rate(hourly(49), fills).level_now == pytest.approx(60 + 10 * 48 / 24, abs=0.5)
+    assert last_emptying(hourly(50), [*fills, 23.5]) == 48  # the next reading confirms the pickup
+    assert last_emptying(hourly(50), [*fills, 80.0]) == 0  # or shows a glitch
+
+
 def test_fresh_cycle_borrows_the_previous_cycles_rate() -> None:
     times = hourly(50)
-    fills = np.concatenate([20 + 24 * np.arange(48) / 24, [3.0, 3.5]])  # emptied 2 readings ago
+    fills = np.concatenate([20 + 24 * np.arange(48) / 24, [3.0, 3.5]])  # emptied 2 readings ago, confirmed
     fit = fit_fill_rate(times, fills, now=times[-1] + timedelta(days=1))
     assert fit.rate_per_day == pytest.approx(24.0, abs=0.5)
     assert fit.level_now == pytest.approx(3.5 + 24.0, abs=0.6)
