@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import gc
 import logging
+import shutil
+import tempfile
 import time
 import uuid
 import warnings
@@ -130,3 +132,33 @@ def test_a_broker_without_mqtt5_is_spoken_to_in_mqtt_3_1_1(tmp_path: Path) -> No
         with warnings.catch_warnings():  # the in-process broker leaves its closed streams to the collector
             warnings.simplefilter("ignore", ResourceWarning)
             gc.collect()
+
+
+def test_after_a_broker_restart_the_source_reconnects_and_the_session_resumes() -> None:
+    # Mosquitto started as root drops to its own user: its persistence directory must be writable for that user
+    # (pytest's tmp_path is private to root), or the session would silently not survive the restart.
+    data = Path(tempfile.mkdtemp(prefix="stadtpuls-broker-"))
+    data.chmod(0o777)
+    broker = EmbeddedBroker(data)  # the project's config: persistent sessions survive a restart
+    url = broker.start()
+    try:
+        inbox = Inbox(10_000)
+        source = _source(url, f"test-restart-{uuid.uuid4().hex[:6]}", inbox, "r/#")
+        publish_all(url, [("r/1", b"before")])
+        wait_for(lambda: len(inbox) == 1)
+        source.ack(_drain(inbox))
+        generation = source.generation
+        broker.stop()
+        wait_for(lambda: not source.connected.is_set(), timeout=10)
+        broker.start()
+        publish_all(url, [("r/2", b"while away"), ("r/3", b"after")])  # queued for the stored session
+        wait_for(lambda: source.connected.is_set(), timeout=30)  # reconnected with backoff, subscribed again
+        wait_for(lambda: len(inbox) == 2, timeout=10)
+        got = _drain(inbox)
+        assert [m.payload for m in got] == [b"while away", b"after"]
+        assert source.generation > generation and all(m.generation == source.generation for m in got)
+        assert source.ack(got) == 2
+        source.close()
+    finally:
+        broker.stop()
+        shutil.rmtree(data, ignore_errors=True)
