@@ -18,7 +18,7 @@ from .batch import Builder, format_unique, i32le, lut, pack, row_count, u16le, w
 from .encoding import batch_size, dotted_bytes, field_values, le_bytes, pack_lists, to_codes, to_ints
 from .fill_level import column_or_absent
 from .lazy_columns import Later, Lookup
-from .row_classes import PortCodes, fail_by_length, heads, payload_lists, peek, too_short
+from .row_classes import PortCodes, fail_by_length, heads, payload_lists, peek
 
 __all__ = ["BoschTPS110"]
 
@@ -61,6 +61,7 @@ def _too_short(port: int, length: int) -> str:
 
 _PORTS = PortCodes(range(1, 7))  # code = fPort for 1..6, 0 for any other fPort
 _CODE_TYPES = lut([None, *(_TYPES[p] for p in range(1, 7))], 7)
+_CODE_NEED = np.array([0, *(_MIN_LENGTH[p] for p in range(1, 7))])
 
 
 class BoschTPS110(Codec):
@@ -96,14 +97,17 @@ class BoschTPS110(Codec):
         warm = (code == 2) & (lens >= 2)
         if warm.any():
             out.set("temperature", whole, peek(buf, offsets, 1).view(np.int8).astype(np.int64), where=warm)
-        short = too_short(code, lens, _MIN_LENGTH)
-        if short.any():
-            fail_by_length(out, np.flatnonzero(short), port, lens, _too_short)
-            rare = np.flatnonzero((code > 2) & ~short)
-        else:
-            rare = np.flatnonzero(code > 2)
+        empty = status & (lens == 0)  # status and heartbeat frames need one byte
+        if empty.any():
+            fail_by_length(out, np.flatnonzero(empty), port, lens, _too_short)
+        rare = np.flatnonzero(code > 2)
         if len(rare):
-            self._decode_rare(out, buf, offsets, rare, code[rare])
+            kind = code[rare]
+            short = lens[rare] < _CODE_NEED[kind]
+            if short.any():
+                fail_by_length(out, rare[short], port, lens, _too_short)
+                rare, kind = rare[~short], kind[~short]
+            self._decode_rare(out, buf, offsets, rare, kind)
         return out.build()
 
     @staticmethod

@@ -18,7 +18,7 @@ from .batch import Builder, format_unique, i32be, lut, pack, row_count, wrong_le
 from .encoding import batch_size, be_bytes, dotted_bytes, field_values, pack_lists, to_codes, to_ints
 from .fill_level import column_or_absent
 from .lazy_columns import Later, Lookup
-from .row_classes import PortCodes, fail_by_length, heads, payload_lists, peek, too_short
+from .row_classes import PortCodes, fail_by_length, heads, payload_lists, peek
 
 __all__ = ["NwaveNPS405"]
 
@@ -54,7 +54,7 @@ _HEALTH = lut(["normal", "low", "critical"], 3)
 _PORTS = PortCodes(_TYPES)
 _STATUS, _HEARTBEAT, _STARTUP, _DEBUG, _REGISTRATION = 1, 2, 3, 4, 5
 _CODE_TYPES = lut([None, *_TYPES.values()], len(_TYPES) + 1)
-_CODE_NEED = {i: _MIN_LENGTH[p] for i, p in enumerate(_TYPES, 1)}
+_CODE_NEED = np.array([0, *(_MIN_LENGTH[p] for p in _TYPES)])
 
 
 def _compress(codec_id: str, minutes: np.ndarray) -> np.ndarray:
@@ -123,14 +123,17 @@ class NwaveNPS405(Codec):
                 "previous_state_duration_error", whole, np.take(_DURATION_ERROR, index), where=status, null=c == 127
             )
             out.set("previous_state_duration_overflow", whole, c == 127, where=status)
-        short = too_short(code, lens, _CODE_NEED)
-        if short.any():
-            fail_by_length(out, np.flatnonzero(short), port, lens, _too_short)
-            rest = np.flatnonzero((code > _STATUS) & ~short)
-        else:
-            rest = np.flatnonzero(code > _STATUS)
+            empty = status & (lens == 0)  # status frames need one byte
+            if empty.any():
+                fail_by_length(out, np.flatnonzero(empty), port, lens, _too_short)
+        rest = np.flatnonzero(code > _STATUS)
         if len(rest):
-            self._decode_rest(out, buf, offsets, rest, code[rest])
+            kind = code[rest]
+            short = lens[rest] < _CODE_NEED[kind]
+            if short.any():
+                fail_by_length(out, rest[short], port, lens, _too_short)
+                rest, kind = rest[~short], kind[~short]
+            self._decode_rest(out, buf, offsets, rest, kind)
         return out.build()
 
     def _decode_rest(

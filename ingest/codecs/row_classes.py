@@ -2,22 +2,21 @@
 
 A fixed-layout codec decides what a row is from its fPort and payload length alone. :class:`PortCodes`
 maps every row's fPort to a small code with one lookup, so each frame type's rows are a boolean mask
-(``code == k``) or an index array (``np.flatnonzero``); :func:`too_short` checks the lengths with one
-comparison per distinct minimum. Nothing sorts or groups the batch. The dominant frame types are decoded over
+(``code == k``) or an index array (``np.flatnonzero``). Nothing sorts or groups the batch. The dominant frame types are decoded over
 the whole batch straight from the buffer (:func:`peek`, or :func:`frames` when every payload has the same
 length); rare ones are cut out with :func:`heads`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
 from .builder import Builder
 from .lazy_columns import Later
 
-__all__ = ["PortCodes", "fail_by_length", "frames", "heads", "one_of", "payload_lists", "peek", "too_short"]
+__all__ = ["PortCodes", "fail_by_length", "frames", "heads", "one_of", "payload_lists", "peek"]
 
 
 class PortCodes:
@@ -49,7 +48,7 @@ def heads(buf: np.ndarray, offsets: np.ndarray, rows: np.ndarray, width: int) ->
     starts = offsets[rows]
     out = np.empty((width, len(rows)), dtype=np.uint8)
     for j in range(width):  # one gather per byte column, from the buffer shifted by j
-        np.take(buf[j:], starts, out=out[j], mode="clip")
+        out[j] = buf[j:][starts]
     return out.T
 
 
@@ -65,20 +64,6 @@ def frames(
         return slice(None), buf[start : start + n * width].reshape(n, width)
     rows = np.flatnonzero(lens == width if exact else lens >= width)
     return rows, heads(buf, offsets, rows, width)
-
-
-def too_short(code: np.ndarray, lens: np.ndarray, need: Mapping[int, int]) -> np.ndarray:
-    """Rows whose payload is shorter than ``need[code]`` (codes not in ``need`` need nothing): one length
-    comparison per distinct minimum."""
-    short = np.zeros(len(code), dtype=bool)
-    for length in sorted(set(need.values()) - {0}):
-        codes = [c for c, v in need.items() if v == length]
-        of_codes = code == codes[0]
-        for c in codes[1:]:  # a few comparisons: much faster than np.isin on a large array
-            of_codes |= code == c
-        of_codes &= lens < length
-        short |= of_codes
-    return short
 
 
 def one_of(values: np.ndarray, choices: Iterable[int], table: np.ndarray) -> np.ndarray:
