@@ -2,9 +2,9 @@
 
 A fixed-layout codec decides what a row is from its fPort and payload length alone. :class:`PortCodes`
 maps every row's fPort to a small code with one lookup, so each frame type's rows are a boolean mask
-(``code == k``) or an index array (``np.flatnonzero``). Nothing sorts or groups the batch. The dominant frame types are decoded over
-the whole batch straight from the buffer (:func:`peek`, or :func:`frames` when every payload has the same
-length); rare ones are cut out with :func:`heads`.
+(``code == k``) or an index array (``np.flatnonzero``); nothing sorts or groups the batch. The dominant
+frame types are decoded over the whole batch straight from the buffer (:func:`peek`, or :func:`frames` when
+every payload has the same length); rare ones are cut out with :func:`heads`.
 """
 
 from __future__ import annotations
