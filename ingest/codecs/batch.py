@@ -91,11 +91,17 @@ def pack(parts: Sequence[tuple[np.ndarray, np.ndarray]], n: int) -> tuple[np.nda
 
 def field(a: np.ndarray, i: int, dtype: str) -> np.ndarray:
     """Bytes ``i ..`` of every row read as one number of ``dtype`` (e.g. ``">i2"``, ``"<u4"``): a zero-copy
-    strided view, so ``field(d, 7, ">i2") / 10`` costs a single pass."""
+    strided view when the row's bytes are adjacent, so ``field(d, 7, ">i2") / 10`` costs a single pass."""
     dt = np.dtype(dtype)
-    if a.strides[1:] != (1,):
-        a = np.ascontiguousarray(a)
-    return a[:, i : i + dt.itemsize].view(dt)[:, 0]
+    width = dt.itemsize
+    if a.strides[1:] == (1,) or width == 1:
+        return a[:, i : i + width].view(dt)[:, 0]
+    # The bytes of a row are not adjacent (a column-wise gather): put each number together from its bytes,
+    # which is cheaper than copying the array into row order.
+    value = np.zeros(len(a), dtype=f"u{width}")
+    for j in range(width):
+        value |= a[:, i + j].astype(value.dtype) << (8 * (width - 1 - j) if dt.str[0] == ">" else 8 * j)
+    return value.view(dt.newbyteorder("="))
 
 
 def i8(a: np.ndarray, i: int) -> np.ndarray:

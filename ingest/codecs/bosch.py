@@ -103,7 +103,7 @@ class BoschTPS110(Codec):
         rare = np.flatnonzero(code > 2)
         if len(rare):
             kind = code[rare]
-            short = lens[rare] < _CODE_NEED[kind]
+            short = lens[rare] < np.take(_CODE_NEED, kind)
             if short.any():
                 fail_by_length(out, rare[short], port, lens, _too_short)
                 rare, kind = rare[~short], kind[~short]

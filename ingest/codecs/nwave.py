@@ -129,7 +129,7 @@ class NwaveNPS405(Codec):
         rest = np.flatnonzero(code > _STATUS)
         if len(rest):
             kind = code[rest]
-            short = lens[rest] < _CODE_NEED[kind]
+            short = lens[rest] < np.take(_CODE_NEED, kind)
             if short.any():
                 fail_by_length(out, rest[short], port, lens, _too_short)
                 rest, kind = rest[~short], kind[~short]
