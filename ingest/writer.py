@@ -5,10 +5,12 @@ Per connection the writer creates TEMP staging tables (``ON COMMIT DELETE ROWS``
 1. binary COPY of the raw uplinks into ``stage_uplinks``, ``INSERT INTO uplinks SELECT ... ON CONFLICT DO
    NOTHING`` (the row count tells stored from redelivered duplicates);
 2. the same for every domain table with rows;
-3. frame-counter tracking: the batch's devices' ``device_state`` rows are locked (in DevEUI order), gaps found
-   (:mod:`ingest.gaps`) and inserted, late uplinks fill the gaps they fall into, the state is updated;
-4. dead letters by COPY;
-5. ``pg_notify('stadtpuls', '{"parking": n, ...}')`` when domain rows were stored;
+3. dead letters by COPY;
+4. ``pg_notify('stadtpuls', '{"parking": n, ...}')`` when domain rows were stored;
+5. frame-counter tracking, last so that the rows it locks stay locked only until the commit: the batch's
+   devices' ``device_state`` rows are locked (in DevEUI order, so concurrent writers queue instead of
+   deadlocking), gaps found (:mod:`ingest.gaps`) and inserted, late uplinks fill the gaps they fall into, the
+   state is updated;
 
 and committed. Any database error rolls the transaction back and propagates as the psycopg exception; the worker
 decides (connection lost: spool; bad data: split the batch). A broken connection is dropped and reopened, with its
@@ -169,14 +171,15 @@ class Writer:
             self._copy(cur, "stage_" + t.table, t.columns, t.fields, len(t.rows))
             cur.execute(_insert_stmt(t.table, t.columns))
             result.domain[t.table] = result.domain.get(t.table, 0) + max(cur.rowcount, 0)
-        if len(batch.tracking.dev_eui) or batch.tracking.resets:
-            self._track(cur, batch.tracking, result)
         if batch.n_dead:
             self._copy(cur, "dead_letters", DEAD_LETTER_COLUMNS, batch.dead_letters, batch.n_dead)
             result.dead_letters = batch.n_dead
         if any(result.domain.values()):
             counts = {short: result.domain.get(table, 0) for table, short in NOTIFY_NAMES.items()}
             cur.execute("SELECT pg_notify('stadtpuls', %s)", (orjson.dumps(counts).decode(),))
+        if len(batch.tracking.dev_eui) or batch.tracking.resets:
+            # last: the device state rows stay locked only from here to the commit
+            self._track(cur, batch.tracking, result)
         return result
 
     def _track(self, cur: psycopg.Cursor[Any], tr: Tracking, result: WriteResult) -> None:
