@@ -280,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--naive-count", type=int, default=20_000, help="uplinks for the naive baseline")
     ap.add_argument("--runs", type=int, default=3, help="runs of each measurement (median)")
     ap.add_argument("--devices", type=int, default=2000)
-    ap.add_argument("--batch-size", type=int, default=5000)
+    ap.add_argument("--batch-size", type=int, default=10_000, help="STADTPULS_BATCH_SIZE of the ingest runs")
     ap.add_argument("--no-shared", action="store_true", help="skip the two-worker run")
     args = ap.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="stadtpuls-bench-"))
