@@ -1,7 +1,9 @@
 """The batch worker: takes batches from the inbox, writes them, and acknowledges what is safe.
 
 For each batch (cut by size or time, :class:`~ingest.inbox.Inbox`): prepare (:mod:`ingest.pipeline`), write in
-one transaction (:mod:`ingest.writer`), then acknowledge the messages. Failures by class:
+one transaction (:mod:`ingest.writer`), then acknowledge the messages. The writes run in writer threads, each
+with its own connection (``WorkerConfig.writers``, 2), so the next batch is prepared while earlier ones commit;
+results are taken, and messages acknowledged, in batch order. Failures by class:
 
 * ``DataError`` / ``IntegrityError`` (a row the database rejects), or an unexpected error while preparing: the
   batch is split in halves until the offending message is alone; it becomes a dead letter (stage ``database``
