@@ -109,38 +109,48 @@ class NwaveNPS405(Codec):
         out = Builder(row_count(offsets), self.fields)
         code = _PORTS(port)
         lens = np.diff(offsets)
-        # Rows too short for their layout fail below; their columns are cleared by build().
+        # Rows too short for their layout fail here; build() clears their columns.
+        empty = (code == _STATUS) & (lens == 0)
+        if empty.any():
+            fail_by_length(out, np.flatnonzero(empty), port, lens, _too_short)
+        rest = np.flatnonzero(code > _STATUS)  # heartbeat, startup, debug and registration frames
+        kind = code[rest]
+        short = lens[rest] < np.take(_CODE_NEED, kind)
+        if short.any():
+            fail_by_length(out, rest[short], port, lens, _too_short)
+            rest, kind = rest[~short], kind[~short]
         out.set("type", whole, Lookup(_CODE_TYPES, code), where=code != 0)
-        # Status frames (most traffic) and the occupancy of heartbeats are read straight from the buffer.
+        # Status frames (most traffic) are read straight from the buffer, and so are the fields that other
+        # frames share with them: occupancy and duration in the first byte (registrations: null when the
+        # byte says unoccupied), occupancy in the fifth byte of startup frames.
         b0 = peek(buf, offsets, 0)
-        out.set("occupied", whole, (b0 & 1).astype(bool), where=(code - np.uint8(1)) < 2)
-        status = code == _STATUS
-        if status.any():
+        occupied = (b0 & 1).astype(bool)
+        startup = rest[kind == _STARTUP]
+        d = heads(buf, offsets, startup, 5)
+        occupied[startup] = (d[:, 4] & 1).astype(bool)
+        registration = code == _REGISTRATION
+        unoccupied = registration & ~occupied
+        out.set("occupied", whole, occupied, where=((code - np.uint8(1)) < 3) | registration, null=unoccupied)
+        with_duration = (code == _STATUS) | registration
+        if with_duration.any():
             c = b0 >> 1
             index = c.astype(np.intp)  # one conversion for both lookups
-            out.set("previous_state_duration", whole, np.take(_DURATION, index), where=status)
-            out.set(
-                "previous_state_duration_error", whole, np.take(_DURATION_ERROR, index), where=status, null=c == 127
-            )
-            out.set("previous_state_duration_overflow", whole, c == 127, where=status)
-            empty = status & (lens == 0)  # status frames need one byte
-            if empty.any():
-                fail_by_length(out, np.flatnonzero(empty), port, lens, _too_short)
-        rest = np.flatnonzero(code > _STATUS)
-        if len(rest):
-            kind = code[rest]
-            short = lens[rest] < np.take(_CODE_NEED, kind)
-            if short.any():
-                fail_by_length(out, rest[short], port, lens, _too_short)
-                rest, kind = rest[~short], kind[~short]
-            self._decode_rest(out, buf, offsets, rest, kind)
+            out.set("previous_state_duration", whole, np.take(_DURATION, index), where=with_duration, null=unoccupied)
+            error = np.take(_DURATION_ERROR, index)
+            out.set("previous_state_duration_error", whole, error, where=with_duration, null=(c == 127) | unoccupied)
+            out.set("previous_state_duration_overflow", whole, c == 127, where=with_duration, null=unoccupied)
+        if len(startup):
+            keys = (d[:, 0].astype(np.int64) << 16) | (d[:, 1].astype(np.int64) << 8) | d[:, 2]
+            out.set("firmware_version", startup, Later(format_unique, keys, _dotted))
+            cause = d[:, 3].copy()
+            out.set("reset_cause", startup, Lookup(_RESET_LUT, cause), where=_RESET_KNOWN[cause])
+        self._decode_rest(out, buf, offsets, rest, kind)
         return out.build()
 
-    def _decode_rest(
-        self, out: Builder, buf: np.ndarray, offsets: np.ndarray, rest: np.ndarray, code: np.ndarray
-    ) -> None:
-        """Heartbeat, startup, debug and registration frames (each long enough)."""
-        rows = rest[code == _HEARTBEAT]
+    @staticmethod
+    def _decode_rest(out: Builder, buf: np.ndarray, offsets: np.ndarray, rest: np.ndarray, kind: np.ndarray) -> None:
+        """The fields of heartbeat, debug and registration frames that status frames do not have."""
+        rows = rest[kind == _HEARTBEAT]
         if len(rows):
             d = heads(buf, offsets, rows, 3)
             mv = 2500 + 4 * d[:, 1].astype(np.int64)
@@ -149,32 +159,13 @@ class NwaveNPS405(Codec):
             out.set("battery_voltage", rows, mv / 1000)
             out.set("temperature", rows, temperature)
             out.set("battery_health", rows, Lookup(_HEALTH, _health(mv, temperature)))
-        rows = rest[code == _STARTUP]
-        if len(rows):
-            d = heads(buf, offsets, rows, 5)
-            keys = (d[:, 0].astype(np.int64) << 16) | (d[:, 1].astype(np.int64) << 8) | d[:, 2]
-            out.set("firmware_version", rows, Later(format_unique, keys, _dotted))
-            cause = d[:, 3].copy()
-            out.set("reset_cause", rows, Lookup(_RESET_LUT, cause), where=_RESET_KNOWN[cause])
-            out.set("occupied", rows, (d[:, 4] & 1).astype(bool))
-        rows = rest[code == _DEBUG]
+        rows = rest[kind == _DEBUG]
         if len(rows):
             out.set("bytes", rows, payload_lists(buf, offsets, rows))
-        rows = rest[code == _REGISTRATION]
+        rows = rest[kind == _REGISTRATION]
         if len(rows):
             d = heads(buf, offsets, rows, 5)
-            unoccupied = (d[:, 0] & 1) == 0
-            out.set("occupied", rows, True, null=unoccupied)
-            self._durations(out, rows, d[:, 0], unoccupied)
             out.set("tag_id", rows, Later(format_unique, i32be(d, 1), _signed_hex))
-
-    @staticmethod
-    def _durations(out: Builder, rows: np.ndarray, b0: np.ndarray, null: np.ndarray) -> None:
-        c = (b0 >> 1) & 0x7F
-        overflow = c == 127
-        out.set("previous_state_duration", rows, _DURATION[c], null=null)
-        out.set("previous_state_duration_error", rows, _DURATION_ERROR[c], null=null | overflow)
-        out.set("previous_state_duration_overflow", rows, overflow, null=null)
 
     def decode_row(self, f_port: int, payload: bytes) -> dict[str, Any]:
         if f_port not in _MIN_LENGTH:
