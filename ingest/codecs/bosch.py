@@ -89,44 +89,49 @@ class BoschTPS110(Codec):
         out = Builder(row_count(offsets), self.fields)
         code = _PORTS(port)
         lens = np.diff(offsets)
-        # Rows too short for their layout fail below; their columns are cleared by build().
+        # Rows too short for their layout fail here; build() clears their columns.
+        status = (code - np.uint8(1)) < 2  # status and heartbeat frames: one byte at least
+        empty = status & (lens == 0)
+        if empty.any():
+            fail_by_length(out, np.flatnonzero(empty), port, lens, _too_short)
+        rare = np.flatnonzero(code > 2)  # startup, device information/usage and debug frames
+        kind = code[rare]
+        short = lens[rare] < np.take(_CODE_NEED, kind)
+        if short.any():
+            fail_by_length(out, rare[short], port, lens, _too_short)
+            rare, kind = rare[~short], kind[~short]
         out.set("type", whole, Lookup(_CODE_TYPES, code), where=code != 0)
-        # Status and heartbeat frames (nearly all traffic) are read straight from the buffer.
-        status = (code - np.uint8(1)) < 2
-        out.set("occupied", whole, (peek(buf, offsets, 0) & 1).astype(bool), where=status)
+        # Status and heartbeat frames (nearly all traffic) are read straight from the buffer; the occupancy
+        # of startup frames (in their 17th byte) joins that column.
+        occupied = (peek(buf, offsets, 0) & 1).astype(bool)
+        startup = rare[kind == 3]
+        startup_bytes = heads(buf, offsets, startup, _MIN_LENGTH[3])
+        occupied[startup] = (startup_bytes[:, 16] & 1).astype(bool)
+        out.set("occupied", whole, occupied, where=(code - np.uint8(1)) < 3)
         warm = (code == 2) & (lens >= 2)
         if warm.any():
             out.set("temperature", whole, peek(buf, offsets, 1).view(np.int8).astype(np.int64), where=warm)
-        empty = status & (lens == 0)  # status and heartbeat frames need one byte
-        if empty.any():
-            fail_by_length(out, np.flatnonzero(empty), port, lens, _too_short)
-        rare = np.flatnonzero(code > 2)
-        if len(rare):
-            kind = code[rare]
-            short = lens[rare] < np.take(_CODE_NEED, kind)
-            if short.any():
-                fail_by_length(out, rare[short], port, lens, _too_short)
-                rare, kind = rare[~short], kind[~short]
-            self._decode_rare(out, buf, offsets, rare, kind)
+        self._decode_rare(out, buf, offsets, rare, kind, startup_bytes)
         return out.build()
 
     @staticmethod
-    def _decode_rare(out: Builder, buf: np.ndarray, offsets: np.ndarray, rare: np.ndarray, port: np.ndarray) -> None:
-        """Startup, device information/usage and debug frames (each long enough)."""
-        rows = rare[port == 3]
+    def _decode_rare(
+        out: Builder, buf: np.ndarray, offsets: np.ndarray, rare: np.ndarray, kind: np.ndarray, startup: np.ndarray
+    ) -> None:
+        """The other fields of startup frames (``startup``: their first 17 bytes), device information/usage
+        and debug frames."""
+        rows = rare[kind == 3]
         if len(rows):
-            d = heads(buf, offsets, rows, _MIN_LENGTH[3])
-            codes = np.stack([((d[:, i + 1] & 0x0F).astype(np.int64) << 8) | d[:, i] for i in _CODE_SLOTS], axis=1)
-            out.set("debugCodes", rows, Later(_code_lists, codes))
-            keys = (d[:, 12].astype(np.int64) << 16) | (d[:, 13].astype(np.int64) << 8) | d[:, 14]
-            out.set("firmwareVersion", rows, Later(format_unique, keys, _dotted))
-            cause = d[:, 15].copy()
+            codes = np.stack([((startup[:, i + 1] & 0x0F).astype(np.int64) << 8) | startup[:, i] for i in _CODE_SLOTS])
+            out.set("debugCodes", rows, Later(_code_lists, codes.T))
+            version = (startup[:, 12].astype(np.int64) << 16) | (startup[:, 13].astype(np.int64) << 8) | startup[:, 14]
+            out.set("firmwareVersion", rows, Later(format_unique, version, _dotted))
+            cause = startup[:, 15].copy()
             out.set("resetCause", rows, Lookup(_RESET_LUT, cause), where=_RESET_KNOWN[cause])
-            out.set("occupied", rows, (d[:, 16] & 1).astype(bool))
-        rows = rare[(port == 4) | (port == 5)]
+        rows = rare[(kind == 4) | (kind == 5)]
         if len(rows):
             out.set("bytes", rows, payload_lists(buf, offsets, rows))
-        rows = rare[port == 6]
+        rows = rare[kind == 6]
         if len(rows):
             d = heads(buf, offsets, rows, _MIN_LENGTH[6])
             out.set("timestamp", rows, i32le(d, 0))
