@@ -126,11 +126,16 @@ class LiveHub:
             self._tasks.append(asyncio.create_task(self._refresher(topic), name=f"live-{topic.name}"))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
+        pending = set(self._tasks)
+        while pending:
+            # a task whose cancellation was swallowed inside a library call (seen while waiting for a pool
+            # connection) would otherwise be waited for forever: cancel again until every task has ended
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=1.0)
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+                task.result()
         self._tasks.clear()
 
     def on_notify(self, payload: str) -> None:
