@@ -147,13 +147,19 @@ def run_stadtpuls(db: str, broker: str, pub: Connection, count: int, workdir: Pa
     others0 = {name: _cpu_seconds(pid) for name, pid in (others or {}).items()}
     start = time.perf_counter()
     pub.send(str(count))
-    while sum(p.stored() for p in procs) < count:
+    half_at = 0.0
+    while (stored := sum(p.stored() for p in procs)) < count:
+        if not half_at and stored >= count // 2:
+            half_at = time.perf_counter() - start
         time.sleep(0.1)
     elapsed = time.perf_counter() - start
     cpu = sum(p.cpu() for p in procs) - cpu0
     side = {name: (_cpu_seconds(pid) - others0[name]) / count * 1e6 for name, pid in (others or {}).items()}
     if side:
         print("    same interval, CPU per uplink: " + ", ".join(f"{k} {v:.1f} µs" for k, v in side.items()))
+    if half_at:
+        second = count / 2 / (elapsed - half_at)
+        print(f"    first half {count / 2 / half_at:,.0f} uplinks/s, second half {second:,.0f}")
     pub.recv()
     for p in procs:
         p.stop(broker)
