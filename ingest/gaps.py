@@ -56,42 +56,47 @@ def find_gaps(
     state and the joins/resets ``(dev_eui, time)`` seen in the same batch."""
     nat = np.datetime64("NaT", "us")
     time = time.astype("datetime64[us]")
-    devs = np.unique(np.concatenate([dev_eui, np.array([d for d, _ in resets], dtype="S16")]))
-    pos = {bytes(d): i for i, d in enumerate(devs.tolist())}
+    reset_euis = np.array([d for d, _ in resets], dtype="S16")
+    devs, inverse = np.unique(np.concatenate([dev_eui.astype("S16"), reset_euis]), return_inverse=True)
+    code = inverse.reshape(-1)[: len(dev_eui)].astype(np.int64)
+    pos = {bytes(d): i for i, d in enumerate(devs.tolist())} if resets else {}
     k = len(devs)
     last_f = np.full(k, -1, dtype=np.int64)
     last_t = np.full(k, nat)
-    last_s: list[str | None] = [None] * k
-    for i, d in enumerate(prior.dev_eui.tolist()):
-        j = pos.get(bytes(d))
-        if j is not None:
-            last_f[j], last_t[j], last_s[j] = prior.last_f_cnt[i], prior.last_time[i], prior.session[i]
-    code = np.array([pos[bytes(d)] for d in dev_eui.tolist()], dtype=np.int64)
+    last_sc = np.full(k, -1, dtype=np.int64)  # session codes, -1 = unknown
+    codes: dict[str, int] = {}
+    if len(prior.dev_eui):
+        j = np.searchsorted(devs, prior.dev_eui.astype("S16"))
+        found = (j < k) & (devs[np.minimum(j, k - 1)] == prior.dev_eui)
+        last_f[j[found]] = prior.last_f_cnt[found]
+        last_t[j[found]] = prior.last_time[found]
+        prior_sc = np.array([-1 if x is None else codes.setdefault(x, len(codes)) for x in prior.session],
+                            dtype=np.int64)
+        last_sc[j[found]] = prior_sc[found]
+    row_sc = np.array([-1 if x is None else codes.setdefault(x, len(codes)) for x in session], dtype=np.int64)
     base_t = last_t[code]
     late = ~np.isnat(base_t) & (time <= base_t)
     live = np.flatnonzero(~late)
     order = live[np.lexsort((f_cnt[live], time[live], code[live]))]
-    c, f, t = code[order], f_cnt[order], time[order]
-    s = [session[i] for i in order.tolist()]
+    c, f, t, sc = code[order], f_cnt[order], time[order], row_sc[order]
     first = np.ones(len(order), dtype=bool)
     first[1:] = c[1:] != c[:-1]
     prev_f = np.empty_like(f)
     prev_f[1:] = f[:-1]
     prev_f[first] = last_f[c[first]]
-    prev_s = [None if first[i] else s[i - 1] for i in range(len(s))]
-    for i in np.flatnonzero(first).tolist():
-        prev_s[i] = last_s[c[i]]
+    prev_sc = np.empty_like(sc)
+    prev_sc[1:] = sc[:-1]
+    prev_sc[first] = last_sc[c[first]]
     prev_t = np.empty_like(t)
     prev_t[1:] = t[:-1]
     prev_t[first] = last_t[c[first]]
-    broken = np.array([a is not None and b is not None and a != b for a, b in zip(s, prev_s, strict=True)],
-                      dtype=bool)
+    broken = (sc >= 0) & (prev_sc >= 0) & (sc != prev_sc)
     join_t = np.full(k, nat)
     for d, when in resets:
-        j = pos[bytes(d)]
+        dj = pos[bytes(d)]
         jt = np.array(when, dtype="datetime64[us]")
-        join_t[j] = jt if np.isnat(join_t[j]) else max(join_t[j], jt)
-        in_dev = c == j
+        join_t[dj] = jt if np.isnat(join_t[dj]) else max(join_t[dj], jt)
+        in_dev = c == dj
         # the first uplink of the device after the join starts a new count
         after = np.flatnonzero(in_dev & (t >= jt) & (np.isnat(prev_t) | (prev_t < jt) | first))
         if len(after):
@@ -100,15 +105,15 @@ def find_gaps(
     g = np.flatnonzero(gap)
     # new state: the last live uplink per device, unless a join came after it
     last_row = np.flatnonzero(np.append(c[1:] != c[:-1], True)) if len(c) else np.zeros(0, dtype=np.int64)
-    new_f, new_t, new_s = last_f.copy(), last_t.copy(), list(last_s)
+    new_f, new_t, new_sc = last_f.copy(), last_t.copy(), last_sc.copy()
     new_f[c[last_row]] = f[last_row]
     new_t[c[last_row]] = t[last_row]
-    for i in last_row.tolist():
-        new_s[c[i]] = s[i]
+    new_sc[c[last_row]] = sc[last_row]
     joined_after = ~np.isnat(join_t) & (np.isnat(new_t) | (join_t > new_t))
     new_f[joined_after] = -1
-    for j in np.flatnonzero(joined_after).tolist():
-        new_s[j] = None
+    new_sc[joined_after] = -1
+    names = list(codes)
+    new_s: list[str | None] = [None if x < 0 else names[x] for x in new_sc.tolist()]
     return GapResult(
         gap_time=t[g],
         gap_dev=devs[c[g]],

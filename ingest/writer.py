@@ -183,7 +183,8 @@ class Writer:
         return result
 
     def _track(self, cur: psycopg.Cursor[Any], tr: Tracking, result: WriteResult) -> None:
-        devs = sorted({bytes(d).decode() for d in tr.dev_eui.tolist()} | {bytes(d).decode() for d, _ in tr.resets})
+        euis = np.unique(np.concatenate([tr.dev_eui.astype("S16"), np.array([d for d, _ in tr.resets], dtype="S16")]))
+        devs = [d.decode() for d in euis.tolist()]
         # lock the devices' state rows in DevEUI order (concurrent workers then queue instead of deadlocking);
         # devices seen for the first time get a row first
         rows = cur.execute(_LOCK_STATE, (devs,)).fetchall()
