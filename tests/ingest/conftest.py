@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -43,6 +44,23 @@ def scalar(url: str, query: str, params: Any = None) -> Any:
     return None if row is None else row[0]
 
 
+def drop_session(mqtt_url: str, client_id: str) -> None:
+    """Remove a persistent session from the broker, so it stops collecting the later tests' messages."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    parts = urlsplit(mqtt_url)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 0
+    client.connect(parts.hostname or "127.0.0.1", parts.port or 1883, clean_start=True, properties=props)
+    client.loop_start()
+    wait_for(client.is_connected, timeout=10)
+    client.disconnect()
+    client.loop_stop()
+
+
 def ingest_settings(db_url: str, mqtt_url: str, tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "database_url": db_url,
@@ -75,6 +93,7 @@ def run_ingest(tmp_path: Path) -> Iterator[Callable[..., IngestService]]:
     for service in started:
         if service._thread is not None and service._thread.is_alive():
             service.stop()
+        drop_session(service.source.config.url, service.settings.mqtt_client_id)
 
 
 @pytest.fixture

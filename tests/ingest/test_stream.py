@@ -20,7 +20,7 @@ from ingest.bulk_publish import publish_all
 from ingest.loadgen import make_fleet, make_garbage, make_uplinks
 from ingest.service import IngestService
 
-from .conftest import register, scalar, wait_for
+from .conftest import drop_session, register, scalar, wait_for
 from .tcp_proxy import TcpProxy
 
 DOMAIN_ROWS = ("SELECT (SELECT count(*) FROM bin_levels) + (SELECT count(*) FROM parking_events)"
@@ -171,3 +171,4 @@ def test_sigkill_mid_stream_and_restart_stores_every_uplink_once(
             proc.kill()
             proc.wait()
         log.close()
+        drop_session(broker_url, "test-kill-9")
