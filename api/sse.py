@@ -31,9 +31,10 @@ async def _events(ctx: AppContext, request: Request, names: list[str]) -> AsyncI
     ctx.metrics.sse_clients.inc()
     try:
         yield b"retry: 3000\n\n"
+        sent: dict[str, bytes] = {}  # a change that lands between subscribing and the first body is not sent twice
         for name in names:
-            body, _ = await hub.get(name)
-            yield format_event(name, body)
+            sent[name], _ = await hub.get(name)
+            yield format_event(name, sent[name])
         while not await request.is_disconnected():
             for name, q in queues.items():
                 if name not in waiters:
@@ -44,7 +45,10 @@ async def _events(ctx: AppContext, request: Request, names: list[str]) -> AsyncI
                 continue
             for name in list(waiters):
                 if waiters[name].done():
-                    yield format_event(name, waiters.pop(name).result())
+                    body = waiters.pop(name).result()
+                    if body != sent[name]:
+                        sent[name] = body
+                        yield format_event(name, body)
     finally:
         ctx.metrics.sse_clients.dec()
         for task in waiters.values():
