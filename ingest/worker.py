@@ -246,7 +246,7 @@ class Worker:
             self._side.close()
 
     def _spool_or_hold(self, items: list[Message], topics: list[str], payloads: list[bytes], hub: float) -> None:
-        if self.spool.append(hub, topics, payloads):
+        if self._held is None and self.spool.append(hub, topics, payloads):
             self.metrics.spooled.inc(len(items))
             self._spool_gauges()
             self.acker.ack(items)
@@ -255,7 +255,13 @@ class Worker:
         if not self._spool_full_logged:
             log.warning("spool full: holding messages unacknowledged", extra={"spool_bytes": self.spool.size})
             self._spool_full_logged = True
-        self._held = (items, topics, payloads, hub)
+        if self._held is not None:
+            # Already holding a batch (several were in flight when the spool filled up): keep both, in order.
+            # Replacing it would leave the first one unacknowledged and unwritten until the next reconnection.
+            held_items, held_topics, held_payloads, held_hub = self._held
+            self._held = (held_items + items, held_topics + topics, held_payloads + payloads, held_hub)
+        else:
+            self._held = (items, topics, payloads, hub)
 
     def _retry_held(self) -> None:
         assert self._held is not None
