@@ -20,7 +20,7 @@ from schemathesis import GenerationMode, checks
 from api.main import create_app
 from stadtpuls.settings import Settings
 
-from .conftest import ADMIN_KEY, LiveApi, table_counts
+from .conftest import ADMIN_KEY, LiveApi, table_counts, write_artifact
 
 MAX_EXAMPLES = int(os.environ.get("STADTPULS_RELIABILITY_EXAMPLES", "20"))
 CALLS: dict[str, int] = {}
@@ -71,4 +71,6 @@ def test_the_schema_run_covered_every_operation_and_the_server_logged_no_error(
     log = live_api.log()
     assert "Traceback" not in log and "level=error" not in log, log[-4000:]
     assert set(table_counts(db_url)) >= {"sites", "devices", "uplinks"}
+    write_artifact("fuzz", "schemathesis", {"requests": sum(CALLS.values()), "operations": len(CALLS),
+                                            "max_examples_per_operation": MAX_EXAMPLES})
     print(f"\nschemathesis: {sum(CALLS.values())} requests over {len(CALLS)} operations")

@@ -19,7 +19,16 @@ from api import auth
 from api.main import create_app
 from stadtpuls.settings import Settings
 
-from .conftest import ADMIN_KEY, OPERATOR_KEY, REPO, ApiClient, make_settings, seed_city, table_counts
+from .conftest import (
+    ADMIN_KEY,
+    OPERATOR_KEY,
+    REPO,
+    ApiClient,
+    make_settings,
+    seed_city,
+    table_counts,
+    write_artifact,
+)
 
 OP = {"X-API-Key": OPERATOR_KEY}
 ADMIN = {"X-API-Key": ADMIN_KEY}
@@ -274,6 +283,8 @@ def test_injection_strings_get_4xx_or_a_correct_answer_and_the_tables_stay_intac
     counts = table_counts(db_url)
     assert counts["devices"] >= 8 and counts["sites"] >= 10 and counts["uplinks"] >= 4, counts
     assert statuses.get(422, 0) + statuses.get(404, 0) > 0
+    write_artifact("fuzz", "sql_injection", {"requests": sum(statuses.values()),
+                                             "by_status": {str(k): v for k, v in sorted(statuses.items())}})
     print(f"\ninjection requests by status: {dict(sorted(statuses.items()))}")
 
 
