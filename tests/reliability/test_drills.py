@@ -272,12 +272,20 @@ def test_flood_of_100_times_the_normal_rate(rig: dk.Rig) -> None:
         total, distinct = conn.execute("SELECT count(*), count(DISTINCT dedup_key) FROM uplinks").fetchone()  # type: ignore[misc]
         per_device = dict(conn.execute("SELECT dev_eui, count(*) FROM uplinks GROUP BY dev_eui").fetchall())
         dead = dict(conn.execute("SELECT stage, count(*) FROM dead_letters GROUP BY stage").fetchall())
+        readings = reading_dups = 0
+        for table in dk.DOMAIN.values():
+            n, distinct_rows = conn.execute(
+                f"SELECT count(*), count(DISTINCT (dev_eui, time)) FROM {table}").fetchone()  # type: ignore[misc]
+            readings += int(n)
+            reading_dups += int(n) - int(distinct_rows)
     want = collections.Counter(t["dev_eui"] for t in truth)
+    readings_expected = sum(1 for t in truth if "garbage" not in t["faults"])
     f = load.faults.counts
     lost = sum(max(0, n - per_device.get(d, 0)) for d, n in want.items())
     figures = {
         "sent": load.report.sent, "garbage": f["garbage"] + f["unknown"] + f["malformed"], "stored": int(distinct),
-        "expected": expected, "duplicates": int(total) - int(distinct), "lost": lost,
+        "expected": expected, "readings": readings, "readings_expected": readings_expected,
+        "duplicates": int(total) - int(distinct) + reading_dups, "lost": lost + max(0, readings_expected - readings),
         "rate": rate, "flood_seconds": round(flood_s, 1), "backlog_at_end": backlog, "drain_seconds": round(drain_s, 1),
         "rss_mib": {"baseline": round(baseline), "peak": round(peak), "first_third_max": round(first),
                     "last_third_max": round(last)},
@@ -287,7 +295,8 @@ def test_flood_of_100_times_the_normal_rate(rig: dk.Rig) -> None:
               f"{rate}/s ({FLOOD_FACTOR} x {NORMAL_RATE}/s) for {flood_s:.0f} s from the medium town's fleet; "
               f"backlog {backlog} at the end, drained in {drain_s:.0f} s; ingest RSS {baseline:.0f} -> peak "
               f"{peak:.0f} MiB (inbox limited to 5000 messages)")
-    assert figures["duplicates"] == 0 and lost == 0 and int(distinct) == expected, figures
+    assert figures["duplicates"] == 0 and figures["lost"] == 0 and int(distinct) == expected, figures
+    assert readings == readings_expected, figures
     assert {k: per_device.get(k, 0) for k in want} == dict(want)
     assert dead.get("envelope", 0) >= f["malformed"] and dead.get("device", 0) >= f["unknown"], figures
     assert dead.get("codec", 0) >= f["garbage"], figures
