@@ -22,6 +22,7 @@ import argparse
 import base64
 import multiprocessing as mp
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -354,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
             pass
         if server is not None:
             server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
