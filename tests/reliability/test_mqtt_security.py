@@ -98,6 +98,7 @@ def test_ingest_without_the_right_certificates_fails_clearly(
     try:
         ingest.wait_log("MQTT connection failed", timeout=20)
     finally:
+        ingest.kill()  # nothing to flush: it never connected
         ingest.stop()
     log = ingest.log()
     assert "MQTT connected" not in log
