@@ -18,7 +18,7 @@ from .batch import Builder, format_unique, i32le, lut, pack, row_count, u16le, w
 from .encoding import batch_size, dotted_bytes, field_values, le_bytes, pack_lists, to_codes, to_ints
 from .fill_level import column_or_absent
 from .lazy_columns import Later, Lookup
-from .row_classes import PortCodes, fail_by_length, heads, payload_lists, peek
+from .row_classes import PortCodes, at_least, fail_by_length, heads, payload_lists, peek
 
 __all__ = ["BoschTPS110"]
 
@@ -88,17 +88,16 @@ class BoschTPS110(Codec):
         whole = slice(None)
         out = Builder(row_count(offsets), self.fields)
         code = _PORTS(port)
-        lens = np.diff(offsets)
         # Rows too short for their layout fail here; build() clears their columns.
         status = (code - np.uint8(1)) < 2  # status and heartbeat frames: one byte at least
-        empty = status & (lens == 0)
+        empty = status & (offsets[1:] == offsets[:-1])
         if empty.any():
-            fail_by_length(out, np.flatnonzero(empty), port, lens, _too_short)
+            fail_by_length(out, np.flatnonzero(empty), port, offsets, _too_short)
         rare = np.flatnonzero(code > 2)  # startup, device information/usage and debug frames
         kind = code[rare]
-        short = lens[rare] < np.take(_CODE_NEED, kind)
+        short = offsets[rare + 1] - offsets[rare] < np.take(_CODE_NEED, kind)
         if short.any():
-            fail_by_length(out, rare[short], port, lens, _too_short)
+            fail_by_length(out, rare[short], port, offsets, _too_short)
             rare, kind = rare[~short], kind[~short]
         out.set("type", whole, Lookup(_CODE_TYPES, code), where=code != 0)
         # Status and heartbeat frames (nearly all traffic) are read straight from the buffer; the occupancy
@@ -108,9 +107,9 @@ class BoschTPS110(Codec):
         startup_bytes = heads(buf, offsets, startup, _MIN_LENGTH[3])
         occupied[startup] = (startup_bytes[:, 16] & 1).astype(bool)
         out.set("occupied", whole, occupied, where=(code - np.uint8(1)) < 3)
-        warm = (code == 2) & (lens >= 2)
+        warm = (code == 2) & at_least(offsets, 2)
         if warm.any():
-            out.set("temperature", whole, peek(buf, offsets, 1).view(np.int8).astype(np.int64), where=warm)
+            out.set("temperature", whole, peek(buf, offsets, 1).view(np.int8), where=warm)
         self._decode_rare(out, buf, offsets, rare, kind, startup_bytes)
         return out.build()
 

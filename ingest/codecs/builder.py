@@ -30,9 +30,12 @@ class Builder:
     """Collects the columns and errors of a batch of n rows; :meth:`build` returns the :class:`Decoded`.
 
     Every declared field gets a column (``float`` -> float64, ``int`` -> int64, ``bool`` -> bool, anything
-    else -> object). ``set`` writes values for some rows and marks them present; ``where`` narrows the rows;
-    ``null`` marks rows whose value is JSON ``null``. ``fail`` marks rows as errors with a reason. ``raw``
-    holds codec-private arrays for ``domain()`` (they are not part of the official object).
+    else -> object). An ``int`` column adopted from an integer array over the whole batch keeps that array's
+    type (a byte stays uint8: the values are exact, the memory an eighth); later writes widen it as needed.
+
+    ``set`` writes values for some rows and marks them present; ``where`` narrows the rows; ``null`` marks
+    rows whose value is JSON ``null``. ``fail`` marks rows as errors with a reason. ``raw`` holds
+    codec-private arrays for ``domain()`` (they are not part of the official object).
 
     Arrays handed to ``set`` may be kept as they are (not copied): do not modify them afterwards. Columns
     may share their ``present`` and ``null`` arrays.
@@ -115,6 +118,7 @@ class Builder:
         if isinstance(col, LazyColumn):
             col.write(rows, values, where)
         else:
+            _widen_for(col, values)
             put(col.values, rows, values, where)
         put(col.present, rows, True, where)
 
@@ -144,6 +148,8 @@ class Builder:
             col = LazyColumn(self.n, present, nulls)
             col.write(slice(None), values, where)
         elif isinstance(values, np.ndarray) and values.shape == (self.n,):
+            if want.kind == "i" and values.dtype.kind in "iu":
+                want = values.dtype.newbyteorder("=")  # an integer field keeps the codec's integer type
             fresh = values.flags.owndata and values.dtype == want
             # A freshly computed array is adopted as it is (callers pass each one to one column only).
             col = Column(values if fresh else values.astype(want), present, nulls)
@@ -194,6 +200,16 @@ class Builder:
             columns[name] = col
         error = self._error if self._error is not None else np.broadcast_to(np.array([None]), (self.n,))
         return Decoded(self.n, self.ok, error, columns, self.raw)
+
+
+def _widen_for(col: Column, values: Any) -> None:
+    """Give a dense column a wider integer type when ``values`` would not fit its narrow one."""
+    have = col.values.dtype
+    if have.kind not in "iu":
+        return
+    new = values.dtype if isinstance(values, np.ndarray) else np.min_scalar_type(values)
+    if not np.can_cast(new, have, "safe"):
+        col.values = col.values.astype(np.promote_types(have, new))
 
 
 def _full_length(mask: Any, n: int) -> np.ndarray:

@@ -97,10 +97,10 @@ class DraginoLHT65(Codec):
         out = Builder(row_count(offsets), self.fields)
         data_port = port == 2
         out.fail(slice(None), "unknown FPort", where=~data_port)
-        lens = np.diff(offsets)
-        rows, d = frames(buf, offsets, lens, FRAME, exact=True)
+        rows, d = frames(buf, offsets, FRAME, exact=True)
         if isinstance(rows, np.ndarray):  # some rows are not 11 bytes long
-            fail_by_length(out, np.flatnonzero(data_port & (lens != FRAME)), port, lens, _wrong_length)
+            wrong = data_port & (np.diff(offsets) != FRAME)
+            fail_by_length(out, np.flatnonzero(wrong), port, offsets, _wrong_length)
             data_port = data_port[rows]
         if len(d):
             self._decode_frames(out, rows, d, data_port)
@@ -115,7 +115,7 @@ class DraginoLHT65(Codec):
         e9 = ext == 9
         internal = ext != 15
         out.set("BatV", rows, (field(d, 0, ">u2") & 0x3FFF) / 1000, where=~e9)
-        out.set("Bat_status", rows, (np.where(e9, d[:, 4], d[:, 0]) >> 6).astype(np.int64))
+        out.set("Bat_status", rows, np.where(e9, d[:, 4], d[:, 0]) >> 6)
         out.set("TempC_SHT", rows, field(d, 2, ">i2") / 100, where=internal)
         out.set("Hum_SHT", rows, (field(d, 4, ">u2") & 0x0FFF) / 10, where=internal)
         out.set("No_connect", rows, "Sensor no connection", where=b6 >= 0x80)

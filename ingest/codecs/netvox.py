@@ -15,11 +15,11 @@ import numpy as np
 
 from . import registry
 from .base import Codec, Column, Decoded, EncodeError, FieldSpec
-from .batch import Builder, Rows, hex_column, i16be, lut, pack, row_count, subset, u16be, volt_lut, wrong_length
+from .batch import Builder, Rows, field, hex_column, i16be, lut, pack, row_count, subset, u16be, volt_lut, wrong_length
 from .encoding import batch_size, be_bytes, field_values, to_codes, to_ints
 from .fill_level import column_or_absent, fill_pct
 from .lazy_columns import Later, Lookup
-from .row_classes import PortCodes, fail_by_length, frames, one_of
+from .row_classes import PortCodes, at_least, fail_by_length, frames, one_of
 
 __all__ = ["NetvoxR718X", "NetvoxR719A"]
 
@@ -101,10 +101,10 @@ class _Netvox(Codec):
         out = Builder(row_count(offsets), self.fields)
         code = _PORTS(port)
         out.fail(slice(None), "unknown FPort", where=code == 0)
-        lens = np.diff(offsets)
-        rows, d = frames(buf, offsets, lens, FRAME)
+        rows, d = frames(buf, offsets, FRAME)
         if isinstance(rows, np.ndarray):  # some rows shorter than a frame
-            fail_by_length(out, np.flatnonzero((code != 0) & (lens < FRAME)), port, lens, _too_short)
+            short = (code != 0) & ~at_least(offsets, FRAME)
+            fail_by_length(out, np.flatnonzero(short), port, offsets, _too_short)
             code = code[rows]
         if len(d) == 0:
             return out.build()
@@ -264,11 +264,11 @@ class NetvoxR718X(_Netvox):
     def _status(self, out: Builder, rows: Rows, d: np.ndarray, where: np.ndarray) -> None:
         is_x = d[:, 1] == 0x34
         out.set("Status", rows, Lookup(_STATUS_ONOFF, (d[:, 4] != 0).view(np.uint8)), where=where)
-        out.set("Distance", rows, u16be(d, 5), where=where)
-        out.set("FillLevel", rows, np.where(is_x, d[:, 9], d[:, 7]).astype(np.int64), where=where)
+        out.set("Distance", rows, field(d, 5, ">u2").astype(np.uint16), where=where)
+        out.set("FillLevel", rows, np.where(is_x, d[:, 9], d[:, 7]), where=where)
         with_temp = where & is_x
         out.set("Temp", rows, i16be(d, 7) / 10, where=with_temp)
-        out.set("AngleOfInclination", rows, d[:, 10].astype(np.int64), where=with_temp)
+        out.set("AngleOfInclination", rows, d[:, 10].copy(), where=with_temp)
 
     def _config(self, out: Builder, rows: Rows, d: np.ndarray) -> None:
         b0 = d[:, 0]
@@ -379,7 +379,7 @@ class NetvoxR719A(_Netvox):
     quantities = ("occupied", "battery_v")
 
     def _status(self, out: Builder, rows: Rows, d: np.ndarray, where: np.ndarray) -> None:
-        out.set("CarOnOff", rows, d[:, 4].astype(np.int64), where=where)
+        out.set("CarOnOff", rows, d[:, 4].copy(), where=where)
 
     def _config(self, out: Builder, rows: Rows, d: np.ndarray) -> None:
         b0 = d[:, 0]

@@ -45,8 +45,20 @@ def _expand(c: int) -> tuple[int, int | None, bool]:
     return 660, None, True
 
 
-_DURATION = np.array([_expand(c)[0] for c in range(128)], dtype=np.int64)
-_DURATION_ERROR = np.array([_expand(c)[1] or 0 for c in range(128)], dtype=np.int64)
+def _expand_all(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``_expand`` of every compressed duration (uint8 0..127): (duration int16, error uint8; 59 for the
+    overflow code, whose error is null). Steps of 1, 5 and 60 minutes from 0, 90 and 120 on."""
+    minutes = c.astype(np.int16)
+    fives = minutes - 90
+    np.maximum(fives, 0, out=fives)
+    sixties = minutes - 120
+    np.maximum(sixties, 0, out=sixties)
+    minutes += fives * np.int16(4)
+    minutes += sixties * np.int16(55)
+    error = (c >= 90).view(np.uint8) * np.uint8(4) + (c >= 120).view(np.uint8) * np.uint8(55)
+    return minutes, error
+
+
 _RESET_LUT = lut([_RESET_CAUSES.get(i) for i in range(256)])
 _RESET_KNOWN = np.array([i in _RESET_CAUSES for i in range(256)])
 _HEALTH = lut(["normal", "low", "critical"], 3)
@@ -108,16 +120,15 @@ class NwaveNPS405(Codec):
         whole = slice(None)
         out = Builder(row_count(offsets), self.fields)
         code = _PORTS(port)
-        lens = np.diff(offsets)
         # Rows too short for their layout fail here; build() clears their columns.
-        empty = (code == _STATUS) & (lens == 0)
+        empty = (code == _STATUS) & (offsets[1:] == offsets[:-1])
         if empty.any():
-            fail_by_length(out, np.flatnonzero(empty), port, lens, _too_short)
+            fail_by_length(out, np.flatnonzero(empty), port, offsets, _too_short)
         rest = np.flatnonzero(code > _STATUS)  # heartbeat, startup, debug and registration frames
         kind = code[rest]
-        short = lens[rest] < np.take(_CODE_NEED, kind)
+        short = offsets[rest + 1] - offsets[rest] < np.take(_CODE_NEED, kind)
         if short.any():
-            fail_by_length(out, rest[short], port, lens, _too_short)
+            fail_by_length(out, rest[short], port, offsets, _too_short)
             rest, kind = rest[~short], kind[~short]
         out.set("type", whole, Lookup(_CODE_TYPES, code), where=code != 0)
         # Status frames (most traffic) are read straight from the buffer, and so are the fields that other
@@ -134,9 +145,8 @@ class NwaveNPS405(Codec):
         with_duration = (code == _STATUS) | registration
         if with_duration.any():
             c = b0 >> 1
-            index = c.astype(np.intp)  # one conversion for both lookups
-            out.set("previous_state_duration", whole, np.take(_DURATION, index), where=with_duration, null=unoccupied)
-            error = np.take(_DURATION_ERROR, index)
+            minutes, error = _expand_all(c)
+            out.set("previous_state_duration", whole, minutes, where=with_duration, null=unoccupied)
             out.set("previous_state_duration_error", whole, error, where=with_duration, null=(c == 127) | unoccupied)
             out.set("previous_state_duration_overflow", whole, c == 127, where=with_duration, null=unoccupied)
         if len(startup):

@@ -16,7 +16,7 @@ import numpy as np
 from .builder import Builder
 from .lazy_columns import Later
 
-__all__ = ["PortCodes", "fail_by_length", "frames", "heads", "one_of", "payload_lists", "peek"]
+__all__ = ["PortCodes", "at_least", "fail_by_length", "frames", "heads", "one_of", "payload_lists", "peek"]
 
 
 class PortCodes:
@@ -52,16 +52,31 @@ def heads(buf: np.ndarray, offsets: np.ndarray, rows: np.ndarray, width: int) ->
     return out.T
 
 
+def at_least(offsets: np.ndarray, k: int) -> np.ndarray:
+    """Rows whose payload has at least ``k`` bytes (bool), computed in chunks: no array of all lengths."""
+    n = max(len(offsets) - 1, 0)
+    out = np.empty(n, dtype=bool)
+    for a in range(0, n, _CHUNK):
+        b = min(a + _CHUNK, n)
+        np.greater_equal(offsets[a + 1 : b + 1] - offsets[a:b], k, out=out[a:b])
+    return out
+
+
+_CHUNK = 1 << 16
+
+
 def frames(
-    buf: np.ndarray, offsets: np.ndarray, lens: np.ndarray, width: int, exact: bool = False
+    buf: np.ndarray, offsets: np.ndarray, width: int, exact: bool = False
 ) -> tuple[slice | np.ndarray, np.ndarray]:
     """The rows that hold a ``width``-byte frame (``exact``: exactly that long, else at least) and their first
     ``width`` bytes as a ``(rows, width)`` uint8 array. When every payload has exactly ``width`` bytes (they
     then lie back to back) the rows are ``slice(None)`` and the array is a zero-copy view of the buffer."""
-    n = len(lens)
-    if n and bool((lens == width).all()):
-        start = int(offsets[0])
+    n = max(len(offsets) - 1, 0)
+    start = int(offsets[0]) if len(offsets) else 0
+    # n payloads spanning n * width bytes, none shorter than width: all exactly width
+    if n and int(offsets[-1]) - start == n * width and bool(at_least(offsets, width).all()):
         return slice(None), buf[start : start + n * width].reshape(n, width)
+    lens = np.diff(offsets)
     rows = np.flatnonzero(lens == width if exact else lens >= width)
     return rows, heads(buf, offsets, rows, width)
 
@@ -96,11 +111,11 @@ def _lists(raw: bytes, bounds: np.ndarray) -> np.ndarray:
     return out
 
 
-def fail_by_length(out: Builder, rows: np.ndarray, f_port: np.ndarray, lens: np.ndarray, reason: Callable) -> None:
+def fail_by_length(out: Builder, rows: np.ndarray, f_port: np.ndarray, offsets: np.ndarray, reason: Callable) -> None:
     """Fail ``rows`` (few: the failing ones) with ``reason(port, length)``, one write per distinct pair."""
     if len(rows) == 0:
         return
-    ports, sizes = f_port[rows], lens[rows]
+    ports, sizes = f_port[rows], offsets[rows + 1] - offsets[rows]
     pairs = np.unique(np.stack([ports, sizes], axis=1), axis=0)
     for port, size in pairs.tolist():
         out.fail(rows[(ports == port) & (sizes == size)], reason(port, size))

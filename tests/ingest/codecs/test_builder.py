@@ -103,3 +103,13 @@ def test_columns_of_the_same_rows_share_a_mask_until_one_of_them_changes() -> No
     decoded = out.build()
     assert decoded.columns["a"].present.tolist() == [True, False, True, False]
     assert decoded.objects() == [{"a": 1, "b": 0.5}, {}, {"a": 3, "b": 1.5}, {"b": 9.5}]
+
+
+def test_integer_column_keeps_a_narrow_type_and_widens_for_larger_values() -> None:
+    out = Builder(3, FIELDS)
+    out.set("a", slice(None), np.array([1, 2, 250], dtype=np.uint8))
+    assert out.columns["a"].values.dtype == np.uint8
+    out.set("a", np.array([1]), np.array([-70000]))
+    decoded = out.build()
+    assert decoded.objects() == [{"a": 1}, {"a": -70000}, {"a": 250}]
+    assert type(decoded.objects()[2]["a"]) is int  # type: ignore[index]

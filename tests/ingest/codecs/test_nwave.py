@@ -63,3 +63,11 @@ def test_domain_maps_occupancy_battery_and_temperature() -> None:
     assert q["temperature_c"].values.tolist() == [-10.0]
     nulls = get("nwave/nps405").domain(decode(10, "0000000001"), {})
     assert nulls["occupied"].present.tolist() == [False]
+
+
+def test_every_compressed_duration_decodes_as_the_per_message_reference() -> None:
+    payloads = [bytes([c << 1 | 1]) for c in range(128)]
+    decoded = get("nwave/nps405").decode(
+        np.ones(128, dtype=np.int64), np.frombuffer(b"".join(payloads), np.uint8), np.arange(129)
+    )
+    assert decoded.objects() == [get("nwave/nps405").decode_row(1, p) for p in payloads]

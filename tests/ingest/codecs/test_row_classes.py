@@ -6,7 +6,7 @@ import numpy as np
 
 from ingest.codecs.base import FieldSpec
 from ingest.codecs.builder import Builder
-from ingest.codecs.row_classes import PortCodes, fail_by_length, frames, heads, one_of, payload_lists, peek
+from ingest.codecs.row_classes import PortCodes, at_least, fail_by_length, frames, heads, one_of, payload_lists, peek
 
 
 def batch(*payloads: bytes, pad: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -34,15 +34,15 @@ def test_heads_cuts_the_first_bytes_of_chosen_rows() -> None:
 
 def test_frames_is_a_zero_copy_view_when_every_payload_has_the_width() -> None:
     buf, offsets = batch(b"abc", b"def", pad=2)
-    rows, d = frames(buf, offsets, np.diff(offsets), 3)
+    rows, d = frames(buf, offsets, 3)
     assert rows == slice(None) and np.shares_memory(d, buf) and [bytes(r) for r in d] == [b"abc", b"def"]
 
 
 def test_frames_picks_long_enough_or_exact_rows() -> None:
     buf, offsets = batch(b"abc", b"de", b"fghi")
-    rows, d = frames(buf, offsets, np.diff(offsets), 3)
+    rows, d = frames(buf, offsets, 3)
     assert isinstance(rows, np.ndarray) and rows.tolist() == [0, 2] and [bytes(r) for r in d] == [b"abc", b"fgh"]
-    rows, d = frames(buf, offsets, np.diff(offsets), 3, exact=True)
+    rows, d = frames(buf, offsets, 3, exact=True)
     assert isinstance(rows, np.ndarray) and rows.tolist() == [0] and [bytes(r) for r in d] == [b"abc"]
 
 
@@ -64,5 +64,19 @@ def test_payload_lists_copies_the_bytes_now_and_builds_lists_later() -> None:
 
 def test_fail_by_length_gives_each_row_its_own_length_in_the_reason() -> None:
     out = Builder(4, (FieldSpec("x", "int"),))
-    fail_by_length(out, np.array([0, 2, 3]), np.array([6, 6, 7, 6]), np.array([3, 9, 4, 3]), lambda p, n: f"{p}:{n}")
+    offsets = np.array([0, 3, 12, 16, 19])  # lengths 3, 9, 4, 3
+    fail_by_length(out, np.array([0, 2, 3]), np.array([6, 6, 7, 6]), offsets, lambda p, n: f"{p}:{n}")
     assert out.build().error.tolist() == ["6:3", None, "7:4", "6:3"]
+
+
+def test_at_least_over_more_rows_than_one_chunk() -> None:
+    lens = np.tile(np.array([0, 1, 2, 5]), 50_000)
+    offsets = np.concatenate([[7], 7 + np.cumsum(lens)])
+    assert at_least(offsets, 2).tolist() == (lens >= 2).tolist()
+    assert at_least(np.array([0]), 1).shape == (0,)
+
+
+def test_frames_of_equal_total_size_but_unequal_lengths_are_gathered() -> None:
+    buf, offsets = batch(b"ab", b"cdef")
+    rows, d = frames(buf, offsets, 3)
+    assert isinstance(rows, np.ndarray) and rows.tolist() == [1] and [bytes(r) for r in d] == [b"cde"]
