@@ -18,7 +18,7 @@ from .batch import Builder, format_unique, i32le, lut, pack, row_count, u16le, w
 from .encoding import batch_size, dotted_bytes, field_values, le_bytes, pack_lists, to_codes, to_ints
 from .fill_level import column_or_absent
 from .lazy_columns import Later, Lookup
-from .row_classes import PortCodes, at_least, fail_by_length, heads, payload_lists, peek
+from .row_classes import PortCodes, fail_by_length, heads, length_masks, payload_lists, peek
 
 __all__ = ["BoschTPS110"]
 
@@ -88,37 +88,44 @@ class BoschTPS110(Codec):
         whole = slice(None)
         out = Builder(row_count(offsets), self.fields)
         code = _PORTS(port)
+        some, two = length_masks(offsets, (1, 2))
         # Rows too short for their layout fail here; build() clears their columns.
         status = (code - np.uint8(1)) < 2  # status and heartbeat frames: one byte at least
-        empty = status & (offsets[1:] == offsets[:-1])
+        empty = status & ~some
         if empty.any():
             fail_by_length(out, np.flatnonzero(empty), port, offsets, _too_short)
         rare = np.flatnonzero(code > 2)  # startup, device information/usage and debug frames
-        kind = code[rare]
-        short = offsets[rare + 1] - offsets[rare] < np.take(_CODE_NEED, kind)
+        kind, starts = code[rare], offsets[rare]
+        short = offsets[rare + 1] - starts < np.take(_CODE_NEED, kind)
         if short.any():
             fail_by_length(out, rare[short], port, offsets, _too_short)
-            rare, kind = rare[~short], kind[~short]
+            rare, kind, starts = rare[~short], kind[~short], starts[~short]
         out.set("type", whole, Lookup(_CODE_TYPES, code), where=code != 0)
         # Status and heartbeat frames (nearly all traffic) are read straight from the buffer; the occupancy
         # of startup frames (in their 17th byte) joins that column.
         occupied = (peek(buf, offsets, 0) & 1).astype(bool)
-        startup = rare[kind == 3]
-        startup_bytes = heads(buf, offsets, startup, _MIN_LENGTH[3])
-        occupied[startup] = (startup_bytes[:, 16] & 1).astype(bool)
+        is_startup = kind == 3
+        startup = heads(buf, starts[is_startup], _MIN_LENGTH[3])
+        occupied[rare[is_startup]] = (startup[:, 16] & 1).astype(bool)
         out.set("occupied", whole, occupied, where=(code - np.uint8(1)) < 3)
-        warm = (code == 2) & at_least(offsets, 2)
+        warm = (code == 2) & two
         if warm.any():
             out.set("temperature", whole, peek(buf, offsets, 1).view(np.int8), where=warm)
-        self._decode_rare(out, buf, offsets, rare, kind, startup_bytes)
+        self._decode_rare(out, buf, offsets, rare, kind, starts, startup)
         return out.build()
 
     @staticmethod
     def _decode_rare(
-        out: Builder, buf: np.ndarray, offsets: np.ndarray, rare: np.ndarray, kind: np.ndarray, startup: np.ndarray
+        out: Builder,
+        buf: np.ndarray,
+        offsets: np.ndarray,
+        rare: np.ndarray,
+        kind: np.ndarray,
+        starts: np.ndarray,
+        startup: np.ndarray,
     ) -> None:
         """The other fields of startup frames (``startup``: their first 17 bytes), device information/usage
-        and debug frames."""
+        and debug frames; ``starts``: where the ``rare`` rows' payloads start."""
         rows = rare[kind == 3]
         if len(rows):
             codes = np.stack([((startup[:, i + 1] & 0x0F).astype(np.int64) << 8) | startup[:, i] for i in _CODE_SLOTS])
@@ -130,9 +137,10 @@ class BoschTPS110(Codec):
         rows = rare[(kind == 4) | (kind == 5)]
         if len(rows):
             out.set("bytes", rows, payload_lists(buf, offsets, rows))
-        rows = rare[kind == 6]
+        debug = kind == 6
+        rows = rare[debug]
         if len(rows):
-            d = heads(buf, offsets, rows, _MIN_LENGTH[6])
+            d = heads(buf, starts[debug], _MIN_LENGTH[6])
             out.set("timestamp", rows, i32le(d, 0))
             out.set("debugCode", rows, ((d[:, 5] & 0x0F).astype(np.int64) << 8) | d[:, 4])
             out.set("sequenceNumber", rows, u16le(d, 8))

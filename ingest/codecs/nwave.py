@@ -137,7 +137,7 @@ class NwaveNPS405(Codec):
         b0 = peek(buf, offsets, 0)
         occupied = (b0 & 1).astype(bool)
         startup = rest[kind == _STARTUP]
-        d = heads(buf, offsets, startup, 5)
+        d = heads(buf, offsets[startup], 5)
         occupied[startup] = (d[:, 4] & 1).astype(bool)
         registration = code == _REGISTRATION
         unoccupied = registration & ~occupied
@@ -162,7 +162,7 @@ class NwaveNPS405(Codec):
         """The fields of heartbeat, debug and registration frames that status frames do not have."""
         rows = rest[kind == _HEARTBEAT]
         if len(rows):
-            d = heads(buf, offsets, rows, 3)
+            d = heads(buf, offsets[rows], 3)
             mv = 2500 + 4 * d[:, 1].astype(np.int64)
             temperature = d[:, 2].view(np.int8) / 2 + 10
             out.set("hw_health_status", rows, d[:, 0] & 0x7F)
@@ -174,7 +174,7 @@ class NwaveNPS405(Codec):
             out.set("bytes", rows, payload_lists(buf, offsets, rows))
         rows = rest[kind == _REGISTRATION]
         if len(rows):
-            d = heads(buf, offsets, rows, 5)
+            d = heads(buf, offsets[rows], 5)
             out.set("tag_id", rows, Later(format_unique, i32be(d, 1), _signed_hex))
 
     def decode_row(self, f_port: int, payload: bytes) -> dict[str, Any]:

@@ -9,14 +9,24 @@ every payload has the same length); rare ones are cut out with :func:`heads`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
 from .builder import Builder
 from .lazy_columns import Later
 
-__all__ = ["PortCodes", "at_least", "fail_by_length", "frames", "heads", "one_of", "payload_lists", "peek"]
+__all__ = [
+    "PortCodes",
+    "at_least",
+    "fail_by_length",
+    "frames",
+    "heads",
+    "length_masks",
+    "one_of",
+    "payload_lists",
+    "peek",
+]
 
 
 class PortCodes:
@@ -42,11 +52,10 @@ def peek(buf: np.ndarray, offsets: np.ndarray, k: int) -> np.ndarray:
     return np.take(buf[k:], offsets[:-1], mode="clip")
 
 
-def heads(buf: np.ndarray, offsets: np.ndarray, rows: np.ndarray, width: int) -> np.ndarray:
-    """The first ``width`` bytes of each of ``rows`` (payloads at least that long) as a ``(rows, width)``
-    uint8 array whose byte columns ``[:, j]`` are contiguous."""
-    starts = offsets[rows]
-    out = np.empty((width, len(rows)), dtype=np.uint8)
+def heads(buf: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
+    """The first ``width`` bytes of the payloads that start at ``starts`` (each at least that long) as a
+    ``(len(starts), width)`` uint8 array whose byte columns ``[:, j]`` are contiguous."""
+    out = np.empty((width, len(starts)), dtype=np.uint8)
     for j in range(width):  # one gather per byte column, from the buffer shifted by j
         out[j] = buf[j:][starts]
     return out.T
@@ -54,12 +63,19 @@ def heads(buf: np.ndarray, offsets: np.ndarray, rows: np.ndarray, width: int) ->
 
 def at_least(offsets: np.ndarray, k: int) -> np.ndarray:
     """Rows whose payload has at least ``k`` bytes (bool), computed in chunks: no array of all lengths."""
+    return length_masks(offsets, (k,))[0]
+
+
+def length_masks(offsets: np.ndarray, minimums: Sequence[int]) -> list[np.ndarray]:
+    """For each of ``minimums``, the rows whose payload has at least that many bytes, in one chunked pass."""
     n = max(len(offsets) - 1, 0)
-    out = np.empty(n, dtype=bool)
+    masks = [np.empty(n, dtype=bool) for _ in minimums]
     for a in range(0, n, _CHUNK):
         b = min(a + _CHUNK, n)
-        np.greater_equal(offsets[a + 1 : b + 1] - offsets[a:b], k, out=out[a:b])
-    return out
+        lens = offsets[a + 1 : b + 1] - offsets[a:b]
+        for k, mask in zip(minimums, masks, strict=True):
+            np.greater_equal(lens, k, out=mask[a:b])
+    return masks
 
 
 _CHUNK = 1 << 16
@@ -78,7 +94,7 @@ def frames(
         return slice(None), buf[start : start + n * width].reshape(n, width)
     lens = np.diff(offsets)
     rows = np.flatnonzero(lens == width if exact else lens >= width)
-    return rows, heads(buf, offsets, rows, width)
+    return rows, heads(buf, offsets[rows], width)
 
 
 def one_of(values: np.ndarray, choices: Iterable[int], table: np.ndarray) -> np.ndarray:

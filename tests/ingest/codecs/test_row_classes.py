@@ -6,7 +6,17 @@ import numpy as np
 
 from ingest.codecs.base import FieldSpec
 from ingest.codecs.builder import Builder
-from ingest.codecs.row_classes import PortCodes, at_least, fail_by_length, frames, heads, one_of, payload_lists, peek
+from ingest.codecs.row_classes import (
+    PortCodes,
+    at_least,
+    fail_by_length,
+    frames,
+    heads,
+    length_masks,
+    one_of,
+    payload_lists,
+    peek,
+)
 
 
 def batch(*payloads: bytes, pad: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -28,7 +38,7 @@ def test_peek_reads_byte_k_of_each_payload() -> None:
 
 def test_heads_cuts_the_first_bytes_of_chosen_rows() -> None:
     buf, offsets = batch(b"abc", b"defg", b"hi", b"jklm", pad=1)
-    d = heads(buf, offsets, np.array([1, 3]), 3)
+    d = heads(buf, offsets[[1, 3]], 3)
     assert d.shape == (2, 3) and [bytes(r) for r in d] == [b"def", b"jkl"]
 
 
@@ -74,6 +84,8 @@ def test_at_least_over_more_rows_than_one_chunk() -> None:
     offsets = np.concatenate([[7], 7 + np.cumsum(lens)])
     assert at_least(offsets, 2).tolist() == (lens >= 2).tolist()
     assert at_least(np.array([0]), 1).shape == (0,)
+    some, two = length_masks(offsets, (1, 2))
+    assert some.tolist() == (lens >= 1).tolist() and two.tolist() == (lens >= 2).tolist()
 
 
 def test_frames_of_equal_total_size_but_unequal_lengths_are_gathered() -> None:
