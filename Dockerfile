@@ -9,7 +9,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     STADTPULS_SPOOL_DIR=/var/lib/stadtpuls/spool
 
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY stadtpuls ./stadtpuls
 COPY ingest ./ingest
 COPY api ./api

@@ -44,7 +44,7 @@ def test_copies_every_package_the_distribution_installs() -> None:
     packages = {p.rstrip("*") for p in include}
     copied = set(_copied())
     assert packages <= copied, f"not copied: {packages - copied}"
-    assert {"pyproject.toml", project["project"]["readme"]} <= copied
+    assert {"pyproject.toml", project["project"]["readme"], *project["project"].get("license-files", [])} <= copied
     for src in copied:
         assert (REPO / src).exists(), src
         assert not any(fnmatch.fnmatch(src, pattern) for pattern in IGNORED), f".dockerignore drops {src}"

@@ -55,8 +55,15 @@ class TcpProxy:
     def cut(self) -> None:
         asyncio.run_coroutine_threadsafe(self._cut(), self._loop).result(5)
 
+    async def _finish(self) -> None:
+        await self._cut()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     def close(self) -> None:
-        self.cut()
+        asyncio.run_coroutine_threadsafe(self._finish(), self._loop).result(5)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
         self._loop.close()

@@ -126,7 +126,7 @@ def test_postgresql_slowed_by_a_table_lock_and_the_spool_full(rig: dk.Rig) -> No
     stream = dk.simulate("medium", seed=13, hours=12)
     dk.register(rig.db_url, stream.city)
     proxy = tcp_proxy.TcpProxy("127.0.0.1", port)
-    lock_s = 30
+    lock_s = 60
     t0 = time.monotonic()
     try:
         ingest = rig.ingest("drill-slow", db_url=_via(rig.db_url, proxy.port), STADTPULS_QUEUE_MAX="500",
