@@ -16,6 +16,7 @@ import numpy as np
 
 from .domain import map_domain
 from .envelopes import EnvelopeBatch, parse_batch
+from .envelopes.timestamps import datetime64_from_epoch
 from .pgcopy import Field, Var, var_from_strings
 from .registry import Registry
 from .stops import StopTracker
@@ -53,7 +54,7 @@ def dead_letter_fields(
     eui_var, eui_null = var_from_strings([d.dev_eui for d in dead])
     lns_var, lns_null = var_from_strings([d.lns for d in dead])
     payload_var, _ = var_from_strings([payloads[d.index] for d in dead])
-    received = np.full(n, np.datetime64(int(hub_time * 1e6), "us"))
+    received = np.full(n, datetime64_from_epoch(hub_time))
     return [
         Field("timestamptz", received),
         Field("text", topic_var, topic_null),
@@ -106,6 +107,7 @@ class Pipeline:
         batch = PreparedBatch(
             uplinks=self._uplink_fields(env, dev_eui, hub_time),
             n_uplinks=n,
+            hub_clock=int(np.count_nonzero(env.time == datetime64_from_epoch(hub_time))),
             tables=domain.tables,
             tracking=Tracking(
                 dev_eui=dev_eui[tracked],
@@ -158,5 +160,5 @@ class Pipeline:
             Field("text", gateway, gateway_null),
             Field("text", lns),
             Field("bool", env.simulated),
-            Field("timestamptz", np.full(n, np.datetime64(int(hub_time * 1e6), "us"))),
+            Field("timestamptz", np.full(n, datetime64_from_epoch(hub_time))),
         ]

@@ -52,6 +52,15 @@ UPDATE device_state d SET last_f_cnt = s.last_f_cnt, last_time = s.last_time, se
     last_join = coalesce(s.last_join, d.last_join), updated_at = now()
 FROM stage_state s WHERE d.dev_eui = s.dev_eui
 """
+# An uplink without a time of its own gets the hub's receive time (also its received_at), so a redelivery of it
+# has another time and would pass the (dedup_key, time) key: such staged rows whose key was stored in the last
+# week are dropped here, with their readings, before the inserts.
+_DROP_REDELIVERED = """
+DELETE FROM stage_uplinks s USING uplinks u
+WHERE s.time = s.received_at AND u.dedup_key = s.dedup_key
+  AND u.time >= s.time - interval '7 days' AND u.time < s.time
+RETURNING s.dev_eui, s.time
+"""
 _GAPS_HIT = """
 SELECT DISTINCT g.time, g.dev_eui, g.f_cnt_from, g.f_cnt_to
 FROM fcnt_gaps g JOIN unnest(%s::text[], %s::bigint[]) AS l(dev_eui, f_cnt)
@@ -76,6 +85,8 @@ class PreparedBatch:
 
     uplinks: list[Field]
     n_uplinks: int
+    #: uplinks whose message had no usable time, so their reading time is the hub's receive time
+    hub_clock: int = 0
     tables: list[TableRows] = field(default_factory=list)
     dead_letters: list[Field] = field(default_factory=list)
     n_dead: int = 0
@@ -164,11 +175,15 @@ class Writer:
         cur = conn.cursor()
         if batch.n_uplinks:
             self._copy(cur, "stage_uplinks", UPLINK_COLUMNS, batch.uplinks, batch.n_uplinks)
+        for t in batch.tables:
+            self._copy(cur, "stage_" + t.table, t.columns, t.fields, len(t.rows))
+        if batch.hub_clock:
+            self._drop_redelivered(cur, [t.table for t in batch.tables])
+        if batch.n_uplinks:
             cur.execute(_insert_stmt("uplinks", UPLINK_COLUMNS))
             result.stored = max(cur.rowcount, 0)
             result.duplicates = batch.n_uplinks - result.stored
         for t in batch.tables:
-            self._copy(cur, "stage_" + t.table, t.columns, t.fields, len(t.rows))
             cur.execute(_insert_stmt(t.table, t.columns))
             result.domain[t.table] = result.domain.get(t.table, 0) + max(cur.rowcount, 0)
         if batch.n_dead:
@@ -181,6 +196,19 @@ class Writer:
             # last: the device state rows stay locked only from here to the commit
             self._track(cur, batch.tracking, result)
         return result
+
+    @staticmethod
+    def _drop_redelivered(cur: psycopg.Cursor[Any], tables: list[str]) -> None:
+        gone = cur.execute(_DROP_REDELIVERED).fetchall()
+        if not gone:
+            return
+        euis, times = [g[0] for g in gone], [g[1] for g in gone]
+        for table in dict.fromkeys(tables):
+            cur.execute(
+                sql.SQL("DELETE FROM {} d USING unnest(%s::text[], %s::timestamptz[]) AS g(dev_eui, time)"
+                        " WHERE d.dev_eui = g.dev_eui AND d.time = g.time").format(sql.Identifier("stage_" + table)),
+                (euis, times),
+            )
 
     def _track(self, cur: psycopg.Cursor[Any], tr: Tracking, result: WriteResult) -> None:
         euis = np.unique(np.concatenate([tr.dev_eui.astype("S16"), np.array([d for d, _ in tr.resets], dtype="S16")]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -150,3 +151,37 @@ def test_a_door_counter_after_a_restart_finds_the_stop_in_the_database(clean_db:
         stop = side.execute("SELECT stop_id FROM passenger_counts WHERE dev_eui = %s", (DOOR,)).fetchone()
     writer.close()
     assert stop == ("stop-markt",)
+
+
+def _v3_without_time(dev: str, f_cnt: int, payload: bytes) -> tuple[str, bytes]:
+    """An early ChirpStack v3 uplink: no ``publishedAt``, a gateway without a clock; the hub's time is all there is."""
+    msg = {"applicationID": "7", "devEUI": dev, "fCnt": f_cnt, "fPort": 1, "data": base64.b64encode(payload).decode(),
+           "rxInfo": [{"gatewayID": "0303030303030303", "uplinkID": f"00000000-0000-0000-0000-{f_cnt:012d}",
+                       "rssi": -80, "loRaSNR": 7.5}],
+           "txInfo": {"frequency": 868100000, "dr": 5}}
+    return f"application/7/device/{dev}/rx", orjson.dumps(msg)
+
+
+def test_a_redelivered_uplink_timed_by_the_hub_clock_is_stored_once(clean_db: str) -> None:
+    pipeline, writer = _setup(clean_db)
+    first = [_v3_without_time(SPACE, 41, b"\x01")]
+    hub = time.time()
+    results = []
+    for delay, messages in ((0, first), (90, first), (95, [_v3_without_time(SPACE, 42, b"\x00")]), (300, first)):
+        prepared = pipeline.prepare([t for t, _ in messages], [p for _, p in messages], hub + delay)
+        assert prepared.batch.hub_clock == 1
+        results.append(writer.write(prepared.batch))
+    writer.close()
+    assert [(r.stored, r.duplicates) for r in results] == [(1, 0), (0, 1), (1, 0), (0, 1)]
+    with psycopg.connect(clean_db) as conn:
+        rows = conn.execute("SELECT f_cnt, time FROM uplinks ORDER BY f_cnt").fetchall()
+        assert [r[0] for r in rows] == [41, 42]
+        assert abs(rows[0][1].timestamp() - hub) < 1e-3  # the first delivery's time is kept
+        states = conn.execute("SELECT occupied FROM parking_events WHERE dev_eui = %s ORDER BY time", (SPACE,))
+        assert [r[0] for r in states.fetchall()] == [True, False]
+
+
+def test_uplinks_with_a_network_server_time_are_not_looked_up_again(clean_db: str) -> None:
+    pipeline, _ = _setup(clean_db)
+    messages = [_up(SPACE, 1, 0, b"\x01")]
+    assert pipeline.prepare([t for t, _ in messages], [p for _, p in messages], time.time()).batch.hub_clock == 0
