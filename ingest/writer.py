@@ -20,6 +20,7 @@ staging tables, on the next batch.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any
 
 import numpy as np
@@ -61,10 +62,15 @@ WHERE s.time = s.received_at AND u.dedup_key = s.dedup_key
   AND u.time >= s.time - interval '7 days' AND u.time < s.time
 RETURNING s.dev_eui, s.time
 """
+# A late uplink fills a recorded gap of its device that holds its counter and was recorded at an uplink after it
+# (the gap's time, with a margin for network-server clock skew): a counter value that comes again in a later
+# session (after a join or a reset) must not fill an old session's gap.
 _GAPS_HIT = """
-SELECT DISTINCT g.time, g.dev_eui, g.f_cnt_from, g.f_cnt_to
-FROM fcnt_gaps g JOIN unnest(%s::text[], %s::bigint[]) AS l(dev_eui, f_cnt)
+SELECT g.time, g.dev_eui, g.f_cnt_from, g.f_cnt_to, array_agg(DISTINCT l.f_cnt)
+FROM fcnt_gaps g JOIN unnest(%s::text[], %s::bigint[], %s::timestamptz[]) AS l(dev_eui, f_cnt, time)
   ON g.dev_eui = l.dev_eui AND l.f_cnt BETWEEN g.f_cnt_from AND g.f_cnt_to
+  AND l.time <= g.time + interval '5 minutes'
+GROUP BY 1, 2, 3, 4
 """
 
 
@@ -239,7 +245,7 @@ class Writer:
             result.gaps = max(cur.rowcount, 0)
             result.missing = int((g.gap_to - g.gap_from + 1).sum())
         if len(g.late):
-            self._fill_gaps(cur, tr.dev_eui[g.late], tr.f_cnt[g.late])
+            self._fill_gaps(cur, tr.dev_eui[g.late], tr.f_cnt[g.late], tr.time[g.late])
         self._update_state(cur, g)
 
     def _update_state(self, cur: psycopg.Cursor[Any], g: GapResult) -> None:
@@ -254,21 +260,19 @@ class Writer:
         self._copy(cur, "stage_state", _STATE_COLUMNS, fields, len(g.state_dev))
         cur.execute(_UPDATE_STATE)
 
-    def _fill_gaps(self, cur: psycopg.Cursor[Any], dev: np.ndarray, f_cnt: np.ndarray) -> None:
+    def _fill_gaps(self, cur: psycopg.Cursor[Any], dev: np.ndarray, f_cnt: np.ndarray, time: np.ndarray) -> None:
         """Late uplinks fill the recorded gaps they fall into: split or remove those gaps."""
         devs = [bytes(d).decode() for d in dev.tolist()]
-        hits = cur.execute(_GAPS_HIT, (devs, f_cnt.tolist())).fetchall()
+        times = time.astype("datetime64[us]").astype(object).tolist()
+        hits = cur.execute(_GAPS_HIT, (devs, f_cnt.tolist(), [t.replace(tzinfo=UTC) for t in times])).fetchall()
         if not hits:
             return
-        seen: dict[str, set[int]] = {}
-        for d, f in zip(devs, f_cnt.tolist(), strict=True):
-            seen.setdefault(d, set()).add(int(f))
         keep: list[tuple[object, str, int, int]] = []
-        for time, d, lo, hi in hits:
+        for gap_time, d, lo, hi, filled in hits:
             start = lo
-            for f in sorted(x for x in seen[d] if lo <= x <= hi) + [hi + 1]:
+            for f in sorted(filled) + [hi + 1]:
                 if f > start:
-                    keep.append((time, d, start, f - 1))
+                    keep.append((gap_time, d, start, f - 1))
                 start = f + 1
         cur.execute(
             "DELETE FROM fcnt_gaps g USING unnest(%s::timestamptz[], %s::text[], %s::bigint[]) AS h(time, dev_eui, lo)"

@@ -93,6 +93,22 @@ def test_a_join_restarts_the_count_without_a_gap(clean_db: str) -> None:
     writer.close()
 
 
+
+def test_a_counter_value_of_a_later_session_does_not_fill_an_old_sessions_gap(clean_db: str) -> None:
+    pipeline, writer = _setup(clean_db)
+    gaps = "SELECT f_cnt_from, f_cnt_to FROM fcnt_gaps ORDER BY time"
+    _write(clean_db, pipeline, writer, [_up(SPACE, f, f * 60, b"\x01") for f in (1, 2, 4, 5)])  # 3 lost
+    join = chirpstack_join(dev_eui=SPACE, application_id=APP, time=T0 + timedelta(hours=2), dev_addr="01020305")
+    new_session = [_up(SPACE, f, 7200 + f * 60, b"\x00") for f in (1, 2, 3, 4)]
+    _write(clean_db, pipeline, writer, [(chirpstack_topic(APP, SPACE, "join"), orjson.dumps(join)), *new_session])
+    _write(clean_db, pipeline, writer, [new_session[2]])  # redelivered: late, counter 3 of the new session
+    with psycopg.connect(clean_db) as conn:
+        assert conn.execute(gaps).fetchall() == [(3, 3)]
+        # a late uplink of the old session (counter 3, reading time before the gap) still fills it
+        _write(clean_db, pipeline, writer, [_up(SPACE, 3, 180, b"\x01")])
+        assert conn.execute(gaps).fetchall() == []
+    writer.close()
+
 def _pax(wifi: int, lat: float, lon: float) -> bytes:
     cols = {"wifi": np.array([wifi]), "ble": np.array([0]), "latitude": np.array([lat]),
             "longitude": np.array([lon]), "sats": np.array([6]), "hdop": np.array([1.2]), "altitude": np.array([110])}

@@ -157,8 +157,25 @@ def test_lost_frames_are_recorded_as_gaps(week):
     for dev_eui, lo, hi in recorded:
         ranges[dev_eui].append((lo, hi))
     missed = [ln for ln in gaps if not any(lo <= ln["f_cnt"] <= hi for lo, hi in ranges[ln["dev_eui"]])]
-    # a lost frame right before a rejoin, or the last frame of a device, leaves no visible hole
-    assert len(missed) <= 0.02 * len(gaps), missed[:5]
+    by_dev = collections.defaultdict(list)
+    for ln in week["lines"]:
+        if ln.get("dev_eui") and "f_cnt" in ln:
+            by_dev[ln["dev_eui"]].append(ln)
+
+    def visible(lost: dict[str, Any]) -> bool:
+        """A lost frame leaves a hole the hub can see only between two delivered frames of the same session."""
+        rows = by_dev[lost["dev_eui"]]
+        i = next(k for k, ln in enumerate(rows) if ln is lost)
+        before = [ln for ln in rows[:i] if "gaps" not in ln["faults"]]
+        after = [ln for ln in rows[i + 1:] if "gaps" not in ln["faults"]]
+        return (bool(before) and bool(after) and before[-1]["f_cnt"] < lost["f_cnt"] < after[0]["f_cnt"]
+                and "resets" not in after[0]["faults"])
+
+    hidden = [ln for ln in gaps if not visible(ln)]
+    assert len(hidden) < 0.01 * len(gaps)
+    # every visible hole is recorded, give or take a few made invisible by reordered or clock-skewed neighbours
+    visible_missed = [ln for ln in missed if visible(ln)]
+    assert len(visible_missed) <= 0.005 * len(gaps), visible_missed[:5]
     lost = collections.Counter(ln["dev_eui"] for ln in gaps)
     assert sum(hi - lo + 1 for _, lo, hi in recorded) <= len(gaps) + sum(
         1 for ln in week["lines"] if {"skew", "reorder"} & set(ln["faults"]))
