@@ -83,7 +83,9 @@ def read_tts(i: int, msg: dict[str, Any], sink: Sink) -> None:
     if type(decoded) is not dict:
         decoded = None
     if simulated:
-        key = key_digest("tts-simulated", app_id, device_id, received_top if type(received_top) is str else None)
+        # without the Application Server's time nothing tells two simulated uplinks apart: the hub's time does
+        as_time = received_top if type(received_top) is str else sink.hub_iso
+        key = key_digest("tts-simulated", app_id, device_id, as_time)
     else:
         key = key_digest("tts", app_id, device_id, session, f_cnt or 0, received if type(received) is str else None)
     sink.rows.append((

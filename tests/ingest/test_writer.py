@@ -11,7 +11,7 @@ import orjson
 import psycopg
 
 from ingest.codecs import get
-from ingest.envelopes.build import chirpstack_join, chirpstack_topic, chirpstack_uplink
+from ingest.envelopes.build import chirpstack_join, chirpstack_topic, chirpstack_uplink, tts_topic, tts_uplink
 from ingest.pipeline import Pipeline
 from ingest.registry import load_registry
 from ingest.writer import Writer
@@ -195,6 +195,31 @@ def test_a_redelivered_uplink_timed_by_the_hub_clock_is_stored_once(clean_db: st
         assert abs(rows[0][1].timestamp() - hub) < 1e-3  # the first delivery's time is kept
         states = conn.execute("SELECT occupied FROM parking_events WHERE dev_eui = %s ORDER BY time", (SPACE,))
         assert [r[0] for r in states.fetchall()] == [True, False]
+
+
+def _tts_without_times(f_cnt: int, payload: bytes, simulated: bool = False) -> tuple[str, bytes]:
+    msg = tts_uplink(device_id="space-1", app_id="city", dev_eui=SPACE, received_at=T0, f_port=1, payload=payload,
+                     f_cnt=f_cnt, simulated=simulated)
+    msg.pop("received_at")
+    msg["uplink_message"].pop("received_at", None)
+    return tts_topic("city", "space-1"), orjson.dumps(msg)
+
+
+def test_tts_uplinks_without_server_times_redelivered_once_simulated_ones_each_kept(clean_db: str) -> None:
+    register(clean_db, FLEET)
+    with psycopg.connect(clean_db) as conn:
+        pipeline, writer = Pipeline(load_registry(conn), store_simulated=True), Writer(clean_db)
+    hub = time.time()
+    real, sims = _tts_without_times(7, b"\x01"), [_tts_without_times(0, b, simulated=True) for b in (b"\x00", b"\x01")]
+    results = []
+    for delay, message in ((0, real), (30, real), (40, sims[0]), (50, sims[1])):
+        prepared = pipeline.prepare([message[0]], [message[1]], hub + delay)
+        assert prepared.batch.hub_clock == 1
+        results.append(writer.write(prepared.batch))
+    writer.close()
+    assert [(r.stored, r.duplicates) for r in results] == [(1, 0), (0, 1), (1, 0), (1, 0)]
+    with psycopg.connect(clean_db) as conn:
+        assert conn.execute("SELECT count(*) FILTER (WHERE simulated), count(*) FROM uplinks").fetchone() == (2, 3)
 
 
 def test_uplinks_with_a_network_server_time_are_not_looked_up_again(clean_db: str) -> None:
