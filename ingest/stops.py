@@ -66,7 +66,9 @@ class StopTracker:
             if has_pos[i]:
                 ids, lats, lons = stops.by_line.get(lines[i], ([], np.zeros(0), np.zeros(0)))
                 stop = nearest_stop(float(lat[i]), float(lon[i]), ids, lats, lons)
-                self.last[vehicle] = (stop or "", t)  # "" = away from any stop
+                known = self.last.get(vehicle)
+                if known is None or t >= known[1]:  # a late (reordered) report does not replace a newer one
+                    self.last[vehicle] = (stop or "", t)  # "" = away from any stop
                 out[i] = stop
             else:
                 prev = self.last.get(vehicle)
