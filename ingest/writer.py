@@ -5,7 +5,7 @@ Per connection the writer creates TEMP staging tables (``ON COMMIT DELETE ROWS``
 1. binary COPY of the raw uplinks into ``stage_uplinks``, ``INSERT INTO uplinks SELECT ... ON CONFLICT DO
    NOTHING`` (the row count tells stored from redelivered duplicates);
 2. the same for every domain table with rows;
-3. dead letters by COPY;
+3. dead letters by COPY into staging, one row per distinct message (repeats counted);
 4. ``pg_notify('stadtpuls', '{"parking": n, ...}')`` when domain rows were stored;
 5. frame-counter tracking, last so that the rows it locks stay locked only until the commit: the batch's
    devices' ``device_state`` rows are locked (in DevEUI order, so concurrent writers queue instead of
@@ -40,6 +40,19 @@ UPLINK_COLUMNS = (
 )
 DEAD_LETTER_COLUMNS = ("received_at", "topic", "stage", "reason", "dev_eui", "lns", "payload")
 _STAGED = ("uplinks", "bin_levels", "parking_events", "passenger_counts", "environment_readings")
+# Each distinct message once (its key from the topic and the raw bytes); copies within the batch and deliveries
+# of a message already dead-lettered add to ``repeats``.
+_DEAD_LETTERS = """
+INSERT INTO dead_letters AS d (received_at, topic, stage, reason, dev_eui, lns, payload, message_key, repeats,
+                               last_received_at)
+SELECT DISTINCT ON (k) received_at, topic, stage, reason, dev_eui, lns, payload, k, n, CASE WHEN n > 1 THEN last END
+FROM (SELECT st.*, k, (count(*) OVER w)::int AS n, max(st.received_at) OVER w AS last
+      FROM stage_dead_letters st, dead_letter_key(st.topic, st.payload) AS k
+      WINDOW w AS (PARTITION BY k)) s
+ORDER BY k, received_at
+ON CONFLICT (message_key) DO UPDATE SET repeats = d.repeats + excluded.repeats,
+    last_received_at = greatest(d.last_received_at, excluded.last_received_at, excluded.received_at)
+"""
 _GAP_COLUMNS = ("time", "dev_eui", "f_cnt_from", "f_cnt_to")
 _STATE_COLUMNS = ("dev_eui", "last_f_cnt", "last_time", "session", "last_join")
 
@@ -144,6 +157,10 @@ class Writer:
                 for table in _STAGED:
                     conn.execute(_staging_ddl(table))
                 conn.execute(
+                    "CREATE TEMP TABLE IF NOT EXISTS stage_dead_letters (received_at timestamptz, topic text,"
+                    " stage text, reason text, dev_eui text, lns text, payload bytea) ON COMMIT DELETE ROWS"
+                )
+                conn.execute(
                     "CREATE TEMP TABLE IF NOT EXISTS stage_gaps (time timestamptz, dev_eui text, f_cnt_from bigint,"
                     " f_cnt_to bigint) ON COMMIT DELETE ROWS"
                 )
@@ -193,7 +210,8 @@ class Writer:
             cur.execute(_insert_stmt(t.table, t.columns))
             result.domain[t.table] = result.domain.get(t.table, 0) + max(cur.rowcount, 0)
         if batch.n_dead:
-            self._copy(cur, "dead_letters", DEAD_LETTER_COLUMNS, batch.dead_letters, batch.n_dead)
+            self._copy(cur, "stage_dead_letters", DEAD_LETTER_COLUMNS, batch.dead_letters, batch.n_dead)
+            cur.execute(_DEAD_LETTERS)
             result.dead_letters = batch.n_dead
         if any(result.domain.values()):
             counts = {short: result.domain.get(table, 0) for table, short in NOTIFY_NAMES.items()}

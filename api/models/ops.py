@@ -30,6 +30,8 @@ class DeadLetterPublic(BaseModel):
     lns: str | None
     payload_bytes: int
     payload_preview: str = Field(description="the first 256 bytes, as text with undecodable bytes replaced")
+    repeats: int = Field(description="deliveries of this same message (topic and bytes); 1 when it came once")
+    last_received_at: datetime | None = Field(description="when the last repeated delivery came, if any")
 
 
 class DeadLettersPublic(BaseModel):

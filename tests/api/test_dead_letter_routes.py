@@ -16,6 +16,7 @@ def test_dead_letters_filtered_by_stage_device_and_time(client: ApiClient, seed:
     assert body["count"] == 3 and [d["stage"] for d in body["data"]] == ["codec", "device", "envelope"]
     env = body["data"][2]
     assert env["reason"] == "not JSON" and env["payload_bytes"] == 9 and env["payload_preview"].endswith("{garbage")
+    assert env["repeats"] == 1 and env["last_received_at"] is None
     assert client.get("/api/v1/dead-letters", headers=OP, params={"stage": "device"}).json()["count"] == 1
     assert client.get("/api/v1/dead-letters", headers=OP,
                       params={"dev_eui": "00000000000000AA"}).json()["data"][0]["reason"] == "unknown device"

@@ -226,3 +226,19 @@ def test_uplinks_with_a_network_server_time_are_not_looked_up_again(clean_db: st
     pipeline, _ = _setup(clean_db)
     messages = [_up(SPACE, 1, 0, b"\x01")]
     assert pipeline.prepare([t for t, _ in messages], [p for _, p in messages], time.time()).batch.hub_clock == 0
+
+
+def test_a_message_dead_lettered_again_counts_as_a_repeat_not_a_row(clean_db: str) -> None:
+    pipeline, writer = _setup(clean_db)
+    topic = chirpstack_topic(APP, SPACE)
+    broken, other = (topic, b'{"deduplicationId": '), (topic, b"\xff\xfe not json")
+    hub = time.time()
+    for delay, messages in ((0, [broken, broken, other]), (60, [broken]), (120, [other])):
+        prepared = pipeline.prepare([t for t, _ in messages], [p for _, p in messages], hub + delay)
+        assert writer.write(prepared.batch).dead_letters == len(messages)  # every rejection counted
+    writer.close()
+    with psycopg.connect(clean_db) as conn:
+        rows = conn.execute("SELECT payload, stage, repeats, extract(epoch FROM last_received_at - received_at)"
+                            " FROM dead_letters ORDER BY payload").fetchall()
+    assert [(bytes(p), s, n, round(float(d))) for p, s, n, d in rows] == [
+        (b'{"deduplicationId": ', "envelope", 3, 60), (b"\xff\xfe not json", "envelope", 2, 120)]

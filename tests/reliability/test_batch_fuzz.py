@@ -91,10 +91,16 @@ def _state(url: str) -> tuple[int, int, int]:
     return int(row[0]), int(row[1]), int(row[2])
 
 
+def _dead_letter_repeats(url: str) -> dict[int, int]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return dict(conn.execute("SELECT id, repeats FROM dead_letters").fetchall())
+
+
 def run_batch(rig: Rig, cases: list[fk.Case], target: str) -> dict[str, Any]:
     """Send one batch through the worker and check the invariants (module docstring); returns the figures."""
     m = rig.metrics
-    uplinks0, dead0, domain0 = _state(rig.url)
+    uplinks0, _, domain0 = _state(rig.url)
+    repeats0 = _dead_letter_repeats(rig.url)
     before = {name: _total(getattr(m, name)) for name in ("duplicates", "ignored", "events", "stored")}
     acks0 = rig.acks.n
     items = [Message(c.topic, c.payload, i + 1, 1, 0) for i, c in enumerate(cases)]
@@ -104,10 +110,15 @@ def run_batch(rig: Rig, cases: list[fk.Case], target: str) -> dict[str, Any]:
     assert rig.acks.n - acks0 == len(cases)
     assert not rig.worker.spool.pending and rig.worker._held is None and not rig.worker.db_down
     uplinks1, _, domain1 = _state(rig.url)
+    # the batch's dead letters: new rows, and rows of messages dead-lettered before whose repeats went up
     with psycopg.connect(rig.url, autocommit=True) as conn:
-        dead = conn.execute("SELECT stage, reason, payload FROM dead_letters WHERE id > %s", (dead0,)).fetchall()
+        rows = conn.execute("SELECT id, stage, reason, payload, repeats FROM dead_letters").fetchall()
+    dead = [(stage, reason, payload) for i, stage, reason, payload, n in rows if n != repeats0.get(i, 0)]
     delta = {name: _total(getattr(m, name)) - v for name, v in before.items()}
-    stages = Counter(stage for stage, _, _ in dead)
+    stages: Counter[str] = Counter()
+    for i, stage, _, _, n in rows:
+        if n != repeats0.get(i, 0):
+            stages[stage] += n - repeats0.get(i, 0)
     assert not {"internal", "database"} & set(stages), [d[:2] for d in dead if d[0] in ("internal", "database")]
     assert all(reason.strip() for _, reason, _ in dead)
     sent = Counter(c.payload for c in cases)
