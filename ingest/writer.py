@@ -20,7 +20,6 @@ staging tables, on the next batch.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC
 from typing import Any
 
 import numpy as np
@@ -80,9 +79,9 @@ RETURNING s.dev_eui, s.time
 # session (after a join or a reset) must not fill an old session's gap.
 _GAPS_HIT = """
 SELECT g.time, g.dev_eui, g.f_cnt_from, g.f_cnt_to, array_agg(DISTINCT l.f_cnt)
-FROM fcnt_gaps g JOIN unnest(%s::text[], %s::bigint[], %s::timestamptz[]) AS l(dev_eui, f_cnt, time)
+FROM fcnt_gaps g JOIN unnest(%s::text[], %s::bigint[], %s::bigint[]) AS l(dev_eui, f_cnt, time_us)
   ON g.dev_eui = l.dev_eui AND l.f_cnt BETWEEN g.f_cnt_from AND g.f_cnt_to
-  AND l.time <= g.time + interval '5 minutes'
+  AND to_timestamp(l.time_us / 1e6) <= g.time + interval '5 minutes'
 GROUP BY 1, 2, 3, 4
 """
 
@@ -157,8 +156,9 @@ class Writer:
                 for table in _STAGED:
                     conn.execute(_staging_ddl(table))
                 conn.execute(
-                    "CREATE TEMP TABLE IF NOT EXISTS stage_dead_letters (received_at timestamptz, topic text,"
-                    " stage text, reason text, dev_eui text, lns text, payload bytea) ON COMMIT DELETE ROWS"
+                    sql.SQL("CREATE TEMP TABLE IF NOT EXISTS stage_dead_letters ON COMMIT DELETE ROWS"
+                            " AS SELECT {} FROM dead_letters WITH NO DATA").format(
+                        sql.SQL(", ").join(map(sql.Identifier, DEAD_LETTER_COLUMNS)))
                 )
                 conn.execute(
                     "CREATE TEMP TABLE IF NOT EXISTS stage_gaps (time timestamptz, dev_eui text, f_cnt_from bigint,"
@@ -281,8 +281,8 @@ class Writer:
     def _fill_gaps(self, cur: psycopg.Cursor[Any], dev: np.ndarray, f_cnt: np.ndarray, time: np.ndarray) -> None:
         """Late uplinks fill the recorded gaps they fall into: split or remove those gaps."""
         devs = [bytes(d).decode() for d in dev.tolist()]
-        times = time.astype("datetime64[us]").astype(object).tolist()
-        hits = cur.execute(_GAPS_HIT, (devs, f_cnt.tolist(), [t.replace(tzinfo=UTC) for t in times])).fetchall()
+        time_us = time.astype("datetime64[us]").astype(np.int64).tolist()
+        hits = cur.execute(_GAPS_HIT, (devs, f_cnt.tolist(), time_us)).fetchall()
         if not hits:
             return
         keep: list[tuple[object, str, int, int]] = []
