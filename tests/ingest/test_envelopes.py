@@ -1,8 +1,7 @@
 """Every network-server sample of ``shared/lns-formats/samples`` through ``parse_batch``, unchanged, plus the rules
 the samples do not cover (reading-time fallbacks, dedup keys, simulated and MAC-only uplinks, side events, rejects).
 
-The samples are read at run time from ``<repo>/../shared/lns-formats/samples`` or from ``$STADTPULS_SHARED_DIR/
-lns-formats/samples``.
+The samples are read at run time from ``$STADTPULS_SHARED_DIR/lns-formats/samples`` (see tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -20,14 +19,12 @@ import pytest
 
 from ingest.envelopes import EnvelopeBatch, Ignored, Join, LogEvent, Status, parse_batch
 
-REPO = Path(__file__).resolve().parents[2]
 HUB = datetime(2026, 3, 2, 12, 0, 0, tzinfo=UTC)
 HUB_TS = HUB.timestamp()
 
 
 def shared_dir() -> Path:
-    env = os.environ.get("STADTPULS_SHARED_DIR")
-    return Path(env) if env else (REPO / ".." / "shared").resolve()
+    return Path(os.environ["STADTPULS_SHARED_DIR"])  # set by tests/conftest.py
 
 
 SAMPLES = shared_dir() / "lns-formats" / "samples"

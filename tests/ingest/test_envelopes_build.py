@@ -24,8 +24,7 @@ from ingest.envelopes.build import (
     tts_uplink,
 )
 
-REPO = Path(__file__).resolve().parents[2]
-SAMPLES = Path(os.environ.get("STADTPULS_SHARED_DIR") or (REPO / ".." / "shared")).resolve() / "lns-formats" / "samples"
+SAMPLES = Path(os.environ["STADTPULS_SHARED_DIR"]) / "lns-formats" / "samples"  # set by tests/conftest.py
 T0 = datetime(2026, 3, 2, 8, 15, 30, 123456, tzinfo=UTC)
 HUB_TS = (T0 + timedelta(seconds=2)).timestamp()
 APP_UUID = "17c82e96-be03-4f38-aef3-f83d48582d97"

@@ -25,8 +25,7 @@ from hypothesis import strategies as st
 from ingest.envelopes import EnvelopeBatch, parse_batch
 from ingest.envelopes.build import chirpstack_uplink, tts_uplink
 
-REPO = Path(__file__).resolve().parents[2]
-SAMPLES = Path(os.environ.get("STADTPULS_SHARED_DIR") or (REPO / ".." / "shared")).resolve() / "lns-formats" / "samples"
+SAMPLES = Path(os.environ["STADTPULS_SHARED_DIR"]) / "lns-formats" / "samples"  # set by tests/conftest.py
 HUB_TS = datetime(2026, 3, 2, 12, 0, tzinfo=UTC).timestamp()
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,9 +15,7 @@ from ingest.service import IngestService
 
 from .conftest import register, scalar, wait_for
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "lns-formats" / "samples"
-if not SAMPLES.is_dir():
-    SAMPLES = Path("/work/shared/lns-formats/samples")
+SAMPLES = Path(os.environ["STADTPULS_SHARED_DIR"]) / "lns-formats" / "samples"  # set by tests/conftest.py
 
 FLEET = """
 sites:

@@ -20,8 +20,7 @@ from hypothesis import strategies as st
 from ingest.codecs import get
 from ingest.envelopes.build import chirpstack_topic, chirpstack_uplink, tts_topic, tts_uplink
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("STADTPULS_SHARED_DIR") or (REPO / ".." / "shared")).resolve()
+SHARED = Path(os.environ["STADTPULS_SHARED_DIR"])  # set by tests/conftest.py
 APP_UUID = "3f1c2a9e-0d5b-4c7e-8a61-5b2f9e7d4c10"
 KIND_OF = {
     "milesight-iot/em310-udl": "bin", "netvox/r718x": "bin", "pepperl-fuchs/wilsen-sonic-level": "bin",

@@ -23,8 +23,7 @@ from simulators.envelopes import (
 from simulators.sessions import Sessions
 from simulators.timebase import parse_start
 
-REPO = Path(__file__).resolve().parents[2]
-SAMPLES = Path(os.environ.get("STADTPULS_SHARED_DIR") or (REPO / ".." / "shared")).resolve() / "lns-formats" / "samples"
+SAMPLES = Path(os.environ["STADTPULS_SHARED_DIR"]) / "lns-formats" / "samples"  # set by tests/conftest.py
 TTS_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(\d{3})?Z$")
 CS_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(\d{3})?\+00:00$")
 

@@ -1,10 +1,10 @@
 """Every decoder test vector of the TTN Device Repository (``shared/codec-vectors``) against every codec.
 
-The vector files are read at run time from ``<repo>/../shared/codec-vectors`` or from the directory named
-by ``STADTPULS_CODEC_VECTORS``. Each vector is decoded three ways: alone through the vectorised ``decode``,
-together with the rest of its file as one mixed batch, and through the per-message ``decode_row``. Objects
-must match the official output exactly: the same keys, equal numbers (3 == 3.0, but a bool is not a number),
-equal strings.
+The vector files are read at run time from ``$STADTPULS_SHARED_DIR/codec-vectors`` (see tests/conftest.py) or
+from the directory named by ``STADTPULS_CODEC_VECTORS``. Each vector is decoded three ways: alone through the
+vectorised ``decode``, together with the rest of its file as one mixed batch, and through the per-message
+``decode_row``. Objects must match the official output exactly: the same keys, equal numbers (3 == 3.0, but a
+bool is not a number), equal strings.
 """
 
 from __future__ import annotations
@@ -19,12 +19,10 @@ import pytest
 
 from ingest.codecs import get
 
-REPO = Path(__file__).resolve().parents[3]
-
 
 def vectors_dir() -> Path:
     env = os.environ.get("STADTPULS_CODEC_VECTORS")
-    return Path(env) if env else (REPO / ".." / "shared" / "codec-vectors").resolve()
+    return Path(env) if env else Path(os.environ["STADTPULS_SHARED_DIR"]) / "codec-vectors"  # tests/conftest.py
 
 
 def codec_id(path: Path, vendor: str) -> str:
