@@ -59,8 +59,9 @@ api_key_header = APIKeyHeader(
 
 async def _principal(ctx: AppContext, key: str | None, role: Role) -> Principal:
     if not key:
-        raise Problem(401, "this route needs an API key in the X-API-Key header",
-                      headers={"WWW-Authenticate": "ApiKey"})
+        raise Problem(
+            401, "this route needs an API key in the X-API-Key header", headers={"WWW-Authenticate": "ApiKey"}
+        )
     if len(key) > 200:
         raise Problem(401, "the API key is not valid", headers={"WWW-Authenticate": "ApiKey"})
     async with ctx.pool.connection() as conn:
@@ -90,6 +91,7 @@ def rate_limited(request: Request, ctx: CtxDep) -> None:
     wait = ctx.limiter.check(client)
     if wait > 0:
         raise Problem(
-            429, f"rate limit of {ctx.limiter.per_minute} requests per minute exceeded",
+            429,
+            f"rate limit of {ctx.limiter.per_minute} requests per minute exceeded",
             headers={"Retry-After": str(max(1, round(wait)))},
         )

@@ -9,8 +9,20 @@ from typing import Any
 __all__ = ["CSV_COLUMNS", "plan_csv", "plan_geojson"]
 
 CSV_COLUMNS = (
-    "seq", "site_id", "name", "waste_type", "lat", "lon", "fill_pct", "expected_fill_pct", "threshold_pct",
-    "rate_per_day", "predicted_full_at", "arrival", "leg_km", "reason",
+    "seq",
+    "site_id",
+    "name",
+    "waste_type",
+    "lat",
+    "lon",
+    "fill_pct",
+    "expected_fill_pct",
+    "threshold_pct",
+    "rate_per_day",
+    "predicted_full_at",
+    "arrival",
+    "leg_km",
+    "reason",
 )
 
 
@@ -36,15 +48,32 @@ def plan_geojson(plan: dict[str, Any]) -> dict[str, Any]:
     stops = plan["data"]
     line = [depot] + [[s["lon"], s["lat"]] for s in stops] + ([depot] if stops else [])
     features: list[dict[str, Any]] = [
-        {"type": "Feature", "id": "depot", "geometry": {"type": "Point", "coordinates": depot},
-         "properties": {"role": "depot", "start": plan["start"].isoformat()}},
-        {"type": "Feature", "id": "route", "geometry": {"type": "LineString", "coordinates": line},
-         "properties": {"role": "route", "distance_km": plan["distance_km"], "date": plan["date"].isoformat(),
-                        "stops": len(stops)}},
+        {
+            "type": "Feature",
+            "id": "depot",
+            "geometry": {"type": "Point", "coordinates": depot},
+            "properties": {"role": "depot", "start": plan["start"].isoformat()},
+        },
+        {
+            "type": "Feature",
+            "id": "route",
+            "geometry": {"type": "LineString", "coordinates": line},
+            "properties": {
+                "role": "route",
+                "distance_km": plan["distance_km"],
+                "date": plan["date"].isoformat(),
+                "stops": len(stops),
+            },
+        },
     ]
     for s in stops:
         props = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in s.items() if k not in ("lat", "lon")}
-        features.append({"type": "Feature", "id": s["site_id"],
-                         "geometry": {"type": "Point", "coordinates": [s["lon"], s["lat"]]},
-                         "properties": {"role": "stop", **props}})
+        features.append(
+            {
+                "type": "Feature",
+                "id": s["site_id"],
+                "geometry": {"type": "Point", "coordinates": [s["lon"], s["lat"]]},
+                "properties": {"role": "stop", **props},
+            }
+        )
     return {"type": "FeatureCollection", "features": features}

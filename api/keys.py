@@ -61,8 +61,10 @@ def _run(args: argparse.Namespace) -> int:
             _out(f"{'KEY_ID':<14}{'ROLE':<10}{'CREATED':<22}{'REVOKED':<22}NAME")
             for r in rows:
                 revoked = r["revoked_at"].strftime("%Y-%m-%d %H:%M") if r["revoked_at"] else "-"
-                _out(f"{r['key_id']:<14}{r['role']:<10}{r['created_at'].strftime('%Y-%m-%d %H:%M'):<22}"
-                      f"{revoked:<22}{r['name']}")
+                _out(
+                    f"{r['key_id']:<14}{r['role']:<10}{r['created_at'].strftime('%Y-%m-%d %H:%M'):<22}"
+                    f"{revoked:<22}{r['name']}"
+                )
         else:
             if not asyncio.run(_revoke(url, args.key_id)):
                 _out(f"stadtpuls: no active key {args.key_id!r}", err=True)

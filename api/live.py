@@ -52,9 +52,7 @@ class Topic:
         self.refreshes = 0
 
     def fresh(self) -> bool:
-        return (
-            self.body is not None and self._body_gen == self._gen and time.monotonic() - self._at < self.ttl
-        )
+        return self.body is not None and self._body_gen == self._gen and time.monotonic() - self._at < self.ttl
 
     def invalidate(self) -> None:
         self._gen += 1

@@ -32,15 +32,15 @@ from .ratelimit import RateLimiter
 __all__ = ["ROUTERS", "create_app"]
 
 ROUTERS: list[str] = [
-    "api.routes.health",
-    "api.routes.parking",
-    "api.routes.buses",
-    "api.routes.waste",
-    "api.routes.devices",
-    "api.routes.sites",
-    "api.routes.dead_letters",
-    "api.routes.keys",
-    "api.routes.pages",
+    "stadtpuls.api.routes.health",
+    "stadtpuls.api.routes.parking",
+    "stadtpuls.api.routes.buses",
+    "stadtpuls.api.routes.waste",
+    "stadtpuls.api.routes.devices",
+    "stadtpuls.api.routes.sites",
+    "stadtpuls.api.routes.dead_letters",
+    "stadtpuls.api.routes.keys",
+    "stadtpuls.api.routes.pages",
 ]
 POOL_MIN, POOL_MAX = 2, 10
 START_WAIT_S = 10.0
@@ -98,7 +98,12 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         def new_pool() -> AsyncConnectionPool:
             return AsyncConnectionPool(
-                url, open=False, min_size=POOL_MIN, max_size=POOL_MAX, name="stadtpuls-api", timeout=conn_timeout,
+                url,
+                open=False,
+                min_size=POOL_MIN,
+                max_size=POOL_MAX,
+                name="stadtpuls-api",
+                timeout=conn_timeout,
                 kwargs={"autocommit": True, "options": "-c TimeZone=UTC"},
             )
 
@@ -113,7 +118,10 @@ def create_app(
         hub = LiveHub(pool, url, poll_interval=settings.live_poll_interval)
         _topics(hub, settings)
         ctx = AppContext(
-            settings=settings, pool=pool, hub=hub, metrics=metrics,
+            settings=settings,
+            pool=pool,
+            hub=hub,
+            metrics=metrics,
             keys=KeyRing(
                 settings.operator_key.get_secret_value() if settings.operator_key else None,
                 settings.admin_key.get_secret_value() if settings.admin_key else None,
@@ -144,8 +152,9 @@ def create_app(
     install_handlers(app)
     for name in routers:
         app.include_router(import_module(name).router)
-    app.add_middleware(SplitCORSMiddleware, public_origins=settings.cors_origins,
-                       operator_origins=settings.operator_cors_origins)
+    app.add_middleware(
+        SplitCORSMiddleware, public_origins=settings.cors_origins, operator_origins=settings.operator_cors_origins
+    )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.state.metrics = metrics

@@ -22,8 +22,11 @@ class ApiMetrics:
             "stadtpuls_api_requests", "HTTP requests answered", ["method", "route", "status"], registry=r
         )
         self.latency = Histogram(
-            "stadtpuls_api_request_duration_seconds", "time to answer (streams excluded)", ["method", "route"],
-            buckets=LATENCY_BUCKETS, registry=r,
+            "stadtpuls_api_request_duration_seconds",
+            "time to answer (streams excluded)",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.sse_clients = Gauge("stadtpuls_api_sse_clients", "open server-sent event streams", registry=r)
         self.devices = Gauge("stadtpuls_devices", "registered devices", registry=r)
@@ -37,8 +40,9 @@ class ApiMetrics:
         self.dead_letters_hour = Gauge(
             "stadtpuls_dead_letters_last_hour", "dead letters in the last hour", ["stage"], registry=r
         )
-        self.bins_over = Gauge("stadtpuls_bins_over_threshold", "bins whose last level is at or over threshold",
-                               registry=r)
+        self.bins_over = Gauge(
+            "stadtpuls_bins_over_threshold", "bins whose last level is at or over threshold", registry=r
+        )
         self.lot_free = Gauge("stadtpuls_parking_free", "free spaces per lot", ["lot_id"], registry=r)
         self.db_up = Gauge("stadtpuls_api_database_up", "1 when the last scrape reached the database", registry=r)
 

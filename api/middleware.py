@@ -85,15 +85,22 @@ class SplitCORSMiddleware:
     def __init__(self, app: ASGIApp, public_origins: Sequence[str], operator_origins: Sequence[str]) -> None:
         self.app = app
         self.public = (
-            CORSMiddleware(app, allow_origins=list(public_origins), allow_methods=["GET", "HEAD", "OPTIONS"],
-                           max_age=600)
-            if public_origins else None
+            CORSMiddleware(
+                app, allow_origins=list(public_origins), allow_methods=["GET", "HEAD", "OPTIONS"], max_age=600
+            )
+            if public_origins
+            else None
         )
         self.operator = (
-            CORSMiddleware(app, allow_origins=list(operator_origins),
-                           allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-                           allow_headers=["X-API-Key", "Content-Type"], max_age=600)
-            if operator_origins else None
+            CORSMiddleware(
+                app,
+                allow_origins=list(operator_origins),
+                allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+                allow_headers=["X-API-Key", "Content-Type"],
+                max_age=600,
+            )
+            if operator_origins
+            else None
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -123,13 +123,15 @@ def occupancy(
         sel = np.flatnonzero(own == k)
         last = sel[-1]
         o, f = int(occ[last]), int(free[last])
-        rows.append({
-            "start": edges[k],
-            "end": edges[k + 1],
-            "occupied": o,
-            "free": f,
-            "unknown": max(capacity - o - f, 0),
-            "occupied_avg": round(float(occ[sel].mean()), 2),
-            "free_min": int(free[sel].min()),
-        })
+        rows.append(
+            {
+                "start": edges[k],
+                "end": edges[k + 1],
+                "occupied": o,
+                "free": f,
+                "unknown": max(capacity - o - f, 0),
+                "occupied_avg": round(float(occ[sel].mean()), 2),
+                "free_min": int(free[sel].min()),
+            }
+        )
     return rows

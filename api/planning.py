@@ -275,8 +275,15 @@ def plan(
         clock = clock + timedelta(hours=leg / speed_kmh)
         sel = chosen[i]
         stops.append(
-            PlannedStop(k, sel.bin, sel.reason, sel.crossing_at, clock.astimezone(start.tzinfo),
-                        round(sel.bin.level_at(clock), 1), leg)
+            PlannedStop(
+                k,
+                sel.bin,
+                sel.reason,
+                sel.crossing_at,
+                clock.astimezone(start.tzinfo),
+                round(sel.bin.level_at(clock), 1),
+                leg,
+            )
         )
         clock = clock + timedelta(seconds=service_s)
     back = float(dist[len(order), 0]) if order and return_to_depot else 0.0

@@ -21,7 +21,12 @@ from starlette.responses import Response
 from stadtpuls.logs import get_logger
 
 __all__ = [
-    "PROBLEM_JSON", "Problem", "ProblemDetail", "integrity_problem", "install_handlers", "problem_response",
+    "PROBLEM_JSON",
+    "Problem",
+    "ProblemDetail",
+    "integrity_problem",
+    "install_handlers",
+    "problem_response",
     "responses",
 ]
 
@@ -96,15 +101,24 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 400 and detail == "There was an error parsing the body":
         # FastAPI's answer to a body that is not even text (bad UTF-8): invalid like any other bad JSON body
         msg = "the body is not valid JSON text"
-        return problem_response(422, f"body: {msg}", instance=request.url.path, title="Invalid request",
-                                errors=[{"loc": ["body"], "msg": msg, "type": "json_invalid"}])
+        return problem_response(
+            422,
+            f"body: {msg}",
+            instance=request.url.path,
+            title="Invalid request",
+            errors=[{"loc": ["body"], "msg": msg, "type": "json_invalid"}],
+        )
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"no resource at {request.url.path}"
     elif exc.status_code == 405 and detail == "Method Not Allowed":
         detail = f"{request.method} is not allowed on {request.url.path}"
     return problem_response(
-        exc.status_code, detail, instance=request.url.path, title=getattr(exc, "title", None),
-        errors=getattr(exc, "errors", None), headers=getattr(exc, "headers", None),
+        exc.status_code,
+        detail,
+        instance=request.url.path,
+        title=getattr(exc, "title", None),
+        errors=getattr(exc, "errors", None),
+        headers=getattr(exc, "headers", None),
     )
 
 
@@ -121,7 +135,9 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 async def _database_down(request: Request, exc: Exception) -> Response:
     log.warning("database unavailable", extra={"path": request.url.path, "error": type(exc).__name__})
     return problem_response(
-        503, "the database is not reachable, try again shortly", instance=request.url.path,
+        503,
+        "the database is not reachable, try again shortly",
+        instance=request.url.path,
         headers={"Retry-After": "5"},
     )
 
@@ -131,8 +147,13 @@ async def _bad_value(request: Request, exc: Exception) -> Response:
     log.info("database refused a value", extra={"path": request.url.path, "error": type(exc).__name__})
     # 422 like every other invalid value (documented on each operation that takes input)
     msg = "a parameter has a value the database cannot use"
-    return problem_response(422, msg, instance=request.url.path, title="Invalid request",
-                            errors=[{"loc": [], "msg": msg, "type": "value_error"}])
+    return problem_response(
+        422,
+        msg,
+        instance=request.url.path,
+        title="Invalid request",
+        errors=[{"loc": [], "msg": msg, "type": "value_error"}],
+    )
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -15,8 +15,12 @@ LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 def invalid(param: str, msg: str) -> Problem:
-    return Problem(422, f"{param}: {msg}", title="Invalid request",
-                   errors=[{"loc": ["query", param], "msg": msg, "type": "value_error"}])
+    return Problem(
+        422,
+        f"{param}: {msg}",
+        title="Invalid request",
+        errors=[{"loc": ["query", param], "msg": msg, "type": "value_error"}],
+    )
 
 
 def check_instant(value: datetime | None, param: str, tz: str) -> datetime | None:

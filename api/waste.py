@@ -70,8 +70,11 @@ def bin_status(
         "emptied_at": emptied,
         "battery_v": battery_v,
         "battery_pct": battery_pct,
-        "flags": {"battery_low": bool(battery_low), "silent": silent,
-                  "over_threshold": fill is not None and fill >= threshold},
+        "flags": {
+            "battery_low": bool(battery_low),
+            "silent": silent,
+            "over_threshold": fill is not None and fill >= threshold,
+        },
     }
 
 
@@ -80,6 +83,12 @@ def bin_state(status: dict[str, Any], at: datetime) -> BinState | None:
     if status["fill_pct"] is None or status["lat"] is None or status["lon"] is None:
         return None
     return BinState(
-        status["site_id"], float(status["lat"]), float(status["lon"]), float(status["fill_pct"]),
-        float(status["rate_per_day"] or 0.0), at, float(status["threshold_pct"]), extra=status,
+        status["site_id"],
+        float(status["lat"]),
+        float(status["lon"]),
+        float(status["fill_pct"]),
+        float(status["rate_per_day"] or 0.0),
+        at,
+        float(status["threshold_pct"]),
+        extra=status,
     )

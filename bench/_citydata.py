@@ -18,9 +18,9 @@ import psycopg
 import yaml
 from psycopg import sql
 
-from simulators.city import build_city
-from simulators.export import fleet_document
 from stadtpuls import fleet
+from stadtpuls.simulators.city import build_city
+from stadtpuls.simulators.export import fleet_document
 
 __all__ = ["seed_city"]
 
@@ -43,8 +43,9 @@ def _stamp(t: np.ndarray) -> list[datetime]:
     return [datetime.fromtimestamp(x, UTC) for x in t.tolist()]
 
 
-def _parking(rng: np.random.Generator, devices: list[dict[str, Any]], t0: float, t1: float
-             ) -> tuple[list[str], np.ndarray, np.ndarray]:
+def _parking(
+    rng: np.random.Generator, devices: list[dict[str, Any]], t0: float, t1: float
+) -> tuple[list[str], np.ndarray, np.ndarray]:
     devs, times, states = [], [], []
     for d in devices:
         interval = float(d["report_interval_s"] or 3600)
@@ -66,8 +67,9 @@ def _parking(rng: np.random.Generator, devices: list[dict[str, Any]], t0: float,
     return devs, np.concatenate(times), np.concatenate(states)
 
 
-def _bins(rng: np.random.Generator, devices: list[dict[str, Any]], t0: float, t1: float
-          ) -> tuple[list[str], np.ndarray, np.ndarray]:
+def _bins(
+    rng: np.random.Generator, devices: list[dict[str, Any]], t0: float, t1: float
+) -> tuple[list[str], np.ndarray, np.ndarray]:
     devs, times, fills = [], [], []
     for d in devices:
         interval = float(d["report_interval_s"] or 3600)
@@ -86,8 +88,9 @@ def _bins(rng: np.random.Generator, devices: list[dict[str, Any]], t0: float, t1
     return devs, np.concatenate(times), np.concatenate(fills)
 
 
-def seed_city(url: str, *, days: int = 30, size: str = "medium", seed: int = 1, end: datetime | None = None
-              ) -> dict[str, int]:
+def seed_city(
+    url: str, *, days: int = 30, size: str = "medium", seed: int = 1, end: datetime | None = None
+) -> dict[str, int]:
     """Import the city's registry into the (migrated) database at ``url`` and write ``days`` of readings ending at
     ``end`` (default now). Returns row counts per table."""
     city = build_city(size, seed=seed)
@@ -109,16 +112,24 @@ def seed_city(url: str, *, days: int = 30, size: str = "medium", seed: int = 1, 
         p_dev, p_t, p_occ = _parking(rng, by_kind.get("space", []), t0, t1)
         p_when = _stamp(p_t)
         counts["parking_events"] = _copy(
-            conn, "parking_events", ["time", "dev_eui", "site_id", "lot_id", "occupied", "battery_v"],
-            ((t, d, site_of[d], sites[site_of[d]]["parent_id"], bool(o), 3.6)
-             for t, d, o in zip(p_when, p_dev, p_occ.tolist(), strict=True)),
+            conn,
+            "parking_events",
+            ["time", "dev_eui", "site_id", "lot_id", "occupied", "battery_v"],
+            (
+                (t, d, site_of[d], sites[site_of[d]]["parent_id"], bool(o), 3.6)
+                for t, d, o in zip(p_when, p_dev, p_occ.tolist(), strict=True)
+            ),
         )
         b_dev, b_t, b_fill = _bins(rng, by_kind.get("bin", []), t0, t1)
         b_when = _stamp(b_t)
         counts["bin_levels"] = _copy(
-            conn, "bin_levels", ["time", "dev_eui", "site_id", "fill_pct", "distance_mm", "battery_v", "battery_pct"],
-            ((t, d, site_of[d], f, 1200 - 10 * f, 3.6, 90.0)
-             for t, d, f in zip(b_when, b_dev, b_fill.tolist(), strict=True)),
+            conn,
+            "bin_levels",
+            ["time", "dev_eui", "site_id", "fill_pct", "distance_mm", "battery_v", "battery_pct"],
+            (
+                (t, d, site_of[d], f, 1200 - 10 * f, 3.6, 90.0)
+                for t, d, f in zip(b_when, b_dev, b_fill.tolist(), strict=True)
+            ),
         )
         v_rows = []
         stops_of: dict[str, list[str]] = {}
@@ -136,20 +147,48 @@ def seed_city(url: str, *, days: int = 30, size: str = "medium", seed: int = 1, 
                 ts = ts[(ts > t0) & (ts < t1)]
                 for k, t in enumerate(ts.tolist()):
                     stop = line_stops[k % len(line_stops)] if line_stops else None
-                    v_rows.append((datetime.fromtimestamp(t, UTC), d["dev_eui"], vehicle["site_id"],
-                                   vehicle["parent_id"], stop, int(rng.poisson(3)), int(rng.poisson(3)), None))
+                    v_rows.append(
+                        (
+                            datetime.fromtimestamp(t, UTC),
+                            d["dev_eui"],
+                            vehicle["site_id"],
+                            vehicle["parent_id"],
+                            stop,
+                            int(rng.poisson(3)),
+                            int(rng.poisson(3)),
+                            None,
+                        )
+                    )
         counts["passenger_counts"] = _copy(
-            conn, "passenger_counts",
-            ["time", "dev_eui", "site_id", "line_id", "stop_id", "pax_in", "pax_out", "pax_count"], v_rows,
+            conn,
+            "passenger_counts",
+            ["time", "dev_eui", "site_id", "line_id", "stop_id", "pax_in", "pax_out", "pax_count"],
+            v_rows,
         )
         up_dev = p_dev + b_dev
         up_when = p_when + b_when
         rssi = rng.normal(-105, 8, len(up_dev)).round(1).tolist()
         counts["uplinks"] = _copy(
-            conn, "uplinks", ["time", "dedup_key", "dev_eui", "f_cnt", "f_port", "payload", "rssi", "snr", "dr",
-                              "gateways", "lns", "received_at"],
-            ((t, uuid.UUID(int=int(i) + 1), d, i, 1, b"\x01\x02\x03", r, 5.0, 5, 1, "tts", t + timedelta(seconds=1))
-             for i, (t, d, r) in enumerate(zip(up_when, up_dev, rssi, strict=True))),
+            conn,
+            "uplinks",
+            [
+                "time",
+                "dedup_key",
+                "dev_eui",
+                "f_cnt",
+                "f_port",
+                "payload",
+                "rssi",
+                "snr",
+                "dr",
+                "gateways",
+                "lns",
+                "received_at",
+            ],
+            (
+                (t, uuid.UUID(int=int(i) + 1), d, i, 1, b"\x01\x02\x03", r, 5.0, 5, 1, "tts", t + timedelta(seconds=1))
+                for i, (t, d, r) in enumerate(zip(up_when, up_dev, rssi, strict=True))
+            ),
         )
         conn.commit()
         conn.autocommit = True

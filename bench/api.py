@@ -63,8 +63,9 @@ def fresh_database(keep: bool = False) -> Iterator[str]:
     finally:
         if not keep:
             with psycopg.connect(server, autocommit=True) as conn:
-                conn.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    psycopg.sql.Identifier(name)))
+                conn.execute(
+                    psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(psycopg.sql.Identifier(name))
+                )
         if embedded is not None:
             embedded.stop()
 
@@ -72,10 +73,16 @@ def fresh_database(keep: bool = False) -> Iterator[str]:
 @contextmanager
 def api_server(url: str, **env: str) -> Iterator[str]:
     port = free_port()
-    environ = {**os.environ, "STADTPULS_DATABASE_URL": url, "STADTPULS_RATE_LIMIT_PER_MINUTE": "0",
-               "STADTPULS_LOG_LEVEL": "WARNING", **env}
-    proc = subprocess.Popen([sys.executable, "-m", "stadtpuls.cli", "api", "--host", "127.0.0.1", "--port",
-                             str(port)], env=environ)
+    environ = {
+        **os.environ,
+        "STADTPULS_DATABASE_URL": url,
+        "STADTPULS_RATE_LIMIT_PER_MINUTE": "0",
+        "STADTPULS_LOG_LEVEL": "WARNING",
+        **env,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stadtpuls.cli", "api", "--host", "127.0.0.1", "--port", str(port)], env=environ
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -166,16 +173,37 @@ async def _load(base: str, paths: list[str], rate: float, concurrency: int, dura
         c.close()
     latencies.sort()
     n = len(latencies)
-    return {"requests": n, "errors": errors, "rps": n / elapsed,
-            "p50_ms": 1000 * latencies[n // 2], "p99_ms": 1000 * latencies[min(n - 1, int(n * 0.99))]}
+    return {
+        "requests": n,
+        "errors": errors,
+        "rps": n / elapsed,
+        "p50_ms": 1000 * latencies[n // 2],
+        "p99_ms": 1000 * latencies[min(n - 1, int(n * 0.99))],
+    }
 
 
 def load_process(base: str, paths: list[str], rate: float, concurrency: int, duration: float) -> dict[str, Any]:
     """Runs the load generator in its own process and returns its figures."""
     out = subprocess.run(
-        [sys.executable, "-m", "bench.api", "--load", base, "--paths", ",".join(paths), "--rate", str(rate),
-         "--concurrency", str(concurrency), "--duration", str(duration)],
-        capture_output=True, text=True, check=True, timeout=duration * 10 + 120,
+        [
+            sys.executable,
+            "-m",
+            "bench.api",
+            "--load",
+            base,
+            "--paths",
+            ",".join(paths),
+            "--rate",
+            str(rate),
+            "--concurrency",
+            str(concurrency),
+            "--duration",
+            str(duration),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=duration * 10 + 120,
     )
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
@@ -188,9 +216,14 @@ def _median(runs: list[dict[str, Any]], key: str) -> float:
 def measure(base: str, paths: list[str], args: argparse.Namespace) -> dict[str, float]:
     open_runs = [load_process(base, paths, args.rate, args.concurrency, args.duration) for _ in range(args.runs)]
     closed = [load_process(base, paths, 0, args.concurrency, args.duration / 2) for _ in range(args.runs)]
-    return {"rps": _median(open_runs, "rps"), "p50_ms": _median(open_runs, "p50_ms"),
-            "p99_ms": _median(open_runs, "p99_ms"), "errors": sum(r["errors"] for r in open_runs + closed),
-            "max_rps": _median(closed, "rps"), "closed_p99_ms": _median(closed, "p99_ms")}
+    return {
+        "rps": _median(open_runs, "rps"),
+        "p50_ms": _median(open_runs, "p50_ms"),
+        "p99_ms": _median(open_runs, "p99_ms"),
+        "errors": sum(r["errors"] for r in open_runs + closed),
+        "max_rps": _median(closed, "rps"),
+        "closed_p99_ms": _median(closed, "p99_ms"),
+    }
 
 
 def main() -> int:
@@ -206,30 +239,42 @@ def main() -> int:
     p.add_argument("--paths", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.load:
-        print(json.dumps(asyncio.run(_load(args.load, args.paths.split(","), args.rate, args.concurrency,
-                                           args.duration))))
+        print(
+            json.dumps(asyncio.run(_load(args.load, args.paths.split(","), args.rate, args.concurrency, args.duration)))
+        )
         return 0
     with fresh_database(args.keep) as url:
         migrate(url)
         t0 = time.perf_counter()
         counts = seed_city(url, days=args.days, size=args.city)
-        print(f"seeded {args.days} days of a {args.city} city in {time.perf_counter() - t0:.1f} s: "
-              + ", ".join(f"{k}={v:,}" for k, v in counts.items()))
+        print(
+            f"seeded {args.days} days of a {args.city} city in {time.perf_counter() - t0:.1f} s: "
+            + ", ".join(f"{k}={v:,}" for k, v in counts.items())
+        )
         with psycopg.connect(url) as conn:
             lots = [r[0] for r in conn.execute("SELECT site_id FROM sites WHERE kind = 'lot' ORDER BY 1")]
-        paths = ["/api/v1/parking/lots", *(f"/api/v1/parking/lots/{lot}" for lot in lots[:3]),
-                 "/api/v1/parking/lots.geojson"]
-        print(f"load: {args.concurrency} clients in a separate process over {len(paths)} public parking paths, "
-              f"{args.rate:.0f} req/s offered for {args.duration:.0f} s, median of {args.runs} runs")
+        paths = [
+            "/api/v1/parking/lots",
+            *(f"/api/v1/parking/lots/{lot}" for lot in lots[:3]),
+            "/api/v1/parking/lots.geojson",
+        ]
+        print(
+            f"load: {args.concurrency} clients in a separate process over {len(paths)} public parking paths, "
+            f"{args.rate:.0f} req/s offered for {args.duration:.0f} s, median of {args.runs} runs"
+        )
         figures = {}
         for label, env in (("stadtpuls (cached lots)", {}), ("baseline (no cache)", {"STADTPULS_API_CACHE_TTL": "0"})):
             with api_server(url, **env) as base:
                 figures[label] = f = measure(base, paths, args)
-            print(f"{label:<24} {f['rps']:7.0f} req/s achieved  p50 {f['p50_ms']:7.1f} ms  p99 {f['p99_ms']:7.1f} ms"
-                  f"  | closed loop {f['max_rps']:6.0f} req/s (p99 {f['closed_p99_ms']:.1f} ms)  errors {f['errors']}")
+            print(
+                f"{label:<24} {f['rps']:7.0f} req/s achieved  p50 {f['p50_ms']:7.1f} ms  p99 {f['p99_ms']:7.1f} ms"
+                f"  | closed loop {f['max_rps']:6.0f} req/s (p99 {f['closed_p99_ms']:.1f} ms)  errors {f['errors']}"
+            )
         ours, base_f = figures["stadtpuls (cached lots)"], figures["baseline (no cache)"]
-        print(f"ratio: max throughput {ours['max_rps'] / base_f['max_rps']:.1f}x the baseline, "
-              f"p99 at {args.rate:.0f} req/s {base_f['p99_ms'] / ours['p99_ms']:.1f}x lower")
+        print(
+            f"ratio: max throughput {ours['max_rps'] / base_f['max_rps']:.1f}x the baseline, "
+            f"p99 at {args.rate:.0f} req/s {base_f['p99_ms'] / ours['p99_ms']:.1f}x lower"
+        )
         met = ours["p99_ms"] < TARGET_P99_MS and ours["rps"] >= 0.95 * args.rate and ours["errors"] == 0
         print(f"target p99 < {TARGET_P99_MS:.0f} ms at {args.rate:.0f} req/s: {'met' if met else 'NOT met'}")
     return 0

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ingest.codecs import all_codecs
+from stadtpuls.ingest.codecs import all_codecs
 
 Gen = np.random.Generator
 Part = tuple[int, float, Callable[[Gen, int], dict[str, Any]]]  # fPort, share of the batch, field values

@@ -23,8 +23,8 @@ from typing import Any
 
 import orjson
 
-from ingest.envelopes import parse_batch
-from ingest.envelopes.build import chirpstack_uplink, tts_uplink
+from stadtpuls.ingest.envelopes import parse_batch
+from stadtpuls.ingest.envelopes.build import chirpstack_uplink, tts_uplink
 
 APP_UUID = "17c82e96-be03-4f38-aef3-f83d48582d97"
 GATEWAYS = [("eui-0016c001f153a14c", -97.0, 6.5), ("eui-0016c001f153a14d", -110.0, -2.25)]
@@ -36,12 +36,35 @@ def build(n: int) -> tuple[list[bytes], list[bytes]]:
     for k in range(n):
         when = t0 + timedelta(seconds=k * 0.37)
         payload = bytes((k + j) % 256 for j in range(11))
-        tts.append(orjson.dumps(tts_uplink(
-            device_id=f"bin-{k % 500:04d}", app_id="city-waste", dev_eui=f"a8404100{k % 500:08x}", received_at=when,
-            f_port=2, f_cnt=k, payload=payload, gateways=GATEWAYS, decoded={"distance": 1234, "battery": 3.61})))
-        cs.append(orjson.dumps(chirpstack_uplink(
-            dev_eui=f"a8404100{k % 500:08x}", application_id=APP_UUID, time=when, f_port=2, f_cnt=k,
-            payload=payload, gateways=[(g[4:], r, s) for g, r, s in GATEWAYS], decoded={"distance": 1234.0})))
+        tts.append(
+            orjson.dumps(
+                tts_uplink(
+                    device_id=f"bin-{k % 500:04d}",
+                    app_id="city-waste",
+                    dev_eui=f"a8404100{k % 500:08x}",
+                    received_at=when,
+                    f_port=2,
+                    f_cnt=k,
+                    payload=payload,
+                    gateways=GATEWAYS,
+                    decoded={"distance": 1234, "battery": 3.61},
+                )
+            )
+        )
+        cs.append(
+            orjson.dumps(
+                chirpstack_uplink(
+                    dev_eui=f"a8404100{k % 500:08x}",
+                    application_id=APP_UUID,
+                    time=when,
+                    f_port=2,
+                    f_cnt=k,
+                    payload=payload,
+                    gateways=[(g[4:], r, s) for g, r, s in GATEWAYS],
+                    decoded={"distance": 1234.0},
+                )
+            )
+        )
     return tts, cs
 
 
@@ -54,23 +77,37 @@ def baseline(payloads: list[bytes]) -> list[dict[str, Any]]:
             up = msg["uplink_message"]
             rx = up.get("rx_metadata") or [{}]
             best = max(rx, key=lambda m: m.get("rssi", -999))
-            out.append({
-                "time": datetime.fromisoformat(up["received_at"]),
-                "dev_eui": msg["end_device_ids"].get("dev_eui", "").lower(),
-                "f_cnt": up.get("f_cnt", 0), "f_port": up.get("f_port", 0),
-                "payload": base64.b64decode(up.get("frm_payload", "")),
-                "rssi": best.get("rssi"), "snr": best.get("snr"), "gateways": len(rx),
-                "frequency": int(up["settings"]["frequency"]), "decoded": up.get("decoded_payload"),
-            })
+            out.append(
+                {
+                    "time": datetime.fromisoformat(up["received_at"]),
+                    "dev_eui": msg["end_device_ids"].get("dev_eui", "").lower(),
+                    "f_cnt": up.get("f_cnt", 0),
+                    "f_port": up.get("f_port", 0),
+                    "payload": base64.b64decode(up.get("frm_payload", "")),
+                    "rssi": best.get("rssi"),
+                    "snr": best.get("snr"),
+                    "gateways": len(rx),
+                    "frequency": int(up["settings"]["frequency"]),
+                    "decoded": up.get("decoded_payload"),
+                }
+            )
         else:
             rx = msg.get("rxInfo") or [{}]
             best = max(rx, key=lambda m: m.get("rssi", -999))
-            out.append({
-                "time": datetime.fromisoformat(msg["time"]),
-                "dev_eui": msg["deviceInfo"]["devEui"], "f_cnt": msg.get("fCnt", 0), "f_port": msg.get("fPort", 0),
-                "payload": base64.b64decode(msg.get("data", "")), "rssi": best.get("rssi"), "snr": best.get("snr"),
-                "gateways": len(rx), "frequency": msg["txInfo"]["frequency"], "decoded": msg.get("object"),
-            })
+            out.append(
+                {
+                    "time": datetime.fromisoformat(msg["time"]),
+                    "dev_eui": msg["deviceInfo"]["devEui"],
+                    "f_cnt": msg.get("fCnt", 0),
+                    "f_port": msg.get("fPort", 0),
+                    "payload": base64.b64decode(msg.get("data", "")),
+                    "rssi": best.get("rssi"),
+                    "snr": best.get("snr"),
+                    "gateways": len(rx),
+                    "frequency": msg["txInfo"]["frequency"],
+                    "decoded": msg.get("object"),
+                }
+            )
     return out
 
 

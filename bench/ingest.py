@@ -37,16 +37,17 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-from ingest.bulk_publish import publish_all
-from ingest.loadgen import make_fleet, make_uplinks
 from stadtpuls.embedded import EmbeddedBroker, EmbeddedPostgres, free_port, port_open
 from stadtpuls.fleet import apply, parse_text
+from stadtpuls.ingest.bulk_publish import publish_all
+from stadtpuls.ingest.loadgen import make_fleet, make_uplinks
 from stadtpuls.migrate import migrate
 
 TARGET_RATE, TARGET_RATIO, TARGET_CPU_US = 15_000, 10.0, 40.0
 RECEIVE_MAXIMUM = 65535  # the MQTT v5 window must hold the batches in flight: inbox, preparing, two committing
-TABLES = "uplinks, bin_levels, parking_events, passenger_counts, environment_readings, dead_letters, fcnt_gaps, " \
-         "device_state"
+TABLES = (
+    "uplinks, bin_levels, parking_events, passenger_counts, environment_readings, dead_letters, fcnt_gaps, device_state"
+)
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -95,21 +96,28 @@ def _drop_session(broker: str, client_id: str) -> None:
 class Ingest:
     """A ``stadtpuls ingest`` subprocess."""
 
-    def __init__(self, db: str, broker: str, client_id: str, workdir: Path, batch_size: int,
-                 share_group: str | None = None) -> None:
+    def __init__(
+        self, db: str, broker: str, client_id: str, workdir: Path, batch_size: int, share_group: str | None = None
+    ) -> None:
         self.client_id = client_id
         self.port = free_port()
         env = {
-            **os.environ, "STADTPULS_DATABASE_URL": db, "STADTPULS_MQTT_URL": broker,
-            "STADTPULS_MQTT_CLIENT_ID": client_id, "STADTPULS_METRICS_PORT": str(self.port),
-            "STADTPULS_SPOOL_DIR": str(workdir / "spool"), "STADTPULS_BATCH_SIZE": str(batch_size),
-            "STADTPULS_LOG_LEVEL": "WARNING", "STADTPULS_MQTT_RECEIVE_MAXIMUM": str(RECEIVE_MAXIMUM),
+            **os.environ,
+            "STADTPULS_DATABASE_URL": db,
+            "STADTPULS_MQTT_URL": broker,
+            "STADTPULS_MQTT_CLIENT_ID": client_id,
+            "STADTPULS_METRICS_PORT": str(self.port),
+            "STADTPULS_SPOOL_DIR": str(workdir / "spool"),
+            "STADTPULS_BATCH_SIZE": str(batch_size),
+            "STADTPULS_LOG_LEVEL": "WARNING",
+            "STADTPULS_MQTT_RECEIVE_MAXIMUM": str(RECEIVE_MAXIMUM),
         }
         if share_group:
             env["STADTPULS_MQTT_SHARE_GROUP"] = share_group
         self.log = open(workdir / f"{client_id}.log", "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen([sys.executable, "-m", "stadtpuls.cli", "ingest"], env=env, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "stadtpuls.cli", "ingest"], env=env, stdout=self.log, stderr=subprocess.STDOUT
+        )
         deadline = time.monotonic() + 30
         while _metric(self.port, "stadtpuls_ingest_mqtt_connected") < 1:
             if time.monotonic() > deadline or self.proc.poll() is not None:
@@ -135,14 +143,25 @@ def _empty(db: str) -> None:
         conn.execute("VACUUM ANALYZE")
 
 
-def run_stadtpuls(db: str, broker: str, pub: Connection, count: int, workdir: Path, run: int, batch_size: int,
-                  workers: int = 1, others: dict[str, int] | None = None) -> tuple[float, float]:
+def run_stadtpuls(
+    db: str,
+    broker: str,
+    pub: Connection,
+    count: int,
+    workdir: Path,
+    run: int,
+    batch_size: int,
+    workers: int = 1,
+    others: dict[str, int] | None = None,
+) -> tuple[float, float]:
     """uplinks/s and CPU µs per uplink of ``workers`` ingest processes; prints the CPU per uplink of the
     ``others`` processes (name -> pid: broker, publisher) in the same interval."""
     _empty(db)
     group = "bench" if workers > 1 else None
-    procs = [Ingest(db, broker, f"bench-{run}-{w}-{uuid.uuid4().hex[:6]}", workdir, batch_size, group)
-             for w in range(workers)]
+    procs = [
+        Ingest(db, broker, f"bench-{run}-{w}-{uuid.uuid4().hex[:6]}", workdir, batch_size, group)
+        for w in range(workers)
+    ]
     time.sleep(0.5)
     cpu0 = sum(p.cpu() for p in procs)
     others0 = {name: _cpu_seconds(pid) for name, pid in (others or {}).items()}
@@ -184,7 +203,7 @@ def _naive(db: str, broker: str, count: int, pipe: Connection) -> None:
 
     import paho.mqtt.client as mqtt
 
-    from ingest.codecs import get
+    from stadtpuls.ingest.codecs import get
 
     conn = psycopg.connect(db, autocommit=True)
     devices = {}
@@ -213,12 +232,19 @@ def _naive(db: str, broker: str, count: int, pipe: Connection) -> None:
         eui, codec, kind, site, depth, full = dev
         obj = codec.decode_row(port, payload)
         values = {
-            "distance_mm": obj.get("distance"), "battery_pct": obj.get("battery"),
-            "fill_pct": (None if obj.get("distance") is None else
-                         max(0.0, min(100.0, (depth - obj["distance"]) / (depth - full) * 100))),
-            "occupied": obj.get("occupied"), "pax_in": obj.get("line_1", {}).get("period_in"),
-            "pax_out": obj.get("line_1", {}).get("period_out"), "temperature_c": obj.get("temperature"),
-            "humidity_pct": obj.get("humidity"), "co2_ppm": obj.get("co2"),
+            "distance_mm": obj.get("distance"),
+            "battery_pct": obj.get("battery"),
+            "fill_pct": (
+                None
+                if obj.get("distance") is None
+                else max(0.0, min(100.0, (depth - obj["distance"]) / (depth - full) * 100))
+            ),
+            "occupied": obj.get("occupied"),
+            "pax_in": obj.get("line_1", {}).get("period_in"),
+            "pax_out": obj.get("line_1", {}).get("period_out"),
+            "temperature_c": obj.get("temperature"),
+            "humidity_pct": obj.get("humidity"),
+            "co2_ppm": obj.get("co2"),
         }
         table, cols = _NAIVE_SQL[kind]
         conn.execute(
@@ -308,9 +334,11 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         pub_proc.start()
         assert pub.recv() == "ready"
-        print(f"built {n_msgs:,} uplink messages in {time.perf_counter() - t0:.1f} s; "
-              f"broker: {broker.kind} with the project config; {os.cpu_count()} cores; batch size {args.batch_size}, "
-              f"receive maximum {RECEIVE_MAXIMUM}")
+        print(
+            f"built {n_msgs:,} uplink messages in {time.perf_counter() - t0:.1f} s; "
+            f"broker: {broker.kind} with the project config; {os.cpu_count()} cores; batch size {args.batch_size}, "
+            f"receive maximum {RECEIVE_MAXIMUM}"
+        )
         others = {"publisher": pub_proc.pid or 0}
         if broker._proc is not None:
             others["broker"] = broker._proc.pid
@@ -340,8 +368,10 @@ def main(argv: list[str] | None = None) -> int:
             s_cpu = statistics.median(x[1] for x in shared)
             print(f"two workers (shared subscription): {s_rate:,.0f} uplinks/s, {s_cpu:.1f} µs CPU per uplink")
         ok = rate >= TARGET_RATE and rate / base >= TARGET_RATIO and cpu <= TARGET_CPU_US
-        print(f"targets (>= {TARGET_RATE:,} uplinks/s, >= {TARGET_RATIO:.0f}x naive, <= {TARGET_CPU_US:.0f} µs CPU):"
-              f" {'met' if ok else 'NOT met'}")
+        print(
+            f"targets (>= {TARGET_RATE:,} uplinks/s, >= {TARGET_RATIO:.0f}x naive, <= {TARGET_CPU_US:.0f} µs CPU):"
+            f" {'met' if ok else 'NOT met'}"
+        )
         pub.send("stop")
         return 0
     finally:

@@ -22,13 +22,13 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from api.planning import BinState, day_start, fit_fill_rate, next_service_day, plan
-from api.routing import distance_matrix, solve_route, tour_length
-from simulators.city import build_city
-from simulators.collection import ROUND_START
-from simulators.timebase import DAY_US, HOUR_US, from_us, parse_start
-from simulators.waste import WasteModel
-from simulators.weather import Weather
+from stadtpuls.api.planning import BinState, day_start, fit_fill_rate, next_service_day, plan
+from stadtpuls.api.routing import distance_matrix, solve_route, tour_length
+from stadtpuls.simulators.city import build_city
+from stadtpuls.simulators.collection import ROUND_START
+from stadtpuls.simulators.timebase import DAY_US, HOUR_US, from_us, parse_start
+from stadtpuls.simulators.waste import WasteModel
+from stadtpuls.simulators.weather import Weather
 
 TZ = ZoneInfo("Europe/Berlin")
 SERVICE_DAYS = (0, 1, 2, 3, 4)
@@ -63,12 +63,25 @@ class HubPlanner:
         for site in self.model.sites:
             t, f = self.times[site.site_id], self.fills[site.site_id]
             fit = fit_fill_rate(np.array(t), np.array(f), now=now.timestamp()) if t else None
-            bins.append(BinState(site.site_id, site.lat or 0.0, site.lon or 0.0, fit.level_now if fit else 0.0,
-                                 fit.rate_per_day if fit else 0.0, now, site.threshold_pct or 80.0))
+            bins.append(
+                BinState(
+                    site.site_id,
+                    site.lat or 0.0,
+                    site.lon or 0.0,
+                    fit.level_now if fit else 0.0,
+                    fit.rate_per_day if fit else 0.0,
+                    now,
+                    site.threshold_pct or 80.0,
+                )
+            )
         start = day_start(day, TZ, ROUND_START.hour)
-        result = plan(bins, depot=DEPOT, start=start,
-                      next_start=day_start(next_service_day(day, SERVICE_DAYS), TZ, ROUND_START.hour),
-                      solver="heuristic")
+        result = plan(
+            bins,
+            depot=DEPOT,
+            start=start,
+            next_start=day_start(next_service_day(day, SERVICE_DAYS), TZ, ROUND_START.hour),
+            solver="heuristic",
+        )
         self.km += result.distance_km
         return result.site_ids
 
@@ -115,8 +128,10 @@ def main() -> None:
     args = ap.parse_args()
     n_bins = len(build_city(args.city, args.seeds[0]).sites_of("bin"))
     print(f"{args.city} town, {n_bins} bins, {args.weeks} weeks from {START}, service days Mon-Fri")
-    print(f"{'seed':>4}  {'fixed pickups':>13} {'overflow':>8} {'km':>7}   {'plan pickups':>12} {'overflow':>8} "
-          f"{'km':>7}   {'saved':>6}")
+    print(
+        f"{'seed':>4}  {'fixed pickups':>13} {'overflow':>8} {'km':>7}   {'plan pickups':>12} {'overflow':>8} "
+        f"{'km':>7}   {'saved':>6}"
+    )
     savings, ok = [], True
     for seed in args.seeds:
         fixed = run(seed, args.weeks, args.city, planned=False)
@@ -124,8 +139,10 @@ def main() -> None:
         saved = 1 - hub.pickups / fixed.pickups
         savings.append(saved)
         ok &= saved >= TARGET_SAVING and hub.overflow_bin_days <= fixed.overflow_bin_days
-        print(f"{seed:>4}  {fixed.pickups:>13} {fixed.overflow_bin_days:>8} {fixed.km:>7.0f}   {hub.pickups:>12} "
-              f"{hub.overflow_bin_days:>8} {hub.km:>7.0f}   {saved:>6.1%}")
+        print(
+            f"{seed:>4}  {fixed.pickups:>13} {fixed.overflow_bin_days:>8} {fixed.km:>7.0f}   {hub.pickups:>12} "
+            f"{hub.overflow_bin_days:>8} {hub.km:>7.0f}   {saved:>6.1%}"
+        )
     print(f"median: {statistics.median(savings):.1%} fewer pickups with the hub's plan than the fixed weekly round")
     print(f"target: >= {TARGET_SAVING:.0%} fewer pickups and no more overflow bin-days: {'met' if ok else 'NOT met'}")
 

@@ -23,15 +23,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.codecs import get
-from simulators.city import build_city
-from simulators.envelopes import Network, UplinkFacts, chirpstack_uplink, stamps, topic, tts_uplink
-from simulators.faults import FaultConfig
-from simulators.load import LoadRun, run
-from simulators.loadgen import random_fields
-from simulators.mqtt_raw import RawPublisher
-from simulators.sessions import Sessions
 from stadtpuls.embedded import EmbeddedBroker
+from stadtpuls.ingest.codecs import get
+from stadtpuls.simulators.city import build_city
+from stadtpuls.simulators.envelopes import Network, UplinkFacts, chirpstack_uplink, stamps, topic, tts_uplink
+from stadtpuls.simulators.faults import FaultConfig
+from stadtpuls.simulators.load import LoadRun, run
+from stadtpuls.simulators.loadgen import random_fields
+from stadtpuls.simulators.mqtt_raw import RawPublisher
+from stadtpuls.simulators.sessions import Sessions
 
 START_US = 1_740_988_800_000_000  # 2025-03-03 08:00 UTC
 TARGET = 30_000
@@ -82,10 +82,24 @@ def naive(url: str, n: int, seed: int) -> float:
         buf, offsets = get(d.codec).encode(f_port, fields)
         t = START_US + k * 100
         s = sessions.current[d.index]
-        facts = UplinkFacts(d, s, sessions.next_f_cnt(d.index), f_port, buf.tobytes(), t, 7, 868_100_000, 1, 61_696,
-                            [(gw, -100.0, 5.0)], str(rng.integers(1 << 62)), ["0" * 26] * 5,
-                            [base64.b64encode(rng.bytes(4)).decode()], [int(rng.integers(1 << 31))],
-                            stamps(t, 0, d.lns))
+        facts = UplinkFacts(
+            d,
+            s,
+            sessions.next_f_cnt(d.index),
+            f_port,
+            buf.tobytes(),
+            t,
+            7,
+            868_100_000,
+            1,
+            61_696,
+            [(gw, -100.0, 5.0)],
+            str(rng.integers(1 << 62)),
+            ["0" * 26] * 5,
+            [base64.b64encode(rng.bytes(4)).decode()],
+            [int(rng.integers(1 << 31))],
+            stamps(t, 0, d.lns),
+        )
         body = tts_uplink(net, facts) if d.lns == "tts" else chirpstack_uplink(net, facts)
         client.publish(topic(net, d), json.dumps(body), qos=1)
     done.wait(120)

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from api.planning import DROP_PCT
+from stadtpuls.api.planning import DROP_PCT
 from stadtpuls.settings import Settings
 
 from . import buses, fleet, parking, waste
@@ -55,21 +55,32 @@ class BuildOptions:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, timescaledb: bool = True) -> BuildOptions:
-        return cls(tz=settings.timezone, battery_low_pct=settings.battery_low_pct,
-                   battery_low_v=settings.battery_low_v, timescaledb=timescaledb)
+        return cls(
+            tz=settings.timezone,
+            battery_low_pct=settings.battery_low_pct,
+            battery_low_v=settings.battery_low_v,
+            timescaledb=timescaledb,
+        )
 
     @classmethod
     def defaults(cls) -> BuildOptions:
         """The options of the committed files: the settings' defaults, whatever the environment says."""
         fields = Settings.model_fields
-        return cls(tz=fields["timezone"].default, battery_low_pct=fields["battery_low_pct"].default,
-                   battery_low_v=fields["battery_low_v"].default)
+        return cls(
+            tz=fields["timezone"].default,
+            battery_low_pct=fields["battery_low_pct"].default,
+            battery_low_v=fields["battery_low_v"].default,
+        )
 
 
 def dashboards(options: BuildOptions) -> list[dict[str, Any]]:
     return [
-        waste.build(tz=options.tz, battery_low_pct=options.battery_low_pct, battery_low_v=options.battery_low_v,
-                    drop_pct=options.drop_pct),
+        waste.build(
+            tz=options.tz,
+            battery_low_pct=options.battery_low_pct,
+            battery_low_v=options.battery_low_v,
+            drop_pct=options.drop_pct,
+        ),
         parking.build(tz=options.tz),
         buses.build(tz=options.tz),
         fleet.build(tz=options.tz),
@@ -96,53 +107,58 @@ _PROVIDER_HEADER = """\
 def datasource(options: BuildOptions) -> dict[str, Any]:
     return {
         "apiVersion": 1,
-        "datasources": [{
-            "name": "stadtpuls",
-            "type": DATASOURCE_TYPE,
-            "uid": DATASOURCE_UID,
-            "access": "proxy",
-            "isDefault": True,
-            "editable": False,
-            "url": "$__env{GRAFANA_DB_HOST}",
-            "user": "$__env{GRAFANA_DB_USER}",
-            "jsonData": {
-                "database": "$__env{GRAFANA_DB_NAME}",
-                "sslmode": "disable",
-                "postgresVersion": 1500,
-                "timescaledb": options.timescaledb,
-                "maxOpenConns": 10,
-                "maxIdleConns": 10,
-                "connMaxLifetime": 14400,
-                "timeInterval": "1m",
+        "datasources": [
+            {
+                "name": "stadtpuls",
+                "type": DATASOURCE_TYPE,
+                "uid": DATASOURCE_UID,
+                "access": "proxy",
+                "isDefault": True,
+                "editable": False,
+                "url": "$__env{GRAFANA_DB_HOST}",
+                "user": "$__env{GRAFANA_DB_USER}",
+                "jsonData": {
+                    "database": "$__env{GRAFANA_DB_NAME}",
+                    "sslmode": "disable",
+                    "postgresVersion": 1500,
+                    "timescaledb": options.timescaledb,
+                    "maxOpenConns": 10,
+                    "maxIdleConns": 10,
+                    "connMaxLifetime": 14400,
+                    "timeInterval": "1m",
+                },
+                "secureJsonData": {"password": "$__env{GRAFANA_DB_PASSWORD}"},
             },
-            "secureJsonData": {"password": "$__env{GRAFANA_DB_PASSWORD}"},
-        }, {
-            "name": "stadtpuls-prometheus",
-            "type": "prometheus",
-            "uid": PROMETHEUS_UID,
-            "access": "proxy",
-            "isDefault": False,
-            "editable": False,
-            "url": "$__env{GRAFANA_PROMETHEUS_URL}",
-            "jsonData": {"timeInterval": "15s", "httpMethod": "POST"},
-        }],
+            {
+                "name": "stadtpuls-prometheus",
+                "type": "prometheus",
+                "uid": PROMETHEUS_UID,
+                "access": "proxy",
+                "isDefault": False,
+                "editable": False,
+                "url": "$__env{GRAFANA_PROMETHEUS_URL}",
+                "jsonData": {"timeInterval": "15s", "httpMethod": "POST"},
+            },
+        ],
     }
 
 
 def provider() -> dict[str, Any]:
     return {
         "apiVersion": 1,
-        "providers": [{
-            "name": "stadtpuls",
-            "orgId": 1,
-            "folder": "stadtpuls",
-            "folderUid": "stadtpuls",
-            "type": "file",
-            "disableDeletion": True,
-            "allowUiUpdates": False,
-            "updateIntervalSeconds": 60,
-            "options": {"path": CONTAINER_DASHBOARDS, "foldersFromFilesStructure": False},
-        }],
+        "providers": [
+            {
+                "name": "stadtpuls",
+                "orgId": 1,
+                "folder": "stadtpuls",
+                "folderUid": "stadtpuls",
+                "type": "file",
+                "disableDeletion": True,
+                "allowUiUpdates": False,
+                "updateIntervalSeconds": 60,
+                "options": {"path": CONTAINER_DASHBOARDS, "foldersFromFilesStructure": False},
+            }
+        ],
     }
 
 

@@ -91,33 +91,79 @@ ORDER BY l.name, s.seq, s.name
 
 def build(*, tz: str) -> dict[str, Any]:
     pct = thresholds((None, "green"), (60, "yellow"), (85, "red"))
-    pct_cell = override("occupancy_pct", unit="percent", thresholds=pct, color={"mode": "thresholds"},
-                        custom__cellOptions={"type": "color-background", "mode": "basic"})
+    pct_cell = override(
+        "occupancy_pct",
+        unit="percent",
+        thresholds=pct,
+        color={"mode": "thresholds"},
+        custom__cellOptions={"type": "color-background", "mode": "basic"},
+    )
     heat_defaults = {
-        "unit": "short", "min": 0, "decimals": 0, "color": {"mode": "continuous-BlPu"},
+        "unit": "short",
+        "min": 0,
+        "decimals": 0,
+        "color": {"mode": "continuous-BlPu"},
         "custom": {"align": "center", "cellOptions": {"type": "color-background", "mode": "gradient"}},
     }
     panels = [
-        bargauge("Occupancy per line now", LINES_NOW, field="occupancy_pct", unit="percent", maximum=100,
-                 steps=pct, w=10,
-                 description=(
-                     "Passengers on board as a share of the line's vehicle capacity. Door counters: boardings minus "
-                     "alightings since local midnight; vehicles with only a Wi-Fi/BLE counter: its latest count."
-                 )),
-        table("Vehicles now", VEHICLES_NOW, w=14, overrides=[pct_cell],
-              description="Every vehicle of the selected lines with its passengers, capacity and last stop."),
-        timeseries("Boardings per hour by line", BOARDINGS, bars=True, stacked=True, interval="1h", w=24,
-                   description="Door-counter boardings per line, from the hourly aggregate."),
-        table("Usage by stop", BY_STOP, w=10, h=10,
-              description="Boardings and alightings per stop over the time range, in line order."),
-        table("Boardings by stop and hour of day", STOP_HOURS, w=14, h=10, defaults=heat_defaults,
-              overrides=[override("stop", custom__cellOptions={"type": "auto"}, custom__align="left")],
-              description="Total boardings per stop for each local hour of day over the time range."),
+        bargauge(
+            "Occupancy per line now",
+            LINES_NOW,
+            field="occupancy_pct",
+            unit="percent",
+            maximum=100,
+            steps=pct,
+            w=10,
+            description=(
+                "Passengers on board as a share of the line's vehicle capacity. Door counters: boardings minus "
+                "alightings since local midnight; vehicles with only a Wi-Fi/BLE counter: its latest count."
+            ),
+        ),
+        table(
+            "Vehicles now",
+            VEHICLES_NOW,
+            w=14,
+            overrides=[pct_cell],
+            description="Every vehicle of the selected lines with its passengers, capacity and last stop.",
+        ),
+        timeseries(
+            "Boardings per hour by line",
+            BOARDINGS,
+            bars=True,
+            stacked=True,
+            interval="1h",
+            w=24,
+            description="Door-counter boardings per line, from the hourly aggregate.",
+        ),
+        table(
+            "Usage by stop",
+            BY_STOP,
+            w=10,
+            h=10,
+            description="Boardings and alightings per stop over the time range, in line order.",
+        ),
+        table(
+            "Boardings by stop and hour of day",
+            STOP_HOURS,
+            w=14,
+            h=10,
+            defaults=heat_defaults,
+            overrides=[override("stop", custom__cellOptions={"type": "auto"}, custom__align="left")],
+            description="Total boardings per stop for each local hour of day over the time range.",
+        ),
     ]
     variables = [
-        query_variable("line", "Line", "SELECT name AS __text, site_id AS __value FROM sites WHERE kind = 'line' "
-                                       "ORDER BY name"),
+        query_variable(
+            "line", "Line", "SELECT name AS __text, site_id AS __value FROM sites WHERE kind = 'line' ORDER BY name"
+        ),
         constant("tz", tz, "reporting time zone (days and hours)"),
     ]
-    return dashboard(UID, "stadtpuls - Buses", tz=tz, panels=panels, variables=variables, refresh="30s",
-                     description="Occupancy per line and vehicle now, boardings per hour, line and stop.")
+    return dashboard(
+        UID,
+        "stadtpuls - Buses",
+        tz=tz,
+        panels=panels,
+        variables=variables,
+        refresh="30s",
+        description="Occupancy per line and vehicle now, boardings per hour, line and stop.",
+    )

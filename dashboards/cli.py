@@ -36,11 +36,17 @@ def _run(args: argparse.Namespace) -> int:
 
 def setup(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    b = sub.add_parser("build", help="write the datasource, provider and dashboard files",
-                       description="Write Grafana provisioning files (datasource, provider, dashboards).")
+    b = sub.add_parser(
+        "build",
+        help="write the datasource, provider and dashboard files",
+        description="Write Grafana provisioning files (datasource, provider, dashboards).",
+    )
     b.add_argument("--out", metavar="DIR", help="output directory (default: the package's provisioning/)")
     b.add_argument("--check", action="store_true", help="write nothing; exit 1 when the files differ from a build")
     b.add_argument("--timezone", help="reporting time zone of the dashboards (default: STADTPULS_TIMEZONE)")
-    b.add_argument("--no-timescaledb", action="store_true",
-                   help="datasource for plain PostgreSQL ($__timeGroup without time_bucket)")
+    b.add_argument(
+        "--no-timescaledb",
+        action="store_true",
+        help="datasource for plain PostgreSQL ($__timeGroup without time_bucket)",
+    )
     b.set_defaults(func=_run)

@@ -158,58 +158,129 @@ ORDER BY (x.status = 'Failed') DESC, x.job_id
 
 
 def build(*, tz: str) -> dict[str, Any]:
-    status = override("status", custom__cellOptions={"type": "color-text"}, color={"mode": "thresholds"},
-                      mappings=[{"type": "value", "options": {
-                          "Failed": {"color": "red", "index": 0},
-                          "Success": {"color": "green", "index": 1}}}])
+    status = override(
+        "status",
+        custom__cellOptions={"type": "color-text"},
+        color={"mode": "thresholds"},
+        mappings=[
+            {
+                "type": "value",
+                "options": {"Failed": {"color": "red", "index": 0}, "Success": {"color": "green", "index": 1}},
+            }
+        ],
+    )
     panels = [
         stat("Devices", DEVICES, description="Devices in the registry."),
-        stat("Heard in the last hour", HEARD,
-             description="Devices with at least one uplink in the hour before the range end."),
+        stat(
+            "Heard in the last hour",
+            HEARD,
+            description="Devices with at least one uplink in the hour before the range end.",
+        ),
         stat("Uplinks", UPLINKS, description="Uplinks stored in the time range (hourly aggregate)."),
-        stat("Dead letters", DEAD, color=thresholds((None, "green"), (1, "orange")),
-             description="Messages rejected in the time range (bad envelope, unknown device, undecodable ...)."),
-        timeseries("Uplinks per minute", UPLINKS_PER_MINUTE, interval="1m", stacked=True,
-                   description="Stored uplinks per minute by network server (tts, chirpstack-v4, chirpstack-v3)."),
-        timeseries("Ingest lag", INGEST_LAG, unit="s", interval="1m",
-                   description=(
-                       "Hub receive time minus the network server's receive time, median, 95th percentile and "
-                       "maximum. Negative values mean the clocks disagree."
-                   )),
-        prometheus_timeseries("Ingest queue and spool", [
-            ("sum(stadtpuls_ingest_queue_depth)", "in memory"),
-            ("sum(stadtpuls_ingest_spool_messages)", "spooled to disk"),
-        ], w=24, h=7, description=(
-            "Messages received but not yet committed: in the ingest's memory queue, and on its disk spool while "
-            "the database is unreachable or slow. From the ingest's Prometheus metrics (STADTPULS_METRICS_PORT), "
-            "so it needs the provisioned Prometheus datasource (the prometheus service of docker-compose.yml)."
-        )),
-        table("Silent devices", SILENT, w=24,
-              overrides=[override("silent_hours", unit="h"), override("last_rssi", unit="dBm")],
-              description=(
-                  f"Devices without an uplink for longer than {SILENT_FACTOR:g} times their report interval before "
-                  "the range end, or never heard."
-              )),
-        barchart("RSSI distribution", RSSI, x="rssi_dbm",
-                 description="Uplinks by best-gateway RSSI in 5 dBm steps (below -120 dBm is at the edge)."),
-        barchart("SNR distribution", SNR, x="snr_db",
-                 description="Uplinks by best-gateway SNR in 2 dB steps (below -10 dB needs a high spreading factor)."),
-        timeseries("Dead letters by stage", DEAD_OVER_TIME, bars=True, stacked=True, interval="5m",
-                   description="Rejected messages per interval by the stage that rejected them."),
-        table("Dead letters by reason", DEAD_BY_REASON,
-              description="What was rejected in the time range and why; the raw messages are in dead_letters."),
-        timeseries("Frame-counter gaps", GAPS_OVER_TIME, bars=True, interval="5m",
-                   description="Missing frame counters (lost uplinks) detected per interval; joins are not gaps."),
-        table("Devices with missing frames", GAPS_BY_DEVICE, overrides=[override("loss_pct", unit="percent")],
-              description="The 50 devices with the most missing frames in the range and their loss rate."),
-        table("TimescaleDB jobs", JOBS, w=24, overrides=[status],
-              description=(
-                  "Compression, retention and continuous-aggregate refresh jobs from "
-                  "timescaledb_information.job_stats, failed ones first. On plain PostgreSQL there are none and "
-                  "the panel says so."
-              )),
+        stat(
+            "Dead letters",
+            DEAD,
+            color=thresholds((None, "green"), (1, "orange")),
+            description="Messages rejected in the time range (bad envelope, unknown device, undecodable ...).",
+        ),
+        timeseries(
+            "Uplinks per minute",
+            UPLINKS_PER_MINUTE,
+            interval="1m",
+            stacked=True,
+            description="Stored uplinks per minute by network server (tts, chirpstack-v4, chirpstack-v3).",
+        ),
+        timeseries(
+            "Ingest lag",
+            INGEST_LAG,
+            unit="s",
+            interval="1m",
+            description=(
+                "Hub receive time minus the network server's receive time, median, 95th percentile and "
+                "maximum. Negative values mean the clocks disagree."
+            ),
+        ),
+        prometheus_timeseries(
+            "Ingest queue and spool",
+            [
+                ("sum(stadtpuls_ingest_queue_depth)", "in memory"),
+                ("sum(stadtpuls_ingest_spool_messages)", "spooled to disk"),
+            ],
+            w=24,
+            h=7,
+            description=(
+                "Messages received but not yet committed: in the ingest's memory queue, and on its disk spool while "
+                "the database is unreachable or slow. From the ingest's Prometheus metrics (STADTPULS_METRICS_PORT), "
+                "so it needs the provisioned Prometheus datasource (the prometheus service of docker-compose.yml)."
+            ),
+        ),
+        table(
+            "Silent devices",
+            SILENT,
+            w=24,
+            overrides=[override("silent_hours", unit="h"), override("last_rssi", unit="dBm")],
+            description=(
+                f"Devices without an uplink for longer than {SILENT_FACTOR:g} times their report interval before "
+                "the range end, or never heard."
+            ),
+        ),
+        barchart(
+            "RSSI distribution",
+            RSSI,
+            x="rssi_dbm",
+            description="Uplinks by best-gateway RSSI in 5 dBm steps (below -120 dBm is at the edge).",
+        ),
+        barchart(
+            "SNR distribution",
+            SNR,
+            x="snr_db",
+            description="Uplinks by best-gateway SNR in 2 dB steps (below -10 dB needs a high spreading factor).",
+        ),
+        timeseries(
+            "Dead letters by stage",
+            DEAD_OVER_TIME,
+            bars=True,
+            stacked=True,
+            interval="5m",
+            description="Rejected messages per interval by the stage that rejected them.",
+        ),
+        table(
+            "Dead letters by reason",
+            DEAD_BY_REASON,
+            description="What was rejected in the time range and why; the raw messages are in dead_letters.",
+        ),
+        timeseries(
+            "Frame-counter gaps",
+            GAPS_OVER_TIME,
+            bars=True,
+            interval="5m",
+            description="Missing frame counters (lost uplinks) detected per interval; joins are not gaps.",
+        ),
+        table(
+            "Devices with missing frames",
+            GAPS_BY_DEVICE,
+            overrides=[override("loss_pct", unit="percent")],
+            description="The 50 devices with the most missing frames in the range and their loss rate.",
+        ),
+        table(
+            "TimescaleDB jobs",
+            JOBS,
+            w=24,
+            overrides=[status],
+            description=(
+                "Compression, retention and continuous-aggregate refresh jobs from "
+                "timescaledb_information.job_stats, failed ones first. On plain PostgreSQL there are none and "
+                "the panel says so."
+            ),
+        ),
     ]
     variables = [constant("tz", tz, "reporting time zone (days and hours)")]
-    return dashboard(UID, "stadtpuls - Fleet health", tz=tz, panels=panels, variables=variables,
-                     time_from="now-24h",
-                     description="Traffic, silent devices, radio quality, rejected messages, gaps and ingest lag.")
+    return dashboard(
+        UID,
+        "stadtpuls - Fleet health",
+        tz=tz,
+        panels=panels,
+        variables=variables,
+        time_from="now-24h",
+        description="Traffic, silent devices, radio quality, rejected messages, gaps and ingest lag.",
+    )

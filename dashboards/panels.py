@@ -56,8 +56,14 @@ def target(sql: str, fmt: Format = "table", ref: str = "A") -> dict[str, Any]:
 
 
 def prometheus_target(expr: str, legend: str, ref: str) -> dict[str, Any]:
-    return {"refId": ref, "datasource": dict(PROMETHEUS), "editorMode": "code", "expr": expr,
-            "legendFormat": legend, "range": True}
+    return {
+        "refId": ref,
+        "datasource": dict(PROMETHEUS),
+        "editorMode": "code",
+        "expr": expr,
+        "legendFormat": legend,
+        "range": True,
+    }
 
 
 def thresholds(*steps: tuple[float | None, str]) -> dict[str, Any]:
@@ -123,7 +129,14 @@ def timeseries(
         "stacking": {"group": "A", "mode": "normal" if stacked else "none"},
     }
     return _panel(
-        "timeseries", title, sql, fmt="time_series", description=description, w=w, h=h, interval=interval,
+        "timeseries",
+        title,
+        sql,
+        fmt="time_series",
+        description=description,
+        w=w,
+        h=h,
+        interval=interval,
         defaults={"unit": unit, "color": {"mode": "palette-classic"}, "custom": custom},
         options={
             "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
@@ -132,8 +145,9 @@ def timeseries(
     )
 
 
-def prometheus_timeseries(title: str, queries: list[tuple[str, str]], *, description: str, unit: str = "short",
-                          w: int = 12, h: int = 8) -> Panel:
+def prometheus_timeseries(
+    title: str, queries: list[tuple[str, str]], *, description: str, unit: str = "short", w: int = 12, h: int = 8
+) -> Panel:
     """A time series of PromQL ``(expression, legend)`` queries from the provisioned Prometheus datasource."""
     panel = timeseries(title, "", description=description, unit=unit, w=w, h=h)
     panel["datasource"] = dict(PROMETHEUS)
@@ -152,54 +166,121 @@ def table(
     h: int = 8,
 ) -> Panel:
     return _panel(
-        "table", title, sql, fmt="table", description=description, w=w, h=h, overrides=overrides,
+        "table",
+        title,
+        sql,
+        fmt="table",
+        description=description,
+        w=w,
+        h=h,
+        overrides=overrides,
         defaults=defaults or {"custom": {"align": "auto", "cellOptions": {"type": "auto"}}},
         options={"showHeader": True, "cellHeight": "sm", "footer": {"show": False, "reducer": ["sum"]}},
     )
 
 
-def stat(title: str, sql: str, *, description: str, unit: str = "short", color: dict[str, Any] | None = None,
-         w: int = 6, h: int = 4) -> Panel:
+def stat(
+    title: str,
+    sql: str,
+    *,
+    description: str,
+    unit: str = "short",
+    color: dict[str, Any] | None = None,
+    w: int = 6,
+    h: int = 4,
+) -> Panel:
     """A single number (the first numeric field of a one-row table query)."""
     return _panel(
-        "stat", title, sql, fmt="table", description=description, w=w, h=h,
-        defaults={"unit": unit, "color": {"mode": "thresholds"},
-                  "thresholds": color or thresholds((None, "green"))},
-        options={"reduceOptions": {"values": False, "calcs": ["lastNotNull"], "fields": ""},
-                 "colorMode": "value", "graphMode": "none", "textMode": "auto", "justifyMode": "auto"},
+        "stat",
+        title,
+        sql,
+        fmt="table",
+        description=description,
+        w=w,
+        h=h,
+        defaults={"unit": unit, "color": {"mode": "thresholds"}, "thresholds": color or thresholds((None, "green"))},
+        options={
+            "reduceOptions": {"values": False, "calcs": ["lastNotNull"], "fields": ""},
+            "colorMode": "value",
+            "graphMode": "none",
+            "textMode": "auto",
+            "justifyMode": "auto",
+        },
     )
 
 
-def bargauge(title: str, sql: str, *, description: str, unit: str = "short", field: str,
-             steps: dict[str, Any], maximum: float | None = None, w: int = 12, h: int = 8) -> Panel:
+def bargauge(
+    title: str,
+    sql: str,
+    *,
+    description: str,
+    unit: str = "short",
+    field: str,
+    steps: dict[str, Any],
+    maximum: float | None = None,
+    w: int = 12,
+    h: int = 8,
+) -> Panel:
     """One bar per row of a table query: the row's text column names it, ``field`` is its length."""
     defaults: dict[str, Any] = {"unit": unit, "min": 0, "color": {"mode": "thresholds"}, "thresholds": steps}
     if maximum is not None:
         defaults["max"] = maximum
     return _panel(
-        "bargauge", title, sql, fmt="table", description=description, w=w, h=h, defaults=defaults,
-        options={"reduceOptions": {"values": True, "calcs": [], "fields": f"/^{field}$/"},
-                 "orientation": "horizontal", "displayMode": "gradient", "showUnfilled": True,
-                 "valueMode": "color", "namePlacement": "left"},
+        "bargauge",
+        title,
+        sql,
+        fmt="table",
+        description=description,
+        w=w,
+        h=h,
+        defaults=defaults,
+        options={
+            "reduceOptions": {"values": True, "calcs": [], "fields": f"/^{field}$/"},
+            "orientation": "horizontal",
+            "displayMode": "gradient",
+            "showUnfilled": True,
+            "valueMode": "color",
+            "namePlacement": "left",
+        },
     )
 
 
-def barchart(title: str, sql: str, *, description: str, x: str, unit: str = "short",
-             w: int = 12, h: int = 8) -> Panel:
+def barchart(title: str, sql: str, *, description: str, x: str, unit: str = "short", w: int = 12, h: int = 8) -> Panel:
     """Bars over a text/number category column ``x`` (a pre-bucketed distribution)."""
     return _panel(
-        "barchart", title, sql, fmt="table", description=description, w=w, h=h,
-        defaults={"unit": unit, "color": {"mode": "palette-classic"},
-                  "custom": {"fillOpacity": 80, "lineWidth": 1}},
-        options={"xField": x, "orientation": "vertical", "showValue": "never", "stacking": "none",
-                 "barWidth": 0.9, "groupWidth": 0.7, "xTickLabelRotation": 0,
-                 "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
-                 "tooltip": {"mode": "multi", "sort": "none"}},
+        "barchart",
+        title,
+        sql,
+        fmt="table",
+        description=description,
+        w=w,
+        h=h,
+        defaults={"unit": unit, "color": {"mode": "palette-classic"}, "custom": {"fillOpacity": 80, "lineWidth": 1}},
+        options={
+            "xField": x,
+            "orientation": "vertical",
+            "showValue": "never",
+            "stacking": "none",
+            "barWidth": 0.9,
+            "groupWidth": 0.7,
+            "xTickLabelRotation": 0,
+            "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+            "tooltip": {"mode": "multi", "sort": "none"},
+        },
     )
 
 
-def geomap(title: str, sql: str, *, description: str, color_field: str, steps: dict[str, Any],
-           unit: str = "percent", w: int = 12, h: int = 12) -> Panel:
+def geomap(
+    title: str,
+    sql: str,
+    *,
+    description: str,
+    color_field: str,
+    steps: dict[str, Any],
+    unit: str = "percent",
+    w: int = 12,
+    h: int = 12,
+) -> Panel:
     """Markers at the ``latitude``/``longitude`` columns, coloured by ``color_field`` through ``steps``."""
     layer = {
         "type": "markers",
@@ -217,7 +298,13 @@ def geomap(title: str, sql: str, *, description: str, color_field: str, steps: d
         "tooltip": True,
     }
     return _panel(
-        "geomap", title, sql, fmt="table", description=description, w=w, h=h,
+        "geomap",
+        title,
+        sql,
+        fmt="table",
+        description=description,
+        w=w,
+        h=h,
         defaults={"unit": unit, "min": 0, "max": 100, "color": {"mode": "thresholds"}, "thresholds": steps},
         options={
             "view": {"id": "fit", "lat": 0, "lon": 0, "zoom": 13, "allLayers": True},
@@ -250,8 +337,15 @@ def query_variable(name: str, label: str, sql: str, *, multi: bool = True) -> di
 
 def constant(name: str, value: str, description: str) -> dict[str, Any]:
     """A hidden constant, used in SQL as ``'$name'`` (or ``$name`` for numbers)."""
-    return {"type": "constant", "name": name, "description": description, "query": value, "hide": 2,
-            "current": {"text": value, "value": value}, "options": [{"selected": True, "text": value, "value": value}]}
+    return {
+        "type": "constant",
+        "name": name,
+        "description": description,
+        "query": value,
+        "hide": 2,
+        "current": {"text": value, "value": value},
+        "options": [{"selected": True, "text": value, "value": value}],
+    }
 
 
 def _layout(panels: list[Panel]) -> list[Panel]:
@@ -267,8 +361,17 @@ def _layout(panels: list[Panel]) -> list[Panel]:
     return out
 
 
-def dashboard(uid: str, title: str, *, description: str, panels: list[Panel], variables: list[dict[str, Any]],
-              tz: str, refresh: str = "1m", time_from: str = "now-7d") -> dict[str, Any]:
+def dashboard(
+    uid: str,
+    title: str,
+    *,
+    description: str,
+    panels: list[Panel],
+    variables: list[dict[str, Any]],
+    tz: str,
+    refresh: str = "1m",
+    time_from: str = "now-7d",
+) -> dict[str, Any]:
     """A complete dashboard, shown in the reporting time zone, linked to the other stadtpuls dashboards."""
     return {
         "uid": uid,
@@ -286,8 +389,18 @@ def dashboard(uid: str, title: str, *, description: str, panels: list[Panel], va
         "fiscalYearStartMonth": 0,
         "liveNow": False,
         "annotations": {"list": []},
-        "links": [{"type": "dashboards", "title": "stadtpuls", "tags": ["stadtpuls"], "asDropdown": False,
-                   "includeVars": False, "keepTime": True, "targetBlank": False, "icon": "external link"}],
+        "links": [
+            {
+                "type": "dashboards",
+                "title": "stadtpuls",
+                "tags": ["stadtpuls"],
+                "asDropdown": False,
+                "includeVars": False,
+                "keepTime": True,
+                "targetBlank": False,
+                "icon": "external link",
+            }
+        ],
         "templating": {"list": variables},
         "panels": _layout(panels),
     }

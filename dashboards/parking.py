@@ -62,37 +62,77 @@ ORDER BY 1
 def build(*, tz: str) -> dict[str, Any]:
     pct = thresholds((None, "green"), (70, "yellow"), (90, "red"))
     heat_defaults = {
-        "unit": "percent", "min": 0, "max": 100, "decimals": 0,
+        "unit": "percent",
+        "min": 0,
+        "max": 100,
+        "decimals": 0,
         "color": {"mode": "continuous-GrYlRd"},
         "custom": {"align": "center", "cellOptions": {"type": "color-background", "mode": "gradient"}},
     }
     panels = [
-        bargauge("Free spaces now", LOTS_NOW, field="free", w=10, h=9,
-                 steps=thresholds((None, "red"), (1, "orange"), (5, "green")),
-                 description=(
-                     "Free spaces per lot at the end of the range. Spaces whose sensor has been silent for longer "
-                     "than 2.5 heartbeats count as unknown, not free."
-                 )),
-        table("Lots now", LOTS_NOW, w=14, h=9,
-              overrides=[override("occupancy_pct", unit="percent", thresholds=pct, color={"mode": "thresholds"},
-                                  custom__cellOptions={"type": "color-background", "mode": "basic"})],
-              description="Free, occupied and unknown spaces per lot, with the time of the latest sensor report."),
-        timeseries("Free spaces over time", FREE_OVER_TIME, interval="1h", w=24,
-                   description=(
-                       "Free spaces per lot and hour (sensored spaces minus occupied), from the hourly aggregate. "
-                       "A space keeps its last reported state until it reports again."
-                   )),
-        table("Occupancy by weekday and hour", HEAT, w=24, h=10, defaults=heat_defaults,
-              overrides=[override("weekday", custom__cellOptions={"type": "auto"}, custom__align="left")],
-              description=(
-                  "Average share of occupied spaces of the selected lots for each weekday and local hour of day "
-                  "over the time range (a heat map: green = empty, red = full)."
-              )),
+        bargauge(
+            "Free spaces now",
+            LOTS_NOW,
+            field="free",
+            w=10,
+            h=9,
+            steps=thresholds((None, "red"), (1, "orange"), (5, "green")),
+            description=(
+                "Free spaces per lot at the end of the range. Spaces whose sensor has been silent for longer "
+                "than 2.5 heartbeats count as unknown, not free."
+            ),
+        ),
+        table(
+            "Lots now",
+            LOTS_NOW,
+            w=14,
+            h=9,
+            overrides=[
+                override(
+                    "occupancy_pct",
+                    unit="percent",
+                    thresholds=pct,
+                    color={"mode": "thresholds"},
+                    custom__cellOptions={"type": "color-background", "mode": "basic"},
+                )
+            ],
+            description="Free, occupied and unknown spaces per lot, with the time of the latest sensor report.",
+        ),
+        timeseries(
+            "Free spaces over time",
+            FREE_OVER_TIME,
+            interval="1h",
+            w=24,
+            description=(
+                "Free spaces per lot and hour (sensored spaces minus occupied), from the hourly aggregate. "
+                "A space keeps its last reported state until it reports again."
+            ),
+        ),
+        table(
+            "Occupancy by weekday and hour",
+            HEAT,
+            w=24,
+            h=10,
+            defaults=heat_defaults,
+            overrides=[override("weekday", custom__cellOptions={"type": "auto"}, custom__align="left")],
+            description=(
+                "Average share of occupied spaces of the selected lots for each weekday and local hour of day "
+                "over the time range (a heat map: green = empty, red = full)."
+            ),
+        ),
     ]
     variables = [
-        query_variable("lot", "Lot", "SELECT name AS __text, site_id AS __value FROM sites WHERE kind = 'lot' "
-                                     "ORDER BY name"),
+        query_variable(
+            "lot", "Lot", "SELECT name AS __text, site_id AS __value FROM sites WHERE kind = 'lot' ORDER BY name"
+        ),
         constant("tz", tz, "reporting time zone (days and hours)"),
     ]
-    return dashboard(UID, "stadtpuls - Parking", tz=tz, panels=panels, variables=variables, refresh="30s",
-                     description="Free spaces per lot now and over time, occupancy by weekday and hour.")
+    return dashboard(
+        UID,
+        "stadtpuls - Parking",
+        tz=tz,
+        panels=panels,
+        variables=variables,
+        refresh="30s",
+        description="Free spaces per lot now and over time, occupancy by weekday and hour.",
+    )

@@ -112,7 +112,10 @@ _SILENT = f"(l.time IS NULL OR l.time < {to_time()} - make_interval(secs => d.re
 _LOW = "(p.battery_pct < $battery_low_pct OR p.battery_v < $battery_low_v)"
 _LAST_READING = latest("bin_levels", "dev_eui", "d.dev_eui", "r.time")
 _LAST_BATTERY = latest(
-    "bin_levels", "dev_eui", "d.dev_eui", "r.battery_v, r.battery_pct",
+    "bin_levels",
+    "dev_eui",
+    "d.dev_eui",
+    "r.battery_v, r.battery_pct",
     where="(r.battery_v IS NOT NULL OR r.battery_pct IS NOT NULL)",
 )
 ALERTS = f"""
@@ -136,51 +139,112 @@ WHERE s.kind = 'bin' AND {WASTE_TYPE} AND ({_LOW} OR {_SILENT})
 
 
 def build(*, tz: str, battery_low_pct: float, battery_low_v: float, drop_pct: float) -> dict[str, Any]:
-    fill = override("fill_pct", unit="percent", custom__cellOptions={"type": "color-background", "mode": "basic"},
-                    thresholds=FILL_STEPS, color={"mode": "thresholds"})
+    fill = override(
+        "fill_pct",
+        unit="percent",
+        custom__cellOptions={"type": "color-background", "mode": "basic"},
+        thresholds=FILL_STEPS,
+        color={"mode": "thresholds"},
+    )
     panels = [
-        stat("Full bins", COUNT_OVER, w=8,
-             description="Bins whose latest reading is at or above their threshold (80 % where none is set).",
-             color=thresholds((None, "green"), (1, "orange"))),
-        stat("Average fill now", AVERAGE_FILL, unit="percent", w=8,
-             description="Mean of every selected bin's latest fill level.", color=FILL_STEPS),
-        stat("Sensor alerts", COUNT_ALERTS, w=8,
-             description="Bin sensors with a low battery or silent for longer than 2.5 report intervals.",
-             color=thresholds((None, "green"), (1, "red"))),
-        geomap("Bins by fill level", MAP, color_field="fill_pct", steps=FILL_STEPS,
-               description="Every bin with a position, coloured by its latest fill level at the end of the range."),
-        table("Bins over threshold", OVER_THRESHOLD, h=12, overrides=[fill],
-              description="Bins to empty now: latest fill at or above the bin's threshold."),
-        table("Predicted full within 7 days", PREDICTED_FULL, w=24, overrides=[fill],
-              description=(
-                  "Bins below their threshold, with the time the threshold will be reached at the current fill "
-                  "rate. The rate is a least-squares fit of the hourly fill since the last emptying (a fall of "
-                  f"at least {drop_pct:g} points); the API's pickup plan uses a robust Theil-Sen fit of the raw "
-                  "readings, so the two can differ slightly."
-              )),
-        timeseries("Fill history", FILL_HISTORY, unit="percent", interval="1h",
-                   description="Average fill level per waste type, from the hourly aggregate."),
-        timeseries("Pickups per day", PICKUPS_PER_DAY, bars=True, stacked=True,
-                   description=(
-                       f"Emptyings detected from the fill level: a fall of at least {drop_pct:g} points below the "
-                       "previous hour that the hour's last reading confirms. Days in the reporting time zone."
-                   )),
-        table("Battery and silence alerts", ALERTS, w=24,
-              overrides=[override("alert", custom__cellOptions={"type": "color-text"},
-                                  color={"mode": "fixed", "fixedColor": "red"})],
-              description=(
-                  f"Bin sensors below {battery_low_pct:g} % or {battery_low_v:g} V (latest battery reading), or "
-                  "without a reading for longer than 2.5 times their report interval before the range end."
-              )),
+        stat(
+            "Full bins",
+            COUNT_OVER,
+            w=8,
+            description="Bins whose latest reading is at or above their threshold (80 % where none is set).",
+            color=thresholds((None, "green"), (1, "orange")),
+        ),
+        stat(
+            "Average fill now",
+            AVERAGE_FILL,
+            unit="percent",
+            w=8,
+            description="Mean of every selected bin's latest fill level.",
+            color=FILL_STEPS,
+        ),
+        stat(
+            "Sensor alerts",
+            COUNT_ALERTS,
+            w=8,
+            description="Bin sensors with a low battery or silent for longer than 2.5 report intervals.",
+            color=thresholds((None, "green"), (1, "red")),
+        ),
+        geomap(
+            "Bins by fill level",
+            MAP,
+            color_field="fill_pct",
+            steps=FILL_STEPS,
+            description="Every bin with a position, coloured by its latest fill level at the end of the range.",
+        ),
+        table(
+            "Bins over threshold",
+            OVER_THRESHOLD,
+            h=12,
+            overrides=[fill],
+            description="Bins to empty now: latest fill at or above the bin's threshold.",
+        ),
+        table(
+            "Predicted full within 7 days",
+            PREDICTED_FULL,
+            w=24,
+            overrides=[fill],
+            description=(
+                "Bins below their threshold, with the time the threshold will be reached at the current fill "
+                "rate. The rate is a least-squares fit of the hourly fill since the last emptying (a fall of "
+                f"at least {drop_pct:g} points); the API's pickup plan uses a robust Theil-Sen fit of the raw "
+                "readings, so the two can differ slightly."
+            ),
+        ),
+        timeseries(
+            "Fill history",
+            FILL_HISTORY,
+            unit="percent",
+            interval="1h",
+            description="Average fill level per waste type, from the hourly aggregate.",
+        ),
+        timeseries(
+            "Pickups per day",
+            PICKUPS_PER_DAY,
+            bars=True,
+            stacked=True,
+            description=(
+                f"Emptyings detected from the fill level: a fall of at least {drop_pct:g} points below the "
+                "previous hour that the hour's last reading confirms. Days in the reporting time zone."
+            ),
+        ),
+        table(
+            "Battery and silence alerts",
+            ALERTS,
+            w=24,
+            overrides=[
+                override(
+                    "alert", custom__cellOptions={"type": "color-text"}, color={"mode": "fixed", "fixedColor": "red"}
+                )
+            ],
+            description=(
+                f"Bin sensors below {battery_low_pct:g} % or {battery_low_v:g} V (latest battery reading), or "
+                "without a reading for longer than 2.5 times their report interval before the range end."
+            ),
+        ),
     ]
     variables = [
-        query_variable("waste_type", "Waste type", """
+        query_variable(
+            "waste_type",
+            "Waste type",
+            """
 SELECT DISTINCT coalesce(waste_type, 'unknown') AS __text, coalesce(waste_type, 'unknown') AS __value
-FROM sites WHERE kind = 'bin' ORDER BY 1"""),
+FROM sites WHERE kind = 'bin' ORDER BY 1""",
+        ),
         constant("tz", tz, "reporting time zone (days and hours)"),
         constant("drop_pct", f"{drop_pct:g}", "a fall of this many fill points is an emptying"),
         constant("battery_low_pct", f"{battery_low_pct:g}", "battery % below which a sensor is flagged"),
         constant("battery_low_v", f"{battery_low_v:g}", "battery volts below which a sensor is flagged"),
     ]
-    return dashboard(UID, "stadtpuls - Waste operations", tz=tz, panels=panels, variables=variables,
-                     description="Bin fill levels, bins to empty, predicted full bins, pickups and sensor health.")
+    return dashboard(
+        UID,
+        "stadtpuls - Waste operations",
+        tz=tz,
+        panels=panels,
+        variables=variables,
+        description="Bin fill levels, bins to empty, predicted full bins, pickups and sensor health.",
+    )

@@ -72,9 +72,11 @@ def _import(args: argparse.Namespace) -> int:
         _out(orjson.dumps(report).decode())
     else:
         prefix = "dry run, nothing written: " if report["dry_run"] else ""
-        _out(f"{prefix}sites created {report['sites_created']}, updated {report['sites_updated']}; "
-             f"devices created {report['devices_created']}, updated {report['devices_updated']}; "
-             f"unchanged {report['unchanged']}; errors {len(report['errors'])}")
+        _out(
+            f"{prefix}sites created {report['sites_created']}, updated {report['sites_updated']}; "
+            f"devices created {report['devices_created']}, updated {report['devices_updated']}; "
+            f"unchanged {report['unchanged']}; errors {len(report['errors'])}"
+        )
         for err in report["errors"]:
             _out(f"  {err['section']} row {err['row']}: {err['field'] or '-'}: {err['message']}")
     return 1 if report["errors"] else 0

@@ -28,8 +28,13 @@ __all__ = ["TABLES", "DomainResult", "TableRows", "map_domain"]
 TABLES: dict[str, tuple[int, tuple[tuple[str, str], ...], tuple[str, ...]]] = {
     "bin_levels": (
         KINDS["bin"],
-        (("distance_mm", "float4"), ("fill_pct", "float4"), ("temperature_c", "float4"), ("battery_v", "float4"),
-         ("battery_pct", "float4")),
+        (
+            ("distance_mm", "float4"),
+            ("fill_pct", "float4"),
+            ("temperature_c", "float4"),
+            ("battery_v", "float4"),
+            ("battery_pct", "float4"),
+        ),
         ("distance_mm", "fill_pct", "temperature_c", "battery_v", "battery_pct"),
     ),
     "parking_events": (KINDS["space"], (("occupied", "bool"), ("battery_v", "float4")), ("occupied",)),
@@ -40,16 +45,26 @@ TABLES: dict[str, tuple[int, tuple[tuple[str, str], ...], tuple[str, ...]]] = {
     ),
     "environment_readings": (
         KINDS["station"],
-        (("temperature_c", "float4"), ("humidity_pct", "float4"), ("co2_ppm", "float4"), ("light_lux", "float4"),
-         ("motion", "int4"), ("battery_v", "float4")),
+        (
+            ("temperature_c", "float4"),
+            ("humidity_pct", "float4"),
+            ("co2_ppm", "float4"),
+            ("light_lux", "float4"),
+            ("motion", "int4"),
+            ("battery_v", "float4"),
+        ),
         ("temperature_c", "humidity_pct", "co2_ppm", "light_lux", "motion", "battery_v"),
     ),
 }
 #: the parent-site column of a table (the lot of a space, the line of a vehicle)
 PARENT_COLUMN = {"parking_events": "lot_id", "passenger_counts": "line_id"}
 #: short names in the ``pg_notify`` payload
-NOTIFY_NAMES = {"parking_events": "parking", "bin_levels": "bins", "passenger_counts": "passengers",
-                "environment_readings": "environment"}
+NOTIFY_NAMES = {
+    "parking_events": "parking",
+    "bin_levels": "bins",
+    "passenger_counts": "passengers",
+    "environment_readings": "environment",
+}
 
 
 @dataclass
@@ -129,8 +144,13 @@ def map_domain(
                 continue
             p = parts[table]
             p.rows.append(sel[take])
-            p.quantities.append({q: Column(quantities[q].values[take], quantities[q].present[take])
-                                 for q, _ in columns if q in quantities})
+            p.quantities.append(
+                {
+                    q: Column(quantities[q].values[take], quantities[q].present[take])
+                    for q, _ in columns
+                    if q in quantities
+                }
+            )
             p.lat.append(lat[take])
             p.lon.append(lon[take])
     for table, p in parts.items():
@@ -171,10 +191,15 @@ def _table_rows(
         names.append("stop_id")
         fields.append(Field("text", stop_var, stop_null))
     for q, kind in columns:
-        values = np.concatenate([qs[q].values if q in qs else np.zeros(len(rr)) for qs, rr in zip(
-            p.quantities, p.rows, strict=True)])
-        present = np.concatenate([qs[q].present if q in qs else np.zeros(len(rr), dtype=bool) for qs, rr in zip(
-            p.quantities, p.rows, strict=True)])
+        values = np.concatenate(
+            [qs[q].values if q in qs else np.zeros(len(rr)) for qs, rr in zip(p.quantities, p.rows, strict=True)]
+        )
+        present = np.concatenate(
+            [
+                qs[q].present if q in qs else np.zeros(len(rr), dtype=bool)
+                for qs, rr in zip(p.quantities, p.rows, strict=True)
+            ]
+        )
         if kind == "int4":
             values = np.round(np.where(present, values, 0)).astype(np.int32)
         names.append(q)

@@ -70,8 +70,9 @@ def find_gaps(
         found = (j < k) & (devs[np.minimum(j, k - 1)] == prior.dev_eui)
         last_f[j[found]] = prior.last_f_cnt[found]
         last_t[j[found]] = prior.last_time[found]
-        prior_sc = np.array([-1 if x is None else codes.setdefault(x, len(codes)) for x in prior.session],
-                            dtype=np.int64)
+        prior_sc = np.array(
+            [-1 if x is None else codes.setdefault(x, len(codes)) for x in prior.session], dtype=np.int64
+        )
         last_sc[j[found]] = prior_sc[found]
     row_sc = np.array([-1 if x is None else codes.setdefault(x, len(codes)) for x in session], dtype=np.int64)
     base_t = last_t[code]

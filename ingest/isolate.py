@@ -36,14 +36,14 @@ class Unavailable(Exception):
         self.error = error
 
 
-def write_isolating(pipeline: Pipeline, writer: Writer, metrics: Metrics, topics: list[str],
-                    payloads: list[bytes], hub: float) -> None:
+def write_isolating(
+    pipeline: Pipeline, writer: Writer, metrics: Metrics, topics: list[str], payloads: list[bytes], hub: float
+) -> None:
     """Commit the messages (bad ones as dead letters), or raise Unavailable / TransactionRollback."""
     try:
         prepared = pipeline.prepare(topics, payloads, hub)
     except Exception as e:  # isolate the message that triggers it
-        _split(pipeline, writer, metrics, topics, payloads, hub, "internal",
-               f"internal error: {type(e).__name__}: {e}")
+        _split(pipeline, writer, metrics, topics, payloads, hub, "internal", f"internal error: {type(e).__name__}: {e}")
         return
     try:
         result = writer.write(prepared.batch)
@@ -58,8 +58,16 @@ def write_isolating(pipeline: Pipeline, writer: Writer, metrics: Metrics, topics
     metrics.count_batch(result, prepared.dead, prepared.envelopes)
 
 
-def _split(pipeline: Pipeline, writer: Writer, metrics: Metrics, topics: list[str], payloads: list[bytes],
-           hub: float, stage: str, reason: str) -> None:
+def _split(
+    pipeline: Pipeline,
+    writer: Writer,
+    metrics: Metrics,
+    topics: list[str],
+    payloads: list[bytes],
+    hub: float,
+    stage: str,
+    reason: str,
+) -> None:
     if len(topics) == 1:
         log.warning("message dead-lettered", extra={"stage": stage, "reason": reason[:200], "topic": topics[0]})
         _dead_only(writer, metrics, topics, payloads, hub, stage, reason)
@@ -69,11 +77,13 @@ def _split(pipeline: Pipeline, writer: Writer, metrics: Metrics, topics: list[st
     write_isolating(pipeline, writer, metrics, topics[half:], payloads[half:], hub)
 
 
-def _dead_only(writer: Writer, metrics: Metrics, topics: list[str], payloads: list[bytes], hub: float, stage: str,
-               reason: str) -> None:
+def _dead_only(
+    writer: Writer, metrics: Metrics, topics: list[str], payloads: list[bytes], hub: float, stage: str, reason: str
+) -> None:
     dead = [DeadLetter(0, stage, reason[:1000])]
-    batch = PreparedBatch(uplinks=[], n_uplinks=0, dead_letters=dead_letter_fields(dead, topics, payloads, hub),
-                          n_dead=1)
+    batch = PreparedBatch(
+        uplinks=[], n_uplinks=0, dead_letters=dead_letter_fields(dead, topics, payloads, hub), n_dead=1
+    )
     try:
         writer.write(batch)
     except _BAD_ROW as e:

@@ -51,11 +51,17 @@ class LoadFleet:
 
     def yaml(self) -> str:
         """The fleet as a registry file (``stadtpuls devices import``)."""
-        lines = ["sites:", "  - {site_id: load-lot, kind: lot, capacity: 100000}",
-                 "  - {site_id: load-line, kind: line}"]
+        lines = [
+            "sites:",
+            "  - {site_id: load-lot, kind: lot, capacity: 100000}",
+            "  - {site_id: load-line, kind: line}",
+        ]
         for d in self.devices:
-            extra = {"bin": ", depth_mm: 1200, full_mm: 200", "space": ", parent_id: load-lot",
-                     "vehicle": ", parent_id: load-line, capacity: 80"}.get(d.kind, "")
+            extra = {
+                "bin": ", depth_mm: 1200, full_mm: 200",
+                "space": ", parent_id: load-lot",
+                "vehicle": ", parent_id: load-line, capacity: 80",
+            }.get(d.kind, "")
             lines.append(f"  - {{site_id: {d.site_id}, kind: {d.kind}{extra}}}")
         lines.append("devices:")
         for d in self.devices:
@@ -83,25 +89,44 @@ def _payloads(codec_id: str, f_port: int, n: int, rng: np.random.Generator) -> l
     elif codec_id == "milesight-iot/vs133":
         cols = {"line_1.period_in": rng.integers(0, 10, n), "line_1.period_out": rng.integers(0, 10, n)}
     else:
-        cols = {"temperature": np.round(rng.normal(15, 5, n), 1), "humidity": rng.integers(20, 90, n),
-                "co2": rng.integers(400, 1500, n)}
+        cols = {
+            "temperature": np.round(rng.normal(15, 5, n), 1),
+            "humidity": rng.integers(20, 90, n),
+            "co2": rng.integers(400, 1500, n),
+        }
     buf, off = codec.encode(f_port, cols)
     raw = buf.tobytes()
-    return [raw[off[i]:off[i + 1]] for i in range(n)]
+    return [raw[off[i] : off[i + 1]] for i in range(n)]
 
 
 def _message(d: LoadDevice, when: datetime, f_cnt: int, payload: bytes) -> tuple[str, bytes]:
     if d.lns == "tts":
-        msg = tts_uplink(device_id=d.device_id, app_id="load", received_at=when, f_port=d.f_port, payload=payload,
-                         f_cnt=f_cnt, dev_eui=d.dev_eui, session_key_id="AAECAwQFBgcICQoLDA0ODw==")
+        msg = tts_uplink(
+            device_id=d.device_id,
+            app_id="load",
+            received_at=when,
+            f_port=d.f_port,
+            payload=payload,
+            f_cnt=f_cnt,
+            dev_eui=d.dev_eui,
+            session_key_id="AAECAwQFBgcICQoLDA0ODw==",
+        )
         return tts_topic("load", d.device_id, tenant="ttn"), orjson.dumps(msg)
-    msg = chirpstack_uplink(dev_eui=d.dev_eui, application_id=_APP_UUID, time=when, f_port=d.f_port,
-                            payload=payload, f_cnt=f_cnt)
+    msg = chirpstack_uplink(
+        dev_eui=d.dev_eui, application_id=_APP_UUID, time=when, f_port=d.f_port, payload=payload, f_cnt=f_cnt
+    )
     return chirpstack_topic(_APP_UUID, d.dev_eui), orjson.dumps(msg)
 
 
-def make_uplinks(fleet: LoadFleet, n: int, *, seed: int = 1, start: datetime | None = None,
-                 first_f_cnt: int = 1, step: timedelta = timedelta(milliseconds=10)) -> list[tuple[str, bytes]]:
+def make_uplinks(
+    fleet: LoadFleet,
+    n: int,
+    *,
+    seed: int = 1,
+    start: datetime | None = None,
+    first_f_cnt: int = 1,
+    step: timedelta = timedelta(milliseconds=10),
+) -> list[tuple[str, bytes]]:
     """n distinct uplinks (topic, message), round-robin over the fleet, frame counters counting up per device."""
     rng = np.random.default_rng(seed)
     start = start or datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
@@ -132,8 +157,9 @@ def _wrong_size(d: LoadDevice, rng: np.random.Generator) -> tuple[int, bytes]:
     raise ValueError(f"no rejected payload length found for {d.codec}")
 
 
-def make_garbage(fleet: LoadFleet, n: int, *, seed: int = 2,
-                 start: datetime | None = None) -> list[tuple[str, bytes, str]]:
+def make_garbage(
+    fleet: LoadFleet, n: int, *, seed: int = 2, start: datetime | None = None
+) -> list[tuple[str, bytes, str]]:
     """n bad messages (topic, message, kind), cycling through GARBAGE_KINDS."""
     rng = np.random.default_rng(seed)
     start = start or datetime(2026, 2, 1, 6, 0, tzinfo=UTC)

@@ -56,11 +56,15 @@ class Metrics:
         self.database_up = Gauge(p + "database_up", "1 when the last write reached the database", registry=r)
         self.mqtt_connected = Gauge(p + "mqtt_connected", "1 while connected to the broker", registry=r)
         self.batch_seconds = Histogram(
-            p + "batch_seconds", "time to parse, decode and commit one batch", registry=r,
+            p + "batch_seconds",
+            "time to parse, decode and commit one batch",
+            registry=r,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
         )
         self.batch_size = Histogram(
-            p + "batch_messages", "messages per batch", registry=r,
+            p + "batch_messages",
+            "messages per batch",
+            registry=r,
             buckets=(1, 10, 100, 500, 1000, 2000, 5000, 10000, 20000, 50000),
         )
         self.last_commit = 0.0

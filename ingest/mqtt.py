@@ -168,8 +168,14 @@ class _Client(mqtt.Client):
 
     def _handle_other(self, cmd: int, length: int, body: bytes) -> mqtt.MQTTErrorCode:
         self._in_packet = {
-            "command": cmd, "have_remaining": 1, "remaining_count": [], "remaining_mult": 1,
-            "remaining_length": length, "packet": bytearray(body), "to_process": 0, "pos": 0,
+            "command": cmd,
+            "have_remaining": 1,
+            "remaining_count": [],
+            "remaining_mult": 1,
+            "remaining_length": length,
+            "packet": bytearray(body),
+            "to_process": 0,
+            "pos": 0,
         }
         try:
             return self._packet_handle()
@@ -177,8 +183,14 @@ class _Client(mqtt.Client):
             return mqtt.MQTTErrorCode.MQTT_ERR_PROTOCOL
         finally:
             self._in_packet = {
-                "command": 0, "have_remaining": 0, "remaining_count": [], "remaining_mult": 1,
-                "remaining_length": 0, "packet": bytearray(b""), "to_process": 0, "pos": 0,
+                "command": 0,
+                "have_remaining": 0,
+                "remaining_count": [],
+                "remaining_mult": 1,
+                "remaining_length": 0,
+                "packet": bytearray(b""),
+                "to_process": 0,
+                "pos": 0,
             }
 
 
@@ -230,9 +242,16 @@ class MqttSource:
                 "MQTT connection without TLS to a non-loopback host: credentials and data travel in clear text",
                 extra={"host": self.host, "port": self.port},
             )
-        log.info("connecting to MQTT broker", extra={"host": self.host, "port": self.port, "tls": self.tls,
-                                                     "client_id": self.config.client_id,
-                                                     "auth": self._username is not None})
+        log.info(
+            "connecting to MQTT broker",
+            extra={
+                "host": self.host,
+                "port": self.port,
+                "tls": self.tls,
+                "client_id": self.config.client_id,
+                "auth": self._username is not None,
+            },
+        )
         for protocol in (mqtt.MQTTv5, mqtt.MQTTv311):
             self.protocol = protocol
             self._refused_v5 = False
@@ -256,8 +275,10 @@ class MqttSource:
                 self._refused_v5 = True  # the broker took the connection but never answered the v5 CONNECT
             if not self._refused_v5:
                 if not self.connected.is_set():
-                    log.warning("MQTT broker not reachable yet; retrying in the background",
-                                extra={"host": self.host, "port": self.port})
+                    log.warning(
+                        "MQTT broker not reachable yet; retrying in the background",
+                        extra={"host": self.host, "port": self.port},
+                    )
                 return
             client.disconnect()
             client.loop_stop()
@@ -277,8 +298,14 @@ class MqttSource:
         self._last_failure = ""
         self._ever_connected = True
         session = bool(getattr(flags, "session_present", False))
-        log.info("MQTT connected", extra={"session_present": session, "protocol": "5" if self.protocol == 5 else
-                                          "3.1.1", "generation": getattr(client, "generation", 0)})
+        log.info(
+            "MQTT connected",
+            extra={
+                "session_present": session,
+                "protocol": "5" if self.protocol == 5 else "3.1.1",
+                "generation": getattr(client, "generation", 0),
+            },
+        )
         client.subscribe([(f, self.config.qos) for f in self.config.filters()])
         self.connected.set()
 
@@ -308,8 +335,10 @@ class MqttSource:
         text = f"{type(error).__name__}: {error}"
         extra: dict[str, Any] = {"host": self.host, "port": self.port, "tls": self.tls, "error": text}
         if isinstance(error, ssl.SSLError):
-            extra["hint"] = ("TLS failed: check STADTPULS_MQTT_CA_FILE (the broker's CA), STADTPULS_MQTT_CERT_FILE and "
-                             "STADTPULS_MQTT_KEY_FILE (the client certificate the broker requires)")
+            extra["hint"] = (
+                "TLS failed: check STADTPULS_MQTT_CA_FILE (the broker's CA), STADTPULS_MQTT_CERT_FILE and "
+                "STADTPULS_MQTT_KEY_FILE (the client certificate the broker requires)"
+            )
         if text != self._last_failure:
             self._last_failure = text
             log.error("MQTT connection failed", extra=extra)
@@ -351,4 +380,3 @@ class MqttSource:
         self.inbox.close()
         client.loop_stop()
         self._client = None
-

@@ -35,17 +35,30 @@ log = get_logger("stadtpuls.ingest")
 class IngestService:
     """The running service; ``start()`` returns once everything runs, ``stop()`` shuts down gracefully."""
 
-    def __init__(self, settings: Settings, *, database_url: str, mqtt_url: str, metrics_port: int | None = None,
-                 spool_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        database_url: str,
+        mqtt_url: str,
+        metrics_port: int | None = None,
+        spool_dir: Path | None = None,
+    ) -> None:
         self.settings = settings
         s = settings
         self.inbox = Inbox(s.queue_max)
         self.metrics = Metrics()
         self.source = MqttSource(
             MqttConfig(
-                url=mqtt_url, client_id=s.mqtt_client_id, topics=list(s.mqtt_topics), share_group=s.mqtt_share_group,
-                qos=s.mqtt_qos, receive_maximum=s.mqtt_receive_maximum, ca_file=s.mqtt_ca_file,
-                cert_file=s.mqtt_cert_file, key_file=s.mqtt_key_file,
+                url=mqtt_url,
+                client_id=s.mqtt_client_id,
+                topics=list(s.mqtt_topics),
+                share_group=s.mqtt_share_group,
+                qos=s.mqtt_qos,
+                receive_maximum=s.mqtt_receive_maximum,
+                ca_file=s.mqtt_ca_file,
+                cert_file=s.mqtt_cert_file,
+                key_file=s.mqtt_key_file,
             ),
             self.inbox,
         )
@@ -53,10 +66,18 @@ class IngestService:
         self.spool = Spool(spool_dir or Path(s.spool_dir) / safe_id, s.spool_max_bytes)
         self.writer = Writer(database_url)
         self.worker = Worker(
-            WorkerConfig(batch_size=s.batch_size, flush_interval=s.flush_interval,
-                         registry_refresh=s.registry_refresh, max_message_bytes=s.max_message_bytes,
-                         store_simulated=s.store_simulated),
-            self.inbox, self.source, self.writer, self.spool, self.metrics,
+            WorkerConfig(
+                batch_size=s.batch_size,
+                flush_interval=s.flush_interval,
+                registry_refresh=s.registry_refresh,
+                max_message_bytes=s.max_message_bytes,
+                store_simulated=s.store_simulated,
+            ),
+            self.inbox,
+            self.source,
+            self.writer,
+            self.spool,
+            self.metrics,
         )
         self.metrics_port = s.metrics_port if metrics_port is None else metrics_port
         self.metrics.health_extra = self._health
@@ -79,8 +100,11 @@ class IngestService:
         if s.mqtt_receive_maximum < window:
             log.warning(
                 "MQTT receive maximum is smaller than the batches in flight: throughput is limited by the window",
-                extra={"receive_maximum": s.mqtt_receive_maximum, "batch_size": s.batch_size, "suggested": min(
-                    65535, window)},
+                extra={
+                    "receive_maximum": s.mqtt_receive_maximum,
+                    "batch_size": s.batch_size,
+                    "suggested": min(65535, window),
+                },
             )
         if self.metrics_port:
             port = self.metrics.serve(self.metrics_port)
@@ -90,8 +114,10 @@ class IngestService:
         self._thread.start()
         self.source.start()
         self.metrics.mqtt_connected.set(1 if self.source.connected.is_set() else 0)
-        log.info("ingest running", extra={"topics": ",".join(self.source.config.filters()),
-                                          "batch_size": self.settings.batch_size})
+        log.info(
+            "ingest running",
+            extra={"topics": ",".join(self.source.config.filters()), "batch_size": self.settings.batch_size},
+        )
 
     def _run_worker(self) -> None:
         try:
@@ -134,13 +160,19 @@ def _run(args: argparse.Namespace) -> int:
     settings = load(**overrides)
     configure_logging(settings.log_level, settings.log_format)
     if settings.database_url is None or settings.mqtt_url is None:
-        missing = [n for n, v in (("STADTPULS_DATABASE_URL", settings.database_url),
-                                  ("STADTPULS_MQTT_URL", settings.mqtt_url)) if v is None]
+        missing = [
+            n
+            for n, v in (("STADTPULS_DATABASE_URL", settings.database_url), ("STADTPULS_MQTT_URL", settings.mqtt_url))
+            if v is None
+        ]
         sys.stderr.write(f"stadtpuls: {' and '.join(missing)} not set\n")
         return 2
     try:
-        service = IngestService(settings, database_url=settings.database_url.get_secret_value(),
-                                mqtt_url=settings.mqtt_url.get_secret_value())
+        service = IngestService(
+            settings,
+            database_url=settings.database_url.get_secret_value(),
+            mqtt_url=settings.mqtt_url.get_secret_value(),
+        )
     except SpoolError as e:
         sys.stderr.write(f"stadtpuls: spool: {e}\n")
         return 1

@@ -79,8 +79,9 @@ class WorkerConfig:
 
 
 class Worker:
-    def __init__(self, config: WorkerConfig, inbox: Inbox, acker: Acker, writer: Writer, spool: Spool,
-                 metrics: Metrics) -> None:
+    def __init__(
+        self, config: WorkerConfig, inbox: Inbox, acker: Acker, writer: Writer, spool: Spool, metrics: Metrics
+    ) -> None:
         self.config = config
         self.inbox = inbox
         self.acker = acker
@@ -128,8 +129,12 @@ class Worker:
             log.warning("device registry not refreshed", extra={"error": type(e).__name__})
             return False
         if p is None:
-            self.pipeline = Pipeline(registry, max_message_bytes=self.config.max_message_bytes,
-                                     store_simulated=self.config.store_simulated, recent_stops=self._recent_stops)
+            self.pipeline = Pipeline(
+                registry,
+                max_message_bytes=self.config.max_message_bytes,
+                store_simulated=self.config.store_simulated,
+                recent_stops=self._recent_stops,
+            )
             log.info("device registry loaded", extra={"devices": len(registry)})
         else:
             p.registry = registry

@@ -34,8 +34,22 @@ from .pgcopy import Field, encode, var_from_strings
 __all__ = ["UPLINK_COLUMNS", "PreparedBatch", "Tracking", "WriteResult", "Writer"]
 
 UPLINK_COLUMNS = (
-    "time", "dedup_key", "dev_eui", "f_cnt", "f_port", "payload", "rssi", "snr", "dr", "sf", "frequency",
-    "gateways", "gateway_id", "lns", "simulated", "received_at",
+    "time",
+    "dedup_key",
+    "dev_eui",
+    "f_cnt",
+    "f_port",
+    "payload",
+    "rssi",
+    "snr",
+    "dr",
+    "sf",
+    "frequency",
+    "gateways",
+    "gateway_id",
+    "lns",
+    "simulated",
+    "received_at",
 )
 DEAD_LETTER_COLUMNS = ("received_at", "topic", "stage", "reason", "dev_eui", "lns", "payload")
 _STAGED = ("uplinks", "bin_levels", "parking_events", "passenger_counts", "environment_readings")
@@ -156,9 +170,10 @@ class Writer:
                 for table in _STAGED:
                     conn.execute(_staging_ddl(table))
                 conn.execute(
-                    sql.SQL("CREATE TEMP TABLE IF NOT EXISTS stage_dead_letters ON COMMIT DELETE ROWS"
-                            " AS SELECT {} FROM dead_letters WITH NO DATA").format(
-                        sql.SQL(", ").join(map(sql.Identifier, DEAD_LETTER_COLUMNS)))
+                    sql.SQL(
+                        "CREATE TEMP TABLE IF NOT EXISTS stage_dead_letters ON COMMIT DELETE ROWS"
+                        " AS SELECT {} FROM dead_letters WITH NO DATA"
+                    ).format(sql.SQL(", ").join(map(sql.Identifier, DEAD_LETTER_COLUMNS)))
                 )
                 conn.execute(
                     "CREATE TEMP TABLE IF NOT EXISTS stage_gaps (time timestamptz, dev_eui text, f_cnt_from bigint,"
@@ -229,8 +244,10 @@ class Writer:
         euis, times = [g[0] for g in gone], [g[1] for g in gone]
         for table in dict.fromkeys(tables):
             cur.execute(
-                sql.SQL("DELETE FROM {} d USING unnest(%s::text[], %s::timestamptz[]) AS g(dev_eui, time)"
-                        " WHERE d.dev_eui = g.dev_eui AND d.time = g.time").format(sql.Identifier("stage_" + table)),
+                sql.SQL(
+                    "DELETE FROM {} d USING unnest(%s::text[], %s::timestamptz[]) AS g(dev_eui, time)"
+                    " WHERE d.dev_eui = g.dev_eui AND d.time = g.time"
+                ).format(sql.Identifier("stage_" + table)),
                 (euis, times),
             )
 
@@ -256,8 +273,12 @@ class Writer:
         )
         g = find_gaps(tr.dev_eui, tr.f_cnt, tr.time, tr.session, prior, tr.resets)
         if len(g.gap_dev):
-            fields = [Field("timestamptz", g.gap_time), Field("text", g.gap_dev), Field("int8", g.gap_from),
-                      Field("int8", g.gap_to)]
+            fields = [
+                Field("timestamptz", g.gap_time),
+                Field("text", g.gap_dev),
+                Field("int8", g.gap_from),
+                Field("int8", g.gap_to),
+            ]
             self._copy(cur, "stage_gaps", _GAP_COLUMNS, fields, len(g.gap_dev))
             cur.execute(_insert_stmt("fcnt_gaps", _GAP_COLUMNS, "stage_gaps"))
             result.gaps = max(cur.rowcount, 0)

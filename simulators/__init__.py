@@ -3,7 +3,7 @@ stations that speaks real LoRaWAN payloads in real network-server envelopes, wit
 
 Usage::
 
-    from simulators import SimConfig, Simulation, TruthWriter
+    from stadtpuls.simulators import SimConfig, Simulation, TruthWriter
     sim = Simulation(SimConfig(city="small", seed=7, start_us=..., duration_us=...), TruthWriter("truth.jsonl"))
     for msg in sim.messages():          # Message(t_us, topic, payload), in publication order
         ...

@@ -25,12 +25,84 @@ __all__ = ["DEMAND", "SERVICE", "BusModel"]
 
 #: Boardings per stop visit at a stop of weight 1, by local hour: weekday, Saturday, Sunday.
 DEMAND = (
-    (0.1, 0.05, 0.05, 0.05, 0.3, 1.2, 3.5, 5.0, 4.5, 3.0, 2.5, 2.7, 3.0, 3.0, 3.2, 4.0, 4.7, 4.5, 3.5, 2.5, 1.7,
-     1.2, 0.8, 0.4),
-    (0.3, 0.2, 0.1, 0.05, 0.1, 0.3, 0.8, 1.5, 2.2, 2.8, 3.0, 3.1, 3.0, 2.9, 2.7, 2.5, 2.4, 2.2, 2.0, 1.6, 1.3,
-     1.1, 0.8, 0.5),
-    (0.4, 0.3, 0.2, 0.1, 0.05, 0.1, 0.3, 0.6, 1.0, 1.4, 1.7, 1.9, 2.0, 2.0, 1.9, 1.8, 1.7, 1.6, 1.4, 1.1, 0.9,
-     0.7, 0.5, 0.3),
+    (
+        0.1,
+        0.05,
+        0.05,
+        0.05,
+        0.3,
+        1.2,
+        3.5,
+        5.0,
+        4.5,
+        3.0,
+        2.5,
+        2.7,
+        3.0,
+        3.0,
+        3.2,
+        4.0,
+        4.7,
+        4.5,
+        3.5,
+        2.5,
+        1.7,
+        1.2,
+        0.8,
+        0.4,
+    ),
+    (
+        0.3,
+        0.2,
+        0.1,
+        0.05,
+        0.1,
+        0.3,
+        0.8,
+        1.5,
+        2.2,
+        2.8,
+        3.0,
+        3.1,
+        3.0,
+        2.9,
+        2.7,
+        2.5,
+        2.4,
+        2.2,
+        2.0,
+        1.6,
+        1.3,
+        1.1,
+        0.8,
+        0.5,
+    ),
+    (
+        0.4,
+        0.3,
+        0.2,
+        0.1,
+        0.05,
+        0.1,
+        0.3,
+        0.6,
+        1.0,
+        1.4,
+        1.7,
+        1.9,
+        2.0,
+        2.0,
+        1.9,
+        1.8,
+        1.7,
+        1.6,
+        1.4,
+        1.1,
+        0.9,
+        0.7,
+        0.5,
+        0.3,
+    ),
 )
 #: Service hours (local) on weekdays, Saturdays and Sundays.
 SERVICE = ((time(5, 0), time(23, 30)), (time(6, 0), time(23, 30)), (time(7, 0), time(23, 0)))
@@ -71,8 +143,9 @@ class BusModel:
         self.vehicles: list[_Vehicle] = []
         self.vehicle_ids: list[str] = []
         for line in city.sites_of("line"):
-            stops = sorted((s for s in city.sites if s.kind == "stop" and s.parent_id == line.site_id),
-                           key=lambda s: s.seq or 0)
+            stops = sorted(
+                (s for s in city.sites if s.kind == "stop" and s.parent_id == line.site_id), key=lambda s: s.seq or 0
+            )
             lat = np.array([s.lat for s in stops], dtype=np.float64)
             lon = np.array([s.lon for s in stops], dtype=np.float64)
             gap = distance_m(lat[:-1], lon[:-1], lat[1:], lon[1:])
@@ -82,11 +155,16 @@ class BusModel:
             vehicles = [s for s in city.sites if s.kind == "vehicle" and s.parent_id == line.site_id]
             cycle_us = int(2 * (len(stops) - 1) * 150 * US + 2 * 360 * US)
             for v, site in enumerate(vehicles):
-                self.vehicles.append(_Vehicle(
-                    ln, v * cycle_us // max(len(vehicles), 1), site.capacity or 85,
-                    devs[(site.site_id, "paxcounter")], devs[(site.site_id, "vs133")],
-                    totals=[int(x) for x in rng.integers(1000, 200000, 4)],
-                ))
+                self.vehicles.append(
+                    _Vehicle(
+                        ln,
+                        v * cycle_us // max(len(vehicles), 1),
+                        site.capacity or 85,
+                        devs[(site.site_id, "paxcounter")],
+                        devs[(site.site_id, "vs133")],
+                        totals=[int(x) for x in rng.integers(1000, 200000, 4)],
+                    )
+                )
                 self.vehicle_ids.append(site.site_id)
         for veh in self.vehicles:
             veh.arrive_us = self._next_service(start_us) + veh.offset_us
@@ -94,8 +172,7 @@ class BusModel:
     def _service(self, day) -> tuple[int, int]:
         kind = 0 if day.weekday() < 5 else day.weekday() - 4
         first, last = SERVICE[kind]
-        return (to_us(datetime.combine(day, first, tzinfo=self.tz)),
-                to_us(datetime.combine(day, last, tzinfo=self.tz)))
+        return (to_us(datetime.combine(day, first, tzinfo=self.tz)), to_us(datetime.combine(day, last, tzinfo=self.tz)))
 
     def _next_service(self, t_us: int) -> int:
         """Start of service at or after ``t_us`` (or ``t_us`` itself during service hours)."""
@@ -124,7 +201,7 @@ class BusModel:
                 n = len(ln.stop_ids)
                 k = v.stop
                 last = (k == n - 1) if v.direction > 0 else (k == 0)
-                ahead = ln.weight[k + 1:] if v.direction > 0 else ln.weight[:k][::-1]
+                ahead = ln.weight[k + 1 :] if v.direction > 0 else ln.weight[:k][::-1]
                 out = v.onboard if last else int(rng.binomial(v.onboard, ln.weight[k] / (ln.weight[k] + ahead.sum())))
                 room = v.capacity - (v.onboard - out)
                 board = 0 if last else min(room, int(rng.poisson(self._demand(v.arrive_us) * ln.weight[k])))
@@ -139,10 +216,21 @@ class BusModel:
                 v.totals = [a + b for a, b in zip(v.totals, counts, strict=True)]
                 gps = rng.normal(0, 4.0, 2) / 111_320
                 wifi = int(rng.binomial(v.onboard, 0.6))
-                pax.append((close - 3 * US, v.pax_dev, wifi, v.onboard - wifi,
-                            ln.lat[k] + gps[0], ln.lon[k] + gps[1] / math.cos(math.radians(ln.lat[k])),
-                            int(rng.integers(6, 13)), float(rng.uniform(0.7, 2.0)), int(rng.integers(105, 126)),
-                            ln.stop_ids[k], v.onboard))
+                pax.append(
+                    (
+                        close - 3 * US,
+                        v.pax_dev,
+                        wifi,
+                        v.onboard - wifi,
+                        ln.lat[k] + gps[0],
+                        ln.lon[k] + gps[1] / math.cos(math.radians(ln.lat[k])),
+                        int(rng.integers(6, 13)),
+                        float(rng.uniform(0.7, 2.0)),
+                        int(rng.integers(105, 126)),
+                        ln.stop_ids[k],
+                        v.onboard,
+                    )
+                )
                 door.append((close, v.door_dev, *counts, *v.totals, ln.stop_ids[k], v.onboard))
                 self._advance(v, close, last)
         return self._batches(pax, door)
@@ -176,18 +264,51 @@ class BusModel:
             lat = np.round(lat, 6)
             lon = np.round(lon, 6)
             hdop = np.round(hdop, 2)
-            fields = {"wifi": wifi, "ble": ble, "latitude": lat, "longitude": lon, "sats": sats, "hdop": hdop,
-                      "altitude": alt}
+            fields = {
+                "wifi": wifi,
+                "ble": ble,
+                "latitude": lat,
+                "longitude": lon,
+                "sats": sats,
+                "hdop": hdop,
+                "altitude": alt,
+            }
             q = {"pax_count": (wifi + ble).astype(np.float64)}
-            out.append(ReadingBatch("opensource/esp32-paxcounter", 1, t.astype(np.int64), dev.astype(np.int64),
-                                    fields, q, {"stop_id": stop, "lat": lat, "lon": lon, "onboard": onboard}))
+            out.append(
+                ReadingBatch(
+                    "opensource/esp32-paxcounter",
+                    1,
+                    t.astype(np.int64),
+                    dev.astype(np.int64),
+                    fields,
+                    q,
+                    {"stop_id": stop, "lat": lat, "lon": lon, "onboard": onboard},
+                )
+            )
         if door:
-            t, dev, in1, out1, in2, out2, ti1, to1, ti2, to2, stop, onboard = (np.array(c) for c in zip(*door,
-                                                                                                       strict=True))
-            fields = {"line_1.total_in": ti1, "line_1.total_out": to1, "line_1.period_in": in1,
-                      "line_1.period_out": out1, "line_2.total_in": ti2, "line_2.total_out": to2,
-                      "line_2.period_in": in2, "line_2.period_out": out2}
+            t, dev, in1, out1, in2, out2, ti1, to1, ti2, to2, stop, onboard = (
+                np.array(c) for c in zip(*door, strict=True)
+            )
+            fields = {
+                "line_1.total_in": ti1,
+                "line_1.total_out": to1,
+                "line_1.period_in": in1,
+                "line_1.period_out": out1,
+                "line_2.total_in": ti2,
+                "line_2.total_out": to2,
+                "line_2.period_in": in2,
+                "line_2.period_out": out2,
+            }
             q = {"pax_in": (in1 + in2).astype(np.float64), "pax_out": (out1 + out2).astype(np.float64)}
-            out.append(ReadingBatch("milesight-iot/vs133", 85, t.astype(np.int64), dev.astype(np.int64), fields, q,
-                                    {"stop_id": stop, "onboard": onboard}))
+            out.append(
+                ReadingBatch(
+                    "milesight-iot/vs133",
+                    85,
+                    t.astype(np.int64),
+                    dev.astype(np.int64),
+                    fields,
+                    q,
+                    {"stop_id": stop, "onboard": onboard},
+                )
+            )
         return out

@@ -30,26 +30,74 @@ class DeviceModel:
 MODELS: dict[str, DeviceModel] = {
     m.key: m
     for m in (
-        DeviceModel("em310-udl", "milesight-iot/em310-udl", "bin", "milesight-iot", "em310-udl",
-                    "Milesight EM310-UDL", "24e124", 3600, 8.0, "1.3", "1.2"),
-        DeviceModel("r718x", "netvox/r718x", "bin", "netvox", "r718x", "Netvox R718X", "00137a", 3600, 8.0,
-                    "1.0", "1.0"),
-        DeviceModel("wilsen", "pepperl-fuchs/wilsen-sonic-level", "bin", "pepperl-fuchs", "wilsen-sonic-level",
-                    "Pepperl+Fuchs WILSEN.sonic.level", "70b3d5", 3600, 6.0, "1.0", "1.5"),
-        DeviceModel("nps405", "nwave/nps405", "space", "nwave", "nps405", "Nwave NPS405", "70b3d5", 3600, 16.0,
-                    "4.0", "2.4.9"),
-        DeviceModel("tps110", "bosch/tps110", "space", "bosch", "tps110", "Bosch TPS110", "fcd6bd", 3600, 16.0,
-                    "1.0", "0.29.2"),
-        DeviceModel("r719a", "netvox/r719a", "space", "netvox", "r719a", "Netvox R719A", "00137a", 3600, 14.0,
-                    "1.0", "1.0"),
-        DeviceModel("vs133", "milesight-iot/vs133", "vehicle", "milesight-iot", "vs133", "Milesight VS133",
-                    "24e124", 0, 4.0, "1.0", "1.1"),
-        DeviceModel("paxcounter", "opensource/esp32-paxcounter", "vehicle", "opensource", "esp32-paxcounter",
-                    "ESP32-Paxcounter", "70b3d5", 0, 4.0, "1.0", "3.4.0"),
-        DeviceModel("ers", "elsys/ers", "station", "elsys", "ers", "Elsys ERS", "a81758", 900, 10.0,
-                    "1.0", "1.6"),
-        DeviceModel("lht65", "dragino/lht65", "station", "dragino", "lht65", "Dragino LHT65", "a84041", 1200,
-                    2.0, "1.8", "1.8"),
+        DeviceModel(
+            "em310-udl",
+            "milesight-iot/em310-udl",
+            "bin",
+            "milesight-iot",
+            "em310-udl",
+            "Milesight EM310-UDL",
+            "24e124",
+            3600,
+            8.0,
+            "1.3",
+            "1.2",
+        ),
+        DeviceModel(
+            "r718x", "netvox/r718x", "bin", "netvox", "r718x", "Netvox R718X", "00137a", 3600, 8.0, "1.0", "1.0"
+        ),
+        DeviceModel(
+            "wilsen",
+            "pepperl-fuchs/wilsen-sonic-level",
+            "bin",
+            "pepperl-fuchs",
+            "wilsen-sonic-level",
+            "Pepperl+Fuchs WILSEN.sonic.level",
+            "70b3d5",
+            3600,
+            6.0,
+            "1.0",
+            "1.5",
+        ),
+        DeviceModel(
+            "nps405", "nwave/nps405", "space", "nwave", "nps405", "Nwave NPS405", "70b3d5", 3600, 16.0, "4.0", "2.4.9"
+        ),
+        DeviceModel(
+            "tps110", "bosch/tps110", "space", "bosch", "tps110", "Bosch TPS110", "fcd6bd", 3600, 16.0, "1.0", "0.29.2"
+        ),
+        DeviceModel(
+            "r719a", "netvox/r719a", "space", "netvox", "r719a", "Netvox R719A", "00137a", 3600, 14.0, "1.0", "1.0"
+        ),
+        DeviceModel(
+            "vs133",
+            "milesight-iot/vs133",
+            "vehicle",
+            "milesight-iot",
+            "vs133",
+            "Milesight VS133",
+            "24e124",
+            0,
+            4.0,
+            "1.0",
+            "1.1",
+        ),
+        DeviceModel(
+            "paxcounter",
+            "opensource/esp32-paxcounter",
+            "vehicle",
+            "opensource",
+            "esp32-paxcounter",
+            "ESP32-Paxcounter",
+            "70b3d5",
+            0,
+            4.0,
+            "1.0",
+            "3.4.0",
+        ),
+        DeviceModel("ers", "elsys/ers", "station", "elsys", "ers", "Elsys ERS", "a81758", 900, 10.0, "1.0", "1.6"),
+        DeviceModel(
+            "lht65", "dragino/lht65", "station", "dragino", "lht65", "Dragino LHT65", "a84041", 1200, 2.0, "1.8", "1.8"
+        ),
     )
 }
 

@@ -20,7 +20,10 @@ from .geo import CENTER, STREETS, offset, round_coord
 __all__ = ["SIZES", "City", "CitySize", "Device", "Gateway", "Site", "build_city", "stream"]
 
 WASTE_LABELS = {
-    "residual": "Restmüll", "paper": "Papier", "packaging": "Leichtverpackungen", "organic": "Bioabfall",
+    "residual": "Restmüll",
+    "paper": "Papier",
+    "packaging": "Leichtverpackungen",
+    "organic": "Bioabfall",
     "glass": "Glas",
 }
 POINT_TYPES = {
@@ -57,10 +60,22 @@ def _lots(n: int) -> tuple[tuple[str, int], ...]:
 SIZES: dict[str, CitySize] = {
     "small": CitySize("small", 1800, 8, (("center", 12), ("park_ride", 16), ("residential", 10)), 1, 8, 2, 2, 2),
     "medium": CitySize(
-        "medium", 4500, 100,
-        (("center", 120), ("park_ride", 150), ("residential", 40), ("center", 80), ("park_ride", 60),
-         ("residential", 50)),
-        4, 14, 3, 6, 5,
+        "medium",
+        4500,
+        100,
+        (
+            ("center", 120),
+            ("park_ride", 150),
+            ("residential", 40),
+            ("center", 80),
+            ("park_ride", 60),
+            ("residential", 50),
+        ),
+        4,
+        14,
+        3,
+        6,
+        5,
     ),
     "large": CitySize("large", 8000, 650, _lots(20), 12, 20, 5, 20, 12),
 }
@@ -132,8 +147,9 @@ class City:
         return [d for d in self.devices if self.site_by_id[d.site_id].kind == kind]
 
 
-def build_city(size: str | CitySize = "medium", seed: int = 1, fmt: str = "mixed",
-               center: tuple[float, float] = CENTER) -> City:
+def build_city(
+    size: str | CitySize = "medium", seed: int = 1, fmt: str = "mixed", center: tuple[float, float] = CENTER
+) -> City:
     """The town of ``size`` for ``seed``; ``fmt`` (tts | chirpstack | mixed) picks each device's network server."""
     spec = SIZES[size] if isinstance(size, str) else size
     rng = stream(seed, "city")
@@ -163,11 +179,22 @@ def build_city(size: str | CitySize = "medium", seed: int = 1, fmt: str = "mixed
             depth, full = {240: (1000, 180), 660: (1150, 200), 1100: (1250, 220), 2500: (1650, 250)}[volume]
             lat, lon = at(r * math.cos(a) + rng.normal(0, 3), r * math.sin(a) + rng.normal(0, 3))
             sid = f"bin-{n_bin:04d}"
-            sites.append(Site(
-                sid, "bin", f"{WASTE_LABELS[waste]}, {street} {number}", None, lat, lon, waste, depth, full,
-                volume, 75.0 if waste == "organic" else 80.0,
-                params={"area": ptype, "district": district, "point": p + 1},
-            ))
+            sites.append(
+                Site(
+                    sid,
+                    "bin",
+                    f"{WASTE_LABELS[waste]}, {street} {number}",
+                    None,
+                    lat,
+                    lon,
+                    waste,
+                    depth,
+                    full,
+                    volume,
+                    75.0 if waste == "organic" else 80.0,
+                    params={"area": ptype, "district": district, "point": p + 1},
+                )
+            )
             placements.append((BIN_MODELS[(n_bin - 1) % 3], sid, f"{WASTE_LABELS[waste]} {street} {number}"))
 
     # parking lots and their spaces; one sensor make per lot
@@ -179,8 +206,18 @@ def build_city(size: str | CitySize = "medium", seed: int = 1, fmt: str = "mixed
         lot_id = f"lot-{i + 1:02d}"
         street = STREETS[int(rng.integers(len(STREETS)))]
         lat, lon = at(east, north)
-        sites.append(Site(lot_id, "lot", f"{LOT_NAMES[profile]} {street}", None, lat, lon, capacity=capacity,
-                          params={"profile": profile}))
+        sites.append(
+            Site(
+                lot_id,
+                "lot",
+                f"{LOT_NAMES[profile]} {street}",
+                None,
+                lat,
+                lon,
+                capacity=capacity,
+                params={"profile": profile},
+            )
+        )
         model = SPACE_MODELS[i % 3]
         for k in range(capacity):
             row, col = divmod(k, 20)
@@ -224,8 +261,17 @@ def build_city(size: str | CitySize = "medium", seed: int = 1, fmt: str = "mixed
         lat, lon = at(r * math.cos(a), r * math.sin(a))
         label = buildings[(i // 2) % len(buildings)] if model == "ers" else "Wetterstation"
         sid = f"station-{i + 1:02d}"
-        sites.append(Site(sid, "station", f"{label} {STREETS[int(rng.integers(len(STREETS)))]}", None, lat, lon,
-                          params={"indoor": model == "ers"}))
+        sites.append(
+            Site(
+                sid,
+                "station",
+                f"{label} {STREETS[int(rng.integers(len(STREETS)))]}",
+                None,
+                lat,
+                lon,
+                params={"indoor": model == "ers"},
+            )
+        )
         placements.append((model, sid, f"{label} {model}"))
 
     gateways = []
@@ -260,8 +306,18 @@ def _devices(placements: list[tuple[str, str, str]], sites: list[Site], seed: in
         if lat is None or lon is None:  # on a vehicle: placed at its line's first stop
             first = by_id[f"{site.parent_id}-s01"]
             lat, lon = first.lat, first.lon
-        devices.append(Device(
-            index, eui, model, name, site_id, f"{key}-{eui[-6:]}-{site_id}".replace("_", "-"), float(lat or 0),
-            float(lon or 0), lns, model.report_interval_s or 3600,
-        ))
+        devices.append(
+            Device(
+                index,
+                eui,
+                model,
+                name,
+                site_id,
+                f"{key}-{eui[-6:]}-{site_id}".replace("_", "-"),
+                float(lat or 0),
+                float(lon or 0),
+                lns,
+                model.report_interval_s or 3600,
+            )
+        )
     return devices

@@ -39,22 +39,41 @@ def setup(p: argparse.ArgumentParser) -> None:
     p.add_argument("--city", choices=("small", "medium", "large"), default="medium", help="size of the town")
     p.add_argument("--seed", type=int, default=1, help="random seed; the same seed gives the same messages")
     p.add_argument("--start", default="now", help="simulated start (ISO date or date-time, UTC if naive; 'now')")
-    p.add_argument("--duration", default=None,
-                   help="simulated time to run (e.g. 6h, 7d; default 7d); in load mode: wall-clock time")
-    p.add_argument("--speed", type=_speed, default=None,
-                   help="time factor: 1 real time, 600 ten minutes a second, max (or 0) as fast as possible; "
-                        "default 1 over MQTT, max with --out")
-    p.add_argument("--format", dest="fmt", choices=("tts", "chirpstack", "mixed"), default="mixed",
-                   help="network server of the devices (mixed: half each)")
-    p.add_argument("--faults", default="none",
-                   help="fault rates, e.g. default or duplicates=0.01,reorder=0.01,gaps=0.005,resets=0.001,"
-                        "skew=0.01,garbage=0.01,unknown=0.005,malformed=0.005")
+    p.add_argument(
+        "--duration",
+        default=None,
+        help="simulated time to run (e.g. 6h, 7d; default 7d); in load mode: wall-clock time",
+    )
+    p.add_argument(
+        "--speed",
+        type=_speed,
+        default=None,
+        help="time factor: 1 real time, 600 ten minutes a second, max (or 0) as fast as possible; "
+        "default 1 over MQTT, max with --out",
+    )
+    p.add_argument(
+        "--format",
+        dest="fmt",
+        choices=("tts", "chirpstack", "mixed"),
+        default="mixed",
+        help="network server of the devices (mixed: half each)",
+    )
+    p.add_argument(
+        "--faults",
+        default="none",
+        help="fault rates, e.g. default or duplicates=0.01,reorder=0.01,gaps=0.005,resets=0.001,"
+        "skew=0.01,garbage=0.01,unknown=0.005,malformed=0.005",
+    )
     p.add_argument("--timezone", default=None, help="local time zone of the town (default: STADTPULS_TIMEZONE)")
     p.add_argument("--mqtt-url", default=None, help="broker (default: STADTPULS_MQTT_URL or mqtt://127.0.0.1:1883)")
     p.add_argument("--out", default=None, help="write messages to this file (JSON lines) instead of publishing")
     p.add_argument("--truth", default=None, help="write the ground truth (JSON lines + summary) to this file")
-    p.add_argument("--export-devices", default=None, metavar="FILE",
-                   help="write the device registry (YAML, or CSV for *.csv); alone: export and exit")
+    p.add_argument(
+        "--export-devices",
+        default=None,
+        metavar="FILE",
+        help="write the device registry (YAML, or CSV for *.csv); alone: export and exit",
+    )
     p.add_argument("--replay", default=None, metavar="FILE", help="publish the messages of a --out file")
     p.add_argument("--rate", type=float, default=None, help="load mode: uplinks per second (0: as fast as possible)")
     p.add_argument("--count", type=int, default=None, help="load mode: number of uplinks")
@@ -128,8 +147,15 @@ def _simulate(args: argparse.Namespace, start_us: int, duration_us: int, faults:
     from .publish import PublishError, pace
     from .truth import TruthWriter
 
-    config = SimConfig(city=args.city, seed=args.seed, start_us=start_us, duration_us=duration_us, fmt=args.fmt,
-                       faults=faults, timezone=_timezone(args))
+    config = SimConfig(
+        city=args.city,
+        seed=args.seed,
+        start_us=start_us,
+        duration_us=duration_us,
+        fmt=args.fmt,
+        faults=faults,
+        timezone=_timezone(args),
+    )
     speed = args.speed if args.speed is not None else (0.0 if args.out else 1.0)
     sim = Simulation(config, TruthWriter(args.truth))
     t0 = time.monotonic()
@@ -156,9 +182,11 @@ def _simulate(args: argparse.Namespace, start_us: int, duration_us: int, faults:
         bar.close()
     summary = sim.summary()
     seconds = time.monotonic() - t0
-    print(f"simulated {args.city} city {iso_us(start_us)} .. {iso_us(sim.end_us)}: "
-          f"{summary['measurements']} measurements, {summary['published']} messages sent in {seconds:.1f} s "
-          f"({summary['published'] / max(seconds, 1e-9):.0f}/s), {summary['joins']} joins")
+    print(
+        f"simulated {args.city} city {iso_us(start_us)} .. {iso_us(sim.end_us)}: "
+        f"{summary['measurements']} measurements, {summary['published']} messages sent in {seconds:.1f} s "
+        f"({summary['published'] / max(seconds, 1e-9):.0f}/s), {summary['joins']} joins"
+    )
     print("faults: " + (", ".join(f"{k}={v}" for k, v in summary["faults"].items() if v) or "none"))
     if args.truth:
         print(f"ground truth -> {args.truth}")
@@ -227,14 +255,27 @@ def _load(args: argparse.Namespace, start_us: int, duration_us: int, faults: Any
             report = run(load, send, count=count, rate=rate, progress=bar.update)
         closer()
         if truth is not None:
-            truth.close({"mode": "load", "seed": args.seed, "city": args.city, "format": args.fmt,
-                         "uplinks": report.uplinks, "joins": report.joins, "published": report.sent,
-                         "faults": dict(report.faults), "faults_config": faults.text()})
+            truth.close(
+                {
+                    "mode": "load",
+                    "seed": args.seed,
+                    "city": args.city,
+                    "format": args.fmt,
+                    "uplinks": report.uplinks,
+                    "joins": report.joins,
+                    "published": report.sent,
+                    "faults": dict(report.faults),
+                    "faults_config": faults.text(),
+                }
+            )
     except RawMqttError as e:
         print(f"stadtpuls simulate: {e}", file=sys.stderr)
         return 1
-    print(f"load: {report.uplinks} uplinks, {report.sent} messages sent in {report.seconds:.1f} s "
-          f"= {report.rate:.0f} messages/s (all acknowledged)" if not args.out else
-          f"load: {report.uplinks} uplinks, {report.sent} messages written in {report.seconds:.1f} s")
+    print(
+        f"load: {report.uplinks} uplinks, {report.sent} messages sent in {report.seconds:.1f} s "
+        f"= {report.rate:.0f} messages/s (all acknowledged)"
+        if not args.out
+        else f"load: {report.uplinks} uplinks, {report.sent} messages written in {report.seconds:.1f} s"
+    )
     print("faults: " + (", ".join(f"{k}={v}" for k, v in report.faults.items() if v) or "none"))
     return 0

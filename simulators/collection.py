@@ -51,8 +51,14 @@ class FixedSchedule:
     a week (``expected_week_pct``) twice a week (three service days apart), more than twice that three times (the
     first, middle and last service day). Within a day bins are visited by angle around the town centre."""
 
-    def __init__(self, bins: Sequence[Site], expected_week_pct: Iterable[float], center: tuple[float, float],
-                 service_days: Sequence[int] = (0, 1, 2, 3, 4), round_pct: float = 75.0) -> None:
+    def __init__(
+        self,
+        bins: Sequence[Site],
+        expected_week_pct: Iterable[float],
+        center: tuple[float, float],
+        service_days: Sequence[int] = (0, 1, 2, 3, 4),
+        round_pct: float = 75.0,
+    ) -> None:
         self.days: dict[int, list[tuple[float, str]]] = {d: [] for d in range(7)}
         days = sorted(service_days)
         for site, week_pct in zip(bins, list(expected_week_pct), strict=True):

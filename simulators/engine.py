@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import orjson
 
-from ingest.envelopes.keys import derive_key
+from stadtpuls.ingest.envelopes.keys import derive_key
 
 from .buses import BusModel
 from .city import City, build_city
@@ -175,8 +175,14 @@ class Simulation:
         """The uplink's key in the hub (``uplinks.dedup_key``): ChirpStack's deduplicationId; for TTS the UUID the
         hub derives from application, device, session, frame counter and NS receive time (formats README 1.5)."""
         if facts.device.lns == "tts":
-            key = derive_key("tts", self.net.tts_application, facts.device.lns_device_id,
-                             facts.session.session_key_id, facts.f_cnt, facts.stamps.server)
+            key = derive_key(
+                "tts",
+                self.net.tts_application,
+                facts.device.lns_device_id,
+                facts.session.session_key_id,
+                facts.f_cnt,
+                facts.stamps.server,
+            )
             return str(uuid.UUID(bytes=key))
         return facts.dedup_id
 
@@ -223,17 +229,38 @@ class Simulation:
             skew = int(plan.skew_us[k])
             if skew:
                 faults.append("skew")
-            gws = [(gateways[g], rssi[k][g], snr[k][g]) for g in order[k][:heard_n[k]]]
+            gws = [(gateways[g], rssi[k][g], snr[k][g]) for g in order[k][: heard_n[k]]]
             facts = UplinkFacts(
-                device, session, f_cnt, f_port, payload, int(t_sent[k]), sf[k], freq[k], chan[k], airtime, gws,
-                "" if is_tts else ids.uuid(), next(ulid_rows) if is_tts else [],
-                [ids.token(24 if is_tts else 4) for _ in gws], [ids.u32() for _ in gws], stamp[k],
+                device,
+                session,
+                f_cnt,
+                f_port,
+                payload,
+                int(t_sent[k]),
+                sf[k],
+                freq[k],
+                chan[k],
+                airtime,
+                gws,
+                "" if is_tts else ids.uuid(),
+                next(ulid_rows) if is_tts else [],
+                [ids.token(24 if is_tts else 4) for _ in gws],
+                [ids.u32() for _ in gws],
+                stamp[k],
             )
             line: dict[str, Any] = {
-                "t": true_iso[k], "dev_eui": device.dev_eui, "site_id": device.site_id,
-                "kind": self.city.site_by_id[device.site_id].kind, "codec": device.model.codec, "lns": device.lns,
-                "f_port": f_port, "f_cnt": f_cnt, "bytes_hex": payload.hex(), "quantities": r.quantities,
-                "dedup": self.dedup_key(facts), "faults": faults,
+                "t": true_iso[k],
+                "dev_eui": device.dev_eui,
+                "site_id": device.site_id,
+                "kind": self.city.site_by_id[device.site_id].kind,
+                "codec": device.model.codec,
+                "lns": device.lns,
+                "f_port": f_port,
+                "f_cnt": f_cnt,
+                "bytes_hex": payload.hex(),
+                "quantities": r.quantities,
+                "dedup": self.dedup_key(facts),
+                "faults": faults,
             }
             if skew:
                 line["skew_s"] = skew / US
@@ -259,34 +286,80 @@ class Simulation:
             if plan.malformed[k]:
                 counts["malformed"] += 1
                 self._push(Message(r.t_us, msg.topic, self.faults.malformed(msg.payload)))
-                self.truth.write({"t": iso_us(r.t_us), "dev_eui": device.dev_eui, "site_id": None,
-                                  "kind": "malformed", "lns": device.lns, "topic": msg.topic, "quantities": {},
-                                  "dedup": None, "faults": ["malformed"]})
+                self.truth.write(
+                    {
+                        "t": iso_us(r.t_us),
+                        "dev_eui": device.dev_eui,
+                        "site_id": None,
+                        "kind": "malformed",
+                        "lns": device.lns,
+                        "topic": msg.topic,
+                        "quantities": {},
+                        "dedup": None,
+                        "faults": ["malformed"],
+                    }
+                )
 
     def _unknown(self, facts: UplinkFacts, r: Reading) -> None:
         """An unregistered device of the same model sends the same (valid) reading at the same time."""
         t_us = r.t_us
         rogue, session, f_cnt = self.rogues.next(facts.device)
-        f = UplinkFacts(rogue, session, f_cnt, r.f_port, r.payload, t_us, facts.sf, facts.frequency,
-                        facts.channel, facts.airtime_us, facts.gateways, self.ids.uuid(),
-                        self.ids.ulids(t_us // 1000, 5), facts.tokens, facts.uplink_ids,
-                        stamps(t_us, self.ids.u32() % 1000, rogue.lns))
+        f = UplinkFacts(
+            rogue,
+            session,
+            f_cnt,
+            r.f_port,
+            r.payload,
+            t_us,
+            facts.sf,
+            facts.frequency,
+            facts.channel,
+            facts.airtime_us,
+            facts.gateways,
+            self.ids.uuid(),
+            self.ids.ulids(t_us // 1000, 5),
+            facts.tokens,
+            facts.uplink_ids,
+            stamps(t_us, self.ids.u32() % 1000, rogue.lns),
+        )
         self.faults.counts["unknown"] += 1
         self.uplinks += 1
         self._push(Message(t_us, topic(self.net, rogue), self._body(f)))
-        self.truth.write({"t": iso_us(t_us), "dev_eui": rogue.dev_eui, "site_id": None, "kind": "unknown",
-                          "codec": rogue.model.codec, "lns": rogue.lns, "f_port": f.f_port, "f_cnt": f_cnt,
-                          "bytes_hex": f.payload.hex(), "quantities": {}, "dedup": self.dedup_key(f),
-                          "faults": ["unknown"]})
+        self.truth.write(
+            {
+                "t": iso_us(t_us),
+                "dev_eui": rogue.dev_eui,
+                "site_id": None,
+                "kind": "unknown",
+                "codec": rogue.model.codec,
+                "lns": rogue.lns,
+                "f_port": f.f_port,
+                "f_cnt": f_cnt,
+                "bytes_hex": f.payload.hex(),
+                "quantities": {},
+                "dedup": self.dedup_key(f),
+                "faults": ["unknown"],
+            }
+        )
 
     def summary(self) -> dict[str, Any]:
         c = self.config
         return {
-            "seed": c.seed, "city": self.city.size.name, "format": c.fmt, "start": iso_us(c.start_us),
-            "end": iso_us(self.end_us), "faults_config": c.faults.text(), "devices": len(self.city.devices),
-            "sites": len(self.city.sites), "measurements": self.readings, "uplinks": self.uplinks,
-            "joins": self.joins, "published": self.published, "faults": dict(self.faults.counts),
-            "pickups": len(self.waste.pickups), "overflow_bin_days": len(self.waste.overflow_days),
+            "seed": c.seed,
+            "city": self.city.size.name,
+            "format": c.fmt,
+            "start": iso_us(c.start_us),
+            "end": iso_us(self.end_us),
+            "faults_config": c.faults.text(),
+            "devices": len(self.city.devices),
+            "sites": len(self.city.sites),
+            "measurements": self.readings,
+            "uplinks": self.uplinks,
+            "joins": self.joins,
+            "published": self.published,
+            "faults": dict(self.faults.counts),
+            "pickups": len(self.waste.pickups),
+            "overflow_bin_days": len(self.waste.overflow_days),
             "parking_changes": self.parking.changes,
             "outages": self.waste.health.outages + self.parking.health.outages + self.environment.health.outages,
         }

@@ -46,9 +46,9 @@ class Network:
     tts_cluster: str = "eu1"
     cs_tenant_name: str = "Stadtwerke"
     cs_application_name: str = "city-sensors"
-    profiles: dict[str, str] = field(default_factory=lambda: {
-        k: str(uuid.uuid5(_NS, f"device-profile/{k}")) for k in MODELS
-    })
+    profiles: dict[str, str] = field(
+        default_factory=lambda: {k: str(uuid.uuid5(_NS, f"device-profile/{k}")) for k in MODELS}
+    )
 
     @cached_property
     def device_infos(self) -> dict[str, dict[str, Any]]:
@@ -85,8 +85,9 @@ def stamps_array(t_us: np.ndarray, extra_ns: np.ndarray, tts: np.ndarray) -> lis
     later_tts = iso_array(t + 187_000)
     later_cs = iso_array(t + 63_000, z=False)
     out = []
-    for k, (b, ns, is_tts) in enumerate(zip(base, np.asarray(extra_ns).tolist(), np.asarray(tts).tolist(),
-                                            strict=True)):
+    for k, (b, ns, is_tts) in enumerate(
+        zip(base, np.asarray(extra_ns).tolist(), np.asarray(tts).tolist(), strict=True)
+    ):
         if is_tts:
             out.append(Stamps(f"{b}{ns:03d}Z", gateway[k], received[k], later_tts[k]))
         else:
@@ -97,8 +98,9 @@ def stamps_array(t_us: np.ndarray, extra_ns: np.ndarray, tts: np.ndarray) -> lis
 def stamps(t_us: int, extra_ns: int, lns: str) -> Stamps:
     """Timestamps of an uplink whose reading time is ``t_us``."""
     if lns == "tts":
-        return Stamps(_ns_time(t_us, extra_ns, True), iso_us(t_us - 91_000), iso_us(t_us - 29_000),
-                      iso_us(t_us + 187_000))
+        return Stamps(
+            _ns_time(t_us, extra_ns, True), iso_us(t_us - 91_000), iso_us(t_us - 29_000), iso_us(t_us + 187_000)
+        )
     return Stamps(_ns_time(t_us, extra_ns, False), "", "", iso_us(t_us + 63_000, z=False))
 
 
@@ -141,8 +143,13 @@ def _airtime(us: int) -> str:
 
 
 def _tts_ids(net: Network, d: Device, s: Session) -> dict[str, Any]:
-    return {"device_id": d.lns_device_id, "application_ids": {"application_id": net.tts_application},
-            "dev_eui": d.dev_eui.upper(), "join_eui": "EC656E0000000001", "dev_addr": s.dev_addr.upper()}
+    return {
+        "device_id": d.lns_device_id,
+        "application_ids": {"application_id": net.tts_application},
+        "dev_eui": d.dev_eui.upper(),
+        "join_eui": "EC656E0000000001",
+        "dev_addr": s.dev_addr.upper(),
+    }
 
 
 def tts_uplink(net: Network, f: UplinkFacts) -> dict[str, Any]:
@@ -152,13 +159,19 @@ def tts_uplink(net: Network, f: UplinkFacts) -> dict[str, Any]:
     for (gw, rssi, snr), token in zip(f.gateways, f.tokens, strict=True):
         entry: dict[str, Any] = {
             "gateway_ids": {"gateway_id": gw.gateway_id, "eui": gw.eui.upper()},
-            "time": st.gateway, "timestamp": (f.t_us + int(gw.eui[-6:], 16)) % (1 << 32),
-            "rssi": rssi, "channel_rssi": rssi,
+            "time": st.gateway,
+            "timestamp": (f.t_us + int(gw.eui[-6:], 16)) % (1 << 32),
+            "rssi": rssi,
+            "channel_rssi": rssi,
         }
         if snr:
             entry["snr"] = snr
-        entry["location"] = {"latitude": gw.lat, "longitude": gw.lon, "altitude": gw.altitude,
-                             "source": "SOURCE_REGISTRY"}
+        entry["location"] = {
+            "latitude": gw.lat,
+            "longitude": gw.lon,
+            "altitude": gw.altitude,
+            "source": "SOURCE_REGISTRY",
+        }
         entry["uplink_token"] = token
         if f.channel:
             entry["channel_index"] = f.channel
@@ -172,19 +185,31 @@ def tts_uplink(net: Network, f: UplinkFacts) -> dict[str, Any]:
     msg["rx_metadata"] = rx
     msg["settings"] = {
         "data_rate": {"lora": {"bandwidth": 125000, "spreading_factor": f.sf, "coding_rate": "4/5"}},
-        "frequency": str(f.frequency), "timestamp": rx[0]["timestamp"], "time": rx[0]["time"],
+        "frequency": str(f.frequency),
+        "timestamp": rx[0]["timestamp"],
+        "time": rx[0]["time"],
     }
     msg["received_at"] = st.server
     msg["consumed_airtime"] = _airtime(f.airtime_us)
     m = d.model
-    msg["version_ids"] = {"brand_id": m.brand_id, "model_id": m.model_id, "hardware_version": m.hardware_version,
-                          "firmware_version": m.firmware_version, "band_id": "EU_863_870"}
+    msg["version_ids"] = {
+        "brand_id": m.brand_id,
+        "model_id": m.model_id,
+        "hardware_version": m.hardware_version,
+        "firmware_version": m.firmware_version,
+        "band_id": "EU_863_870",
+    }
     msg["network_ids"] = _network_ids(net)
     u = f.ulids
     return {
         "end_device_ids": _tts_ids(net, d, f.session),
-        "correlation_ids": [f"as:up:{u[0]}", f"gs:conn:{u[1]}", f"gs:uplink:{u[2]}", f"ns:uplink:{u[3]}",
-                            f"rpc:/ttn.lorawan.v3.GsNs/HandleUplink:{u[4]}"],
+        "correlation_ids": [
+            f"as:up:{u[0]}",
+            f"gs:conn:{u[1]}",
+            f"gs:uplink:{u[2]}",
+            f"ns:uplink:{u[3]}",
+            f"rpc:/ttn.lorawan.v3.GsNs/HandleUplink:{u[4]}",
+        ],
         "received_at": st.later,
         "uplink_message": msg,
     }
@@ -192,15 +217,26 @@ def tts_uplink(net: Network, f: UplinkFacts) -> dict[str, Any]:
 
 def _network_ids(net: Network) -> dict[str, str]:
     cluster = f"{net.tts_cluster}.cloud.thethings.industries"
-    return {"net_id": "000013", "ns_id": "EC656E0000000013", "tenant_id": net.tts_tenant,
-            "cluster_id": net.tts_cluster, "cluster_address": cluster, "tenant_address": f"{net.tts_tenant}.{cluster}"}
+    return {
+        "net_id": "000013",
+        "ns_id": "EC656E0000000013",
+        "tenant_id": net.tts_tenant,
+        "cluster_id": net.tts_cluster,
+        "cluster_address": cluster,
+        "tenant_address": f"{net.tts_tenant}.{cluster}",
+    }
 
 
 def tts_join(net: Network, d: Device, s: Session, t_us: int, ulids: list[str]) -> dict[str, Any]:
     return {
         "end_device_ids": _tts_ids(net, d, s),
-        "correlation_ids": [f"as:up:{ulids[0]}", f"gs:conn:{ulids[1]}", f"gs:uplink:{ulids[2]}",
-                            f"ns:uplink:{ulids[3]}", f"rpc:/ttn.lorawan.v3.GsNs/HandleUplink:{ulids[4]}"],
+        "correlation_ids": [
+            f"as:up:{ulids[0]}",
+            f"gs:conn:{ulids[1]}",
+            f"gs:uplink:{ulids[2]}",
+            f"ns:uplink:{ulids[3]}",
+            f"rpc:/ttn.lorawan.v3.GsNs/HandleUplink:{ulids[4]}",
+        ],
         "received_at": iso_us(t_us + 201_000),
         "join_accept": {"session_key_id": s.session_key_id, "received_at": iso_us(t_us)},
     }
@@ -215,10 +251,16 @@ def _cs_device_info(net: Network, d: Device) -> dict[str, Any]:
 
 def _device_info(net: Network, d: Device) -> dict[str, Any]:
     return {
-        "tenantId": net.cs_tenant_id, "tenantName": net.cs_tenant_name,
-        "applicationId": net.cs_application_id, "applicationName": net.cs_application_name,
-        "deviceProfileId": net.profiles[d.model.key], "deviceProfileName": d.model.profile,
-        "deviceName": d.name, "devEui": d.dev_eui, "deviceClassEnabled": "CLASS_A", "tags": {"site": d.site_id},
+        "tenantId": net.cs_tenant_id,
+        "tenantName": net.cs_tenant_name,
+        "applicationId": net.cs_application_id,
+        "applicationName": net.cs_application_name,
+        "deviceProfileId": net.profiles[d.model.key],
+        "deviceProfileName": d.model.profile,
+        "deviceName": d.name,
+        "devEui": d.dev_eui,
+        "deviceClassEnabled": "CLASS_A",
+        "tags": {"site": d.site_id},
     }
 
 
@@ -227,8 +269,14 @@ def chirpstack_uplink(net: Network, f: UplinkFacts) -> dict[str, Any]:
     when = f.stamps.server
     rx = []
     for (gw, rssi, snr), token, up_id in zip(f.gateways, f.tokens, f.uplink_ids, strict=True):
-        entry: dict[str, Any] = {"gatewayId": gw.eui, "uplinkId": up_id, "gwTime": when,
-                                 "nsTime": f.stamps.later, "rssi": int(rssi), "snr": snr}
+        entry: dict[str, Any] = {
+            "gatewayId": gw.eui,
+            "uplinkId": up_id,
+            "gwTime": when,
+            "nsTime": f.stamps.later,
+            "rssi": int(rssi),
+            "snr": snr,
+        }
         if f.channel:
             entry["channel"] = f.channel
         entry["location"] = {"latitude": gw.lat, "longitude": gw.lon, "altitude": float(gw.altitude)}
@@ -236,15 +284,30 @@ def chirpstack_uplink(net: Network, f: UplinkFacts) -> dict[str, Any]:
         entry["crcStatus"] = "CRC_OK"
         rx.append(entry)
     return {
-        "deduplicationId": f.dedup_id, "time": when, "deviceInfo": _cs_device_info(net, d),
-        "devAddr": f.session.dev_addr, "adr": True, "dr": 12 - f.sf, "fCnt": f.f_cnt, "fPort": f.f_port,
-        "confirmed": False, "data": base64.b64encode(f.payload).decode(), "rxInfo": rx,
-        "txInfo": {"frequency": f.frequency, "modulation": {"lora": {"bandwidth": 125000, "spreadingFactor": f.sf,
-                                                                     "codeRate": "CR_4_5"}}},
+        "deduplicationId": f.dedup_id,
+        "time": when,
+        "deviceInfo": _cs_device_info(net, d),
+        "devAddr": f.session.dev_addr,
+        "adr": True,
+        "dr": 12 - f.sf,
+        "fCnt": f.f_cnt,
+        "fPort": f.f_port,
+        "confirmed": False,
+        "data": base64.b64encode(f.payload).decode(),
+        "rxInfo": rx,
+        "txInfo": {
+            "frequency": f.frequency,
+            "modulation": {"lora": {"bandwidth": 125000, "spreadingFactor": f.sf, "codeRate": "CR_4_5"}},
+        },
         "regionConfigId": "eu868",
     }
 
 
 def chirpstack_join(net: Network, d: Device, s: Session, t_us: int, dedup_id: str) -> dict[str, Any]:
-    return {"deduplicationId": dedup_id, "time": iso_us(t_us, z=False), "deviceInfo": _cs_device_info(net, d),
-            "devAddr": s.dev_addr, "regionConfigId": "eu868"}
+    return {
+        "deduplicationId": dedup_id,
+        "time": iso_us(t_us, z=False),
+        "deviceInfo": _cs_device_info(net, d),
+        "devAddr": s.dev_addr,
+        "regionConfigId": "eu868",
+    }

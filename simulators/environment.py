@@ -30,8 +30,9 @@ class EnvironmentModel:
         self.interval = np.array([d.report_interval_s for d in self.devices], dtype=np.int64) * US
         self.phase = (rng.random(n) * self.interval).astype(np.int64)
         self.offset = rng.normal(0, 0.6, n)  # microclimate / room
-        self.health = Health(n, stream(seed, "environment-health"), start_us, v_full=3.65, v_cutoff=2.6,
-                             drain_per_day=0.0005, dying=0.0)
+        self.health = Health(
+            n, stream(seed, "environment-health"), start_us, v_full=3.65, v_cutoff=2.6, drain_per_day=0.0005, dying=0.0
+        )
 
     def step(self, w0: int, w1: int) -> list[ReadingBatch]:
         rng = self.rng
@@ -60,8 +61,13 @@ class EnvironmentModel:
             motion = np.where(open_, rng.poisson(9, n), rng.poisson(0.1, n)).clip(0, 255)
             vdd = np.round(volts[m] * 1000).astype(np.int64)
             fields = {"temperature": temp, "humidity": rh, "light": light, "motion": motion, "vdd": vdd}
-            q = {"temperature_c": temp, "humidity_pct": rh.astype(np.float64), "light_lux": light.astype(np.float64),
-                 "motion": motion.astype(np.float64), "battery_v": vdd / 1000.0}
+            q = {
+                "temperature_c": temp,
+                "humidity_pct": rh.astype(np.float64),
+                "light_lux": light.astype(np.float64),
+                "motion": motion.astype(np.float64),
+                "battery_v": vdd / 1000.0,
+            }
             out.append(ReadingBatch("elsys/ers", 5, t[m], self.dev[i[m]], fields, q))
         m = ~m
         if m.any():
@@ -69,8 +75,13 @@ class EnvironmentModel:
             temp = np.round((outdoor[m] + self.offset[i[m]] + rng.normal(0, 0.1, n)) * 100) / 100
             rh = np.round(np.clip(humidity[m] + rng.normal(0, 1.0, n), 5, 100) * 10) / 10
             batv = np.round((volts[m] - 0.55) * 1000) / 1000  # the LHT65 reports its cell at about 3.05 V
-            fields = {"BatV": batv, "Bat_status": np.where(batv > 2.7, 3, 1), "TempC_SHT": temp, "Hum_SHT": rh,
-                      "Ext_sensor": np.full(n, "No external sensor")}
+            fields = {
+                "BatV": batv,
+                "Bat_status": np.where(batv > 2.7, 3, 1),
+                "TempC_SHT": temp,
+                "Hum_SHT": rh,
+                "Ext_sensor": np.full(n, "No external sensor"),
+            }
             q = {"temperature_c": temp, "humidity_pct": rh, "battery_v": batv}
             out.append(ReadingBatch("dragino/lht65", 2, t[m], self.dev[i[m]], fields, q))
         return out

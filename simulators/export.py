@@ -16,8 +16,21 @@ from .city import City, Device, Site
 
 __all__ = ["fleet_document", "registry_csv", "registry_yaml", "write_registry"]
 
-_SITE_FIELDS = ("site_id", "kind", "name", "parent_id", "lat", "lon", "waste_type", "depth_mm", "full_mm",
-                "volume_l", "threshold_pct", "capacity", "seq")
+_SITE_FIELDS = (
+    "site_id",
+    "kind",
+    "name",
+    "parent_id",
+    "lat",
+    "lon",
+    "waste_type",
+    "depth_mm",
+    "full_mm",
+    "volume_l",
+    "threshold_pct",
+    "capacity",
+    "seq",
+)
 _DEVICE_FIELDS = ("dev_eui", "codec", "name", "site_id", "lns_device_id", "lat", "lon", "report_interval_s")
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
-from ingest.codecs import get
+from stadtpuls.ingest.codecs import get
 
 from .city import City, Device, stream
 from .sessions import Session
@@ -36,8 +36,16 @@ from .sessions import Session
 __all__ = ["DEFAULT_RATES", "KINDS", "FaultConfig", "FaultInjector", "FaultPlan", "FaultSpecError", "Rogues"]
 
 KINDS = ("duplicates", "reorder", "gaps", "resets", "skew", "garbage", "unknown", "malformed")
-DEFAULT_RATES = {"duplicates": 0.01, "reorder": 0.01, "gaps": 0.005, "resets": 0.001, "skew": 0.01,
-                 "garbage": 0.01, "unknown": 0.005, "malformed": 0.005}
+DEFAULT_RATES = {
+    "duplicates": 0.01,
+    "reorder": 0.01,
+    "gaps": 0.005,
+    "resets": 0.001,
+    "skew": 0.01,
+    "garbage": 0.01,
+    "unknown": 0.005,
+    "malformed": 0.005,
+}
 
 
 class FaultSpecError(ValueError):
@@ -121,7 +129,9 @@ class FaultInjector:
         magnitude = (1 + v[:, 0] * 89) * np.where(v[:, 1] < 0.5, -1, 1)
         duplicate = deliver & (u[:, 2] < c.rate("duplicates"))
         return FaultPlan(
-            gap=gap, reset=reset, garbage=garbage,
+            gap=gap,
+            reset=reset,
+            garbage=garbage,
             skew_us=np.where(skew, np.round(magnitude * 1e6), 0).astype(np.int64),
             duplicate_after=np.where(duplicate, (v[:, 2] * 20).astype(np.int64), -1),
             reorder=deliver & (u[:, 3] < c.rate("reorder")),
@@ -152,7 +162,7 @@ class FaultInjector:
             out = body[: int(len(body) * rng.uniform(0.5, 0.95))]
         else:
             k = body.find(b'"', int(len(body) * rng.uniform(0.1, 0.9)))
-            out = body[:k] + b"\x00" + body[k + 1:] if k >= 0 else body[:-1]
+            out = body[:k] + b"\x00" + body[k + 1 :] if k >= 0 else body[:-1]
         try:
             orjson.loads(out)
         except orjson.JSONDecodeError:
@@ -185,11 +195,24 @@ class Rogues:
                 while eui in self.city.device_by_eui:
                     eui = like.model.eui_prefix + self.rng.bytes(5).hex()
                 raw = self.rng.bytes(20)
-                device = Device(-1, eui, like.model, f"unregistered {like.model.key} {k + 1}", "",
-                                f"{like.model.key}-{eui[-6:]}-unregistered", like.lat, like.lon, like.lns,
-                                like.report_interval_s)
-                session = Session(("26" if like.lns == "tts" else "01") + raw[:3].hex(),
-                                  base64.b64encode(raw[4:20]).decode(), int(self.rng.integers(0, 500)), 0)
+                device = Device(
+                    -1,
+                    eui,
+                    like.model,
+                    f"unregistered {like.model.key} {k + 1}",
+                    "",
+                    f"{like.model.key}-{eui[-6:]}-unregistered",
+                    like.lat,
+                    like.lon,
+                    like.lns,
+                    like.report_interval_s,
+                )
+                session = Session(
+                    ("26" if like.lns == "tts" else "01") + raw[:3].hex(),
+                    base64.b64encode(raw[4:20]).decode(),
+                    int(self.rng.integers(0, 500)),
+                    0,
+                )
                 pool.append((device, session))
             self.pool[key] = pool
         device, session = pool[self.sent % len(pool)]

@@ -19,8 +19,18 @@ class Health:
     fails with probability ``failure_per_hour`` in any hour and then stays silent for 2 hours to 3 days.
     """
 
-    def __init__(self, n: int, rng: np.random.Generator, start_us: int, *, v_full: float, v_cutoff: float,
-                 drain_per_day: float, dying: float = 0.02, failure_per_hour: float = 0.0002) -> None:
+    def __init__(
+        self,
+        n: int,
+        rng: np.random.Generator,
+        start_us: int,
+        *,
+        v_full: float,
+        v_cutoff: float,
+        drain_per_day: float,
+        dying: float = 0.02,
+        failure_per_hour: float = 0.0002,
+    ) -> None:
         self.n = n
         self.rng = rng
         self.start_us = start_us

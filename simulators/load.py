@@ -46,8 +46,16 @@ class LoadRun:
     """Generates load chunks for ``city``; ``chunk(n)`` returns the next n uplinks' ``(topic, payload)`` pairs
     (with faults applied), ``messages`` counts them."""
 
-    def __init__(self, city: City, *, seed: int, start_us: int, rate: float, faults: FaultConfig | None = None,
-                 net: Network | None = None) -> None:
+    def __init__(
+        self,
+        city: City,
+        *,
+        seed: int,
+        start_us: int,
+        rate: float,
+        faults: FaultConfig | None = None,
+        net: Network | None = None,
+    ) -> None:
         self.city = city
         self.net = net or Network()
         self.start_us = start_us
@@ -77,8 +85,9 @@ class LoadRun:
 
     def _template(self, dev: int) -> Template:
         d = self.city.devices[dev]
-        tmpl = make_template(self.net, d, self.sessions.current[dev], self.city.gateways[int(self.best_gw[dev])],
-                             int(self.radio.sf[dev]))
+        tmpl = make_template(
+            self.net, d, self.sessions.current[dev], self.city.gateways[int(self.best_gw[dev])], int(self.radio.sf[dev])
+        )
         names = self._names.setdefault(d.lns, tmpl.names)
         if names != tmpl.names:
             raise RuntimeError(f"template slots of {d.dev_eui} differ from the other {d.lns} devices")
@@ -90,8 +99,11 @@ class LoadRun:
         s = self.sessions.join(dev, t_us)
         self.templates[dev] = self._template(dev)
         self.f_cnt[dev] = 0
-        body = (tts_join(self.net, d, s, t_us, self.ids.ulids(t_us // 1000, 5)) if d.lns == "tts"
-                else chirpstack_join(self.net, d, s, t_us, self.ids.uuid()))
+        body = (
+            tts_join(self.net, d, s, t_us, self.ids.ulids(t_us // 1000, 5))
+            if d.lns == "tts"
+            else chirpstack_join(self.net, d, s, t_us, self.ids.uuid())
+        )
         self.report.joins += 1
         return topic(self.net, d, "join").encode(), orjson.dumps(body)
 
@@ -99,10 +111,24 @@ class LoadRun:
         d = device or self.city.devices[dev]
         gw = self.city.gateways[int(self.best_gw[dev])]
         sf = int(self.radio.sf[dev])
-        return UplinkFacts(d, session or self.sessions.current[dev], f_cnt, f_port, payload, t_us, sf,
-                           int(CHANNELS_HZ[1]), 1, int(airtime_us(np.array([len(payload)]), np.array([sf]))[0]),
-                           [(gw, -100.0, 5.0)], self.ids.uuid(), self.ids.ulids(t_us // 1000, 5), ["AAAAAA=="],
-                           [self.ids.u32()], stamps(t_us, 0, d.lns))
+        return UplinkFacts(
+            d,
+            session or self.sessions.current[dev],
+            f_cnt,
+            f_port,
+            payload,
+            t_us,
+            sf,
+            int(CHANNELS_HZ[1]),
+            1,
+            int(airtime_us(np.array([len(payload)]), np.array([sf]))[0]),
+            [(gw, -100.0, 5.0)],
+            self.ids.uuid(),
+            self.ids.ulids(t_us // 1000, 5),
+            ["AAAAAA=="],
+            [self.ids.u32()],
+            stamps(t_us, 0, d.lns),
+        )
 
     def chunk(self, n: int) -> list[tuple[bytes, bytes]]:
         rng = self.rng
@@ -156,12 +182,30 @@ class LoadRun:
             out.append(item)
             self.report.uplinks += 1
             if self.truth is not None:
-                faults = [name for name, on in (("garbage", plan.garbage[i]), ("skew", plan.skew_us[i] != 0),
-                                                ("duplicates", dup_after[i] >= 0), ("reorder", plan.reorder[i]))
-                          if on]
-                self.truth({"t": iso_us(int(t[i])), "dev_eui": devs[d].dev_eui, "site_id": devs[d].site_id,
-                            "codec": devs[d].codec, "lns": devs[d].lns, "f_port": port, "f_cnt": int(f_cnt[i]),
-                            "bytes_hex": payload.hex(), "faults": faults, "skew_s": float(plan.skew_us[i]) / US})
+                faults = [
+                    name
+                    for name, on in (
+                        ("garbage", plan.garbage[i]),
+                        ("skew", plan.skew_us[i] != 0),
+                        ("duplicates", dup_after[i] >= 0),
+                        ("reorder", plan.reorder[i]),
+                    )
+                    if on
+                ]
+                self.truth(
+                    {
+                        "t": iso_us(int(t[i])),
+                        "dev_eui": devs[d].dev_eui,
+                        "site_id": devs[d].site_id,
+                        "codec": devs[d].codec,
+                        "lns": devs[d].lns,
+                        "f_port": port,
+                        "f_cnt": int(f_cnt[i]),
+                        "bytes_hex": payload.hex(),
+                        "faults": faults,
+                        "skew_s": float(plan.skew_us[i]) / US,
+                    }
+                )
             if delayed:
                 for entry in delayed:
                     entry[0] -= 1
@@ -185,8 +229,9 @@ class LoadRun:
         self.report.sent += len(out)
         return out
 
-    def _fill(self, dev: np.ndarray, t: np.ndarray, f_cnt: np.ndarray, ports: np.ndarray,
-              payloads: list[bytes]) -> list[bytes]:
+    def _fill(
+        self, dev: np.ndarray, t: np.ndarray, f_cnt: np.ndarray, ports: np.ndarray, payloads: list[bytes]
+    ) -> list[bytes]:
         """Every message of the chunk from its device's template (first uplinks of a session: full builder).
         The values are made per network server, whose templates share one slot order."""
         n = len(dev)
@@ -209,8 +254,9 @@ class LoadRun:
         f = self._facts(dev, f_cnt, f_port, payload, t_us)
         return orjson.dumps(tts_uplink(self.net, f) if f.device.lns == "tts" else chirpstack_uplink(self.net, f))
 
-    def _columns(self, tts: bool, dev: np.ndarray, t: np.ndarray, f_cnt: np.ndarray, ports: np.ndarray,
-                 payloads: list[bytes]) -> dict[str, list[bytes]]:
+    def _columns(
+        self, tts: bool, dev: np.ndarray, t: np.ndarray, f_cnt: np.ndarray, ports: np.ndarray, payloads: list[bytes]
+    ) -> dict[str, list[bytes]]:
         """Per-message values as bytes, one list per template slot of the network server."""
         rng = self.rng
         n = len(dev)
@@ -218,17 +264,24 @@ class LoadRun:
         rssi = np.round(self.radio.mean_rssi[dev, self.best_gw[dev]] + rng.normal(0, 2.5, n))
         snr = np.round(np.minimum(rssi + 117 + rng.normal(0, 1.0, n), 13.5) * 4) / 4
         cols = {
-            "f_port": _text(ports), "f_cnt": _text(f_cnt), "rssi": _text(rssi.astype(np.int64)),
-            "snr": [b"%.2f" % x for x in snr.tolist()], "channel": _text(chan),
+            "f_port": _text(ports),
+            "f_cnt": _text(f_cnt),
+            "rssi": _text(rssi.astype(np.int64)),
+            "snr": [b"%.2f" % x for x in snr.tolist()],
+            "channel": _text(chan),
             "payload": list(map(base64.b64encode, payloads)),
         }
         if tts:
             ulid = self.ids.ulid_rows(t // 1000, 2)
             air = airtime_us(np.array([len(p) for p in payloads]), self.radio.sf[dev])
             cols.update(
-                cid_as=[u[0].encode() for u in ulid], cid_ns=[u[1].encode() for u in ulid],
-                ns_time=iso_bytes(t, b""), as_time=iso_bytes(t + 187_000, b""), gw_time=iso_bytes(t - 29_000, b""),
-                gw_ts=_text(t % (1 << 32)), frequency_text=_text(CHANNELS_HZ[chan]),
+                cid_as=[u[0].encode() for u in ulid],
+                cid_ns=[u[1].encode() for u in ulid],
+                ns_time=iso_bytes(t, b""),
+                as_time=iso_bytes(t + 187_000, b""),
+                gw_time=iso_bytes(t - 29_000, b""),
+                gw_ts=_text(t % (1 << 32)),
+                frequency_text=_text(CHANNELS_HZ[chan]),
                 airtime=[b"%.6f" % (a / 1e6) for a in air.tolist()],
             )
         else:
@@ -236,8 +289,11 @@ class LoadRun:
             raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
             raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
             cols.update(
-                dedup=_uuid_text(raw), ns_time=iso_bytes(t, b""), later=iso_bytes(t + 63_000, b""),
-                frequency=_text(CHANNELS_HZ[chan]), uplink_id=_text(rng.integers(0, 1 << 32, n)),
+                dedup=_uuid_text(raw),
+                ns_time=iso_bytes(t, b""),
+                later=iso_bytes(t + 63_000, b""),
+                frequency=_text(CHANNELS_HZ[chan]),
+                uplink_id=_text(rng.integers(0, 1 << 32, n)),
             )
         return cols
 
@@ -258,8 +314,15 @@ def _text(values: np.ndarray) -> list[bytes]:
     return np.asarray(values).astype("S20").tolist()
 
 
-def run(load: LoadRun, send: Callable[[list[tuple[bytes, bytes]]], None], *, count: int, rate: float,
-        chunk_size: int = 5000, progress: Callable[[int], None] | None = None) -> LoadReport:
+def run(
+    load: LoadRun,
+    send: Callable[[list[tuple[bytes, bytes]]], None],
+    *,
+    count: int,
+    rate: float,
+    chunk_size: int = 5000,
+    progress: Callable[[int], None] | None = None,
+) -> LoadReport:
     """Send ``count`` uplinks at ``rate`` per second (0: as fast as possible) in chunks."""
     t0 = time.monotonic()
     done = 0

@@ -53,8 +53,9 @@ def _string(s: bytes) -> bytes:
 def publish_packet(topic: bytes, payload: bytes, packet_id: int) -> bytes:
     """A QoS 1 PUBLISH packet."""
     rest = 2 + len(topic) + 2 + len(payload)
-    return b"".join((b"\x32", _varint(rest), struct.pack("!H", len(topic)), topic,
-                     struct.pack("!H", packet_id), payload))
+    return b"".join(
+        (b"\x32", _varint(rest), struct.pack("!H", len(topic)), topic, struct.pack("!H", packet_id), payload)
+    )
 
 
 def count_acks(buf: bytes, outstanding: np.ndarray) -> tuple[int, int, int]:
@@ -89,8 +90,15 @@ def count_acks(buf: bytes, outstanding: np.ndarray) -> tuple[int, int, int]:
 
 
 class RawPublisher:
-    def __init__(self, url: str, client_id: str = "stadtpuls-sim-load", *, window: int = 20000,
-                 keepalive: int = 60, ca_file: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        client_id: str = "stadtpuls-sim-load",
+        *,
+        window: int = 20000,
+        keepalive: int = 60,
+        ca_file: str | None = None,
+    ) -> None:
         if not 1 <= window <= 60000:
             raise ValueError("window must lie in 1..60000")
         parts = urlsplit(url)
@@ -177,7 +185,7 @@ class RawPublisher:
             first = pid = self._next_id
             self._outstanding[(first - 1 + np.arange(room)) % 65535 + 1] = 1
             heads = self._heads
-            for topic, payload in items[i:i + room]:
+            for topic, payload in items[i : i + room]:
                 head = heads.get(topic)
                 if head is None:
                     head = heads[topic] = struct.pack("!H", len(topic)) + topic

@@ -22,28 +22,244 @@ __all__ = ["CURVES", "ParkingModel"]
 
 _C = {
     "center": (
-        (0.10, 0.08, 0.07, 0.07, 0.08, 0.12, 0.25, 0.45, 0.60, 0.70, 0.76, 0.80, 0.80, 0.76, 0.72, 0.72, 0.75,
-         0.72, 0.60, 0.45, 0.35, 0.25, 0.18, 0.12),
-        (0.12, 0.10, 0.08, 0.08, 0.08, 0.10, 0.15, 0.35, 0.65, 0.88, 0.95, 0.96, 0.92, 0.85, 0.75, 0.65, 0.55,
-         0.45, 0.38, 0.32, 0.28, 0.22, 0.18, 0.14),
-        (0.12, 0.10, 0.08, 0.08, 0.08, 0.08, 0.08, 0.10, 0.14, 0.20, 0.28, 0.32, 0.34, 0.34, 0.32, 0.30, 0.28,
-         0.25, 0.22, 0.20, 0.18, 0.15, 0.13, 0.12),
+        (
+            0.10,
+            0.08,
+            0.07,
+            0.07,
+            0.08,
+            0.12,
+            0.25,
+            0.45,
+            0.60,
+            0.70,
+            0.76,
+            0.80,
+            0.80,
+            0.76,
+            0.72,
+            0.72,
+            0.75,
+            0.72,
+            0.60,
+            0.45,
+            0.35,
+            0.25,
+            0.18,
+            0.12,
+        ),
+        (
+            0.12,
+            0.10,
+            0.08,
+            0.08,
+            0.08,
+            0.10,
+            0.15,
+            0.35,
+            0.65,
+            0.88,
+            0.95,
+            0.96,
+            0.92,
+            0.85,
+            0.75,
+            0.65,
+            0.55,
+            0.45,
+            0.38,
+            0.32,
+            0.28,
+            0.22,
+            0.18,
+            0.14,
+        ),
+        (
+            0.12,
+            0.10,
+            0.08,
+            0.08,
+            0.08,
+            0.08,
+            0.08,
+            0.10,
+            0.14,
+            0.20,
+            0.28,
+            0.32,
+            0.34,
+            0.34,
+            0.32,
+            0.30,
+            0.28,
+            0.25,
+            0.22,
+            0.20,
+            0.18,
+            0.15,
+            0.13,
+            0.12,
+        ),
     ),
     "park_ride": (
-        (0.04, 0.03, 0.03, 0.03, 0.05, 0.15, 0.45, 0.80, 0.92, 0.93, 0.93, 0.92, 0.90, 0.88, 0.85, 0.75, 0.55,
-         0.35, 0.20, 0.12, 0.08, 0.06, 0.05, 0.04),
-        (0.03, 0.03, 0.03, 0.03, 0.03, 0.04, 0.06, 0.12, 0.22, 0.32, 0.38, 0.40, 0.38, 0.34, 0.30, 0.25, 0.18,
-         0.12, 0.08, 0.06, 0.05, 0.04, 0.03, 0.03),
-        (0.02, 0.02, 0.02, 0.02, 0.02, 0.02, 0.03, 0.06, 0.10, 0.15, 0.18, 0.20, 0.20, 0.18, 0.16, 0.13, 0.10,
-         0.07, 0.05, 0.04, 0.03, 0.03, 0.02, 0.02),
+        (
+            0.04,
+            0.03,
+            0.03,
+            0.03,
+            0.05,
+            0.15,
+            0.45,
+            0.80,
+            0.92,
+            0.93,
+            0.93,
+            0.92,
+            0.90,
+            0.88,
+            0.85,
+            0.75,
+            0.55,
+            0.35,
+            0.20,
+            0.12,
+            0.08,
+            0.06,
+            0.05,
+            0.04,
+        ),
+        (
+            0.03,
+            0.03,
+            0.03,
+            0.03,
+            0.03,
+            0.04,
+            0.06,
+            0.12,
+            0.22,
+            0.32,
+            0.38,
+            0.40,
+            0.38,
+            0.34,
+            0.30,
+            0.25,
+            0.18,
+            0.12,
+            0.08,
+            0.06,
+            0.05,
+            0.04,
+            0.03,
+            0.03,
+        ),
+        (
+            0.02,
+            0.02,
+            0.02,
+            0.02,
+            0.02,
+            0.02,
+            0.03,
+            0.06,
+            0.10,
+            0.15,
+            0.18,
+            0.20,
+            0.20,
+            0.18,
+            0.16,
+            0.13,
+            0.10,
+            0.07,
+            0.05,
+            0.04,
+            0.03,
+            0.03,
+            0.02,
+            0.02,
+        ),
     ),
     "residential": (
-        (0.92, 0.93, 0.93, 0.93, 0.92, 0.88, 0.75, 0.58, 0.50, 0.48, 0.47, 0.47, 0.48, 0.50, 0.52, 0.56, 0.64,
-         0.74, 0.82, 0.86, 0.89, 0.90, 0.91, 0.92),
-        (0.93, 0.94, 0.94, 0.94, 0.94, 0.93, 0.92, 0.88, 0.80, 0.72, 0.66, 0.64, 0.66, 0.68, 0.70, 0.72, 0.76,
-         0.80, 0.84, 0.87, 0.89, 0.91, 0.92, 0.93),
-        (0.94, 0.95, 0.95, 0.95, 0.95, 0.95, 0.94, 0.93, 0.90, 0.84, 0.78, 0.76, 0.76, 0.78, 0.78, 0.78, 0.80,
-         0.83, 0.86, 0.89, 0.91, 0.92, 0.93, 0.94),
+        (
+            0.92,
+            0.93,
+            0.93,
+            0.93,
+            0.92,
+            0.88,
+            0.75,
+            0.58,
+            0.50,
+            0.48,
+            0.47,
+            0.47,
+            0.48,
+            0.50,
+            0.52,
+            0.56,
+            0.64,
+            0.74,
+            0.82,
+            0.86,
+            0.89,
+            0.90,
+            0.91,
+            0.92,
+        ),
+        (
+            0.93,
+            0.94,
+            0.94,
+            0.94,
+            0.94,
+            0.93,
+            0.92,
+            0.88,
+            0.80,
+            0.72,
+            0.66,
+            0.64,
+            0.66,
+            0.68,
+            0.70,
+            0.72,
+            0.76,
+            0.80,
+            0.84,
+            0.87,
+            0.89,
+            0.91,
+            0.92,
+            0.93,
+        ),
+        (
+            0.94,
+            0.95,
+            0.95,
+            0.95,
+            0.95,
+            0.95,
+            0.94,
+            0.93,
+            0.90,
+            0.84,
+            0.78,
+            0.76,
+            0.76,
+            0.78,
+            0.78,
+            0.78,
+            0.80,
+            0.83,
+            0.86,
+            0.89,
+            0.91,
+            0.92,
+            0.93,
+            0.94,
+        ),
     ),
 }
 #: Occupancy target by profile over the 168 hours of a week (Monday 00:00 first).
@@ -78,8 +294,16 @@ class ParkingModel:
         self.interval = np.array([d.report_interval_s for d in self.devices], dtype=np.int64) * US
         self.last_tx = start_us - (rng.random(n) * self.interval).astype(np.int64)
         self.temp_offset = rng.normal(1.0, 0.8, n)
-        self.health = Health(n, stream(seed, "parking-health"), start_us, v_full=3.5, v_cutoff=2.9,
-                             drain_per_day=0.0002, dying=0.015, failure_per_hour=0.0001)
+        self.health = Health(
+            n,
+            stream(seed, "parking-health"),
+            start_us,
+            v_full=3.5,
+            v_cutoff=2.9,
+            drain_per_day=0.0002,
+            dying=0.015,
+            failure_per_hour=0.0001,
+        )
         self.changes = 0
 
     def _target(self, t: np.ndarray) -> np.ndarray:
@@ -118,16 +342,24 @@ class ParkingModel:
             due = np.maximum(self.last_tx + self.interval, m0)
             hb = np.flatnonzero(alive & (due < m1) & (~flip | (due < tc)))
             if len(hb):
-                parts.append((due[hb], hb, np.zeros(len(hb), dtype=bool), self.occupied[hb],
-                              np.zeros(len(hb), dtype=np.int64)))
+                parts.append(
+                    (due[hb], hb, np.zeros(len(hb), dtype=bool), self.occupied[hb], np.zeros(len(hb), dtype=np.int64))
+                )
                 self.last_tx[hb] = due[hb]
             ch = np.flatnonzero(flip)
             if len(ch):
                 self.occupied[ch] = ~self.occupied[ch]
                 self.changes += len(ch)
                 seen = ch[alive[ch]]
-                parts.append((tc[seen], seen, np.ones(len(seen), dtype=bool), self.occupied[seen],
-                              (tc[seen] - self.since[seen]) // MINUTE))
+                parts.append(
+                    (
+                        tc[seen],
+                        seen,
+                        np.ones(len(seen), dtype=bool),
+                        self.occupied[seen],
+                        (tc[seen] - self.since[seen]) // MINUTE,
+                    )
+                )
                 self.last_tx[seen] = tc[seen]
                 self.since[ch] = tc[ch]
         if not parts:
@@ -135,8 +367,9 @@ class ParkingModel:
         t, i, change, occ, dur = (np.concatenate(c) for c in zip(*parts, strict=True))
         return self._readings(t, i, change, occ, dur)
 
-    def _readings(self, t: np.ndarray, i: np.ndarray, change: np.ndarray, occ: np.ndarray,
-                  dur: np.ndarray) -> list[ReadingBatch]:
+    def _readings(
+        self, t: np.ndarray, i: np.ndarray, change: np.ndarray, occ: np.ndarray, dur: np.ndarray
+    ) -> list[ReadingBatch]:
         rng = self.rng
         volts = self.health.voltage(i, t)
         temp = self.weather.temperature(t) + self.temp_offset[i] + rng.normal(0, 0.3, len(t))
@@ -172,7 +405,15 @@ class ParkingModel:
                     volt = np.array([f"{x:g}(low battery)" if x < 3.2 else f"{x:g}" for x in v.tolist()])
                     fields = {"Volt": volt, "CarOnOff": o.astype(np.int64)}
                     q["battery_v"] = v
-                out.append(ReadingBatch(codec, port, t[m], self.dev[i[m]], fields, q,
-                                        {"lot_id": lot[m],
-                                         "event": np.full(m.sum(), "change" if is_change else "heartbeat")}))
+                out.append(
+                    ReadingBatch(
+                        codec,
+                        port,
+                        t[m],
+                        self.dev[i[m]],
+                        fields,
+                        q,
+                        {"lot_id": lot[m], "event": np.full(m.sum(), "change" if is_change else "heartbeat")},
+                    )
+                )
         return out

@@ -42,8 +42,12 @@ class FileSink:
         self.sent = 0
 
     def send(self, msg: Message) -> None:
-        self._fh.write(orjson.dumps({"t": iso_us(msg.t_us), "topic": msg.topic,
-                                     "payload_b64": base64.b64encode(msg.payload).decode()}) + b"\n")
+        self._fh.write(
+            orjson.dumps(
+                {"t": iso_us(msg.t_us), "topic": msg.topic, "payload_b64": base64.b64encode(msg.payload).decode()}
+            )
+            + b"\n"
+        )
         self.sent += 1
 
     def close(self) -> None:
@@ -56,15 +60,24 @@ def read_messages(path: str | Path) -> Iterator[Message]:
         for line in fh:
             if line.strip():
                 obj = orjson.loads(line)
-                yield Message(parse_start(obj["t"].replace("Z", "+00:00")), obj["topic"],
-                              base64.b64decode(obj["payload_b64"]))
+                yield Message(
+                    parse_start(obj["t"].replace("Z", "+00:00")), obj["topic"], base64.b64decode(obj["payload_b64"])
+                )
 
 
 class MqttSink:
     """paho-mqtt publisher at QoS 1 that blocks while ``window`` messages are unacknowledged."""
 
-    def __init__(self, url: str, client_id: str = "stadtpuls-sim", *, window: int = 200, inflight: int = 20,
-                 ca_file: str | None = None, connect_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        client_id: str = "stadtpuls-sim",
+        *,
+        window: int = 200,
+        inflight: int = 20,
+        ca_file: str | None = None,
+        connect_timeout: float = 10.0,
+    ) -> None:
         import paho.mqtt.client as mqtt
 
         parts = urlsplit(url)
@@ -74,8 +87,9 @@ class MqttSink:
         self.acked = 0
         self._cond = threading.Condition()
         self._error: str | None = None
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311,
-                             clean_session=True)
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311, clean_session=True
+        )
         client.max_inflight_messages_set(inflight)  # paho's ack handling slows down with large windows
         client.max_queued_messages_set(0)
         if parts.username:
@@ -138,8 +152,9 @@ class MqttSink:
             self.client.loop_stop()
 
 
-def pace(messages: Iterable[Message], speed: float, start_us: int,
-         sleep: Callable[[float], None] = time.sleep) -> Iterator[Message]:
+def pace(
+    messages: Iterable[Message], speed: float, start_us: int, sleep: Callable[[float], None] = time.sleep
+) -> Iterator[Message]:
     """Messages released at their simulated time divided by ``speed`` (0: no waiting)."""
     if speed <= 0:
         yield from messages

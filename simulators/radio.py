@@ -18,8 +18,10 @@ from .geo import distance_m
 
 __all__ = ["CHANNELS_HZ", "RadioBatch", "RadioModel", "airtime_us"]
 
-CHANNELS_HZ = np.array([868_100_000, 868_300_000, 868_500_000, 867_100_000, 867_300_000, 867_500_000,
-                        867_700_000, 867_900_000], dtype=np.int64)
+CHANNELS_HZ = np.array(
+    [868_100_000, 868_300_000, 868_500_000, 867_100_000, 867_300_000, 867_500_000, 867_700_000, 867_900_000],
+    dtype=np.int64,
+)
 _FLOOR = {7: -7.5, 8: -10.0, 9: -12.5, 10: -15.0, 11: -17.5, 12: -20.0}
 NOISE_DBM = -117.0
 TX_DBM = 16.0  # 14 dBm plus antenna gains
@@ -80,7 +82,12 @@ class RadioModel:
         heard[np.arange(n), best] = True
         channel = rng.integers(0, len(CHANNELS_HZ), n)
         return RadioBatch(
-            sf=sf, dr=12 - sf, frequency=CHANNELS_HZ[channel], channel=channel,
-            airtime_us=airtime_us(payload_len, sf), heard=heard,
-            rssi=np.round(np.maximum(rssi, -139)), snr=np.round(snr * 4) / 4,
+            sf=sf,
+            dr=12 - sf,
+            frequency=CHANNELS_HZ[channel],
+            channel=channel,
+            airtime_us=airtime_us(payload_len, sf),
+            heard=heard,
+            rssi=np.round(np.maximum(rssi, -139)),
+            snr=np.round(snr * 4) / 4,
         )

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ingest.codecs import get
+from stadtpuls.ingest.codecs import get
 
 __all__ = ["Reading", "ReadingBatch", "expand", "merge_sorted", "periodic_times"]
 
@@ -35,8 +35,15 @@ class ReadingBatch:
         def cut(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             return {k: np.asarray(v)[mask] for k, v in d.items()}
 
-        return ReadingBatch(self.codec, self.f_port, self.t_us[mask], self.dev[mask], cut(self.fields),
-                            cut(self.quantities), cut(self.extra))
+        return ReadingBatch(
+            self.codec,
+            self.f_port,
+            self.t_us[mask],
+            self.dev[mask],
+            cut(self.fields),
+            cut(self.quantities),
+            cut(self.extra),
+        )
 
 
 @dataclass
@@ -80,7 +87,7 @@ def expand(batch: ReadingBatch) -> list[Reading]:
             if is_float and x != x:  # NaN: not measured in this row
                 continue
             q[k] = x
-        out.append(Reading(t[i], dev[i], batch.f_port, raw[off[i]:off[i + 1]], q, {k: v[i] for k, v in elists}))
+        out.append(Reading(t[i], dev[i], batch.f_port, raw[off[i] : off[i + 1]], q, {k: v[i] for k, v in elists}))
     return out
 
 
@@ -90,8 +97,14 @@ def merge_sorted(readings: list[Reading]) -> list[Reading]:
     return readings
 
 
-def periodic_times(w0: int, w1: int, interval_us: np.ndarray, phase_us: np.ndarray, rng: np.random.Generator,
-                   jitter_us: int = 2_000_000) -> tuple[np.ndarray, np.ndarray]:
+def periodic_times(
+    w0: int,
+    w1: int,
+    interval_us: np.ndarray,
+    phase_us: np.ndarray,
+    rng: np.random.Generator,
+    jitter_us: int = 2_000_000,
+) -> tuple[np.ndarray, np.ndarray]:
     """Report instants in ``[w0, w1)`` of devices that report every ``interval_us`` at ``phase_us`` (past each
     multiple of the interval since the epoch), with up to ``jitter_us`` of delay: ``(t_us, index)`` in index
     order."""

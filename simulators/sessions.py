@@ -77,9 +77,9 @@ class Ids:
 
     def take(self, n: int) -> bytes:
         if self._pos + n > len(self._buf):
-            self._buf = self._buf[self._pos:] + self.rng.bytes(max(self.CHUNK, n))
+            self._buf = self._buf[self._pos :] + self.rng.bytes(max(self.CHUNK, n))
             self._pos = 0
-        out = self._buf[self._pos:self._pos + n]
+        out = self._buf[self._pos : self._pos + n]
         self._pos += n
         return out
 
@@ -92,7 +92,7 @@ class Ids:
 
     def ulids(self, ms: int, n: int) -> list[str]:
         raw = self.take(10 * n)
-        return [ulid(ms, raw[10 * k:10 * k + 10]) for k in range(n)]
+        return [ulid(ms, raw[10 * k : 10 * k + 10]) for k in range(n)]
 
     def ulid_rows(self, ms: np.ndarray, per_row: int) -> list[list[str]]:
         """``per_row`` ULIDs for each millisecond time in ``ms``, vectorised (same text as :func:`ulid`)."""
@@ -107,7 +107,7 @@ class Ids:
         bits[:, 2:] = np.unpackbits(raw, axis=1)
         groups = bits.reshape(m, 26, 5) @ np.array([16, 8, 4, 2, 1], dtype=np.uint8)
         text = _CROCKFORD_ARRAY[groups].view("S26").reshape(m).astype(str).tolist()
-        return [text[k:k + per_row] for k in range(0, m, per_row)]
+        return [text[k : k + per_row] for k in range(0, m, per_row)]
 
     def token(self, n_bytes: int) -> str:
         return base64.b64encode(self.take(n_bytes)).decode()

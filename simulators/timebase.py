@@ -81,8 +81,7 @@ def iso_bytes(us: np.ndarray, suffix: bytes = b"Z") -> list[bytes]:
         return []
     sec, frac = np.divmod(us, US)
     uniq, inverse = np.unique(sec, return_inverse=True)
-    heads = np.array([from_us(int(x) * US).strftime("%Y-%m-%dT%H:%M:%S.").encode() for x in uniq.tolist()],
-                     dtype="S20")
+    heads = np.array([from_us(int(x) * US).strftime("%Y-%m-%dT%H:%M:%S.").encode() for x in uniq.tolist()], dtype="S20")
     out = np.empty((n, 26 + len(suffix)), dtype=np.uint8)
     out[:, :20] = heads.view(np.uint8).reshape(-1, 20)[inverse.reshape(-1)]
     out[:, 20:26] = (frac[:, None] // 10 ** np.arange(5, -1, -1) % 10 + 48).astype(np.uint8)

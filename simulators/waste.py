@@ -31,15 +31,49 @@ WEEKDAY = {  # Monday .. Sunday
     "residential": (1.1, 0.95, 0.95, 0.95, 1.0, 1.2, 1.25),
     "island": (0.9, 0.9, 0.9, 0.9, 1.0, 1.4, 1.1),
 }
-_HOURLY = np.array([0.1, 0.05, 0.05, 0.05, 0.1, 0.3, 0.8, 1.4, 1.5, 1.3, 1.2, 1.2, 1.3, 1.2, 1.1, 1.2, 1.4, 1.7,
-                    1.8, 1.7, 1.4, 1.0, 0.6, 0.3])
+_HOURLY = np.array(
+    [
+        0.1,
+        0.05,
+        0.05,
+        0.05,
+        0.1,
+        0.3,
+        0.8,
+        1.4,
+        1.5,
+        1.3,
+        1.2,
+        1.2,
+        1.3,
+        1.2,
+        1.1,
+        1.2,
+        1.4,
+        1.7,
+        1.8,
+        1.7,
+        1.4,
+        1.0,
+        0.6,
+        0.3,
+    ]
+)
 HOURLY = _HOURLY / _HOURLY.mean()
 BLIND_MM = 60  # the sensors cannot see closer than this
 
 
 class WasteModel:
-    def __init__(self, city: City, seed: int, start_us: int, tz: ZoneInfo, weather: Weather,
-                 schedule: Schedule | None = None, service_days: Sequence[int] = (0, 1, 2, 3, 4)) -> None:
+    def __init__(
+        self,
+        city: City,
+        seed: int,
+        start_us: int,
+        tz: ZoneInfo,
+        weather: Weather,
+        schedule: Schedule | None = None,
+        service_days: Sequence[int] = (0, 1, 2, 3, 4),
+    ) -> None:
         rng = stream(seed, "waste")
         self.rng = rng
         self.tz = tz
@@ -58,8 +92,9 @@ class WasteModel:
         self.cap = (self.depth - BLIND_MM) / self.span * 100.0
         areas = [str(s.params.get("area", "residential")) for s in self.sites]
         self.weekday = np.array([WEEKDAY[a] for a in areas])
-        self.type_rate = np.array([RATES[s.waste_type or "residual"] * AREA[a] for s, a in zip(self.sites, areas,
-                                                                                                strict=True)])
+        self.type_rate = np.array(
+            [RATES[s.waste_type or "residual"] * AREA[a] for s, a in zip(self.sites, areas, strict=True)]
+        )
         self.organic = np.array([s.waste_type == "organic" for s in self.sites])
         self.location = np.clip(rng.lognormal(0.0, 0.45, n), 0.35, 3.0)
         self.rate = self.type_rate * self.location  # percent per day on an average weekday
@@ -68,8 +103,7 @@ class WasteModel:
         self.temp_offset = np.where(self.organic, 3.0, 1.5) + rng.normal(0, 0.5, n)
         self.interval = np.array([d.report_interval_s for d in self.devices], dtype=np.int64) * 1_000_000
         self.phase = (rng.random(n) * self.interval).astype(np.int64)
-        self.health = Health(n, stream(seed, "waste-health"), start_us, v_full=3.65, v_cutoff=3.0,
-                             drain_per_day=0.0004)
+        self.health = Health(n, stream(seed, "waste-health"), start_us, v_full=3.65, v_cutoff=3.0, drain_per_day=0.0004)
         self.schedule: Schedule = schedule or FixedSchedule(self.sites, self.rate * 7, city.center, self.service_days)
         self.pending: list[tuple[int, int]] = []  # (instant, bin index) of announced pickups
         self.pickups: list[tuple[int, str]] = []
@@ -132,8 +166,7 @@ class WasteModel:
         batches = self._readings(t, i, true_level)
 
         # end of window: overflow bookkeeping, new levels
-        peak = np.where(picked, np.maximum(self.level + inc * frac_p, residual + inc * (1 - frac_p)),
-                        self.level + inc)
+        peak = np.where(picked, np.maximum(self.level + inc * frac_p, residual + inc * (1 - frac_p)), self.level + inc)
         end = np.where(picked, residual + inc * (1 - frac_p), self.level + inc)
         self.level = np.minimum(end, self.cap)
         over = np.flatnonzero(np.minimum(peak, self.cap) >= 100.0)
@@ -172,8 +205,14 @@ class WasteModel:
             elif key == "r718x":
                 v1 = np.round(v * 10) / 10
                 volt = np.array([f"{x:g}(low battery)" if x < 3.2 else f"{x:g}" for x in v1.tolist()])
-                fields = {"Volt": volt, "Status": np.full(m.sum(), "ON"), "Distance": d, "Temp": temp[m],
-                          "FillLevel": own_fill[m], "AngleOfInclination": self.tilt_angle[i[m]]}
+                fields = {
+                    "Volt": volt,
+                    "Status": np.full(m.sum(), "ON"),
+                    "Distance": d,
+                    "Temp": temp[m],
+                    "FillLevel": own_fill[m],
+                    "AngleOfInclination": self.tilt_angle[i[m]],
+                }
                 q.update(temperature_c=temp[m], battery_v=v1)
                 codec, port = "netvox/r718x", 6
             else:
@@ -181,6 +220,5 @@ class WasteModel:
                 fields = {"proxx_mm": d, "fillinglvl": own_fill[m], "temp": temp[m], "battery_vol": v1}
                 q.update(temperature_c=temp[m], battery_v=v1)
                 codec, port = "pepperl-fuchs/wilsen-sonic-level", 1
-            out.append(ReadingBatch(codec, port, t[m], self.dev[i[m]], fields, q,
-                                    {k: x[m] for k, x in extra.items()}))
+            out.append(ReadingBatch(codec, port, t[m], self.dev[i[m]], fields, q, {k: x[m] for k, x in extra.items()}))
         return out

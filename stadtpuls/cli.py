@@ -17,13 +17,13 @@ __all__ = ["COMMANDS", "main"]
 COMMANDS: dict[str, tuple[str, str]] = {
     "print-settings": ("show the effective settings, secrets masked", "stadtpuls.commands:setup_print_settings"),
     "migrate": ("create or update the database schema", "stadtpuls.commands:setup_migrate"),
-    "decode": ("decode payloads (JSON lines on stdin) with a codec", "ingest.codecs.cli:setup"),
-    "ingest": ("run the MQTT ingest service", "ingest.service:setup"),
-    "devices": ("manage the device registry (import, list)", "ingest.devices:setup"),
-    "simulate": ("run the city sensor simulator", "simulators.cli:setup"),
-    "api": ("run the HTTP API and web pages", "api.cli:setup"),
-    "keys": ("manage API keys", "api.keys:setup"),
-    "dashboards": ("build the Grafana provisioning files", "dashboards.cli:setup"),
+    "decode": ("decode payloads (JSON lines on stdin) with a codec", "stadtpuls.ingest.codecs.cli:setup"),
+    "ingest": ("run the MQTT ingest service", "stadtpuls.ingest.service:setup"),
+    "devices": ("manage the device registry (import, list)", "stadtpuls.ingest.devices:setup"),
+    "simulate": ("run the city sensor simulator", "stadtpuls.simulators.cli:setup"),
+    "api": ("run the HTTP API and web pages", "stadtpuls.api.cli:setup"),
+    "keys": ("manage API keys", "stadtpuls.api.keys:setup"),
+    "dashboards": ("build the Grafana provisioning files", "stadtpuls.dashboards.cli:setup"),
     "demo": ("run the whole city on embedded services", "stadtpuls.demo:setup"),
 }
 

@@ -39,7 +39,9 @@ def _migrate(args: argparse.Namespace) -> int:
     url = args.database_url or database_url(settings)
     try:
         result = migrate(
-            url, tz=settings.timezone, raw_retention_days=settings.raw_retention_days,
+            url,
+            tz=settings.timezone,
+            raw_retention_days=settings.raw_retention_days,
             compress_after_days=settings.compress_after_days,
         )
     except MigrationError as e:

@@ -38,7 +38,11 @@ __all__ = ["COMPONENTS", "available", "run", "setup"]
 log = get_logger("stadtpuls.demo")
 CLI = [sys.executable, "-m", "stadtpuls.cli"]
 # component -> module that must be importable for it to run
-COMPONENTS = {"ingest": "ingest.service", "api": "api.cli", "simulator": "simulators.engine"}
+COMPONENTS = {
+    "ingest": "stadtpuls.ingest.service",
+    "api": "stadtpuls.api.cli",
+    "simulator": "stadtpuls.simulators.engine",
+}
 FORMAT = "mixed"  # half of the devices behind The Things Stack, half behind ChirpStack
 STATUS_EVERY = 15.0
 CATCH_UP_TIMEOUT_S = 180.0
@@ -90,7 +94,9 @@ def _migrate(settings: Settings, url: str) -> str:
     from .migrate import migrate
 
     result = migrate(
-        url, tz=settings.timezone, raw_retention_days=settings.raw_retention_days,
+        url,
+        tz=settings.timezone,
+        raw_retention_days=settings.raw_retention_days,
         compress_after_days=settings.compress_after_days,
     )
     return "TimescaleDB" if result.mode == "timescaledb" else "plain PostgreSQL"
@@ -102,8 +108,18 @@ def _import_devices(args: argparse.Namespace, url: str, env: dict[str, str], dem
     from .fleet import apply, load_file
 
     path = demo_dir / "devices.yaml"
-    cmd = [*CLI, "simulate", "--city", args.city, "--seed", str(args.seed), "--format", FORMAT,
-           "--export-devices", str(path)]
+    cmd = [
+        *CLI,
+        "simulate",
+        "--city",
+        args.city,
+        "--seed",
+        str(args.seed),
+        "--format",
+        FORMAT,
+        "--export-devices",
+        str(path),
+    ]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     if done.returncode != 0:
         raise ServiceError("simulator", f"device export failed ({done.returncode}): {done.stderr.strip()[-500:]}")
@@ -191,24 +207,43 @@ def _run(args: argparse.Namespace, settings: Settings, stopper: _Stopper, stack:
         if not supervisor.wait_until(api, lambda: _http_up(base + "/health"), timeout=60):
             raise ServiceError("api", f"did not answer on {base}/health (see {api.log_path})")
     if have["simulator"]:
-        feed = [sys.executable, "-m", "stadtpuls.demo_feed", "--city", args.city, "--seed", str(args.seed),
-                "--format", FORMAT, "--speed", str(args.speed), "--history", str(args.history * 3600)]
+        feed = [
+            sys.executable,
+            "-m",
+            "stadtpuls.demo_feed",
+            "--city",
+            args.city,
+            "--seed",
+            str(args.seed),
+            "--format",
+            FORMAT,
+            "--speed",
+            str(args.speed),
+            "--history",
+            str(args.history * 3600),
+        ]
         sim = supervisor.start(Child("simulator", feed, env, logs / "simulator.log"))
         if have["ingest"]:
             print(f"  history   publishing the last {args.history:g} h of the city ...", flush=True)
             t0 = time.monotonic()
             caught_up = supervisor.wait_until(sim, lambda: _caught_up(services.database_url), CATCH_UP_TIMEOUT_S)
-            print(f"  history   {'stored' if caught_up else 'still arriving'} after {time.monotonic() - t0:.0f} s",
-                  flush=True)
+            print(
+                f"  history   {'stored' if caught_up else 'still arriving'} after {time.monotonic() - t0:.0f} s",
+                flush=True,
+            )
 
-    lines = [f"stadtpuls demo is running ({args.city} city: the last {args.history:g} h at once, then a time-lapse "
-             f"at {args.speed:g}x)"]
+    lines = [
+        f"stadtpuls demo is running ({args.city} city: the last {args.history:g} h at once, then a time-lapse "
+        f"at {args.speed:g}x)"
+    ]
     if have["api"]:
         key = "$STADTPULS_OPERATOR_KEY" if "STADTPULS_OPERATOR_KEY" in os.environ else env["STADTPULS_OPERATOR_KEY"]
         lines += [
-            f"  parking   {base}/parking", f"  buses     {base}/buses",
+            f"  parking   {base}/parking",
+            f"  buses     {base}/buses",
             f"  pickups   {base}/operator/pickups   operator key: {key}",
-            f"  API docs  {base}/docs", f"  metrics   {base}/metrics",
+            f"  API docs  {base}/docs",
+            f"  metrics   {base}/metrics",
         ]
     if have["ingest"] and env["STADTPULS_METRICS_PORT"] != "0":
         lines.append(f"  ingest    http://127.0.0.1:{env['STADTPULS_METRICS_PORT']}/metrics")
@@ -229,8 +264,11 @@ def _run(args: argparse.Namespace, settings: Settings, stopper: _Stopper, stack:
         failed = supervisor.exited()
         if failed:
             for child in failed:
-                print(f"stadtpuls demo: {child.name} exited with code {child.returncode()} (see {child.log_path})",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"stadtpuls demo: {child.name} exited with code {child.returncode()} (see {child.log_path})",
+                    file=sys.stderr,
+                    flush=True,
+                )
             return 1
         if now >= next_status:
             next_status = now + STATUS_EVERY
@@ -269,9 +307,18 @@ def setup(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this many seconds (default: Ctrl-C)")
     p.add_argument("--port", type=int, metavar="PORT", help="API port (default: STADTPULS_API_PORT)")
     p.add_argument("--city", choices=("small", "medium", "large"), default="medium", help="simulated city size")
-    p.add_argument("--speed", type=float, default=60.0,
-                   help="time-lapse: simulated seconds per real second after the history (default 60)")
-    p.add_argument("--history", type=float, default=24.0, metavar="HOURS",
-                   help="hours of history published at the start (default 24)")
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=60.0,
+        help="time-lapse: simulated seconds per real second after the history (default 60)",
+    )
+    p.add_argument(
+        "--history",
+        type=float,
+        default=24.0,
+        metavar="HOURS",
+        help="hours of history published at the start (default 24)",
+    )
     p.add_argument("--seed", type=int, default=1, help="simulator seed")
     p.set_defaults(func=run)

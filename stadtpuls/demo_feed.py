@@ -71,17 +71,27 @@ class TimeLapse:
 
 
 def _messages(city: str, seed: int, fmt: str, start_us: int, timezone: str) -> Iterator[Any]:
-    from simulators.engine import SimConfig, Simulation
+    from stadtpuls.simulators.engine import SimConfig, Simulation
 
-    config = SimConfig(city=city, seed=seed, start_us=start_us, duration_us=3650 * 86400 * US, fmt=fmt,
-                       timezone=timezone)
+    config = SimConfig(
+        city=city, seed=seed, start_us=start_us, duration_us=3650 * 86400 * US, fmt=fmt, timezone=timezone
+    )
     yield from Simulation(config).messages()
 
 
-def run(mqtt_url: str, *, city: str, seed: int, fmt: str, speed: float, history_s: float, timezone: str,
-        stop: threading.Event) -> int:
-    from simulators.engine import Message
-    from simulators.publish import MqttSink, PublishError
+def run(
+    mqtt_url: str,
+    *,
+    city: str,
+    seed: int,
+    fmt: str,
+    speed: float,
+    history_s: float,
+    timezone: str,
+    stop: threading.Event,
+) -> int:
+    from stadtpuls.simulators.engine import Message
+    from stadtpuls.simulators.publish import MqttSink, PublishError
 
     now_us = int(time.time() * US)
     lapse = TimeLapse(now_us, speed)
@@ -129,8 +139,16 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    return run(settings.mqtt_url.get_secret_value(), city=args.city, seed=args.seed, fmt=args.fmt, speed=args.speed,
-               history_s=args.history, timezone=settings.timezone, stop=stop)
+    return run(
+        settings.mqtt_url.get_secret_value(),
+        city=args.city,
+        seed=args.seed,
+        fmt=args.fmt,
+        speed=args.speed,
+        history_s=args.history,
+        timezone=settings.timezone,
+        stop=stop,
+    )
 
 
 if __name__ == "__main__":

@@ -37,8 +37,20 @@ __all__ = [
 
 SITE_KINDS = ("bin", "lot", "space", "line", "vehicle", "stop", "station")
 SITE_COLUMNS = (
-    "site_id", "kind", "name", "parent_id", "lat", "lon", "waste_type", "depth_mm", "full_mm", "volume_l",
-    "threshold_pct", "capacity", "seq", "params",
+    "site_id",
+    "kind",
+    "name",
+    "parent_id",
+    "lat",
+    "lon",
+    "waste_type",
+    "depth_mm",
+    "full_mm",
+    "volume_l",
+    "threshold_pct",
+    "capacity",
+    "seq",
+    "params",
 )
 DEVICE_COLUMNS = ("dev_eui", "codec", "name", "site_id", "lns_device_id", "lat", "lon", "report_interval_s", "params")
 _INT = {"depth_mm", "full_mm", "volume_l", "capacity", "seq", "report_interval_s"}
@@ -179,7 +191,7 @@ def _check_device(d: dict[str, Any], row: int, errors: list[RowError], codecs: s
 
 def _known_codecs() -> set[str] | None:
     try:
-        from ingest.codecs import all_codecs
+        from stadtpuls.ingest.codecs import all_codecs
     except ImportError:  # pragma: no cover - the ingest package ships with the hub
         return None
     return set(all_codecs())
@@ -352,8 +364,11 @@ def apply(conn: psycopg.Connection, fleet: Fleet, *, dry_run: bool = False) -> I
                 try:
                     with conn.transaction():
                         row = conn.execute(query, _values(item, columns)).fetchone()
-                except (psycopg.errors.ForeignKeyViolation, psycopg.errors.UniqueViolation,
-                        psycopg.errors.CheckViolation) as e:
+                except (
+                    psycopg.errors.ForeignKeyViolation,
+                    psycopg.errors.UniqueViolation,
+                    psycopg.errors.CheckViolation,
+                ) as e:
                     diag = e.diag.message_detail or e.diag.message_primary or str(e)
                     report.errors.append(RowError(section, i, e.diag.column_name or "", diag))
                     continue

@@ -47,9 +47,7 @@ class Migration:
     sql_by_mode: dict[str, str]  # "any" | "timescaledb" | "postgresql" -> SQL text
 
     def text(self, mode: Mode) -> str:
-        return self.sql_by_mode.get("any") or self.sql_by_mode[
-            "timescale" if mode == "timescaledb" else "postgres"
-        ]
+        return self.sql_by_mode.get("any") or self.sql_by_mode["timescale" if mode == "timescaledb" else "postgres"]
 
 
 @dataclass(frozen=True)
@@ -116,7 +114,10 @@ def migrate(
                 if mig.version in done:
                     continue
                 text = _render(
-                    mig.text(mode), conn, tz=tz, raw_retention_days=raw_retention_days,
+                    mig.text(mode),
+                    conn,
+                    tz=tz,
+                    raw_retention_days=raw_retention_days,
                     compress_days=compress_after_days,
                 )
                 try:

@@ -150,9 +150,7 @@ def load(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as e:
         names = [PREFIX + str(err["loc"][0]).upper() for err in e.errors() if err["loc"]]
-        lines = [
-            f"{PREFIX}{str(err['loc'][0]).upper() if err['loc'] else '?'}: {err['msg']}" for err in e.errors()
-        ]
+        lines = [f"{PREFIX}{str(err['loc'][0]).upper() if err['loc'] else '?'}: {err['msg']}" for err in e.errors()]
         raise SettingsError(names, "invalid settings: " + "; ".join(lines)) from None
 
 

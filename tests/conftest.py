@@ -5,15 +5,13 @@ server on 127.0.0.1:5432 if it answers, else an embedded server from the ``embed
 MQTT: ``STADTPULS_TEST_MQTT_URL``, else 127.0.0.1:1883 if it answers, else a ``mosquitto`` binary with the
 project's config, else an in-process amqtt broker. Each session creates, migrates and finally drops its own
 database.
-Shared test data (codec vectors, network-server samples): ``STADTPULS_SHARED_DIR``, else ``shared`` beside the
-repository, else beside the repository this checkout was cloned from; the result is put in
-``STADTPULS_SHARED_DIR`` for the test modules.
+Test data (codec vectors, network-server samples, with their provenance notes) lives in ``tests/data``: the suite
+reads nothing outside the repository.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,27 +26,18 @@ from stadtpuls.migrate import migrate
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _shared_dir() -> Path:
-    env = os.environ.get("STADTPULS_SHARED_DIR")
-    if env:
-        return Path(env).resolve()
-    candidates = [REPO.parent / "shared"]
-    origin = subprocess.run(["git", "-C", str(REPO), "config", "--get", "remote.origin.url"],
-                            capture_output=True, text=True, check=False).stdout.strip().removeprefix("file://")
-    if origin and "://" not in origin and ":" not in origin.split("/")[0]:  # cloned from a local directory
-        candidates.append((REPO / origin).resolve().parent / "shared")
-    for c in candidates:
-        if (c / "codec-vectors").is_dir() and (c / "lns-formats").is_dir():
-            return c.resolve()
-    raise pytest.UsageError(
-        "shared test data not found (codec-vectors, lns-formats); tried " + ", ".join(map(str, candidates))
-        + ": set STADTPULS_SHARED_DIR")
-
-
-os.environ["STADTPULS_SHARED_DIR"] = str(_shared_dir())
 DATA_TABLES = (
-    "uplinks", "bin_levels", "parking_events", "passenger_counts", "environment_readings", "dead_letters",
-    "fcnt_gaps", "device_state", "devices", "sites", "api_keys",
+    "uplinks",
+    "bin_levels",
+    "parking_events",
+    "passenger_counts",
+    "environment_readings",
+    "dead_letters",
+    "fcnt_gaps",
+    "device_state",
+    "devices",
+    "sites",
+    "api_keys",
 )
 
 

@@ -9,7 +9,20 @@ from .parking import LotPublic, LotsPublic
 from .waste import BinPublic, BinsPublic, PickupPlanPublic
 
 __all__ = [
-    "BinPublic", "BinsPublic", "DeadLetterPublic", "DeadLettersPublic", "DevicePublic", "DevicesPublic",
-    "HealthPublic", "LinePublic", "LinesPublic", "LotPublic", "LotsPublic", "PickupPlanPublic", "SitePublic",
-    "SitesPublic", "VehiclePublic", "VehiclesPublic",
+    "BinPublic",
+    "BinsPublic",
+    "DeadLetterPublic",
+    "DeadLettersPublic",
+    "DevicePublic",
+    "DevicesPublic",
+    "HealthPublic",
+    "LinePublic",
+    "LinesPublic",
+    "LotPublic",
+    "LotsPublic",
+    "PickupPlanPublic",
+    "SitePublic",
+    "SitesPublic",
+    "VehiclePublic",
+    "VehiclesPublic",
 ]

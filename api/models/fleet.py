@@ -8,8 +8,19 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
-    "DeviceCreate", "DevicePublic", "DeviceRadio", "DeviceUpdate", "DeviceUplink", "DeviceUplinksPublic",
-    "DevicesPublic", "ImportError_", "ImportReportPublic", "SiteCreate", "SiteKind", "SitePublic", "SiteUpdate",
+    "DeviceCreate",
+    "DevicePublic",
+    "DeviceRadio",
+    "DeviceUpdate",
+    "DeviceUplink",
+    "DeviceUplinksPublic",
+    "DevicesPublic",
+    "ImportError_",
+    "ImportReportPublic",
+    "SiteCreate",
+    "SiteKind",
+    "SitePublic",
+    "SiteUpdate",
     "SitesPublic",
 ]
 

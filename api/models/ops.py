@@ -7,8 +7,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["DeadLetterPublic", "DeadLettersPublic", "HealthPublic", "KeyCreate", "KeyCreated", "KeyPublic",
-           "KeysPublic"]
+__all__ = [
+    "DeadLetterPublic",
+    "DeadLettersPublic",
+    "HealthPublic",
+    "KeyCreate",
+    "KeyCreated",
+    "KeyPublic",
+    "KeysPublic",
+]
 
 
 class HealthPublic(BaseModel):

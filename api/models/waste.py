@@ -7,8 +7,15 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-__all__ = ["BinFlags", "BinHistoryPoint", "BinHistoryPublic", "BinPublic", "BinsPublic", "PickupPlanPublic",
-           "PickupStop"]
+__all__ = [
+    "BinFlags",
+    "BinHistoryPoint",
+    "BinHistoryPublic",
+    "BinPublic",
+    "BinsPublic",
+    "PickupPlanPublic",
+    "PickupStop",
+]
 
 
 class BinFlags(BaseModel):

@@ -23,14 +23,22 @@ def _params(stage: str | None, dev_eui: str | None, start: datetime | None, end:
 
 
 async def list_dead_letters(
-    conn: AsyncConnection, *, stage: str | None, dev_eui: str | None, start: datetime | None,
-    end: datetime | None, limit: int, offset: int,
+    conn: AsyncConnection,
+    *,
+    stage: str | None,
+    dev_eui: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    limit: int,
+    offset: int,
 ) -> list[dict[str, Any]]:
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
         """SELECT id, received_at, topic, stage, reason, dev_eui, lns, repeats, last_received_at,
                   coalesce(length(payload), 0) AS payload_bytes, substring(payload FROM 1 FOR %(preview)s) AS head
-           FROM dead_letters""" + _FILTER + " ORDER BY received_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s",
+           FROM dead_letters"""
+        + _FILTER
+        + " ORDER BY received_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s",
         {**_params(stage, dev_eui, start, end), "preview": PREVIEW_BYTES, "limit": limit, "offset": offset},
     )
     rows = await cur.fetchall()

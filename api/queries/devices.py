@@ -8,8 +8,16 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-__all__ = ["count_devices", "delete_device", "get_device", "insert_device", "list_devices", "radio", "update_device",
-           "uplinks"]
+__all__ = [
+    "count_devices",
+    "delete_device",
+    "get_device",
+    "insert_device",
+    "list_devices",
+    "radio",
+    "update_device",
+    "uplinks",
+]
 
 COLUMNS = ("dev_eui", "codec", "name", "site_id", "lns_device_id", "lat", "lon", "report_interval_s", "params")
 _SELECT = """SELECT d.dev_eui, d.codec, d.name, d.site_id, d.lns_device_id, d.lat, d.lon, d.report_interval_s,
@@ -45,8 +53,9 @@ async def list_devices(
 
 
 async def count_devices(conn: AsyncConnection, *, site_id: str | None, codec: str | None, q: str | None) -> int:
-    cur = await conn.execute("SELECT count(*) FROM devices d" + _FILTER,
-                             {"site": site_id, "codec": codec, "q": _like(q)})
+    cur = await conn.execute(
+        "SELECT count(*) FROM devices d" + _FILTER, {"site": site_id, "codec": codec, "q": _like(q)}
+    )
     row = await cur.fetchone()
     return int(row[0]) if row else 0
 

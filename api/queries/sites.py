@@ -11,8 +11,20 @@ from psycopg.types.json import Jsonb
 __all__ = ["children", "count_sites", "delete_site", "get_site", "insert_site", "list_sites", "update_site"]
 
 COLUMNS = (
-    "site_id", "kind", "name", "parent_id", "lat", "lon", "waste_type", "depth_mm", "full_mm", "volume_l",
-    "threshold_pct", "capacity", "seq", "params",
+    "site_id",
+    "kind",
+    "name",
+    "parent_id",
+    "lat",
+    "lon",
+    "waste_type",
+    "depth_mm",
+    "full_mm",
+    "volume_l",
+    "threshold_pct",
+    "capacity",
+    "seq",
+    "params",
 )
 _SELECT = """SELECT site_id, kind, name, parent_id, lat, lon, waste_type, depth_mm, full_mm, volume_l, threshold_pct,
        capacity, seq, params, created_at, updated_at
@@ -45,8 +57,9 @@ async def list_sites(
 
 
 async def count_sites(conn: AsyncConnection, *, kind: str | None, parent_id: str | None, q: str | None) -> int:
-    cur = await conn.execute("SELECT count(*) FROM sites s" + _FILTER,
-                             {"kind": kind, "parent": parent_id, "q": _like(q)})
+    cur = await conn.execute(
+        "SELECT count(*) FROM sites s" + _FILTER, {"kind": kind, "parent": parent_id, "q": _like(q)}
+    )
     row = await cur.fetchone()
     return int(row[0]) if row else 0
 
@@ -75,9 +88,7 @@ async def update_site(conn: AsyncConnection, *, site_id: str, fields: dict[str, 
     names = [c for c in COLUMNS[1:] if c in fields]
     sets: list[sql.Composable] = [sql.SQL("{} = {}").format(sql.Identifier(n), sql.Placeholder(n)) for n in names]
     sets.append(sql.SQL("updated_at = now()"))
-    query = sql.SQL("UPDATE sites SET {} WHERE site_id = {}").format(
-        sql.SQL(", ").join(sets), sql.Placeholder("_key")
-    )
+    query = sql.SQL("UPDATE sites SET {} WHERE site_id = {}").format(sql.SQL(", ").join(sets), sql.Placeholder("_key"))
     cur = await conn.execute(query, {**_values({n: fields[n] for n in names}), "_key": site_id})
     return cur.rowcount > 0
 

@@ -14,8 +14,9 @@ __all__ = ["bin_exists", "bins", "fill_series", "history_buckets", "history_raw"
 HISTORY_RAW_LIMIT = 20_000
 
 
-async def bins(conn: AsyncConnection, *, site_id: str | None = None, waste_type: str | None = None
-               ) -> list[dict[str, Any]]:
+async def bins(
+    conn: AsyncConnection, *, site_id: str | None = None, waste_type: str | None = None
+) -> list[dict[str, Any]]:
     """Bins with their (first) sensor's DevEUI and report interval."""
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
@@ -70,8 +71,7 @@ async def last_readings(
     return {r["site_id"]: r for r in await cur.fetchall()}
 
 
-async def history_raw(conn: AsyncConnection, *, site_id: str, start: datetime, end: datetime
-                      ) -> list[dict[str, Any]]:
+async def history_raw(conn: AsyncConnection, *, site_id: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
         """SELECT time, fill_pct, battery_v FROM bin_levels

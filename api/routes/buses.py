@@ -35,8 +35,12 @@ async def list_lines(ctx: CtxDep) -> Response:
     return Response(body, media_type="application/json")
 
 
-@router.get("/lines/{line_id}/hourly", response_model=LineHourlyPublic, responses=responses(404),
-            summary="boardings and alightings per hour and stop")
+@router.get(
+    "/lines/{line_id}/hourly",
+    response_model=LineHourlyPublic,
+    responses=responses(404),
+    summary="boardings and alightings per hour and stop",
+)
 async def line_hourly(
     ctx: CtxDep,
     conn: ConnDep,
@@ -45,22 +49,39 @@ async def line_hourly(
     end: Annotated[datetime | None, Query(description="default: now (exclusive)")] = None,
 ) -> LineHourlyPublic:
     s = ctx.settings
-    start_, end_ = resolve_range(start, end, tz=s.timezone, now=datetime.now(UTC), default_span=timedelta(days=7),
-                                 max_span=timedelta(days=s.api_max_range_days), step=timedelta(hours=1))
+    start_, end_ = resolve_range(
+        start,
+        end,
+        tz=s.timezone,
+        now=datetime.now(UTC),
+        default_span=timedelta(days=7),
+        max_span=timedelta(days=s.api_max_range_days),
+        step=timedelta(hours=1),
+    )
     if not await q.line_exists(conn, line_id=line_id):
         raise Problem(404, f"no bus line {line_id!r}")
     zone = ZoneInfo(s.timezone)
     rows = await q.hourly(conn, line_id=line_id, start=start_, end=end_)
     for r in rows:
         r["hour"] = r["hour"].astimezone(zone)
-    return LineHourlyPublic.model_validate({
-        "line_id": line_id, "timezone": s.timezone, "start": start_.astimezone(zone), "end": end_.astimezone(zone),
-        "data": rows, "count": len(rows),
-    })
+    return LineHourlyPublic.model_validate(
+        {
+            "line_id": line_id,
+            "timezone": s.timezone,
+            "start": start_.astimezone(zone),
+            "end": end_.astimezone(zone),
+            "data": rows,
+            "count": len(rows),
+        }
+    )
 
 
-@router.get("/stream", summary="server-sent events: `lines` and `vehicles` (the bodies of GET /lines and "
-            "GET /vehicles) on connect and on every change, `ping` every 15 s", response_class=StreamingResponse,
-            responses={200: {"content": {"text/event-stream": {}}}})
+@router.get(
+    "/stream",
+    summary="server-sent events: `lines` and `vehicles` (the bodies of GET /lines and "
+    "GET /vehicles) on connect and on every change, `ping` every 15 s",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
 async def stream(ctx: CtxDep, request: Request) -> StreamingResponse:
     return event_stream(ctx, request, ["lines", "vehicles"])

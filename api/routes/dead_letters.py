@@ -20,9 +20,12 @@ router = APIRouter(prefix="/api/v1/dead-letters", tags=["operations"], responses
 
 @router.get("", response_model=DeadLettersPublic, summary="dead letters, filtered by stage, device and time")
 async def list_dead_letters(
-    ctx: CtxDep, conn: ConnDep, _: OperatorKey,
-    stage: Annotated[str | None, Query(max_length=32, description="envelope | device | codec | database | size")]
-    = None,
+    ctx: CtxDep,
+    conn: ConnDep,
+    _: OperatorKey,
+    stage: Annotated[
+        str | None, Query(max_length=32, description="envelope | device | codec | database | size")
+    ] = None,
     dev_eui: Annotated[str | None, Query(pattern=r"^[0-9a-fA-F]{16}$")] = None,
     start: Annotated[datetime | None, Query(description="received at or after")] = None,
     end: Annotated[datetime | None, Query(description="received before")] = None,
@@ -34,7 +37,6 @@ async def list_dead_letters(
     if start_ is not None and end_ is not None and start_ >= end_:
         raise invalid("start", "must be before end")
     dev = dev_eui.lower() if dev_eui else None
-    rows = await q.list_dead_letters(conn, stage=stage, dev_eui=dev, start=start_, end=end_, limit=limit,
-                                     offset=offset)
+    rows = await q.list_dead_letters(conn, stage=stage, dev_eui=dev, start=start_, end=end_, limit=limit, offset=offset)
     total = await q.count_dead_letters(conn, stage=stage, dev_eui=dev, start=start_, end=end_)
     return DeadLettersPublic.model_validate({"data": rows, "count": total})

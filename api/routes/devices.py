@@ -8,8 +8,8 @@ from typing import Annotated, Any, Literal
 import psycopg
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from ingest.codecs import all_codecs
 from stadtpuls import fleet
+from stadtpuls.ingest.codecs import all_codecs
 
 from ..deps import ConnDep, CtxDep, OperatorKey
 from ..models.fleet import (
@@ -28,14 +28,23 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"], responses=responses(401, 403, 422))
 DevEui = Annotated[str, Path(pattern=r"^[0-9a-fA-F]{16}$", description="16 hexadecimal digits")]
-IMPORT_TYPES = {"text/csv": "csv", "application/yaml": "yaml", "application/x-yaml": "yaml", "text/yaml": "yaml",
-                "application/json": "yaml"}
+IMPORT_TYPES = {
+    "text/csv": "csv",
+    "application/yaml": "yaml",
+    "application/x-yaml": "yaml",
+    "text/yaml": "yaml",
+    "application/json": "yaml",
+}
 
 
 def _check_codec(codec: str | None) -> None:
     if codec is not None and codec not in set(all_codecs()):
-        raise Problem(422, f"codec: unknown codec {codec!r}", title="Invalid request",
-                      errors=[{"loc": ["body", "codec"], "msg": "unknown codec", "type": "value_error"}])
+        raise Problem(
+            422,
+            f"codec: unknown codec {codec!r}",
+            title="Invalid request",
+            errors=[{"loc": ["body", "codec"], "msg": "unknown codec", "type": "value_error"}],
+        )
 
 
 async def _get(conn: psycopg.AsyncConnection, dev_eui: str) -> dict[str, Any]:
@@ -47,7 +56,8 @@ async def _get(conn: psycopg.AsyncConnection, dev_eui: str) -> dict[str, Any]:
 
 @router.get("", response_model=DevicesPublic, summary="devices, filtered and paginated")
 async def list_devices(
-    conn: ConnDep, _: OperatorKey,
+    conn: ConnDep,
+    _: OperatorKey,
     site_id: Annotated[str | None, Query(max_length=64)] = None,
     codec: Annotated[str | None, Query(max_length=100)] = None,
     q_: Annotated[str | None, Query(alias="q", max_length=100, description="part of name, DevEUI or LNS id")] = None,
@@ -69,15 +79,26 @@ async def create_device(conn: ConnDep, _: OperatorKey, device: DeviceCreate) -> 
     return DevicePublic.model_validate(await _get(conn, device.dev_eui))
 
 
-@router.post("/import", response_model=ImportReportPublic, summary="bulk import devices and sites (CSV or YAML)",
-             responses=responses(413, 415),
-             openapi_extra={"requestBody": {"required": True, "content": {
-                 "text/csv": {"schema": {"type": "string"}}, "application/yaml": {"schema": {"type": "string"}}}}})
+@router.post(
+    "/import",
+    response_model=ImportReportPublic,
+    summary="bulk import devices and sites (CSV or YAML)",
+    responses=responses(413, 415),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"text/csv": {"schema": {"type": "string"}}, "application/yaml": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def import_devices(
-    ctx: CtxDep, _: OperatorKey, request: Request,
+    ctx: CtxDep,
+    _: OperatorKey,
+    request: Request,
     dry_run: Annotated[bool, Query(description="validate and report without changing anything")] = False,
-    format_: Annotated[Literal["csv", "yaml"] | None, Query(alias="format",
-                                                           description="default: from Content-Type")] = None,
+    format_: Annotated[
+        Literal["csv", "yaml"] | None, Query(alias="format", description="default: from Content-Type")
+    ] = None,
 ) -> ImportReportPublic:
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     fmt = format_ or IMPORT_TYPES.get(ctype)
@@ -110,8 +131,12 @@ async def get_device(conn: ConnDep, _: OperatorKey, dev_eui: DevEui) -> DevicePu
     return DevicePublic.model_validate(await _get(conn, dev_eui))
 
 
-@router.patch("/{dev_eui}", response_model=DevicePublic, responses=responses(404, 409),
-              summary="change a device (only the fields sent)")
+@router.patch(
+    "/{dev_eui}",
+    response_model=DevicePublic,
+    responses=responses(404, 409),
+    summary="change a device (only the fields sent)",
+)
 async def update_device(conn: ConnDep, _: OperatorKey, dev_eui: DevEui, change: DeviceUpdate) -> DevicePublic:
     fields = change.model_dump(exclude_unset=True)
     for required in ("codec", "name", "report_interval_s", "params"):
@@ -127,16 +152,25 @@ async def update_device(conn: ConnDep, _: OperatorKey, dev_eui: DevEui, change: 
     return DevicePublic.model_validate(await _get(conn, dev_eui))
 
 
-@router.delete("/{dev_eui}", status_code=204, responses=responses(404), response_class=Response,
-               summary="remove a device (its stored readings stay)")
+@router.delete(
+    "/{dev_eui}",
+    status_code=204,
+    responses=responses(404),
+    response_class=Response,
+    summary="remove a device (its stored readings stay)",
+)
 async def delete_device(conn: ConnDep, _: OperatorKey, dev_eui: DevEui) -> Response:
     if not await q.delete_device(conn, dev_eui=dev_eui.lower()):
         raise Problem(404, f"no device {dev_eui.lower()}")
     return Response(status_code=204)
 
 
-@router.get("/{dev_eui}/uplinks", response_model=DeviceUplinksPublic, responses=responses(404),
-            summary="a device's last uplinks, newest first")
+@router.get(
+    "/{dev_eui}/uplinks",
+    response_model=DeviceUplinksPublic,
+    responses=responses(404),
+    summary="a device's last uplinks, newest first",
+)
 async def device_uplinks(
     conn: ConnDep, _: OperatorKey, dev_eui: DevEui, limit: Annotated[int, Query(ge=1, le=1000)] = 50
 ) -> DeviceUplinksPublic:
@@ -145,8 +179,12 @@ async def device_uplinks(
     return DeviceUplinksPublic.model_validate({"dev_eui": dev_eui.lower(), "data": rows, "count": len(rows)})
 
 
-@router.get("/{dev_eui}/radio", response_model=DeviceRadio, responses=responses(404),
-            summary="radio health over 24 hours: uplinks, RSSI/SNR, frame-counter gaps, last seen")
+@router.get(
+    "/{dev_eui}/radio",
+    response_model=DeviceRadio,
+    responses=responses(404),
+    summary="radio health over 24 hours: uplinks, RSSI/SNR, frame-counter gaps, last seen",
+)
 async def device_radio(conn: ConnDep, _: OperatorKey, dev_eui: DevEui) -> DeviceRadio:
     device = await _get(conn, dev_eui)
     stats = await q.radio(conn, dev_eui=device["dev_eui"])
@@ -156,6 +194,6 @@ async def device_radio(conn: ConnDep, _: OperatorKey, dev_eui: DevEui) -> Device
     now_row = await cur.fetchone()
     assert now_row is not None
     silent = last is None or (now_row[0] - last).total_seconds() > 2.5 * interval
-    return DeviceRadio.model_validate({**stats, "dev_eui": device["dev_eui"], "silent": silent,
-                                       "expected_24h": round(86400 / interval, 2)})
-
+    return DeviceRadio.model_validate(
+        {**stats, "dev_eui": device["dev_eui"], "silent": silent, "expected_24h": round(86400 / interval, 2)}
+    )

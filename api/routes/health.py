@@ -17,8 +17,12 @@ router = APIRouter(tags=["operations"])
 TIMEOUT_S = 2.0
 
 
-@router.get("/health", response_model=HealthPublic, summary="database reachable, ingest lag and storage mode",
-            responses={503: {"model": HealthPublic, "description": "database not reachable"}})
+@router.get(
+    "/health",
+    response_model=HealthPublic,
+    summary="database reachable, ingest lag and storage mode",
+    responses={503: {"model": HealthPublic, "description": "database not reachable"}},
+)
 async def health(ctx: CtxDep) -> JSONResponse:
     database, lag, newest = False, None, None
     try:
@@ -30,14 +34,19 @@ async def health(ctx: CtxDep) -> JSONResponse:
     except psycopg.OperationalError:
         pass
     body = HealthPublic(
-        status="ok" if database else "degraded", database=database, mode=ctx.mode, ingest_lag_s=lag,
-        newest_uplink_at=newest, live_listening=ctx.hub.listening,
+        status="ok" if database else "degraded",
+        database=database,
+        mode=ctx.mode,
+        ingest_lag_s=lag,
+        newest_uplink_at=newest,
+        live_listening=ctx.hub.listening,
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if database else 503)
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response,
-            responses={200: {"content": {"text/plain": {}}}})
+@router.get(
+    "/metrics", summary="Prometheus metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}}
+)
 async def metrics(ctx: CtxDep) -> Response:
     stats = None
     try:

@@ -23,8 +23,9 @@ async def list_keys(conn: ConnDep, _: AdminKey) -> KeysPublic:
     return KeysPublic.model_validate({"data": rows, "count": len(rows)})
 
 
-@router.post("", response_model=KeyCreated, status_code=201, summary="create a key; the answer is the only time "
-             "it is shown")
+@router.post(
+    "", response_model=KeyCreated, status_code=201, summary="create a key; the answer is the only time it is shown"
+)
 async def create_key(conn: ConnDep, _: AdminKey, body: KeyCreate) -> KeyCreated:
     key = new_key()
     row = await q.insert_key(conn, key_id=key.key_id, name=body.name, role=body.role, key_hash=key.key_hash)
@@ -32,9 +33,7 @@ async def create_key(conn: ConnDep, _: AdminKey, body: KeyCreate) -> KeyCreated:
 
 
 @router.delete("/{key_id}", response_model=KeyPublic, responses=responses(404), summary="revoke a key")
-async def revoke_key(
-    conn: ConnDep, _: AdminKey, key_id: Annotated[str, Path(pattern=r"^[0-9a-f]{12}$")]
-) -> KeyPublic:
+async def revoke_key(conn: ConnDep, _: AdminKey, key_id: Annotated[str, Path(pattern=r"^[0-9a-f]{12}$")]) -> KeyPublic:
     row = await q.revoke_key(conn, key_id=key_id)
     if row is None:
         raise Problem(404, f"no active key {key_id!r}")

@@ -46,7 +46,8 @@ router = APIRouter(include_in_schema=False)
 def _page_route(path: str, filename: str) -> None:
     async def page() -> FileResponse:
         return FileResponse(
-            STATIC_DIR / filename, media_type=MEDIA_TYPES[".html"],
+            STATIC_DIR / filename,
+            media_type=MEDIA_TYPES[".html"],
             headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"},
         )
 

@@ -45,8 +45,12 @@ async def list_lots(
     return _json(orjson.dumps({"data": rows, "count": len(rows)}))
 
 
-@router.get("/lots.geojson", response_model=GeoJSONFeatureCollection, summary="lots as GeoJSON points",
-            responses={200: {"content": {GEOJSON: {}}}})
+@router.get(
+    "/lots.geojson",
+    response_model=GeoJSONFeatureCollection,
+    summary="lots as GeoJSON points",
+    responses={200: {"content": {GEOJSON: {}}}},
+)
 async def lots_geojson(ctx: CtxDep) -> Response:
     _, data = await ctx.hub.get("lots")
     features = [
@@ -80,14 +84,17 @@ async def get_lot(
     return _json(orjson.dumps(found[0]))
 
 
-@router.get("/lots/{lot_id}/history", response_model=LotHistoryPublic, responses=responses(404),
-            summary="a lot's occupancy over time, bucketed in the reporting time zone")
+@router.get(
+    "/lots/{lot_id}/history",
+    response_model=LotHistoryPublic,
+    responses=responses(404),
+    summary="a lot's occupancy over time, bucketed in the reporting time zone",
+)
 async def lot_history(
     ctx: CtxDep,
     conn: ConnDep,
     lot_id: LotId,
-    start: Annotated[datetime | None, Query(description="default: end minus one day (30 days for day buckets)")]
-    = None,
+    start: Annotated[datetime | None, Query(description="default: end minus one day (30 days for day buckets)")] = None,
     end: Annotated[datetime | None, Query(description="default: now")] = None,
     bucket: Annotated[Literal["15min", "hour", "day"], Query()] = "hour",
 ) -> LotHistoryPublic:
@@ -96,7 +103,12 @@ async def lot_history(
     default = timedelta(days=30) if bucket == "day" else timedelta(days=1)
     max_days = s.api_max_range_days * (4 if bucket == "day" else 1)
     start_, end_ = resolve_range(
-        start, end, tz=s.timezone, now=now, default_span=default, max_span=timedelta(days=max_days),
+        start,
+        end,
+        tz=s.timezone,
+        now=now,
+        default_span=default,
+        max_span=timedelta(days=max_days),
         step=BUCKETS[bucket],
     )
     if not await q.lot_exists(conn, lot_id=lot_id):
@@ -109,16 +121,34 @@ async def lot_history(
     else:  # hour and day buckets come from the hourly aggregate; its state holds until the hour's end
         hourly = await q.hourly_states(conn, lot_id=lot_id, start=start_, end=end_)
         events = [(d, b + timedelta(seconds=3599), occ) for d, b, occ in hourly]
-    rows = occupancy(events, sensors, start=start_, end=end_, now=now, bucket=bucket, tz=s.timezone,
-                     capacity=capacity, factor=q.SILENT_FACTOR)
+    rows = occupancy(
+        events,
+        sensors,
+        start=start_,
+        end=end_,
+        now=now,
+        bucket=bucket,
+        tz=s.timezone,
+        capacity=capacity,
+        factor=q.SILENT_FACTOR,
+    )
     return LotHistoryPublic.model_validate(
-        {"lot_id": lot_id, "bucket": bucket, "timezone": s.timezone, "capacity": capacity, "data": rows,
-         "count": len(rows)}
+        {
+            "lot_id": lot_id,
+            "bucket": bucket,
+            "timezone": s.timezone,
+            "capacity": capacity,
+            "data": rows,
+            "count": len(rows),
+        }
     )
 
 
-@router.get("/stream", summary="server-sent events: `lots` (the body of GET /lots) on connect and on every change, "
-            "`ping` every 15 s", response_class=StreamingResponse,
-            responses={200: {"content": {"text/event-stream": {}}}})
+@router.get(
+    "/stream",
+    summary="server-sent events: `lots` (the body of GET /lots) on connect and on every change, `ping` every 15 s",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
 async def stream(ctx: CtxDep, request: Request) -> StreamingResponse:
     return event_stream(ctx, request, ["lots"])

@@ -32,7 +32,8 @@ def _refresh_live(ctx: Any) -> None:
 
 @router.get("", response_model=SitesPublic, summary="sites, filtered and paginated")
 async def list_sites(
-    conn: ConnDep, _: OperatorKey,
+    conn: ConnDep,
+    _: OperatorKey,
     kind: SiteKind | None = None,
     parent_id: Annotated[str | None, Query(max_length=64)] = None,
     q_: Annotated[str | None, Query(alias="q", max_length=100, description="part of the name or id")] = None,
@@ -63,8 +64,12 @@ async def get_site(conn: ConnDep, _: OperatorKey, site_id: SiteId) -> SitePublic
     return SitePublic.model_validate(await _get(conn, site_id))
 
 
-@router.patch("/{site_id}", response_model=SitePublic, responses=responses(404, 409),
-              summary="change a site (only the fields sent)")
+@router.patch(
+    "/{site_id}",
+    response_model=SitePublic,
+    responses=responses(404, 409),
+    summary="change a site (only the fields sent)",
+)
 async def update_site(ctx: CtxDep, conn: ConnDep, _: OperatorKey, site_id: SiteId, change: SiteUpdate) -> SitePublic:
     fields = change.model_dump(exclude_unset=True)
     for required in ("kind", "name", "params"):
@@ -85,10 +90,18 @@ async def update_site(ctx: CtxDep, conn: ConnDep, _: OperatorKey, site_id: SiteI
     return SitePublic.model_validate(await _get(conn, site_id))
 
 
-@router.delete("/{site_id}", status_code=204, responses=responses(404, 409), response_class=Response,
-               summary="remove a site; with children (spaces of a lot, stops of a line) only with cascade=true")
+@router.delete(
+    "/{site_id}",
+    status_code=204,
+    responses=responses(404, 409),
+    response_class=Response,
+    summary="remove a site; with children (spaces of a lot, stops of a line) only with cascade=true",
+)
 async def delete_site(
-    ctx: CtxDep, conn: ConnDep, _: OperatorKey, site_id: SiteId,
+    ctx: CtxDep,
+    conn: ConnDep,
+    _: OperatorKey,
+    site_id: SiteId,
     cascade: Annotated[bool, Query(description="also remove the site's children")] = False,
 ) -> Response:
     await _get(conn, site_id)

@@ -32,7 +32,11 @@ PLAN_FUTURE_DAYS = 14
 
 
 async def statuses(
-    conn: AsyncConnection, settings: Settings, *, at: datetime, site_id: str | None = None,
+    conn: AsyncConnection,
+    settings: Settings,
+    *,
+    at: datetime,
+    site_id: str | None = None,
     waste_type: str | None = None,
 ) -> list[dict[str, Any]]:
     """Every bin's status as of ``at`` from readings of the last 21 days."""
@@ -51,7 +55,9 @@ async def statuses(
 
 @router.get("/bins", response_model=BinsPublic, summary="bins with fill, fill rate, predicted full time and flags")
 async def list_bins(
-    ctx: CtxDep, conn: ConnDep, _: OperatorKey,
+    ctx: CtxDep,
+    conn: ConnDep,
+    _: OperatorKey,
     waste_type: Annotated[str | None, Query(max_length=50)] = None,
     flag: Annotated[Flag | None, Query(description="only bins with this flag set")] = None,
     at: Annotated[datetime | None, Query(description="status at this instant instead of now")] = None,
@@ -65,7 +71,10 @@ async def list_bins(
 
 @router.get("/bins/{site_id}", response_model=BinPublic, responses=responses(404), summary="one bin")
 async def get_bin(
-    ctx: CtxDep, conn: ConnDep, _: OperatorKey, site_id: SiteId,
+    ctx: CtxDep,
+    conn: ConnDep,
+    _: OperatorKey,
+    site_id: SiteId,
     at: Annotated[datetime | None, Query(description="status at this instant instead of now")] = None,
 ) -> BinPublic:
     when = check_instant(at, "at", ctx.settings.timezone) or datetime.now(UTC)
@@ -75,25 +84,38 @@ async def get_bin(
     return BinPublic.model_validate(rows[0])
 
 
-@router.get("/bins/{site_id}/history", response_model=BinHistoryPublic, responses=responses(404),
-            summary="a bin's readings, or hourly / daily buckets (reporting time zone)")
+@router.get(
+    "/bins/{site_id}/history",
+    response_model=BinHistoryPublic,
+    responses=responses(404),
+    summary="a bin's readings, or hourly / daily buckets (reporting time zone)",
+)
 async def bin_history(
-    ctx: CtxDep, conn: ConnDep, _: OperatorKey, site_id: SiteId,
+    ctx: CtxDep,
+    conn: ConnDep,
+    _: OperatorKey,
+    site_id: SiteId,
     start: Annotated[datetime | None, Query(description="default: end minus 7 days")] = None,
     end: Annotated[datetime | None, Query(description="default: now")] = None,
     bucket: Annotated[Literal["raw", "hour", "day"], Query()] = "hour",
 ) -> BinHistoryPublic:
     s = ctx.settings
     step = {"raw": None, "hour": timedelta(hours=1), "day": timedelta(days=1)}[bucket]
-    start_, end_ = resolve_range(start, end, tz=s.timezone, now=datetime.now(UTC), default_span=timedelta(days=7),
-                                 max_span=timedelta(days=s.api_max_range_days), step=step)
+    start_, end_ = resolve_range(
+        start,
+        end,
+        tz=s.timezone,
+        now=datetime.now(UTC),
+        default_span=timedelta(days=7),
+        max_span=timedelta(days=s.api_max_range_days),
+        step=step,
+    )
     if not await q.bin_exists(conn, site_id=site_id):
         raise Problem(404, f"no bin {site_id!r}")
     if bucket == "raw":
         rows = await q.history_raw(conn, site_id=site_id, start=start_, end=end_)
     else:
-        rows = await q.history_buckets(conn, site_id=site_id, start=start_, end=end_, bucket=bucket,
-                                       tz=s.timezone)
+        rows = await q.history_buckets(conn, site_id=site_id, start=start_, end=end_, bucket=bucket, tz=s.timezone)
         zone = ZoneInfo(s.timezone)
         for r in rows:
             r["time"] = r["time"].astimezone(zone)
@@ -104,8 +126,11 @@ async def build_plan(conn: AsyncConnection, settings: Settings, day: date | None
     """The pickup plan for ``day`` (default: the next service day) as :class:`PickupPlanPublic` fields."""
     tz = settings.timezone
     today = now.astimezone(ZoneInfo(tz)).date()
-    day = check_day(day, "date", today=today, past_days=settings.api_max_range_days,
-                    future_days=PLAN_FUTURE_DAYS) if day else next_service_day(today, settings.service_days)
+    day = (
+        check_day(day, "date", today=today, past_days=settings.api_max_range_days, future_days=PLAN_FUTURE_DAYS)
+        if day
+        else next_service_day(today, settings.service_days)
+    )
     nxt = next_service_day(day, settings.service_days)
     start = day_start(day, tz, settings.pickup_start_hour)
     next_start = day_start(nxt, tz, settings.pickup_start_hour)
@@ -114,40 +139,69 @@ async def build_plan(conn: AsyncConnection, settings: Settings, day: date | None
     states = [b for b in (bin_state(r, as_of) for r in rows) if b is not None]
     depot = (settings.depot_lat, settings.depot_lon)
     result = await asyncio.to_thread(
-        plan, states, depot=depot, start=start, next_start=next_start, road_factor=settings.road_factor,
-        speed_kmh=settings.truck_speed_kmh, service_s=settings.bin_service_s,
+        plan,
+        states,
+        depot=depot,
+        start=start,
+        next_start=next_start,
+        road_factor=settings.road_factor,
+        speed_kmh=settings.truck_speed_kmh,
+        service_s=settings.bin_service_s,
     )
     stops = [
         {
-            "seq": st.seq, "site_id": st.bin.site_id, "name": st.bin.extra["name"],
-            "waste_type": st.bin.extra["waste_type"], "lat": st.bin.lat, "lon": st.bin.lon,
-            "fill_pct": st.bin.level_pct, "expected_fill_pct": st.expected_fill_pct,
-            "threshold_pct": st.bin.threshold_pct, "rate_per_day": st.bin.rate_per_day,
-            "predicted_full_at": st.crossing_at, "arrival": st.arrival.astimezone(ZoneInfo(tz)),
-            "leg_km": round(st.leg_km, 3), "reason": st.reason,
+            "seq": st.seq,
+            "site_id": st.bin.site_id,
+            "name": st.bin.extra["name"],
+            "waste_type": st.bin.extra["waste_type"],
+            "lat": st.bin.lat,
+            "lon": st.bin.lon,
+            "fill_pct": st.bin.level_pct,
+            "expected_fill_pct": st.expected_fill_pct,
+            "threshold_pct": st.bin.threshold_pct,
+            "rate_per_day": st.bin.rate_per_day,
+            "predicted_full_at": st.crossing_at,
+            "arrival": st.arrival.astimezone(ZoneInfo(tz)),
+            "leg_km": round(st.leg_km, 3),
+            "reason": st.reason,
         }
         for st in result.stops
     ]
     return {
-        "date": day, "next_service_date": nxt, "start": start, "as_of": as_of,
-        "depot": {"lat": depot[0], "lon": depot[1]}, "distance_km": round(result.distance_km, 3),
-        "solver": result.solver, "bins_considered": len(states), "data": stops, "count": len(stops),
+        "date": day,
+        "next_service_date": nxt,
+        "start": start,
+        "as_of": as_of,
+        "depot": {"lat": depot[0], "lon": depot[1]},
+        "distance_km": round(result.distance_km, 3),
+        "solver": result.solver,
+        "bins_considered": len(states),
+        "data": stops,
+        "count": len(stops),
     }
 
 
-@router.get("/pickups", response_model=PickupPlanPublic,
-            responses={200: {"content": {"text/csv": {}, "application/geo+json": {}}}},
-            summary="the pickup plan for a service day in route order from the depot (JSON, CSV or GeoJSON)")
+@router.get(
+    "/pickups",
+    response_model=PickupPlanPublic,
+    responses={200: {"content": {"text/csv": {}, "application/geo+json": {}}}},
+    summary="the pickup plan for a service day in route order from the depot (JSON, CSV or GeoJSON)",
+)
 async def pickups(
-    ctx: CtxDep, conn: ConnDep, _: OperatorKey,
+    ctx: CtxDep,
+    conn: ConnDep,
+    _: OperatorKey,
     date_: Annotated[date | None, Query(alias="date", description="service day (default: the next one)")] = None,
     format_: Annotated[Literal["json", "csv", "geojson"], Query(alias="format")] = "json",
 ) -> Response:
     result = await build_plan(conn, ctx.settings, date_, datetime.now(UTC))
     if format_ == "csv":
         filename = f"pickups-{result['date'].isoformat()}.csv"
-        return Response(plan_csv(result), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+        return Response(
+            plan_csv(result),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
     if format_ == "geojson":
         return Response(orjson.dumps(plan_geojson(result)), media_type="application/geo+json")
     return Response(PickupPlanPublic.model_validate(result).model_dump_json(), media_type="application/json")

@@ -152,11 +152,7 @@ class ElsysERS(Codec):
             raw = np.round(values.astype(np.float64) * scale).astype(np.int64)
             if scale == 1 and values.dtype.kind == "f" and not np.array_equal(raw, values):
                 raise EncodeError(self.id, key, "values must be whole numbers")
-            lo, hi = (
-                (-(1 << (8 * width - 1)), (1 << (8 * width - 1)) - 1)
-                if signed
-                else (0, (1 << (8 * width)) - 1)
-            )
+            lo, hi = (-(1 << (8 * width - 1)), (1 << (8 * width - 1)) - 1) if signed else (0, (1 << (8 * width)) - 1)
             if raw.size and (raw.min() < lo or raw.max() > hi):
                 raise EncodeError(self.id, key, f"values must lie in {lo / scale:g}..{hi / scale:g}")
             block = np.empty((n, 1 + width), dtype=np.uint8)

@@ -152,9 +152,7 @@ class MilesightCodec(Codec):
                 continue
             if not all(given):
                 missing = names[given.index(False)]
-                raise EncodeError(
-                    self.id, missing, f"needed with {', '.join(x for x in names if x in columns)}"
-                )
+                raise EncodeError(self.id, missing, f"needed with {', '.join(x for x in names if x in columns)}")
             block = np.zeros((n, 2 + rec.size), dtype=np.uint8)
             block[:, 0] = rec.channel
             block[:, 1] = rec.ctype

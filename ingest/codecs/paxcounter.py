@@ -83,9 +83,7 @@ LAYOUTS: dict[tuple[int, int | None], tuple[tuple[str, str], ...]] = {
     (9, 5): (("time", "i32"), ("timestatus", "u8")),
     (10, None): (("ens", "u16"),),
 }
-_MIN_LEN = {
-    port: sum(READERS[r].width for _, r in fields) for (port, ln), fields in LAYOUTS.items() if ln is None
-}
+_MIN_LEN = {port: sum(READERS[r].width for _, r in fields) for (port, ln), fields in LAYOUTS.items() if ln is None}
 
 
 def _layout(port: int, length: int) -> tuple[tuple[tuple[str, str], ...] | None, str | None]:
@@ -225,9 +223,7 @@ class Paxcounter(Codec):
             try:
                 if reader_name in ("flags", "payloadmask"):
                     bits = FLAGS if reader_name == "flags" else PAYLOADMASK
-                    value: Any = {
-                        name: field_values(self.id, columns, f"{key}.{name}", n) for name, _ in bits
-                    }
+                    value: Any = {name: field_values(self.id, columns, f"{key}.{name}", n) for name, _ in bits}
                 else:
                     value = field_values(self.id, columns, key, n)
                 blocks.append(reader.write(value, n))

@@ -63,9 +63,7 @@ def _message(code: int, detail: int) -> str:
         return f"truncated record: a record of length {detail} runs past the end of the payload"
     if code == _SHORT:
         r = RECORDS[detail]
-        return (
-            f"record 0x{r.rid:04X} ({r.key}) too short: needs {r.size} value byte{'s' if r.size > 1 else ''}"
-        )
+        return f"record 0x{r.rid:04X} ({r.key}) too short: needs {r.size} value byte{'s' if r.size > 1 else ''}"
     return f"temp is not a finite float32: 0x{detail:08X}"
 
 

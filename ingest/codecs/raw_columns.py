@@ -22,9 +22,7 @@ class RawColumn(Column):
     """``values[i]`` is payload i as a list of byte values (``form="list"``) or an uppercase hex string
     (``form="hex"``); ``present`` marks the rows that have the field."""
 
-    def __init__(
-        self, buf: np.ndarray, offsets: np.ndarray, present: np.ndarray, form: Literal["list", "hex"]
-    ) -> None:
+    def __init__(self, buf: np.ndarray, offsets: np.ndarray, present: np.ndarray, form: Literal["list", "hex"]) -> None:
         self._buf = buf
         self._offsets = offsets
         self._form = form

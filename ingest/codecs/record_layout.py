@@ -110,11 +110,7 @@ def as_batch(
     """Normalise a batch to (int64 f_port of length n, uint8 buf, int64 offsets)."""
     offsets = np.asarray(offsets, dtype=np.int64)
     n = max(len(offsets) - 1, 0)
-    buf = (
-        np.frombuffer(buf, dtype=np.uint8)
-        if isinstance(buf, bytes | bytearray)
-        else np.asarray(buf, np.uint8)
-    )
+    buf = np.frombuffer(buf, dtype=np.uint8) if isinstance(buf, bytes | bytearray) else np.asarray(buf, np.uint8)
     ports = np.broadcast_to(np.asarray(f_port, dtype=np.int64), (n,))
     return ports, buf, offsets
 
@@ -165,9 +161,7 @@ def _length_groups(padded: np.ndarray, offsets: np.ndarray) -> list[Group]:
     return [(rows, length, data) for rows, _, length, data in port_length_groups(padded, offsets)]
 
 
-def port_length_groups(
-    padded: np.ndarray, offsets: np.ndarray, ports: np.ndarray | None = None
-) -> list[PortGroup]:
+def port_length_groups(padded: np.ndarray, offsets: np.ndarray, ports: np.ndarray | None = None) -> list[PortGroup]:
     """Rows of equal (fPort, length) as ``(rows, f_port, length, (rows, length) uint8 array)``, rows
     ascending; ``rows`` is ``slice(0, n)`` when the group is the whole batch. ``padded`` is the buffer plus
     :data:`PAD` zero bytes (rows are cut from it as windows, which copies whole rows at once). Without
@@ -304,9 +298,7 @@ def walk(
     return last, fail, detail
 
 
-def _decode_walk(
-    fmt: RecordFormat, out: Builder, padded: np.ndarray, offsets: np.ndarray, rows: np.ndarray
-) -> None:
+def _decode_walk(fmt: RecordFormat, out: Builder, padded: np.ndarray, offsets: np.ndarray, rows: np.ndarray) -> None:
     last, fail, detail = walk(fmt, padded, offsets[rows], offsets[rows + 1])
     for kind in range(fmt.n_kinds):
         has = np.flatnonzero(last[kind] >= 0)

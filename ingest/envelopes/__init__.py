@@ -2,7 +2,7 @@
 
 Usage::
 
-    from ingest.envelopes import parse_batch
+    from stadtpuls.ingest.envelopes import parse_batch
 
     batch = parse_batch(topics, payloads, hub_time=time.time(), max_message_bytes=65536, store_simulated=False)
     batch.time, batch.dev_eui, batch.f_port, batch.buf, batch.offsets   # one row per accepted uplink

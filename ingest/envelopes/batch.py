@@ -116,8 +116,11 @@ def _finish(rows: list[tuple[Any, ...]], hub: float, rejects: list[Reject]) -> E
     wild = ~(np.isnan(rssi) | (np.abs(rssi) <= MAX_RADIO_DB)) | ~(np.isnan(snr) | (np.abs(snr) <= MAX_RADIO_DB))
     if wild.any():
         known = {r.index for r in bad}
-        bad.extend(Reject(rows[k][0], "envelope", f"out of range: rssi/snr beyond +-{MAX_RADIO_DB:g} dB", rows[k][18])
-                   for k in np.flatnonzero(wild).tolist() if rows[k][0] not in known)
+        bad.extend(
+            Reject(rows[k][0], "envelope", f"out of range: rssi/snr beyond +-{MAX_RADIO_DB:g} dB", rows[k][18])
+            for k in np.flatnonzero(wild).tolist()
+            if rows[k][0] not in known
+        )
     if bad:
         rejects.extend(bad)
         drop = {r.index for r in bad}
@@ -177,12 +180,39 @@ def _object_column(values: Sequence[Any]) -> npt.NDArray[np.object_]:
     return arr
 
 
-def _columns(rows: list[tuple[Any, ...]], times: npt.NDArray[np.datetime64], rssi: npt.NDArray[np.float64],
-             snr: npt.NDArray[np.float64]) -> EnvelopeBatch:
+def _columns(
+    rows: list[tuple[Any, ...]],
+    times: npt.NDArray[np.datetime64],
+    rssi: npt.NDArray[np.float64],
+    snr: npt.NDArray[np.float64],
+) -> EnvelopeBatch:
     n = len(rows)
-    (index, _t1, _t2, _rule, dev_eui, lns_device_id, f_cnt, f_cnt_present, f_port, payload, _rssi, _snr, gateways,
-     gateway_id, dr, sf, bandwidth, frequency, lns, dedup_key, simulated, decoded, app_id, session) = zip(*rows,
-                                                                                                          strict=True)
+    (
+        index,
+        _t1,
+        _t2,
+        _rule,
+        dev_eui,
+        lns_device_id,
+        f_cnt,
+        f_cnt_present,
+        f_port,
+        payload,
+        _rssi,
+        _snr,
+        gateways,
+        gateway_id,
+        dr,
+        sf,
+        bandwidth,
+        frequency,
+        lns,
+        dedup_key,
+        simulated,
+        decoded,
+        app_id,
+        session,
+    ) = zip(*rows, strict=True)
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum([len(p) for p in payload], out=offsets[1:])
     lns_column = _object_column(lns)

@@ -103,8 +103,9 @@ def chirpstack_topic(application_id: str, dev_eui: str, event: str = "up") -> st
     return f"application/{application_id}/device/{dev_eui.lower()}/event/{event}"
 
 
-def _tts_ids(device_id: str, app_id: str, dev_eui: str | None, join_eui: str | None,
-             dev_addr: str | None) -> dict[str, Any]:
+def _tts_ids(
+    device_id: str, app_id: str, dev_eui: str | None, join_eui: str | None, dev_addr: str | None
+) -> dict[str, Any]:
     ids: dict[str, Any] = {"device_id": device_id, "application_ids": {"application_id": app_id}}
     if dev_eui:
         ids["dev_eui"] = dev_eui.upper()
@@ -162,8 +163,14 @@ def tts_uplink(
         entry: dict[str, Any] = {"gateway_ids": {"gateway_id": gateway_id}}
         if gateway_id.startswith("eui-"):
             entry["gateway_ids"]["eui"] = gateway_id[4:].upper()
-        entry.update({"time": rfc3339_tts(gw_time), "timestamp": int(gw_time.timestamp() * 1e6) % 2**32,
-                      "rssi": rssi, "channel_rssi": rssi})
+        entry.update(
+            {
+                "time": rfc3339_tts(gw_time),
+                "timestamp": int(gw_time.timestamp() * 1e6) % 2**32,
+                "rssi": rssi,
+                "channel_rssi": rssi,
+            }
+        )
         if snr:
             entry["snr"] = snr
         entry["received_at"] = rfc3339_tts(gw_time + timedelta(milliseconds=8))
@@ -176,16 +183,21 @@ def tts_uplink(
     if sf > 0:
         lora["spreading_factor"] = sf
         lora["coding_rate"] = "4/5"
-    up["settings"] = {"data_rate": {"lora": lora} if lora else {}, "frequency": str(frequency),
-                      "time": rfc3339_tts(gw_time)}
+    up["settings"] = {
+        "data_rate": {"lora": lora} if lora else {},
+        "frequency": str(frequency),
+        "time": rfc3339_tts(gw_time),
+    }
     if not simulated:
         up["received_at"] = rfc3339_tts(ns)
     if confirmed:
         up["confirmed"] = True
     msg: dict[str, Any] = {
         "end_device_ids": _tts_ids(device_id, app_id, dev_eui, join_eui, dev_addr),
-        "correlation_ids": [f"as:up:{_ulid(ns, 'as', app_id, device_id, f_cnt)}",
-                            f"ns:uplink:{_ulid(ns, 'ns', app_id, device_id, f_cnt)}"],
+        "correlation_ids": [
+            f"as:up:{_ulid(ns, 'as', app_id, device_id, f_cnt)}",
+            f"ns:uplink:{_ulid(ns, 'ns', app_id, device_id, f_cnt)}",
+        ],
         "received_at": rfc3339_tts(ns + timedelta(milliseconds=15)),
         "uplink_message": up,
     }
@@ -214,8 +226,9 @@ def tts_join(
     }
 
 
-def _device_info(dev_eui: str, application_id: str, device_name: str | None, tenant_id: str,
-                 tags: dict[str, str] | None) -> dict[str, Any]:
+def _device_info(
+    dev_eui: str, application_id: str, device_name: str | None, tenant_id: str, tags: dict[str, str] | None
+) -> dict[str, Any]:
     return {
         "tenantId": tenant_id,
         "tenantName": "stadtpuls",
@@ -274,9 +287,12 @@ def chirpstack_uplink(
         msg["object"] = decoded
     rx = []
     for k, (gateway_id, rssi, snr) in enumerate(gateways):
-        entry: dict[str, Any] = {"gatewayId": gateway_id.lower(),
-                                 "uplinkId": int.from_bytes(_digest(4, "uplink", dedup, k), "big"),
-                                 "nsTime": rfc3339_chirpstack(t), "rssi": int(round(rssi))}
+        entry: dict[str, Any] = {
+            "gatewayId": gateway_id.lower(),
+            "uplinkId": int.from_bytes(_digest(4, "uplink", dedup, k), "big"),
+            "nsTime": rfc3339_chirpstack(t),
+            "rssi": int(round(rssi)),
+        }
         if snr:
             entry["snr"] = snr
         entry.update({"location": {}, "context": _b64(_digest(4, "context", dedup, k)), "crcStatus": "CRC_OK"})

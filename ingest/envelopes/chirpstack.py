@@ -83,8 +83,9 @@ def read_chirpstack_v4(i: int, msg: dict[str, Any], topic: str, sink: Sink) -> N
         level = opt_number(msg, "batteryLevel", "batteryLevel", LNS)
         margin = opt_number(msg, "margin", "margin", LNS)
         battery = None if unavailable or external else (level or 0.0)  # v4.0 omitted a level of 0
-        sink.statuses.append(Status(i, dev_eui.decode(), when, LNS, battery,
-                                    None if margin is None else int(margin), external))
+        sink.statuses.append(
+            Status(i, dev_eui.decode(), when, LNS, battery, None if margin is None else int(margin), external)
+        )
     elif kind == "log":
         when = sink.event_time(LNS, ("time", msg.get("time")))
         log_level = get_str(msg, "level", "level", LNS) or "INFO"  # enum default INFO is omitted by v4.0
@@ -134,10 +135,34 @@ def _read_up(i: int, msg: dict[str, Any], sink: Sink, dev_eui: bytes, app_id: st
     session = msg.get("devAddr")
     if session is not None and type(session) is not str:
         raise wrong_type("devAddr", "a string", session, LNS)
-    sink.rows.append((
-        i, t1, ns_time, TIME_RULE, dev_eui, None, f_cnt or 0, f_cnt is not None, f_port, payload,
-        rssi, snr, gateways, gateway_id, dr, sf, bandwidth, frequency, LNS, key, False, decoded, app_id, session,
-    ))
+    sink.rows.append(
+        (
+            i,
+            t1,
+            ns_time,
+            TIME_RULE,
+            dev_eui,
+            None,
+            f_cnt or 0,
+            f_cnt is not None,
+            f_port,
+            payload,
+            rssi,
+            snr,
+            gateways,
+            gateway_id,
+            dr,
+            sf,
+            bandwidth,
+            frequency,
+            LNS,
+            key,
+            False,
+            decoded,
+            app_id,
+            session,
+        )
+    )
 
 
 def _rx_info(rx: list[Any] | None) -> tuple[float, float, int, str | None, Any]:
@@ -154,9 +179,11 @@ def _rx_info(rx: list[Any] | None) -> tuple[float, float, int, str | None, Any]:
         gid = m.get("gatewayId")
         rssi = m.get("rssi")
         snr = m.get("snr")
-        if (gid is not None and type(gid) is not str) or (
-                rssi is not None and type(rssi) is not int and type(rssi) is not float) or (
-                snr is not None and type(snr) is not float and type(snr) is not int):
+        if (
+            (gid is not None and type(gid) is not str)
+            or (rssi is not None and type(rssi) is not int and type(rssi) is not float)
+            or (snr is not None and type(snr) is not float and type(snr) is not int)
+        ):
             get_str(m, "gatewayId", f"rxInfo[{k}].gatewayId", LNS)
             opt_number(m, "rssi", f"rxInfo[{k}].rssi", LNS)
             opt_number(m, "snr", f"rxInfo[{k}].snr", LNS)

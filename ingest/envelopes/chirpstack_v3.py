@@ -38,8 +38,17 @@ TIME_RULE = TimeRule("gateway", "publishedAt", "rxInfo[].time")
 _NAN = math.nan
 _STATUS_KEYS = ("margin", "batteryLevel", "batteryLevelUnavailable", "externalPowerSource", "battery")
 _UPLINK_KEYS = ("rxInfo", "fPort", "data", "txInfo", "object", "objectJSON")
-_TOPIC_KINDS = {"rx": "up", "up": "up", "join": "join", "ack": "ack", "error": "error", "status": "status",
-                "location": "location", "txack": "txack", "integration": "integration"}
+_TOPIC_KINDS = {
+    "rx": "up",
+    "up": "up",
+    "join": "join",
+    "ack": "ack",
+    "error": "error",
+    "status": "status",
+    "location": "location",
+    "txack": "txack",
+    "integration": "integration",
+}
 
 
 def _kind(msg: dict[str, Any], topic: str) -> str:
@@ -107,7 +116,8 @@ def _read_up(i: int, msg: dict[str, Any], sink: Sink, dev_eui: bytes, app_id: st
         return
     published = msg.get("publishedAt")
     rssi, snr, gateways, gateway_id, gw_time, uplink_ids = _rx_info(
-        get_list(msg, "rxInfo", "rxInfo", LNS), protobuf_json)
+        get_list(msg, "rxInfo", "rxInfo", LNS), protobuf_json
+    )
     tx = get_dict(msg, "txInfo", "txInfo", LNS) or {}
     frequency = opt_int(tx, "frequency", "txInfo.frequency", LNS, 10**12 - 1) or 0
     if protobuf_json:
@@ -131,10 +141,34 @@ def _read_up(i: int, msg: dict[str, Any], sink: Sink, dev_eui: bytes, app_id: st
         anchor = sink.hub_iso  # nothing in the message tells copies of the same frame apart
     key = key_digest("chirpstack-v3", dev_eui.decode(), f_cnt or 0, ",".join(sorted(uplink_ids)), anchor)
     session = get_str(msg, "devAddr", "devAddr", LNS)
-    sink.rows.append((
-        i, published, gw_time, TIME_RULE, dev_eui, None, f_cnt or 0, f_cnt is not None, f_port, payload,
-        rssi, snr, gateways, gateway_id, dr, sf, bandwidth, frequency, LNS, key, False, decoded, app_id, session,
-    ))
+    sink.rows.append(
+        (
+            i,
+            published,
+            gw_time,
+            TIME_RULE,
+            dev_eui,
+            None,
+            f_cnt or 0,
+            f_cnt is not None,
+            f_port,
+            payload,
+            rssi,
+            snr,
+            gateways,
+            gateway_id,
+            dr,
+            sf,
+            bandwidth,
+            frequency,
+            LNS,
+            key,
+            False,
+            decoded,
+            app_id,
+            session,
+        )
+    )
 
 
 def _rx_info(rx: list[Any] | None, protobuf_json: bool) -> tuple[float, float, int, str | None, Any, list[str]]:

@@ -28,8 +28,15 @@ __all__ = [
 
 U32_MAX = 0xFFFF_FFFF
 
-_NAMES = {dict: "an object", list: "an array", str: "a string", int: "an integer", float: "a number",
-          bool: "a boolean", type(None): "null"}
+_NAMES = {
+    dict: "an object",
+    list: "an array",
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "a boolean",
+    type(None): "null",
+}
 
 
 def type_name(value: Any) -> str:

@@ -114,8 +114,27 @@ class LogEvent:
 
 
 _ROW_COLUMNS = (
-    "index", "time", "dev_eui", "lns_device_id", "f_cnt", "f_cnt_present", "f_port", "rssi", "snr", "gateways",
-    "gateway_id", "dr", "sf", "bandwidth", "frequency", "lns", "dedup_key", "simulated", "decoded", "app_id", "session",
+    "index",
+    "time",
+    "dev_eui",
+    "lns_device_id",
+    "f_cnt",
+    "f_cnt_present",
+    "f_port",
+    "rssi",
+    "snr",
+    "gateways",
+    "gateway_id",
+    "dr",
+    "sf",
+    "bandwidth",
+    "frequency",
+    "lns",
+    "dedup_key",
+    "simulated",
+    "decoded",
+    "app_id",
+    "session",
 )
 
 

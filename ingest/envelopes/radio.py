@@ -12,11 +12,26 @@ from functools import lru_cache
 
 __all__ = ["dr_from_lora", "lora_from_dr"]
 
-_EU_LIKE_BANDS = frozenset({
-    "EU_863_870", "EU_433", "CN_470_510", "CN_470_510_20_A", "CN_470_510_20_B", "CN_470_510_26_A",
-    "CN_470_510_26_B", "CN_779_787", "IN_865_867", "RU_864_870", "KR_920_923", "AS_923", "AS_923_2", "AS_923_3",
-    "AS_923_4", "ISM_2400",
-})
+_EU_LIKE_BANDS = frozenset(
+    {
+        "EU_863_870",
+        "EU_433",
+        "CN_470_510",
+        "CN_470_510_20_A",
+        "CN_470_510_20_B",
+        "CN_470_510_26_A",
+        "CN_470_510_26_B",
+        "CN_779_787",
+        "IN_865_867",
+        "RU_864_870",
+        "KR_920_923",
+        "AS_923",
+        "AS_923_2",
+        "AS_923_3",
+        "AS_923_4",
+        "ISM_2400",
+    }
+)
 _US_BANDS = frozenset({"US_902_928"})
 _AU_BANDS = frozenset({"AU_915_928"})
 

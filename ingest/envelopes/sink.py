@@ -18,9 +18,30 @@ __all__ = ["ROW_FIELDS", "Sink", "TimeRule"]
 
 #: Layout of an uplink row tuple. ``t1``/``t2`` are candidate timestamp strings (or None), ``rule`` a TimeRule.
 ROW_FIELDS = (
-    "index", "t1", "t2", "rule", "dev_eui", "lns_device_id", "f_cnt", "f_cnt_present", "f_port", "payload",
-    "rssi", "snr", "gateways", "gateway_id", "dr", "sf", "bandwidth", "frequency", "lns", "dedup_key",
-    "simulated", "decoded", "app_id", "session",
+    "index",
+    "t1",
+    "t2",
+    "rule",
+    "dev_eui",
+    "lns_device_id",
+    "f_cnt",
+    "f_cnt_present",
+    "f_port",
+    "payload",
+    "rssi",
+    "snr",
+    "gateways",
+    "gateway_id",
+    "dr",
+    "sf",
+    "bandwidth",
+    "frequency",
+    "lns",
+    "dedup_key",
+    "simulated",
+    "decoded",
+    "app_id",
+    "session",
 )
 
 

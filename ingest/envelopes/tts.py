@@ -88,10 +88,34 @@ def read_tts(i: int, msg: dict[str, Any], sink: Sink) -> None:
         key = key_digest("tts-simulated", app_id, device_id, as_time)
     else:
         key = key_digest("tts", app_id, device_id, session, f_cnt or 0, received if type(received) is str else None)
-    sink.rows.append((
-        i, received, received_top, TIME_RULE, dev_eui, device_id, f_cnt or 0, f_cnt is not None, f_port, payload,
-        rssi, snr, gateways, gateway_id, dr, sf, bandwidth, frequency, LNS, key, simulated, decoded, app_id, session,
-    ))
+    sink.rows.append(
+        (
+            i,
+            received,
+            received_top,
+            TIME_RULE,
+            dev_eui,
+            device_id,
+            f_cnt or 0,
+            f_cnt is not None,
+            f_port,
+            payload,
+            rssi,
+            snr,
+            gateways,
+            gateway_id,
+            dr,
+            sf,
+            bandwidth,
+            frequency,
+            LNS,
+            key,
+            simulated,
+            decoded,
+            app_id,
+            session,
+        )
+    )
 
 
 def _missing_or_wrong(path: str, value: Any) -> EnvelopeError:
@@ -120,7 +144,8 @@ def _rx_metadata(rx: list[Any] | None) -> tuple[float, float, int, str | None]:
             rssi = m.get("channel_rssi")
         snr = m.get("snr")
         if (rssi is not None and type(rssi) is not float and type(rssi) is not int) or (
-                snr is not None and type(snr) is not float and type(snr) is not int):
+            snr is not None and type(snr) is not float and type(snr) is not int
+        ):
             raise _bad_number(f"uplink_message.rx_metadata[{k}]", m)
         seen.add(gid if gid else f"#{k}")
         if k == 0 or (rssi is not None and (best_rssi != best_rssi or rssi > best_rssi)):
@@ -163,8 +188,12 @@ def _settings(up: dict[str, Any]) -> tuple[int, int, int, int]:
             sf = -1
         if bandwidth is None:
             bandwidth = 0
-        if type(sf) is not int or type(bandwidth) is not int or not (5 <= sf <= 12 or sf == -1) \
-                or not 0 <= bandwidth <= 2_000_000:
+        if (
+            type(sf) is not int
+            or type(bandwidth) is not int
+            or not (5 <= sf <= 12 or sf == -1)
+            or not 0 <= bandwidth <= 2_000_000
+        ):
             path = "uplink_message.settings.data_rate.lora"
             opt_int(lora, "spreading_factor", f"{path}.spreading_factor", LNS, 12)
             opt_int(lora, "bandwidth", f"{path}.bandwidth", LNS, 2_000_000)
@@ -176,8 +205,12 @@ def _settings(up: dict[str, Any]) -> tuple[int, int, int, int]:
             raise wrong_type("uplink_message.settings.data_rate.lora", "an object", lora, LNS)
     dr = settings.get("data_rate_index")
     if dr is not None:
-        return opt_int(settings, "data_rate_index", "uplink_message.settings.data_rate_index", LNS, 15) or 0, \
-            sf, bandwidth, frequency
+        return (
+            opt_int(settings, "data_rate_index", "uplink_message.settings.data_rate_index", LNS, 15) or 0,
+            sf,
+            bandwidth,
+            frequency,
+        )
     if sf < 0:
         return -1, sf, bandwidth, frequency
     versions = up.get("version_ids")
@@ -191,8 +224,9 @@ def _read_other(i: int, msg: dict[str, Any], sink: Sink, dev_eui: bytes, device_
         if type(join) is not dict:
             raise wrong_type("join_accept", "an object", join, LNS)
         session = get_str(join, "session_key_id", "join_accept.session_key_id", LNS)
-        when = sink.event_time(LNS, ("join_accept.received_at", join.get("received_at")),
-                               ("received_at", msg.get("received_at")))
+        when = sink.event_time(
+            LNS, ("join_accept.received_at", join.get("received_at")), ("received_at", msg.get("received_at"))
+        )
         sink.joins.append(Join(i, dev_eui.decode(), device_id, app_id, when, LNS, session))
         return
     for key in msg:

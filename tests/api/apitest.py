@@ -25,8 +25,13 @@ ADMIN = {"X-API-Key": ADMIN_KEY}
 
 def make_settings(db_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "database_url": db_url, "operator_key": OPERATOR_KEY, "admin_key": ADMIN_KEY, "rate_limit_per_minute": 0,
-        "api_cache_ttl": 0, "live_poll_interval": 60, "timezone": "Europe/Berlin",
+        "database_url": db_url,
+        "operator_key": OPERATOR_KEY,
+        "admin_key": ADMIN_KEY,
+        "rate_limit_per_minute": 0,
+        "api_cache_ttl": 0,
+        "live_poll_interval": 60,
+        "timezone": "Europe/Berlin",
     }
     values.update(overrides)
     return Settings(**values)
@@ -108,8 +113,16 @@ class Seeder:
         )
         return dev
 
-    def lot(self, lot_id: str, spaces: int, *, capacity: int | None = None, interval: int = 3600,
-            lat: float = 51.34, lon: float = 12.37) -> list[str]:
+    def lot(
+        self,
+        lot_id: str,
+        spaces: int,
+        *,
+        capacity: int | None = None,
+        interval: int = 3600,
+        lat: float = 51.34,
+        lon: float = 12.37,
+    ) -> list[str]:
         """A lot with ``spaces`` sensored spaces; returns the sensors' DevEUIs in space order."""
         self.site(lot_id, "lot", capacity=capacity if capacity is not None else spaces, lat=lat, lon=lon)
         devs = []
@@ -126,14 +139,32 @@ class Seeder:
             (time, occupied, dev_eui),
         )
 
-    def bin(self, site_id: str, *, lat: float = 51.33, lon: float = 12.38, threshold: float = 80,
-            waste_type: str = "residual", interval: int = 3600) -> str:
-        self.site(site_id, "bin", lat=lat, lon=lon, threshold_pct=threshold, waste_type=waste_type, depth_mm=1200,
-                  full_mm=200, volume_l=1100)
+    def bin(
+        self,
+        site_id: str,
+        *,
+        lat: float = 51.33,
+        lon: float = 12.38,
+        threshold: float = 80,
+        waste_type: str = "residual",
+        interval: int = 3600,
+    ) -> str:
+        self.site(
+            site_id,
+            "bin",
+            lat=lat,
+            lon=lon,
+            threshold_pct=threshold,
+            waste_type=waste_type,
+            depth_mm=1200,
+            full_mm=200,
+            volume_l=1100,
+        )
         return self.device(site_id, codec="milesight-iot/em310-udl", interval=interval)
 
-    def levels(self, dev_eui: str, rows: list[tuple[datetime, float]], battery_v: float = 3.6,
-               battery_pct: float | None = 90) -> None:
+    def levels(
+        self, dev_eui: str, rows: list[tuple[datetime, float]], battery_v: float = 3.6, battery_pct: float | None = 90
+    ) -> None:
         site = self.conn.execute("SELECT site_id FROM devices WHERE dev_eui = %s", (dev_eui,)).fetchone()
         with self.conn.cursor() as cur:
             cur.executemany(
@@ -142,8 +173,16 @@ class Seeder:
                 [(t, dev_eui, site[0] if site else None, f, 1200 - 10 * f, battery_v, battery_pct) for t, f in rows],
             )
 
-    def passengers(self, dev_eui: str, time: datetime, *, pax_in: int | None = None, pax_out: int | None = None,
-                   pax_count: int | None = None, stop_id: str | None = None) -> None:
+    def passengers(
+        self,
+        dev_eui: str,
+        time: datetime,
+        *,
+        pax_in: int | None = None,
+        pax_out: int | None = None,
+        pax_count: int | None = None,
+        stop_id: str | None = None,
+    ) -> None:
         self.conn.execute(
             """INSERT INTO passenger_counts (time, dev_eui, site_id, line_id, stop_id, pax_in, pax_out, pax_count)
                SELECT %s, d.dev_eui, d.site_id, s.parent_id, %s, %s, %s, %s
@@ -151,8 +190,17 @@ class Seeder:
             (time, stop_id, pax_in, pax_out, pax_count, dev_eui),
         )
 
-    def uplink(self, dev_eui: str, time: datetime, *, f_cnt: int = 1, rssi: float = -100.0, snr: float = 5.0,
-               received_at: datetime | None = None, payload: bytes = b"\x01\x02") -> None:
+    def uplink(
+        self,
+        dev_eui: str,
+        time: datetime,
+        *,
+        f_cnt: int = 1,
+        rssi: float = -100.0,
+        snr: float = 5.0,
+        received_at: datetime | None = None,
+        payload: bytes = b"\x01\x02",
+    ) -> None:
         self.conn.execute(
             """INSERT INTO uplinks (time, dedup_key, dev_eui, f_cnt, f_port, payload, rssi, snr, dr, gateways, lns,
                                     received_at)
@@ -160,8 +208,15 @@ class Seeder:
             (time, uuid.uuid4(), dev_eui, f_cnt, payload, rssi, snr, received_at or time),
         )
 
-    def dead_letter(self, stage: str, reason: str, *, received_at: datetime | None = None,
-                    dev_eui: str | None = None, payload: bytes = b"{not json") -> None:
+    def dead_letter(
+        self,
+        stage: str,
+        reason: str,
+        *,
+        received_at: datetime | None = None,
+        dev_eui: str | None = None,
+        payload: bytes = b"{not json",
+    ) -> None:
         self.conn.execute(
             """INSERT INTO dead_letters (received_at, topic, stage, reason, dev_eui, lns, payload)
                VALUES (%s, 'v3/app@tenant/devices/x/up', %s, %s, %s, 'tts', %s)""",

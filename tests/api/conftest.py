@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from api.main import create_app
+from stadtpuls.api.main import create_app
 from stadtpuls.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).parent))  # the helper module beside the tests (tests are not a package)

@@ -22,10 +22,10 @@ import paho.mqtt.client as mqtt
 import psycopg
 import yaml
 
-from ingest.codecs import get as get_codec
-from ingest.envelopes.build import tts_topic, tts_uplink
 from stadtpuls.embedded import free_port
 from stadtpuls.fleet import apply, parse_text
+from stadtpuls.ingest.codecs import get as get_codec
+from stadtpuls.ingest.envelopes.build import tts_topic, tts_uplink
 
 OPERATOR_KEY = "pages-operator-key-0123456789abcdef"
 APP_ID, TENANT = "city-parking", "ttn"
@@ -36,8 +36,17 @@ LOTS = [  # lot_id, name, spaces, spaces occupied at the start
     ("lot-park", "Am Stadtpark", 10, 2),
 ]
 DATA_TABLES = (
-    "uplinks", "bin_levels", "parking_events", "passenger_counts", "environment_readings", "dead_letters",
-    "fcnt_gaps", "device_state", "devices", "sites", "api_keys",
+    "uplinks",
+    "bin_levels",
+    "parking_events",
+    "passenger_counts",
+    "environment_readings",
+    "dead_letters",
+    "fcnt_gaps",
+    "device_state",
+    "devices",
+    "sites",
+    "api_keys",
 )
 
 
@@ -61,29 +70,76 @@ def registry() -> dict[str, list[dict[str, Any]]]:
     sites: list[dict[str, Any]] = []
     devices: list[dict[str, Any]] = []
     for i, (lot_id, name, n, _) in enumerate(LOTS):
-        sites.append({"site_id": lot_id, "kind": "lot", "name": name, "capacity": n,
-                      "lat": 51.34 + i * 0.004, "lon": 12.37 + i * 0.006})
+        sites.append(
+            {
+                "site_id": lot_id,
+                "kind": "lot",
+                "name": name,
+                "capacity": n,
+                "lat": 51.34 + i * 0.004,
+                "lon": 12.37 + i * 0.006,
+            }
+        )
         for s in range(n):
             space = f"{lot_id}-{s + 1:02d}"
             sites.append({"site_id": space, "kind": "space", "name": space, "parent_id": lot_id})
-            devices.append({"dev_eui": space_eui(i, s), "codec": "nwave/nps405", "site_id": space,
-                            "lns_device_id": f"park-{i}-{s}", "report_interval_s": 600})
+            devices.append(
+                {
+                    "dev_eui": space_eui(i, s),
+                    "codec": "nwave/nps405",
+                    "site_id": space,
+                    "lns_device_id": f"park-{i}-{s}",
+                    "report_interval_s": 600,
+                }
+            )
     sites.append({"site_id": "line-5", "kind": "line", "name": "5"})
     for k, stop in enumerate(("Hauptbahnhof", "Augustusplatz", "Connewitz Kreuz")):
-        sites.append({"site_id": f"line-5-{k}", "kind": "stop", "name": stop, "parent_id": "line-5", "seq": k,
-                      "lat": 51.34 - k * 0.01, "lon": 12.375})
+        sites.append(
+            {
+                "site_id": f"line-5-{k}",
+                "kind": "stop",
+                "name": stop,
+                "parent_id": "line-5",
+                "seq": k,
+                "lat": 51.34 - k * 0.01,
+                "lon": 12.375,
+            }
+        )
     for v in range(2):
-        sites.append({"site_id": f"bus-5{v}", "kind": "vehicle", "name": f"50{v + 1}", "parent_id": "line-5",
-                      "capacity": 90})
-        devices.append({"dev_eui": f"24e1240000005{v:03x}", "codec": "milesight-iot/vs133",
-                        "site_id": f"bus-5{v}", "report_interval_s": 600})
+        sites.append(
+            {"site_id": f"bus-5{v}", "kind": "vehicle", "name": f"50{v + 1}", "parent_id": "line-5", "capacity": 90}
+        )
+        devices.append(
+            {
+                "dev_eui": f"24e1240000005{v:03x}",
+                "codec": "milesight-iot/vs133",
+                "site_id": f"bus-5{v}",
+                "report_interval_s": 600,
+            }
+        )
     for b in range(8):
-        sites.append({"site_id": f"bin-{b:02d}", "kind": "bin", "name": f"Container {b + 1}",
-                      "lat": DEPOT[0] + 0.01 * ((b % 4) - 1.5), "lon": DEPOT[1] + 0.012 * (b // 4 - 0.5) + 0.002 * b,
-                      "waste_type": ("residual", "paper", "packaging", "glass")[b % 4], "depth_mm": 1200,
-                      "full_mm": 200, "volume_l": 1100, "threshold_pct": 80})
-        devices.append({"dev_eui": f"a84041000000b{b:03x}", "codec": "milesight-iot/em310-udl",
-                        "site_id": f"bin-{b:02d}", "report_interval_s": 3600})
+        sites.append(
+            {
+                "site_id": f"bin-{b:02d}",
+                "kind": "bin",
+                "name": f"Container {b + 1}",
+                "lat": DEPOT[0] + 0.01 * ((b % 4) - 1.5),
+                "lon": DEPOT[1] + 0.012 * (b // 4 - 0.5) + 0.002 * b,
+                "waste_type": ("residual", "paper", "packaging", "glass")[b % 4],
+                "depth_mm": 1200,
+                "full_mm": 200,
+                "volume_l": 1100,
+                "threshold_pct": 80,
+            }
+        )
+        devices.append(
+            {
+                "dev_eui": f"a84041000000b{b:03x}",
+                "codec": "milesight-iot/em310-udl",
+                "site_id": f"bin-{b:02d}",
+                "report_interval_s": 3600,
+            }
+        )
     return {"sites": sites, "devices": devices}
 
 
@@ -115,8 +171,13 @@ def seed_city(url: str) -> None:
                 conn.execute(
                     "INSERT INTO bin_levels (time, dev_eui, site_id, distance_mm, fill_pct, battery_v)"
                     " VALUES (%s, %s, %s, %s, %s, 3.6)",
-                    (now - timedelta(hours=6 * 24 - h), f"a84041000000b{b:03x}", f"bin-{b:02d}",
-                     1200 - fill * 10, fill),
+                    (
+                        now - timedelta(hours=6 * 24 - h),
+                        f"a84041000000b{b:03x}",
+                        f"bin-{b:02d}",
+                        1200 - fill * 10,
+                        fill,
+                    ),
                 )
         conn.commit()
 
@@ -140,8 +201,13 @@ class Service:
 
     def start(self) -> None:
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "stadtpuls.cli", *self.args], env=self.env,
-                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "stadtpuls.cli", *self.args],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -164,9 +230,13 @@ class Service:
 
 def api_service(db_url: str, log_dir: Path, port: int | None = None) -> tuple[Service, str]:
     port = port or free_port()
-    env = {"STADTPULS_DATABASE_URL": db_url, "STADTPULS_OPERATOR_KEY": OPERATOR_KEY,
-           "STADTPULS_LIVE_POLL_INTERVAL": "1", "STADTPULS_RATE_LIMIT_PER_MINUTE": "0",
-           "STADTPULS_LOG_LEVEL": "WARNING"}
+    env = {
+        "STADTPULS_DATABASE_URL": db_url,
+        "STADTPULS_OPERATOR_KEY": OPERATOR_KEY,
+        "STADTPULS_LIVE_POLL_INTERVAL": "1",
+        "STADTPULS_RATE_LIMIT_PER_MINUTE": "0",
+        "STADTPULS_LOG_LEVEL": "WARNING",
+    }
     service = Service(["api", "--host", "127.0.0.1", "--port", str(port)], env, log_dir / f"api-{port}.log")
     return service, f"http://127.0.0.1:{port}"
 
@@ -178,9 +248,15 @@ def start_api(service: Service, base: str) -> None:
 
 
 def ingest_service(db_url: str, mqtt_url: str, tmp: Path, client_id: str) -> Service:
-    env = {"STADTPULS_DATABASE_URL": db_url, "STADTPULS_MQTT_URL": mqtt_url, "STADTPULS_MQTT_CLIENT_ID": client_id,
-           "STADTPULS_METRICS_PORT": "0", "STADTPULS_SPOOL_DIR": str(tmp / "spool"),
-           "STADTPULS_FLUSH_INTERVAL": "0.05", "STADTPULS_LOG_LEVEL": "WARNING"}
+    env = {
+        "STADTPULS_DATABASE_URL": db_url,
+        "STADTPULS_MQTT_URL": mqtt_url,
+        "STADTPULS_MQTT_CLIENT_ID": client_id,
+        "STADTPULS_METRICS_PORT": "0",
+        "STADTPULS_SPOOL_DIR": str(tmp / "spool"),
+        "STADTPULS_FLUSH_INTERVAL": "0.05",
+        "STADTPULS_LOG_LEVEL": "WARNING",
+    }
     return Service(["ingest"], env, tmp / "ingest.log")
 
 
@@ -199,10 +275,17 @@ class Publisher:
         """Publish one state change; returns the wall-clock time (s) just before the publish."""
         self.f_cnt += 1
         buf, offsets = self.codec.encode(1, {"occupied": [occupied], "previous_state_duration": [5]})
-        payload = bytes(buf[int(offsets[0]):int(offsets[1])])
+        payload = bytes(buf[int(offsets[0]) : int(offsets[1])])
         device_id = f"park-{lot_index}-{space}"
-        msg = tts_uplink(device_id=device_id, app_id=APP_ID, received_at=datetime.now(UTC), f_port=1,
-                         payload=payload, f_cnt=self.f_cnt, dev_eui=space_eui(lot_index, space))
+        msg = tts_uplink(
+            device_id=device_id,
+            app_id=APP_ID,
+            received_at=datetime.now(UTC),
+            f_port=1,
+            payload=payload,
+            f_cnt=self.f_cnt,
+            dev_eui=space_eui(lot_index, space),
+        )
         data = orjson.dumps(msg)
         t0 = time.time()
         info = self.client.publish(tts_topic(APP_ID, device_id, "up", TENANT), data, qos=1)

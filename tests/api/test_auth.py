@@ -6,11 +6,16 @@ from typing import Any
 import pytest
 from apitest import ADMIN, OP, ApiClient, Seeder, make_settings
 
-from api.auth import KeyRing, hash_secret, new_key, parse_key, verify_secret
-from api.main import create_app
+from stadtpuls.api.auth import KeyRing, hash_secret, new_key, parse_key, verify_secret
+from stadtpuls.api.main import create_app
 
-SAMPLE = {"dev_eui": "00000000000000aa", "key_id": "0123456789ab", "site_id": "nope", "lot_id": "nope",
-          "line_id": "nope"}
+SAMPLE = {
+    "dev_eui": "00000000000000aa",
+    "key_id": "0123456789ab",
+    "site_id": "nope",
+    "lot_id": "nope",
+    "line_id": "nope",
+}
 
 
 def _operations() -> list[tuple[str, str, bool]]:
@@ -63,8 +68,13 @@ def test_guarded_route_refuses_missing_and_wrong_keys(client: ApiClient, method:
 
 
 def test_public_routes_need_no_key(client: ApiClient, seed: Seeder) -> None:
-    for path in ("/api/v1/parking/lots", "/api/v1/parking/lots.geojson", "/api/v1/buses/lines",
-                 "/api/v1/buses/vehicles", "/health"):
+    for path in (
+        "/api/v1/parking/lots",
+        "/api/v1/parking/lots.geojson",
+        "/api/v1/buses/lines",
+        "/api/v1/buses/vehicles",
+        "/health",
+    ):
         assert client.get(path).status_code == 200, path
 
 

@@ -53,20 +53,26 @@ def test_line_hourly_usage_per_stop(client: ApiClient, seed: Seeder) -> None:
     seed.passengers(d["door1"], hour + timedelta(minutes=50), pax_in=3, pax_out=0, stop_id="stop-0")
     seed.passengers(d["door1"], hour + timedelta(minutes=65), pax_in=1, pax_out=6, stop_id="stop-2")
     seed.passengers(d["pax2"], hour + timedelta(minutes=10), pax_count=12, stop_id="stop-0")
-    r = client.get("/api/v1/buses/lines/line-5/hourly", params={
-        "start": (hour - timedelta(hours=1)).isoformat(), "end": (hour + timedelta(hours=3)).isoformat()})
+    r = client.get(
+        "/api/v1/buses/lines/line-5/hourly",
+        params={"start": (hour - timedelta(hours=1)).isoformat(), "end": (hour + timedelta(hours=3)).isoformat()},
+    )
     assert r.status_code == 200, r.text
     body = r.json()
-    rows = [(datetime.fromisoformat(x["hour"]), x["stop_id"], x["boardings"], x["alightings"], x["pax_count_max"])
-            for x in body["data"]]
+    rows = [
+        (datetime.fromisoformat(x["hour"]), x["stop_id"], x["boardings"], x["alightings"], x["pax_count_max"])
+        for x in body["data"]
+    ]
     assert rows == [
         (hour, "stop-0", 10, 0, 12),
         (hour, "stop-1", 2, 4, None),
         (hour + timedelta(hours=1), "stop-2", 1, 6, None),
     ]
     assert datetime.fromisoformat(body["data"][0]["hour"]).tzinfo is not None
-    assert datetime.fromisoformat(body["data"][0]["hour"]).utcoffset() == hour.astimezone(
-        ZoneInfo("Europe/Berlin")).utcoffset()
+    assert (
+        datetime.fromisoformat(body["data"][0]["hour"]).utcoffset()
+        == hour.astimezone(ZoneInfo("Europe/Berlin")).utcoffset()
+    )
     assert body["data"][0]["stop_name"] == "Stop 0" and body["data"][0]["seq"] == 0
 
 
@@ -75,10 +81,13 @@ def test_line_hourly_bad_input(client: ApiClient, seed: Seeder) -> None:
     assert client.get("/api/v1/buses/lines/line-9/hourly").status_code == 404
     t = now()
     url = "/api/v1/buses/lines/line-5/hourly"
-    assert client.get(url, params={"start": t.isoformat(), "end": (t - timedelta(hours=2)).isoformat()}
-                      ).status_code == 422
-    assert client.get(url, params={"start": (t - timedelta(days=500)).isoformat(), "end": t.isoformat()}
-                      ).status_code == 422
+    assert (
+        client.get(url, params={"start": t.isoformat(), "end": (t - timedelta(hours=2)).isoformat()}).status_code == 422
+    )
+    assert (
+        client.get(url, params={"start": (t - timedelta(days=500)).isoformat(), "end": t.isoformat()}).status_code
+        == 422
+    )
     week = client.get(url, params={"start": (t - timedelta(days=500)).isoformat()}).json()  # start alone: 7 days
     assert datetime.fromisoformat(week["end"]) - datetime.fromisoformat(week["start"]) == timedelta(days=7)
     assert client.get(url, params={"end": "soon"}).status_code == 422

@@ -18,8 +18,12 @@ def test_dead_letters_filtered_by_stage_device_and_time(client: ApiClient, seed:
     assert env["reason"] == "not JSON" and env["payload_bytes"] == 9 and env["payload_preview"].endswith("{garbage")
     assert env["repeats"] == 1 and env["last_received_at"] is None
     assert client.get("/api/v1/dead-letters", headers=OP, params={"stage": "device"}).json()["count"] == 1
-    assert client.get("/api/v1/dead-letters", headers=OP,
-                      params={"dev_eui": "00000000000000AA"}).json()["data"][0]["reason"] == "unknown device"
+    assert (
+        client.get("/api/v1/dead-letters", headers=OP, params={"dev_eui": "00000000000000AA"}).json()["data"][0][
+            "reason"
+        ]
+        == "unknown device"
+    )
     window = {"start": (t - timedelta(hours=2, minutes=30)).isoformat(), "end": (t - timedelta(minutes=30)).isoformat()}
     assert client.get("/api/v1/dead-letters", headers=OP, params=window).json()["count"] == 2
     page = client.get("/api/v1/dead-letters", headers=OP, params={"limit": 1, "offset": 1}).json()

@@ -56,8 +56,7 @@ def test_device_create_conflicts_and_bad_input(client: ApiClient, seed: Seeder) 
 def test_device_list_filters_and_pages(client: ApiClient, seed: Seeder) -> None:
     seed.site("bin-1", "bin")
     for k in range(5):
-        seed.device("bin-1" if k < 2 else None, codec="dragino/ldds75" if k % 2 else "nwave/nps405",
-                    name=f"sensor {k}")
+        seed.device("bin-1" if k < 2 else None, codec="dragino/ldds75" if k % 2 else "nwave/nps405", name=f"sensor {k}")
     page = client.get("/api/v1/devices", headers=OP, params={"limit": 2, "offset": 1}).json()
     assert page["count"] == 5 and len(page["data"]) == 2
     everything = client.get("/api/v1/devices", headers=OP).json()["data"]
@@ -76,8 +75,9 @@ def test_device_uplinks_and_radio_health(client: ApiClient, seed: Seeder) -> Non
     for k in range(6):
         seed.uplink(dev, hours_ago(5 - k), f_cnt=k, rssi=-100.0 - k, snr=6.0 - k)
     seed.uplink(dev, hours_ago(40), f_cnt=0, rssi=-50.0)  # older than a day
-    seed.conn.execute("INSERT INTO fcnt_gaps (time, dev_eui, f_cnt_from, f_cnt_to) VALUES (%s, %s, 7, 9)",
-                      (hours_ago(2), dev))
+    seed.conn.execute(
+        "INSERT INTO fcnt_gaps (time, dev_eui, f_cnt_from, f_cnt_to) VALUES (%s, %s, 7, 9)", (hours_ago(2), dev)
+    )
     ups = client.get(f"/api/v1/devices/{dev}/uplinks", headers=OP, params={"limit": 3}).json()
     assert ups["count"] == 3 and [u["f_cnt"] for u in ups["data"]] == [5, 4, 3]
     assert ups["data"][0]["payload_hex"] == "0102"
@@ -121,8 +121,10 @@ def test_bulk_import_csv_dry_run_then_apply_with_row_errors(client: ApiClient, s
 
 def test_bulk_import_yaml_and_bad_bodies(client: ApiClient, seed: Seeder) -> None:
     url = "/api/v1/devices/import"
-    yaml_doc = "sites:\n  - {site_id: bin-7, kind: bin, depth_mm: 1200, full_mm: 200}\n" \
-               "devices:\n  - {dev_eui: 24E124FFFE000007, codec: milesight-iot/em310-udl, site_id: bin-7}\n"
+    yaml_doc = (
+        "sites:\n  - {site_id: bin-7, kind: bin, depth_mm: 1200, full_mm: 200}\n"
+        "devices:\n  - {dev_eui: 24E124FFFE000007, codec: milesight-iot/em310-udl, site_id: bin-7}\n"
+    )
     r = client.post(url, headers={**OP, "Content-Type": "application/yaml"}, content=yaml_doc)
     assert r.status_code == 200 and r.json()["devices_created"] == 1 and r.json()["errors"] == []
     assert client.get("/api/v1/devices/24e124fffe000007", headers=OP).json()["site_id"] == "bin-7"

@@ -107,8 +107,11 @@ def test_cors_closed_by_default_and_operator_origins_opt_in(make_client: Any, cl
     r = closed.get("/api/v1/parking/lots", headers={"Origin": "https://city.example"})
     assert "access-control-allow-origin" not in r.headers
     opened = make_client(make_settings(clean_db, operator_cors_origins=["https://ops.example"]))
-    pre = {"Origin": "https://ops.example", "Access-Control-Request-Method": "GET",
-           "Access-Control-Request-Headers": "X-API-Key"}
+    pre = {
+        "Origin": "https://ops.example",
+        "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "X-API-Key",
+    }
     r = opened.request("OPTIONS", "/api/v1/devices", headers=pre)
     assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "https://ops.example"
 

@@ -32,8 +32,9 @@ def test_injection_strings_in_every_string_parameter(client: ApiClient, seed: Se
                         elif value is not None:
                             query[p["name"]] = value
                     body = {"json": {}} if method in ("post", "patch") else {}
-                    r = client.request(method.upper(), re.sub(r"\x00", "%00", concrete), params=query,
-                                       headers=ADMIN, **body)
+                    r = client.request(
+                        method.upper(), re.sub(r"\x00", "%00", concrete), params=query, headers=ADMIN, **body
+                    )
                     assert r.status_code < 500, (method, path, target["name"], payload, r.text)
                     tried += 1
     assert tried > 50

@@ -9,8 +9,9 @@ from apitest import ApiClient
 
 def _keys(db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "STADTPULS_DATABASE_URL": db_url}
-    return subprocess.run([sys.executable, "-m", "stadtpuls.cli", "keys", *args], env=env, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "stadtpuls.cli", "keys", *args], env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_keys_cli_create_list_revoke(client: ApiClient, clean_db: str) -> None:

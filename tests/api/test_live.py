@@ -14,8 +14,8 @@ import pytest
 import uvicorn
 from apitest import ApiClient, Seeder, hours_ago, make_settings, now
 
-import api.sse
-from api.main import create_app
+from stadtpuls.api import sse as api_sse
+from stadtpuls.api.main import create_app
 from stadtpuls.embedded import free_port
 from stadtpuls.settings import Settings
 
@@ -24,8 +24,9 @@ class LiveServer:
     def __init__(self, settings: Settings) -> None:
         self.app = create_app(settings)
         self.port = free_port()
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_config=None, lifespan="on",
-                                timeout_graceful_shutdown=2)
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=self.port, log_config=None, lifespan="on", timeout_graceful_shutdown=2
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
@@ -97,9 +98,10 @@ def test_parking_stream_sends_lots_on_connect_and_on_notify(live: Any, clean_db:
         assert http.get("/api/v1/parking/lots").json() == changed  # the same body as the list endpoint
 
 
-def test_stream_falls_back_to_polling_and_pings(live: Any, clean_db: str, seed: Seeder,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(api.sse, "PING_S", 0.3)
+def test_stream_falls_back_to_polling_and_pings(
+    live: Any, clean_db: str, seed: Seeder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(api_sse, "PING_S", 0.3)
     devs = seed.lot("lot-a", 1)
     seed.park(devs[0], hours_ago(0.5), True)
     server = live(make_settings(clean_db, api_cache_ttl=30, live_poll_interval=0.5))
@@ -111,9 +113,10 @@ def test_stream_falls_back_to_polling_and_pings(live: Any, clean_db: str, seed: 
         _wait_for(stream, lambda n, d: n == "lots" and d["data"][0]["free"] == 1)
 
 
-def test_many_stream_clients_share_one_listen_connection(live: Any, clean_db: str, seed: Seeder,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(api.sse, "PING_S", 0.2)
+def test_many_stream_clients_share_one_listen_connection(
+    live: Any, clean_db: str, seed: Seeder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(api_sse, "PING_S", 0.2)
     seed.lot("lot-a", 1)
     server = live(make_settings(clean_db, api_cache_ttl=30, live_poll_interval=60))
     with httpx.Client(base_url=server.url, timeout=10) as http:
@@ -153,8 +156,7 @@ def test_bus_stream_sends_lines_and_vehicles(live: Any, clean_db: str, seed: See
         assert lines["data"][0]["occupancy_pct"] == 40.0
 
 
-def test_cached_lots_are_served_until_a_notify_invalidates_them(make_client: Any, clean_db: str,
-                                                                seed: Seeder) -> None:
+def test_cached_lots_are_served_until_a_notify_invalidates_them(make_client: Any, clean_db: str, seed: Seeder) -> None:
     devs = seed.lot("lot-a", 1)
     seed.park(devs[0], hours_ago(0.5), True)
     c: ApiClient = make_client(make_settings(clean_db, api_cache_ttl=60, live_poll_interval=60))

@@ -37,8 +37,14 @@ from pagestest import (  # noqa: E402
 pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 WIDTHS = (360, 1280)
 LIVE_WITHIN_MS = 2000  # issue 8: a change published over MQTT is on the open page within 2 seconds
@@ -47,7 +53,10 @@ LIVE_WITHIN_MS = 2000  # issue 8: a change published over MQTT is on the open pa
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
-        pytest.skip("Debian chromium is not installed at /usr/bin/chromium (make browser installs it)")
+        pytest.skip(
+            "browser tests need Debian chromium at /usr/bin/chromium: "
+            "install it with `apt-get install chromium` (or `make browser` as root)"
+        )
     from playwright.sync_api import sync_playwright
 
     pw = sync_playwright().start()
@@ -107,8 +116,14 @@ def new_page(browser: Any, base: str, width: int = 1280, locale: str = "en-GB") 
     context = browser.new_context(viewport={"width": width, "height": 900}, locale=locale, accept_downloads=True)
     page = context.new_page()
     problems: list[str] = []
-    page.on("request", lambda r: None if r.url.startswith((base, "data:", "blob:"))
-            else problems.append(f"request to another origin: {r.url}"))
+    page.on(
+        "request",
+        lambda r: (
+            None
+            if r.url.startswith((base, "data:", "blob:"))
+            else problems.append(f"request to another origin: {r.url}")
+        ),
+    )
     page.on("pageerror", lambda e: problems.append(f"script error: {e}"))
     page.on("console", lambda m: problems.append(f"console: {m.text}") if m.type == "error" else None)
     return context, page, problems
@@ -172,9 +187,14 @@ def test_parking_page_is_accessible_landmarks_labels_live_region_contrast(browse
     context.close()
 
 
-@pytest.mark.parametrize(("locale", "title", "lang"), [("de-DE", "Freie Parkplätze", "de"),
-                                                       ("en-US", "Free parking spaces", "en"),
-                                                       ("fr-FR", "Free parking spaces", "en")])
+@pytest.mark.parametrize(
+    ("locale", "title", "lang"),
+    [
+        ("de-DE", "Freie Parkplätze", "de"),
+        ("en-US", "Free parking spaces", "en"),
+        ("fr-FR", "Free parking spaces", "en"),
+    ],
+)
 def test_parking_page_speaks_the_browser_language(browser: Any, api: str, locale: str, title: str, lang: str) -> None:
     context, page, _ = new_page(browser, api, 360, locale=locale)
     page.goto(api + "/parking")
@@ -215,9 +235,11 @@ def test_mqtt_uplink_appears_on_the_open_page_without_reload(browser: Any, api: 
         assert free_on_page(page, lot_id) == str(want)
     assert page.evaluate("window.__sameDocument") is True  # no reload happened
     median = statistics.median(latencies)
-    report = (f"sensor-to-page latency (MQTT publish -> DOM update), {len(latencies)} uplinks: "
-              f"median {median:.0f} ms, min {min(latencies):.0f} ms, max {max(latencies):.0f} ms; "
-              f"each: {', '.join(f'{v:.0f}' for v in latencies)} ms\n")
+    report = (
+        f"sensor-to-page latency (MQTT publish -> DOM update), {len(latencies)} uplinks: "
+        f"median {median:.0f} ms, min {min(latencies):.0f} ms, max {max(latencies):.0f} ms; "
+        f"each: {', '.join(f'{v:.0f}' for v in latencies)} ms\n"
+    )
     (ARTIFACTS / "latency.txt").write_text(report)
     print(report)
     assert median <= LIVE_WITHIN_MS, report

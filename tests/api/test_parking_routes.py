@@ -83,8 +83,10 @@ def test_history_carries_state_forward_between_events(client: ApiClient, seed: S
     for h in range(1, 6):
         seed.park(devs[0], base + timedelta(hours=h, minutes=5), True)
         seed.park(devs[1], base + timedelta(hours=h, minutes=5), h >= 3)
-    r = client.get("/api/v1/parking/lots/lot-h/history", params={
-        "start": base.isoformat(), "end": (base + timedelta(hours=5)).isoformat(), "bucket": "15min"})
+    r = client.get(
+        "/api/v1/parking/lots/lot-h/history",
+        params={"start": base.isoformat(), "end": (base + timedelta(hours=5)).isoformat(), "bucket": "15min"},
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["bucket"] == "15min" and body["count"] == 20 and body["capacity"] == 2
@@ -92,8 +94,10 @@ def test_history_carries_state_forward_between_events(client: ApiClient, seed: S
     assert (first["occupied"], first["free"], first["unknown"]) == (1, 0, 1)  # second sensor not heard yet
     assert (last["occupied"], last["free"]) == (2, 0)
     assert datetime.fromisoformat(first["start"]).utcoffset() in (timedelta(hours=1), timedelta(hours=2))
-    hourly = client.get("/api/v1/parking/lots/lot-h/history", params={
-        "start": base.isoformat(), "end": (base + timedelta(hours=5)).isoformat(), "bucket": "hour"}).json()
+    hourly = client.get(
+        "/api/v1/parking/lots/lot-h/history",
+        params={"start": base.isoformat(), "end": (base + timedelta(hours=5)).isoformat(), "bucket": "hour"},
+    ).json()
     assert hourly["count"] == 5
     assert [b["occupied"] for b in hourly["data"]] == [1, 1, 1, 2, 2]
     assert [b["free"] for b in hourly["data"]] == [0, 1, 1, 0, 0]
@@ -132,6 +136,8 @@ def test_history_rejects_bad_ranges_and_buckets(client: ApiClient, seed: Seeder)
 def test_lot_history_15min_range_limited_in_buckets(client: ApiClient, seed: Seeder) -> None:
     seed.lot("lot-a", 1)
     t = datetime(2025, 1, 1, tzinfo=UTC)
-    r = client.get("/api/v1/parking/lots/lot-a/history",
-                   params={"start": t.isoformat(), "end": (t + timedelta(days=80)).isoformat(), "bucket": "15min"})
+    r = client.get(
+        "/api/v1/parking/lots/lot-a/history",
+        params={"start": t.isoformat(), "end": (t + timedelta(days=80)).isoformat(), "bucket": "15min"},
+    )
     assert r.status_code == 422 and "bucket" in r.json()["detail"]

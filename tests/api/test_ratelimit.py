@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from api.ratelimit import RateLimiter
+from stadtpuls.api.ratelimit import RateLimiter
 
 
 class Clock:

@@ -21,7 +21,7 @@ import psycopg
 import pytest
 from apitest import OP, make_settings
 
-from api.planning import day_start, next_service_day
+from stadtpuls.api.planning import day_start, next_service_day
 from stadtpuls.fleet import apply, parse_text
 from stadtpuls.migrate import migrate
 from stadtpuls.settings import Settings
@@ -51,14 +51,14 @@ def _when(line: dict[str, Any]) -> datetime:
 
 def _simulate(url: str, broker: str, spool: Any, size: str, models: tuple[str, ...]) -> Week:
     """The week from :data:`WEEK_START`, published to ``broker`` and stored by the real ingest."""
-    from ingest.bulk_publish import publish_all
-    from ingest.service import IngestService
-    from simulators.city import build_city
-    from simulators.engine import SimConfig, Simulation
-    from simulators.export import registry_yaml
-    from simulators.faults import FaultConfig
-    from simulators.timebase import DAY_US, US
-    from simulators.truth import TruthWriter
+    from stadtpuls.ingest.bulk_publish import publish_all
+    from stadtpuls.ingest.service import IngestService
+    from stadtpuls.simulators.city import build_city
+    from stadtpuls.simulators.engine import SimConfig, Simulation
+    from stadtpuls.simulators.export import registry_yaml
+    from stadtpuls.simulators.faults import FaultConfig
+    from stadtpuls.simulators.timebase import DAY_US, US
+    from stadtpuls.simulators.truth import TruthWriter
 
     migrate(url)
     start_s = int(WEEK_START.timestamp())
@@ -68,16 +68,31 @@ def _simulate(url: str, broker: str, spool: Any, size: str, models: tuple[str, .
     def no_collection(day: date, now_us: int) -> list[str]:
         return []
 
-    config = SimConfig(city=size, seed=5, start_us=start_s * US, duration_us=7 * DAY_US, fmt="mixed",
-                       faults=FaultConfig.parse("default"), schedule=no_collection, service_days=SERVICE_DAYS,
-                       models=models)
+    config = SimConfig(
+        city=size,
+        seed=5,
+        start_us=start_s * US,
+        duration_us=7 * DAY_US,
+        fmt="mixed",
+        faults=FaultConfig.parse("default"),
+        schedule=no_collection,
+        service_days=SERVICE_DAYS,
+        models=models,
+    )
     truth = TruthWriter(keep=True)
     messages = [(m.topic, m.payload) for m in Simulation(config, truth=truth, city=city).messages()]
     with psycopg.connect(url) as conn:
         report = apply(conn, parse_text(registry_yaml(city), "yaml"))
     assert not report.errors, report.errors
-    settings = Settings(database_url=url, mqtt_url=broker, mqtt_client_id=f"api-week-{uuid.uuid4().hex[:8]}",
-                        batch_size=5000, flush_interval=0.05, metrics_port=0, spool_dir=spool)
+    settings = Settings(
+        database_url=url,
+        mqtt_url=broker,
+        mqtt_client_id=f"api-week-{uuid.uuid4().hex[:8]}",
+        batch_size=5000,
+        flush_interval=0.05,
+        metrics_port=0,
+        spool_dir=spool,
+    )
     service = IngestService(settings, database_url=url, mqtt_url=broker)
     service.start()
     try:
@@ -90,25 +105,33 @@ def _simulate(url: str, broker: str, spool: Any, size: str, models: tuple[str, .
     finally:
         service.stop()
     intervals = {d.dev_eui: d.report_interval_s for d in city.devices}
-    return Week(url, datetime.fromtimestamp(start_s, UTC), datetime.fromtimestamp(end_s, UTC),
-                [ln for ln in truth.lines if "summary" not in ln], intervals)
+    return Week(
+        url,
+        datetime.fromtimestamp(start_s, UTC),
+        datetime.fromtimestamp(end_s, UTC),
+        [ln for ln in truth.lines if "summary" not in ln],
+        intervals,
+    )
 
 
 @pytest.fixture(scope="module")
 def parking_week(new_database: Any, project_broker: Any, tmp_path_factory: pytest.TempPathFactory) -> Week:
     """The small city, every model."""
-    pytest.importorskip("simulators.engine")
-    return _simulate(new_database(), project_broker.url, tmp_path_factory.mktemp("spool"), "small",
-                     ("waste", "parking", "buses", "environment"))
+    pytest.importorskip("stadtpuls.simulators.engine")
+    return _simulate(
+        new_database(),
+        project_broker.url,
+        tmp_path_factory.mktemp("spool"),
+        "small",
+        ("waste", "parking", "buses", "environment"),
+    )
 
 
 @pytest.fixture(scope="module")
 def waste_week(new_database: Any, project_broker: Any, tmp_path_factory: pytest.TempPathFactory) -> Week:
     """The medium city's 300 bins (waste model only), never collected during the week."""
-    pytest.importorskip("simulators.engine")
+    pytest.importorskip("stadtpuls.simulators.engine")
     return _simulate(new_database(), project_broker.url, tmp_path_factory.mktemp("spool"), "medium", ("waste",))
-
-
 
 
 def _expected_lots(week: Week, at: datetime) -> dict[str, tuple[int, int]]:
@@ -127,8 +150,7 @@ def _expected_lots(week: Week, at: datetime) -> dict[str, tuple[int, int]]:
     return {lot: (v[0], v[1]) for lot, v in out.items()}
 
 
-def test_free_spaces_per_lot_equal_the_ground_truth_at_several_instants(parking_week: Week, make_client: Any
-                                                                         ) -> None:
+def test_free_spaces_per_lot_equal_the_ground_truth_at_several_instants(parking_week: Week, make_client: Any) -> None:
     week = parking_week
     api = make_client(make_settings(week.url))
     checked = 0
@@ -149,8 +171,9 @@ def _true_levels(week: Week) -> dict[str, list[tuple[datetime, float]]]:
     levels: dict[str, list[tuple[datetime, float]]] = defaultdict(list)
     for ln in week.lines:
         if ln["kind"] == "bin":
-            levels[ln["site_id"]].append((datetime.fromisoformat(ln["t"].replace("Z", "+00:00")),
-                                          float(ln["true_level_pct"])))
+            levels[ln["site_id"]].append(
+                (datetime.fromisoformat(ln["t"].replace("Z", "+00:00")), float(ln["true_level_pct"]))
+            )
     return {k: sorted(v) for k, v in levels.items()}
 
 
@@ -173,8 +196,9 @@ def _without_dumps(start_level: float, window: list[float]) -> list[float]:
     return out
 
 
-def _check_plan(week: Week, api: Any, day: date, levels: dict[str, list[tuple[datetime, float]]]
-                ) -> tuple[int, int, int]:
+def _check_plan(
+    week: Week, api: Any, day: date, levels: dict[str, list[tuple[datetime, float]]]
+) -> tuple[int, int, int]:
     nxt = next_service_day(day, SERVICE_DAYS)
     start, next_start = day_start(day, TZ, 7.0), day_start(nxt, TZ, 7.0)
     plan = api.get("/api/v1/waste/pickups", headers=OP, params={"date": day.isoformat()}).json()
@@ -202,8 +226,7 @@ def _check_plan(week: Week, api: Any, day: date, levels: dict[str, list[tuple[da
     return len(overflow), len(nearly_empty), len(planned)
 
 
-def test_pickup_plans_cover_every_overflowing_bin_and_no_nearly_empty_one(waste_week: Week, make_client: Any
-                                                                           ) -> None:
+def test_pickup_plans_cover_every_overflowing_bin_and_no_nearly_empty_one(waste_week: Week, make_client: Any) -> None:
     """Each service day whose next round still lies in the week: every bin that overflows by its filling before
     the next round is planned (bulky dumps after the plan was made are taken out), no nearly empty bin is."""
     week = waste_week
@@ -218,6 +241,8 @@ def test_pickup_plans_cover_every_overflowing_bin_and_no_nearly_empty_one(waste_
         plans += 1
         day = next_service_day(day, SERVICE_DAYS)
     overflow, nearly_empty, planned = totals
-    print(f"{plans} plans: {overflow} overflowing bins (all planned), {nearly_empty} nearly empty (none planned), "
-          f"{planned} planned")
+    print(
+        f"{plans} plans: {overflow} overflowing bins (all planned), {nearly_empty} nearly empty (none planned), "
+        f"{planned} planned"
+    )
     assert plans >= 2 and overflow >= 5 and nearly_empty >= 5

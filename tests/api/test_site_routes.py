@@ -4,8 +4,11 @@ from apitest import OP, ApiClient, Seeder
 
 
 def test_site_crud_and_live_lots_follow(client: ApiClient) -> None:
-    r = client.post("/api/v1/sites", headers=OP, json={"site_id": "lot-x", "kind": "lot", "name": "Markt",
-                                                       "capacity": 40, "lat": 51.3, "lon": 12.3})
+    r = client.post(
+        "/api/v1/sites",
+        headers=OP,
+        json={"site_id": "lot-x", "kind": "lot", "name": "Markt", "capacity": 40, "lat": 51.3, "lon": 12.3},
+    )
     assert r.status_code == 201, r.text
     assert r.json()["capacity"] == 40 and r.json()["params"] == {}
     assert client.get("/api/v1/parking/lots/lot-x").json()["capacity"] == 40

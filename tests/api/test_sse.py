@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-import api.sse
-from api.live import LiveHub
-from api.metrics import ApiMetrics
+from stadtpuls.api import sse as api_sse
+from stadtpuls.api.live import LiveHub
+from stadtpuls.api.metrics import ApiMetrics
 
 
 class Request:
@@ -17,7 +17,7 @@ class Request:
 
 
 def test_stream_sends_each_body_once_and_only_changes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(api.sse, "PING_S", 0.05)
+    monkeypatch.setattr(api_sse, "PING_S", 0.05)
     values = iter([{"n": 1}, {"n": 1}, {"n": 2}])
 
     async def compute(pool: Any) -> Any:
@@ -27,7 +27,7 @@ def test_stream_sends_each_body_once_and_only_changes(monkeypatch: pytest.Monkey
         hub = LiveHub(None, "", poll_interval=60)  # type: ignore[arg-type]
         topic = hub.add("lots", compute, ttl=60)
         ctx = SimpleNamespace(hub=hub, metrics=ApiMetrics())
-        stream = api.sse._events(ctx, Request(), ["lots"])  # type: ignore[arg-type]
+        stream = api_sse._events(ctx, Request(), ["lots"])  # type: ignore[arg-type]
         out = [await stream.__anext__(), await stream.__anext__()]  # retry, then the body computed on connect
         out.append(await stream.__anext__())  # the subscriber's copy of that first body is not sent again: a ping
         topic.invalidate()
@@ -41,5 +41,10 @@ def test_stream_sends_each_body_once_and_only_changes(monkeypatch: pytest.Monkey
         return out
 
     events = asyncio.run(run())
-    assert events == [b"retry: 3000\n\n", b'event: lots\ndata: {"n":1}\n\n', b"event: ping\ndata: {}\n\n",
-                      b"event: ping\ndata: {}\n\n", b'event: lots\ndata: {"n":2}\n\n']
+    assert events == [
+        b"retry: 3000\n\n",
+        b'event: lots\ndata: {"n":1}\n\n',
+        b"event: ping\ndata: {}\n\n",
+        b"event: ping\ndata: {}\n\n",
+        b'event: lots\ndata: {"n":2}\n\n',
+    ]

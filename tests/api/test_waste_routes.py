@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from apitest import OP, ApiClient, Seeder, hours_ago, now
 
-from api.planning import next_service_day
+from stadtpuls.api.planning import next_service_day
 
 
 def _fill(seed: Seeder, site: str, level_now: float, rate_per_day: float, *, hours: int = 72, **kw: object) -> str:
@@ -138,9 +138,16 @@ def test_pickup_plan_for_a_past_day_uses_what_was_known_then(client: ApiClient, 
     assert datetime.fromisoformat(plan["as_of"]) == datetime.fromisoformat(plan["start"])
 
 
-@pytest.mark.parametrize("params", [
-    {"date": "tomorrow"}, {"date": "2025-02-30"}, {"format": "pdf"}, {"date": "2999-01-01"}, {"date": "1999-01-01"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"date": "tomorrow"},
+        {"date": "2025-02-30"},
+        {"format": "pdf"},
+        {"date": "2999-01-01"},
+        {"date": "1999-01-01"},
+    ],
+)
 def test_pickup_plan_bad_parameters(client: ApiClient, params: dict[str, str]) -> None:
     r = client.get("/api/v1/waste/pickups", headers=OP, params=params)
     assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"

@@ -67,8 +67,22 @@ class _Week:
     def site(self, site_id: str, kind: str, name: str, parent: str | None = None, **kw: object) -> None:
         lat = CENTER[0] + self.rnd.uniform(-0.02, 0.02)
         lon = CENTER[1] + self.rnd.uniform(-0.03, 0.03)
-        self.add("sites", site_id, kind, name, parent, lat, lon, kw.get("waste_type"), kw.get("depth_mm"),
-                 kw.get("full_mm"), kw.get("volume_l"), kw.get("threshold_pct"), kw.get("capacity"), kw.get("seq"))
+        self.add(
+            "sites",
+            site_id,
+            kind,
+            name,
+            parent,
+            lat,
+            lon,
+            kw.get("waste_type"),
+            kw.get("depth_mm"),
+            kw.get("full_mm"),
+            kw.get("volume_l"),
+            kw.get("threshold_pct"),
+            kw.get("capacity"),
+            kw.get("seq"),
+        )
 
     def device(self, dev_eui: str, codec: str, site_id: str | None, interval_s: int) -> None:
         self.add("devices", dev_eui, codec, f"{codec} {dev_eui[-4:]}", site_id, interval_s)
@@ -87,8 +101,24 @@ class _Week:
         lns = "tts" if int(dev_eui[-1], 16) % 2 else "chirpstack-v4"
         key = uuid.uuid5(uuid.NAMESPACE_OID, f"{dev_eui}/{t.isoformat()}")
         lag = timedelta(milliseconds=self.rnd.uniform(40, 900))
-        self.add("uplinks", t, key, dev_eui, f_cnt, f_port, self.rnd.randbytes(8), rssi, snr, 5, 7, 868100000,
-                 self.rnd.randint(1, 3), "gw-" + dev_eui[:4], lns, t + lag)
+        self.add(
+            "uplinks",
+            t,
+            key,
+            dev_eui,
+            f_cnt,
+            f_port,
+            self.rnd.randbytes(8),
+            rssi,
+            snr,
+            5,
+            7,
+            868100000,
+            self.rnd.randint(1, 3),
+            "gw-" + dev_eui[:4],
+            lns,
+            t + lag,
+        )
 
     def times(self, every: timedelta, jitter_s: float = 60) -> Iterator[datetime]:
         t = self.start + timedelta(seconds=self.rnd.uniform(0, every.total_seconds()))
@@ -100,8 +130,16 @@ class _Week:
         for i in range(n):
             kind = WASTE_TYPES[i % len(WASTE_TYPES)]
             site_id = f"bin-{i + 1:03d}"
-            self.site(site_id, "bin", f"{kind.title()} bin {i + 1}", waste_type=kind, depth_mm=1200, full_mm=200,
-                      volume_l=1100, threshold_pct=None if i % 7 == 0 else 80.0)
+            self.site(
+                site_id,
+                "bin",
+                f"{kind.title()} bin {i + 1}",
+                waste_type=kind,
+                depth_mm=1200,
+                full_mm=200,
+                volume_l=1100,
+                threshold_pct=None if i % 7 == 0 else 80.0,
+            )
             dev = eui(site_id)
             codec = "milesight-iot/em310-udl" if i % 2 else "netvox/r718x"
             self.device(dev, codec, site_id, 3600)
@@ -129,8 +167,11 @@ class _Week:
                 self.uplink(t, dev)
 
     def parking(self) -> None:
-        for lot, name, spaces in (("lot-markt", "Marktplatz", 16), ("lot-bahnhof", "Hauptbahnhof", 24),
-                                  ("lot-zoo", "Zoo", 12)):
+        for lot, name, spaces in (
+            ("lot-markt", "Marktplatz", 16),
+            ("lot-bahnhof", "Hauptbahnhof", 24),
+            ("lot-zoo", "Zoo", 12),
+        ):
             self.site(lot, "lot", name, capacity=spaces)
             for s in range(spaces):
                 space = f"{lot}-s{s + 1:02d}"
@@ -175,8 +216,17 @@ class _Week:
                     out = self.rnd.randint(0, onboard) if stop != stops[-1] else onboard
                     board = min(80 - (onboard - out), int(self.rnd.expovariate(1 / (3 * rush))))
                     onboard += board - out
-                    self.add("passenger_counts", t - timedelta(seconds=30), pax, vehicle, line, stop, None, None,
-                             onboard + self.rnd.randint(0, 3))
+                    self.add(
+                        "passenger_counts",
+                        t - timedelta(seconds=30),
+                        pax,
+                        vehicle,
+                        line,
+                        stop,
+                        None,
+                        None,
+                        onboard + self.rnd.randint(0, 3),
+                    )
                     self.uplink(t - timedelta(seconds=30), pax)
                     self.add("passenger_counts", t, doors, vehicle, line, stop, board, out, None)
                     self.uplink(t, doors, 85)
@@ -189,14 +239,28 @@ class _Week:
             self.device(dev, "elsys/ers", station, 900)
             for t in self.times(timedelta(minutes=15)):
                 hour = t.astimezone(TZ).hour
-                self.add("environment_readings", t, dev, station, 8 + 6 * (10 <= hour < 18), 60.0,
-                         420 + self.rnd.uniform(0, 200), 300.0, 0, 3.6)
+                self.add(
+                    "environment_readings",
+                    t,
+                    dev,
+                    station,
+                    8 + 6 * (10 <= hour < 18),
+                    60.0,
+                    420 + self.rnd.uniform(0, 200),
+                    300.0,
+                    0,
+                    3.6,
+                )
                 self.uplink(t, dev)
 
     def faults(self) -> None:
         self.device(eui("spare"), "dragino/lht65", None, 3600)  # registered, never heard
-        reasons = [("envelope", "not JSON"), ("device", "unknown device"), ("codec", "payload length 3 not valid"),
-                   ("codec", "unknown fPort 9")]
+        reasons = [
+            ("envelope", "not JSON"),
+            ("device", "unknown device"),
+            ("codec", "payload length 3 not valid"),
+            ("codec", "unknown fPort 9"),
+        ]
         for t in self.times(timedelta(hours=4), jitter_s=600):
             stage, reason = self.rnd.choice(reasons)
             dev = eui("stranger") if stage == "device" else None
@@ -207,15 +271,15 @@ class _Week:
 
 COLUMNS = {
     "sites": "site_id, kind, name, parent_id, lat, lon, waste_type, depth_mm, full_mm, volume_l, threshold_pct, "
-             "capacity, seq",
+    "capacity, seq",
     "devices": "dev_eui, codec, name, site_id, report_interval_s",
     "uplinks": "time, dedup_key, dev_eui, f_cnt, f_port, payload, rssi, snr, dr, sf, frequency, gateways, "
-               "gateway_id, lns, received_at",
+    "gateway_id, lns, received_at",
     "bin_levels": "time, dev_eui, site_id, distance_mm, fill_pct, temperature_c, battery_v, battery_pct",
     "parking_events": "time, dev_eui, site_id, lot_id, occupied, battery_v",
     "passenger_counts": "time, dev_eui, site_id, line_id, stop_id, pax_in, pax_out, pax_count",
     "environment_readings": "time, dev_eui, site_id, temperature_c, humidity_pct, co2_ppm, light_lux, motion, "
-                            "battery_v",
+    "battery_v",
     "dead_letters": "received_at, topic, stage, reason, dev_eui, lns, payload",
     "fcnt_gaps": "time, dev_eui, f_cnt_from, f_cnt_to",
     "device_state": "dev_eui, last_f_cnt, last_time, session, last_join",
@@ -247,14 +311,14 @@ def planted_week(new_database) -> CityWeek:  # type: ignore[no-untyped-def]
 
 def simulate_week(url: str, broker_url: str, spool: Path) -> CityWeek:
     """The simulator's small city for the week before now, through the broker and the ingest into ``url``."""
-    from ingest.bulk_publish import publish_all
-    from ingest.service import IngestService
-    from simulators.city import build_city
-    from simulators.engine import SimConfig, Simulation
-    from simulators.envelopes import topic
-    from simulators.export import registry_yaml
-    from simulators.faults import FaultConfig
-    from simulators.timebase import DAY_US, US
+    from stadtpuls.ingest.bulk_publish import publish_all
+    from stadtpuls.ingest.service import IngestService
+    from stadtpuls.simulators.city import build_city
+    from stadtpuls.simulators.engine import SimConfig, Simulation
+    from stadtpuls.simulators.envelopes import topic
+    from stadtpuls.simulators.export import registry_yaml
+    from stadtpuls.simulators.faults import FaultConfig
+    from stadtpuls.simulators.timebase import DAY_US, US
 
     end_s = int(time.time()) // 3600 * 3600
     city = build_city("small", 3, "mixed")
@@ -264,8 +328,15 @@ def simulate_week(url: str, broker_url: str, spool: Path) -> CityWeek:
     def schedule(day: object, now_us: int) -> list[str]:
         return bins[::2] if day == first_day else []
 
-    config = SimConfig(city="small", seed=3, start_us=(end_s - 7 * 86400) * US, duration_us=7 * DAY_US,
-                       fmt="mixed", faults=FaultConfig.parse("default"), schedule=schedule)
+    config = SimConfig(
+        city="small",
+        seed=3,
+        start_us=(end_s - 7 * 86400) * US,
+        duration_us=7 * DAY_US,
+        fmt="mixed",
+        faults=FaultConfig.parse("default"),
+        schedule=schedule,
+    )
     sim = Simulation(config, city=city)
     silent = topic(sim.net, city.devices_on("bin")[0])
     cut = (end_s - 2 * 86400) * US
@@ -273,8 +344,15 @@ def simulate_week(url: str, broker_url: str, spool: Path) -> CityWeek:
     with psycopg.connect(url) as conn:
         report = apply(conn, parse_text(registry_yaml(city), "yaml"))
     assert not report.errors, report.errors
-    settings = Settings(database_url=url, mqtt_url=broker_url, mqtt_client_id=f"dashboards-{uuid.uuid4().hex[:8]}",
-                        batch_size=5000, flush_interval=0.05, metrics_port=0, spool_dir=spool)
+    settings = Settings(
+        database_url=url,
+        mqtt_url=broker_url,
+        mqtt_client_id=f"dashboards-{uuid.uuid4().hex[:8]}",
+        batch_size=5000,
+        flush_interval=0.05,
+        metrics_port=0,
+        spool_dir=spool,
+    )
     service = IngestService(settings, database_url=url, mqtt_url=broker_url)
     service.start()
     try:
@@ -308,7 +386,7 @@ def _end_session(broker_url: str, client_id: str) -> None:
 def city_week(request: pytest.FixtureRequest, new_database, tmp_path_factory) -> CityWeek:  # type: ignore[no-untyped-def]
     """The simulated week through the real ingest, or the planted week where the simulator is not installed."""
     try:
-        import simulators.engine  # noqa: F401
+        import stadtpuls.simulators.engine  # noqa: F401
     except ImportError:
         return request.getfixturevalue("planted_week")  # type: ignore[no-any-return]
     broker = request.getfixturevalue("project_broker")

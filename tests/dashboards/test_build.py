@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from dashboards.build import (
+from stadtpuls.dashboards.build import (
     DASHBOARD_DIR,
     DATASOURCE_FILE,
     PROVIDER_FILE,
@@ -19,8 +19,8 @@ from dashboards.build import (
     stale,
     write,
 )
-from dashboards.macros import parse_interval, referenced_variables
-from dashboards.panels import SCHEMA_VERSION
+from stadtpuls.dashboards.macros import parse_interval, referenced_variables
+from stadtpuls.dashboards.panels import SCHEMA_VERSION
 
 DASHBOARDS = [json.loads(p.read_text()) for p in sorted((PROVISIONING / DASHBOARD_DIR).glob("*.json"))]
 SOURCES = yaml.safe_load((PROVISIONING / DATASOURCE_FILE).read_text())["datasources"]

@@ -7,8 +7,8 @@ import json
 import pytest
 import yaml
 
-from dashboards.build import DASHBOARD_DIR, DATASOURCE_FILE, PROVISIONING
 from stadtpuls.cli import main
+from stadtpuls.dashboards.build import DASHBOARD_DIR, DATASOURCE_FILE, PROVISIONING
 
 
 def test_build_writes_all_files_then_check_passes(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from dashboards.macros import (
+from stadtpuls.dashboards.macros import (
     MacroError,
     QueryContext,
     UnknownVariable,
@@ -20,8 +20,12 @@ from dashboards.macros import (
 
 START = datetime(2026, 3, 28, 23, 0, tzinfo=UTC)
 END = datetime(2026, 3, 30, 12, 30, 15, 250000, tzinfo=UTC)
-CTX = QueryContext(start=START, end=END, interval=timedelta(hours=1),
-                   variables={"lot": ["lot-a", "o'brien"], "tz": "Europe/Berlin", "n": "15"})
+CTX = QueryContext(
+    start=START,
+    end=END,
+    interval=timedelta(hours=1),
+    variables={"lot": ["lot-a", "o'brien"], "tz": "Europe/Berlin", "n": "15"},
+)
 
 
 def test_time_filter_and_range_are_quoted_rfc3339_utc() -> None:
@@ -61,7 +65,12 @@ def test_intervals_parse_format_and_round_like_grafana() -> None:
     assert parse_interval("1h") == timedelta(hours=1)
     assert parse_interval("'500ms'") == timedelta(milliseconds=500)
     assert [format_interval(timedelta(seconds=s)) for s in (0.2, 30, 90, 3600, 86400 * 2)] == [
-        "200ms", "30s", "1m", "1h", "2d"]
+        "200ms",
+        "30s",
+        "1m",
+        "1h",
+        "2d",
+    ]
     week = (END - timedelta(days=7), END)
     assert auto_interval(*week) == timedelta(minutes=10)
     assert auto_interval(*week, min_interval="1h") == timedelta(hours=1)

@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from dashboards.build import DASHBOARD_DIR, PROVISIONING
-from dashboards.macros import QueryContext, auto_interval, expand
+from stadtpuls.dashboards.build import DASHBOARD_DIR, PROVISIONING
+from stadtpuls.dashboards.macros import QueryContext, auto_interval, expand
 
 TZ = ZoneInfo("Europe/Berlin")
 FILES = sorted((PROVISIONING / DASHBOARD_DIR).glob("*.json"))
@@ -32,34 +32,89 @@ EXPECTED: dict[tuple[str, str], list[tuple[str, str]]] = {
     ("stadtpuls-waste", "Average fill now"): [("average_fill_pct", N)],
     ("stadtpuls-waste", "Sensor alerts"): [("sensor_alerts", N)],
     ("stadtpuls-waste", "Bins by fill level"): [
-        ("bin", S), ("name", S), ("waste_type", S), ("latitude", N), ("longitude", N), ("fill_pct", N),
-        ("last_reading", T)],
+        ("bin", S),
+        ("name", S),
+        ("waste_type", S),
+        ("latitude", N),
+        ("longitude", N),
+        ("fill_pct", N),
+        ("last_reading", T),
+    ],
     ("stadtpuls-waste", "Bins over threshold"): [
-        ("bin", S), ("name", S), ("waste_type", S), ("fill_pct", N), ("threshold_pct", N), ("last_reading", T)],
+        ("bin", S),
+        ("name", S),
+        ("waste_type", S),
+        ("fill_pct", N),
+        ("threshold_pct", N),
+        ("last_reading", T),
+    ],
     ("stadtpuls-waste", "Predicted full within 7 days"): [
-        ("bin", S), ("name", S), ("waste_type", S), ("fill_pct", N), ("pct_per_day", N), ("threshold_pct", N),
-        ("predicted_full", T)],
+        ("bin", S),
+        ("name", S),
+        ("waste_type", S),
+        ("fill_pct", N),
+        ("pct_per_day", N),
+        ("threshold_pct", N),
+        ("predicted_full", T),
+    ],
     ("stadtpuls-waste", "Fill history"): [("time", TG), ("metric", S), ("fill_pct", N)],
     ("stadtpuls-waste", "Pickups per day"): [("time", T), ("metric", S), ("pickups", N)],
     ("stadtpuls-waste", "Battery and silence alerts"): [
-        ("bin", S), ("name", S), ("dev_eui", S), ("codec", S), ("last_reading", T), ("battery_v", N),
-        ("battery_pct", N), ("alert", S)],
+        ("bin", S),
+        ("name", S),
+        ("dev_eui", S),
+        ("codec", S),
+        ("last_reading", T),
+        ("battery_v", N),
+        ("battery_pct", N),
+        ("alert", S),
+    ],
     ("stadtpuls-parking", "Free spaces now"): [
-        ("lot", S), ("free", N), ("occupied", N), ("unknown", N), ("spaces", N), ("occupancy_pct", N),
-        ("last_update", T)],
+        ("lot", S),
+        ("free", N),
+        ("occupied", N),
+        ("unknown", N),
+        ("spaces", N),
+        ("occupancy_pct", N),
+        ("last_update", T),
+    ],
     ("stadtpuls-parking", "Lots now"): [
-        ("lot", S), ("free", N), ("occupied", N), ("unknown", N), ("spaces", N), ("occupancy_pct", N),
-        ("last_update", T)],
+        ("lot", S),
+        ("free", N),
+        ("occupied", N),
+        ("unknown", N),
+        ("spaces", N),
+        ("occupancy_pct", N),
+        ("last_update", T),
+    ],
     ("stadtpuls-parking", "Free spaces over time"): [("time", TG), ("metric", S), ("free", N)],
     ("stadtpuls-parking", "Occupancy by weekday and hour"): [("weekday", S)] + [(f"{h:02d}", N) for h in range(24)],
     ("stadtpuls-buses", "Occupancy per line now"): [
-        ("line", S), ("passengers", N), ("capacity", N), ("occupancy_pct", N), ("vehicles", N)],
+        ("line", S),
+        ("passengers", N),
+        ("capacity", N),
+        ("occupancy_pct", N),
+        ("vehicles", N),
+    ],
     ("stadtpuls-buses", "Vehicles now"): [
-        ("line", S), ("vehicle", S), ("name", S), ("passengers", N), ("capacity", N), ("occupancy_pct", N),
-        ("last_stop", S), ("last_count", T)],
+        ("line", S),
+        ("vehicle", S),
+        ("name", S),
+        ("passengers", N),
+        ("capacity", N),
+        ("occupancy_pct", N),
+        ("last_stop", S),
+        ("last_count", T),
+    ],
     ("stadtpuls-buses", "Boardings per hour by line"): [("time", TG), ("metric", S), ("boardings", N)],
     ("stadtpuls-buses", "Usage by stop"): [
-        ("line", S), ("seq", N), ("stop", S), ("boardings", N), ("alightings", N), ("hours_served", N)],
+        ("line", S),
+        ("seq", N),
+        ("stop", S),
+        ("boardings", N),
+        ("alightings", N),
+        ("hours_served", N),
+    ],
     ("stadtpuls-buses", "Boardings by stop and hour of day"): [("stop", S)] + [(f"{h:02d}", N) for h in range(24)],
     ("stadtpuls-fleet", "Devices"): [("devices", N)],
     ("stadtpuls-fleet", "Heard in the last hour"): [("devices_heard", N)],
@@ -68,20 +123,47 @@ EXPECTED: dict[tuple[str, str], list[tuple[str, str]]] = {
     ("stadtpuls-fleet", "Uplinks per minute"): [("time", TG), ("metric", S), ("uplinks_per_min", N)],
     ("stadtpuls-fleet", "Ingest lag"): [("time", TG), ("p50", N), ("p95", N), ("max", N)],
     ("stadtpuls-fleet", "Silent devices"): [
-        ("dev_eui", S), ("name", S), ("codec", S), ("kind", S), ("site_id", S), ("report_interval_s", N),
-        ("last_uplink", T), ("silent_hours", N), ("last_rssi", N)],
+        ("dev_eui", S),
+        ("name", S),
+        ("codec", S),
+        ("kind", S),
+        ("site_id", S),
+        ("report_interval_s", N),
+        ("last_uplink", T),
+        ("silent_hours", N),
+        ("last_rssi", N),
+    ],
     ("stadtpuls-fleet", "RSSI distribution"): [("rssi_dbm", S), ("uplinks", N)],
     ("stadtpuls-fleet", "SNR distribution"): [("snr_db", S), ("uplinks", N)],
     ("stadtpuls-fleet", "Dead letters by stage"): [("time", TG), ("metric", S), ("dead_letters", N)],
     ("stadtpuls-fleet", "Dead letters by reason"): [
-        ("stage", S), ("reason", S), ("messages", N), ("devices", N), ("last_seen", T), ("last_topic", S)],
+        ("stage", S),
+        ("reason", S),
+        ("messages", N),
+        ("devices", N),
+        ("last_seen", T),
+        ("last_topic", S),
+    ],
     ("stadtpuls-fleet", "Frame-counter gaps"): [("time", TG), ("missing_frames", N), ("gaps", N)],
     ("stadtpuls-fleet", "Devices with missing frames"): [
-        ("dev_eui", S), ("name", S), ("codec", S), ("gaps", N), ("missing_frames", N), ("uplinks", N),
-        ("loss_pct", N), ("last_gap", T)],
+        ("dev_eui", S),
+        ("name", S),
+        ("codec", S),
+        ("gaps", N),
+        ("missing_frames", N),
+        ("uplinks", N),
+        ("loss_pct", N),
+        ("last_gap", T),
+    ],
     ("stadtpuls-fleet", "TimescaleDB jobs"): [
-        ("job_id", N), ("job", S), ("target", S), ("status", S), ("last_run", T), ("failures", N),
-        ("next_start", T)],
+        ("job_id", N),
+        ("job", S),
+        ("target", S),
+        ("status", S),
+        ("last_run", T),
+        ("failures", N),
+        ("next_start", T),
+    ],
 }
 
 
@@ -133,7 +215,7 @@ def test_every_panel_has_an_expected_shape() -> None:
 
 
 def test_prometheus_panels_chart_metrics_the_ingest_exports() -> None:
-    from ingest.metrics import Metrics
+    from stadtpuls.ingest.metrics import Metrics
 
     exported = {s.name for m in Metrics().registry.collect() for s in m.samples}
     assert PROMETHEUS_PANELS
@@ -143,16 +225,26 @@ def test_prometheus_panels_chart_metrics_the_ingest_exports() -> None:
             assert names and names <= exported, f"{panel['title']}: {names - exported}"
 
 
-def _run(url: str, dash: dict[str, Any], panel: dict[str, Any], start: datetime, end: datetime,
-         ) -> list[tuple[list[str], list[tuple[Any, ...]], str]]:
+def _run(
+    url: str,
+    dash: dict[str, Any],
+    panel: dict[str, Any],
+    start: datetime,
+    end: datetime,
+) -> list[tuple[list[str], list[tuple[Any, ...]], str]]:
     """Each target of a panel as Grafana would run it: (columns, rows, format)."""
     out = []
     with psycopg.connect(url) as conn:
         conn.execute("SET statement_timeout = '20s'")
         tsdb = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone() is not None
         ctx = QueryContext(start=start, end=end, timescaledb=tsdb)
-        ctx = QueryContext(start=start, end=end, timescaledb=tsdb, variables=_variables(conn, dash, ctx),
-                           interval=auto_interval(start, end, min_interval=panel.get("interval")))
+        ctx = QueryContext(
+            start=start,
+            end=end,
+            timescaledb=tsdb,
+            variables=_variables(conn, dash, ctx),
+            interval=auto_interval(start, end, min_interval=panel.get("interval")),
+        )
         for tgt in panel["targets"]:
             cur = conn.execute(expand(tgt["rawSql"], ctx))
             out.append(([c.name for c in cur.description or []], cur.fetchall(), tgt["format"]))
@@ -203,7 +295,9 @@ def test_free_spaces_now_count_silent_sensors_as_unknown(planted_week) -> None:
         latest = conn.execute(
             """SELECT DISTINCT ON (p.dev_eui) l.name, p.occupied, p.time > %s - interval '75 minutes'
                FROM parking_events p JOIN sites l ON l.site_id = p.lot_id
-               ORDER BY p.dev_eui, p.time DESC""", (city_week.end,)).fetchall()
+               ORDER BY p.dev_eui, p.time DESC""",
+            (city_week.end,),
+        ).fetchall()
     truth: dict[str, dict[str, int]] = {}
     for lot, occupied, fresh in latest:
         state = "unknown" if not fresh else ("occupied" if occupied else "free")

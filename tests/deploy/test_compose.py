@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from dashboards.build import DASHBOARD_DIR, DATASOURCE_FILE, PROVIDER_FILE, PROVISIONING
 from stadtpuls import cli
+from stadtpuls.dashboards.build import DASHBOARD_DIR, DATASOURCE_FILE, PROVIDER_FILE, PROVISIONING
 from stadtpuls.settings import PREFIX, Settings, load
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,8 +28,13 @@ COMPOSE = yaml.safe_load(COMPOSE_TEXT)
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 HUB_IMAGE = "stadtpuls-hub:local"
 HUB = {name for name, s in SERVICES.items() if s.get("image") == HUB_IMAGE}
-SECRETS = {"POSTGRES_PASSWORD", "MQTT_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "GRAFANA_DB_PASSWORD",
-           "STADTPULS_OPERATOR_KEY"}
+SECRETS = {
+    "POSTGRES_PASSWORD",
+    "MQTT_PASSWORD",
+    "GRAFANA_ADMIN_PASSWORD",
+    "GRAFANA_DB_PASSWORD",
+    "STADTPULS_OPERATOR_KEY",
+}
 SAMPLE = {name: f"{name.lower().replace('_', '-')}-4f9c" for name in SECRETS}
 SECRETISH = re.compile(r"PASSWORD|SECRET|TOKEN|_KEY$")
 
@@ -104,7 +109,8 @@ def _settings(service: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 def _container_ports(service: str) -> set[int]:
     return {int(str(p).rsplit(":", 1)[-1]) for p in SERVICES[service].get("ports", [])} | {
-        int(p) for p in SERVICES[service].get("expose", [])}
+        int(p) for p in SERVICES[service].get("expose", [])
+    }
 
 
 def _healthcheck_text(service: str) -> str:
@@ -154,7 +160,11 @@ def test_hub_services_get_valid_settings(service: str, monkeypatch: pytest.Monke
     assert (db.hostname, db.port, db.password) == ("timescaledb", 5432, SAMPLE["POSTGRES_PASSWORD"])
     mqtt = urlsplit(settings.mqtt_url.get_secret_value())
     assert (mqtt.hostname, mqtt.port, mqtt.username, mqtt.password) == (
-        "mosquitto", 1883, "stadtpuls", SAMPLE["MQTT_PASSWORD"])
+        "mosquitto",
+        1883,
+        "stadtpuls",
+        SAMPLE["MQTT_PASSWORD"],
+    )
 
 
 def test_ingest_can_read_from_an_external_network_server(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -264,7 +274,7 @@ def test_demo_imports_the_fleet_it_simulates() -> None:
             assert export[export.index(flag) + 1] == simulate[simulate.index(flag) + 1], (name, flag)
         assert SERVICES[name]["profiles"] == ["demo"]
         assert resolved(name)["STADTPULS_MQTT_URL"].endswith("@mosquitto:1883")
-        timebase = pytest.importorskip("simulators.timebase")
+        timebase = pytest.importorskip("stadtpuls.simulators.timebase")
         assert timebase.parse_duration(simulate[simulate.index("--duration") + 1]) > 0
     assert SERVICES["demo-devices"]["profiles"] == ["demo"]
 

@@ -14,8 +14,11 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-LINES = [line.strip() for line in (REPO / "Dockerfile").read_text().splitlines()
-         if line.strip() and not line.lstrip().startswith("#")]
+LINES = [
+    line.strip()
+    for line in (REPO / "Dockerfile").read_text().splitlines()
+    if line.strip() and not line.lstrip().startswith("#")
+]
 IGNORED = [p.strip() for p in (REPO / ".dockerignore").read_text().splitlines() if p.strip() and p[0] != "#"]
 
 
@@ -57,14 +60,26 @@ def test_pip_builds_the_hub_from_the_copied_files(tmp_path: Path) -> None:
     context.mkdir()
     for src in _copied():
         (shutil.copytree if (REPO / src).is_dir() else shutil.copy)(
-            REPO / src, context / src, **({"ignore": shutil.ignore_patterns("__pycache__")}
-                                          if (REPO / src).is_dir() else {}))
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
-                           "-w", str(tmp_path / "dist"), str(context)], capture_output=True, text=True, timeout=300)
+            REPO / src,
+            context / src,
+            **({"ignore": shutil.ignore_patterns("__pycache__")} if (REPO / src).is_dir() else {}),
+        )
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(context)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     wheel = next((tmp_path / "dist").glob("stadtpuls-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    for needed in ("stadtpuls/cli.py", "stadtpuls/migrations/0001_core.sql", "ingest/service.py", "api/main.py",
-                   "dashboards/build.py", "dashboards/provisioning/datasources/stadtpuls.yaml"):
+    for needed in (
+        "stadtpuls/cli.py",
+        "stadtpuls/migrations/0001_core.sql",
+        "ingest/service.py",
+        "api/main.py",
+        "dashboards/build.py",
+        "dashboards/provisioning/datasources/stadtpuls.yaml",
+    ):
         assert needed in names, needed
     assert any(n.endswith("entry_points.txt") for n in names)

@@ -18,8 +18,9 @@ REPO = Path(__file__).resolve().parents[2]
 START = REPO / "deploy" / "mosquitto" / "start.sh"
 BINARY = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
 
-pytestmark = pytest.mark.skipif(not BINARY or not shutil.which("mosquitto_passwd"),
-                                reason="needs the mosquitto and mosquitto_passwd binaries")
+pytestmark = pytest.mark.skipif(
+    not BINARY or not shutil.which("mosquitto_passwd"), reason="needs the mosquitto and mosquitto_passwd binaries"
+)
 
 
 def _connect(port: int, user: str | None, password: str | None) -> mqtt.ReasonCode | int:
@@ -46,8 +47,14 @@ def broker():  # type: ignore[no-untyped-def]
     port = free_port()
     conf = tmp_path / "mosquitto.conf"
     conf.write_text(broker_config(port, tmp_path))
-    env = {**os.environ, "MQTT_PASSWORD": "hub-pw-1", "MQTT_LNS_PASSWORD": "lns-pw-2", "MOSQUITTO_CONF": str(conf),
-           "MOSQUITTO_RUN_DIR": str(tmp_path / "run"), "MOSQUITTO_BIN": str(BINARY)}
+    env = {
+        **os.environ,
+        "MQTT_PASSWORD": "hub-pw-1",
+        "MQTT_LNS_PASSWORD": "lns-pw-2",
+        "MOSQUITTO_CONF": str(conf),
+        "MOSQUITTO_RUN_DIR": str(tmp_path / "run"),
+        "MOSQUITTO_BIN": str(BINARY),
+    }
     log = tmp_path / "mosquitto.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(["sh", str(START)], env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -85,6 +92,7 @@ def test_generated_config_keeps_the_ingest_settings(broker) -> None:  # type: ig
 
 def test_missing_password_stops_the_start(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "MQTT_PASSWORD"}
-    proc = subprocess.run(["sh", str(START)], env={**env, "MOSQUITTO_RUN_DIR": str(tmp_path)}, capture_output=True,
-                          text=True, timeout=10)
+    proc = subprocess.run(
+        ["sh", str(START)], env={**env, "MOSQUITTO_RUN_DIR": str(tmp_path)}, capture_output=True, text=True, timeout=10
+    )
     assert proc.returncode != 0 and "MQTT_PASSWORD" in proc.stderr

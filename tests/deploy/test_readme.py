@@ -24,15 +24,19 @@ def test_every_service_is_described() -> None:
 
 
 def test_compose_commands_name_real_services_and_profiles() -> None:
-    commands = [shlex.split(line.split("#")[0]) for block in CODE for line in block.splitlines()
-                if line.startswith("docker compose")]
+    commands = [
+        shlex.split(line.split("#")[0])
+        for block in CODE
+        for line in block.splitlines()
+        if line.startswith("docker compose")
+    ]
     assert commands
     profiles = {p for s in SERVICES.values() for p in s.get("profiles", [])}
     for argv in commands:
         if "--profile" in argv:
             assert argv[argv.index("--profile") + 1] in profiles
         if "run" in argv:
-            rest = argv[argv.index("run") + 1:]
+            rest = argv[argv.index("run") + 1 :]
             words = [w for i, w in enumerate(rest) if not w.startswith("-") and not (i and rest[i - 1] == "-v")]
             assert words[0] in SERVICES, argv
             assert words[1] in ("devices", "migrate", "keys", "print-settings"), argv

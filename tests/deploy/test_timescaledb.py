@@ -19,8 +19,15 @@ pytestmark = pytest.mark.skipif(not shutil.which("psql"), reason="needs psql")
 
 def _run(db_url: str, role: str, password: str) -> subprocess.CompletedProcess[str]:
     u = urlsplit(db_url)
-    env = {**os.environ, "PGHOST": u.hostname or "", "PGPORT": str(u.port or 5432), "PGUSER": u.username or "",
-           "PGDATABASE": u.path.lstrip("/"), "GRAFANA_DB_USER": role, "GRAFANA_DB_PASSWORD": password}
+    env = {
+        **os.environ,
+        "PGHOST": u.hostname or "",
+        "PGPORT": str(u.port or 5432),
+        "PGUSER": u.username or "",
+        "PGDATABASE": u.path.lstrip("/"),
+        "GRAFANA_DB_USER": role,
+        "GRAFANA_DB_PASSWORD": password,
+    }
     if u.password:
         env["PGPASSWORD"] = u.password
     return subprocess.run(["sh", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=30)

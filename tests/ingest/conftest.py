@@ -12,9 +12,9 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from ingest.service import IngestService
 from stadtpuls.embedded import EmbeddedBroker
 from stadtpuls.fleet import apply, parse_text
+from stadtpuls.ingest.service import IngestService
 from stadtpuls.settings import Settings
 
 

@@ -71,8 +71,9 @@ def test_csv_rows_with_errors_are_reported_and_the_rest_imported(
     assert scalar(clean_db, "SELECT params->>'depth_mm' FROM devices") == "950"
 
 
-def test_unreadable_file_exits_2(clean_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_unreadable_file_exits_2(
+    clean_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert _cli(monkeypatch, clean_db, "devices", "import", str(tmp_path / "missing.yaml")) == 2
     assert "cannot read" in capsys.readouterr().err
 
@@ -87,6 +88,8 @@ def test_list_shows_devices_with_their_site(
     assert _cli(monkeypatch, clean_db, "devices", "list", "--json") == 0
     rows = orjson.loads(capsys.readouterr().out)
     assert [(r["dev_eui"], r["site_id"], r["kind"]) for r in rows] == [
-        ("0011223344556677", "bin-7", "bin"), ("a1b2c3d4e5f60718", "space-a1", "space")]
+        ("0011223344556677", "bin-7", "bin"),
+        ("a1b2c3d4e5f60718", "space-a1", "space"),
+    ]
     assert _cli(monkeypatch, clean_db, "devices", "list") == 0
     assert "2 devices" in capsys.readouterr().out

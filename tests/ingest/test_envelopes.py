@@ -1,13 +1,12 @@
-"""Every network-server sample of ``shared/lns-formats/samples`` through ``parse_batch``, unchanged, plus the rules
+"""Every network-server sample of ``tests/data/lns-formats/samples`` through ``parse_batch``, unchanged, plus the rules
 the samples do not cover (reading-time fallbacks, dedup keys, simulated and MAC-only uplinks, side events, rejects).
 
-The samples are read at run time from ``$STADTPULS_SHARED_DIR/lns-formats/samples`` (see tests/conftest.py).
+The samples are read at run time from ``tests/data/lns-formats/samples``.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,14 +16,14 @@ import numpy as np
 import orjson
 import pytest
 
-from ingest.envelopes import EnvelopeBatch, Ignored, Join, LogEvent, Status, parse_batch
+from stadtpuls.ingest.envelopes import EnvelopeBatch, Ignored, Join, LogEvent, Status, parse_batch
 
 HUB = datetime(2026, 3, 2, 12, 0, 0, tzinfo=UTC)
 HUB_TS = HUB.timestamp()
 
 
 def shared_dir() -> Path:
-    return Path(os.environ["STADTPULS_SHARED_DIR"])  # set by tests/conftest.py
+    return Path(__file__).resolve().parents[1] / "data"
 
 
 SAMPLES = shared_dir() / "lns-formats" / "samples"
@@ -59,64 +58,189 @@ HUB_NAIVE = HUB.replace(tzinfo=None)
 # file -> expected uplink fields (None: the sample is not an uplink reading).
 UPLINKS: dict[str, dict[str, Any]] = {
     "tts-v3-uplink.json": dict(
-        lns="tts", dev_eui="70b3d52dd600035a", lns_device_id="eui-70b3d52dd600035a", app_id="starter-kit",
-        f_cnt=14, f_cnt_present=True, f_port=2, payload=bytes.fromhex("b100001001e500d701"),
-        time=t("2025-04-16T11:54:13.787593"), gateways=1, gateway_id="ttig-52ec", rssi=-31.0, snr=9.5,
-        dr=5, sf=7, bandwidth=125_000, frequency=867_700_000, session="aAixKtmNZUKQXd4GqpHDsw==",
-        decoded={"batteryVoltage": 3.4, "pressEvent": 1, "sensorTemperature": 21.5, "singlePressEventCounter": 16,
-                 "thermistorProperlyConnected": True},
+        lns="tts",
+        dev_eui="70b3d52dd600035a",
+        lns_device_id="eui-70b3d52dd600035a",
+        app_id="starter-kit",
+        f_cnt=14,
+        f_cnt_present=True,
+        f_port=2,
+        payload=bytes.fromhex("b100001001e500d701"),
+        time=t("2025-04-16T11:54:13.787593"),
+        gateways=1,
+        gateway_id="ttig-52ec",
+        rssi=-31.0,
+        snr=9.5,
+        dr=5,
+        sf=7,
+        bandwidth=125_000,
+        frequency=867_700_000,
+        session="aAixKtmNZUKQXd4GqpHDsw==",
+        decoded={
+            "batteryVoltage": 3.4,
+            "pressEvent": 1,
+            "sensorTemperature": 21.5,
+            "singlePressEventCounter": 16,
+            "thermistorProperlyConnected": True,
+        },
     ),
     "tts-v3-uplink-mqtt-doc.json": dict(
-        lns="tts", dev_eui="4200000000000000", lns_device_id="dev1", app_id="app1", f_cnt=0, f_cnt_present=False,
-        f_port=15, payload=b"Temperature = 0.0", time=HUB_NAIVE, gateways=1, gateway_id="eui-0242020000247803",
-        rssi=-35.0, snr=5.0, dr=5, sf=7, bandwidth=125_000, frequency=868_500_000, decoded=None,
+        lns="tts",
+        dev_eui="4200000000000000",
+        lns_device_id="dev1",
+        app_id="app1",
+        f_cnt=0,
+        f_cnt_present=False,
+        f_port=15,
+        payload=b"Temperature = 0.0",
+        time=HUB_NAIVE,
+        gateways=1,
+        gateway_id="eui-0242020000247803",
+        rssi=-35.0,
+        snr=5.0,
+        dr=5,
+        sf=7,
+        bandwidth=125_000,
+        frequency=868_500_000,
+        decoded=None,
     ),
     "tts-v3-uplink-minimal.json": dict(
-        lns="tts", dev_eui="", lns_device_id="foo-device", app_id="foo-app", f_cnt=42, f_cnt_present=True,
-        f_port=42, payload=b"\x01\x02\x03", time=HUB_NAIVE, gateways=0, gateway_id=None, dr=-1, sf=-1,
-        bandwidth=0, frequency=0, decoded={"test_key": 42}, session="ESIzRA==",
+        lns="tts",
+        dev_eui="",
+        lns_device_id="foo-device",
+        app_id="foo-app",
+        f_cnt=42,
+        f_cnt_present=True,
+        f_port=42,
+        payload=b"\x01\x02\x03",
+        time=HUB_NAIVE,
+        gateways=0,
+        gateway_id=None,
+        dr=-1,
+        sf=-1,
+        bandwidth=0,
+        frequency=0,
+        decoded={"test_key": 42},
+        session="ESIzRA==",
     ),
     "chirpstack-v4-up.json": dict(
-        lns="chirpstack-v4", dev_eui="0101010101010101", lns_device_id=None,
-        app_id="17c82e96-be03-4f38-aef3-f83d48582d97", f_cnt=0, f_cnt_present=False, f_port=1, payload=b"\xaa",
-        time=t("2022-07-18T09:34:15.775023"), gateways=1, gateway_id="0016c001f153a14c", rssi=-36.0, snr=10.5,
-        dr=1, sf=11, bandwidth=125_000, frequency=867_100_000, decoded=None, session="00189440",
+        lns="chirpstack-v4",
+        dev_eui="0101010101010101",
+        lns_device_id=None,
+        app_id="17c82e96-be03-4f38-aef3-f83d48582d97",
+        f_cnt=0,
+        f_cnt_present=False,
+        f_port=1,
+        payload=b"\xaa",
+        time=t("2022-07-18T09:34:15.775023"),
+        gateways=1,
+        gateway_id="0016c001f153a14c",
+        rssi=-36.0,
+        snr=10.5,
+        dr=1,
+        sf=11,
+        bandwidth=125_000,
+        frequency=867_100_000,
+        decoded=None,
+        session="00189440",
         dedup_key=uuid.UUID("3ac7e3c4-4401-4b8d-9386-a5c902f9202d"),
     ),
     "chirpstack-v4-up-full.json": dict(
-        lns="chirpstack-v4", dev_eui="0101010101010101", f_cnt=0, f_cnt_present=True, f_port=1, payload=b"\xaa",
-        time=t("2022-07-18T09:34:15.775023"), gateways=1, rssi=-36.0, snr=10.5, dr=1, sf=11, bandwidth=125_000,
-        frequency=867_100_000, decoded={"temp": 22.5}, dedup_key=uuid.UUID("3ac7e3c4-4401-4b8d-9386-a5c902f9202d"),
+        lns="chirpstack-v4",
+        dev_eui="0101010101010101",
+        f_cnt=0,
+        f_cnt_present=True,
+        f_port=1,
+        payload=b"\xaa",
+        time=t("2022-07-18T09:34:15.775023"),
+        gateways=1,
+        rssi=-36.0,
+        snr=10.5,
+        dr=1,
+        sf=11,
+        bandwidth=125_000,
+        frequency=867_100_000,
+        decoded={"temp": 22.5},
+        dedup_key=uuid.UUID("3ac7e3c4-4401-4b8d-9386-a5c902f9202d"),
     ),
     "chirpstack-v3-up-fixture.json": dict(
-        lns="chirpstack-v3", dev_eui="0102030405060708", app_id="123", f_cnt=123, f_cnt_present=True, f_port=101,
-        payload=b"\x01\x02\x03\x04", time=t("2020-07-20T08:08:11.123456"), gateways=1,
-        gateway_id="0102030405060708", rssi=110.0, dr=3, sf=9, bandwidth=125_000, frequency=868_100_000,
+        lns="chirpstack-v3",
+        dev_eui="0102030405060708",
+        app_id="123",
+        f_cnt=123,
+        f_cnt_present=True,
+        f_port=101,
+        payload=b"\x01\x02\x03\x04",
+        time=t("2020-07-20T08:08:11.123456"),
+        gateways=1,
+        gateway_id="0102030405060708",
+        rssi=110.0,
+        dr=3,
+        sf=9,
+        bandwidth=125_000,
+        frequency=868_100_000,
         decoded={"foo": "bar"},
     ),
 }
 
 SIDE_EVENTS: dict[str, tuple[type, dict[str, Any]]] = {
-    "tts-v3-join.json": (Join, dict(dev_eui="0004a30b001c0530", lns_device_id="dev1", app_id="app1", lns="tts",
-                                    session="AXBSH1Pk6Z0G166RlH16CQ==",
-                                    time=datetime(2020, 2, 17, 7, 49, 9, 736532, tzinfo=UTC))),
+    "tts-v3-join.json": (
+        Join,
+        dict(
+            dev_eui="0004a30b001c0530",
+            lns_device_id="dev1",
+            app_id="app1",
+            lns="tts",
+            session="AXBSH1Pk6Z0G166RlH16CQ==",
+            time=datetime(2020, 2, 17, 7, 49, 9, 736532, tzinfo=UTC),
+        ),
+    ),
     "tts-v3-join-mqtt-doc.json": (Join, dict(dev_eui="4200000000000000", lns_device_id="dev1", time=HUB)),
-    "tts-v3-join-minimal.json": (Join, dict(dev_eui="", lns_device_id="foo-device", app_id="foo-app",
-                                            session="ESIzRA==", time=HUB)),
-    "chirpstack-v4-join.json": (Join, dict(dev_eui="0101010101010101", lns="chirpstack-v4", session="00189440",
-                                           time=datetime(2022, 7, 18, 9, 33, 28, 823500, tzinfo=UTC))),
-    "chirpstack-v3-join.json": (Join, dict(dev_eui="0202020202020202", lns="chirpstack-v3", app_id="123",
-                                           session="06682ea2", time=HUB)),
-    "chirpstack-v4-status.json": (Status, dict(dev_eui="0101010101010101", battery_pct=88.3, margin=10,
-                                               external_power=False,
-                                               time=datetime(2022, 7, 18, 9, 35, 6, 927172, tzinfo=UTC))),
+    "tts-v3-join-minimal.json": (
+        Join,
+        dict(dev_eui="", lns_device_id="foo-device", app_id="foo-app", session="ESIzRA==", time=HUB),
+    ),
+    "chirpstack-v4-join.json": (
+        Join,
+        dict(
+            dev_eui="0101010101010101",
+            lns="chirpstack-v4",
+            session="00189440",
+            time=datetime(2022, 7, 18, 9, 33, 28, 823500, tzinfo=UTC),
+        ),
+    ),
+    "chirpstack-v3-join.json": (
+        Join,
+        dict(dev_eui="0202020202020202", lns="chirpstack-v3", app_id="123", session="06682ea2", time=HUB),
+    ),
+    "chirpstack-v4-status.json": (
+        Status,
+        dict(
+            dev_eui="0101010101010101",
+            battery_pct=88.3,
+            margin=10,
+            external_power=False,
+            time=datetime(2022, 7, 18, 9, 35, 6, 927172, tzinfo=UTC),
+        ),
+    ),
     "chirpstack-v4-status-full.json": (Status, dict(dev_eui="0101010101010101", battery_pct=88.3, margin=10)),
-    "chirpstack-v3-status.json": (Status, dict(dev_eui="0202020202020202", battery_pct=75.5, margin=6,
-                                               lns="chirpstack-v3")),
-    "chirpstack-v4-log.json": (LogEvent, dict(dev_eui="0101010101010101", level="ERROR", code="UPLINK_MIC",
-                                              context={"deduplication_id": "4e91db13-5ce3-4c8c-ab0f-dfc626cf0771"})),
-    "chirpstack-v3-error.json": (LogEvent, dict(dev_eui="0202020202020202", level="ERROR", code="DATA_UP_FCNT",
-                                                context={"f_cnt": 123})),
+    "chirpstack-v3-status.json": (
+        Status,
+        dict(dev_eui="0202020202020202", battery_pct=75.5, margin=6, lns="chirpstack-v3"),
+    ),
+    "chirpstack-v4-log.json": (
+        LogEvent,
+        dict(
+            dev_eui="0101010101010101",
+            level="ERROR",
+            code="UPLINK_MIC",
+            context={"deduplication_id": "4e91db13-5ce3-4c8c-ab0f-dfc626cf0771"},
+        ),
+    ),
+    "chirpstack-v3-error.json": (
+        LogEvent,
+        dict(dev_eui="0202020202020202", level="ERROR", code="DATA_UP_FCNT", context={"f_cnt": 123}),
+    ),
     "chirpstack-v4-ack.json": (Ignored, dict(kind="ack", lns="chirpstack-v4")),
     "chirpstack-v4-txack.json": (Ignored, dict(kind="txack", lns="chirpstack-v4")),
     "chirpstack-v4-location.json": (Ignored, dict(kind="location", lns="chirpstack-v4")),
@@ -173,8 +297,10 @@ def test_sample_with_placeholder_payload_is_a_dead_letter(name: str) -> None:
 def test_all_samples_in_one_batch_put_every_index_in_exactly_one_place() -> None:
     names = sorted(p.name for p in SAMPLES.glob("*.json"))
     batch = parse_batch(["x"] * len(names), [sample(n) for n in names], HUB_TS)
-    places = [*batch.index.tolist(), *(e.index for e in [*batch.joins, *batch.statuses, *batch.logs,
-                                                         *batch.ignored, *batch.rejects])]
+    places = [
+        *batch.index.tolist(),
+        *(e.index for e in [*batch.joins, *batch.statuses, *batch.logs, *batch.ignored, *batch.rejects]),
+    ]
     assert sorted(places) == list(range(len(names)))
     assert len(batch) == len(UPLINKS)
     assert batch.offsets[-1] == batch.buf.shape[0]
@@ -231,16 +357,24 @@ def test_simulated_uplink_is_stored_only_when_asked_and_keyed_on_the_as_time() -
 
 
 def test_dedup_key_is_stable_across_hub_time_and_differs_per_uplink() -> None:
-    names = ["tts-v3-uplink.json", "tts-v3-uplink-minimal.json", "tts-v3-uplink-mqtt-doc.json",
-             "chirpstack-v4-up.json", "chirpstack-v3-up-fixture.json"]
+    names = [
+        "tts-v3-uplink.json",
+        "tts-v3-uplink-minimal.json",
+        "tts-v3-uplink-mqtt-doc.json",
+        "chirpstack-v4-up.json",
+        "chirpstack-v3-up-fixture.json",
+    ]
     first = parse_batch(["x"] * len(names), [sample(n) for n in names], HUB_TS)
     second = parse_batch(["x"] * len(names), [sample(n) for n in names], HUB_TS + 3600)
     assert np.array_equal(first.dedup_key, second.dedup_key)
     assert len({bytes(k) for k in first.dedup_key}) == len(names)
     msg = sample_obj("tts-v3-uplink.json")
     base = only_row(parse_one(msg))["dedup_key"]
-    for path, value in [(("uplink_message", "f_cnt"), 15), (("uplink_message", "session_key_id"), "AAAA"),
-                        (("uplink_message", "received_at"), "2025-04-16T11:54:14Z")]:
+    for path, value in [
+        (("uplink_message", "f_cnt"), 15),
+        (("uplink_message", "session_key_id"), "AAAA"),
+        (("uplink_message", "received_at"), "2025-04-16T11:54:14Z"),
+    ]:
         changed = orjson.loads(orjson.dumps(msg))
         changed[path[0]][path[1]] = value
         assert only_row(parse_one(changed))["dedup_key"] != base, path
@@ -273,14 +407,17 @@ def test_chirpstack_time_from_a_drifting_gateway_clock_is_replaced_by_ns_time() 
     assert only_row(parse_one(msg))["time"] == t("2022-07-18T09:34:15.775023")
 
 
-@pytest.mark.parametrize(("value", "reason"), [
-    ("2025-04-16 11:54:13Z", "bad timestamp: uplink_message.received_at"),
-    ("2025-04-16T11:54:13", "bad timestamp: uplink_message.received_at"),
-    ("2025-13-16T11:54:13Z", "bad timestamp: uplink_message.received_at"),
-    (1713268453, "bad timestamp: uplink_message.received_at"),
-    ("1999-12-31T23:59:59Z", "timestamp out of range: uplink_message.received_at"),
-    ("2200-01-01T00:00:00Z", "timestamp out of range: uplink_message.received_at"),
-])
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("2025-04-16 11:54:13Z", "bad timestamp: uplink_message.received_at"),
+        ("2025-04-16T11:54:13", "bad timestamp: uplink_message.received_at"),
+        ("2025-13-16T11:54:13Z", "bad timestamp: uplink_message.received_at"),
+        (1713268453, "bad timestamp: uplink_message.received_at"),
+        ("1999-12-31T23:59:59Z", "timestamp out of range: uplink_message.received_at"),
+        ("2200-01-01T00:00:00Z", "timestamp out of range: uplink_message.received_at"),
+    ],
+)
 def test_bad_reading_time_is_a_dead_letter(value: Any, reason: str) -> None:
     msg = sample_obj("tts-v3-uplink.json")
     msg["uplink_message"]["received_at"] = value
@@ -289,8 +426,15 @@ def test_bad_reading_time_is_a_dead_letter(value: Any, reason: str) -> None:
     assert len(batch.rejects) == 1 and batch.rejects[0].reason.startswith(reason)
 
 
-@pytest.mark.parametrize("value", ["2025-04-16T13:54:13.787593298+02:00", "2025-04-16t11:54:13.787593298z",
-                                   "2025-04-16T11:54:13.787593Z", "2025-04-16T11:54:13.787593+00:00"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2025-04-16T13:54:13.787593298+02:00",
+        "2025-04-16t11:54:13.787593298z",
+        "2025-04-16T11:54:13.787593Z",
+        "2025-04-16T11:54:13.787593+00:00",
+    ],
+)
 def test_reading_time_accepts_every_rfc3339_form(value: str) -> None:
     msg = sample_obj("tts-v3-uplink.json")
     msg["uplink_message"]["received_at"] = value
@@ -306,17 +450,27 @@ def test_strongest_of_several_gateways_is_reported_with_the_distinct_count() -> 
     assert (row["rssi"], row["snr"], row["gateway_id"], row["gateways"]) == (-20.0, 3.0, "ttig-52ec", 2)
 
 
-@pytest.mark.parametrize(("mutate", "stage", "reason"), [
-    (lambda m: m["end_device_ids"].pop("device_id"), "envelope", "required field missing: end_device_ids.device_id"),
-    (lambda m: m["end_device_ids"].update(dev_eui="70B3D52DD60003"), "envelope", "bad DevEUI"),
-    (lambda m: m["end_device_ids"].update(dev_eui="70B3D52DD600035G"), "envelope", "bad DevEUI"),
-    (lambda m: m["uplink_message"].update(f_cnt="14"), "envelope", "wrong type: uplink_message.f_cnt"),
-    (lambda m: m["uplink_message"].update(f_port=256), "envelope", "out of range: uplink_message.f_port"),
-    (lambda m: m["uplink_message"].update(frm_payload="sQAAEAHlANc"), "envelope", "invalid base64"),
-    (lambda m: m["uplink_message"].update(rx_metadata={}), "envelope", "wrong type: uplink_message.rx_metadata"),
-    (lambda m: m["uplink_message"]["settings"].update(frequency="86.7e7"), "envelope",
-     "wrong type: uplink_message.settings.frequency"),
-])
+@pytest.mark.parametrize(
+    ("mutate", "stage", "reason"),
+    [
+        (
+            lambda m: m["end_device_ids"].pop("device_id"),
+            "envelope",
+            "required field missing: end_device_ids.device_id",
+        ),
+        (lambda m: m["end_device_ids"].update(dev_eui="70B3D52DD60003"), "envelope", "bad DevEUI"),
+        (lambda m: m["end_device_ids"].update(dev_eui="70B3D52DD600035G"), "envelope", "bad DevEUI"),
+        (lambda m: m["uplink_message"].update(f_cnt="14"), "envelope", "wrong type: uplink_message.f_cnt"),
+        (lambda m: m["uplink_message"].update(f_port=256), "envelope", "out of range: uplink_message.f_port"),
+        (lambda m: m["uplink_message"].update(frm_payload="sQAAEAHlANc"), "envelope", "invalid base64"),
+        (lambda m: m["uplink_message"].update(rx_metadata={}), "envelope", "wrong type: uplink_message.rx_metadata"),
+        (
+            lambda m: m["uplink_message"]["settings"].update(frequency="86.7e7"),
+            "envelope",
+            "wrong type: uplink_message.settings.frequency",
+        ),
+    ],
+)
 def test_malformed_tts_uplink_is_a_dead_letter_naming_the_field(mutate: Any, stage: str, reason: str) -> None:
     msg = sample_obj("tts-v3-uplink.json")
     mutate(msg)
@@ -326,18 +480,23 @@ def test_malformed_tts_uplink_is_a_dead_letter_naming_the_field(mutate: Any, sta
     assert batch.rejects[0].lns == "tts"
 
 
-@pytest.mark.parametrize(("raw", "reason"), [
-    (b"", "not JSON"),
-    (b"\x0a\x10\x01\x02", "not JSON"),
-    (b'{"a":', "not JSON"),
-    (b"[1, 2]", "not a JSON object"),
-    (b'"up"', "not a JSON object"),
-    (b'{"app_id": "a", "dev_id": "d", "payload_raw": "AQI=", "counter": 1}', "TTN V2 message"),
-    (b'{"hello": "world"}', "unknown message format"),
-    (b"[" * 2000 + b"]" * 2000, "not JSON"),
-    (b'{"deviceInfo": {"devEui": "0101010101010101"}, "deduplicationId": "x", "fPort": 1, "data": "AQ=="}',
-     "bad UUID in deduplicationId"),
-])
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"", "not JSON"),
+        (b"\x0a\x10\x01\x02", "not JSON"),
+        (b'{"a":', "not JSON"),
+        (b"[1, 2]", "not a JSON object"),
+        (b'"up"', "not a JSON object"),
+        (b'{"app_id": "a", "dev_id": "d", "payload_raw": "AQI=", "counter": 1}', "TTN V2 message"),
+        (b'{"hello": "world"}', "unknown message format"),
+        (b"[" * 2000 + b"]" * 2000, "not JSON"),
+        (
+            b'{"deviceInfo": {"devEui": "0101010101010101"}, "deduplicationId": "x", "fPort": 1, "data": "AQ=="}',
+            "bad UUID in deduplicationId",
+        ),
+    ],
+)
 def test_unusable_message_is_a_dead_letter(raw: bytes, reason: str) -> None:
     batch = parse_one(raw)
     assert len(batch) == 0
@@ -367,9 +526,23 @@ def test_empty_batch_has_empty_columns_of_the_right_types() -> None:
 def test_column_dtypes() -> None:
     names = sorted(UPLINKS)
     batch = parse_batch(["x"] * len(names), [sample(n) for n in names], HUB_TS)
-    expected = dict(index=np.int64, f_cnt=np.int64, f_cnt_present=np.bool_, f_port=np.int16, buf=np.uint8,
-                    offsets=np.int64, rssi=np.float32, snr=np.float32, gateways=np.int16, dr=np.int16, sf=np.int16,
-                    bandwidth=np.int32, frequency=np.int64, dedup_key=np.uint8, simulated=np.bool_)
+    expected = dict(
+        index=np.int64,
+        f_cnt=np.int64,
+        f_cnt_present=np.bool_,
+        f_port=np.int16,
+        buf=np.uint8,
+        offsets=np.int64,
+        rssi=np.float32,
+        snr=np.float32,
+        gateways=np.int16,
+        dr=np.int16,
+        sf=np.int16,
+        bandwidth=np.int32,
+        frequency=np.int64,
+        dedup_key=np.uint8,
+        simulated=np.bool_,
+    )
     for name, dtype in expected.items():
         assert getattr(batch, name).dtype == np.dtype(dtype), name
     assert batch.dev_eui.dtype == np.dtype("S16")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -12,8 +11,8 @@ from typing import Any
 import orjson
 import pytest
 
-from ingest.envelopes import parse_batch
-from ingest.envelopes.build import (
+from stadtpuls.ingest.envelopes import parse_batch
+from stadtpuls.ingest.envelopes.build import (
     chirpstack_join,
     chirpstack_topic,
     chirpstack_uplink,
@@ -24,7 +23,7 @@ from ingest.envelopes.build import (
     tts_uplink,
 )
 
-SAMPLES = Path(os.environ["STADTPULS_SHARED_DIR"]) / "lns-formats" / "samples"  # set by tests/conftest.py
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "lns-formats" / "samples"
 T0 = datetime(2026, 3, 2, 8, 15, 30, 123456, tzinfo=UTC)
 HUB_TS = (T0 + timedelta(seconds=2)).timestamp()
 APP_UUID = "17c82e96-be03-4f38-aef3-f83d48582d97"
@@ -44,14 +43,28 @@ def naive(dt: datetime) -> datetime:
 
 
 def test_tts_uplink_round_trip() -> None:
-    msg = tts_uplink(device_id="bin-0042", app_id="city-waste", dev_eui="A84041000181C6A1", received_at=T0,
-                     f_port=2, f_cnt=1234, payload=b"\x0c\xe4\x01\x2c", dr=3, frequency=867_300_000,
-                     gateways=[("eui-0016c001f153a14c", -97.0, 4.25), ("rathaus", -88.0, 8.0)],
-                     decoded={"distance": 1234}, session_key_id="AXBSH1Pk6Z0G166RlH16CQ==")
+    msg = tts_uplink(
+        device_id="bin-0042",
+        app_id="city-waste",
+        dev_eui="A84041000181C6A1",
+        received_at=T0,
+        f_port=2,
+        f_cnt=1234,
+        payload=b"\x0c\xe4\x01\x2c",
+        dr=3,
+        frequency=867_300_000,
+        gateways=[("eui-0016c001f153a14c", -97.0, 4.25), ("rathaus", -88.0, 8.0)],
+        decoded={"distance": 1234},
+        session_key_id="AXBSH1Pk6Z0G166RlH16CQ==",
+    )
     batch = parse(msg)
     row = batch.row(0)
     assert (row["lns"], row["dev_eui"], row["lns_device_id"], row["app_id"]) == (
-        "tts", "a84041000181c6a1", "bin-0042", "city-waste")
+        "tts",
+        "a84041000181c6a1",
+        "bin-0042",
+        "city-waste",
+    )
     assert (row["f_cnt"], row["f_cnt_present"], row["f_port"], row["payload"]) == (1234, True, 2, b"\x0c\xe4\x01\x2c")
     assert row["time"] == naive(T0)
     assert (row["rssi"], row["snr"], row["gateway_id"], row["gateways"]) == (-88.0, 8.0, "rathaus", 2)
@@ -74,15 +87,29 @@ def test_tts_uplink_keys_are_those_of_real_messages() -> None:
     seen_top: set[str] = set()
     seen_up: set[str] = set()
     seen_rx: set[str] = set()
-    for name in ("tts-v3-uplink.json", "tts-v3-uplink-dataformats.json", "tts-v3-uplink-mqtt-doc.json",
-                 "tts-v3-uplink-minimal.json", "tts-v3-uplink-simulated.json"):
+    for name in (
+        "tts-v3-uplink.json",
+        "tts-v3-uplink-dataformats.json",
+        "tts-v3-uplink-mqtt-doc.json",
+        "tts-v3-uplink-minimal.json",
+        "tts-v3-uplink-simulated.json",
+    ):
         real = sample(name)
         seen_top |= set(real)
         seen_up |= set(real["uplink_message"])
         for entry in real["uplink_message"].get("rx_metadata", []):
             seen_rx |= set(entry)
-    msg = tts_uplink(device_id="d", app_id="a", dev_eui="0004A30B001C0530", received_at=T0, f_port=1, f_cnt=3,
-                     payload=b"\x01", decoded={"x": 1}, confirmed=True)
+    msg = tts_uplink(
+        device_id="d",
+        app_id="a",
+        dev_eui="0004A30B001C0530",
+        received_at=T0,
+        f_port=1,
+        f_cnt=3,
+        payload=b"\x01",
+        decoded={"x": 1},
+        confirmed=True,
+    )
     assert set(msg) <= seen_top
     assert set(msg["uplink_message"]) <= seen_up
     assert set(msg["uplink_message"]["rx_metadata"][0]) <= seen_rx
@@ -91,8 +118,15 @@ def test_tts_uplink_keys_are_those_of_real_messages() -> None:
 
 def test_chirpstack_uplink_has_exactly_the_key_layout_of_current_chirpstack() -> None:
     real = sample("chirpstack-v4-up-full.json")
-    msg = chirpstack_uplink(dev_eui="0101010101010101", application_id=APP_UUID, time=T0, f_port=1, f_cnt=0,
-                            payload=b"\xaa", decoded={"temp": 22.5})
+    msg = chirpstack_uplink(
+        dev_eui="0101010101010101",
+        application_id=APP_UUID,
+        time=T0,
+        f_port=1,
+        f_cnt=0,
+        payload=b"\xaa",
+        decoded={"temp": 22.5},
+    )
     assert list(msg) == list(real)
     assert list(msg["deviceInfo"]) == list(real["deviceInfo"])
     assert list(msg["rxInfo"][0]) == list(real["rxInfo"][0])
@@ -100,12 +134,24 @@ def test_chirpstack_uplink_has_exactly_the_key_layout_of_current_chirpstack() ->
 
 
 def test_chirpstack_uplink_round_trip_keeps_the_deduplication_id() -> None:
-    msg = chirpstack_uplink(dev_eui="A84041000181C6A1", application_id=APP_UUID, time=T0, f_port=5, f_cnt=77,
-                            payload=b"\x01\x02\x03", dr=0, gateways=[("0016c001f153a14c", -120.4, -7.25)],
-                            decoded={"occupied": 1.0})
+    msg = chirpstack_uplink(
+        dev_eui="A84041000181C6A1",
+        application_id=APP_UUID,
+        time=T0,
+        f_port=5,
+        f_cnt=77,
+        payload=b"\x01\x02\x03",
+        dr=0,
+        gateways=[("0016c001f153a14c", -120.4, -7.25)],
+        decoded={"occupied": 1.0},
+    )
     row = parse(msg).row(0)
     assert (row["lns"], row["dev_eui"], row["lns_device_id"], row["app_id"]) == (
-        "chirpstack-v4", "a84041000181c6a1", None, APP_UUID)
+        "chirpstack-v4",
+        "a84041000181c6a1",
+        None,
+        APP_UUID,
+    )
     assert (row["f_cnt"], row["f_port"], row["payload"], row["time"]) == (77, 5, b"\x01\x02\x03", naive(T0))
     assert (row["rssi"], row["snr"], row["gateways"], row["gateway_id"]) == (-120.0, -7.25, 1, "0016c001f153a14c")
     assert (row["dr"], row["sf"], row["bandwidth"], row["frequency"]) == (0, 12, 125_000, 868_100_000)
@@ -115,12 +161,19 @@ def test_chirpstack_uplink_round_trip_keeps_the_deduplication_id() -> None:
 
 def test_builders_are_deterministic_and_key_distinct_uplinks_apart() -> None:
     def tts(f_cnt: int) -> dict[str, Any]:
-        return tts_uplink(device_id="d", app_id="a", received_at=T0 + timedelta(seconds=f_cnt), f_port=1,
-                          f_cnt=f_cnt, payload=b"\x01")
+        return tts_uplink(
+            device_id="d", app_id="a", received_at=T0 + timedelta(seconds=f_cnt), f_port=1, f_cnt=f_cnt, payload=b"\x01"
+        )
 
     def cs(f_cnt: int) -> dict[str, Any]:
-        return chirpstack_uplink(dev_eui="0101010101010101", application_id=APP_UUID,
-                                 time=T0 + timedelta(seconds=f_cnt), f_port=1, f_cnt=f_cnt, payload=b"\x01")
+        return chirpstack_uplink(
+            dev_eui="0101010101010101",
+            application_id=APP_UUID,
+            time=T0 + timedelta(seconds=f_cnt),
+            f_port=1,
+            f_cnt=f_cnt,
+            payload=b"\x01",
+        )
 
     assert orjson.dumps(tts(1)) == orjson.dumps(tts(1))
     assert orjson.dumps(cs(1)) == orjson.dumps(cs(1))
@@ -131,8 +184,7 @@ def test_builders_are_deterministic_and_key_distinct_uplinks_apart() -> None:
 
 
 def test_simulated_tts_uplink_is_shaped_like_the_console_and_read_only_on_request() -> None:
-    msg = tts_uplink(device_id="d", app_id="a", received_at=T0, f_port=1, f_cnt=5, payload=b"\x01",
-                     simulated=True)
+    msg = tts_uplink(device_id="d", app_id="a", received_at=T0, f_port=1, f_cnt=5, payload=b"\x01", simulated=True)
     up = msg["uplink_message"]
     assert msg["simulated"] is True and "f_cnt" not in up and "received_at" not in up
     assert "session_key_id" not in up
@@ -143,8 +195,14 @@ def test_simulated_tts_uplink_is_shaped_like_the_console_and_read_only_on_reques
 
 
 def test_join_builders_round_trip() -> None:
-    tj = tts_join(device_id="bin-1", app_id="city", received_at=T0, session_key_id="AXBSH1Pk6Z0G166RlH16CQ==",
-                  dev_eui="A84041000181C6A1", dev_addr="260B1234")
+    tj = tts_join(
+        device_id="bin-1",
+        app_id="city",
+        received_at=T0,
+        session_key_id="AXBSH1Pk6Z0G166RlH16CQ==",
+        dev_eui="A84041000181C6A1",
+        dev_addr="260B1234",
+    )
     cj = chirpstack_join(dev_eui="A84041000181C6A1", application_id=APP_UUID, time=T0, dev_addr="260b1234")
     assert set(tj) == set(sample("tts-v3-join.json"))
     assert set(tj["join_accept"]) <= set(sample("tts-v3-join.json")["join_accept"])
@@ -158,13 +216,22 @@ def test_join_builders_round_trip() -> None:
     assert batch.joins[0].lns_device_id == "bin-1"
 
 
-@pytest.mark.parametrize(("when", "tts", "chirpstack"), [
-    (datetime(2026, 3, 2, 8, 0, 0, tzinfo=UTC), "2026-03-02T08:00:00.000000000Z", "2026-03-02T08:00:00+00:00"),
-    (datetime(2026, 3, 2, 8, 0, 0, 250000, tzinfo=UTC), "2026-03-02T08:00:00.250000000Z",
-     "2026-03-02T08:00:00.250+00:00"),
-    (datetime(2026, 3, 2, 9, 0, 0, 123456, tzinfo=UTC) + timedelta(hours=-1), "2026-03-02T08:00:00.123456000Z",
-     "2026-03-02T08:00:00.123456+00:00"),
-])
+@pytest.mark.parametrize(
+    ("when", "tts", "chirpstack"),
+    [
+        (datetime(2026, 3, 2, 8, 0, 0, tzinfo=UTC), "2026-03-02T08:00:00.000000000Z", "2026-03-02T08:00:00+00:00"),
+        (
+            datetime(2026, 3, 2, 8, 0, 0, 250000, tzinfo=UTC),
+            "2026-03-02T08:00:00.250000000Z",
+            "2026-03-02T08:00:00.250+00:00",
+        ),
+        (
+            datetime(2026, 3, 2, 9, 0, 0, 123456, tzinfo=UTC) + timedelta(hours=-1),
+            "2026-03-02T08:00:00.123456000Z",
+            "2026-03-02T08:00:00.123456+00:00",
+        ),
+    ],
+)
 def test_timestamp_forms(when: datetime, tts: str, chirpstack: str) -> None:
     assert rfc3339_tts(when) == tts
     assert rfc3339_chirpstack(when) == chirpstack
@@ -179,4 +246,5 @@ def test_topics() -> None:
     assert tts_topic("city", "bin-1") == "v3/city/devices/bin-1/up"
     assert tts_topic("city", "bin-1", "join", tenant="ttn") == "v3/city@ttn/devices/bin-1/join"
     assert chirpstack_topic(APP_UUID, "A84041000181C6A1") == (
-        f"application/{APP_UUID}/device/a84041000181c6a1/event/up")
+        f"application/{APP_UUID}/device/a84041000181c6a1/event/up"
+    )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,29 +21,47 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.envelopes import EnvelopeBatch, parse_batch
-from ingest.envelopes.build import chirpstack_uplink, tts_uplink
+from stadtpuls.ingest.envelopes import EnvelopeBatch, parse_batch
+from stadtpuls.ingest.envelopes.build import chirpstack_uplink, tts_uplink
 
-SAMPLES = Path(os.environ["STADTPULS_SHARED_DIR"]) / "lns-formats" / "samples"  # set by tests/conftest.py
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "lns-formats" / "samples"
 HUB_TS = datetime(2026, 3, 2, 12, 0, tzinfo=UTC).timestamp()
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 BASES: list[dict[str, Any]] = [orjson.loads(p.read_bytes()) for p in sorted(SAMPLES.glob("*.json"))] + [
-    tts_uplink(device_id="bin-1", app_id="city", dev_eui="70B3D52DD600035A", received_at=T0, f_port=2, f_cnt=7,
-               payload=b"\x01\x02\x03", gateways=[("eui-0016c001f153a14c", -80.0, 7.0), ("gw2", -110.0, -3.5)],
-               decoded={"distance": 1200}),
-    chirpstack_uplink(dev_eui="a84041000181c6a1", application_id="17c82e96-be03-4f38-aef3-f83d48582d97", time=T0,
-                      f_port=1, f_cnt=9, payload=b"\x0a\x0b", decoded={"temp": 21.5}),
+    tts_uplink(
+        device_id="bin-1",
+        app_id="city",
+        dev_eui="70B3D52DD600035A",
+        received_at=T0,
+        f_port=2,
+        f_cnt=7,
+        payload=b"\x01\x02\x03",
+        gateways=[("eui-0016c001f153a14c", -80.0, 7.0), ("gw2", -110.0, -3.5)],
+        decoded={"distance": 1200},
+    ),
+    chirpstack_uplink(
+        dev_eui="a84041000181c6a1",
+        application_id="17c82e96-be03-4f38-aef3-f83d48582d97",
+        time=T0,
+        f_port=1,
+        f_cnt=9,
+        payload=b"\x0a\x0b",
+        decoded={"temp": 21.5},
+    ),
 ]
 _v3 = orjson.loads((SAMPLES / "chirpstack-v3-up.json").read_bytes())
 _v3["data"] = "AQID"
 BASES.append(_v3)
 
 json_scalars = (
-    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=30)
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=30)
 )
 json_values = st.recursive(
     json_scalars,
@@ -110,9 +127,27 @@ def check(batch: EnvelopeBatch, n: int) -> None:
         assert r.stage in ("size", "envelope")
         assert r.reason and not r.reason.startswith("internal error"), r.reason
     m = len(batch)
-    for name in ("time", "dev_eui", "lns_device_id", "f_cnt", "f_cnt_present", "f_port", "rssi", "snr", "gateways",
-                 "gateway_id", "dr", "sf", "bandwidth", "frequency", "lns", "simulated", "decoded", "app_id",
-                 "session"):
+    for name in (
+        "time",
+        "dev_eui",
+        "lns_device_id",
+        "f_cnt",
+        "f_cnt_present",
+        "f_port",
+        "rssi",
+        "snr",
+        "gateways",
+        "gateway_id",
+        "dr",
+        "sf",
+        "bandwidth",
+        "frequency",
+        "lns",
+        "simulated",
+        "decoded",
+        "app_id",
+        "session",
+    ):
         assert getattr(batch, name).shape == (m,), name
     assert batch.dedup_key.shape == (m, 16) and batch.offsets.shape == (m + 1,)
     assert batch.offsets[0] == 0 and batch.offsets[-1] == batch.buf.shape[0]
@@ -219,8 +254,9 @@ def test_messages_over_the_limit_are_size_dead_letters(extra: int, base: dict[st
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.sampled_from(BASES), min_size=1, max_size=20), st.floats(min_value=0, max_value=86400 * 365))
-def test_batches_of_real_messages_are_independent_of_batch_composition(docs: list[dict[str, Any]],
-                                                                       shift: float) -> None:
+def test_batches_of_real_messages_are_independent_of_batch_composition(
+    docs: list[dict[str, Any]], shift: float
+) -> None:
     payloads = [dumps(d) for d in docs]
     batch = parse_batch(["t"] * len(payloads), payloads, HUB_TS + shift)
     check(batch, len(payloads))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ingest.gaps import PriorState, find_gaps
+from stadtpuls.ingest.gaps import PriorState, find_gaps
 
 A, B = b"aaaaaaaaaaaaaaaa", b"bbbbbbbbbbbbbbbb"
 T0 = np.datetime64("2026-01-05T06:00:00", "us")
@@ -24,8 +24,15 @@ def _prior(*rows: tuple[bytes, int, int, str | None]) -> PriorState:
 
 
 def _gaps(result: object) -> list[tuple[bytes, int, int]]:
-    return [(bytes(d), int(a), int(b)) for d, a, b in zip(result.gap_dev, result.gap_from, result.gap_to,  # type: ignore[attr-defined]
-                                                          strict=True)]
+    return [
+        (bytes(d), int(a), int(b))
+        for d, a, b in zip(
+            result.gap_dev,
+            result.gap_from,
+            result.gap_to,  # type: ignore[attr-defined]
+            strict=True,
+        )
+    ]
 
 
 def test_missing_counters_within_a_batch_and_against_the_stored_state_are_gaps() -> None:
@@ -65,8 +72,7 @@ def test_join_between_uplinks_restarts_the_count() -> None:
 
 
 def test_join_after_the_last_uplink_leaves_the_counter_unknown() -> None:
-    r = find_gaps(np.array([A], dtype="S16"), np.array([10]), _t(10), [None], _prior((A, 9, 0, None)),
-                  [(A, _t(30)[0])])
+    r = find_gaps(np.array([A], dtype="S16"), np.array([10]), _t(10), [None], _prior((A, 9, 0, None)), [(A, _t(30)[0])])
     assert r.state_f_cnt.tolist() == [-1]
     assert r.state_time[0] == _t(30)[0]
 

@@ -8,11 +8,11 @@ from collections.abc import Callable
 
 import orjson
 
-from ingest.bulk_publish import publish_all
-from ingest.loadgen import make_fleet, make_garbage, make_uplinks
-from ingest.metrics import reason_label
-from ingest.service import IngestService
 from stadtpuls.embedded import free_port
+from stadtpuls.ingest.bulk_publish import publish_all
+from stadtpuls.ingest.loadgen import make_fleet, make_garbage, make_uplinks
+from stadtpuls.ingest.metrics import reason_label
+from stadtpuls.ingest.service import IngestService
 
 from .conftest import register, wait_for
 
@@ -43,9 +43,13 @@ def test_metrics_count_received_stored_duplicates_and_dead_letters(
     run_ingest(clean_db, broker_url, metrics_port=port)
     publish_all(broker_url, good + good[:50] + bad)
     wait_for(lambda: _value(_get(port, "/metrics")[1].decode(), "stadtpuls_ingest_received_total") == 390)
-    text = wait_for(lambda: (t := _get(port, "/metrics")[1].decode()) and
-                    _value(t, "stadtpuls_ingest_stored_total") + _value(t, "stadtpuls_ingest_duplicates_total")
-                    == 370 and t)
+    text = wait_for(
+        lambda: (
+            (t := _get(port, "/metrics")[1].decode())
+            and _value(t, "stadtpuls_ingest_stored_total") + _value(t, "stadtpuls_ingest_duplicates_total") == 370
+            and t
+        )
+    )
     assert _value(text, "stadtpuls_ingest_stored_total") == 320  # 300 good + 20 raw uplinks of bad payloads
     assert _value(text, "stadtpuls_ingest_duplicates_total") == 50
     assert 'stadtpuls_ingest_dead_letters_total{reason="unknown device",stage="device"} 10.0' in text
@@ -60,5 +64,6 @@ def test_metrics_count_received_stored_duplicates_and_dead_letters(
 def test_dead_letter_reasons_become_bounded_labels() -> None:
     assert reason_label("envelope", "not JSON: unexpected character: line 1 column 7 (char 6)") == "not JSON"
     assert reason_label("codec", "nwave/nps405: fPort 2 frame needs 3 bytes, got 1") == (
-        "fPort N frame needs N bytes, got N")
+        "fPort N frame needs N bytes, got N"
+    )
     assert reason_label("device", "unknown device") == "unknown device"

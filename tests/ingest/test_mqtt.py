@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from ingest.bulk_publish import publish_all
-from ingest.inbox import Inbox, Message
-from ingest.mqtt import MqttConfig, MqttSource, is_loopback
 from stadtpuls.embedded import EmbeddedBroker
+from stadtpuls.ingest.bulk_publish import publish_all
+from stadtpuls.ingest.inbox import Inbox, Message
+from stadtpuls.ingest.mqtt import MqttConfig, MqttSource, is_loopback
 
 from .conftest import wait_for
 
@@ -81,8 +81,9 @@ def test_a_full_inbox_stops_reading_and_nothing_is_lost(broker_url: str) -> None
 def test_two_workers_on_a_shared_subscription_split_the_stream(broker_url: str) -> None:
     topic = f"test/{uuid.uuid4().hex}"
     inboxes = [Inbox(10_000), Inbox(10_000)]
-    sources = [_source(broker_url, f"test-share-{i}-{uuid.uuid4().hex[:6]}", inboxes[i], topic, group="g1")
-               for i in range(2)]
+    sources = [
+        _source(broker_url, f"test-share-{i}-{uuid.uuid4().hex[:6]}", inboxes[i], topic, group="g1") for i in range(2)
+    ]
     publish_all(broker_url, [(topic, str(i).encode()) for i in range(1_000)])
     wait_for(lambda: len(inboxes[0]) + len(inboxes[1]) == 1_000)
     parts = [_drain(i) for i in inboxes]

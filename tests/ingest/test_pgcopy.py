@@ -8,13 +8,15 @@ from datetime import UTC, datetime
 import numpy as np
 import psycopg
 
-from ingest.pgcopy import Field, Var, encode, var_from_strings
+from stadtpuls.ingest.pgcopy import Field, Var, encode, var_from_strings
 
 
 def test_every_column_kind_round_trips_through_postgresql(db_url: str) -> None:
     n = 4
-    times = np.array(["2026-01-05T06:00:00.123456", "1999-12-31T23:59:59", "2000-01-01T00:00:00",
-                      "2030-06-01T12:00:00"], dtype="datetime64[us]")
+    times = np.array(
+        ["2026-01-05T06:00:00.123456", "1999-12-31T23:59:59", "2000-01-01T00:00:00", "2030-06-01T12:00:00"],
+        dtype="datetime64[us]",
+    )
     keys = np.frombuffer(b"".join(uuid.UUID(int=i * 7919 + 1).bytes for i in range(n)), np.uint8).reshape(n, 16)
     text, text_null = var_from_strings(["grün", None, "", "x" * 300])
     payload = Var(np.frombuffer(b"\x00\x01\xffabc", np.uint8), np.array([0, 2, 3, 3, 6]))
@@ -57,7 +59,7 @@ def test_every_column_kind_round_trips_through_postgresql(db_url: str) -> None:
 def test_var_take_gathers_values_in_any_order() -> None:
     var, _ = var_from_strings(["a", "bcd", "", "ef"])
     picked = var.take(np.array([3, 0, 1, 1, 2]))
-    values = [picked.buf[picked.offsets[i]:picked.offsets[i + 1]].tobytes() for i in range(5)]
+    values = [picked.buf[picked.offsets[i] : picked.offsets[i + 1]].tobytes() for i in range(5)]
     assert values == [b"ef", b"a", b"bcd", b"bcd", b""]
 
 

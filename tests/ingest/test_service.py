@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
 
-from ingest.bulk_publish import publish_all
-from ingest.envelopes import parse_batch
-from ingest.service import IngestService
+from stadtpuls.ingest.bulk_publish import publish_all
+from stadtpuls.ingest.envelopes import parse_batch
+from stadtpuls.ingest.service import IngestService
 
 from .conftest import register, scalar, wait_for
 
-SAMPLES = Path(os.environ["STADTPULS_SHARED_DIR"]) / "lns-formats" / "samples"  # set by tests/conftest.py
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "lns-formats" / "samples"
 
 FLEET = """
 sites:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.spool import Spool, SpoolError
+from stadtpuls.ingest.spool import Spool, SpoolError
 
 
 def test_records_replay_in_order_and_the_spool_empties(tmp_path: Path) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ingest.registry import Stops
-from ingest.stops import StopTracker
+from stadtpuls.ingest.registry import Stops
+from stadtpuls.ingest.stops import StopTracker
 
 STOPS = Stops(by_line={"line-7": (["s07", "s08"], np.array([51.3400, 51.3500]), np.array([12.3700, 12.3700]))})
 NAN = float("nan")
@@ -17,15 +17,20 @@ def _t(seconds: int) -> np.datetime64:
 
 def _resolve(tracker: StopTracker, rows: list[tuple[int, float, float]]) -> list[str | None]:
     """rows: (seconds, lat, lon) of bus-1 on line-7; NaN position = a door counter row."""
-    return tracker.resolve(["bus-1"] * len(rows), ["line-7"] * len(rows), np.array([_t(s) for s, _, _ in rows]),
-                           np.array([r[1] for r in rows]), np.array([r[2] for r in rows]), STOPS)
+    return tracker.resolve(
+        ["bus-1"] * len(rows),
+        ["line-7"] * len(rows),
+        np.array([_t(s) for s, _, _ in rows]),
+        np.array([r[1] for r in rows]),
+        np.array([r[2] for r in rows]),
+        STOPS,
+    )
 
 
 def test_a_door_row_takes_the_stop_of_the_position_report_before_it_in_time() -> None:
     tracker = StopTracker()
     # one batch, out of order: the s08 fix at 0 s, the s07 fix at 120 s, the door closing at 123 s
-    assert _resolve(tracker, [(123, NAN, NAN), (120, 51.3400, 12.3700), (0, 51.3500, 12.3700)]) == [
-        "s07", "s07", "s08"]
+    assert _resolve(tracker, [(123, NAN, NAN), (120, 51.3400, 12.3700), (0, 51.3500, 12.3700)]) == ["s07", "s07", "s08"]
 
 
 def test_a_reordered_report_in_a_later_batch_does_not_replace_the_newer_stop() -> None:

@@ -16,15 +16,17 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from ingest.bulk_publish import publish_all
-from ingest.loadgen import make_fleet, make_garbage, make_uplinks
-from ingest.service import IngestService
+from stadtpuls.ingest.bulk_publish import publish_all
+from stadtpuls.ingest.loadgen import make_fleet, make_garbage, make_uplinks
+from stadtpuls.ingest.service import IngestService
 
 from .conftest import drop_session, register, scalar, wait_for
 from .tcp_proxy import TcpProxy
 
-DOMAIN_ROWS = ("SELECT (SELECT count(*) FROM bin_levels) + (SELECT count(*) FROM parking_events)"
-               " + (SELECT count(*) FROM passenger_counts) + (SELECT count(*) FROM environment_readings)")
+DOMAIN_ROWS = (
+    "SELECT (SELECT count(*) FROM bin_levels) + (SELECT count(*) FROM parking_events)"
+    " + (SELECT count(*) FROM passenger_counts) + (SELECT count(*) FROM environment_readings)"
+)
 
 
 def _counter(c: object) -> float:

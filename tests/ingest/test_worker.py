@@ -11,15 +11,15 @@ import numpy as np
 import psycopg
 import pytest
 
-from ingest.codecs import get
-from ingest.envelopes import parse_batch
-from ingest.inbox import Inbox, Message
-from ingest.loadgen import make_fleet, make_uplinks
-from ingest.metrics import Metrics
-from ingest.spool import Spool
-from ingest.worker import Worker, WorkerConfig
-from ingest.writer import Writer
 from stadtpuls.embedded import free_port
+from stadtpuls.ingest.codecs import get
+from stadtpuls.ingest.envelopes import parse_batch
+from stadtpuls.ingest.inbox import Inbox, Message
+from stadtpuls.ingest.loadgen import make_fleet, make_uplinks
+from stadtpuls.ingest.metrics import Metrics
+from stadtpuls.ingest.spool import Spool
+from stadtpuls.ingest.worker import Worker, WorkerConfig
+from stadtpuls.ingest.writer import Writer
 from stadtpuls.migrate import migrate
 
 from .conftest import register, scalar, wait_for
@@ -54,8 +54,14 @@ def make_worker(tmp_path: Path) -> Iterator[Callable[..., Made]]:
     def make(url: str, spool_bytes: int = 1 << 24) -> Made:
         inbox = Inbox(100_000)
         acker = RecordingAcker()
-        worker = Worker(WorkerConfig(batch_size=500, flush_interval=0.05, registry_refresh=0.5), inbox, acker,
-                        Writer(url), Spool(tmp_path / f"spool-{len(made)}", spool_bytes), Metrics())
+        worker = Worker(
+            WorkerConfig(batch_size=500, flush_interval=0.05, registry_refresh=0.5),
+            inbox,
+            acker,
+            Writer(url),
+            Spool(tmp_path / f"spool-{len(made)}", spool_bytes),
+            Metrics(),
+        )
         made.append(worker)
         return worker, inbox, acker
 
@@ -123,7 +129,7 @@ def test_a_row_the_database_rejects_is_dead_lettered_and_the_rest_stored(
 
 
 def _sub(buf: np.ndarray, offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    parts = [buf[offsets[i]:offsets[i + 1]] for i in rows.tolist()]
+    parts = [buf[offsets[i] : offsets[i + 1]] for i in rows.tolist()]
     new_offsets = np.zeros(len(parts) + 1, dtype=np.int64)
     np.cumsum([len(p) for p in parts], out=new_offsets[1:])
     return np.concatenate(parts), new_offsets

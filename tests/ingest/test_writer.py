@@ -10,11 +10,11 @@ import numpy as np
 import orjson
 import psycopg
 
-from ingest.codecs import get
-from ingest.envelopes.build import chirpstack_join, chirpstack_topic, chirpstack_uplink, tts_topic, tts_uplink
-from ingest.pipeline import Pipeline
-from ingest.registry import load_registry
-from ingest.writer import Writer
+from stadtpuls.ingest.codecs import get
+from stadtpuls.ingest.envelopes.build import chirpstack_join, chirpstack_topic, chirpstack_uplink, tts_topic, tts_uplink
+from stadtpuls.ingest.pipeline import Pipeline
+from stadtpuls.ingest.registry import load_registry
+from stadtpuls.ingest.writer import Writer
 
 from .conftest import register
 
@@ -36,10 +36,17 @@ devices:
 SPACE, PAX, DOOR = "1000000000000001", "2000000000000001", "2000000000000002"
 
 
-def _up(dev: str, f_cnt: int, seconds: float, payload: bytes, f_port: int = 1,
-        base: datetime = T0) -> tuple[str, bytes]:
-    msg = chirpstack_uplink(dev_eui=dev, application_id=APP, time=base + timedelta(seconds=seconds), f_port=f_port,
-                            payload=payload, f_cnt=f_cnt)
+def _up(
+    dev: str, f_cnt: int, seconds: float, payload: bytes, f_port: int = 1, base: datetime = T0
+) -> tuple[str, bytes]:
+    msg = chirpstack_uplink(
+        dev_eui=dev,
+        application_id=APP,
+        time=base + timedelta(seconds=seconds),
+        f_port=f_port,
+        payload=payload,
+        f_cnt=f_cnt,
+    )
     return chirpstack_topic(APP, dev), orjson.dumps(msg)
 
 
@@ -73,8 +80,12 @@ def test_gaps_are_recorded_and_filled_by_late_frames(clean_db: str) -> None:
         assert conn.execute(gaps).fetchall() == [(3, 6, 4)]
         _write(clean_db, pipeline, writer, [_up(SPACE, 4, 4 * 60, b"\x01")])  # late: splits the gap
         assert conn.execute(gaps).fetchall() == [(3, 3, 1), (5, 6, 2)]
-        _write(clean_db, pipeline, writer, [_up(SPACE, 3, 180, b"\x01"), _up(SPACE, 5, 300, b"\x00"),
-                                            _up(SPACE, 6, 360, b"\x00")])
+        _write(
+            clean_db,
+            pipeline,
+            writer,
+            [_up(SPACE, 3, 180, b"\x01"), _up(SPACE, 5, 300, b"\x00"), _up(SPACE, 6, 360, b"\x00")],
+        )
         assert conn.execute(gaps).fetchall() == []
         state = conn.execute("SELECT last_f_cnt FROM device_state WHERE dev_eui = %s", (SPACE,)).fetchone()
         assert state == (8,)
@@ -84,14 +95,22 @@ def test_gaps_are_recorded_and_filled_by_late_frames(clean_db: str) -> None:
 def test_a_join_restarts_the_count_without_a_gap(clean_db: str) -> None:
     pipeline, writer = _setup(clean_db)
     join = chirpstack_join(dev_eui=SPACE, application_id=APP, time=T0 + timedelta(seconds=130), dev_addr="01020304")
-    _write(clean_db, pipeline, writer, [_up(SPACE, 40, 60, b"\x01"), _up(SPACE, 41, 120, b"\x01"),
-                                        (chirpstack_topic(APP, SPACE, "join"), orjson.dumps(join)),
-                                        _up(SPACE, 0, 140, b"\x00"), _up(SPACE, 1, 200, b"\x01")])
+    _write(
+        clean_db,
+        pipeline,
+        writer,
+        [
+            _up(SPACE, 40, 60, b"\x01"),
+            _up(SPACE, 41, 120, b"\x01"),
+            (chirpstack_topic(APP, SPACE, "join"), orjson.dumps(join)),
+            _up(SPACE, 0, 140, b"\x00"),
+            _up(SPACE, 1, 200, b"\x01"),
+        ],
+    )
     with psycopg.connect(clean_db) as conn:
         assert conn.execute("SELECT count(*) FROM fcnt_gaps").fetchone() == (0,)
         assert conn.execute("SELECT last_f_cnt, last_join IS NOT NULL FROM device_state").fetchone() == (1, True)
     writer.close()
-
 
 
 def test_a_counter_value_of_a_later_session_does_not_fill_an_old_sessions_gap(clean_db: str) -> None:
@@ -109,31 +128,50 @@ def test_a_counter_value_of_a_later_session_does_not_fill_an_old_sessions_gap(cl
         assert conn.execute(gaps).fetchall() == []
     writer.close()
 
+
 def _pax(wifi: int, lat: float, lon: float) -> bytes:
-    cols = {"wifi": np.array([wifi]), "ble": np.array([0]), "latitude": np.array([lat]),
-            "longitude": np.array([lon]), "sats": np.array([6]), "hdop": np.array([1.2]), "altitude": np.array([110])}
+    cols = {
+        "wifi": np.array([wifi]),
+        "ble": np.array([0]),
+        "latitude": np.array([lat]),
+        "longitude": np.array([lon]),
+        "sats": np.array([6]),
+        "hdop": np.array([1.2]),
+        "altitude": np.array([110]),
+    }
     buf, _ = get("opensource/esp32-paxcounter").encode(1, cols)
     return buf.tobytes()
 
 
 def _door(pax_in: int, pax_out: int) -> bytes:
-    buf, _ = get("milesight-iot/vs133").encode(85, {"line_1.period_in": np.array([pax_in]),
-                                                   "line_1.period_out": np.array([pax_out])})
+    buf, _ = get("milesight-iot/vs133").encode(
+        85, {"line_1.period_in": np.array([pax_in]), "line_1.period_out": np.array([pax_out])}
+    )
     return buf.tobytes()
 
 
 def test_passenger_rows_get_the_stop_of_the_position_or_the_last_resolved_stop(clean_db: str) -> None:
     pipeline, writer = _setup(clean_db)
-    _write(clean_db, pipeline, writer, [
-        _up(PAX, 1, 0, _pax(12, 51.3401, 12.3702)),  # 20 m from Markt
-        _up(DOOR, 1, 5, _door(3, 1), f_port=85),
-    ])
-    _write(clean_db, pipeline, writer, [
-        _up(PAX, 2, 300, _pax(14, 51.3449, 12.3799)),  # at Bahnhof
-        _up(DOOR, 2, 306, _door(0, 4), f_port=85),
-        _up(PAX, 3, 420, _pax(11, 51.3600, 12.4000)),  # between stops: no stop
-        _up(DOOR, 3, 425, _door(1, 0), f_port=85),
-    ])
+    _write(
+        clean_db,
+        pipeline,
+        writer,
+        [
+            _up(PAX, 1, 0, _pax(12, 51.3401, 12.3702)),  # 20 m from Markt
+            _up(DOOR, 1, 5, _door(3, 1), f_port=85),
+        ],
+    )
+    _write(
+        clean_db,
+        pipeline,
+        writer,
+        [
+            _up(PAX, 2, 300, _pax(14, 51.3449, 12.3799)),  # at Bahnhof
+            _up(DOOR, 2, 306, _door(0, 4), f_port=85),
+            _up(PAX, 3, 420, _pax(11, 51.3600, 12.4000)),  # between stops: no stop
+            _up(DOOR, 3, 425, _door(1, 0), f_port=85),
+        ],
+    )
     with psycopg.connect(clean_db) as conn:
         rows = conn.execute(
             "SELECT dev_eui, stop_id, line_id, pax_in, pax_out, pax_count FROM passenger_counts ORDER BY time"
@@ -154,10 +192,13 @@ def test_a_door_counter_after_a_restart_finds_the_stop_in_the_database(clean_db:
     now = datetime.now(UTC).replace(microsecond=0)
     _write(clean_db, pipeline, writer, [_up(PAX, 1, -30, _pax(12, 51.3401, 12.3702), base=now)])
     door = _up(DOOR, 1, -20, _door(2, 2), f_port=85, base=now)
-    query = ("SELECT DISTINCT ON (site_id) site_id, stop_id, (extract(epoch FROM time) * 1000000)::bigint"
-             " FROM passenger_counts WHERE site_id = ANY(%s) AND stop_id IS NOT NULL"
-             " AND time > now() - interval '10 minutes' ORDER BY site_id, time DESC")
+    query = (
+        "SELECT DISTINCT ON (site_id) site_id, stop_id, (extract(epoch FROM time) * 1000000)::bigint"
+        " FROM passenger_counts WHERE site_id = ANY(%s) AND stop_id IS NOT NULL"
+        " AND time > now() - interval '10 minutes' ORDER BY site_id, time DESC"
+    )
     with psycopg.connect(clean_db, autocommit=True) as side:
+
         def recent(vehicles: list[str]) -> dict[str, tuple[str, np.datetime64]]:
             rows = side.execute(query, (vehicles,)).fetchall()
             return {v: (s, np.datetime64(int(us), "us")) for v, s, us in rows}
@@ -171,10 +212,22 @@ def test_a_door_counter_after_a_restart_finds_the_stop_in_the_database(clean_db:
 
 def _v3_without_time(dev: str, f_cnt: int, payload: bytes) -> tuple[str, bytes]:
     """An early ChirpStack v3 uplink: no ``publishedAt``, a gateway without a clock; the hub's time is all there is."""
-    msg = {"applicationID": "7", "devEUI": dev, "fCnt": f_cnt, "fPort": 1, "data": base64.b64encode(payload).decode(),
-           "rxInfo": [{"gatewayID": "0303030303030303", "uplinkID": f"00000000-0000-0000-0000-{f_cnt:012d}",
-                       "rssi": -80, "loRaSNR": 7.5}],
-           "txInfo": {"frequency": 868100000, "dr": 5}}
+    msg = {
+        "applicationID": "7",
+        "devEUI": dev,
+        "fCnt": f_cnt,
+        "fPort": 1,
+        "data": base64.b64encode(payload).decode(),
+        "rxInfo": [
+            {
+                "gatewayID": "0303030303030303",
+                "uplinkID": f"00000000-0000-0000-0000-{f_cnt:012d}",
+                "rssi": -80,
+                "loRaSNR": 7.5,
+            }
+        ],
+        "txInfo": {"frequency": 868100000, "dr": 5},
+    }
     return f"application/7/device/{dev}/rx", orjson.dumps(msg)
 
 
@@ -198,8 +251,16 @@ def test_a_redelivered_uplink_timed_by_the_hub_clock_is_stored_once(clean_db: st
 
 
 def _tts_without_times(f_cnt: int, payload: bytes, simulated: bool = False) -> tuple[str, bytes]:
-    msg = tts_uplink(device_id="space-1", app_id="city", dev_eui=SPACE, received_at=T0, f_port=1, payload=payload,
-                     f_cnt=f_cnt, simulated=simulated)
+    msg = tts_uplink(
+        device_id="space-1",
+        app_id="city",
+        dev_eui=SPACE,
+        received_at=T0,
+        f_port=1,
+        payload=payload,
+        f_cnt=f_cnt,
+        simulated=simulated,
+    )
     msg.pop("received_at")
     msg["uplink_message"].pop("received_at", None)
     return tts_topic("city", "space-1"), orjson.dumps(msg)
@@ -238,7 +299,11 @@ def test_a_message_dead_lettered_again_counts_as_a_repeat_not_a_row(clean_db: st
         assert writer.write(prepared.batch).dead_letters == len(messages)  # every rejection counted
     writer.close()
     with psycopg.connect(clean_db) as conn:
-        rows = conn.execute("SELECT payload, stage, repeats, extract(epoch FROM last_received_at - received_at)"
-                            " FROM dead_letters ORDER BY payload").fetchall()
+        rows = conn.execute(
+            "SELECT payload, stage, repeats, extract(epoch FROM last_received_at - received_at)"
+            " FROM dead_letters ORDER BY payload"
+        ).fetchall()
     assert [(bytes(p), s, n, round(float(d))) for p, s, n, d in rows] == [
-        (b'{"deduplicationId": ', "envelope", 3, 60), (b"\xff\xfe not json", "envelope", 2, 120)]
+        (b'{"deduplicationId": ', "envelope", 3, 60),
+        (b"\xff\xfe not json", "envelope", 2, 120),
+    ]

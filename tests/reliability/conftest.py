@@ -41,8 +41,16 @@ broker_url = ingest_helpers.broker_url
 
 __all__ = ["ADMIN_KEY", "OPERATOR_KEY", "ApiClient", "Seeder", "ingest_helpers", "make_settings", "seed_city"]
 
-DATA_TABLES = ("sites", "devices", "uplinks", "bin_levels", "parking_events", "passenger_counts", "dead_letters",
-               "api_keys")
+DATA_TABLES = (
+    "sites",
+    "devices",
+    "uplinks",
+    "bin_levels",
+    "parking_events",
+    "passenger_counts",
+    "dead_letters",
+    "api_keys",
+)
 
 
 def table_counts(url: str) -> dict[str, int]:
@@ -54,8 +62,10 @@ def seed_city(url: str) -> dict[str, Any]:
     """A small seeded city: a lot with spaces and readings, bins with levels, a bus line with a vehicle and stops,
     uplinks and dead letters. Returns the ids."""
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("TRUNCATE " + ", ".join(DATA_TABLES) + ", environment_readings, fcnt_gaps, device_state"
-                     " RESTART IDENTITY CASCADE")
+        conn.execute(
+            "TRUNCATE " + ", ".join(DATA_TABLES) + ", environment_readings, fcnt_gaps, device_state"
+            " RESTART IDENTITY CASCADE"
+        )
     s = Seeder(url)
     try:
         spaces = s.lot("lot-market", 4)
@@ -88,16 +98,23 @@ class LiveApi:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         environ = {k: v for k, v in os.environ.items() if not k.startswith("STADTPULS_")}
-        environ.update({
-            "STADTPULS_DATABASE_URL": db_url, "STADTPULS_OPERATOR_KEY": OPERATOR_KEY,
-            "STADTPULS_ADMIN_KEY": ADMIN_KEY, "STADTPULS_RATE_LIMIT_PER_MINUTE": "0",
-            "STADTPULS_API_CACHE_TTL": "0", "STADTPULS_LIVE_POLL_INTERVAL": "60",
-        })
+        environ.update(
+            {
+                "STADTPULS_DATABASE_URL": db_url,
+                "STADTPULS_OPERATOR_KEY": OPERATOR_KEY,
+                "STADTPULS_ADMIN_KEY": ADMIN_KEY,
+                "STADTPULS_RATE_LIMIT_PER_MINUTE": "0",
+                "STADTPULS_API_CACHE_TTL": "0",
+                "STADTPULS_LIVE_POLL_INTERVAL": "60",
+            }
+        )
         environ.update(env)
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "stadtpuls.cli", "api", "--host", "127.0.0.1", "--port", str(self.port)],
-            env=environ, stdout=self._log, stderr=subprocess.STDOUT,
+            env=environ,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30
         while True:
@@ -138,7 +155,7 @@ def live_api(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 @pytest.fixture
 def make_client() -> Iterator[Callable[..., ApiClient]]:
     """``make_client(settings)`` -> an in-process :class:`ApiClient`; closed after the test."""
-    from api.main import create_app
+    from stadtpuls.api.main import create_app
 
     made: list[ApiClient] = []
 
@@ -150,7 +167,6 @@ def make_client() -> Iterator[Callable[..., ApiClient]]:
     yield make
     for c in made:
         c.close()
-
 
 
 ARTIFACT = REPO / "artifacts" / "reliability.json"
@@ -175,13 +191,15 @@ class IngestProcess:
     def __init__(self, log_path: Path, **env: str) -> None:
         self.log_path = log_path
         environ = {k: v for k, v in os.environ.items() if not k.startswith("STADTPULS_")}
-        environ.update({"STADTPULS_METRICS_PORT": "0", "STADTPULS_FLUSH_INTERVAL": "0.05",
-                        "STADTPULS_REGISTRY_REFRESH": "1"})
+        environ.update(
+            {"STADTPULS_METRICS_PORT": "0", "STADTPULS_FLUSH_INTERVAL": "0.05", "STADTPULS_REGISTRY_REFRESH": "1"}
+        )
         environ.update(env)
         self.env = environ
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen([sys.executable, "-m", "stadtpuls.cli", "ingest"], env=environ,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "stadtpuls.cli", "ingest"], env=environ, stdout=self._log, stderr=subprocess.STDOUT
+        )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

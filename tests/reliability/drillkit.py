@@ -29,18 +29,22 @@ from typing import Any
 import psutil
 import psycopg
 
-from simulators import FaultConfig, SimConfig, Simulation, TruthWriter, build_city, registry_yaml
-from simulators.city import City
-from simulators.mqtt_raw import RawPublisher
-from simulators.timebase import HOUR_US, parse_start
 from stadtpuls.embedded import broker_config, free_port, port_open
 from stadtpuls.fleet import apply, parse_text
+from stadtpuls.simulators import FaultConfig, SimConfig, Simulation, TruthWriter, build_city, registry_yaml
+from stadtpuls.simulators.city import City
+from stadtpuls.simulators.mqtt_raw import RawPublisher
+from stadtpuls.simulators.timebase import HOUR_US, parse_start
 
 from .conftest import IngestProcess, write_artifact
 from .tlskit import MOSQUITTO
 
-DOMAIN = {"bin": "bin_levels", "space": "parking_events", "vehicle": "passenger_counts",
-          "station": "environment_readings"}
+DOMAIN = {
+    "bin": "bin_levels",
+    "space": "parking_events",
+    "vehicle": "passenger_counts",
+    "station": "environment_readings",
+}
 
 
 @dataclass
@@ -73,8 +77,13 @@ class Stream:
 def simulate(size: str = "small", seed: int = 5, hours: float = 24, faults: str = "default") -> Stream:
     city = build_city(size, seed, "mixed")
     truth = TruthWriter(keep=True)
-    config = SimConfig(city=size, seed=seed, start_us=parse_start("2025-03-03"), duration_us=int(hours * HOUR_US),
-                       faults=FaultConfig.parse(faults))
+    config = SimConfig(
+        city=size,
+        seed=seed,
+        start_us=parse_start("2025-03-03"),
+        duration_us=int(hours * HOUR_US),
+        faults=FaultConfig.parse(faults),
+    )
     items = [(m.topic.encode(), m.payload) for m in Simulation(config, truth, city).messages()]
     *lines, last = truth.lines
     return Stream(city, items, lines, last["summary"])
@@ -97,7 +106,7 @@ def publish(broker_url: str, items: list[tuple[bytes, bytes]], *, rate: float = 
                 delay = t0 + k / rate - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
-            pub.publish_many(items[k:k + chunk])
+            pub.publish_many(items[k : k + chunk])
     finally:
         pub.close()
     return time.monotonic() - t0
@@ -129,8 +138,11 @@ def wait_stored(url: str, stream: Stream, timeout: float) -> float:
     f = stream.summary["faults"]
 
     def done() -> bool:
-        return uplinks(url) >= want and int(scalar(url, "SELECT count(DISTINCT payload) FROM dead_letters")) >= (
-            f["malformed"] + f["unknown"] + f["garbage"]) * 0.9
+        return (
+            uplinks(url) >= want
+            and int(scalar(url, "SELECT count(DISTINCT payload) FROM dead_letters"))
+            >= (f["malformed"] + f["unknown"] + f["garbage"]) * 0.9
+        )
 
     waited = wait_until(done, timeout, "every uplink stored")
     time.sleep(1.5)  # a late redelivery would show up now as a duplicate attempt
@@ -143,13 +155,13 @@ def count(url: str, stream: Stream) -> dict[str, Any]:
         keys = [str(k) for (k,) in conn.execute("SELECT dedup_key FROM uplinks")]
         readings, reading_dups = {}, 0
         for table in DOMAIN.values():
-            n, distinct = conn.execute(
-                f"SELECT count(*), count(DISTINCT (dev_eui, time)) FROM {table}").fetchone()  # type: ignore[misc]
+            n, distinct = conn.execute(f"SELECT count(*), count(DISTINCT (dev_eui, time)) FROM {table}").fetchone()  # type: ignore[misc]
             readings[table] = int(n)
             reading_dups += int(n) - int(distinct)
         dead, deliveries = collections.Counter(), collections.Counter()
         for stage, rows, repeats in conn.execute(
-                "SELECT stage, count(*), sum(repeats) FROM dead_letters GROUP BY stage"):
+            "SELECT stage, count(*), sum(repeats) FROM dead_letters GROUP BY stage"
+        ):
             dead[stage], deliveries[stage] = int(rows), int(repeats)
     delivered = stream.delivered_keys
     stored = set(keys)
@@ -160,11 +172,17 @@ def count(url: str, stream: Stream) -> dict[str, Any]:
     expected_dead = {"envelope": f["malformed"], "device": f["unknown"], "codec": f["garbage"]}
     expected_deliveries = sum(expected_dead.values()) + garbage_copies
     return {
-        "sent": len(stream.items), "garbage": stream.garbage, "stored": len(stored), "expected": len(delivered),
-        "readings": sum(readings.values()), "readings_expected": sum(expected_readings.values()),
+        "sent": len(stream.items),
+        "garbage": stream.garbage,
+        "stored": len(stored),
+        "expected": len(delivered),
+        "readings": sum(readings.values()),
+        "readings_expected": sum(expected_readings.values()),
         "duplicates": (len(keys) - len(stored)) + reading_dups,
-        "lost": len(delivered - stored) + lost_readings, "unexpected": len(stored - delivered),
-        "dead_letters": dict(dead), "dead_letters_expected": expected_dead,
+        "lost": len(delivered - stored) + lost_readings,
+        "unexpected": len(stored - delivered),
+        "dead_letters": dict(dead),
+        "dead_letters_expected": expected_dead,
         "dead_letters_duplicated": sum(dead.values()) - sum(expected_dead.values()),
         "dead_letters_repeated": max(0, sum(deliveries.values()) - expected_deliveries),
         "dead_letters_missing": sum(max(0, v - dead.get(k, 0)) for k, v in expected_dead.items()),
@@ -200,10 +218,14 @@ class DrillBroker:
         conf = self.data_dir / "mosquitto.conf"
         # run as root, Mosquitto would switch to its own user, who cannot write into the test's private directory
         extra = "user root\n" if os.geteuid() == 0 else ""
-        conf.write_text(broker_config(self.port, self.data_dir) + extra + "log_dest file "
-                        + str(self.data_dir / "mosquitto.log") + "\n")
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
+        conf.write_text(
+            broker_config(self.port, self.data_dir)
+            + extra
+            + "log_dest file "
+            + str(self.data_dir / "mosquitto.log")
+            + "\n"
+        )
+        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(lambda: port_open("127.0.0.1", self.port), 10, "broker listening", 0.05)
 
     def stop(self) -> None:
@@ -224,9 +246,14 @@ class Rig:
     processes: list[IngestProcess] = field(default_factory=list)
 
     def ingest(self, client_id: str, db_url: str | None = None, **env: str) -> IngestProcess:
-        values = {"STADTPULS_DATABASE_URL": db_url or self.db_url, "STADTPULS_MQTT_URL": self.broker.url,
-                  "STADTPULS_MQTT_CLIENT_ID": client_id, "STADTPULS_SPOOL_DIR": str(self.tmp / "spool"),
-                  "STADTPULS_BATCH_SIZE": "2000", **env}
+        values = {
+            "STADTPULS_DATABASE_URL": db_url or self.db_url,
+            "STADTPULS_MQTT_URL": self.broker.url,
+            "STADTPULS_MQTT_CLIENT_ID": client_id,
+            "STADTPULS_SPOOL_DIR": str(self.tmp / "spool"),
+            "STADTPULS_BATCH_SIZE": "2000",
+            **env,
+        }
         log = self.tmp / f"{client_id}.log"
         before = log.read_text(errors="replace").count("MQTT connected") if log.exists() else 0
         p = IngestProcess(log, **values)

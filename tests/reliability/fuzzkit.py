@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import count
@@ -17,16 +16,22 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from ingest.codecs import get
-from ingest.envelopes.build import chirpstack_topic, chirpstack_uplink, tts_topic, tts_uplink
+from stadtpuls.ingest.codecs import get
+from stadtpuls.ingest.envelopes.build import chirpstack_topic, chirpstack_uplink, tts_topic, tts_uplink
 
-SHARED = Path(os.environ["STADTPULS_SHARED_DIR"])  # set by tests/conftest.py
+SHARED = Path(__file__).resolve().parents[1] / "data"
 APP_UUID = "3f1c2a9e-0d5b-4c7e-8a61-5b2f9e7d4c10"
 KIND_OF = {
-    "milesight-iot/em310-udl": "bin", "netvox/r718x": "bin", "pepperl-fuchs/wilsen-sonic-level": "bin",
-    "nwave/nps405": "space", "bosch/tps110": "space", "netvox/r719a": "space",
-    "milesight-iot/vs133": "vehicle", "opensource/esp32-paxcounter": "vehicle",
-    "elsys/ers": "station", "dragino/lht65": "station",
+    "milesight-iot/em310-udl": "bin",
+    "netvox/r718x": "bin",
+    "pepperl-fuchs/wilsen-sonic-level": "bin",
+    "nwave/nps405": "space",
+    "bosch/tps110": "space",
+    "netvox/r719a": "space",
+    "milesight-iot/vs133": "vehicle",
+    "opensource/esp32-paxcounter": "vehicle",
+    "elsys/ers": "station",
+    "dragino/lht65": "station",
 }
 CODECS = sorted(KIND_OF)
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -44,15 +49,26 @@ class FuzzDevice:
         return f"fz-{self.dev_eui}"
 
 
-DEVICES = [FuzzDevice(f"f{k:01x}{j:01x}000000000{k:02x}{j:02x}", codec, "tts" if j == 0 else "chirpstack")
-           for k, codec in enumerate(CODECS) for j in range(2)]
+DEVICES = [
+    FuzzDevice(f"f{k:01x}{j:01x}000000000{k:02x}{j:02x}", codec, "tts" if j == 0 else "chirpstack")
+    for k, codec in enumerate(CODECS)
+    for j in range(2)
+]
 
 
 def fleet_yaml() -> str:
-    lines = ["sites:", "  - {site_id: fz-lot, kind: lot, capacity: 100}", "  - {site_id: fz-line, kind: line}",
-             "  - {site_id: fz-stop, kind: stop, parent_id: fz-line, lat: 51.34, lon: 12.37, seq: 1}"]
-    extra = {"bin": ", depth_mm: 1200, full_mm: 200", "space": ", parent_id: fz-lot",
-             "vehicle": ", parent_id: fz-line, capacity: 80", "station": ""}
+    lines = [
+        "sites:",
+        "  - {site_id: fz-lot, kind: lot, capacity: 100}",
+        "  - {site_id: fz-line, kind: line}",
+        "  - {site_id: fz-stop, kind: stop, parent_id: fz-line, lat: 51.34, lon: 12.37, seq: 1}",
+    ]
+    extra = {
+        "bin": ", depth_mm: 1200, full_mm: 200",
+        "space": ", parent_id: fz-lot",
+        "vehicle": ", parent_id: fz-line, capacity: 80",
+        "station": "",
+    }
     for d in DEVICES:
         kind = KIND_OF[d.codec]
         lines.append(f"  - {{site_id: fz-{d.dev_eui}, kind: {kind}, lat: 51.34, lon: 12.37{extra[kind]}}}")
@@ -73,8 +89,9 @@ def _valid_vectors() -> dict[str, list[tuple[int, bytes]]]:
             for codec_id in CODECS:
                 if path.stem != codec_id.replace("/", "-") or not raw:
                     continue
-                dec = get(codec_id).decode(np.array([v["f_port"]]), np.frombuffer(raw, np.uint8),
-                                           np.array([0, len(raw)]))
+                dec = get(codec_id).decode(
+                    np.array([v["f_port"]]), np.frombuffer(raw, np.uint8), np.array([0, len(raw)])
+                )
                 if dec.ok[0]:
                     out.setdefault(codec_id, []).append((int(v["f_port"]), raw))
     return out
@@ -83,17 +100,27 @@ def _valid_vectors() -> dict[str, list[tuple[int, bytes]]]:
 VECTORS = _valid_vectors()
 
 
-def envelope(d: FuzzDevice, f_port: int, payload: bytes, *, f_cnt: int | None = None,
-             when: datetime | None = None) -> tuple[str, dict[str, Any]]:
+def envelope(
+    d: FuzzDevice, f_port: int, payload: bytes, *, f_cnt: int | None = None, when: datetime | None = None
+) -> tuple[str, dict[str, Any]]:
     """A real uplink message of device ``d`` as (topic, JSON document)."""
     f_cnt = next(_F_CNT) if f_cnt is None else f_cnt
     when = when or T0 + timedelta(seconds=f_cnt)
     if d.lns == "tts":
-        doc = tts_uplink(device_id=d.device_id, app_id="fz", received_at=when, f_port=f_port, payload=payload,
-                         f_cnt=f_cnt, dev_eui=d.dev_eui, session_key_id="AAECAwQFBgcICQoLDA0ODw==")
+        doc = tts_uplink(
+            device_id=d.device_id,
+            app_id="fz",
+            received_at=when,
+            f_port=f_port,
+            payload=payload,
+            f_cnt=f_cnt,
+            dev_eui=d.dev_eui,
+            session_key_id="AAECAwQFBgcICQoLDA0ODw==",
+        )
         return tts_topic("fz", d.device_id, tenant="city"), doc
-    doc = chirpstack_uplink(dev_eui=d.dev_eui, application_id=APP_UUID, time=when, f_port=f_port, payload=payload,
-                            f_cnt=f_cnt)
+    doc = chirpstack_uplink(
+        dev_eui=d.dev_eui, application_id=APP_UUID, time=when, f_port=f_port, payload=payload, f_cnt=f_cnt
+    )
     return chirpstack_topic(APP_UUID, d.dev_eui), doc
 
 
@@ -112,10 +139,18 @@ class Case:
     expect: str | None
 
 
-json_scalars = (st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
-                | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20))
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4)
-                           | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=10)
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=10,
+)
 devices = st.sampled_from(DEVICES)
 
 
@@ -177,8 +212,11 @@ def bad_base64(draw: Any) -> Case:
     d = draw(devices)
     port, raw = draw(st.sampled_from(VECTORS[d.codec]))
     topic, doc = envelope(d, port, raw)
-    text = draw(st.sampled_from(["!!!!", "AQI", "A===", "=", "AQID\n", "AQ ID", "\u00e4\u00f6\u00fc=", "%%%%",
-                                 "AQID" * 2000 + "*"]))
+    text = draw(
+        st.sampled_from(
+            ["!!!!", "AQI", "A===", "=", "AQID\n", "AQ ID", "\u00e4\u00f6\u00fc=", "%%%%", "AQID" * 2000 + "*"]
+        )
+    )
     if d.lns == "tts":
         doc["uplink_message"]["frm_payload"] = text
     else:
@@ -191,9 +229,23 @@ def bad_time(draw: Any) -> Case:
     d = draw(devices)
     port, raw = draw(st.sampled_from(VECTORS[d.codec]))
     topic, doc = envelope(d, port, raw)
-    when = draw(st.sampled_from(["1969-12-31T23:59:59Z", "2100-01-01T00:00:00Z", "9999-12-31T23:59:59Z",
-                                 "0001-01-01T00:00:00Z", "2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z",
-                                 "yesterday", "", "2026-03-02T08:00:00", "1e9"]) | st.integers(-(2**63), 2**63))
+    when = draw(
+        st.sampled_from(
+            [
+                "1969-12-31T23:59:59Z",
+                "2100-01-01T00:00:00Z",
+                "9999-12-31T23:59:59Z",
+                "0001-01-01T00:00:00Z",
+                "2026-13-01T00:00:00Z",
+                "2026-02-30T00:00:00Z",
+                "yesterday",
+                "",
+                "2026-03-02T08:00:00",
+                "1e9",
+            ]
+        )
+        | st.integers(-(2**63), 2**63)
+    )
     if d.lns == "tts":
         doc["uplink_message"]["received_at"] = when
         doc["received_at"] = when
@@ -209,9 +261,23 @@ def bad_dev_eui(draw: Any) -> Case:
     d = draw(devices)
     port, raw = draw(st.sampled_from(VECTORS[d.codec]))
     topic, doc = envelope(d, port, raw)
-    eui = draw(st.sampled_from(["", "0", "abc", d.dev_eui[:-1], d.dev_eui + "0", d.dev_eui + "00", "g" * 16,
-                                "-" * 16, d.dev_eui[:8] + " " + d.dev_eui[9:]])
-               | st.text(max_size=40) | st.integers())
+    eui = draw(
+        st.sampled_from(
+            [
+                "",
+                "0",
+                "abc",
+                d.dev_eui[:-1],
+                d.dev_eui + "0",
+                d.dev_eui + "00",
+                "g" * 16,
+                "-" * 16,
+                d.dev_eui[:8] + " " + d.dev_eui[9:],
+            ]
+        )
+        | st.text(max_size=40)
+        | st.integers()
+    )
     if d.lns == "tts":
         doc["end_device_ids"]["dev_eui"] = eui
     else:
@@ -248,8 +314,9 @@ def wrong_shape(draw: Any) -> Case:
 def deep(draw: Any) -> Case:
     depth = draw(st.integers(200, 5_000))
     opener, closer = draw(st.sampled_from([("[", "]"), ('{"a":', "}"), ('{"end_device_ids":', "}")]))
-    return Case("deep nesting", "application/x/device/y/event/up",
-                (opener * depth + "1" + closer * depth).encode(), None)
+    return Case(
+        "deep nesting", "application/x/device/y/event/up", (opener * depth + "1" + closer * depth).encode(), None
+    )
 
 
 def huge(limit: int) -> Any:
@@ -265,6 +332,16 @@ def huge(limit: int) -> Any:
 
 
 def mixed(limit: int) -> Any:
-    return st.one_of(valid(), odd_payload(), field_replaced(), bad_base64(), bad_time(), bad_dev_eui(),
-                     unknown_device(), raw_bytes(), wrong_shape(), deep(), huge(limit))
-
+    return st.one_of(
+        valid(),
+        odd_payload(),
+        field_replaced(),
+        bad_base64(),
+        bad_time(),
+        bad_dev_eui(),
+        unknown_device(),
+        raw_bytes(),
+        wrong_shape(),
+        deep(),
+        huge(limit),
+    )

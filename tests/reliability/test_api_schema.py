@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode, checks
 
-from api.main import create_app
+from stadtpuls.api.main import create_app
 from stadtpuls.settings import Settings
 
 from .conftest import ADMIN_KEY, LiveApi, table_counts, write_artifact
@@ -52,8 +52,13 @@ def test_operation_answers_within_its_schema_and_never_5xx(label: str, live_api:
     operation = OPERATIONS[label]
 
     @given(case=_strategy(operation))
-    @settings(max_examples=MAX_EXAMPLES, deadline=None, phases=[Phase.explicit, Phase.generate],
-              suppress_health_check=list(HealthCheck), database=None)
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        database=None,
+    )
     def run(case: Any) -> None:
         CALLS[label] = CALLS.get(label, 0) + 1
         case.call_and_validate(base_url=live_api.url, headers={"X-API-Key": ADMIN_KEY}, checks=CHECKS, timeout=30)
@@ -62,15 +67,16 @@ def test_operation_answers_within_its_schema_and_never_5xx(label: str, live_api:
     assert live_api.proc.poll() is None, "the API process died"
 
 
-def test_the_schema_run_covered_every_operation_and_the_server_logged_no_error(
-    live_api: LiveApi, db_url: str
-) -> None:
+def test_the_schema_run_covered_every_operation_and_the_server_logged_no_error(live_api: LiveApi, db_url: str) -> None:
     assert len(OPERATIONS) >= 25
     missing = set(OPERATIONS) - set(CALLS)
     assert not missing, f"operations never called: {sorted(missing)}"
     log = live_api.log()
     assert "Traceback" not in log and "level=error" not in log, log[-4000:]
     assert set(table_counts(db_url)) >= {"sites", "devices", "uplinks"}
-    write_artifact("fuzz", "schemathesis", {"requests": sum(CALLS.values()), "operations": len(CALLS),
-                                            "max_examples_per_operation": MAX_EXAMPLES})
+    write_artifact(
+        "fuzz",
+        "schemathesis",
+        {"requests": sum(CALLS.values()), "operations": len(CALLS), "max_examples_per_operation": MAX_EXAMPLES},
+    )
     print(f"\nschemathesis: {sum(CALLS.values())} requests over {len(CALLS)} operations")

@@ -15,8 +15,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from api import auth
-from api.main import create_app
+from stadtpuls.api import auth
+from stadtpuls.api.main import create_app
 from stadtpuls.settings import Settings
 
 from .conftest import (
@@ -43,8 +43,13 @@ INJECTIONS = [
     "1; SELECT pg_sleep(5)",
 ]
 _SCHEMA = create_app(Settings(database_url="postgresql://unused@127.0.0.1:1/x")).openapi()  # type: ignore[arg-type]
-SAMPLE = {"dev_eui": "a000000000000001", "site_id": "bin-000", "lot_id": "lot-market", "line_id": "line-5",
-          "key_id": "0123456789ab"}
+SAMPLE = {
+    "dev_eui": "a000000000000001",
+    "site_id": "bin-000",
+    "lot_id": "lot-market",
+    "line_id": "line-5",
+    "key_id": "0123456789ab",
+}
 BODIES: dict[str, dict[str, Any]] = {
     "DeviceCreate": {"dev_eui": "a0000000000000f1", "codec": "nwave/nps405", "name": "n"},
     "DeviceUpdate": {"name": "n"},
@@ -121,14 +126,28 @@ def test_operator_route_refuses_no_key_wrong_key_and_a_key_without_the_role(
 ) -> None:
     op = _SCHEMA["paths"][path][method.lower()]
     url = _concrete(path)
-    for headers in ({}, {"X-API-Key": "wrong"}, {"X-API-Key": OPERATOR_KEY + "x"}, {"X-API-Key": OPERATOR_KEY[:-1]},
-                    {"X-API-Key": "sp_0123456789ab_" + "A" * 43}, {"x-api-key": " "}):
-        r = client.request(method, url, headers={**headers, **_body(op).get("headers", {})},
-                           **{k: v for k, v in _body(op).items() if k != "headers"})
+    for headers in (
+        {},
+        {"X-API-Key": "wrong"},
+        {"X-API-Key": OPERATOR_KEY + "x"},
+        {"X-API-Key": OPERATOR_KEY[:-1]},
+        {"X-API-Key": "sp_0123456789ab_" + "A" * 43},
+        {"x-api-key": " "},
+    ):
+        r = client.request(
+            method,
+            url,
+            headers={**headers, **_body(op).get("headers", {})},
+            **{k: v for k, v in _body(op).items() if k != "headers"},
+        )
         assert r.status_code == 401, (headers, r.status_code, r.text)
         assert r.headers["content-type"] == "application/problem+json"
-    r = client.request(method, url, headers={**OP, **_body(op).get("headers", {})},
-                       **{k: v for k, v in _body(op).items() if k != "headers"})
+    r = client.request(
+        method,
+        url,
+        headers={**OP, **_body(op).get("headers", {})},
+        **{k: v for k, v in _body(op).items() if k != "headers"},
+    )
     if (method, path) in ADMIN_ONLY:
         assert r.status_code == 403, r.text
     else:
@@ -154,8 +173,9 @@ def test_a_revoked_database_key_is_refused(client: ApiClient) -> None:
 
 # -- key storage and comparison ---------------------------------------------------------------------------------
 def test_keys_are_stored_as_salted_hashes_only(client: ApiClient, db_url: str) -> None:
-    made = [client.post("/api/v1/keys", headers=ADMIN, json={"name": f"k{i}", "role": "operator"}).json()
-            for i in range(2)]
+    made = [
+        client.post("/api/v1/keys", headers=ADMIN, json={"name": f"k{i}", "role": "operator"}).json() for i in range(2)
+    ]
     with psycopg.connect(db_url) as conn:
         rows = conn.execute("SELECT * FROM api_keys WHERE key_id = ANY(%s)", ([m["key_id"] for m in made],)).fetchall()
         columns = [d.name for d in conn.execute("SELECT * FROM api_keys LIMIT 0").description or ()]
@@ -177,8 +197,11 @@ def test_keys_from_settings_are_held_as_digests_only() -> None:
 
 def _compares(func: Any) -> list[ast.AST]:
     tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
-    return [n for n in ast.walk(tree) if isinstance(n, ast.Compare) and any(isinstance(o, ast.Eq | ast.NotEq)
-                                                                             for o in n.ops)]
+    return [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Compare) and any(isinstance(o, ast.Eq | ast.NotEq) for o in n.ops)
+    ]
 
 
 def test_key_checks_compare_in_constant_time() -> None:
@@ -207,8 +230,11 @@ def test_an_oversized_body_is_refused_with_413(app_client: Callable[..., ApiClie
     r = client.post("/api/v1/sites", headers=OP, json=big_json)
     assert r.status_code == 413
     assert table_counts(db_url) == before
-    small = client.post("/api/v1/devices/import?dry_run=true", headers={**OP, "Content-Type": "text/csv"},
-                        content=b"dev_eui,codec\na000000000000099,nwave/nps405\n")
+    small = client.post(
+        "/api/v1/devices/import?dry_run=true",
+        headers={**OP, "Content-Type": "text/csv"},
+        content=b"dev_eui,codec\na000000000000099,nwave/nps405\n",
+    )
     assert small.status_code == 200, small.text
 
 
@@ -283,8 +309,11 @@ def test_injection_strings_get_4xx_or_a_correct_answer_and_the_tables_stay_intac
     counts = table_counts(db_url)
     assert counts["devices"] >= 8 and counts["sites"] >= 10 and counts["uplinks"] >= 4, counts
     assert statuses.get(422, 0) + statuses.get(404, 0) > 0
-    write_artifact("fuzz", "sql_injection", {"requests": sum(statuses.values()),
-                                             "by_status": {str(k): v for k, v in sorted(statuses.items())}})
+    write_artifact(
+        "fuzz",
+        "sql_injection",
+        {"requests": sum(statuses.values()), "by_status": {str(k): v for k, v in sorted(statuses.items())}},
+    )
     print(f"\ninjection requests by status: {dict(sorted(statuses.items()))}")
 
 
@@ -340,17 +369,27 @@ def test_sql_is_never_built_from_runtime_strings() -> None:
             tree = ast.parse(path.read_text())
             constants = _constant_names(tree)
             for node in ast.walk(tree):
-                if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                        and node.func.attr in ("execute", "executemany", "copy") and node.args):
+                if not (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in ("execute", "executemany", "copy")
+                    and node.args
+                ):
                     continue
                 calls += 1
                 arg = node.args[0]
-                formatted = isinstance(arg, ast.JoinedStr) or (isinstance(arg, ast.BinOp)
-                                                               and isinstance(arg.op, ast.Mod))
-                formatted |= (isinstance(arg, ast.Call) and isinstance(arg.func, ast.Attribute)
-                              and arg.func.attr == "format" and not ast.unparse(arg).startswith("sql."))
-                concatenated = isinstance(arg, ast.BinOp) and isinstance(arg.op, ast.Add) and not _literal_text(
-                    arg, constants)
+                formatted = isinstance(arg, ast.JoinedStr) or (
+                    isinstance(arg, ast.BinOp) and isinstance(arg.op, ast.Mod)
+                )
+                formatted |= (
+                    isinstance(arg, ast.Call)
+                    and isinstance(arg.func, ast.Attribute)
+                    and arg.func.attr == "format"
+                    and not ast.unparse(arg).startswith("sql.")
+                )
+                concatenated = (
+                    isinstance(arg, ast.BinOp) and isinstance(arg.op, ast.Add) and not _literal_text(arg, constants)
+                )
                 if formatted or concatenated:
                     bad.append(f"{Path(path).relative_to(REPO)}:{node.lineno}: {ast.unparse(arg)[:80]}")
     assert calls > 30
@@ -359,8 +398,15 @@ def test_sql_is_never_built_from_runtime_strings() -> None:
 
 # -- CORS --------------------------------------------------------------------------------------------------------
 def _preflight(client: ApiClient, path: str, origin: str, method: str = "GET") -> Any:
-    return client.request("OPTIONS", path, headers={"Origin": origin, "Access-Control-Request-Method": method,
-                                                     "Access-Control-Request-Headers": "x-api-key"})
+    return client.request(
+        "OPTIONS",
+        path,
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": method,
+            "Access-Control-Request-Headers": "x-api-key",
+        },
+    )
 
 
 def test_cors_is_closed_by_default_everywhere(client: ApiClient) -> None:
@@ -375,7 +421,9 @@ def test_public_cors_origins_do_not_open_operator_routes(app_client: Callable[..
     client = app_client(cors_origins=["https://city.example"])
     r = _preflight(client, "/api/v1/parking/lots", "https://city.example")
     assert r.headers.get("access-control-allow-origin") == "https://city.example"
-    assert "access-control-allow-origin" not in _preflight(client, "/api/v1/parking/lots", "https://evil.example").headers
+    assert (
+        "access-control-allow-origin" not in _preflight(client, "/api/v1/parking/lots", "https://evil.example").headers
+    )
     for path in ("/api/v1/devices", "/api/v1/waste/pickups", "/api/v1/keys"):
         for origin in ("https://city.example", "https://evil.example"):
             r = _preflight(client, path, origin)
@@ -384,16 +432,16 @@ def test_public_cors_origins_do_not_open_operator_routes(app_client: Callable[..
             assert "access-control-allow-origin" not in r.headers, (path, origin)
 
 
-def test_operator_cors_origins_open_operator_routes_to_those_origins_only(
-    app_client: Callable[..., ApiClient]
-) -> None:
+def test_operator_cors_origins_open_operator_routes_to_those_origins_only(app_client: Callable[..., ApiClient]) -> None:
     client = app_client(operator_cors_origins=["https://ops.city.example"])
     r = _preflight(client, "/api/v1/devices", "https://ops.city.example", "DELETE")
     assert r.headers.get("access-control-allow-origin") == "https://ops.city.example"
     assert "x-api-key" in r.headers.get("access-control-allow-headers", "").lower()
     assert "access-control-allow-origin" not in _preflight(client, "/api/v1/devices", "https://evil.example").headers
-    assert "access-control-allow-origin" not in _preflight(client, "/api/v1/parking/lots",
-                                                           "https://ops.city.example").headers
+    assert (
+        "access-control-allow-origin"
+        not in _preflight(client, "/api/v1/parking/lots", "https://ops.city.example").headers
+    )
 
 
 # -- rate limit ------------------------------------------------------------------------------------------------

@@ -23,11 +23,11 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from ingest.inbox import Inbox, Message
-from ingest.metrics import Metrics
-from ingest.spool import Spool
-from ingest.worker import Worker, WorkerConfig
-from ingest.writer import Writer
+from stadtpuls.ingest.inbox import Inbox, Message
+from stadtpuls.ingest.metrics import Metrics
+from stadtpuls.ingest.spool import Spool
+from stadtpuls.ingest.worker import Worker, WorkerConfig
+from stadtpuls.ingest.writer import Writer
 
 from . import fuzzkit as fk
 from .conftest import ingest_helpers, write_artifact
@@ -63,14 +63,15 @@ def _total(counter: Any) -> float:
 @pytest.fixture(scope="module")
 def rig(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("TRUNCATE uplinks, bin_levels, parking_events, passenger_counts, environment_readings,"
-                     " dead_letters, fcnt_gaps, device_state, devices, sites, api_keys RESTART IDENTITY CASCADE")
+        conn.execute(
+            "TRUNCATE uplinks, bin_levels, parking_events, passenger_counts, environment_readings,"
+            " dead_letters, fcnt_gaps, device_state, devices, sites, api_keys RESTART IDENTITY CASCADE"
+        )
     ingest_helpers.register(db_url, fk.fleet_yaml())
     metrics, acks = Metrics(), Acks()
     writer = Writer(db_url)
     spool = Spool(Path(tmp_path_factory.mktemp("spool")), 1 << 26)
-    worker = Worker(WorkerConfig(batch_size=100, max_message_bytes=LIMIT), Inbox(1000), acks, writer, spool,
-                    metrics)
+    worker = Worker(WorkerConfig(batch_size=100, max_message_bytes=LIMIT), Inbox(1000), acks, writer, spool, metrics)
     assert worker.refresh_registry(force=True)
     yield Rig(db_url, worker, acks, metrics)
     worker.close()
@@ -125,8 +126,9 @@ def run_batch(rig: Rig, cases: list[fk.Case], target: str) -> dict[str, Any]:
     assert all(sent[bytes(p)] for _, _, p in dead), "a dead letter that is none of the batch's messages"
     new_uplinks = uplinks1 - uplinks0
     assert new_uplinks == delta["stored"]
-    accounted = new_uplinks + delta["duplicates"] + stages["envelope"] + stages["size"] + delta["ignored"] + delta[
-        "events"]
+    accounted = (
+        new_uplinks + delta["duplicates"] + stages["envelope"] + stages["size"] + delta["ignored"] + delta["events"]
+    )
     assert accounted == len(cases), (accounted, len(cases), stages, delta)
     by_payload = Counter((stage, bytes(p)) for stage, _, p in dead)
     dead_payloads = {bytes(p) for _, _, p in dead}
@@ -142,8 +144,13 @@ def run_batch(rig: Rig, cases: list[fk.Case], target: str) -> dict[str, Any]:
 
 def fuzz(examples: int) -> settings:
     # no shrinking: the database keeps what earlier examples wrote, so a shrunk replay is not the same run
-    return settings(max_examples=max(1, int(examples * SCALE)), deadline=None, phases=[Phase.explicit, Phase.generate],
-                    suppress_health_check=list(HealthCheck), database=None)
+    return settings(
+        max_examples=max(1, int(examples * SCALE)),
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        database=None,
+    )
 
 
 @fuzz(150)
@@ -184,7 +191,7 @@ def test_valid_vectors_of_every_codec_give_domain_rows(rig: Rig) -> None:
 def test_batch_and_message_size_limits_come_from_the_settings(
     db_url: str, rig: Rig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ingest.service import IngestService
+    from stadtpuls.ingest.service import IngestService
     from stadtpuls.settings import load
 
     monkeypatch.setenv("STADTPULS_BATCH_SIZE", "7")

@@ -85,9 +85,13 @@ def test_kill_9_of_ingest_mid_batch(rig: dk.Rig) -> None:
     pub.finish()
     dk.wait_stored(rig.db_url, stream, 120)
     figures = dk.count(rig.db_url, stream)
-    dk.record("kill -9 of ingest mid-batch", figures, time.monotonic() - t0,
-              f"killed with {killed_at} uplinks stored; restarted 1 s later with the same client id",
-              stored_at_kill=killed_at)
+    dk.record(
+        "kill -9 of ingest mid-batch",
+        figures,
+        time.monotonic() - t0,
+        f"killed with {killed_at} uplinks stored; restarted 1 s later with the same client id",
+        stored_at_kill=killed_at,
+    )
     assert killed_at < figures["expected"]
     dk.assert_exact(figures)
 
@@ -114,9 +118,14 @@ def test_postgresql_stopped_and_restarted(rig: dk.Rig) -> None:
     finally:
         proxy.close()
     figures = dk.count(rig.db_url, stream)
-    dk.record("PostgreSQL stopped and restarted", figures, time.monotonic() - t0,
-              f"15 s outage (TCP proxy cut) while publishing at 1000/s; {during} uplinks stored before it; "
-              "spooled to disk, replayed after", stored_before_outage=during)
+    dk.record(
+        "PostgreSQL stopped and restarted",
+        figures,
+        time.monotonic() - t0,
+        f"15 s outage (TCP proxy cut) while publishing at 1000/s; {during} uplinks stored before it; "
+        "spooled to disk, replayed after",
+        stored_before_outage=during,
+    )
     assert during < figures["expected"]
     dk.assert_exact(figures)
 
@@ -129,8 +138,12 @@ def test_postgresql_slowed_by_a_table_lock_and_the_spool_full(rig: dk.Rig) -> No
     lock_s = 60
     t0 = time.monotonic()
     try:
-        ingest = rig.ingest("drill-slow", db_url=_via(rig.db_url, proxy.port), STADTPULS_QUEUE_MAX="500",
-                            STADTPULS_SPOOL_MAX_BYTES=str(1 << 20))
+        ingest = rig.ingest(
+            "drill-slow",
+            db_url=_via(rig.db_url, proxy.port),
+            STADTPULS_QUEUE_MAX="500",
+            STADTPULS_SPOOL_MAX_BYTES=str(1 << 20),
+        )
         half = len(stream.items) // 2
         pub = Publisher(rig.broker.url, stream.items[:half], rate=1000)
         pub.start()
@@ -156,10 +169,15 @@ def test_postgresql_slowed_by_a_table_lock_and_the_spool_full(rig: dk.Rig) -> No
         proxy.close()
     figures = dk.count(rig.db_url, stream)
     assert time.monotonic() - locked_at >= lock_s
-    dk.record("PostgreSQL slowed (table locked) and spool full", figures, time.monotonic() - t0,
-              f"uplinks locked (ACCESS EXCLUSIVE) for {lock_s} s with a 500-message inbox, then the database cut "
-              "with a 1 MiB spool until the spool was full; held unacknowledged, the broker kept the rest",
-              lock_seconds=lock_s, stored_after_lock=stored_after_lock)
+    dk.record(
+        "PostgreSQL slowed (table locked) and spool full",
+        figures,
+        time.monotonic() - t0,
+        f"uplinks locked (ACCESS EXCLUSIVE) for {lock_s} s with a 500-message inbox, then the database cut "
+        "with a 1 MiB spool until the spool was full; held unacknowledged, the broker kept the rest",
+        lock_seconds=lock_s,
+        stored_after_lock=stored_after_lock,
+    )
     dk.assert_exact(figures)
 
 
@@ -181,20 +199,25 @@ def test_broker_restarted_and_the_persistent_session_resumes(rig: dk.Rig) -> Non
     ingest.wait_log("MQTT disconnected", timeout=10)
     ingest.stop()  # gracefully: what it received is committed, the session stays on the broker
     rig.broker.start()
-    dk.publish(rig.broker.url, stream.items[third:2 * third])  # queued for the offline session
+    dk.publish(rig.broker.url, stream.items[third : 2 * third])  # queued for the offline session
     offline = dk.uplinks(rig.db_url)
     rig.broker.stop()  # 2: the queued third must be written to the persistence file ...
     rig.broker.start()  # ... and read back
     resumed = rig.ingest("drill-broker")
     assert "session_present=True" in resumed.log()
-    dk.publish(rig.broker.url, stream.items[2 * third:])
+    dk.publish(rig.broker.url, stream.items[2 * third :])
     dk.wait_stored(rig.db_url, stream, 120)
     figures = dk.count(rig.db_url, stream)
-    dk.record("broker restarted", figures, time.monotonic() - t0,
-              f"Mosquitto (persistence on) stopped while the ingest worked through a backlog ({third - stored_at_stop}"
-              f" of {third} messages not yet stored), then again with {third} messages waiting in the offline "
-              "ingest's session; the QoS 1 persistent session resumed",
-              stored_at_broker_stop=stored_at_stop, stored_while_offline=offline)
+    dk.record(
+        "broker restarted",
+        figures,
+        time.monotonic() - t0,
+        f"Mosquitto (persistence on) stopped while the ingest worked through a backlog ({third - stored_at_stop}"
+        f" of {third} messages not yet stored), then again with {third} messages waiting in the offline "
+        "ingest's session; the QoS 1 persistent session resumed",
+        stored_at_broker_stop=stored_at_stop,
+        stored_while_offline=offline,
+    )
     assert offline <= third < figures["expected"]  # the second third was in the broker's file only
     dk.assert_exact(figures)
 
@@ -217,10 +240,14 @@ def test_two_workers_on_a_shared_subscription_with_one_killed(rig: dk.Rig) -> No
     pub.finish()
     dk.wait_stored(rig.db_url, stream, 120)
     figures = dk.count(rig.db_url, stream)
-    dk.record("two workers on a shared subscription, one killed", figures, time.monotonic() - t0,
-              f"worker 2 killed (SIGKILL) at {killed_at} uplinks stored; worker 1 went on alone "
-              f"({alone - killed_at} stored in 3 s); worker 2 restarted with its client id took back its session",
-              stored_at_kill=killed_at)
+    dk.record(
+        "two workers on a shared subscription, one killed",
+        figures,
+        time.monotonic() - t0,
+        f"worker 2 killed (SIGKILL) at {killed_at} uplinks stored; worker 1 went on alone "
+        f"({alone - killed_at} stored in 3 s); worker 2 restarted with its client id took back its session",
+        stored_at_kill=killed_at,
+    )
     assert alone > killed_at  # the surviving worker kept storing
     dk.assert_exact(figures)
 
@@ -233,8 +260,8 @@ FLOOD_SECONDS = float(os.environ.get("STADTPULS_FLOOD_SECONDS", "60"))
 def test_flood_of_100_times_the_normal_rate(rig: dk.Rig) -> None:
     """The medium town's fleet in load mode (real envelopes and payloads, default faults) at 100x the normal rate
     for a minute: the ingest's memory (RSS, sampled every 0.5 s) stays bounded, and the backlog drains."""
-    from simulators import FaultConfig, LoadRun, build_city
-    from simulators.timebase import parse_start
+    from stadtpuls.simulators import FaultConfig, LoadRun, build_city
+    from stadtpuls.simulators.timebase import parse_start
 
     rate = NORMAL_RATE * FLOOD_FACTOR
     city = build_city("medium", 16, "mixed")
@@ -282,8 +309,7 @@ def test_flood_of_100_times_the_normal_rate(rig: dk.Rig) -> None:
         dead = dict(conn.execute("SELECT stage, count(*) FROM dead_letters GROUP BY stage").fetchall())
         readings = reading_dups = 0
         for table in dk.DOMAIN.values():
-            n, distinct_rows = conn.execute(
-                f"SELECT count(*), count(DISTINCT (dev_eui, time)) FROM {table}").fetchone()  # type: ignore[misc]
+            n, distinct_rows = conn.execute(f"SELECT count(*), count(DISTINCT (dev_eui, time)) FROM {table}").fetchone()  # type: ignore[misc]
             readings += int(n)
             reading_dups += int(n) - int(distinct_rows)
     want = collections.Counter(t["dev_eui"] for t in truth)
@@ -291,18 +317,34 @@ def test_flood_of_100_times_the_normal_rate(rig: dk.Rig) -> None:
     f = load.faults.counts
     lost = sum(max(0, n - per_device.get(d, 0)) for d, n in want.items())
     figures = {
-        "sent": load.report.sent, "garbage": f["garbage"] + f["unknown"] + f["malformed"], "stored": int(distinct),
-        "expected": expected, "readings": readings, "readings_expected": readings_expected,
-        "duplicates": int(total) - int(distinct) + reading_dups, "lost": lost + max(0, readings_expected - readings),
-        "rate": rate, "flood_seconds": round(flood_s, 1), "backlog_at_end": backlog, "drain_seconds": round(drain_s, 1),
-        "rss_mib": {"baseline": round(baseline), "peak": round(peak), "first_third_max": round(first),
-                    "last_third_max": round(last)},
+        "sent": load.report.sent,
+        "garbage": f["garbage"] + f["unknown"] + f["malformed"],
+        "stored": int(distinct),
+        "expected": expected,
+        "readings": readings,
+        "readings_expected": readings_expected,
+        "duplicates": int(total) - int(distinct) + reading_dups,
+        "lost": lost + max(0, readings_expected - readings),
+        "rate": rate,
+        "flood_seconds": round(flood_s, 1),
+        "backlog_at_end": backlog,
+        "drain_seconds": round(drain_s, 1),
+        "rss_mib": {
+            "baseline": round(baseline),
+            "peak": round(peak),
+            "first_third_max": round(first),
+            "last_third_max": round(last),
+        },
         "dead_letters": dead,
     }
-    dk.record("flood of 100x the normal rate", figures, time.monotonic() - t0,
-              f"{rate}/s ({FLOOD_FACTOR} x {NORMAL_RATE}/s) for {flood_s:.0f} s from the medium town's fleet; "
-              f"backlog {backlog} at the end, drained in {drain_s:.0f} s; ingest RSS {baseline:.0f} -> peak "
-              f"{peak:.0f} MiB (inbox limited to 5000 messages)")
+    dk.record(
+        "flood of 100x the normal rate",
+        figures,
+        time.monotonic() - t0,
+        f"{rate}/s ({FLOOD_FACTOR} x {NORMAL_RATE}/s) for {flood_s:.0f} s from the medium town's fleet; "
+        f"backlog {backlog} at the end, drained in {drain_s:.0f} s; ingest RSS {baseline:.0f} -> peak "
+        f"{peak:.0f} MiB (inbox limited to 5000 messages)",
+    )
     assert figures["duplicates"] == 0 and figures["lost"] == 0 and int(distinct) == expected, figures
     assert readings == readings_expected, figures
     assert {k: per_device.get(k, 0) for k in want} == dict(want)

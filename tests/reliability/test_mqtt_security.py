@@ -17,17 +17,18 @@ from urllib.parse import urlsplit, urlunsplit
 import paho.mqtt.client as mqtt
 import pytest
 
-from ingest.inbox import Inbox
-from ingest.mqtt import MqttConfig, MqttSource, is_loopback
 from stadtpuls.embedded import EmbeddedBroker
+from stadtpuls.ingest.inbox import Inbox
+from stadtpuls.ingest.mqtt import MqttConfig, MqttSource, is_loopback
 from stadtpuls.settings import Settings, masked
 
 from . import fuzzkit as fk
 from . import tlskit
 from .conftest import REPO, IngestProcess, ingest_helpers
 
-needs_tls = pytest.mark.skipif(tlskit.OPENSSL is None or tlskit.MOSQUITTO is None,
-                               reason="needs the openssl and mosquitto commands")
+needs_tls = pytest.mark.skipif(
+    tlskit.OPENSSL is None or tlskit.MOSQUITTO is None, reason="needs the openssl and mosquitto commands"
+)
 
 
 @pytest.fixture(scope="module")
@@ -43,15 +44,20 @@ def tls_broker(pki: tlskit.Pki, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 
 def _env(db: str, mqtt_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
-    return {"STADTPULS_DATABASE_URL": db, "STADTPULS_MQTT_URL": mqtt_url,
-            "STADTPULS_SPOOL_DIR": str(tmp_path / "spool"),
-            "STADTPULS_MQTT_CLIENT_ID": f"tls-{secrets.token_hex(4)}", **extra}
+    return {
+        "STADTPULS_DATABASE_URL": db,
+        "STADTPULS_MQTT_URL": mqtt_url,
+        "STADTPULS_SPOOL_DIR": str(tmp_path / "spool"),
+        "STADTPULS_MQTT_CLIENT_ID": f"tls-{secrets.token_hex(4)}",
+        **extra,
+    }
 
 
 def _publish_tls(broker: tlskit.TlsBroker, pki: tlskit.Pki, topic: str, payload: bytes) -> None:
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{secrets.token_hex(4)}")
-    client.tls_set(ca_certs=str(pki.path("ca.crt")), certfile=str(pki.path("client.crt")),
-                   keyfile=str(pki.path("client.key")))
+    client.tls_set(
+        ca_certs=str(pki.path("ca.crt")), certfile=str(pki.path("client.crt")), keyfile=str(pki.path("client.key"))
+    )
     client.connect("localhost", broker.port)
     client.loop_start()
     try:
@@ -66,9 +72,14 @@ def test_ingest_connects_with_ca_and_client_certificate_from_settings_and_stores
     clean_db: str, pki: tlskit.Pki, tls_broker: tlskit.TlsBroker, tmp_path: Path
 ) -> None:
     ingest_helpers.register(clean_db, fk.fleet_yaml())
-    env = _env(clean_db, tls_broker.url(), tmp_path, STADTPULS_MQTT_CA_FILE=str(pki.path("ca.crt")),
-               STADTPULS_MQTT_CERT_FILE=str(pki.path("client.crt")),
-               STADTPULS_MQTT_KEY_FILE=str(pki.path("client.key")))
+    env = _env(
+        clean_db,
+        tls_broker.url(),
+        tmp_path,
+        STADTPULS_MQTT_CA_FILE=str(pki.path("ca.crt")),
+        STADTPULS_MQTT_CERT_FILE=str(pki.path("client.crt")),
+        STADTPULS_MQTT_KEY_FILE=str(pki.path("client.key")),
+    )
     ingest = IngestProcess(tmp_path / "ingest.log", **env)
     try:
         ingest.wait_log("MQTT connected")
@@ -76,19 +87,30 @@ def test_ingest_connects_with_ca_and_client_certificate_from_settings_and_stores
         d = fk.DEVICES[1]
         topic, doc = fk.envelope(d, *fk.VECTORS[d.codec][0])
         _publish_tls(tls_broker, pki, topic, fk.dumps(doc))
-        ingest_helpers.wait_for(lambda: ingest_helpers.scalar(
-            clean_db, "SELECT count(*) FROM uplinks WHERE dev_eui = %s", (d.dev_eui,)) == 1, timeout=30)
+        ingest_helpers.wait_for(
+            lambda: (
+                ingest_helpers.scalar(clean_db, "SELECT count(*) FROM uplinks WHERE dev_eui = %s", (d.dev_eui,)) == 1
+            ),
+            timeout=30,
+        )
     finally:
         assert ingest.stop() == 0
     assert "MQTT connection failed" not in ingest.log()
 
 
 @needs_tls
-@pytest.mark.parametrize(("files", "cause"), [
-    ({"ca": "ca.crt"}, "CERTIFICATE_REQUIRED"),  # no client certificate
-    ({"ca": "ca.crt", "cert": "stranger.crt", "key": "stranger.key"}, "UNKNOWN_CA"),  # not signed by the broker's CA
-    ({"cert": "client.crt", "key": "client.key"}, "CERTIFICATE_VERIFY_FAILED"),  # the broker's CA not trusted
-], ids=["no client certificate", "client certificate of another CA", "no CA file"])
+@pytest.mark.parametrize(
+    ("files", "cause"),
+    [
+        ({"ca": "ca.crt"}, "CERTIFICATE_REQUIRED"),  # no client certificate
+        (
+            {"ca": "ca.crt", "cert": "stranger.crt", "key": "stranger.key"},
+            "UNKNOWN_CA",
+        ),  # not signed by the broker's CA
+        ({"cert": "client.crt", "key": "client.key"}, "CERTIFICATE_VERIFY_FAILED"),  # the broker's CA not trusted
+    ],
+    ids=["no client certificate", "client certificate of another CA", "no CA file"],
+)
 def test_ingest_without_the_right_certificates_fails_clearly(
     clean_db: str, pki: tlskit.Pki, tls_broker: tlskit.TlsBroker, tmp_path: Path, files: dict[str, str], cause: str
 ) -> None:
@@ -142,11 +164,16 @@ def test_credentials_never_appear_in_ingest_logs(
 
 def test_print_settings_masks_every_secret() -> None:
     pw = {k: secrets.token_hex(10) for k in ("db", "mqtt", "op", "admin")}
-    env = {"STADTPULS_DATABASE_URL": f"postgresql://u:{pw['db']}@db.example:5432/x",
-           "STADTPULS_MQTT_URL": f"mqtts://u:{pw['mqtt']}@broker.example:8883",
-           "STADTPULS_OPERATOR_KEY": pw["op"], "STADTPULS_ADMIN_KEY": pw["admin"], "PATH": "/usr/bin:/bin"}
-    out = subprocess.run([sys.executable, "-m", "stadtpuls.cli", "print-settings"], env=env, capture_output=True,
-                         text=True, check=True).stdout
+    env = {
+        "STADTPULS_DATABASE_URL": f"postgresql://u:{pw['db']}@db.example:5432/x",
+        "STADTPULS_MQTT_URL": f"mqtts://u:{pw['mqtt']}@broker.example:8883",
+        "STADTPULS_OPERATOR_KEY": pw["op"],
+        "STADTPULS_ADMIN_KEY": pw["admin"],
+        "PATH": "/usr/bin:/bin",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "stadtpuls.cli", "print-settings"], env=env, capture_output=True, text=True, check=True
+    ).stdout
     assert not any(p in out for p in pw.values()), out
     assert "STADTPULS_DATABASE_URL=postgresql://u:***@db.example:5432/x" in out
     assert "STADTPULS_OPERATOR_KEY=***" in out and "STADTPULS_ADMIN_KEY=***" in out
@@ -156,11 +183,22 @@ def test_print_settings_masks_every_secret() -> None:
 
 
 # -- plain text to a remote broker ------------------------------------------------------------------------------
-@pytest.mark.parametrize(("host", "loopback"), [
-    ("127.0.0.1", True), ("127.8.9.10", True), ("::1", True), ("localhost", True), ("10.0.0.5", False),
-    ("192.168.1.20", False), ("broker.example", False), ("0.0.0.0", False), ("2001:db8::1", False),
-    ("localhost.evil.example", False), ("", False),
-])
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("::1", True),
+        ("localhost", True),
+        ("10.0.0.5", False),
+        ("192.168.1.20", False),
+        ("broker.example", False),
+        ("0.0.0.0", False),
+        ("2001:db8::1", False),
+        ("localhost.evil.example", False),
+        ("", False),
+    ],
+)
 def test_loopback_check(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
 
@@ -180,7 +218,7 @@ def test_plain_mqtt_to_a_remote_host_logs_a_warning_and_tls_or_loopback_does_not
     assert connect(project_broker.url) == []  # loopback: no warning
     # The hub must never send test traffic off this machine: the broker stays on loopback and only the check's
     # answer is changed, as it would be for a remote host name.
-    monkeypatch.setattr("ingest.mqtt.is_loopback", lambda host: False)
+    monkeypatch.setattr("stadtpuls.ingest.mqtt.is_loopback", lambda host: False)
     warned = connect(project_broker.url)
     assert len(warned) == 1 and warned[0].levelno == logging.WARNING
     assert getattr(warned[0], "host", None) == "127.0.0.1"
@@ -188,12 +226,14 @@ def test_plain_mqtt_to_a_remote_host_logs_a_warning_and_tls_or_loopback_does_not
 
 # -- no default passwords ---------------------------------------------------------------------------------------
 _SECRET_WORD = r"(?:password|passwd|pwd|secret|token|api[_-]?key|admin[_-]?key|operator[_-]?key)"
-_ASSIGNMENT = re.compile(_SECRET_WORD + r"""\w*["']?\s*[:=]\s*(?P<quote>["']?)(?P<value>[^\s"',;)}]+)""",
-                         re.IGNORECASE)
+_ASSIGNMENT = re.compile(_SECRET_WORD + r"""\w*["']?\s*[:=]\s*(?P<quote>["']?)(?P<value>[^\s"',;)}]+)""", re.IGNORECASE)
 _URL_CREDENTIALS = re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@\"']+:(?P<value>[^@/\s\"']+)@(?P<host>[^/\s:\"'?]+)")
 _SHELL_DEFAULT = re.compile(r"\$\{\w*(?:PASSWORD|SECRET|TOKEN|KEY)\w*:?-(?P<value>[^}]+)\}", re.IGNORECASE)
-_PLACEHOLDER = re.compile(r"^(\$|\{|<|\*|%|\?|\.\.\.|none|null|true|false|required|str|secretstr|field|os\.|self\.|"
-                          r"settings|env|getenv|args\.|kwargs)", re.IGNORECASE)
+_PLACEHOLDER = re.compile(
+    r"^(\$|\{|<|\*|%|\?|\.\.\.|none|null|true|false|required|str|secretstr|field|os\.|self\.|"
+    r"settings|env|getenv|args\.|kwargs)",
+    re.IGNORECASE,
+)
 
 
 def _tracked_files() -> list[Path]:
@@ -209,8 +249,11 @@ def _defaults_in(path: Path, root: Path = REPO) -> list[str]:
         code = line.strip()
         for m in _URL_CREDENTIALS.finditer(code):
             host = m.group("host")
-            if not (m.group("value").startswith(("$", "{", "<", "***")) or host.endswith(".example")
-                    or host in ("host", "example.com")):
+            if not (
+                m.group("value").startswith(("$", "{", "<", "***"))
+                or host.endswith(".example")
+                or host in ("host", "example.com")
+            ):
                 found.append(f"{path.relative_to(root)}:{n}: {code[:100]}")
         if _SHELL_DEFAULT.search(code):
             found.append(f"{path.relative_to(root)}:{n}: {code[:100]}")
@@ -225,8 +268,9 @@ def _defaults_in(path: Path, root: Path = REPO) -> list[str]:
 
 def test_the_scanner_finds_planted_defaults(tmp_path: Path) -> None:
     planted = tmp_path / "planted.yml"
-    planted.write_text("POSTGRES_PASSWORD: hunter22\nurl: postgresql://u:letmein@db:5432/x\n"
-                       "pw: ${MQTT_PASSWORD:-changeme}\n")
+    planted.write_text(
+        "POSTGRES_PASSWORD: hunter22\nurl: postgresql://u:letmein@db:5432/x\npw: ${MQTT_PASSWORD:-changeme}\n"
+    )
     assert len(_defaults_in(planted, tmp_path)) == 3
 
 

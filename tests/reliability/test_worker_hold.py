@@ -10,11 +10,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from ingest.inbox import Inbox, Message
-from ingest.metrics import Metrics
-from ingest.spool import Spool
-from ingest.worker import Worker, WorkerConfig
-from ingest.writer import Writer
+from stadtpuls.ingest.inbox import Inbox, Message
+from stadtpuls.ingest.metrics import Metrics
+from stadtpuls.ingest.spool import Spool
+from stadtpuls.ingest.worker import Worker, WorkerConfig
+from stadtpuls.ingest.writer import Writer
 
 from . import fuzzkit as fk
 from .conftest import ingest_helpers, tcp_proxy

@@ -23,15 +23,53 @@ def _run(*args: str, cwd: Path) -> None:
 
 
 def _ca(d: Path, name: str) -> None:
-    _run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={name}",
-         "-keyout", f"{name}.key", "-out", f"{name}.crt", cwd=d)
+    _run(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        f"/CN={name}",
+        "-keyout",
+        f"{name}.key",
+        "-out",
+        f"{name}.crt",
+        cwd=d,
+    )
 
 
 def _leaf(d: Path, name: str, ca: str, cn: str, san: str | None = None) -> None:
-    _run("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={cn}", "-keyout", f"{name}.key",
-         "-out", f"{name}.csr", cwd=d)
-    args = ["x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key", "-CAcreateserial",
-            "-days", "2", "-out", f"{name}.crt"]
+    _run(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        f"/CN={cn}",
+        "-keyout",
+        f"{name}.key",
+        "-out",
+        f"{name}.csr",
+        cwd=d,
+    )
+    args = [
+        "x509",
+        "-req",
+        "-in",
+        f"{name}.csr",
+        "-CA",
+        f"{ca}.crt",
+        "-CAkey",
+        f"{ca}.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-out",
+        f"{name}.crt",
+    ]
     if san:
         (d / f"{name}.ext").write_text(f"subjectAltName={san}\n")
         args += ["-extfile", f"{name}.ext"]
@@ -64,14 +102,26 @@ class TlsBroker:
         self.port = free_port()
         data_dir.mkdir(parents=True, exist_ok=True)
         conf = data_dir / "mosquitto.conf"
-        conf.write_text("\n".join([
-            "per_listener_settings false", "persistence false", "max_inflight_messages 0",
-            "max_queued_messages 100000", f"listener {self.port} 127.0.0.1", f"cafile {pki.path('ca.crt')}",
-            f"certfile {pki.path('server.crt')}", f"keyfile {pki.path('server.key')}", "require_certificate true",
-            "use_identity_as_username true", "allow_anonymous true",
-            # run as root, Mosquitto would switch to its own user, who cannot enter the test's private directories
-            "user root" if os.geteuid() == 0 else "", "",
-        ]))
+        conf.write_text(
+            "\n".join(
+                [
+                    "per_listener_settings false",
+                    "persistence false",
+                    "max_inflight_messages 0",
+                    "max_queued_messages 100000",
+                    f"listener {self.port} 127.0.0.1",
+                    f"cafile {pki.path('ca.crt')}",
+                    f"certfile {pki.path('server.crt')}",
+                    f"keyfile {pki.path('server.key')}",
+                    "require_certificate true",
+                    "use_identity_as_username true",
+                    "allow_anonymous true",
+                    # as root, Mosquitto would switch to its own user, who cannot enter the private test dirs
+                    "user root" if os.geteuid() == 0 else "",
+                    "",
+                ]
+            )
+        )
         self.log_path = data_dir / "mosquitto.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen([MOSQUITTO, "-c", str(conf), "-v"], stdout=self._log, stderr=subprocess.STDOUT)

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from simulators import FaultConfig, Message, SimConfig, Simulation, TruthWriter
-from simulators.timebase import DAY_US, parse_start
+from stadtpuls.simulators import FaultConfig, Message, SimConfig, Simulation, TruthWriter
+from stadtpuls.simulators.timebase import DAY_US, parse_start
 
 WEEK_START = "2025-03-03"  # a Monday
 
@@ -23,8 +23,13 @@ class Week:
 
 def run_week(city: str = "small", seed: int = 11, faults: str = "default", days: int = 7) -> Week:
     truth = TruthWriter(keep=True)
-    config = SimConfig(city=city, seed=seed, start_us=parse_start(WEEK_START), duration_us=days * DAY_US,
-                       faults=FaultConfig.parse(faults))
+    config = SimConfig(
+        city=city,
+        seed=seed,
+        start_us=parse_start(WEEK_START),
+        duration_us=days * DAY_US,
+        faults=FaultConfig.parse(faults),
+    )
     sim = Simulation(config, truth)
     messages = list(sim.messages())
     *lines, last = truth.lines
@@ -49,8 +54,7 @@ class Subscriber:
         self._cond = threading.Condition()
         parts = urlsplit(url)
         subscribed = threading.Event()
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"sim-test-{id(self)}",
-                             protocol=mqtt.MQTTv311)
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"sim-test-{id(self)}", protocol=mqtt.MQTTv311)
         client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
         client.on_subscribe = lambda c, u, mid, rc, p: subscribed.set()
         client.on_message = self._on_message

@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from simulators.buses import BusModel
-from simulators.city import build_city
-from simulators.geo import distance_m
-from simulators.timebase import DAY_US, HOUR_US, US, from_us, parse_start
+from stadtpuls.simulators.buses import BusModel
+from stadtpuls.simulators.city import build_city
+from stadtpuls.simulators.geo import distance_m
+from stadtpuls.simulators.timebase import DAY_US, HOUR_US, US, from_us, parse_start
 
 TZ = ZoneInfo("Europe/Berlin")
 START = parse_start("2025-03-03")  # Monday
@@ -24,11 +24,20 @@ def _run(days: int = 2, seed: int = 8):
     for w0 in range(START, START + days * DAY_US, HOUR_US):
         for b in model.step(w0, w0 + HOUR_US):
             for k in range(len(b)):
-                row = {"t": int(b.t_us[k]), "dev": int(b.dev[k]), "stop": str(b.extra["stop_id"][k]),
-                       "onboard": int(b.extra["onboard"][k]), **{q: float(v[k]) for q, v in b.quantities.items()}}
+                row = {
+                    "t": int(b.t_us[k]),
+                    "dev": int(b.dev[k]),
+                    "stop": str(b.extra["stop_id"][k]),
+                    "onboard": int(b.extra["onboard"][k]),
+                    **{q: float(v[k]) for q, v in b.quantities.items()},
+                }
                 if b.codec == "opensource/esp32-paxcounter":
-                    row.update(lat=float(b.extra["lat"][k]), lon=float(b.extra["lon"][k]),
-                               wifi=int(b.fields["wifi"][k]), ble=int(b.fields["ble"][k]))
+                    row.update(
+                        lat=float(b.extra["lat"][k]),
+                        lon=float(b.extra["lon"][k]),
+                        wifi=int(b.fields["wifi"][k]),
+                        ble=int(b.fields["ble"][k]),
+                    )
                     pax.append(row)
                 else:
                     row.update(total_in=int(b.fields["line_1.total_in"][k] + b.fields["line_2.total_in"][k]))

@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from ingest.codecs import all_codecs
-from simulators.city import SIZES, build_city
-from simulators.geo import distance_m
+from stadtpuls.ingest.codecs import all_codecs
+from stadtpuls.simulators.city import SIZES, build_city
+from stadtpuls.simulators.geo import distance_m
 
 
 @pytest.mark.parametrize("size", sorted(SIZES))

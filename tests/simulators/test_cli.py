@@ -6,8 +6,8 @@ import collections
 
 import yaml
 
-from simulators import read_messages, read_truth
 from stadtpuls.cli import main as cli
+from stadtpuls.simulators import read_messages, read_truth
 
 
 def test_export_alone_writes_the_registry_and_exits(tmp_path, capsys):
@@ -28,8 +28,27 @@ def test_bad_arguments_get_a_clear_message_and_exit_code_2(capsys):
 
 def test_file_run_writes_messages_and_truth_then_replay_publishes_them(tmp_path, project_broker, subscriber, capsys):
     out, truth = tmp_path / "day.jsonl", tmp_path / "truth.jsonl"
-    assert cli(["simulate", "--city", "small", "--start", "2025-06-02T04:00:00Z", "--duration", "3h",
-                "--format", "tts", "--out", str(out), "--truth", str(truth), "--no-progress"]) == 0
+    assert (
+        cli(
+            [
+                "simulate",
+                "--city",
+                "small",
+                "--start",
+                "2025-06-02T04:00:00Z",
+                "--duration",
+                "3h",
+                "--format",
+                "tts",
+                "--out",
+                str(out),
+                "--truth",
+                str(truth),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     messages = list(read_messages(out))
     lines, summary = read_truth(truth)
     assert summary["published"] == len(messages) and summary["measurements"] == len(lines)
@@ -41,8 +60,27 @@ def test_file_run_writes_messages_and_truth_then_replay_publishes_them(tmp_path,
 
 
 def test_load_mode_publishes_the_count_and_reports_it(project_broker, subscriber, capsys):
-    assert cli(["simulate", "--city", "small", "--rate", "0", "--count", "5000", "--faults", "duplicates=0.02",
-                "--mqtt-url", project_broker.url, "--start", "2025-06-02", "--no-progress"]) == 0
+    assert (
+        cli(
+            [
+                "simulate",
+                "--city",
+                "small",
+                "--rate",
+                "0",
+                "--count",
+                "5000",
+                "--faults",
+                "duplicates=0.02",
+                "--mqtt-url",
+                project_broker.url,
+                "--start",
+                "2025-06-02",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "load: 5000 uplinks" in out and "duplicates=" in out
     sent = int(out.split(" messages sent")[0].rsplit(" ", 1)[1])
@@ -50,8 +88,27 @@ def test_load_mode_publishes_the_count_and_reports_it(project_broker, subscriber
 
 
 def test_accelerated_run_publishes_every_message_to_the_broker(project_broker, subscriber, capsys):
-    assert cli(["simulate", "--city", "small", "--start", "2025-06-02T06:00:00Z", "--duration", "1h", "--speed",
-                "7200", "--mqtt-url", project_broker.url, "--format", "chirpstack", "--no-progress"]) == 0
+    assert (
+        cli(
+            [
+                "simulate",
+                "--city",
+                "small",
+                "--start",
+                "2025-06-02T06:00:00Z",
+                "--duration",
+                "1h",
+                "--speed",
+                "7200",
+                "--mqtt-url",
+                project_broker.url,
+                "--format",
+                "chirpstack",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     sent = int(out.split(" messages sent")[0].rsplit(" ", 1)[1])
     got = subscriber.wait_for(sent)
@@ -61,8 +118,29 @@ def test_accelerated_run_publishes_every_message_to_the_broker(project_broker, s
 
 def test_load_mode_to_a_file_with_its_ground_truth(tmp_path):
     out, truth = tmp_path / "load.jsonl", tmp_path / "load.truth.jsonl"
-    assert cli(["simulate", "--city", "small", "--rate", "1000", "--count", "3000", "--faults", "garbage=0.05",
-                "--start", "2025-06-02", "--out", str(out), "--truth", str(truth), "--no-progress"]) == 0
+    assert (
+        cli(
+            [
+                "simulate",
+                "--city",
+                "small",
+                "--rate",
+                "1000",
+                "--count",
+                "3000",
+                "--faults",
+                "garbage=0.05",
+                "--start",
+                "2025-06-02",
+                "--out",
+                str(out),
+                "--truth",
+                str(truth),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     messages = list(read_messages(out))
     lines, summary = read_truth(truth)
     assert summary["mode"] == "load" and summary["uplinks"] == len(lines) == len(messages) == 3000

@@ -6,9 +6,9 @@ import collections
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from simulators.city import build_city
-from simulators.collection import STOP_US, FixedSchedule, planning_days, visit_times
-from simulators.timebase import DAY_US, from_us, parse_start
+from stadtpuls.simulators.city import build_city
+from stadtpuls.simulators.collection import STOP_US, FixedSchedule, planning_days, visit_times
+from stadtpuls.simulators.timebase import DAY_US, from_us, parse_start
 
 TZ = ZoneInfo("Europe/Berlin")
 
@@ -37,6 +37,7 @@ def test_fixed_round_visits_every_bin_weekly_and_busy_ones_more_often():
         for site in schedule(date(2025, 3, 3 + k), 0):
             visits[site] += 1
     assert set(visits) == {b.site_id for b in bins}
-    assert all(visits[b.site_id] == (3 if expected[k] > 150 else 2 if expected[k] > 75 else 1)
-               for k, b in enumerate(bins))
+    assert all(
+        visits[b.site_id] == (3 if expected[k] > 150 else 2 if expected[k] > 75 else 1) for k, b in enumerate(bins)
+    )
     assert schedule(date(2025, 3, 8), 0) == [] and schedule(date(2025, 3, 9), 0) == []

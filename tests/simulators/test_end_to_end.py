@@ -15,12 +15,12 @@ import numpy as np
 import psycopg
 import pytest
 
-from simulators import FaultConfig, SimConfig, Simulation, TruthWriter, build_city, registry_yaml
-from simulators.mqtt_raw import RawPublisher
-from simulators.timebase import DAY_US, parse_start
 from stadtpuls.fleet import apply, parse_text
 from stadtpuls.migrate import migrate
 from stadtpuls.settings import Settings
+from stadtpuls.simulators import FaultConfig, SimConfig, Simulation, TruthWriter, build_city, registry_yaml
+from stadtpuls.simulators.mqtt_raw import RawPublisher
+from stadtpuls.simulators.timebase import DAY_US, parse_start
 
 pytestmark = pytest.mark.slow
 
@@ -28,8 +28,10 @@ TABLE_COLUMNS = {
     "bin": ("bin_levels", ("distance_mm", "fill_pct", "temperature_c", "battery_v", "battery_pct")),
     "space": ("parking_events", ("occupied", "battery_v")),
     "vehicle": ("passenger_counts", ("pax_in", "pax_out", "pax_count")),
-    "station": ("environment_readings", ("temperature_c", "humidity_pct", "co2_ppm", "light_lux", "motion",
-                                         "battery_v")),
+    "station": (
+        "environment_readings",
+        ("temperature_c", "humidity_pct", "co2_ppm", "light_lux", "motion", "battery_v"),
+    ),
 }
 
 
@@ -46,7 +48,7 @@ def _stored(value: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def week(new_database: Any, project_broker: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    from ingest.service import IngestService
+    from stadtpuls.ingest.service import IngestService
 
     url = new_database()
     migrate(url)
@@ -55,19 +57,30 @@ def week(new_database: Any, project_broker: Any, tmp_path_factory: pytest.TempPa
         report = apply(conn, parse_text(registry_yaml(city), "yaml"))
     assert not report.errors
     truth = TruthWriter(keep=True)
-    config = SimConfig(city="medium", seed=21, start_us=parse_start("2025-03-03"), duration_us=7 * DAY_US,
-                       faults=FaultConfig.parse("default"))
+    config = SimConfig(
+        city="medium",
+        seed=21,
+        start_us=parse_start("2025-03-03"),
+        duration_us=7 * DAY_US,
+        faults=FaultConfig.parse("default"),
+    )
     items = [(m.topic.encode(), m.payload) for m in Simulation(config, truth, city).messages()]
-    settings = Settings(database_url=url, mqtt_url=project_broker.url, batch_size=5000, flush_interval=0.05,
-                        mqtt_client_id=f"sim-e2e-{uuid.uuid4().hex[:8]}", metrics_port=0,
-                        spool_dir=tmp_path_factory.mktemp("spool"))
+    settings = Settings(
+        database_url=url,
+        mqtt_url=project_broker.url,
+        batch_size=5000,
+        flush_interval=0.05,
+        mqtt_client_id=f"sim-e2e-{uuid.uuid4().hex[:8]}",
+        metrics_port=0,
+        spool_dir=tmp_path_factory.mktemp("spool"),
+    )
     service = IngestService(settings, database_url=url, mqtt_url=project_broker.url)
     service.start()
     try:
         assert service.source.connected.wait(10), "ingest did not connect"
         pub = RawPublisher(project_broker.url, "sim-e2e-publisher")
         for k in range(0, len(items), 20000):
-            pub.publish_many(items[k:k + 20000])
+            pub.publish_many(items[k : k + 20000])
         pub.close()
         deadline = time.monotonic() + 300
         while service.metrics.received._value.get() < len(items):  # noqa: SLF001 - the counter's value
@@ -92,10 +105,16 @@ def test_every_delivered_uplink_is_stored_once_and_every_bad_message_dead_letter
     garbage = [ln for ln in week["lines"] if "garbage" in ln["faults"]]
     redelivered = sum(1 for ln in garbage if "duplicates" in ln["faults"])  # each copy is a repeat of its row
     assert len(garbage) == s["faults"]["garbage"] and redelivered > 0
-    assert dead == {"envelope": s["faults"]["malformed"], "device": s["faults"]["unknown"],
-                    "codec": s["faults"]["garbage"]}
-    assert deliveries == {"envelope": s["faults"]["malformed"], "device": s["faults"]["unknown"],
-                          "codec": s["faults"]["garbage"] + redelivered}
+    assert dead == {
+        "envelope": s["faults"]["malformed"],
+        "device": s["faults"]["unknown"],
+        "codec": s["faults"]["garbage"],
+    }
+    assert deliveries == {
+        "envelope": s["faults"]["malformed"],
+        "device": s["faults"]["unknown"],
+        "codec": s["faults"]["garbage"] + redelivered,
+    }
     assert reasons == {"unknown device"}
 
 
@@ -140,10 +159,14 @@ def test_passenger_counts_are_placed_at_the_stop_of_the_ground_truth(week):
                 expected[(ln["dev_eui"], _when(ln))] = ln["stop_id"]
                 continue
             t = datetime.fromisoformat(ln["t"])
-            if (prev is not None and prev["codec"] == "opensource/esp32-paxcounter"
-                    and prev["stop_id"] == ln["stop_id"] and set(prev["faults"]) <= {"duplicates"}
-                    and set(ln["faults"]) <= {"duplicates"}
-                    and not any(abs((t - x).total_seconds()) < 200 for x in skewed)):
+            if (
+                prev is not None
+                and prev["codec"] == "opensource/esp32-paxcounter"
+                and prev["stop_id"] == ln["stop_id"]
+                and set(prev["faults"]) <= {"duplicates"}
+                and set(ln["faults"]) <= {"duplicates"}
+                and not any(abs((t - x).total_seconds()) < 200 for x in skewed)
+            ):
                 expected[(ln["dev_eui"], _when(ln))] = ln["stop_id"]
     delivered = sum(1 for rows in by_vehicle.values() for ln in rows if not {"gaps", "garbage"} & set(ln["faults"]))
     with psycopg.connect(week["url"]) as conn:
@@ -170,9 +193,13 @@ def test_lost_frames_are_recorded_as_gaps(week):
         rows = by_dev[lost["dev_eui"]]
         i = next(k for k, ln in enumerate(rows) if ln is lost)
         before = [ln for ln in rows[:i] if "gaps" not in ln["faults"]]
-        after = [ln for ln in rows[i + 1:] if "gaps" not in ln["faults"]]
-        return (bool(before) and bool(after) and before[-1]["f_cnt"] < lost["f_cnt"] < after[0]["f_cnt"]
-                and "resets" not in after[0]["faults"])
+        after = [ln for ln in rows[i + 1 :] if "gaps" not in ln["faults"]]
+        return (
+            bool(before)
+            and bool(after)
+            and before[-1]["f_cnt"] < lost["f_cnt"] < after[0]["f_cnt"]
+            and "resets" not in after[0]["faults"]
+        )
 
     hidden = [ln for ln in gaps if not visible(ln)]
     assert len(hidden) < 0.01 * len(gaps)
@@ -181,5 +208,6 @@ def test_lost_frames_are_recorded_as_gaps(week):
     assert len(visible_missed) <= 0.005 * len(gaps), visible_missed[:5]
     lost = collections.Counter(ln["dev_eui"] for ln in gaps)
     assert sum(hi - lo + 1 for _, lo, hi in recorded) <= len(gaps) + sum(
-        1 for ln in week["lines"] if {"skew", "reorder"} & set(ln["faults"]))
+        1 for ln in week["lines"] if {"skew", "reorder"} & set(ln["faults"])
+    )
     assert lost

@@ -9,17 +9,36 @@ from datetime import datetime, timedelta
 import numpy as np
 import pytest
 
-from ingest.codecs import all_codecs, get
-from ingest.envelopes import parse_batch
-from simulators import read_messages
 from stadtpuls.cli import main as cli
+from stadtpuls.ingest.codecs import all_codecs, get
+from stadtpuls.ingest.envelopes import parse_batch
+from stadtpuls.simulators import read_messages
 
 
 def _run(tmp_path, name: str, seed: int) -> tuple[bytes, bytes]:
     out, truth = tmp_path / f"{name}.jsonl", tmp_path / f"{name}.truth.jsonl"
-    code = cli(["simulate", "--city", "small", "--seed", str(seed), "--start", "2025-03-03", "--duration", "1d",
-                "--faults", "default", "--format", "mixed", "--out", str(out), "--truth", str(truth),
-                "--no-progress"])
+    code = cli(
+        [
+            "simulate",
+            "--city",
+            "small",
+            "--seed",
+            str(seed),
+            "--start",
+            "2025-03-03",
+            "--duration",
+            "1d",
+            "--faults",
+            "default",
+            "--format",
+            "mixed",
+            "--out",
+            str(out),
+            "--truth",
+            str(truth),
+            "--no-progress",
+        ]
+    )
     assert code == 0
     return out.read_bytes(), truth.read_bytes()
 
@@ -63,14 +82,15 @@ def test_every_uplink_reads_back_through_the_hub_envelope_parser(small_week):
 def _params(city, site_ids: list[str]) -> dict[str, np.ndarray]:
     depth = [getattr(city.site_by_id.get(s), "depth_mm", None) for s in site_ids]
     full = [getattr(city.site_by_id.get(s), "full_mm", None) for s in site_ids]
-    return {"depth_mm": np.array([np.nan if d is None else d for d in depth], dtype=np.float64),
-            "full_mm": np.array([np.nan if f is None else f for f in full], dtype=np.float64)}
+    return {
+        "depth_mm": np.array([np.nan if d is None else d for d in depth], dtype=np.float64),
+        "full_mm": np.array([np.nan if f is None else f for f in full], dtype=np.float64),
+    }
 
 
 def test_every_uplink_decodes_to_the_quantities_of_its_ground_truth(small_week):
     city = small_week.sim.city
-    lines = [line for line in small_week.lines if line["kind"] not in ("malformed",)
-             and "gaps" not in line["faults"]]
+    lines = [line for line in small_week.lines if line["kind"] not in ("malformed",) and "gaps" not in line["faults"]]
     by_codec: dict[str, list[dict]] = collections.defaultdict(list)
     for line in lines:
         by_codec[line["codec"]].append(line)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
 import orjson
 
-from simulators.city import build_city
-from simulators.envelopes import (
+from stadtpuls.simulators.city import build_city
+from stadtpuls.simulators.envelopes import (
     Network,
     UplinkFacts,
     chirpstack_join,
@@ -20,10 +19,10 @@ from simulators.envelopes import (
     tts_join,
     tts_uplink,
 )
-from simulators.sessions import Sessions
-from simulators.timebase import parse_start
+from stadtpuls.simulators.sessions import Sessions
+from stadtpuls.simulators.timebase import parse_start
 
-SAMPLES = Path(os.environ["STADTPULS_SHARED_DIR"]) / "lns-formats" / "samples"  # set by tests/conftest.py
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "lns-formats" / "samples"
 TTS_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(\d{3})?Z$")
 CS_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(\d{3})?\+00:00$")
 
@@ -34,9 +33,24 @@ def _facts(lns: str, f_cnt: int) -> UplinkFacts:
     session = Sessions(city, 1, 0).join(0, 0)
     t = parse_start("2025-03-03T08:00:00Z")
     gws = [(city.gateways[0], -97.0, 7.25), (city.gateways[1], -118.0, -3.5)]
-    return UplinkFacts(device, session, f_cnt, 85, b"\x01\x75\x5a", t, 9, 867_300_000, 4, 185_344, gws,
-                       "3ac7e3c4-4401-4b8d-9386-a5c902f9202d", ["01JNQ5991YDFR0AZR8AQ35VPCG"] * 5, ["AAAA", "BBBB"],
-                       [1, 2], stamps(t, 123, lns))
+    return UplinkFacts(
+        device,
+        session,
+        f_cnt,
+        85,
+        b"\x01\x75\x5a",
+        t,
+        9,
+        867_300_000,
+        4,
+        185_344,
+        gws,
+        "3ac7e3c4-4401-4b8d-9386-a5c902f9202d",
+        ["01JNQ5991YDFR0AZR8AQ35VPCG"] * 5,
+        ["AAAA", "BBBB"],
+        [1, 2],
+        stamps(t, 123, lns),
+    )
 
 
 def _sample(name: str) -> dict:

@@ -6,10 +6,10 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from simulators.city import build_city
-from simulators.environment import EnvironmentModel
-from simulators.timebase import DAY_US, HOUR_US, from_us, parse_start
-from simulators.weather import Weather
+from stadtpuls.simulators.city import build_city
+from stadtpuls.simulators.environment import EnvironmentModel
+from stadtpuls.simulators.timebase import DAY_US, HOUR_US, from_us, parse_start
+from stadtpuls.simulators.weather import Weather
 
 TZ = ZoneInfo("Europe/Berlin")
 START = parse_start("2025-07-07")  # a summer Monday
@@ -26,8 +26,7 @@ def test_rooms_are_heated_in_office_hours_and_thermometers_follow_the_weather():
             if b.codec == "elsys/ers":
                 indoor += list(zip(hours, b.quantities["temperature_c"], b.quantities["motion"], strict=True))
             else:
-                outdoor += list(zip(b.t_us, b.quantities["temperature_c"], b.quantities["humidity_pct"],
-                                    strict=True))
+                outdoor += list(zip(b.t_us, b.quantities["temperature_c"], b.quantities["humidity_pct"], strict=True))
     office = [t for h, t, _ in indoor if 8 <= h < 17]
     night = [t for h, t, _ in indoor if h < 5]
     assert 20 < np.mean(office) < 23 and 17 < np.mean(night) < 20

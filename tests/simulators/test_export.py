@@ -5,9 +5,9 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from simulators.city import build_city
-from simulators.export import fleet_document, registry_csv, registry_yaml, write_registry
 from stadtpuls import fleet
+from stadtpuls.simulators.city import build_city
+from stadtpuls.simulators.export import fleet_document, registry_csv, registry_yaml, write_registry
 
 
 @pytest.mark.parametrize("fmt", ["yaml", "csv"])
@@ -21,7 +21,11 @@ def test_export_parses_without_row_errors_and_keeps_the_geometry(fmt):
     for s in city.sites_of("bin"):
         got = sites[s.site_id]
         assert (got["depth_mm"], got["full_mm"], got["threshold_pct"], got["waste_type"]) == (
-            s.depth_mm, s.full_mm, s.threshold_pct, s.waste_type)
+            s.depth_mm,
+            s.full_mm,
+            s.threshold_pct,
+            s.waste_type,
+        )
     for s in city.sites_of("stop"):
         assert (sites[s.site_id]["seq"], sites[s.site_id]["parent_id"]) == (s.seq, s.parent_id)
     devices = {d["dev_eui"]: d for d in parsed.devices}

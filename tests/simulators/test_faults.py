@@ -7,9 +7,9 @@ import collections
 import orjson
 import pytest
 
-from ingest.codecs import all_codecs, get
-from ingest.envelopes import parse_batch
-from simulators.faults import DEFAULT_RATES, FaultConfig, FaultInjector, FaultSpecError
+from stadtpuls.ingest.codecs import all_codecs, get
+from stadtpuls.ingest.envelopes import parse_batch
+from stadtpuls.simulators.faults import DEFAULT_RATES, FaultConfig, FaultInjector, FaultSpecError
 
 
 def test_fault_spec_parses_default_overrides_and_none():
@@ -31,12 +31,18 @@ def test_fault_spec_rejects_bad_values_with_the_offending_text(text):
 def test_garbage_frames_are_rejected_by_the_device_codec(codec_id):
     inj = FaultInjector(FaultConfig(), seed=3, start_us=0)
     codec = get(codec_id)
-    sample = {"milesight-iot/em310-udl": "01755a0382b004040000", "netvox/r718x": "013401240104b0007b1400",
-              "pepperl-fuchs/wilsen-sonic-level": "040b0204b0030b06140602014144cccd03510124",
-              "nwave/nps405": "3d", "bosch/tps110": "01", "netvox/r719a": "0159012401000000000000",
-              "milesight-iot/vs133": "03d26400000004d25a00000005cc03000100",
-              "opensource/esp32-paxcounter": "0a000300e0620f0350c0bc000778007100",
-              "elsys/ers": "0100d5022804012c0503070e10", "dragino/lht65": "cbb804d2022b0000000000"}[codec_id]
+    sample = {
+        "milesight-iot/em310-udl": "01755a0382b004040000",
+        "netvox/r718x": "013401240104b0007b1400",
+        "pepperl-fuchs/wilsen-sonic-level": "040b0204b0030b06140602014144cccd03510124",
+        "nwave/nps405": "3d",
+        "bosch/tps110": "01",
+        "netvox/r719a": "0159012401000000000000",
+        "milesight-iot/vs133": "03d26400000004d25a00000005cc03000100",
+        "opensource/esp32-paxcounter": "0a000300e0620f0350c0bc000778007100",
+        "elsys/ers": "0100d5022804012c0503070e10",
+        "dragino/lht65": "cbb804d2022b0000000000",
+    }[codec_id]
     for _ in range(20):
         port, data = inj.garbage(codec_id, codec.f_ports[0], bytes.fromhex(sample))
         assert data and "errors" in codec.decode_row(port, data)
@@ -93,8 +99,11 @@ def test_duplicates_are_byte_identical_copies_and_reordered_uplinks_follow_the_n
     for line in reordered:
         if line["lns"] != "chirpstack" or line["dedup"] not in msgs_by_dedup:
             continue
-        nxt = [x for x in small_week.lines[order[line["dedup"]] + 1:] if x["dev_eui"] == line["dev_eui"]
-               and x["dedup"] in msgs_by_dedup and "reorder" not in x["faults"]]
+        nxt = [
+            x
+            for x in small_week.lines[order[line["dedup"]] + 1 :]
+            if x["dev_eui"] == line["dev_eui"] and x["dedup"] in msgs_by_dedup and "reorder" not in x["faults"]
+        ]
         if nxt:
             assert msgs_by_dedup[nxt[0]["dedup"]] < msgs_by_dedup[line["dedup"]]
             late += 1

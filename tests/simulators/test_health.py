@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulators.health import Health
-from simulators.timebase import DAY_US, HOUR_US
+from stadtpuls.simulators.health import Health
+from stadtpuls.simulators.timebase import DAY_US, HOUR_US
 
 
 def test_dying_batteries_reach_the_cutoff_and_silence_their_devices():

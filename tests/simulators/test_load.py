@@ -6,12 +6,12 @@ import collections
 
 import numpy as np
 
-from ingest.codecs import get
-from ingest.envelopes import parse_batch
-from simulators.city import build_city
-from simulators.faults import FaultConfig
-from simulators.load import LoadRun, run
-from simulators.timebase import US, parse_start
+from stadtpuls.ingest.codecs import get
+from stadtpuls.ingest.envelopes import parse_batch
+from stadtpuls.simulators.city import build_city
+from stadtpuls.simulators.faults import FaultConfig
+from stadtpuls.simulators.load import LoadRun, run
+from stadtpuls.simulators.timebase import US, parse_start
 
 START = parse_start("2025-03-03T08:00:00Z")
 

@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from simulators.mqtt_raw import RawMqttError, RawPublisher, count_acks, publish_packet
+from stadtpuls.simulators.mqtt_raw import RawMqttError, RawPublisher, count_acks, publish_packet
 
 
 def _decode(packet: bytes) -> tuple[int, bytes, int, bytes]:
@@ -22,10 +22,10 @@ def _decode(packet: bytes) -> tuple[int, bytes, int, bytes]:
         if not b & 0x80:
             break
     assert length == len(packet) - i
-    (tlen,) = struct.unpack("!H", packet[i:i + 2])
-    topic = packet[i + 2:i + 2 + tlen]
-    (pid,) = struct.unpack("!H", packet[i + 2 + tlen:i + 4 + tlen])
-    return length, topic, pid, packet[i + 4 + tlen:]
+    (tlen,) = struct.unpack("!H", packet[i : i + 2])
+    topic = packet[i + 2 : i + 2 + tlen]
+    (pid,) = struct.unpack("!H", packet[i + 2 + tlen : i + 4 + tlen])
+    return length, topic, pid, packet[i + 4 + tlen :]
 
 
 @pytest.mark.parametrize("size", [0, 10, 200, 20000, 3_000_000])
@@ -53,7 +53,7 @@ def test_raw_publisher_gets_every_message_acknowledged_and_delivered(project_bro
     items = [(f"sim/raw/{k % 7}".encode(), f"payload {k}".encode() * 20) for k in range(70_000)]
     pub = RawPublisher(project_broker.url, "sim-test-raw", window=5000)
     for k in range(0, len(items), 9000):
-        pub.publish_many(items[k:k + 9000])
+        pub.publish_many(items[k : k + 9000])
     pub.close()
     assert pub.sent == pub.acked == len(items) and pub.errors == 0  # packet ids wrapped around 65535 safely
     got = subscriber.wait_for(len(items))

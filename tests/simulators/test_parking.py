@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from simulators.city import build_city
-from simulators.parking import ParkingModel
-from simulators.timebase import DAY_US, HOUR_US, US, parse_start, to_us
-from simulators.weather import Weather
+from stadtpuls.simulators.city import build_city
+from stadtpuls.simulators.parking import ParkingModel
+from stadtpuls.simulators.timebase import DAY_US, HOUR_US, US, parse_start, to_us
+from stadtpuls.simulators.weather import Weather
 
 TZ = ZoneInfo("Europe/Berlin")
 START = parse_start("2025-03-03")  # Monday
@@ -25,8 +25,9 @@ def _week(seed: int = 3):
     for w0 in range(START, START + 7 * DAY_US, HOUR_US):
         for batch in model.step(w0, w0 + HOUR_US):
             for k in range(len(batch)):
-                events[int(batch.dev[k])].append((int(batch.t_us[k]), bool(batch.quantities["occupied"][k]),
-                                                  str(batch.extra["event"][k])))
+                events[int(batch.dev[k])].append(
+                    (int(batch.t_us[k]), bool(batch.quantities["occupied"][k]), str(batch.extra["event"][k]))
+                )
         occupancy[w0 + HOUR_US] = np.array([model.occupied[model.lot == i].mean() for i in range(len(model.lot_ids))])
     return city, model, occupancy, events
 

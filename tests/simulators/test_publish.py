@@ -7,9 +7,9 @@ import socket
 
 import pytest
 
-from simulators import FileSink, Message, MqttSink, read_messages
-from simulators.publish import PublishError, pace
-from simulators.timebase import US
+from stadtpuls.simulators import FileSink, Message, MqttSink, read_messages
+from stadtpuls.simulators.publish import PublishError, pace
+from stadtpuls.simulators.timebase import US
 
 
 def test_mqtt_sink_delivers_every_message_of_a_simulated_day(project_broker, subscriber, small_week):

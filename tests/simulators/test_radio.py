@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulators.city import build_city
-from simulators.geo import distance_m
-from simulators.radio import CHANNELS_HZ, RadioModel, airtime_us
+from stadtpuls.simulators.city import build_city
+from stadtpuls.simulators.geo import distance_m
+from stadtpuls.simulators.radio import CHANNELS_HZ, RadioModel, airtime_us
 
 
 def test_time_on_air_matches_the_semtech_formula():

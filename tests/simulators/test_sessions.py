@@ -7,8 +7,8 @@ import uuid
 
 import numpy as np
 
-from simulators.city import build_city
-from simulators.sessions import Ids, Sessions, ulid
+from stadtpuls.simulators.city import build_city
+from stadtpuls.simulators.sessions import Ids, Sessions, ulid
 
 
 def _crockford_decode(text: str) -> int:
@@ -28,8 +28,10 @@ def test_ulids_carry_their_millisecond_time_and_random_bits():
     a, b = Ids(1, 0), Ids(1, 0)
     rows = a.ulid_rows(np.array([5, 6]), 3)
     raw = b.take(60)
-    assert rows == [[ulid(5, raw[0:10]), ulid(5, raw[10:20]), ulid(5, raw[20:30])],
-                    [ulid(6, raw[30:40]), ulid(6, raw[40:50]), ulid(6, raw[50:60])]]
+    assert rows == [
+        [ulid(5, raw[0:10]), ulid(5, raw[10:20]), ulid(5, raw[20:30])],
+        [ulid(6, raw[30:40]), ulid(6, raw[40:50]), ulid(6, raw[50:60])],
+    ]
 
 
 def test_ids_are_reproducible_per_seed_and_start_and_uuids_are_version_4():

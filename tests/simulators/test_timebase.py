@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from simulators.timebase import (
+from stadtpuls.simulators.timebase import (
     DAY_US,
     HOUR_US,
     TimeParseError,
@@ -19,8 +19,9 @@ from simulators.timebase import (
 )
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("90", 90), ("15m", 900), ("6h", 21600), ("7d", 604800),
-                                               ("2w", 1209600), ("1.5h", 5400)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90", 90), ("15m", 900), ("6h", 21600), ("7d", 604800), ("2w", 1209600), ("1.5h", 5400)]
+)
 def test_durations(text, seconds):
     assert parse_duration(text) == seconds * 1_000_000
 
@@ -36,7 +37,9 @@ def test_start_times_and_their_text():
     assert iso_us(us) == "2025-03-03T00:00:00.000000Z"
     assert parse_start("2025-03-03T01:00:00+01:00") == us
     assert iso_array(np.array([us, us + 1]), extra_ns=np.array([7, 999])) == [
-        "2025-03-03T00:00:00.000000007Z", "2025-03-03T00:00:00.000001999Z"]
+        "2025-03-03T00:00:00.000000007Z",
+        "2025-03-03T00:00:00.000001999Z",
+    ]
     assert iso_us(us + 1, z=False).endswith(".000001+00:00")
     with pytest.raises(TimeParseError):
         parse_start("yesterday")

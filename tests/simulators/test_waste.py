@@ -7,10 +7,10 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from simulators.city import build_city
-from simulators.timebase import DAY_US, HOUR_US, parse_start
-from simulators.waste import RATES, WasteModel
-from simulators.weather import Weather
+from stadtpuls.simulators.city import build_city
+from stadtpuls.simulators.timebase import DAY_US, HOUR_US, parse_start
+from stadtpuls.simulators.waste import RATES, WasteModel
+from stadtpuls.simulators.weather import Weather
 
 TZ = ZoneInfo("Europe/Berlin")
 START = parse_start("2025-03-03")
@@ -24,8 +24,13 @@ def _run(schedule=None, days: int = 14, size: str = "small", seed: int = 5):
         for batch in model.step(w0, w0 + HOUR_US):
             for k in range(len(batch)):
                 site = city.devices[int(batch.dev[k])].site_id
-                rows[site].append((int(batch.t_us[k]), float(batch.quantities["fill_pct"][k]),
-                                   float(batch.extra["true_level_pct"][k])))
+                rows[site].append(
+                    (
+                        int(batch.t_us[k]),
+                        float(batch.quantities["fill_pct"][k]),
+                        float(batch.extra["true_level_pct"][k]),
+                    )
+                )
     return city, model, rows
 
 

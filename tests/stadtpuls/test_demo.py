@@ -37,7 +37,11 @@ class Demo:
         self.data_dir = data_dir
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "stadtpuls.cli", "demo", "--port", str(self.port), *args],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
         )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)

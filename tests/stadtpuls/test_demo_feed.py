@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from simulators.engine import SimConfig, Simulation
 from stadtpuls.demo_feed import TimeLapse
+from stadtpuls.simulators.engine import SimConfig, Simulation
 
 US = 1_000_000
 ANCHOR = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)

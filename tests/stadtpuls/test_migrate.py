@@ -10,8 +10,18 @@ import pytest
 from stadtpuls.migrate import detect_mode, migrate, migrations
 
 TABLES = {
-    "sites", "devices", "api_keys", "uplinks", "bin_levels", "parking_events", "passenger_counts",
-    "environment_readings", "dead_letters", "fcnt_gaps", "device_state", "schema_migrations",
+    "sites",
+    "devices",
+    "api_keys",
+    "uplinks",
+    "bin_levels",
+    "parking_events",
+    "passenger_counts",
+    "environment_readings",
+    "dead_letters",
+    "fcnt_gaps",
+    "device_state",
+    "schema_migrations",
 }
 HOURLY = {"uplinks_hourly", "bin_levels_hourly", "parking_hourly", "passengers_hourly", "environment_hourly"}
 
@@ -117,16 +127,20 @@ def test_dead_letters_written_before_0004_are_merged_per_message(new_database) -
     migrate(url)
     with psycopg.connect(url) as conn:  # back to the schema before 0004, with a message dead-lettered three times
         conn.execute("DROP INDEX dead_letters_message_key_idx")
-        conn.execute("ALTER TABLE dead_letters DROP COLUMN message_key, DROP COLUMN repeats,"
-                     " DROP COLUMN last_received_at")
+        conn.execute(
+            "ALTER TABLE dead_letters DROP COLUMN message_key, DROP COLUMN repeats, DROP COLUMN last_received_at"
+        )
         conn.execute("DELETE FROM schema_migrations WHERE version = 4")
         t = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
         for minutes, payload in ((0, b"{broken"), (5, b"{broken"), (9, b"{other"), (20, b"{broken")):
-            conn.execute("INSERT INTO dead_letters (received_at, topic, stage, reason, payload)"
-                         " VALUES (%s, 'v3/a@t/devices/d/up', 'envelope', 'not JSON', %s)",
-                         (t.replace(minute=minutes), payload))
+            conn.execute(
+                "INSERT INTO dead_letters (received_at, topic, stage, reason, payload)"
+                " VALUES (%s, 'v3/a@t/devices/d/up', 'envelope', 'not JSON', %s)",
+                (t.replace(minute=minutes), payload),
+            )
     assert migrate(url).applied == ["0004_dead_letter_repeats"]
     with psycopg.connect(url) as conn:
-        rows = conn.execute("SELECT payload, received_at, repeats, last_received_at FROM dead_letters"
-                            " ORDER BY received_at").fetchall()
+        rows = conn.execute(
+            "SELECT payload, received_at, repeats, last_received_at FROM dead_letters ORDER BY received_at"
+        ).fetchall()
     assert rows == [(b"{broken", t, 3, t.replace(minute=20)), (b"{other", t.replace(minute=9), 1, None)]

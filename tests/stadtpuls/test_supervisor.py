@@ -36,8 +36,12 @@ def wait_file(path: Path, timeout: float = 10.0) -> str:
 
 def test_child_runs_in_its_own_process_group_and_stop_ends_its_grandchildren(tmp_path: Path) -> None:
     pid_file = tmp_path / "grandchild"
-    child = Child("shell", ["sh", "-c", f"sleep 60 & echo $! > {pid_file}; wait"], dict(os.environ),
-                  log_path=tmp_path / "shell.log")
+    child = Child(
+        "shell",
+        ["sh", "-c", f"sleep 60 & echo $! > {pid_file}; wait"],
+        dict(os.environ),
+        log_path=tmp_path / "shell.log",
+    )
     child.start()
     try:
         grandchild = int(wait_file(pid_file))
@@ -51,8 +55,10 @@ def test_child_runs_in_its_own_process_group_and_stop_ends_its_grandchildren(tmp
 
 def test_child_ignoring_sigterm_is_killed_after_its_grace_period(tmp_path: Path) -> None:
     ready = tmp_path / "ready"
-    code = (f"import signal, time, pathlib; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-            f"pathlib.Path({str(ready)!r}).write_text('1'); time.sleep(60)")
+    code = (
+        f"import signal, time, pathlib; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        f"pathlib.Path({str(ready)!r}).write_text('1'); time.sleep(60)"
+    )
     child = Child("stubborn", [PY, "-c", code], dict(os.environ), stop_timeout=0.5)
     child.start()
     wait_file(ready)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ingest.codecs.base import FieldSpec
-from ingest.codecs.builder import Builder
-from ingest.codecs.lazy_columns import Later, LazyColumn, Lookup
+from stadtpuls.ingest.codecs.base import FieldSpec
+from stadtpuls.ingest.codecs.builder import Builder
+from stadtpuls.ingest.codecs.lazy_columns import Later, LazyColumn, Lookup
 
 FIELDS = (
     FieldSpec("a", "int"),

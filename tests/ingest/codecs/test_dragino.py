@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ingest.codecs import get
+from stadtpuls.ingest.codecs import get
 
 
 def decode(*hexes: str, port: int = 2):

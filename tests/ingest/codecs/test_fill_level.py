@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ingest.codecs.base import Column
-from ingest.codecs.fill_level import fill_pct, param
+from stadtpuls.ingest.codecs.base import Column
+from stadtpuls.ingest.codecs.fill_level import fill_pct, param
 
 
 def test_fill_is_linear_between_depth_and_full_level_and_clipped() -> None:

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.codecs import get
+from stadtpuls.ingest.codecs import get
 
 CODECS = ["netvox/r718x", "netvox/r719a", "nwave/nps405", "bosch/tps110", "dragino/lht65"]
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ingest.codecs.lazy_columns import Later, LazyColumn, Lookup
+from stadtpuls.ingest.codecs.lazy_columns import Later, LazyColumn, Lookup
 
 
 def test_writes_are_replayed_once_in_order_with_their_masks() -> None:

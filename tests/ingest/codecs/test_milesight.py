@@ -7,16 +7,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ingest.codecs import EncodeError, get
+from stadtpuls.ingest.codecs import EncodeError, get
 
 
 def decode_hex(cid: str, *hexes: str) -> tuple[list[Any], list[Any]]:
     payloads = [bytes.fromhex(h) for h in hexes]
     offsets = np.zeros(len(payloads) + 1, dtype=np.int64)
     np.cumsum([len(p) for p in payloads], out=offsets[1:])
-    decoded = get(cid).decode(
-        np.full(len(payloads), 85), np.frombuffer(b"".join(payloads), np.uint8), offsets
-    )
+    decoded = get(cid).decode(np.full(len(payloads), 85), np.frombuffer(b"".join(payloads), np.uint8), offsets)
     return decoded.objects(), decoded.error.tolist()
 
 
@@ -110,7 +108,5 @@ def test_vs133_encode_needs_both_period_counts_of_a_line() -> None:
 
 
 def test_em310_encodes_the_canonical_record_set_in_table_order() -> None:
-    buf, offsets = get("milesight-iot/em310-udl").encode(
-        85, {"tilt": ["tilt"], "distance": [2116], "battery": [92]}
-    )
+    buf, offsets = get("milesight-iot/em310-udl").encode(85, {"tilt": ["tilt"], "distance": [2116], "battery": [92]})
     assert bytes(buf).hex() == "01755c03824408040001" and offsets.tolist() == [0, 10]

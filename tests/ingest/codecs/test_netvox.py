@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ingest.codecs import EncodeError, get
+from stadtpuls.ingest.codecs import EncodeError, get
 
 
 def decode_hex(codec_id: str, port: int, *hexes: str) -> list:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ingest.codecs import get
+from stadtpuls.ingest.codecs import get
 
 
 def decode(port: int, *hexes: str):

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ingest.codecs import EncodeError, get
-from ingest.codecs.raw_columns import RawColumn
+from stadtpuls.ingest.codecs import EncodeError, get
+from stadtpuls.ingest.codecs.raw_columns import RawColumn
 
 CID = "opensource/esp32-paxcounter"
 
@@ -63,9 +63,7 @@ def test_counters_with_gps_and_pax_sum() -> None:
 def test_uint32_fields_and_uptime_fold_to_signed_32_bits() -> None:
     # uptime: low word 0x00000001 ORed with high word 0x80000000 -> 0x80000001 as int32
     status = "2f01" + "01000000" + "00000080" + "2d" + "00000080" + "01" + "ffffffff"
-    objects, _, _ = decode_rows(
-        (2, status), (9, "ffffffff07"), (2, "2f01" + "ffff0000" + "0000ffff" + "00" * 10)
-    )
+    objects, _, _ = decode_rows((2, status), (9, "ffffffff07"), (2, "2f01" + "ffff0000" + "0000ffff" + "00" * 10))
     assert objects[0]["uptime"] == -(2**31) + 1
     assert objects[0]["memory"] == -(2**31) and objects[0]["restarts"] == -1
     assert objects[1]["time"] == -1 and objects[1]["timestatus"] == 7

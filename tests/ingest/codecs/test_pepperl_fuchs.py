@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ingest.codecs import EncodeError, get
+from stadtpuls.ingest.codecs import EncodeError, get
 
 CID = "pepperl-fuchs/wilsen-sonic-level"
 

@@ -20,13 +20,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.codecs import Codec, get
-from ingest.codecs.elsys import ElsysERS
-from ingest.codecs.milesight import EM310UDL, VS133, MilesightCodec
-from ingest.codecs.paxcounter import LAYOUTS
-from ingest.codecs.paxcounter_fields import FLAGS, PAYLOADMASK
-from ingest.codecs.pepperl_fuchs import WilsenSonicLevel
-from ingest.codecs.wilsen_records import RECORDS
+from stadtpuls.ingest.codecs import Codec, get
+from stadtpuls.ingest.codecs.elsys import ElsysERS
+from stadtpuls.ingest.codecs.milesight import EM310UDL, VS133, MilesightCodec
+from stadtpuls.ingest.codecs.paxcounter import LAYOUTS
+from stadtpuls.ingest.codecs.paxcounter_fields import FLAGS, PAYLOADMASK
+from stadtpuls.ingest.codecs.pepperl_fuchs import WilsenSonicLevel
+from stadtpuls.ingest.codecs.wilsen_records import RECORDS
 
 RECORD_CODECS = {
     "milesight-iot/em310-udl": EM310UDL,
@@ -84,7 +84,7 @@ def milesight_payloads(codec: MilesightCodec) -> st.SearchStrategy[bytes]:
 
 
 def elsys_payloads() -> st.SearchStrategy[bytes]:
-    from ingest.codecs.elsys import _RECORDS
+    from stadtpuls.ingest.codecs.elsys import _RECORDS
 
     known = st.sampled_from(_RECORDS).flatmap(
         lambda r: st.binary(min_size=r[2], max_size=r[2]).map(lambda v: bytes([r[0]]) + v)
@@ -115,9 +115,9 @@ def wilsen_payloads() -> st.SearchStrategy[bytes]:
 
 def pax_payloads() -> st.SearchStrategy[tuple[int, bytes]]:
     lengths = sorted({ln for (_, ln) in LAYOUTS if ln} | {0, 1, 3, 9, 13, 14, 16, 18, 21, 22, 25})
-    return st.tuples(
-        st.sampled_from([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 85]), st.sampled_from(lengths)
-    ).flatmap(lambda t: st.binary(min_size=t[1], max_size=t[1]).map(lambda b: (t[0], b)))
+    return st.tuples(st.sampled_from([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 85]), st.sampled_from(lengths)).flatmap(
+        lambda t: st.binary(min_size=t[1], max_size=t[1]).map(lambda b: (t[0], b))
+    )
 
 
 def structured(cid: str) -> st.SearchStrategy[tuple[int, bytes]]:
@@ -176,9 +176,7 @@ def test_vectorised_decode_equals_reference_on_structured_records(cid: str, data
 @given(
     batch=st.lists(st.tuples(st.integers(0, 300), st.binary(max_size=40)), max_size=60),
 )
-def test_vectorised_decode_equals_reference_on_arbitrary_bytes(
-    cid: str, batch: list[tuple[int, bytes]]
-) -> None:
+def test_vectorised_decode_equals_reference_on_arbitrary_bytes(cid: str, batch: list[tuple[int, bytes]]) -> None:
     ports = [p for p, _ in batch]
     payloads = [b for _, b in batch]
     for codec in variants(cid):
@@ -216,9 +214,7 @@ def columns_of(fields: dict[str, st.SearchStrategy[Any]], n: int) -> st.SearchSt
 
 def subset(fields: dict[str, st.SearchStrategy[Any]]) -> st.SearchStrategy[dict[str, st.SearchStrategy[Any]]]:
     names = sorted(fields)
-    return st.lists(st.sampled_from(names), min_size=1, unique=True).map(
-        lambda ks: {k: fields[k] for k in ks}
-    )
+    return st.lists(st.sampled_from(names), min_size=1, unique=True).map(lambda ks: {k: fields[k] for k in ks})
 
 
 EM310_FIELDS = {
@@ -313,9 +309,7 @@ def expected_object(cid: str, values: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize(("cid", "f_port", "fields"), roundtrip_cases())
 @settings(max_examples=40, deadline=None)
 @given(data=st.data())
-def test_encode_then_decode_gives_the_values_back(
-    cid: str, f_port: int, fields: Any, data: st.DataObject
-) -> None:
+def test_encode_then_decode_gives_the_values_back(cid: str, f_port: int, fields: Any, data: st.DataObject) -> None:
     if cid == "milesight-iot/vs133":  # a period record carries both counts
         chosen = data.draw(fields)
         for name in list(chosen):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ingest.codecs.base import FieldSpec
-from ingest.codecs.builder import Builder
-from ingest.codecs.row_classes import (
+from stadtpuls.ingest.codecs.base import FieldSpec
+from stadtpuls.ingest.codecs.builder import Builder
+from stadtpuls.ingest.codecs.row_classes import (
     PortCodes,
     at_least,
     fail_by_length,

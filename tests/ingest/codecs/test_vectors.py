@@ -1,6 +1,6 @@
-"""Every decoder test vector of the TTN Device Repository (``shared/codec-vectors``) against every codec.
+"""Every decoder test vector of the TTN Device Repository (``tests/data/codec-vectors``) against every codec.
 
-The vector files are read at run time from ``$STADTPULS_SHARED_DIR/codec-vectors`` (see tests/conftest.py) or
+The vector files are read at run time from ``tests/data/codec-vectors`` or
 from the directory named by ``STADTPULS_CODEC_VECTORS``. Each vector is decoded three ways: alone through the
 vectorised ``decode``, together with the rest of its file as one mixed batch, and through the per-message
 ``decode_row``. Objects must match the official output exactly: the same keys, equal numbers (3 == 3.0, but a
@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ingest.codecs import get
+from stadtpuls.ingest.codecs import get
 
 
 def vectors_dir() -> Path:
     env = os.environ.get("STADTPULS_CODEC_VECTORS")
-    return Path(env) if env else Path(os.environ["STADTPULS_SHARED_DIR"]) / "codec-vectors"  # tests/conftest.py
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "data" / "codec-vectors"
 
 
 def codec_id(path: Path, vendor: str) -> str:
