@@ -41,6 +41,7 @@ ROUTERS: list[str] = [
     "stadtpuls.api.routes.dead_letters",
     "stadtpuls.api.routes.keys",
     "stadtpuls.api.routes.pages",
+    "stadtpuls.api.routes.map",
 ]
 POOL_MIN, POOL_MAX = 2, 10
 START_WAIT_S = 10.0

@@ -98,11 +98,28 @@ class Settings(BaseSettings):
     api_cache_ttl: float = Field(5.0, ge=0, le=300, description="seconds live summaries (lots, lines) are cached")
     live_poll_interval: float = Field(5.0, gt=0, le=300, description="seconds between live refreshes without NOTIFY")
     api_max_range_days: int = Field(93, ge=1, le=3660, description="longest time range a history query accepts")
+    map_tile_url: str = Field(
+        "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        description="raster tile URL template of the pages' maps ({z}/{x}/{y}, optional {s}); empty = no tiles",
+    )
+    map_attribution: str = Field("© OpenStreetMap contributors", description="attribution shown on the maps")
+    map_attribution_url: str = Field(
+        "https://www.openstreetmap.org/copyright", description="link of the maps' attribution"
+    )
+    map_max_zoom: int = Field(19, ge=2, le=22, description="highest zoom level the tile server offers")
 
     # operations
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log level")
     log_format: Literal["kv", "json"] = Field("kv", description="structured log line format")
     data_dir: Path = Field(Path("var"), description="embedded database, broker and demo state")
+
+    @field_validator("map_tile_url")
+    @classmethod
+    def _tile_template(cls, v: str) -> str:
+        v = v.strip()
+        if v and (not v.startswith(("https://", "http://")) or not all(k in v for k in ("{z}", "{x}", "{y}"))):
+            raise ValueError("an http(s) URL template with {z}, {x} and {y}, or empty for no tiles")
+        return v
 
     @field_validator("timezone")
     @classmethod

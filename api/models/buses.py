@@ -7,7 +7,16 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-__all__ = ["LineHourly", "LineHourlyPublic", "LinePublic", "LinesPublic", "VehiclePublic", "VehiclesPublic"]
+__all__ = [
+    "BusStop",
+    "BusStopsPublic",
+    "LineHourly",
+    "LineHourlyPublic",
+    "LinePublic",
+    "LinesPublic",
+    "VehiclePublic",
+    "VehiclesPublic",
+]
 
 
 class VehiclePublic(BaseModel):
@@ -65,4 +74,18 @@ class LineHourlyPublic(BaseModel):
     start: datetime
     end: datetime
     data: list[LineHourly]
+    count: int
+
+
+class BusStop(BaseModel):
+    stop_id: str
+    name: str
+    line_id: str | None = Field(description="the line the stop belongs to")
+    seq: int | None = Field(description="order along the line")
+    lat: float | None
+    lon: float | None
+
+
+class BusStopsPublic(BaseModel):
+    data: list[BusStop]
     count: int

@@ -95,6 +95,17 @@ async def lines(conn: AsyncConnection, *, vehicles: list[dict[str, Any]]) -> lis
     return list(by_line.values())
 
 
+async def stops(conn: AsyncConnection) -> list[dict[str, Any]]:
+    """Every stop with its position, by line and order along it (the lines as drawn on a map)."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        """SELECT site_id AS stop_id, name, parent_id AS line_id, seq, lat, lon
+           FROM sites WHERE kind = 'stop'
+           ORDER BY parent_id NULLS LAST, seq NULLS LAST, site_id"""
+    )
+    return await cur.fetchall()
+
+
 async def line_exists(conn: AsyncConnection, *, line_id: str) -> bool:
     cur = await conn.execute("SELECT 1 FROM sites WHERE site_id = %s AND kind = 'line'", (line_id,))
     return await cur.fetchone() is not None

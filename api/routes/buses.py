@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from ..deps import ConnDep, CtxDep, rate_limited
-from ..models.buses import LineHourlyPublic, LinesPublic, VehiclesPublic
+from ..models.buses import BusStopsPublic, LineHourlyPublic, LinesPublic, VehiclesPublic
 from ..problems import Problem, responses
 from ..queries import buses as q
 from ..sse import event_stream
@@ -33,6 +33,12 @@ async def list_vehicles(ctx: CtxDep) -> Response:
 async def list_lines(ctx: CtxDep) -> Response:
     body, _ = await ctx.hub.get("lines")
     return Response(body, media_type="application/json")
+
+
+@router.get("/stops", response_model=BusStopsPublic, summary="every stop with its position, by line and order")
+async def list_stops(conn: ConnDep) -> BusStopsPublic:
+    rows = await q.stops(conn)
+    return BusStopsPublic.model_validate({"data": rows, "count": len(rows)})
 
 
 @router.get(

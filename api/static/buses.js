@@ -2,6 +2,7 @@
 import { ago, clock, num, t, translatePage } from "/static/i18n.js";
 import { el, flash, placeInOrder, safeId } from "/static/dom.js";
 import { Announcer, LiveSource } from "/static/live.js";
+import { LEVEL_COLOURS, TileMap } from "/static/map.js";
 
 const list = document.getElementById("lines");
 const empty = document.getElementById("lines-empty");
@@ -13,6 +14,10 @@ const cards = new Map();
 let lines = [];
 let vehicles = [];
 const announcer = new Announcer(document.getElementById("announce"));
+// Line colours (Okabe–Ito, distinguishable with colour-vision deficiency); vehicles carry their occupancy colour.
+const LINE_COLOURS = ["#0072B2", "#009E73", "#CC79A7", "#56B4E9", "#000000", "#E69F00"];
+let stops = [];
+let map = null;
 
 export function level(pct) {
   if (pct === null || pct === undefined) return "none";
@@ -95,6 +100,52 @@ function fillCard(li, line, own) {
   if (before && before !== pct) flash(li);
 }
 
+// A vehicle's card in the list, scrolled into view and focused (a tap on its marker).
+function showVehicle(vehicleId) {
+  const item = list.querySelector(`li.vehicle[data-vehicle-id="${CSS.escape(vehicleId)}"]`);
+  if (!item) return;
+  for (const other of list.querySelectorAll(".selected")) other.classList.remove("selected");
+  const card = item.closest("li.card");
+  card.classList.add("selected");
+  item.tabIndex = -1;
+  item.scrollIntoView({ block: "nearest" });
+  item.focus({ preventScroll: true });
+}
+
+function drawMap() {
+  if (!map) map = new TileMap(document.getElementById("bus-map"), {
+    label: t("buses.map"), zoomIn: t("map.zoom_in"), zoomOut: t("map.zoom_out"),
+  });
+  const lineIds = [...new Set([...lines.map((l) => l.line_id), ...stops.map((s) => s.line_id)])]
+    .filter(Boolean).sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
+  const colourOf = (id) => LINE_COLOURS[lineIds.indexOf(id) % LINE_COLOURS.length];
+  const byStop = new Map(stops.map((s) => [s.stop_id, s]));
+  const mapLines = lineIds.map((id) => ({
+    points: stops.filter((s) => s.line_id === id), colour: colourOf(id), cls: "bus-line",
+  }));
+  const stopMarkers = stops.map((s) => ({
+    lat: s.lat, lon: s.lon, r: 4, cls: "bus-stop", colour: "#ffffff", title: s.name || s.stop_id,
+  }));
+  const seen = new Map(); // vehicles at one stop side by side
+  const vehicleMarkers = vehicles.filter((v) => v.in_service && byStop.has(v.stop_id)).map((v) => {
+    const stop = byStop.get(v.stop_id);
+    const k = seen.get(v.stop_id) || 0;
+    seen.set(v.stop_id, k + 1);
+    const lv = level(v.occupancy_pct);
+    const [colour, textColour] = LEVEL_COLOURS[lv];
+    const pct = v.occupancy_pct === null ? "–" : t("buses.pct", { pct: pctText(v.occupancy_pct) });
+    const where = t("buses.at_stop", { stop: stop.name || stop.stop_id });
+    const label = `${t("buses.marker", { name: vehicleName(v), pct })}, ${where}`;
+    return {
+      id: v.vehicle_id, lat: stop.lat, lon: stop.lon, dx: 14 + 28 * k, dy: -14, cls: "vehicle", colour,
+      textColour, text: v.occupancy_pct === null ? "–" : pctText(v.occupancy_pct), title: label,
+      label: `${label}. ${t("map.show")}`, data: { level: lv },
+      onSelect: () => showVehicle(v.vehicle_id),
+    };
+  });
+  map.setLayers({ lines: mapLines, markers: [...stopMarkers, ...vehicleMarkers] });
+}
+
 function render() {
   const byLine = new Map();
   for (const v of vehicles) {
@@ -121,6 +172,7 @@ function render() {
   empty.hidden = lines.length > 0;
   const pax = lines.reduce((s, l) => s + (l.passengers || 0), 0);
   totalText.textContent = lines.length ? t("buses.total", { pax: num(pax), lines: num(lines.length) }) : "";
+  drawMap();
   document.body.dataset.updates = String(Number(document.body.dataset.updates || 0) + 1);
 }
 
@@ -136,6 +188,10 @@ function showState(connection) {
 }
 
 translatePage();
+fetch("/api/v1/buses/stops", { headers: { Accept: "application/json" } })
+  .then((res) => (res.ok ? res.json() : { data: [] }))
+  .then((body) => { stops = rows(body); drawMap(); map.fit(); })
+  .catch(() => {});
 new LiveSource({
   streamUrl: "/api/v1/buses/stream",
   snapshots: { lines: "/api/v1/buses/lines", vehicles: "/api/v1/buses/vehicles" },

@@ -2,6 +2,7 @@
 import { ago, clock, num, t, translatePage } from "/static/i18n.js";
 import { el, flash, placeInOrder, safeId } from "/static/dom.js";
 import { Announcer, LiveSource } from "/static/live.js";
+import { distanceM, LEVEL_COLOURS, TileMap } from "/static/map.js";
 
 const list = document.getElementById("lots");
 const empty = document.getElementById("lots-empty");
@@ -13,6 +14,10 @@ const cards = new Map();
 let lots = [];
 let lastChangeAt = null; // when the figures last changed (browser clock)
 const announcer = new Announcer(document.getElementById("announce"));
+const nearButton = document.getElementById("near");
+const nearMessage = document.getElementById("near-message");
+let here = null; // the visitor's position, only after a press on "Near me"
+let map = null;
 
 export function level(lot) {
   const known = lot.free + lot.occupied;
@@ -36,7 +41,7 @@ function createCard(lot) {
   meter.setAttribute("aria-hidden", "true");
   meter.append(el("span", "occ"), el("span", "unk"), el("span", "free"));
   const meta = el("p", "meta");
-  meta.append(el("span", "counts"), el("span", "warn stale-text"));
+  meta.append(el("span", "counts"), el("span", "distance"), el("span", "warn stale-text"));
   li.append(head, big, meter, meta);
   return li;
 }
@@ -63,13 +68,60 @@ function fillCard(li, lot) {
   li.querySelector(".counts").textContent = parts.join(" · ");
   const stale = li.querySelector(".stale-text");
   stale.textContent = lot.stale ? ` · ${t("stale.lot")}` : "";
+  const km = distanceKm(lot);
+  li.querySelector(".distance").textContent = km === null ? "" : ` · ${t("parking.distance", { km: num(km) })}`;
   if (previous && previous !== freeText) flash(li);
+}
+
+function distanceKm(lot) {
+  if (!here || lot.lat === null || lot.lat === undefined || lot.lon === null || lot.lon === undefined) return null;
+  return Math.round(distanceM(here, lot) / 100) / 10;
+}
+
+function byName(a, b) {
+  return (a.name || a.lot_id).localeCompare(b.name || b.lot_id);
+}
+
+function byDistance(a, b) {
+  const [da, db] = [distanceKm(a), distanceKm(b)];
+  if (da === null || db === null) return da === null ? (db === null ? byName(a, b) : 1) : -1;
+  return da - db || byName(a, b);
+}
+
+// Tapping a lot on the map shows its card: scrolled into view, marked and focused.
+function showCard(lotId) {
+  const li = cards.get(lotId);
+  if (!li) return;
+  for (const other of cards.values()) other.classList.remove("selected");
+  li.classList.add("selected");
+  li.tabIndex = -1;
+  li.scrollIntoView({ block: "nearest" });
+  li.focus({ preventScroll: true });
+}
+
+function drawMap() {
+  if (!map) map = new TileMap(document.getElementById("lots-map"), {
+    label: t("parking.map"), zoomIn: t("map.zoom_in"), zoomOut: t("map.zoom_out"),
+  });
+  const markers = lots.map((lot) => {
+    const lv = level(lot);
+    const [colour, textColour] = LEVEL_COLOURS[lv];
+    const name = lot.name || lot.lot_id;
+    const label = t("parking.marker", { name, free: num(lot.free), capacity: num(lot.capacity) });
+    return {
+      id: lot.lot_id, lat: lot.lat, lon: lot.lon, cls: "lot", colour, textColour, text: num(lot.free),
+      title: label, label: `${label}. ${t("map.show")}`, data: { level: lv },
+      onSelect: () => showCard(lot.lot_id),
+    };
+  });
+  if (here) markers.push({ lat: here.lat, lon: here.lon, cls: "you", colour: "#1d6fd6", r: 8, title: t("map.you") });
+  map.setLayers({ markers });
 }
 
 function render(data) {
   const incoming = Array.isArray(data) ? data : data.data || [];
   const before = JSON.stringify(lots.map((l) => [l.lot_id, l.free, l.occupied, l.unknown]));
-  lots = [...incoming].sort((a, b) => (a.name || a.lot_id).localeCompare(b.name || b.lot_id));
+  lots = [...incoming].sort(here ? byDistance : byName);
   const after = JSON.stringify(lots.map((l) => [l.lot_id, l.free, l.occupied, l.unknown]));
   if (before !== after) lastChangeAt = new Date();
   const nodes = lots.map((lot) => {
@@ -87,6 +139,7 @@ function render(data) {
   empty.hidden = lots.length > 0;
   const free = lots.reduce((s, l) => s + l.free, 0);
   totalText.textContent = lots.length ? t("parking.total", { free: num(free), lots: num(lots.length) }, free) : "";
+  drawMap();
   document.body.dataset.updates = String(Number(document.body.dataset.updates || 0) + 1);
 }
 
@@ -111,6 +164,26 @@ function showState(connection) {
     ? t("updated", { time: `${clock(newest)} (${ago(newest)})` }) : "";
   announcer.say(status.dataset.state, `${stateText.textContent}. ${totalText.textContent}`, lots.length > 0);
 }
+
+// "Near me": the browser asks for the position only on this press; the position never leaves the page.
+nearButton.addEventListener("click", () => {
+  if (!navigator.geolocation) {
+    nearMessage.textContent = t("parking.near.failed", { detail: "geolocation" });
+    return;
+  }
+  nearMessage.textContent = t("parking.near.asking");
+  navigator.geolocation.getCurrentPosition(
+    (pos) => {
+      here = { lat: pos.coords.latitude, lon: pos.coords.longitude };
+      nearMessage.textContent = t("parking.near.done");
+      render(lots);
+      const nearest = lots.filter((l) => distanceKm(l) !== null).slice(0, 3);
+      map.fit([here, ...nearest]);
+    },
+    (err) => { nearMessage.textContent = t("parking.near.failed", { detail: err.message || String(err.code) }); },
+    { enableHighAccuracy: false, timeout: 15000, maximumAge: 60000 },
+  );
+});
 
 translatePage();
 const source = new LiveSource({

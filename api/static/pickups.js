@@ -16,6 +16,7 @@ const planMessage = document.getElementById("plan-message");
 const planBox = document.getElementById("plan");
 const stopsList = document.getElementById("stops");
 const summary = document.getElementById("summary");
+const mapRoot = document.getElementById("route-map");
 const svg = document.getElementById("map");
 const legend = document.getElementById("map-legend");
 
@@ -79,11 +80,14 @@ function renderPlan(plan) {
   }));
   if (!stops.length) stopsList.replaceChildren(el("li", "empty", t("pickups.empty")));
   planBox.hidden = false; // visible first: the drawing adapts to its width
-  drawRoute(svg, plan.depot, stops, {
+  drawRoute(mapRoot, svg, plan, {
     depotLabel: t("pickups.depot"),
+    disposalLabel: t("pickups.disposal"),
     title: `${t("pickups.map")} ${plan.date}`,
     description: t("pickups.map.desc", { n: stops.length }),
     stopLabel,
+    zoomIn: t("map.zoom_in"),
+    zoomOut: t("map.zoom_out"),
   });
   const types = [...new Set(stops.map((s) => s.waste_type))];
   legend.replaceChildren(...types.map((type) => {

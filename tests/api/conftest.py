@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from stadtpuls.api.main import create_app
@@ -14,6 +16,16 @@ from stadtpuls.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).parent))  # the helper module beside the tests (tests are not a package)
 from apitest import ApiClient, Seeder, make_settings  # noqa: E402
+from pagestest import (  # noqa: E402
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    LOTS,
+    Publisher,
+    ingest_service,
+    space_eui,
+    wait_for,
+)
 
 
 @pytest.fixture
@@ -48,3 +60,48 @@ def seed(clean_db: str) -> Iterator[Seeder]:
         yield s
     finally:
         s.close()
+
+
+# Browser tests (test_*_browser.py): Debian chromium through Playwright, and the real ingest feeding the pages.
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip(
+            "browser tests need Debian chromium at /usr/bin/chromium: "
+            "install it with `apt-get install chromium` (or `make browser` as root)"
+        )
+    from playwright.sync_api import sync_playwright
+
+    pw = sync_playwright().start()
+    b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        yield b
+    finally:
+        b.close()
+        pw.stop()
+
+
+@pytest.fixture(scope="module")
+def ingest(city: str, project_broker: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Publisher]:
+    """``stadtpuls ingest`` running and proven to store uplinks; yields the publisher."""
+    tmp = tmp_path_factory.mktemp("ingest")
+    service = ingest_service(city, project_broker.url, tmp, f"pages-test-{uuid.uuid4().hex[:8]}")
+    service.start()
+    pub = Publisher(project_broker.url)
+    try:
+        # the last space of the last lot is the probe: publish until the ingest (still subscribing) stores one
+        lot, space = len(LOTS) - 1, LOTS[-1][2] - 1
+
+        def stored() -> bool:
+            assert service.alive(), "ingest exited:\n" + service.log_tail()
+            pub.parking(lot, space, False)
+            with psycopg.connect(city, autocommit=True) as conn:
+                row = conn.execute("SELECT count(*) FROM uplinks WHERE dev_eui = %s", (space_eui(lot, space),))
+                return bool(row.fetchone()[0])  # type: ignore[index]
+
+        wait_for(stored, 60, "first uplink stored by the ingest", interval=1.0)
+        yield pub
+    finally:
+        pub.close()
+        service.stop()

@@ -228,7 +228,8 @@ class Service:
         return self.log_path.read_text(errors="replace")[-3000:] if self.log_path.exists() else ""
 
 
-def api_service(db_url: str, log_dir: Path, port: int | None = None) -> tuple[Service, str]:
+def api_service(db_url: str, log_dir: Path, port: int | None = None, **settings: str) -> tuple[Service, str]:
+    """``stadtpuls api`` on the test database; the maps draw without tiles unless ``MAP_TILE_URL=...`` is given."""
     port = port or free_port()
     env = {
         "STADTPULS_DATABASE_URL": db_url,
@@ -236,6 +237,8 @@ def api_service(db_url: str, log_dir: Path, port: int | None = None) -> tuple[Se
         "STADTPULS_LIVE_POLL_INTERVAL": "1",
         "STADTPULS_RATE_LIMIT_PER_MINUTE": "0",
         "STADTPULS_LOG_LEVEL": "WARNING",
+        "STADTPULS_MAP_TILE_URL": "",
+        **{f"STADTPULS_{k}": v for k, v in settings.items()},
     }
     service = Service(["api", "--host", "127.0.0.1", "--port", str(port)], env, log_dir / f"api-{port}.log")
     return service, f"http://127.0.0.1:{port}"
@@ -325,3 +328,34 @@ CONTRAST_JS = """
   return out;
 }
 """
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"  # screenshots and figures of the browser tests
+
+
+def new_page(browser: Any, base: str, width: int = 1280, locale: str = "en-GB") -> tuple[Any, Any, list[str]]:
+    """A fresh browser context and page; the list collects requests to other origins, script errors and console
+    errors (tests that expect none assert it empty)."""
+    context = browser.new_context(viewport={"width": width, "height": 900}, locale=locale, accept_downloads=True)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on(
+        "request",
+        lambda r: (
+            None
+            if r.url.startswith((base, "data:", "blob:"))
+            else problems.append(f"request to another origin: {r.url}")
+        ),
+    )
+    page.on("pageerror", lambda e: problems.append(f"script error: {e}"))
+    page.on("console", lambda m: problems.append(f"console: {m.text}") if m.type == "error" else None)
+    return context, page, problems

@@ -10,7 +10,6 @@ import csv
 import signal
 import statistics
 import sys
-import uuid
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -22,51 +21,22 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # the helper module beside the tests (tests are not a package)
 from pagestest import (  # noqa: E402
+    ARTIFACTS,
     CONTRAST_JS,
     LOTS,
     OPERATOR_KEY,
     Publisher,
     api_service,
-    ingest_service,
+    new_page,
     seed_city,
-    space_eui,
     start_api,
     wait_for,
 )
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 WIDTHS = (360, 1280)
 LIVE_WITHIN_MS = 2000  # issue 8: a change published over MQTT is on the open page within 2 seconds
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip(
-            "browser tests need Debian chromium at /usr/bin/chromium: "
-            "install it with `apt-get install chromium` (or `make browser` as root)"
-        )
-    from playwright.sync_api import sync_playwright
-
-    pw = sync_playwright().start()
-    b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-    ARTIFACTS.mkdir(exist_ok=True)
-    try:
-        yield b
-    finally:
-        b.close()
-        pw.stop()
 
 
 @pytest.fixture(scope="module")
@@ -83,50 +53,6 @@ def api(city: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield base
     finally:
         service.stop()
-
-
-@pytest.fixture(scope="module")
-def ingest(city: str, project_broker: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Publisher]:
-    """``stadtpuls ingest`` running and proven to store uplinks; yields the publisher."""
-    tmp = tmp_path_factory.mktemp("ingest")
-    service = ingest_service(city, project_broker.url, tmp, f"pages-test-{uuid.uuid4().hex[:8]}")
-    service.start()
-    pub = Publisher(project_broker.url)
-    try:
-        # the last space of the last lot is the probe: publish until the ingest (still subscribing) stores one
-        lot, space = len(LOTS) - 1, LOTS[-1][2] - 1
-
-        def stored() -> bool:
-            assert service.alive(), "ingest exited:\n" + service.log_tail()
-            pub.parking(lot, space, False)
-            with psycopg.connect(city, autocommit=True) as conn:
-                row = conn.execute("SELECT count(*) FROM uplinks WHERE dev_eui = %s", (space_eui(lot, space),))
-                return bool(row.fetchone()[0])  # type: ignore[index]
-
-        wait_for(stored, 60, "first uplink stored by the ingest", interval=1.0)
-        yield pub
-    finally:
-        pub.close()
-        service.stop()
-
-
-def new_page(browser: Any, base: str, width: int = 1280, locale: str = "en-GB") -> tuple[Any, Any, list[str]]:
-    """A fresh browser context and page; the list collects requests to other origins, script errors and console
-    errors (tests that expect none assert it empty)."""
-    context = browser.new_context(viewport={"width": width, "height": 900}, locale=locale, accept_downloads=True)
-    page = context.new_page()
-    problems: list[str] = []
-    page.on(
-        "request",
-        lambda r: (
-            None
-            if r.url.startswith((base, "data:", "blob:"))
-            else problems.append(f"request to another origin: {r.url}")
-        ),
-    )
-    page.on("pageerror", lambda e: problems.append(f"script error: {e}"))
-    page.on("console", lambda m: problems.append(f"console: {m.text}") if m.type == "error" else None)
-    return context, page, problems
 
 
 def lots_api(base: str) -> list[dict[str, Any]]:
