@@ -117,7 +117,7 @@ def test_the_schema_marks_every_operator_route_and_only_those() -> None:
     for _method, path in GUARDED:
         assert path.startswith("/api/v1/") and not path.startswith(("/api/v1/parking", "/api/v1/buses")), path
     for _method, path in PUBLIC:
-        assert path.startswith(("/api/v1/parking", "/api/v1/buses", "/health", "/metrics")), path
+        assert path.startswith(("/api/v1/parking", "/api/v1/buses", "/api/v1/map", "/health", "/metrics")), path
 
 
 @pytest.mark.parametrize(("method", "path"), GUARDED, ids=[f"{m} {p}" for m, p in GUARDED])
