@@ -83,9 +83,12 @@ def read_tts(i: int, msg: dict[str, Any], sink: Sink) -> None:
     if type(decoded) is not dict:
         decoded = None
     if simulated:
-        # without the Application Server's time nothing tells two simulated uplinks apart: the hub's time does
-        as_time = received_top if type(received_top) is str else sink.hub_iso
-        key = key_digest("tts-simulated", app_id, device_id, as_time)
+        if type(received_top) is str:
+            key = key_digest("tts-simulated", app_id, device_id, received_top)
+        else:
+            # without the Application Server's time nothing tells two simulated uplinks apart: the hub's time
+            # does, and within one batch their contents
+            key = key_digest("tts-simulated", app_id, device_id, sink.hub_iso, f_port, payload.hex())
     else:
         key = key_digest("tts", app_id, device_id, session, f_cnt or 0, received if type(received) is str else None)
     sink.rows.append(
