@@ -20,6 +20,11 @@ import numpy.typing as npt
 
 __all__ = ["hub_clock_offsets"]
 
+_NIBBLE = np.zeros(256, dtype=np.uint64)
+_NIBBLE[np.frombuffer(b"0123456789", np.uint8)] = np.arange(10, dtype=np.uint64)
+_NIBBLE[np.frombuffer(b"abcdef", np.uint8)] = np.arange(10, 16, dtype=np.uint64)
+_NIBBLE[np.frombuffer(b"ABCDEF", np.uint8)] = np.arange(10, 16, dtype=np.uint64)
+
 
 def hub_clock_offsets(
     dev_eui: npt.NDArray[np.bytes_], lns_device_id: npt.NDArray[np.object_], keys: npt.NDArray[np.uint8]
@@ -32,17 +37,46 @@ def hub_clock_offsets(
     n = len(dev_eui)
     if n < 2:
         return np.zeros(n, dtype=np.int64)
-    named = dev_eui == b""
-    device = dev_eui.astype("U16")
-    if named.any():
-        device = np.where(named, np.char.add("id:", lns_device_id.astype(str)), device)
-    _, first, copy_of = np.unique(keys, axis=0, return_index=True, return_inverse=True)
-    distinct = np.sort(first)  # each distinct uplink's first copy, in arrival order
-    by_device = np.argsort(device[distinct], kind="stable")  # grouped by device, arrival order kept
-    grouped = device[distinct][by_device]
-    position = np.arange(len(distinct))
-    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+    first = _first_copies(np.ascontiguousarray(keys, dtype=np.uint8).view(np.uint64))
+    distinct = np.flatnonzero(first == np.arange(n))  # each distinct uplink's first copy, in arrival order
+    number, named = _device_numbers(dev_eui[distinct], lns_device_id[distinct])
+    if named.any():  # grouped by device, arrival order kept
+        by_device = np.lexsort((np.arange(len(distinct)), number, named))
+    else:
+        by_device = np.argsort(number, kind="stable")
+    number, named = number[by_device], named[by_device]
+    starts = np.flatnonzero(np.r_[True, (number[1:] != number[:-1]) | (named[1:] != named[:-1])])
     group_start = np.repeat(starts, np.diff(np.r_[starts, len(distinct)]))
     rank = np.zeros(n, dtype=np.int64)
-    rank[distinct[by_device]] = position - group_start
-    return rank[first[copy_of.reshape(-1)]]
+    rank[distinct[by_device]] = np.arange(len(distinct)) - group_start
+    return rank[first]
+
+
+def _device_numbers(
+    dev_eui: npt.NDArray[np.bytes_], lns_device_id: npt.NDArray[np.object_]
+) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.bool_]]:
+    """A number per device and whether it is named: its DevEUI's value, else (a TTS device without DevEUI, named)
+    one number per distinct device id."""
+    hex_digits = np.frombuffer(np.ascontiguousarray(dev_eui, dtype="S16").tobytes(), np.uint8).reshape(-1, 16)
+    number = np.zeros(len(dev_eui), dtype=np.uint64)
+    for column in _NIBBLE[hex_digits].T:
+        number = (number << np.uint64(4)) | column
+    named = dev_eui == b""
+    if named.any():
+        _, ids = np.unique(lns_device_id[named].astype(str), return_inverse=True)
+        number[named] = ids.reshape(-1).astype(np.uint64)
+    return number, named
+
+
+def _first_copies(halves: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
+    """Row of the first copy of each row's key (keys as (n, 2) uint64)."""
+    n = len(halves)
+    head = np.sort(halves[:, 0])
+    if not (head[1:] == head[:-1]).any():  # the usual batch: no key twice
+        return np.arange(n)
+    order = np.lexsort((np.arange(n), halves[:, 1], halves[:, 0]))  # equal keys together, in arrival order
+    ordered = halves[order]
+    new_key = np.r_[True, (ordered[1:] != ordered[:-1]).any(axis=1)]
+    first = np.empty(n, dtype=np.int64)
+    first[order] = order[np.flatnonzero(new_key)][np.cumsum(new_key) - 1]
+    return first

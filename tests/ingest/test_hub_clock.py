@@ -8,6 +8,7 @@ the hub's clock. Every distinct one must give its reading, however the messages 
 from __future__ import annotations
 
 import base64
+import hashlib
 import time
 import uuid
 from collections.abc import Callable
@@ -17,10 +18,13 @@ import numpy as np
 import orjson
 import psycopg
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from stadtpuls.ingest.bulk_publish import publish_all
 from stadtpuls.ingest.codecs import get
 from stadtpuls.ingest.envelopes.build import chirpstack_topic, chirpstack_uplink, tts_topic, tts_uplink
+from stadtpuls.ingest.envelopes.hub_clock import hub_clock_offsets
 from stadtpuls.ingest.service import IngestService
 from stadtpuls.migrate import migrate
 
@@ -192,3 +196,20 @@ def test_a_batch_split_around_a_refused_row_keeps_every_reading_timed_by_the_hub
         (STATION,),
     )
     assert temperatures == [20.0, 21.0, 22.0, 23.0]
+
+
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 6)), max_size=40))
+def test_offsets_are_the_rank_of_each_uplinks_first_copy_among_its_devices(rows: list[tuple[int, int]]) -> None:
+    """Rows are (device, uplink of that device); devices 3-5 are TTS devices without DevEUI."""
+    dev_eui = np.array([f"{d:016x}".encode() if d < 3 else b"" for d, _ in rows], dtype="S16")
+    device_id = np.array([f"dev-{d}" for d, _ in rows] or [None], dtype=object)[: len(rows)]
+    keys = np.array(
+        [list(hashlib.blake2b(f"{d}/{u}".encode(), digest_size=16).digest()) for d, u in rows], dtype=np.uint8
+    ).reshape(-1, 16)
+    expected, first_seen, per_device = [], {}, {}
+    for row in rows:
+        if row not in first_seen:
+            first_seen[row] = per_device.get(row[0], 0)
+            per_device[row[0]] = first_seen[row] + 1
+        expected.append(first_seen[row])
+    assert hub_clock_offsets(dev_eui, device_id, keys).tolist() == expected
