@@ -43,6 +43,8 @@ _STATUS_KEYS = ("margin", "batteryLevel", "batteryLevelUnavailable", "externalPo
 _UPLINK_KEYS = ("rxInfo", "fPort", "data", "txInfo", "object", "objectJSON")
 # what a gateway reports about one reception (json_v3 and Protobuf-JSON ``rxInfo[]``), for keys without an id
 _RECEPTION_KEYS = ("gatewayID", "rssi", "loRaSNR", "channel", "rfChain", "board", "antenna", "context")
+# RFC 3339 strings compare by year first: gateway times outside timestamps.VALID_FROM .. VALID_UNTIL identify nothing
+_VALID_FROM, _VALID_UNTIL = "2000", "2100"
 _TOPIC_KINDS = {
     "rx": "up",
     "up": "up",
@@ -142,8 +144,9 @@ def _read_up(i: int, msg: dict[str, Any], sink: Sink, dev_eui: bytes, app_id: st
             decoded = None
     anchor = published if type(published) is str else gw_time if type(gw_time) is str else None
     session = get_str(msg, "devAddr", "devAddr", LNS)
-    if anchor is None and not uplink_ids:
-        # no id and no time: the frame is what the device sent and what the gateways measured receiving it
+    if not uplink_ids and (anchor is None or (anchor is gw_time and not _VALID_FROM <= anchor < _VALID_UNTIL)):
+        # no id and no time (a gateway without GPS fix may send a constant one, e.g. the GPS epoch): the frame
+        # is what the device sent and what the gateways measured receiving it
         key = key_digest(
             "chirpstack-v3-frame", dev_eui.decode(), session, f_cnt, payload.hex(), frequency, dr, _reception(rx)
         )

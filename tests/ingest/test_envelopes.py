@@ -602,6 +602,17 @@ def test_chirpstack_v3_gateway_time_out_of_range_falls_back_to_hub_time() -> Non
     assert only_row(parse_one(msg))["time"] == t("2020-07-20T08:08:11.500000")
 
 
+def test_chirpstack_v3_gateway_time_out_of_range_identifies_no_frame() -> None:
+    msg = sample_obj("chirpstack-v3-up-fixture.json")  # its uplinkID is all zeros
+    msg["rxInfo"][0]["time"] = "1980-01-06T00:00:00Z"  # every frame of a gateway without GPS fix
+    first = only_row(parse_one(msg))
+    assert only_row(parse_batch(["t"], [orjson.dumps(msg)], HUB_TS + 1.5))["dedup_key"] == first["dedup_key"]
+    msg["fCnt"] = 0  # after a reset
+    reset = only_row(parse_one(msg))
+    msg["rxInfo"][0]["rssi"] = 108  # the next reset, sending the same counter and bytes again
+    assert only_row(parse_one(msg))["dedup_key"] != reset["dedup_key"]
+
+
 def test_chirpstack_v3_key_without_ids_or_times_is_the_frame_and_its_reception() -> None:
     msg = sample_obj("chirpstack-v3-up-fixture.json")
     keyed = only_row(parse_one(msg))["dedup_key"]
