@@ -40,9 +40,10 @@ with an offset, or a server time outside 2000..2100 that no rule replaces, rejec
 
 Deduplication key (``dedup_key``, 16 bytes, a UUID): ChirpStack v4 ``deduplicationId``; otherwise a UUIDv8
 derived from the message (:mod:`ingest.envelopes.keys`): TTS (application id, device id, session_key_id, f_cnt,
-NS received_at), simulated TTS uplinks (application id, device id, top-level received_at), ChirpStack v3
-(DevEUI, fCnt, gateway uplink ids, publishedAt or gateway time; when none of these exist, DevEUI, devAddr, fCnt,
-payload, radio settings and every gateway's reception). The same message always gives the same key.
+NS received_at; without it, f_port, payload, radio settings and every gateway's reception), simulated TTS uplinks
+(application id, device id, top-level received_at), ChirpStack v3 (DevEUI, fCnt, gateway uplink ids, publishedAt
+or gateway time; when none of these exist, DevEUI, devAddr, fCnt, payload, radio settings and every gateway's
+reception). The same message always gives the same key.
 
 Dialect detection uses the payload (formats README section 4): ``end_device_ids`` -> TTS, ``deviceInfo`` ->
 ChirpStack v4, ``applicationID`` + ``devEUI`` -> ChirpStack v3 (hex DevEUI: ``json_v3``, base64: Protobuf-JSON),

@@ -29,7 +29,7 @@ from .fields import (
     opt_number,
     wrong_type,
 )
-from .keys import key_digest
+from .keys import key_digest, reception
 from .model import LNS_CHIRPSTACK_V3, EnvelopeError, Ignored, Join, LogEvent, Status
 from .radio import dr_from_lora, lora_from_dr
 from .sink import Sink, TimeRule
@@ -148,7 +148,14 @@ def _read_up(i: int, msg: dict[str, Any], sink: Sink, dev_eui: bytes, app_id: st
         # no id and no time (a gateway without GPS fix may send a constant one, e.g. the GPS epoch): the frame
         # is what the device sent and what the gateways measured receiving it
         key = key_digest(
-            "chirpstack-v3-frame", dev_eui.decode(), session, f_cnt, payload.hex(), frequency, dr, _reception(rx)
+            "chirpstack-v3-frame",
+            dev_eui.decode(),
+            session,
+            f_cnt,
+            payload.hex(),
+            frequency,
+            dr,
+            reception(rx, _RECEPTION_KEYS),
         )
     else:
         key = key_digest("chirpstack-v3", dev_eui.decode(), f_cnt or 0, ",".join(sorted(uplink_ids)), anchor)
@@ -210,14 +217,6 @@ def _rx_info(rx: list[Any] | None, protobuf_json: bool) -> tuple[float, float, i
             best_snr = _NAN if snr is None else snr
             best_id = gid
     return best_rssi, best_snr, len(seen), best_id, gw_time, uplink_ids
-
-
-def _reception(rx: list[Any] | None) -> str:
-    """The receiving gateways and what each measured (signal, channel, concentrator counter), in a fixed order.
-
-    A redelivered message repeats these values exactly; a new transmission of the same bytes is measured anew."""
-    entries = sorted(orjson.dumps([m.get(k) for k in _RECEPTION_KEYS]) for m in rx or () if type(m) is dict)
-    return b",".join(entries).decode()
 
 
 def _modulation(tx: dict[str, Any]) -> tuple[int, int]:

@@ -649,6 +649,17 @@ def test_chirpstack_v3_key_without_ids_or_times_is_the_frame_and_its_reception()
     assert only_row(parse_one(two))["dedup_key"] == only_row(parse_one(swapped))["dedup_key"]
 
 
+def test_tts_key_without_network_server_time_is_the_frame_and_its_reception() -> None:
+    msg = sample_obj("tts-v3-uplink.json")
+    del msg["uplink_message"]["received_at"], msg["received_at"]
+    first = only_row(parse_one(msg))
+    again = only_row(parse_batch(["x"], [orjson.dumps(msg)], HUB_TS + 1.5))
+    assert first["hub_clock"] and again["dedup_key"] == first["dedup_key"]
+    msg["uplink_message"]["rx_metadata"][0]["timestamp"] += 60_000_000  # the counter repeated a minute later
+    msg["uplink_message"]["rx_metadata"][0]["uplink_token"] = "Cg=="
+    assert only_row(parse_one(msg))["dedup_key"] != first["dedup_key"]
+
+
 def _v3_timeless(dev_eui: str, f_cnt: int, uplink_id: str) -> bytes:
     msg = sample_obj("chirpstack-v3-up-fixture.json")
     msg.update(devEUI=dev_eui, fCnt=f_cnt)
