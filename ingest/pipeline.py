@@ -107,7 +107,7 @@ class Pipeline:
         batch = PreparedBatch(
             uplinks=self._uplink_fields(env, dev_eui, hub_time),
             n_uplinks=n,
-            hub_clock=int(np.count_nonzero(env.time == datetime64_from_epoch(hub_time))),
+            hub_clock=int(np.count_nonzero(env.hub_clock)),
             tables=domain.tables,
             tracking=Tracking(
                 dev_eui=dev_eui[tracked],
@@ -141,7 +141,6 @@ class Pipeline:
 
     @staticmethod
     def _uplink_fields(env: EnvelopeBatch, dev_eui: np.ndarray, hub_time: float) -> list[Field]:
-        n = len(env)
         gateway, gateway_null = var_from_strings(list(env.gateway_id))
         lns, _ = var_from_strings(list(env.lns))
         return [
@@ -160,5 +159,7 @@ class Pipeline:
             Field("text", gateway, gateway_null),
             Field("text", lns),
             Field("bool", env.simulated),
-            Field("timestamptz", np.full(n, datetime64_from_epoch(hub_time))),
+            # received_at: the hub's receive time; for an uplink timed by the hub, its reading time (the writer
+            # tells such rows by time = received_at)
+            Field("timestamptz", np.where(env.hub_clock, env.time, datetime64_from_epoch(hub_time))),
         ]

@@ -19,6 +19,7 @@ import orjson
 
 from .chirpstack import read_chirpstack_v4
 from .chirpstack_v3 import read_chirpstack_v3
+from .hub_clock import hub_clock_offsets
 from .keys import mark_uuid8
 from .model import LNS_CHIRPSTACK_V4, EnvelopeBatch, EnvelopeError, Reject
 from .sink import Sink, TimeRule
@@ -110,7 +111,7 @@ def parse_batch(
 
 def _finish(rows: list[tuple[Any, ...]], hub: float, rejects: list[Reject]) -> EnvelopeBatch:
     """Columns of the collected uplink rows, after rejecting those whose time or radio values are unusable."""
-    times, bad = _resolve_times(rows, hub)
+    times, by_hub, bad = _resolve_times(rows, hub)
     rssi = np.array([row[10] for row in rows], dtype=np.float64)
     snr = np.array([row[11] for row in rows], dtype=np.float64)
     wild = ~(np.isnan(rssi) | (np.abs(rssi) <= MAX_RADIO_DB)) | ~(np.isnan(snr) | (np.abs(snr) <= MAX_RADIO_DB))
@@ -128,12 +129,15 @@ def _finish(rows: list[tuple[Any, ...]], hub: float, rejects: list[Reject]) -> E
         if not keep:
             return EnvelopeBatch()
         rows = [rows[k] for k in keep]
-        times, rssi, snr = times[keep], rssi[keep], snr[keep]
-    return _columns(rows, times, rssi, snr)
+        times, by_hub, rssi, snr = times[keep], by_hub[keep], rssi[keep], snr[keep]
+    return _columns(rows, times, by_hub, rssi, snr)
 
 
-def _resolve_times(rows: list[tuple[Any, ...]], hub: float) -> tuple[npt.NDArray[np.datetime64], list[Reject]]:
-    """Reading time of every row from its candidates ``t1``/``t2`` and its :class:`TimeRule`."""
+def _resolve_times(
+    rows: list[tuple[Any, ...]], hub: float
+) -> tuple[npt.NDArray[np.datetime64], npt.NDArray[np.bool_], list[Reject]]:
+    """Reading time of every row from its candidates ``t1``/``t2`` and its :class:`TimeRule`, and which rows have
+    neither (their time is the hub's, made distinct per uplink in :func:`_columns`)."""
     rules: list[TimeRule] = [row[3] for row in rows]
     kind = np.array([rule.kind for rule in rules])
     drift = kind == "drift"
@@ -171,7 +175,7 @@ def _resolve_times(rows: list[tuple[Any, ...]], hub: float) -> tuple[npt.NDArray
         else:
             reason = f"timestamp out of range: {rule.t1_name if a_out[k] else rule.t2_name}"
         bad.append(Reject(rows[k][0], "envelope", reason, rows[k][18]))
-    return out, bad
+    return out, ~(a_ok | b_ok), bad
 
 
 def _object_column(values: Sequence[Any]) -> npt.NDArray[np.object_]:
@@ -183,6 +187,7 @@ def _object_column(values: Sequence[Any]) -> npt.NDArray[np.object_]:
 def _columns(
     rows: list[tuple[Any, ...]],
     times: npt.NDArray[np.datetime64],
+    by_hub: npt.NDArray[np.bool_],
     rssi: npt.NDArray[np.float64],
     snr: npt.NDArray[np.float64],
 ) -> EnvelopeBatch:
@@ -218,11 +223,19 @@ def _columns(
     lns_column = _object_column(lns)
     keys = np.frombuffer(bytearray(b"".join(dedup_key)), dtype=np.uint8).reshape(n, 16)
     mark_uuid8(keys, lns_column != LNS_CHIRPSTACK_V4)  # readers of TTS and ChirpStack v3 give raw key digests
+    dev_eui_column = np.array(dev_eui, dtype="S16")
+    device_id_column = _object_column(lns_device_id)
+    if by_hub.any():
+        hub_rows = np.flatnonzero(by_hub)
+        offsets_us = hub_clock_offsets(dev_eui_column[hub_rows], device_id_column[hub_rows], keys[hub_rows])
+        times = times.astype("datetime64[us]")  # a copy: the hub rows' times are shifted in place
+        times[hub_rows] += offsets_us.astype("timedelta64[us]")
     return EnvelopeBatch(
         index=np.array(index, dtype=np.int64),
         time=times.astype("datetime64[us]"),
-        dev_eui=np.array(dev_eui, dtype="S16"),
-        lns_device_id=_object_column(lns_device_id),
+        hub_clock=by_hub,
+        dev_eui=dev_eui_column,
+        lns_device_id=device_id_column,
         f_cnt=np.array(f_cnt, dtype=np.int64),
         f_cnt_present=np.array(f_cnt_present, dtype=np.bool_),
         f_port=np.array(f_port, dtype=np.int16),

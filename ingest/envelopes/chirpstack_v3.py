@@ -3,7 +3,10 @@
 Both have top-level ``applicationID`` and ``devEUI``. In ``json_v3`` the EUIs are hex and the decoded payload is
 ``object``; in Protobuf-JSON every ``bytes`` field (``devEUI``, ``gatewayID``, ``uplinkID``) is base64, the decoded
 payload is ``objectJSON`` (a string holding JSON) and the LoRa bandwidth is in kHz. Neither has a deduplication id:
-the key is derived from DevEUI, frame counter, the gateways' uplink ids and the server or gateway time.
+the key is derived from DevEUI, frame counter, the gateways' uplink ids and the server or gateway time. A message
+with none of these is keyed by the frame and its reception: DevEUI, devAddr, frame counter, payload, frequency,
+data rate and what every receiving gateway measured (RSSI, SNR, channel, concentrator counter), so a redelivered
+copy gives the same key and a new transmission of the same bytes (a counter repeated after a reset) another.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from .fields import (
     opt_number,
     wrong_type,
 )
-from .keys import key_digest
+from .keys import key_digest, reception
 from .model import LNS_CHIRPSTACK_V3, EnvelopeError, Ignored, Join, LogEvent, Status
 from .radio import dr_from_lora, lora_from_dr
 from .sink import Sink, TimeRule
@@ -38,6 +41,10 @@ TIME_RULE = TimeRule("gateway", "publishedAt", "rxInfo[].time")
 _NAN = math.nan
 _STATUS_KEYS = ("margin", "batteryLevel", "batteryLevelUnavailable", "externalPowerSource", "battery")
 _UPLINK_KEYS = ("rxInfo", "fPort", "data", "txInfo", "object", "objectJSON")
+# what a gateway reports about one reception (json_v3 and Protobuf-JSON ``rxInfo[]``), for keys without an id
+_RECEPTION_KEYS = ("gatewayID", "rssi", "loRaSNR", "channel", "rfChain", "board", "antenna", "context")
+# RFC 3339 strings compare by year first: gateway times outside timestamps.VALID_FROM .. VALID_UNTIL identify nothing
+_VALID_FROM, _VALID_UNTIL = "2000", "2100"
 _TOPIC_KINDS = {
     "rx": "up",
     "up": "up",
@@ -115,9 +122,8 @@ def _read_up(i: int, msg: dict[str, Any], sink: Sink, dev_eui: bytes, app_id: st
         sink.ignored.append(Ignored(i, "no reading", LNS))
         return
     published = msg.get("publishedAt")
-    rssi, snr, gateways, gateway_id, gw_time, uplink_ids = _rx_info(
-        get_list(msg, "rxInfo", "rxInfo", LNS), protobuf_json
-    )
+    rx = get_list(msg, "rxInfo", "rxInfo", LNS)
+    rssi, snr, gateways, gateway_id, gw_time, uplink_ids = _rx_info(rx, protobuf_json)
     tx = get_dict(msg, "txInfo", "txInfo", LNS) or {}
     frequency = opt_int(tx, "frequency", "txInfo.frequency", LNS, 10**12 - 1) or 0
     if protobuf_json:
@@ -137,10 +143,22 @@ def _read_up(i: int, msg: dict[str, Any], sink: Sink, dev_eui: bytes, app_id: st
         if type(decoded) is not dict:
             decoded = None
     anchor = published if type(published) is str else gw_time if type(gw_time) is str else None
-    if anchor is None and not uplink_ids:
-        anchor = sink.hub_iso  # nothing in the message tells copies of the same frame apart
-    key = key_digest("chirpstack-v3", dev_eui.decode(), f_cnt or 0, ",".join(sorted(uplink_ids)), anchor)
     session = get_str(msg, "devAddr", "devAddr", LNS)
+    if not uplink_ids and (anchor is None or (anchor is gw_time and not _VALID_FROM <= anchor < _VALID_UNTIL)):
+        # no id and no time (a gateway without GPS fix may send a constant one, e.g. the GPS epoch): the frame
+        # is what the device sent and what the gateways measured receiving it
+        key = key_digest(
+            "chirpstack-v3-frame",
+            dev_eui.decode(),
+            session,
+            f_cnt,
+            payload.hex(),
+            frequency,
+            dr,
+            reception(rx, _RECEPTION_KEYS),
+        )
+    else:
+        key = key_digest("chirpstack-v3", dev_eui.decode(), f_cnt or 0, ",".join(sorted(uplink_ids)), anchor)
     sink.rows.append(
         (
             i,

@@ -12,12 +12,13 @@ those rows at once with :func:`mark_uuid8`; :func:`derive_key` does both for a s
 from __future__ import annotations
 
 from hashlib import blake2b
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import orjson
 
-__all__ = ["derive_key", "key_digest", "mark_uuid8"]
+__all__ = ["derive_key", "key_digest", "mark_uuid8", "reception"]
 
 _HASH = blake2b(digest_size=16, person=b"stadtpuls.dedup1")
 
@@ -41,3 +42,11 @@ def derive_key(*parts: str | int | None) -> bytes:
     digest[6] = (digest[6] & 0x0F) | 0x80
     digest[8] = (digest[8] & 0x3F) | 0x80
     return bytes(digest)
+
+
+def reception(entries: list[Any] | None, fields: tuple[str, ...]) -> str:
+    """What the receiving gateways reported about one frame (``fields`` of each entry of a message's gateway list),
+    in a fixed order: a part for keys of messages without an id or time. A redelivered message repeats these values
+    exactly; a new transmission of the same bytes is measured anew (signal, concentrator counter)."""
+    reports = sorted(orjson.dumps([e.get(f) for f in fields]) for e in entries or () if type(e) is dict)
+    return b",".join(reports).decode()

@@ -116,6 +116,7 @@ class LogEvent:
 _ROW_COLUMNS = (
     "index",
     "time",
+    "hub_clock",
     "dev_eui",
     "lns_device_id",
     "f_cnt",
@@ -151,6 +152,9 @@ class EnvelopeBatch:
     ========================  =====================  ===================================================
     ``index``                 int64                  position of the uplink in the ``parse_batch`` inputs
     ``time``                  datetime64[us]         reading time, UTC (network server receive time)
+    ``hub_clock``             bool                   no time in the message: ``time`` is the hub's receive
+                                                     time plus k µs for the k-th uplink of its device in the
+                                                     batch (:mod:`ingest.envelopes.hub_clock`)
     ``dev_eui``               S16                    lower-case hex; ``b""`` for TTS devices without DevEUI
     ``lns_device_id``         object (str | None)    TTS ``end_device_ids.device_id``; None for ChirpStack
     ``f_cnt``                 int64                  frame counter (0 when the server omitted it)
@@ -175,6 +179,7 @@ class EnvelopeBatch:
 
     index: npt.NDArray[np.int64] = field(default_factory=lambda: _empty(np.int64))
     time: npt.NDArray[np.datetime64] = field(default_factory=lambda: _empty("datetime64[us]"))
+    hub_clock: npt.NDArray[np.bool_] = field(default_factory=lambda: _empty(np.bool_))
     dev_eui: npt.NDArray[np.bytes_] = field(default_factory=lambda: _empty("S16"))
     lns_device_id: npt.NDArray[np.object_] = field(default_factory=lambda: _empty(object))
     f_cnt: npt.NDArray[np.int64] = field(default_factory=lambda: _empty(np.int64))
@@ -233,6 +238,7 @@ class EnvelopeBatch:
         return {
             "index": int(self.index[i]),
             "time": self.time[i].item(),
+            "hub_clock": bool(self.hub_clock[i]),
             "dev_eui": self.dev_eui[i].decode(),
             "lns_device_id": self.lns_device_id[i],
             "f_cnt": int(self.f_cnt[i]),

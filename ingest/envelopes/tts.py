@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 from .fields import U32_MAX, b64, eui_hex, get_dict, get_str, opt_int, opt_number, wrong_type
-from .keys import key_digest
+from .keys import key_digest, reception
 from .model import LNS_TTS, EnvelopeError, Ignored, Join
 from .radio import dr_from_lora
 from .sink import Sink, TimeRule
@@ -21,6 +21,8 @@ __all__ = ["TIME_RULE", "read_tts"]
 LNS = LNS_TTS
 TIME_RULE = TimeRule("fallback", "uplink_message.received_at", "received_at")
 _NAN = math.nan
+# what a gateway reports about one reception (``uplink_message.rx_metadata[]``), for keys without a server time
+_RECEPTION_KEYS = ("gateway_ids", "timestamp", "uplink_token", "rssi", "channel_rssi", "snr", "channel_index", "time")
 _IGNORED = {
     "uplink_normalized": "uplink_normalized",
     "location_solved": "location_solved",
@@ -83,11 +85,18 @@ def read_tts(i: int, msg: dict[str, Any], sink: Sink) -> None:
     if type(decoded) is not dict:
         decoded = None
     if simulated:
-        # without the Application Server's time nothing tells two simulated uplinks apart: the hub's time does
-        as_time = received_top if type(received_top) is str else sink.hub_iso
-        key = key_digest("tts-simulated", app_id, device_id, as_time)
+        if type(received_top) is str:
+            key = key_digest("tts-simulated", app_id, device_id, received_top)
+        else:
+            # without the Application Server's time nothing tells two simulated uplinks apart: the hub's time
+            # does, and within one batch their contents
+            key = key_digest("tts-simulated", app_id, device_id, sink.hub_iso, f_port, payload.hex())
+    elif type(received) is str:
+        key = key_digest("tts", app_id, device_id, session, f_cnt or 0, received)
     else:
-        key = key_digest("tts", app_id, device_id, session, f_cnt or 0, received if type(received) is str else None)
+        # no Network Server time: the frame is what the device sent and what the gateways measured receiving it
+        frame = (f_cnt or 0, f_port, payload.hex(), frequency, dr, reception(rx, _RECEPTION_KEYS))
+        key = key_digest("tts-frame", app_id, device_id, session, *frame)
     sink.rows.append(
         (
             i,

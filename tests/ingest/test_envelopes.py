@@ -356,6 +356,18 @@ def test_simulated_uplink_is_stored_only_when_asked_and_keyed_on_the_as_time() -
     assert only_row(parse_one(msg, store_simulated=True))["dedup_key"] != row["dedup_key"]
 
 
+def test_simulated_uplinks_without_any_time_in_one_batch_are_each_kept() -> None:
+    msg = sample_obj("tts-v3-uplink-simulated.json")  # no DevEUI: the device is its TTS device id
+    del msg["received_at"]
+    other = orjson.loads(orjson.dumps(msg))
+    other["uplink_message"]["frm_payload"] = "AQ=="
+    raws = [orjson.dumps(m) for m in (msg, other, msg)]
+    batch = parse_batch(["x"] * 3, raws, HUB_TS, store_simulated=True)
+    assert batch.hub_clock.all() and len({bytes(k) for k in batch.dedup_key}) == 2
+    us = (batch.time - np.datetime64(HUB_NAIVE, "us")).astype(np.int64)
+    assert us.tolist() == [0, 1, 0]  # the third message is a copy of the first
+
+
 def test_dedup_key_is_stable_across_hub_time_and_differs_per_uplink() -> None:
     names = [
         "tts-v3-uplink.json",
@@ -590,14 +602,93 @@ def test_chirpstack_v3_gateway_time_out_of_range_falls_back_to_hub_time() -> Non
     assert only_row(parse_one(msg))["time"] == t("2020-07-20T08:08:11.500000")
 
 
-def test_chirpstack_v3_key_without_ids_or_times_depends_on_hub_time_only_then() -> None:
+def test_chirpstack_v3_gateway_time_out_of_range_identifies_no_frame() -> None:
+    msg = sample_obj("chirpstack-v3-up-fixture.json")  # its uplinkID is all zeros
+    msg["rxInfo"][0]["time"] = "1980-01-06T00:00:00Z"  # every frame of a gateway without GPS fix
+    first = only_row(parse_one(msg))
+    assert only_row(parse_batch(["t"], [orjson.dumps(msg)], HUB_TS + 1.5))["dedup_key"] == first["dedup_key"]
+    msg["fCnt"] = 0  # after a reset
+    reset = only_row(parse_one(msg))
+    msg["rxInfo"][0]["rssi"] = 108  # the next reset, sending the same counter and bytes again
+    assert only_row(parse_one(msg))["dedup_key"] != reset["dedup_key"]
+
+
+def test_chirpstack_v3_key_without_ids_or_times_is_the_frame_and_its_reception() -> None:
     msg = sample_obj("chirpstack-v3-up-fixture.json")
     keyed = only_row(parse_one(msg))["dedup_key"]
     assert only_row(parse_batch(["t"], [orjson.dumps(msg)], HUB_TS + 5))["dedup_key"] == keyed
     del msg["rxInfo"][0]["time"]  # the fixture's uplinkID is all zeros: nothing identifies the frame
     a = only_row(parse_batch(["t"], [orjson.dumps(msg)], HUB_TS))
-    b = only_row(parse_batch(["t"], [orjson.dumps(msg)], HUB_TS + 5))
-    assert a["dedup_key"] != b["dedup_key"] and a["time"] == HUB_NAIVE
+    b = only_row(parse_batch(["t"], [orjson.dumps(msg)], HUB_TS + 1.5))  # the same message, redelivered
+    assert a["dedup_key"] == b["dedup_key"] and a["hub_clock"] and b["hub_clock"]
+    assert (a["time"], b["time"]) == (HUB_NAIVE, t("2026-03-02T12:00:01.500000"))
+    second = {"gatewayID": "0a0b0c0d0e0f0102", "rssi": -101, "loRaSNR": -3.5, "channel": 2}
+    changes: list[tuple[str, Any]] = [
+        ("fCnt", 124),
+        ("data", "AQIDBQ=="),
+        ("devAddr", "06682ea2"),
+        ("txInfo", {"frequency": 868300000, "dr": 3}),
+        ("rxInfo.rssi", 109),  # a new transmission of the same bytes, measured anew
+        ("rxInfo.loRaSNR", 5.5),
+        ("rxInfo.gatewayID", "0102030405060709"),
+        ("rxInfo+", second),
+    ]
+    for path, value in changes:
+        changed = orjson.loads(orjson.dumps(msg))
+        if path == "rxInfo+":
+            changed["rxInfo"].append(value)
+        elif path.startswith("rxInfo."):
+            changed["rxInfo"][0][path.split(".")[1]] = value
+        else:
+            changed[path] = value
+        assert only_row(parse_one(changed))["dedup_key"] != a["dedup_key"], path
+    two = orjson.loads(orjson.dumps(msg))
+    two["rxInfo"].append(second)
+    swapped = orjson.loads(orjson.dumps(two))
+    swapped["rxInfo"].reverse()
+    assert only_row(parse_one(two))["dedup_key"] == only_row(parse_one(swapped))["dedup_key"]
+
+
+def test_tts_key_without_network_server_time_is_the_frame_and_its_reception() -> None:
+    msg = sample_obj("tts-v3-uplink.json")
+    del msg["uplink_message"]["received_at"], msg["received_at"]
+    first = only_row(parse_one(msg))
+    again = only_row(parse_batch(["x"], [orjson.dumps(msg)], HUB_TS + 1.5))
+    assert first["hub_clock"] and again["dedup_key"] == first["dedup_key"]
+    msg["uplink_message"]["rx_metadata"][0]["timestamp"] += 60_000_000  # the counter repeated a minute later
+    msg["uplink_message"]["rx_metadata"][0]["uplink_token"] = "Cg=="
+    assert only_row(parse_one(msg))["dedup_key"] != first["dedup_key"]
+
+
+def _v3_timeless(dev_eui: str, f_cnt: int, uplink_id: str) -> bytes:
+    msg = sample_obj("chirpstack-v3-up-fixture.json")
+    msg.update(devEUI=dev_eui, fCnt=f_cnt)
+    msg["rxInfo"][0].update(uplinkID=uplink_id)
+    del msg["rxInfo"][0]["time"]
+    return orjson.dumps(msg)
+
+
+def test_uplinks_timed_by_the_hub_are_a_microsecond_apart_per_device_copies_share_the_time() -> None:
+    a, b = "0102030405060708", "0102030405060709"
+    ids = [f"00000000-0000-0000-0000-{k:012d}" for k in range(1, 6)]
+    tts = sample_obj("tts-v3-uplink.json")
+    tts["uplink_message"].pop("received_at")
+    del tts["received_at"]
+    payloads = [
+        _v3_timeless(a, 10, ids[0]),
+        _v3_timeless(b, 10, ids[1]),
+        sample("chirpstack-v3-up-fixture.json"),  # the gateway's time
+        _v3_timeless(a, 11, ids[2]),
+        _v3_timeless(a, 10, ids[0]),  # a copy of the first
+        orjson.dumps(tts),
+        _v3_timeless(a, 12, ids[3]),
+    ]
+    batch = parse_batch(["t"] * len(payloads), payloads, HUB_TS)
+    us = (batch.time - np.datetime64(HUB_NAIVE, "us")).astype(np.int64)
+    assert batch.hub_clock.tolist() == [True, True, False, True, True, True, True]
+    assert us[batch.hub_clock].tolist() == [0, 0, 1, 0, 0, 2]
+    assert batch.time[2] == np.datetime64("2020-07-20T08:08:11.123456")
+    assert batch.dedup_key[0].tobytes() == batch.dedup_key[4].tobytes()
 
 
 def test_broken_json_with_control_characters_gets_no_protobuf_hint() -> None:
