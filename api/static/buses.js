@@ -124,7 +124,7 @@ function drawMap() {
     points: stops.filter((s) => s.line_id === id), colour: colourOf(id), cls: "bus-line",
   }));
   const stopMarkers = stops.map((s) => ({
-    lat: s.lat, lon: s.lon, r: 4, cls: "bus-stop", colour: "#ffffff", title: s.name || s.stop_id,
+    id: s.stop_id, lat: s.lat, lon: s.lon, r: 4, cls: "bus-stop", colour: "#ffffff", title: s.name || s.stop_id,
   }));
   const seen = new Map(); // vehicles at one stop side by side
   const vehicleMarkers = vehicles.filter((v) => v.in_service && byStop.has(v.stop_id)).map((v) => {

@@ -339,3 +339,53 @@ def test_pages_stay_usable_when_the_tiles_cannot_load(browser: Any, city: str, t
         context.close()
     finally:
         service.stop()
+
+
+@pytest.fixture(scope="module")
+def week_api(new_database: Any, project_broker: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The API over a simulated week of the small town (every model), stored by the real ingest."""
+    from test_simulated_week import _simulate
+
+    week = _simulate(
+        new_database(),
+        project_broker.url,
+        tmp_path_factory.mktemp("spool"),
+        "small",
+        ("waste", "parking", "buses", "environment"),
+    )
+    service, base = api_service(week.url, tmp_path_factory.mktemp("api"))
+    start_api(service, base)
+    try:
+        yield base
+    finally:
+        service.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("width", WIDTHS)
+def test_maps_of_a_simulated_week_agree_with_the_lists(browser: Any, week_api: str, width: int) -> None:
+    context, page, problems = new_page(browser, week_api, width)
+    lots = {lot["lot_id"]: lot for lot in httpx.get(week_api + "/api/v1/parking/lots").json()["data"]}
+    assert len(lots) >= 2
+    page.goto(week_api + "/parking")
+    wait_for(lambda: page.locator("#lots-map g.lot").count() == len(lots), 15, "a marker per lot of the town")
+    placed = markers(page, "#lots-map g.lot")
+    assert_projected(placed, {i: (lot["lat"], lot["lon"]) for i, lot in lots.items()})
+    width_px = page.locator("#lots-map").bounding_box()["width"]
+    for m in placed:
+        card = page.locator(f'li.lot[data-lot-id="{m["id"]}"]')
+        assert m["text"] == card.locator(".free-count").inner_text() == str(lots[m["id"]]["free"])
+        assert m["level"] == card.get_attribute("data-level")
+        assert 0 <= m["x"] <= width_px
+    page.screenshot(path=str(ARTIFACTS / f"parking-map-week-{width}.png"), full_page=True)
+
+    stops = httpx.get(week_api + "/api/v1/buses/stops").json()["data"]
+    lines = {s["line_id"] for s in stops if s["line_id"] and s["lat"] is not None}
+    page.goto(week_api + "/buses")
+    wait_for(lambda: page.locator("#bus-map g.bus-stop").count() == len(stops), 15, "every stop on the map")
+    assert page.locator("#bus-map path.bus-line").count() == len(lines)
+    placed_stops = markers(page, "#bus-map g.bus-stop")
+    assert_projected(placed_stops, {s["stop_id"]: (s["lat"], s["lon"]) for s in stops})
+    page.screenshot(path=str(ARTIFACTS / f"buses-map-week-{width}.png"), full_page=True)
+    assert problems == []
+    context.close()
