@@ -13,7 +13,14 @@ from stadtpuls.api.main import create_app
 from stadtpuls.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).parent))  # the helper module beside the tests (tests are not a package)
-from apitest import ApiClient, Seeder, make_settings  # noqa: E402
+from apitest import ApiClient, Seeder, fixed_now, make_settings  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def one_now() -> Iterator[None]:
+    """Every API test reads one fixed "now" (``apitest.fixed_now``)."""
+    with fixed_now():
+        yield
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -44,6 +45,13 @@ def test_bins_list_fill_rate_prediction_and_flags(client: ApiClient, seed: Seede
     assert quiet["silent"] is True and quiet["battery_low"] is True and quiet["over_threshold"] is False
     only = client.get("/api/v1/waste/bins", headers=OP, params={"flag": "over_threshold"}).json()
     assert [b["site_id"] for b in only["data"]] == ["bin-full"]
+
+
+def test_times_computed_at_two_moments_of_a_test_agree() -> None:
+    first = hours_ago(10)
+    time.sleep(1.05 - datetime.now(UTC).microsecond / 1e6)  # past the next whole second of the wall clock
+    assert hours_ago(10) == first
+    assert now() - timedelta(hours=10) == first
 
 
 def test_bin_after_emptying_fits_only_the_new_cycle(client: ApiClient, seed: Seeder) -> None:
