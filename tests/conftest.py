@@ -5,6 +5,8 @@ server on 127.0.0.1:5432 if it answers, else an embedded server from the ``embed
 MQTT: ``STADTPULS_TEST_MQTT_URL``, else 127.0.0.1:1883 if it answers, else a ``mosquitto`` binary with the
 project's config, else an in-process amqtt broker. Each session creates, migrates and finally drops its own
 database.
+Browser tests (marker ``browser``) drive Debian chromium (``STADTPULS_TEST_CHROMIUM``, default
+``/usr/bin/chromium``); where it is missing they are skipped with one line saying how to get it.
 Test data (codec vectors, network-server samples, with their provenance notes) lives in ``tests/data``: the suite
 reads nothing outside the repository.
 """
@@ -24,6 +26,7 @@ from stadtpuls.embedded import EmbeddedBroker, EmbeddedPostgres, port_open
 from stadtpuls.migrate import migrate
 
 REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = Path(os.environ.get("STADTPULS_TEST_CHROMIUM", "/usr/bin/chromium"))
 
 
 DATA_TABLES = (
@@ -140,7 +143,21 @@ def project_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedde
         broker.stop()
 
 
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """Debian's chromium for Playwright; every browser test asks for it first, so its absence is one skip reason,
+    reported once (``-ra`` folds skips of one place and reason into one line)."""
+    if not CHROMIUM.exists():
+        pytest.skip(
+            f"browser tests need Debian chromium at {CHROMIUM}: run `make browser` as root "
+            "(apt-get install chromium) or set STADTPULS_TEST_CHROMIUM"
+        )
+    return CHROMIUM
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
+        if item.get_closest_marker("browser") and "chromium" not in getattr(item, "fixturenames", ("chromium",)):
+            item.fixturenames.insert(0, "chromium")  # type: ignore[attr-defined]
         if item.get_closest_marker("timescaledb") and "timescaledb" not in getattr(item, "fixturenames", ()):
             item.fixturenames.append("timescaledb")  # type: ignore[attr-defined]
