@@ -22,6 +22,7 @@ TESTS = REPO / "tests"
 # Built from parts so that this file does not match itself.
 FORBIDDEN = ("../" + "shared", "STADTPULS_" + "SHARED_DIR", "/work/" + "shared")
 DATA_DIRS = re.compile(r"codec-vectors|lns-formats")
+BROWSER_AND_QUICK_MODULES = ("tests/api/test_pages_browser.py", "tests/bench/test_runner.py")
 
 
 def _files_to_check() -> list[Path]:
@@ -121,3 +122,25 @@ def test_tests_reading_the_data_files_pass_in_a_fresh_clone(clone: Path) -> None
     )
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
     assert re.search(r"\d+ passed", out.stdout.splitlines()[-1]), out.stdout[-2000:]
+
+
+def test_without_chromium_the_browser_tests_are_skipped_with_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env["STADTPULS_TEST_CHROMIUM"] = str(tmp_path / "no-chromium")
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-ra", "-p", "no:cacheprovider", *BROWSER_AND_QUICK_MODULES],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stdout[-3000:]
+    summary = out.stdout.splitlines()
+    skipped = [line for line in summary if line.startswith("SKIPPED")]
+    assert len(skipped) == 1, skipped
+    assert "make browser" in skipped[0] and "chromium" in skipped[0]
+    counted = re.match(r"SKIPPED (\d+) browser tests", skipped[0])
+    assert counted and int(counted.group(1)) >= 10, skipped[0]
+    assert f"{counted.group(1)} deselected" in summary[-1]
+    assert re.search(r"\d+ passed", summary[-1]) and "error" not in summary[-1], summary[-1]
