@@ -95,7 +95,7 @@ def test_bin_history_raw_hourly_and_daily(client: ApiClient, seed: Seeder) -> No
 
 
 def _next_day() -> date:
-    return next_service_day(datetime.now(ZoneInfo("Europe/Berlin")).date(), [0, 1, 2, 3, 4])
+    return next_service_day(now().astimezone(ZoneInfo("Europe/Berlin")).date(), [0, 1, 2, 3, 4])
 
 
 def test_pickup_plan_selects_full_and_soon_full_bins_in_route_order(client: ApiClient, seed: Seeder) -> None:
@@ -140,7 +140,7 @@ def test_pickup_plan_exports_csv_and_geojson(client: ApiClient, seed: Seeder) ->
 
 def test_pickup_plan_for_a_past_day_uses_what_was_known_then(client: ApiClient, seed: Seeder) -> None:
     _city(seed)
-    day = (datetime.now(UTC) - timedelta(days=20)).date()
+    day = (now() - timedelta(days=20)).date()
     plan = client.get("/api/v1/waste/pickups", headers=OP, params={"date": day.isoformat()}).json()
     assert plan["bins_considered"] == 0 and plan["count"] == 0
     assert datetime.fromisoformat(plan["as_of"]) == datetime.fromisoformat(plan["start"])
