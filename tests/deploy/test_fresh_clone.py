@@ -65,6 +65,13 @@ def _clean_env(clone: Path) -> dict[str, str]:
     return env
 
 
+def _in_clone(clone: Path, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """``python ARGS`` of this venv in the clone, with the clone first on the import path."""
+    return subprocess.run(
+        [sys.executable, *args], cwd=clone, env=_clean_env(clone), capture_output=True, text=True, timeout=timeout
+    )
+
+
 @pytest.fixture(scope="module")
 def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     git = shutil.which("git")
@@ -80,28 +87,15 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.slow
 def test_clone_imports_its_own_code(clone: Path) -> None:
-    out = subprocess.run(
-        [sys.executable, "-c", "import stadtpuls.api.main, stadtpuls.ingest; print(stadtpuls.ingest.__file__)"],
-        cwd=clone,
-        env=_clean_env(clone),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    probe = "import stadtpuls.api.main, stadtpuls.ingest; print(stadtpuls.ingest.__file__)"
+    out = _in_clone(clone, "-c", probe, timeout=120)
     assert out.returncode == 0, out.stderr
     assert Path(out.stdout.strip()).is_relative_to(clone)
 
 
 @pytest.mark.slow
 def test_whole_suite_collects_in_a_fresh_clone(clone: Path) -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"],
-        cwd=clone,
-        env=_clean_env(clone),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    out = _in_clone(clone, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     collected = re.search(r"(\d+) tests? collected", out.stdout)
     assert collected and int(collected.group(1)) > 500, out.stdout[-2000:]
@@ -112,14 +106,8 @@ def test_whole_suite_collects_in_a_fresh_clone(clone: Path) -> None:
 def test_tests_reading_the_data_files_pass_in_a_fresh_clone(clone: Path) -> None:
     modules = _data_test_modules(clone)
     assert "tests/ingest/codecs/test_vectors.py" in modules and "tests/ingest/test_envelopes.py" in modules
-    out = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow and not browser", *modules],
-        cwd=clone,
-        env=_clean_env(clone),
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
+    selection = ("-m", "not slow and not browser", *modules)
+    out = _in_clone(clone, "-m", "pytest", "-q", "-p", "no:cacheprovider", *selection, timeout=1200)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
     assert re.search(r"\d+ passed", out.stdout.splitlines()[-1]), out.stdout[-2000:]
 
