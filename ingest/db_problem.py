@@ -38,7 +38,8 @@ class DatabaseProblem:
 
 def explain(error: psycopg.Error, url: str) -> DatabaseProblem:
     """The problem ``error`` means for the database at ``url``."""
-    text = " ".join(str(error).split()) or type(error).__name__
+    # a server error's own sentence (without the SQL excerpt); a connection failure's whole text
+    text = " ".join((error.diag.message_primary or str(error)).split()) or type(error).__name__
     password = urlsplit(url).password
     if password:
         for secret in {password, unquote(password)}:
