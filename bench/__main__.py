@@ -80,7 +80,7 @@ def run(name: str, directory: Path) -> Outcome:
 
 def main(argv: list[str] | None = None) -> int:
     known = benchmarks()
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench", description="Run every benchmark, then one summary table.")
     parser.add_argument("names", nargs="*", metavar="NAME", help=f"only these ({', '.join(known)})")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.names) - set(known))
