@@ -36,7 +36,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
-	@set -e; for b in bench/[a-z]*.py; do n=$$(basename $$b .py); echo "== bench.$$n"; $(BIN)/python -m bench.$$n; done
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var artifacts .pytest_cache .mypy_cache .ruff_cache .hypothesis

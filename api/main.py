@@ -42,6 +42,7 @@ ROUTERS: list[str] = [
     "stadtpuls.api.routes.keys",
     "stadtpuls.api.routes.pages",
     "stadtpuls.api.routes.map",
+    "stadtpuls.api.routes.docs",
 ]
 POOL_MIN, POOL_MAX = 2, 10
 START_WAIT_S = 10.0
@@ -149,6 +150,8 @@ def create_app(
         description="Free parking for citizens, pickup plans for waste operators, bus occupancy and fleet "
         "management. Errors are application/problem+json. Operator routes need the X-API-Key header.",
         lifespan=lifespan,
+        docs_url=None,  # the console is served with its assets by routes.docs, not from a CDN
+        redoc_url=None,  # off: ReDoc's build loads its vendor's logo from a CDN
     )
     install_handlers(app)
     for name in routers:

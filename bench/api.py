@@ -40,6 +40,7 @@ from stadtpuls.embedded import EmbeddedPostgres, free_port, port_open
 from stadtpuls.migrate import migrate
 
 from ._citydata import seed_city
+from ._report import Report
 
 TARGET_P99_MS = 50.0
 
@@ -276,7 +277,11 @@ def main() -> int:
             f"p99 at {args.rate:.0f} req/s {base_f['p99_ms'] / ours['p99_ms']:.1f}x lower"
         )
         met = ours["p99_ms"] < TARGET_P99_MS and ours["rps"] >= 0.95 * args.rate and ours["errors"] == 0
-        print(f"target p99 < {TARGET_P99_MS:.0f} ms at {args.rate:.0f} req/s: {'met' if met else 'NOT met'}")
+        report = Report("api")
+        report.figure("p99", ours["p99_ms"], f"ms at {args.rate:.0f} req/s")
+        report.figure("closed loop", ours["max_rps"], "req/s")
+        report.target(f"p99 < {TARGET_P99_MS:.0f} ms at {args.rate:.0f} req/s, no errors", met)
+        report.write()
     return 0
 
 

@@ -30,6 +30,8 @@ import numpy as np
 
 from stadtpuls.ingest.codecs import all_codecs
 
+from ._report import Report, Target
+
 Gen = np.random.Generator
 Part = tuple[int, float, Callable[[Gen, int], dict[str, Any]]]  # fPort, share of the batch, field values
 
@@ -353,20 +355,26 @@ def main(argv: list[str] | None = None) -> int:
         f"{min(args.n, BASELINE_ROWS):,} payloads, scaled"
     )
     print(f"{'codec':34} {'kind':6} {'vectorised':>14} {'per-message':>14} {'ratio':>7}  {'all columns':>13}  target")
-    failures = 0
+    report = Report("codecs")
+    results = []
     for codec_id in ids:
         r = bench(codec_id, args.n, args.runs)
         min_rate, min_ratio = TARGETS[r["kind"]]
         ratio = r["vec"] / r["row"]
         met = r["vec"] >= min_rate and ratio >= min_ratio and r["ok"] == 1.0
-        failures += not met
+        results.append((r["vec"], ratio))
         note = "" if r["ok"] == 1.0 else f"  ({1 - r['ok']:.1%} of the mix failed to decode)"
         print(
             f"{codec_id:34} {r['kind']:6} {r['vec'] / 1e6:9.2f} M/s {r['row'] / 1e6:9.3f} M/s {ratio:6.0f}x  "
             f"{r['full'] / 1e6:9.2f} M/s  "
             f">= {min_rate / 1e6:g} M/s and {min_ratio:g}x: {'met' if met else 'MISSED'}{note}"
         )
-    return 1 if failures else 0
+        report.targets.append(Target(f"{codec_id} >= {min_rate / 1e6:g} M/s and {min_ratio:g}x", met))
+    report.figure("codecs", len(results))
+    report.figure("slowest", min(v for v, _ in results) / 1e6, "M payloads/s")
+    report.figure("lowest ratio", min(x for _, x in results), "x")
+    report.write()
+    return 0
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ import orjson
 from stadtpuls.ingest.envelopes import parse_batch
 from stadtpuls.ingest.envelopes.build import chirpstack_uplink, tts_uplink
 
+from ._report import Report
+
 APP_UUID = "17c82e96-be03-4f38-aef3-f83d48582d97"
 GATEWAYS = [("eui-0016c001f153a14c", -97.0, 6.5), ("eui-0016c001f153a14d", -110.0, -2.25)]
 
@@ -127,6 +129,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=5000)
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
+    report = Report("envelopes")
     tts, cs = build(args.n)
     hub = datetime(2026, 3, 2, 1, tzinfo=UTC).timestamp()
     for name, payloads in (("tts", tts), ("chirpstack-v4", cs), ("mixed", tts + cs)):
@@ -143,6 +146,11 @@ def main() -> None:
         print(f"  parse_batch: {rate:,.0f} uplinks/s ({1e6 / rate:.1f} us/uplink)")
         print(f"  baseline:    {base_rate:,.0f} uplinks/s ({1e6 / base_rate:.1f} us/uplink)")
         print(f"  ratio:       {rate / base_rate:.2f}x")
+        if name == "mixed":
+            report.figure("mixed", rate, "uplinks/s")
+            report.figure("per uplink", 1e6 / rate, "µs")
+            report.figure("ratio", rate / base_rate, "x")
+    report.write()
 
 
 if __name__ == "__main__":

@@ -43,6 +43,8 @@ from stadtpuls.ingest.bulk_publish import publish_all
 from stadtpuls.ingest.loadgen import make_fleet, make_uplinks
 from stadtpuls.migrate import migrate
 
+from ._report import Report
+
 TARGET_RATE, TARGET_RATIO, TARGET_CPU_US = 15_000, 10.0, 40.0
 RECEIVE_MAXIMUM = 65535  # the MQTT v5 window must hold the batches in flight: inbox, preparing, two committing
 TABLES = (
@@ -367,11 +369,14 @@ def main(argv: list[str] | None = None) -> int:
             s_rate = statistics.median(x[0] for x in shared)
             s_cpu = statistics.median(x[1] for x in shared)
             print(f"two workers (shared subscription): {s_rate:,.0f} uplinks/s, {s_cpu:.1f} µs CPU per uplink")
-        ok = rate >= TARGET_RATE and rate / base >= TARGET_RATIO and cpu <= TARGET_CPU_US
-        print(
-            f"targets (>= {TARGET_RATE:,} uplinks/s, >= {TARGET_RATIO:.0f}x naive, <= {TARGET_CPU_US:.0f} µs CPU):"
-            f" {'met' if ok else 'NOT met'}"
-        )
+        report = Report("ingest")
+        report.figure("stadtpuls", rate, "uplinks/s")
+        report.figure("ratio", rate / base, "x naive")
+        report.figure("CPU", cpu, "µs/uplink")
+        report.target(f">= {TARGET_RATE:,} uplinks/s", rate >= TARGET_RATE)
+        report.target(f">= {TARGET_RATIO:.0f}x naive", rate / base >= TARGET_RATIO)
+        report.target(f"<= {TARGET_CPU_US:.0f} µs CPU per uplink", cpu <= TARGET_CPU_US)
+        report.write()
         pub.send("stop")
         return 0
     finally:

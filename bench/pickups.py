@@ -30,6 +30,8 @@ from stadtpuls.simulators.timebase import DAY_US, HOUR_US, from_us, parse_start
 from stadtpuls.simulators.waste import WasteModel
 from stadtpuls.simulators.weather import Weather
 
+from ._report import Report
+
 TZ = ZoneInfo("Europe/Berlin")
 SERVICE_DAYS = (0, 1, 2, 3, 4)
 DEPOT = (51.3397, 12.3731)
@@ -144,7 +146,10 @@ def main() -> None:
             f"{hub.overflow_bin_days:>8} {hub.km:>7.0f}   {saved:>6.1%}"
         )
     print(f"median: {statistics.median(savings):.1%} fewer pickups with the hub's plan than the fixed weekly round")
-    print(f"target: >= {TARGET_SAVING:.0%} fewer pickups and no more overflow bin-days: {'met' if ok else 'NOT met'}")
+    report = Report("pickups")
+    report.figure("median saving", 100 * statistics.median(savings), "% fewer pickups")
+    report.target(f">= {TARGET_SAVING:.0%} fewer pickups and no more overflow bin-days", ok)
+    report.write()
 
 
 if __name__ == "__main__":

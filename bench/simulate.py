@@ -33,6 +33,8 @@ from stadtpuls.simulators.loadgen import random_fields
 from stadtpuls.simulators.mqtt_raw import RawPublisher
 from stadtpuls.simulators.sessions import Sessions
 
+from ._report import Report
+
 START_US = 1_740_988_800_000_000  # 2025-03-03 08:00 UTC
 TARGET = 30_000
 
@@ -136,7 +138,11 @@ def main() -> None:
     print(f"naive per-message baseline: {m_slow:10,.0f} messages/s  (runs: {', '.join(f'{x:,.0f}' for x in slow)})")
     print(f"ratio load mode / baseline: {m_fast / m_slow:.1f}x  (with faults: {m_faulty / m_slow:.1f}x)")
     print(f"load mode publisher CPU:    {statistics.median(cpu):10.1f} us/message (the broker runs beside it)")
-    print(f"target: >= {TARGET:,} messages/s from one process: {'met' if m_fast >= TARGET else 'NOT met'}")
+    report = Report("simulate")
+    report.figure("load mode", m_fast, "messages/s")
+    report.figure("ratio", m_fast / m_slow, "x naive")
+    report.target(f">= {TARGET:,} messages/s from one process", m_fast >= TARGET)
+    report.write()
 
 
 if __name__ == "__main__":

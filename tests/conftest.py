@@ -5,6 +5,8 @@ server on 127.0.0.1:5432 if it answers, else an embedded server from the ``embed
 MQTT: ``STADTPULS_TEST_MQTT_URL``, else 127.0.0.1:1883 if it answers, else a ``mosquitto`` binary with the
 project's config, else an in-process amqtt broker. Each session creates, migrates and finally drops its own
 database.
+Browser tests (marker ``browser``) drive Debian chromium (``STADTPULS_TEST_CHROMIUM``, default
+``/usr/bin/chromium``); where it is missing they are left out, with one line in the summary saying how to get it.
 Test data (codec vectors, network-server samples, with their provenance notes) lives in ``tests/data``: the suite
 reads nothing outside the repository.
 """
@@ -15,6 +17,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -24,6 +27,7 @@ from stadtpuls.embedded import EmbeddedBroker, EmbeddedPostgres, port_open
 from stadtpuls.migrate import migrate
 
 REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = Path(os.environ.get("STADTPULS_TEST_CHROMIUM", "/usr/bin/chromium"))
 
 
 DATA_TABLES = (
@@ -140,7 +144,31 @@ def project_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedde
         broker.stop()
 
 
+BROWSER_HINT = (
+    f"browser tests need Debian chromium at {CHROMIUM}: run `make browser` as root (apt-get install chromium) "
+    "or set STADTPULS_TEST_CHROMIUM"
+)
+_BROWSER_SKIPPED = pytest.StashKey[int]()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """Debian's chromium for Playwright (browser tests run only where it exists)."""
+    return CHROMIUM
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("timescaledb") and "timescaledb" not in getattr(item, "fixturenames", ()):
             item.fixturenames.append("timescaledb")  # type: ignore[attr-defined]
+    browser = [item for item in items if item.get_closest_marker("browser")]
+    if browser and not CHROMIUM.exists():  # one line in the summary, not one per test
+        items[:] = [item for item in items if not item.get_closest_marker("browser")]
+        config.hook.pytest_deselected(items=browser)
+        config.stash[_BROWSER_SKIPPED] = len(browser)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    skipped = config.stash.get(_BROWSER_SKIPPED, 0)
+    if skipped:
+        terminalreporter.write_line(f"SKIPPED {skipped} browser tests: {BROWSER_HINT}", yellow=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time as _time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,11 +20,13 @@ import orjson
 
 from .chirpstack import read_chirpstack_v4
 from .chirpstack_v3 import read_chirpstack_v3
+from .fields import type_name
 from .hub_clock import hub_clock_offsets
 from .keys import mark_uuid8
 from .model import LNS_CHIRPSTACK_V4, EnvelopeBatch, EnvelopeError, Reject
 from .sink import Sink, TimeRule
 from .timestamps import BAD, MISSING, OK, OUT_OF_RANGE, datetime64_from_epoch, parse_times
+from .topics import lns_of_topic
 from .tts import read_tts
 
 __all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "parse_batch"]
@@ -94,13 +97,16 @@ def parse_batch(
                 rejects.append(Reject(i, "envelope", _not_json_reason(raw, e)))
                 continue
             if type(msg) is not dict:
-                rejects.append(Reject(i, "envelope", f"not a JSON object: a JSON {type(msg).__name__}"))
+                rejects.append(Reject(i, "envelope", f"envelope is {type_name(msg)}, expected a JSON object"))
                 continue
             _read_message(i, topics[i] if i < len(topics) else "", msg, sink)
         except EnvelopeError as e:
             rejects.append(Reject(i, "envelope", e.reason, e.lns))
         except Exception as e:  # a message must never stop the batch; the reason names the defect
             rejects.append(Reject(i, "envelope", f"internal error: {type(e).__name__}: {str(e)[:200]}"))
+    for k, r in enumerate(rejects):  # a message whose body did not say which server sent it: its topic may
+        if r.lns is None and r.index < len(topics):
+            rejects[k] = replace(r, lns=lns_of_topic(topics[r.index]))
     rows = sink.rows
     batch = _finish(rows, hub, rejects) if rows else EnvelopeBatch()
     rejects.sort(key=lambda r: r.index)

@@ -4,7 +4,8 @@ readings with plain SQL inserts, test keys and time helpers."""
 from __future__ import annotations
 
 import uuid
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -76,8 +77,26 @@ class ApiClient:
             self._portal_cm.__exit__(None, None, None)
 
 
+_frozen: datetime | None = None
+
+
 def now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
+    """The current time in whole seconds; inside :func:`fixed_now` the one instant the block started at."""
+    return _frozen if _frozen is not None else datetime.now(UTC).replace(microsecond=0)
+
+
+@contextmanager
+def fixed_now() -> Iterator[datetime]:
+    """One "now" for a test: every :func:`now` and :func:`hours_ago` in the block answers from the same instant,
+    so a time the test seeds ("10 hours ago") and the one it expects back are computed from one clock reading
+    (the API test fixtures wrap each test in it)."""
+    global _frozen
+    outer = _frozen
+    _frozen = now()
+    try:
+        yield _frozen
+    finally:
+        _frozen = outer
 
 
 class Seeder:

@@ -15,10 +15,9 @@ from stadtpuls.api.main import create_app
 from stadtpuls.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).parent))  # the helper module beside the tests (tests are not a package)
-from apitest import ApiClient, Seeder, make_settings  # noqa: E402
+from apitest import ApiClient, Seeder, fixed_now, make_settings  # noqa: E402
 from pagestest import (  # noqa: E402
     ARTIFACTS,
-    CHROMIUM,
     CHROMIUM_ARGS,
     LOTS,
     Publisher,
@@ -26,6 +25,13 @@ from pagestest import (  # noqa: E402
     space_eui,
     wait_for,
 )
+
+
+@pytest.fixture(autouse=True)
+def one_now() -> Iterator[None]:
+    """Every API test reads one fixed "now" (``apitest.fixed_now``)."""
+    with fixed_now():
+        yield
 
 
 @pytest.fixture
@@ -64,16 +70,11 @@ def seed(clean_db: str) -> Iterator[Seeder]:
 
 # Browser tests (test_*_browser.py): Debian chromium through Playwright, and the real ingest feeding the pages.
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip(
-            "browser tests need Debian chromium at /usr/bin/chromium: "
-            "install it with `apt-get install chromium` (or `make browser` as root)"
-        )
+def browser(chromium: Path) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     pw = sync_playwright().start()
-    b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+    b = pw.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
     ARTIFACTS.mkdir(exist_ok=True)
     try:
         yield b

@@ -330,7 +330,6 @@ CONTRAST_JS = """
 """
 
 
-CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

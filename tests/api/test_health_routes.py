@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -122,3 +123,18 @@ def test_openapi_documents_problem_responses(client: ApiClient) -> None:
     op = schema["paths"]["/api/v1/parking/lots/{lot_id}"]["get"]
     assert "application/problem+json" in op["responses"]["404"]["content"]
     assert client.get("/docs").status_code == 200
+
+
+def test_api_console_loads_its_assets_from_the_hub_only(client: ApiClient) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    urls = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", page.text)
+    assert {"/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css", "/openapi.json"} <= set(urls)
+    assert [u for u in urls if "//" in u] == []  # nothing from another origin
+    js = client.get("/docs/assets/swagger-ui-bundle.js")
+    assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
+    assert b"SwaggerUIBundle" in js.content
+    assert client.get("/docs/assets/swagger-ui.css").status_code == 200
+    assert client.get("/docs/assets/..%2Fcore.py").status_code == 404
+    assert client.get("/redoc").status_code == 404

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import psycopg
@@ -288,4 +289,63 @@ def test_operator_page_lists_the_plan_in_route_order_draws_it_and_downloads_csv(
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     shoot(page, "pickups", width)
     assert problems == []
+    context.close()
+
+
+def offline_page(browser: Any, base: str) -> tuple[Any, Any, list[str], list[str]]:
+    """A page whose every request to a host other than 127.0.0.1 is recorded and aborted (no network outside the
+    machine), plus the page's script and console errors."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    left: list[str] = []
+
+    def route(r: Any) -> None:
+        url = r.request.url
+        if url.startswith(("data:", "blob:")) or urlsplit(url).hostname == "127.0.0.1":
+            r.continue_()
+        else:
+            left.append(url)
+            r.abort()
+
+    context.route("**/*", route)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(f"script error: {e}"))
+    page.on("console", lambda m: problems.append(f"console: {m.text}") if m.type == "error" else None)
+    return context, page, left, problems
+
+
+def test_api_console_shows_the_operations_without_any_network_outside_the_hub(browser: Any, api: str) -> None:
+    context, page, left, problems = offline_page(browser, api)
+    page.goto(api + "/docs")
+    page.wait_for_selector(".opblock", timeout=15_000)
+    paths = page.eval_on_selector_all(".opblock-summary-path", "els => els.map(e => e.textContent.trim())")
+    assert "/api/v1/parking/lots" in {p.replace("\u200b", "") for p in paths}
+    assert page.locator(".opblock").count() >= 10
+    assert "stadtpuls API" in page.locator(".info .title").inner_text()
+    assert page.locator(".errors-wrapper").count() == 0  # the document rendered, no "Unable to render"
+    page.wait_for_timeout(500)  # late loads (fonts, icons, validator badge) would show up here
+    assert left == []
+    assert problems == []
+    context.close()
+
+
+@pytest.mark.parametrize(
+    ("path", "ready"),
+    [
+        ("/docs", ".opblock"),
+        ("/parking", '#status[data-state="live"]'),
+        ("/buses", '#status[data-state="live"]'),
+        ("/operator/pickups", "#plan-message"),
+    ],
+)
+def test_no_page_sends_a_request_beyond_the_hub(browser: Any, api: str, path: str, ready: str) -> None:
+    context, page, left, _ = offline_page(browser, api)
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(api + path)
+    page.wait_for_selector(ready, timeout=15_000)
+    page.wait_for_timeout(1000)
+    assert requests, "the page made no request at all"
+    assert left == [], f"{path} reached beyond 127.0.0.1: {left}"
+    assert all(u.startswith((api, "data:", "blob:")) for u in requests), requests
     context.close()

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -46,6 +47,13 @@ def test_bins_list_fill_rate_prediction_and_flags(client: ApiClient, seed: Seede
     assert [b["site_id"] for b in only["data"]] == ["bin-full"]
 
 
+def test_times_computed_at_two_moments_of_a_test_agree() -> None:
+    first = hours_ago(10)
+    time.sleep(1.05 - datetime.now(UTC).microsecond / 1e6)  # past the next whole second of the wall clock
+    assert hours_ago(10) == first
+    assert now() - timedelta(hours=10) == first
+
+
 def test_bin_after_emptying_fits_only_the_new_cycle(client: ApiClient, seed: Seeder) -> None:
     dev = seed.bin("bin-e")
     before = [(hours_ago(h), 50 + (48 - h) * 1.0) for h in range(48, 10, -1)]  # 24 %/day up to ~87 %
@@ -87,7 +95,7 @@ def test_bin_history_raw_hourly_and_daily(client: ApiClient, seed: Seeder) -> No
 
 
 def _next_day() -> date:
-    return next_service_day(datetime.now(ZoneInfo("Europe/Berlin")).date(), [0, 1, 2, 3, 4])
+    return next_service_day(now().astimezone(ZoneInfo("Europe/Berlin")).date(), [0, 1, 2, 3, 4])
 
 
 def test_pickup_plan_selects_full_and_soon_full_bins_in_route_order(client: ApiClient, seed: Seeder) -> None:
@@ -132,7 +140,7 @@ def test_pickup_plan_exports_csv_and_geojson(client: ApiClient, seed: Seeder) ->
 
 def test_pickup_plan_for_a_past_day_uses_what_was_known_then(client: ApiClient, seed: Seeder) -> None:
     _city(seed)
-    day = (datetime.now(UTC) - timedelta(days=20)).date()
+    day = (now() - timedelta(days=20)).date()
     plan = client.get("/api/v1/waste/pickups", headers=OP, params={"date": day.isoformat()}).json()
     assert plan["bins_considered"] == 0 and plan["count"] == 0
     assert datetime.fromisoformat(plan["as_of"]) == datetime.fromisoformat(plan["start"])

@@ -498,8 +498,9 @@ def test_malformed_tts_uplink_is_a_dead_letter_naming_the_field(mutate: Any, sta
         (b"", "not JSON"),
         (b"\x0a\x10\x01\x02", "not JSON"),
         (b'{"a":', "not JSON"),
-        (b"[1, 2]", "not a JSON object"),
-        (b'"up"', "not a JSON object"),
+        (b"[1, 2]", "envelope is an array, expected a JSON object"),
+        (b'"up"', "envelope is a string, expected a JSON object"),
+        (b"null", "envelope is null, expected a JSON object"),
         (b'{"app_id": "a", "dev_id": "d", "payload_raw": "AQI=", "counter": 1}', "TTN V2 message"),
         (b'{"hello": "world"}', "unknown message format"),
         (b"[" * 2000 + b"]" * 2000, "not JSON"),
@@ -695,3 +696,20 @@ def test_broken_json_with_control_characters_gets_no_protobuf_hint() -> None:
     raw = sample("tts-v3-uplink.json").replace(b"starter-kit", b"starter\x01kit")
     reason = parse_one(raw).rejects[0].reason
     assert reason.startswith("not JSON") and "Protobuf" not in reason
+
+
+@pytest.mark.parametrize(
+    ("topic", "lns"),
+    [
+        ("v3/parking@ttn/devices/space-7/up", "tts"),
+        ("application/0b0e63a1-5f4c-4f5e-9c4e-2b7b4f1a0c11/device/0101010101010101/event/up", "chirpstack-v4"),
+        ("application/7/device/0101010101010101/event/up", "chirpstack-v3"),
+        ("application/7/device/0101010101010101/rx", "chirpstack-v3"),
+        ("application/parking/device/0101010101010101/event/up", None),
+        ("city/sensors/space-7", None),
+        ("", None),
+    ],
+)
+def test_unreadable_message_keeps_the_server_kind_its_topic_names(topic: str, lns: str | None) -> None:
+    batch = parse_one(b"[]", topic)
+    assert [(r.reason, r.lns) for r in batch.rejects] == [("envelope is an array, expected a JSON object", lns)]

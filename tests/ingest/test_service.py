@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+import pytest
 
+from stadtpuls.embedded import free_port
 from stadtpuls.ingest.bulk_publish import publish_all
 from stadtpuls.ingest.envelopes import parse_batch
 from stadtpuls.ingest.service import IngestService
@@ -79,3 +83,85 @@ def test_every_sample_message_stored_once_with_its_domain_rows(
         assert all("base64" in d[1] for d in dead)
         joins = conn.execute("SELECT dev_eui FROM device_state WHERE last_join IS NOT NULL ORDER BY 1").fetchall()
         assert ("0101010101010101",) in joins and ("00000000000000f0",) in joins
+
+
+def test_unreadable_envelopes_are_dead_letters_with_plain_reasons_and_the_server_of_their_topic(
+    clean_db: str, broker_url: str, run_ingest: Callable[..., IngestService]
+) -> None:
+    messages = [
+        ("v3/parking@ttn/devices/space-7/up", b"[1, 2]"),
+        ("application/0b0e63a1-5f4c-4f5e-9c4e-2b7b4f1a0c11/device/0101010101010101/event/up", b"null"),
+        ("application/7/device/0101010101010101/rx", b'"up"'),
+        ("city/sensors/space-7", b"{}"),
+    ]
+    service = run_ingest(clean_db, broker_url, mqtt_topics=["v3/+/devices/+/up", "application/#", "city/#"])
+    publish_all(broker_url, messages)
+    wait_for(lambda: scalar(clean_db, "SELECT count(*) FROM dead_letters") == len(messages))
+    service.stop()
+    with psycopg.connect(clean_db) as conn:
+        rows = dict(
+            (topic, (stage, reason, lns))
+            for topic, stage, reason, lns in conn.execute("SELECT topic, stage, reason, lns FROM dead_letters")
+        )
+    assert rows == {
+        messages[0][0]: ("envelope", "envelope is an array, expected a JSON object", "tts"),
+        messages[1][0]: ("envelope", "envelope is null, expected a JSON object", "chirpstack-v4"),
+        messages[2][0]: ("envelope", "envelope is a string, expected a JSON object", "chirpstack-v3"),
+        messages[3][0]: (
+            "envelope",
+            "unknown message format: no end_device_ids, deviceInfo or devEUI (keys: )",
+            None,
+        ),
+    }
+
+
+PASSWORD = "s3cret-Pw"
+
+
+def _problem_logs(records: list[logging.LogRecord]) -> list[str]:
+    return [
+        f"{r.getMessage()} | {getattr(r, 'error', '')} | {getattr(r, 'detail', '')} | {getattr(r, 'database', '')}"
+        for r in records
+        if r.name == "stadtpuls.ingest.worker"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("closed-port", "Connection refused"),
+        ("missing-database", 'database "stadtpuls_no_such_db" does not exist'),
+        ("unknown-host", "stadtpuls-no-such-host.invalid"),
+        ("unmigrated", 'relation "devices" does not exist'),
+    ],
+)
+def test_database_problem_is_logged_with_the_drivers_message_and_messages_are_spooled(
+    target: str,
+    expected: str,
+    pg_server_url: str,
+    new_database: Callable[[], str],
+    broker_url: str,
+    run_ingest: Callable[..., IngestService],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = urlsplit(pg_server_url)
+    netloc = f"{server.username or 'postgres'}:{PASSWORD}@{server.hostname}:{server.port or 5432}"
+    url = {
+        "closed-port": f"postgresql://postgres:{PASSWORD}@127.0.0.1:{free_port()}/stadtpuls",
+        "missing-database": f"postgresql://{netloc}/stadtpuls_no_such_db",
+        "unknown-host": f"postgresql://postgres:{PASSWORD}@stadtpuls-no-such-host.invalid:5432/stadtpuls",
+        "unmigrated": urlunsplit(urlsplit(new_database())._replace(netloc=netloc)),
+    }[target]
+    caplog.set_level(logging.INFO, logger="stadtpuls.ingest")
+    service = run_ingest(url, broker_url, mqtt_topics=["v3/+/devices/+/up"])
+    publish_all(broker_url, [("v3/parking@ttn/devices/space-7/up", (SAMPLES / "tts-v3-uplink.json").read_bytes())])
+    wait_for(lambda: service.metrics.spooled._value.get() >= 1)  # noqa: SLF001 - counter value
+    service.stop()
+    lines = _problem_logs(caplog.records)
+    assert all(PASSWORD not in line for line in lines), lines
+    assert any(expected in line for line in lines), lines
+    spooling = [line for line in lines if ": spooling" in line]
+    assert spooling and expected in spooling[0], lines
+    assert ":***@" in spooling[0]  # the database it was about, password masked
+    migrate_hint = [line for line in lines if "stadtpuls migrate" in line]
+    assert bool(migrate_hint) == (target == "unmigrated"), lines

@@ -22,7 +22,7 @@ TESTS = Path(__file__).resolve().parents[1]
 REPO = TESTS.parent
 sys.path.insert(0, str(TESTS / "api"))  # the API tests' helper module (tests are not a package)
 sys.path.insert(0, str(Path(__file__).parent))
-from apitest import ADMIN_KEY, OPERATOR_KEY, ApiClient, Seeder, hours_ago, make_settings  # noqa: E402
+from apitest import ADMIN_KEY, OPERATOR_KEY, ApiClient, Seeder, fixed_now, hours_ago, make_settings  # noqa: E402
 
 
 def _load(name: str, path: Path) -> Any:
@@ -66,28 +66,29 @@ def seed_city(url: str) -> dict[str, Any]:
             "TRUNCATE " + ", ".join(DATA_TABLES) + ", environment_readings, fcnt_gaps, device_state"
             " RESTART IDENTITY CASCADE"
         )
-    s = Seeder(url)
-    try:
-        spaces = s.lot("lot-market", 4)
-        for k, dev in enumerate(spaces):
-            s.park(dev, hours_ago(2), k % 2 == 0)
-            s.uplink(dev, hours_ago(2), f_cnt=1)
-        bins = []
-        for k in range(3):
-            dev = s.bin(f"bin-{k:03d}", lat=51.33 + k * 0.001)
-            s.levels(dev, [(hours_ago(48 - h), 10 + h * 1.5) for h in range(0, 48, 4)])
-            bins.append(dev)
-        s.site("line-5", "line", capacity=80)
-        s.site("stop-a", "stop", parent_id="line-5", lat=51.34, lon=12.37, seq=1)
-        s.site("bus-501", "vehicle", parent_id="line-5", capacity=80)
-        bus = s.device("bus-501", codec="milesight-iot/vs133")
-        for h in range(3):
-            s.passengers(bus, hours_ago(3 - h), pax_in=5 + h, pax_out=2, stop_id="stop-a")
-        s.dead_letter("envelope", "not JSON")
-        s.dead_letter("device", "unknown device", dev_eui="00000000000000ff")
-        return {"spaces": spaces, "bins": bins, "bus": bus, "lot": "lot-market", "line": "line-5"}
-    finally:
-        s.close()
+    with fixed_now():
+        s = Seeder(url)
+        try:
+            spaces = s.lot("lot-market", 4)
+            for k, dev in enumerate(spaces):
+                s.park(dev, hours_ago(2), k % 2 == 0)
+                s.uplink(dev, hours_ago(2), f_cnt=1)
+            bins = []
+            for k in range(3):
+                dev = s.bin(f"bin-{k:03d}", lat=51.33 + k * 0.001)
+                s.levels(dev, [(hours_ago(48 - h), 10 + h * 1.5) for h in range(0, 48, 4)])
+                bins.append(dev)
+            s.site("line-5", "line", capacity=80)
+            s.site("stop-a", "stop", parent_id="line-5", lat=51.34, lon=12.37, seq=1)
+            s.site("bus-501", "vehicle", parent_id="line-5", capacity=80)
+            bus = s.device("bus-501", codec="milesight-iot/vs133")
+            for h in range(3):
+                s.passengers(bus, hours_ago(3 - h), pax_in=5 + h, pax_out=2, stop_id="stop-a")
+            s.dead_letter("envelope", "not JSON")
+            s.dead_letter("device", "unknown device", dev_eui="00000000000000ff")
+            return {"spaces": spaces, "bins": bins, "bus": bus, "lot": "lot-market", "line": "line-5"}
+        finally:
+            s.close()
 
 
 class LiveApi:
