@@ -1,6 +1,6 @@
 """The HTTP API: FastAPI app factory (:func:`api.main.create_app`), routes, queries, auth and live streams.
 
-The pickup planner (:mod:`api.planning`) is pure and importable without the web stack.
+The pickup planner (:mod:`stadtpuls.planning.pickups`) is pure and importable without the web stack.
 """
 
 from __future__ import annotations

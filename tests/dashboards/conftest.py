@@ -311,8 +311,8 @@ def planted_week(new_database) -> CityWeek:  # type: ignore[no-untyped-def]
 
 def simulate_week(url: str, broker_url: str, spool: Path) -> CityWeek:
     """The simulator's small city for the week before now, through the broker and the ingest into ``url``."""
-    from stadtpuls.ingest.bulk_publish import publish_all
     from stadtpuls.ingest.service import IngestService
+    from stadtpuls.simulators.bulk_publish import publish_all
     from stadtpuls.simulators.city import build_city
     from stadtpuls.simulators.engine import SimConfig, Simulation
     from stadtpuls.simulators.envelopes import topic

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import psycopg
 
-from stadtpuls.ingest.bulk_publish import publish_all
 from stadtpuls.ingest.envelopes import parse_batch
 from stadtpuls.ingest.service import IngestService
+from stadtpuls.simulators.bulk_publish import publish_all
 
 from .conftest import register, scalar, wait_for
 

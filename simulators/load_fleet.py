@@ -16,8 +16,9 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import orjson
 
-from .codecs import get
-from .envelopes.build import chirpstack_topic, chirpstack_uplink, tts_topic, tts_uplink
+from stadtpuls.ingest.codecs import get
+
+from .messages import chirpstack_topic, chirpstack_uplink, tts_topic, tts_uplink
 
 __all__ = ["GARBAGE_KINDS", "LoadDevice", "LoadFleet", "make_fleet", "make_garbage", "make_uplinks"]
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from .radio import lora_from_dr
+from stadtpuls.ingest.envelopes.radio import lora_from_dr
 
 __all__ = [
     "Gateway",
