@@ -40,8 +40,8 @@ import psycopg
 from stadtpuls.demo.embedded import EmbeddedBroker, EmbeddedPostgres, free_port, port_open
 from stadtpuls.fleet import apply, parse_text
 from stadtpuls.migrate import migrate
-from stadtpuls.simulators.bulk_publish import publish_all
 from stadtpuls.simulators.load_fleet import make_fleet, make_uplinks
+from stadtpuls.simulators.mqtt_raw import publish_all
 
 TARGET_RATE, TARGET_RATIO, TARGET_CPU_US = 15_000, 10.0, 40.0
 RECEIVE_MAXIMUM = 65535  # the MQTT v5 window must hold the batches in flight: inbox, preparing, two committing

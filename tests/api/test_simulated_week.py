@@ -52,11 +52,11 @@ def _when(line: dict[str, Any]) -> datetime:
 def _simulate(url: str, broker: str, spool: Any, size: str, models: tuple[str, ...]) -> Week:
     """The week from :data:`WEEK_START`, published to ``broker`` and stored by the real ingest."""
     from stadtpuls.ingest.service import IngestService
-    from stadtpuls.simulators.bulk_publish import publish_all
     from stadtpuls.simulators.city import build_city
     from stadtpuls.simulators.engine import SimConfig, Simulation
     from stadtpuls.simulators.export import registry_yaml
     from stadtpuls.simulators.faults import FaultConfig
+    from stadtpuls.simulators.mqtt_raw import publish_all
     from stadtpuls.simulators.timebase import DAY_US, US
     from stadtpuls.simulators.truth import TruthWriter
 

@@ -17,7 +17,7 @@ import pytest
 from stadtpuls.demo.embedded import EmbeddedBroker
 from stadtpuls.ingest.inbox import Inbox, Message
 from stadtpuls.ingest.mqtt import MqttConfig, MqttSource, is_loopback
-from stadtpuls.simulators.bulk_publish import publish_all
+from stadtpuls.simulators.mqtt_raw import publish_all
 
 from .conftest import wait_for
 

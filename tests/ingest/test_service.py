@@ -10,7 +10,7 @@ import psycopg
 
 from stadtpuls.ingest.envelopes import parse_batch
 from stadtpuls.ingest.service import IngestService
-from stadtpuls.simulators.bulk_publish import publish_all
+from stadtpuls.simulators.mqtt_raw import publish_all
 
 from .conftest import register, scalar, wait_for
 
