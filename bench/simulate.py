@@ -26,12 +26,12 @@ import numpy as np
 from stadtpuls.demo.embedded import EmbeddedBroker
 from stadtpuls.ingest.codecs import get
 from stadtpuls.simulators.city import build_city
-from stadtpuls.simulators.envelopes import Network, UplinkFacts, chirpstack_uplink, stamps, topic, tts_uplink
 from stadtpuls.simulators.faults import FaultConfig
 from stadtpuls.simulators.load import LoadRun, run
 from stadtpuls.simulators.loadgen import random_fields
 from stadtpuls.simulators.mqtt_raw import RawPublisher
 from stadtpuls.simulators.sessions import Sessions
+from stadtpuls.simulators.uplinks import Network, UplinkFacts, chirpstack_uplink, stamps, topic, tts_uplink
 
 START_US = 1_740_988_800_000_000  # 2025-03-03 08:00 UTC
 TARGET = 30_000

@@ -1,7 +1,7 @@
 """Vectorised message generation for load runs: random but plausible readings for every device model, encoded a
 whole array at a time, and per-device message templates into which the per-message values are formatted.
 
-A template is the device's real envelope (from :mod:`simulators.envelopes`) serialised once with placeholders
+A template is the device's real envelope (from :mod:`simulators.uplinks`) serialised once with placeholders
 for the values that change per message; filling it is one ``%`` formatting per message.
 """
 
@@ -16,8 +16,8 @@ import orjson
 from stadtpuls.ingest.codecs import get
 
 from .city import City, Device, Gateway
-from .envelopes import Network, Stamps, UplinkFacts, chirpstack_uplink, tts_uplink
 from .sessions import Session
+from .uplinks import Network, Stamps, UplinkFacts, chirpstack_uplink, tts_uplink
 
 __all__ = ["CS_FIELDS", "NUMERIC", "TTS_FIELDS", "Template", "encode_random", "make_template", "random_fields"]
 

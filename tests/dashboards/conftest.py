@@ -314,11 +314,11 @@ def simulate_week(url: str, broker_url: str, spool: Path) -> CityWeek:
     from stadtpuls.ingest.service import IngestService
     from stadtpuls.simulators.city import build_city
     from stadtpuls.simulators.engine import SimConfig, Simulation
-    from stadtpuls.simulators.envelopes import topic
     from stadtpuls.simulators.export import registry_yaml
     from stadtpuls.simulators.faults import FaultConfig
     from stadtpuls.simulators.mqtt_raw import publish_all
     from stadtpuls.simulators.timebase import DAY_US, US
+    from stadtpuls.simulators.uplinks import topic
 
     end_s = int(time.time()) // 3600 * 3600
     city = build_city("small", 3, "mixed")
