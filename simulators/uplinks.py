@@ -1,14 +1,13 @@
-"""Uplink and join messages as The Things Stack v3 and ChirpStack v4 publish them over MQTT.
+"""The simulated city's uplinks and joins: who the network servers are (:class:`Network`), what one uplink says
+(:class:`UplinkFacts` with its :class:`Stamps`), and its message, written by :mod:`simulators.messages`.
 
-The shapes follow the reference samples (``tts-v3-uplink.json``, ``tts-v3-join.json``,
-``chirpstack-v4-up-full.json``, ``chirpstack-v4-join.json``): TTS in snake_case with upper-case EUIs, 64-bit
-numbers as strings and zero values omitted (``f_cnt`` 0, ``channel_index`` 0); ChirpStack v4.1+ in
-lowerCamelCase with lower-case EUIs, every integration field present and ``+00:00`` timestamps.
+The values come from the city's models (gateways with their locations, radio, sessions, drawn ids); the shapes
+are those of the reference samples (``tts-v3-uplink.json``, ``tts-v3-join.json``, ``chirpstack-v4-up-full.json``,
+``chirpstack-v4-join.json``), kept in one place, :mod:`simulators.messages`.
 """
 
 from __future__ import annotations
 
-import base64
 import uuid
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -18,6 +17,19 @@ import numpy as np
 
 from .catalog import MODELS
 from .city import Device, Gateway
+from .messages import (
+    TTS_CORRELATION_PREFIXES,
+    chirpstack_join_message,
+    chirpstack_reception,
+    chirpstack_topic,
+    chirpstack_uplink_message,
+    device_info,
+    tts_device_ids,
+    tts_join_message,
+    tts_reception,
+    tts_topic,
+    tts_uplink_message,
+)
 from .sessions import Session
 from .timebase import iso_array, iso_us
 
@@ -129,8 +141,8 @@ class UplinkFacts:
 
 def topic(net: Network, device: Device, event: str = "up") -> str:
     if device.lns == "tts":
-        return f"v3/{net.tts_application}@{net.tts_tenant}/devices/{device.lns_device_id}/{event}"
-    return f"application/{net.cs_application_id}/device/{device.dev_eui}/event/{event}"
+        return tts_topic(net.tts_application, device.lns_device_id, event, tenant=net.tts_tenant)
+    return chirpstack_topic(net.cs_application_id, device.dev_eui, event)
 
 
 def _ns_time(us: int, extra_ns: int, z: bool) -> str:
@@ -143,76 +155,57 @@ def _airtime(us: int) -> str:
 
 
 def _tts_ids(net: Network, d: Device, s: Session) -> dict[str, Any]:
-    return {
-        "device_id": d.lns_device_id,
-        "application_ids": {"application_id": net.tts_application},
-        "dev_eui": d.dev_eui.upper(),
-        "join_eui": "EC656E0000000001",
-        "dev_addr": s.dev_addr.upper(),
-    }
+    return tts_device_ids(d.lns_device_id, net.tts_application, d.dev_eui, "EC656E0000000001", s.dev_addr)
+
+
+def _correlation_ids(ulids: list[str]) -> list[str]:
+    return [prefix + u for prefix, u in zip(TTS_CORRELATION_PREFIXES, ulids, strict=True)]
 
 
 def tts_uplink(net: Network, f: UplinkFacts) -> dict[str, Any]:
     d = f.device
     st = f.stamps
-    rx = []
-    for (gw, rssi, snr), token in zip(f.gateways, f.tokens, strict=True):
-        entry: dict[str, Any] = {
-            "gateway_ids": {"gateway_id": gw.gateway_id, "eui": gw.eui.upper()},
-            "time": st.gateway,
-            "timestamp": (f.t_us + int(gw.eui[-6:], 16)) % (1 << 32),
-            "rssi": rssi,
-            "channel_rssi": rssi,
-        }
-        if snr:
-            entry["snr"] = snr
-        entry["location"] = {
-            "latitude": gw.lat,
-            "longitude": gw.lon,
-            "altitude": gw.altitude,
-            "source": "SOURCE_REGISTRY",
-        }
-        entry["uplink_token"] = token
-        if f.channel:
-            entry["channel_index"] = f.channel
-        entry["received_at"] = st.received
-        rx.append(entry)
-    msg: dict[str, Any] = {"session_key_id": f.session.session_key_id, "f_port": f.f_port}
-    if f.f_cnt:
-        msg["f_cnt"] = f.f_cnt
-    if f.payload:
-        msg["frm_payload"] = base64.b64encode(f.payload).decode()
-    msg["rx_metadata"] = rx
-    msg["settings"] = {
-        "data_rate": {"lora": {"bandwidth": 125000, "spreading_factor": f.sf, "coding_rate": "4/5"}},
-        "frequency": str(f.frequency),
-        "timestamp": rx[0]["timestamp"],
-        "time": rx[0]["time"],
-    }
-    msg["received_at"] = st.server
-    msg["consumed_airtime"] = _airtime(f.airtime_us)
+    rx = [
+        tts_reception(
+            gw.gateway_id,
+            gw.eui,
+            time=st.gateway,
+            timestamp=(f.t_us + int(gw.eui[-6:], 16)) % (1 << 32),
+            rssi=rssi,
+            snr=snr,
+            received_at=st.received,
+            location={"latitude": gw.lat, "longitude": gw.lon, "altitude": gw.altitude, "source": "SOURCE_REGISTRY"},
+            token=token,
+            channel=f.channel,
+        )
+        for (gw, rssi, snr), token in zip(f.gateways, f.tokens, strict=True)
+    ]
     m = d.model
-    msg["version_ids"] = {
-        "brand_id": m.brand_id,
-        "model_id": m.model_id,
-        "hardware_version": m.hardware_version,
-        "firmware_version": m.firmware_version,
-        "band_id": "EU_863_870",
-    }
-    msg["network_ids"] = _network_ids(net)
-    u = f.ulids
-    return {
-        "end_device_ids": _tts_ids(net, d, f.session),
-        "correlation_ids": [
-            f"as:up:{u[0]}",
-            f"gs:conn:{u[1]}",
-            f"gs:uplink:{u[2]}",
-            f"ns:uplink:{u[3]}",
-            f"rpc:/ttn.lorawan.v3.GsNs/HandleUplink:{u[4]}",
-        ],
-        "received_at": st.later,
-        "uplink_message": msg,
-    }
+    return tts_uplink_message(
+        ids=_tts_ids(net, d, f.session),
+        correlation_ids=_correlation_ids(f.ulids),
+        received_at=st.later,
+        ns_received_at=st.server,
+        session_key_id=f.session.session_key_id,
+        f_port=f.f_port,
+        f_cnt=f.f_cnt,
+        payload=f.payload,
+        rx=rx,
+        sf=f.sf,
+        bandwidth=125000,
+        frequency=f.frequency,
+        gateway_time=rx[0]["time"],
+        gateway_timestamp=rx[0]["timestamp"],
+        airtime=_airtime(f.airtime_us),
+        version_ids={
+            "brand_id": m.brand_id,
+            "model_id": m.model_id,
+            "hardware_version": m.hardware_version,
+            "firmware_version": m.firmware_version,
+            "band_id": "EU_863_870",
+        },
+        network_ids=_network_ids(net),
+    )
 
 
 def _network_ids(net: Network) -> dict[str, str]:
@@ -228,86 +221,65 @@ def _network_ids(net: Network) -> dict[str, str]:
 
 
 def tts_join(net: Network, d: Device, s: Session, t_us: int, ulids: list[str]) -> dict[str, Any]:
-    return {
-        "end_device_ids": _tts_ids(net, d, s),
-        "correlation_ids": [
-            f"as:up:{ulids[0]}",
-            f"gs:conn:{ulids[1]}",
-            f"gs:uplink:{ulids[2]}",
-            f"ns:uplink:{ulids[3]}",
-            f"rpc:/ttn.lorawan.v3.GsNs/HandleUplink:{ulids[4]}",
-        ],
-        "received_at": iso_us(t_us + 201_000),
-        "join_accept": {"session_key_id": s.session_key_id, "received_at": iso_us(t_us)},
-    }
+    return tts_join_message(
+        ids=_tts_ids(net, d, s),
+        correlation_ids=_correlation_ids(ulids),
+        received_at=iso_us(t_us + 201_000),
+        ns_received_at=iso_us(t_us),
+        session_key_id=s.session_key_id,
+    )
 
 
 def _cs_device_info(net: Network, d: Device) -> dict[str, Any]:
     info = net.device_infos.get(d.dev_eui)
     if info is None:
-        info = net.device_infos[d.dev_eui] = _device_info(net, d)
+        info = net.device_infos[d.dev_eui] = device_info(
+            tenant_id=net.cs_tenant_id,
+            tenant_name=net.cs_tenant_name,
+            application_id=net.cs_application_id,
+            application_name=net.cs_application_name,
+            profile_id=net.profiles[d.model.key],
+            profile_name=d.model.profile,
+            device_name=d.name,
+            dev_eui=d.dev_eui,
+            tags={"site": d.site_id},
+        )
     return info
 
 
-def _device_info(net: Network, d: Device) -> dict[str, Any]:
-    return {
-        "tenantId": net.cs_tenant_id,
-        "tenantName": net.cs_tenant_name,
-        "applicationId": net.cs_application_id,
-        "applicationName": net.cs_application_name,
-        "deviceProfileId": net.profiles[d.model.key],
-        "deviceProfileName": d.model.profile,
-        "deviceName": d.name,
-        "devEui": d.dev_eui,
-        "deviceClassEnabled": "CLASS_A",
-        "tags": {"site": d.site_id},
-    }
-
-
 def chirpstack_uplink(net: Network, f: UplinkFacts) -> dict[str, Any]:
-    d = f.device
     when = f.stamps.server
-    rx = []
-    for (gw, rssi, snr), token, up_id in zip(f.gateways, f.tokens, f.uplink_ids, strict=True):
-        entry: dict[str, Any] = {
-            "gatewayId": gw.eui,
-            "uplinkId": up_id,
-            "gwTime": when,
-            "nsTime": f.stamps.later,
-            "rssi": int(rssi),
-            "snr": snr,
-        }
-        if f.channel:
-            entry["channel"] = f.channel
-        entry["location"] = {"latitude": gw.lat, "longitude": gw.lon, "altitude": float(gw.altitude)}
-        entry["context"] = token
-        entry["crcStatus"] = "CRC_OK"
-        rx.append(entry)
-    return {
-        "deduplicationId": f.dedup_id,
-        "time": when,
-        "deviceInfo": _cs_device_info(net, d),
-        "devAddr": f.session.dev_addr,
-        "adr": True,
-        "dr": 12 - f.sf,
-        "fCnt": f.f_cnt,
-        "fPort": f.f_port,
-        "confirmed": False,
-        "data": base64.b64encode(f.payload).decode(),
-        "rxInfo": rx,
-        "txInfo": {
-            "frequency": f.frequency,
-            "modulation": {"lora": {"bandwidth": 125000, "spreadingFactor": f.sf, "codeRate": "CR_4_5"}},
-        },
-        "regionConfigId": "eu868",
-    }
+    rx = [
+        chirpstack_reception(
+            gw.eui,
+            uplink_id=up_id,
+            gw_time=when,
+            ns_time=f.stamps.later,
+            rssi=int(rssi),
+            snr=snr,
+            channel=f.channel,
+            location={"latitude": gw.lat, "longitude": gw.lon, "altitude": float(gw.altitude)},
+            context=token,
+        )
+        for (gw, rssi, snr), token, up_id in zip(f.gateways, f.tokens, f.uplink_ids, strict=True)
+    ]
+    return chirpstack_uplink_message(
+        deduplication_id=f.dedup_id,
+        time=when,
+        device=_cs_device_info(net, f.device),
+        dev_addr=f.session.dev_addr,
+        dr=12 - f.sf,
+        f_cnt=f.f_cnt,
+        f_port=f.f_port,
+        payload=f.payload,
+        rx=rx,
+        sf=f.sf,
+        bandwidth=125000,
+        frequency=f.frequency,
+    )
 
 
 def chirpstack_join(net: Network, d: Device, s: Session, t_us: int, dedup_id: str) -> dict[str, Any]:
-    return {
-        "deduplicationId": dedup_id,
-        "time": iso_us(t_us, z=False),
-        "deviceInfo": _cs_device_info(net, d),
-        "devAddr": s.dev_addr,
-        "regionConfigId": "eu868",
-    }
+    return chirpstack_join_message(
+        deduplication_id=dedup_id, time=iso_us(t_us, z=False), device=_cs_device_info(net, d), dev_addr=s.dev_addr
+    )
