@@ -11,7 +11,7 @@ import orjson
 from stadtpuls.demo.embedded import free_port
 from stadtpuls.ingest.metrics import reason_label
 from stadtpuls.ingest.service import IngestService
-from stadtpuls.simulators.load_fleet import make_fleet, make_garbage, make_uplinks
+from stadtpuls.simulators.loadgen import make_fleet, make_garbage, make_uplinks
 from stadtpuls.simulators.mqtt_raw import publish_all
 
 from .conftest import register, wait_for

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from stadtpuls.ingest.service import IngestService
-from stadtpuls.simulators.load_fleet import make_fleet, make_garbage, make_uplinks
+from stadtpuls.simulators.loadgen import make_fleet, make_garbage, make_uplinks
 from stadtpuls.simulators.mqtt_raw import publish_all
 
 from .conftest import drop_session, register, scalar, wait_for

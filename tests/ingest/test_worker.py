@@ -20,7 +20,7 @@ from stadtpuls.ingest.spool import Spool
 from stadtpuls.ingest.worker import Worker, WorkerConfig
 from stadtpuls.ingest.writer import Writer
 from stadtpuls.migrate import migrate
-from stadtpuls.simulators.load_fleet import make_fleet, make_uplinks
+from stadtpuls.simulators.loadgen import make_fleet, make_uplinks
 
 from .conftest import register, scalar, wait_for
 
