@@ -22,8 +22,16 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from stadtpuls.planning.pickups import BinState, day_start, fit_fill_rate, next_service_day, plan
-from stadtpuls.planning.routing import distance_matrix, solve_route, tour_length
+from stadtpuls.planning import (
+    BinState,
+    day_start,
+    distance_matrix,
+    fit_fill_rate,
+    next_service_day,
+    plan,
+    solve_route,
+    tour_length,
+)
 from stadtpuls.simulators.city import build_city
 from stadtpuls.simulators.collection import ROUND_START
 from stadtpuls.simulators.timebase import DAY_US, HOUR_US, from_us, parse_start

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 from psycopg import AsyncConnection
 
-from stadtpuls.planning.pickups import day_start, next_service_day, plan
+from stadtpuls.planning import day_start, next_service_day, plan
 from stadtpuls.settings import Settings
 
 from ..deps import ConnDep, CtxDep, OperatorKey
