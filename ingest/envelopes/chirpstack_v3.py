@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from .dedup_keys import key_digest
 from .fields import (
     U32_MAX,
     b64,
@@ -26,7 +27,6 @@ from .fields import (
     opt_number,
     wrong_type,
 )
-from .keys import key_digest
 from .model import LNS_CHIRPSTACK_V3, EnvelopeError, Ignored, Join, LogEvent, Status
 from .radio import dr_from_lora, lora_from_dr
 from .sink import Sink, TimeRule
