@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .data_rates import dr_from_lora
 from .dedup_keys import derive_key
 from .fields import (
     U32_MAX,
@@ -24,7 +25,6 @@ from .fields import (
     wrong_type,
 )
 from .model import LNS_CHIRPSTACK_V4, EnvelopeError, Ignored, Join, LogEvent, Status
-from .radio import dr_from_lora
 from .sink import Sink, TimeRule
 
 __all__ = ["TIME_RULE", "read_chirpstack_v4"]

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from .data_rates import dr_from_lora, lora_from_dr
 from .dedup_keys import key_digest
 from .fields import (
     U32_MAX,
@@ -28,7 +29,6 @@ from .fields import (
     wrong_type,
 )
 from .model import LNS_CHIRPSTACK_V3, EnvelopeError, Ignored, Join, LogEvent, Status
-from .radio import dr_from_lora, lora_from_dr
 from .sink import Sink, TimeRule
 
 __all__ = ["TIME_RULE", "read_chirpstack_v3"]
