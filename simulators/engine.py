@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import orjson
 
-from stadtpuls.ingest.envelopes.dedup_keys import derive_key
+from stadtpuls.ingest.envelopes.keys import derive_key
 
 from .buses import BusModel
 from .city import City, build_city

@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from stadtpuls.ingest.envelopes.data_rates import lora_from_dr
+from stadtpuls.ingest.envelopes.radio import lora_from_dr
 
 from .sessions import ulid
 

@@ -37,7 +37,7 @@ out of range), else ``hub_time``. The Go zero time (year 1) counts as missing. A
 with an offset, or a server time outside 2000..2100 that no rule replaces, rejects the message.
 
 Deduplication key (``dedup_key``, 16 bytes, a UUID): ChirpStack v4 ``deduplicationId``; otherwise a UUIDv8
-derived from the message (:mod:`ingest.envelopes.dedup_keys`): TTS (application id, device id, session_key_id, f_cnt,
+derived from the message (:mod:`ingest.envelopes.keys`): TTS (application id, device id, session_key_id, f_cnt,
 NS received_at), simulated TTS uplinks (application id, device id, top-level received_at), ChirpStack v3
 (DevEUI, fCnt, gateway uplink ids, publishedAt or gateway time; the hub time only when none of these exist).
 The same message always gives the same key.

@@ -19,7 +19,7 @@ import orjson
 
 from .chirpstack import read_chirpstack_v4
 from .chirpstack_v3 import read_chirpstack_v3
-from .dedup_keys import mark_uuid8
+from .keys import mark_uuid8
 from .model import LNS_CHIRPSTACK_V4, EnvelopeBatch, EnvelopeError, Reject
 from .sink import Sink, TimeRule
 from .timestamps import BAD, MISSING, OK, OUT_OF_RANGE, datetime64_from_epoch, parse_times

@@ -10,8 +10,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .data_rates import dr_from_lora
-from .dedup_keys import derive_key
 from .fields import (
     U32_MAX,
     b64,
@@ -24,7 +22,9 @@ from .fields import (
     uuid_bytes,
     wrong_type,
 )
+from .keys import derive_key
 from .model import LNS_CHIRPSTACK_V4, EnvelopeError, Ignored, Join, LogEvent, Status
+from .radio import dr_from_lora
 from .sink import Sink, TimeRule
 
 __all__ = ["TIME_RULE", "read_chirpstack_v4"]

@@ -13,8 +13,6 @@ from typing import Any
 
 import orjson
 
-from .data_rates import dr_from_lora, lora_from_dr
-from .dedup_keys import key_digest
 from .fields import (
     U32_MAX,
     b64,
@@ -28,7 +26,9 @@ from .fields import (
     opt_number,
     wrong_type,
 )
+from .keys import key_digest
 from .model import LNS_CHIRPSTACK_V3, EnvelopeError, Ignored, Join, LogEvent, Status
+from .radio import dr_from_lora, lora_from_dr
 from .sink import Sink, TimeRule
 
 __all__ = ["TIME_RULE", "read_chirpstack_v3"]

@@ -10,10 +10,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .data_rates import dr_from_lora
-from .dedup_keys import key_digest
 from .fields import U32_MAX, b64, eui_hex, get_dict, get_str, opt_int, opt_number, wrong_type
+from .keys import key_digest
 from .model import LNS_TTS, EnvelopeError, Ignored, Join
+from .radio import dr_from_lora
 from .sink import Sink, TimeRule
 
 __all__ = ["TIME_RULE", "read_tts"]
