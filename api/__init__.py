@@ -1,6 +1,7 @@
 """The HTTP API: FastAPI app factory (:func:`api.main.create_app`), routes, queries, auth and live streams.
 
-The pickup planner (:mod:`api.planning`) is pure and importable without the web stack.
+Pickup planning is not here: the routes call :mod:`stadtpuls.planning`, which is pure and shared with the benchmarks
+and the dashboards.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""A bin's status from its readings: fitted level and rate (:mod:`api.planning`), predicted threshold crossing,
-the last emptying, and flags. Pure; the routes fetch the rows."""
+"""A bin's status from its readings: fitted level and rate (:mod:`stadtpuls.planning`), predicted threshold
+crossing, the last emptying, and flags. Pure; the routes fetch the rows."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .planning import BinState, fit_fill_rate, last_emptying
+from stadtpuls.planning import BinState, fit_fill_rate, last_emptying
 
 __all__ = ["DEFAULT_THRESHOLD", "FIT_WINDOW_DAYS", "Limits", "bin_state", "bin_status"]
 

@@ -36,7 +36,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import psycopg
 
-from stadtpuls.embedded import EmbeddedPostgres, free_port, port_open
+from stadtpuls.demo.embedded import EmbeddedPostgres, free_port, port_open
 from stadtpuls.migrate import migrate
 
 from ._citydata import seed_city

@@ -1,7 +1,7 @@
 """Envelope parsing throughput: ``parse_batch`` against a per-message baseline, on built TTS and ChirpStack uplinks.
 
 Batches of N (default 5,000) TTS v3 uplinks, N ChirpStack v4 uplinks and the two mixed, as the builders of
-``ingest.envelopes.build`` write them (500 devices, two gateways, decoded payload objects). The baseline is the
+``simulators.messages`` write them (500 devices, two gateways, decoded payload objects). The baseline is the
 straightforward per-message way: ``json.loads``, ``datetime.fromisoformat``, ``base64.b64decode`` and one dict per
 uplink. Figures are medians of several runs in this process, alternating, with the garbage collector paused during
 each timed call as ``timeit`` does.
@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from stadtpuls.ingest.envelopes import parse_batch
-from stadtpuls.ingest.envelopes.build import chirpstack_uplink, tts_uplink
+from stadtpuls.simulators.messages import chirpstack_uplink, tts_uplink
 
 from ._report import Report
 

@@ -1,7 +1,7 @@
 """End-to-end ingest throughput: publisher -> project broker -> ingest -> fresh database.
 
 A publisher process builds N real uplink messages (The Things Stack v3 and ChirpStack v4 envelopes with real
-payload bytes of four device models, :mod:`ingest.loadgen`) before the clock starts, then publishes them at
+payload bytes of four device models, :mod:`simulators.loadgen`) before the clock starts, then publishes them at
 QoS 1 to a Mosquitto started with the project's config. Measured, each in the same run on the same broker and
 database server:
 
@@ -37,11 +37,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-from stadtpuls.embedded import EmbeddedBroker, EmbeddedPostgres, free_port, port_open
+from stadtpuls.demo.embedded import EmbeddedBroker, EmbeddedPostgres, free_port, port_open
 from stadtpuls.fleet import apply, parse_text
-from stadtpuls.ingest.bulk_publish import publish_all
-from stadtpuls.ingest.loadgen import make_fleet, make_uplinks
 from stadtpuls.migrate import migrate
+from stadtpuls.simulators.loadgen import make_fleet, make_uplinks
+from stadtpuls.simulators.mqtt_raw import publish_all
 
 from ._report import Report
 

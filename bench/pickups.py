@@ -2,8 +2,8 @@
 
 The medium town's bins (the simulator's waste model: fill rates by waste type, weekday, hour and location, with
 noise and bulky dumps) run twice from the same start. Once with the fixed round (every bin on its district's
-weekday, busy areas twice a week). Once with the hub's plan: at 05:00 of every service day the planner of
-:mod:`api.planning` gets each bin's fill readings as the hub stores them, fits its fill rate since the last
+weekday, busy areas twice a week). Once with the hub's plan: at 05:00 of every service day the planner
+(:mod:`stadtpuls.planning`) gets each bin's fill readings as the hub stores them, fits its fill rate since the last
 emptying, selects every bin that is over its threshold or predicted to cross it before the next round, and
 orders them into a route from the depot; the trucks then empty exactly those bins. Counted for each: pickups
 driven, bin-days with a bin at or over 100 %, and route kilometres. Deterministic per seed; several seeds.
@@ -22,8 +22,16 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from stadtpuls.api.planning import BinState, day_start, fit_fill_rate, next_service_day, plan
-from stadtpuls.api.routing import distance_matrix, solve_route, tour_length
+from stadtpuls.planning import (
+    BinState,
+    day_start,
+    distance_matrix,
+    fit_fill_rate,
+    next_service_day,
+    plan,
+    solve_route,
+    tour_length,
+)
 from stadtpuls.simulators.city import build_city
 from stadtpuls.simulators.collection import ROUND_START
 from stadtpuls.simulators.timebase import DAY_US, HOUR_US, from_us, parse_start

@@ -1,6 +1,6 @@
 """Simulator load mode: messages per second from one process into the local broker, against a naive publisher.
 
-A Mosquitto with the project's config is started on a free port (:class:`stadtpuls.embedded.EmbeddedBroker`).
+A Mosquitto with the project's config is started on a free port (:class:`stadtpuls.demo.embedded.EmbeddedBroker`).
 Load mode (``stadtpuls simulate --rate 0``) sends N uplinks of the medium town: payloads encoded per device model in
 one call, envelopes filled from per-device templates, pre-built QoS 1 PUBLISH packets written in chunks, every
 PUBACK awaited. The baseline is the straightforward loop: per message a random reading, the codec's ``encode()`` for
@@ -23,15 +23,15 @@ from pathlib import Path
 
 import numpy as np
 
-from stadtpuls.embedded import EmbeddedBroker
+from stadtpuls.demo.embedded import EmbeddedBroker
 from stadtpuls.ingest.codecs import get
 from stadtpuls.simulators.city import build_city
-from stadtpuls.simulators.envelopes import Network, UplinkFacts, chirpstack_uplink, stamps, topic, tts_uplink
 from stadtpuls.simulators.faults import FaultConfig
 from stadtpuls.simulators.load import LoadRun, run
 from stadtpuls.simulators.loadgen import random_fields
 from stadtpuls.simulators.mqtt_raw import RawPublisher
 from stadtpuls.simulators.sessions import Sessions
+from stadtpuls.simulators.uplinks import Network, UplinkFacts, chirpstack_uplink, stamps, topic, tts_uplink
 
 from ._report import Report
 

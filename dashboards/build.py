@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from stadtpuls.api.planning import DROP_PCT
+from stadtpuls.planning import DROP_PCT
 from stadtpuls.settings import Settings
 
 from . import buses, fleet, parking, waste

@@ -114,7 +114,7 @@ class Spool:
             if magic != _MAGIC or len(body) != length or zlib.crc32(body) != crc:
                 break
             off += _HEAD.size + length
-            hub, count = _BODY_HEAD.unpack_from(body, 0)
+            hub_time, count = _BODY_HEAD.unpack_from(body, 0)
             p = _BODY_HEAD.size
             topics, payloads = [], []
             for _ in range(count):
@@ -124,7 +124,7 @@ class Spool:
                 p += tl
                 payloads.append(body[p : p + pl])
                 p += pl
-            out.append((hub, topics, payloads, start + off))
+            out.append((hub_time, topics, payloads, start + off))
         return out
 
     @property

@@ -10,6 +10,11 @@ Usage::
 
 ``stadtpuls simulate`` (:mod:`simulators.cli`) runs it against a broker or into a file, replays files, runs load
 tests and exports the city's device registry.
+
+The tools that feed the hub live here too, one of each: :mod:`simulators.messages` writes network-server messages
+(the simulated city's through :mod:`simulators.uplinks`, tests and drills through its keyword builders),
+:mod:`simulators.mqtt_raw` is the raw QoS 1 publisher (``publish_all`` for a prepared list) and
+:mod:`simulators.loadgen` generates load (the load mode's templates and the small load fleet).
 """
 
 from .city import SIZES, City, Device, Site, build_city

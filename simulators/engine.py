@@ -23,7 +23,15 @@ from stadtpuls.ingest.envelopes.keys import derive_key
 from .buses import BusModel
 from .city import City, build_city
 from .collection import Schedule
-from .envelopes import (
+from .environment import EnvironmentModel
+from .faults import FaultConfig, FaultInjector, Rogues
+from .parking import ParkingModel
+from .radio import RadioModel, airtime_us
+from .readings import Reading, expand, merge_sorted
+from .sessions import Ids, Sessions
+from .timebase import DAY_US, HOUR_US, US, iso_array, iso_us
+from .truth import TruthWriter
+from .uplinks import (
     Network,
     UplinkFacts,
     chirpstack_join,
@@ -34,14 +42,6 @@ from .envelopes import (
     tts_join,
     tts_uplink,
 )
-from .environment import EnvironmentModel
-from .faults import FaultConfig, FaultInjector, Rogues
-from .parking import ParkingModel
-from .radio import RadioModel, airtime_us
-from .readings import Reading, expand, merge_sorted
-from .sessions import Ids, Sessions
-from .timebase import DAY_US, HOUR_US, US, iso_array, iso_us
-from .truth import TruthWriter
 from .waste import WasteModel
 from .weather import Weather
 

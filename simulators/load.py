@@ -19,12 +19,12 @@ import numpy as np
 import orjson
 
 from .city import City, stream
-from .envelopes import Network, UplinkFacts, chirpstack_join, chirpstack_uplink, stamps, topic, tts_join, tts_uplink
 from .faults import FaultConfig, FaultInjector, Rogues
 from .loadgen import Template, encode_random, make_template
 from .radio import CHANNELS_HZ, RadioModel, airtime_us
 from .sessions import Ids, Sessions
 from .timebase import US, iso_bytes, iso_us
+from .uplinks import Network, UplinkFacts, chirpstack_join, chirpstack_uplink, stamps, topic, tts_join, tts_uplink
 
 __all__ = ["LoadReport", "LoadRun", "run"]
 

@@ -4,7 +4,8 @@ chunks, with a reader thread that counts PUBACKs.
 paho-mqtt spends tens of microseconds of Python per message on its publish path; here a message costs the
 concatenation of its packet. QoS 1 is kept: every packet has an identifier, at most ``window`` are unacknowledged
 at a time (identifiers are never reused while in flight), and :meth:`close` waits until every one is
-acknowledged.
+acknowledged. :func:`publish_all` publishes a prepared list and returns when the broker holds every message (the
+tests, fault drills and the ingest benchmark use it).
 
 Exceptions::
 
@@ -19,11 +20,12 @@ import ssl
 import struct
 import threading
 import time
+from collections.abc import Sequence
 from urllib.parse import unquote, urlsplit
 
 import numpy as np
 
-__all__ = ["RawMqttError", "RawPublisher", "count_acks", "publish_packet"]
+__all__ = ["RawMqttError", "RawPublisher", "count_acks", "publish_all", "publish_packet"]
 
 _PINGREQ = b"\xc0\x00"
 _PIDS = [struct.pack("!H", i) for i in range(65536)]
@@ -231,3 +233,26 @@ class RawPublisher:
                 pass
             self.sock.close()
             self._reader.join(5)
+
+
+def publish_all(
+    url: str,
+    messages: Sequence[tuple[str, bytes]],
+    *,
+    window: int = 20_000,
+    chunk: int = 500,
+    client_id: str = "",
+    timeout: float = 300.0,
+) -> float:
+    """Publish ``messages`` (topic, payload) in order at QoS 1, ``chunk`` at a time; returns the seconds from the
+    connection until the broker has acknowledged the last one."""
+    start = time.perf_counter()
+    pub = RawPublisher(url, client_id or f"stadtpuls-pub-{time.monotonic_ns()}", window=window)
+    try:
+        encoded = {topic: topic.encode() for topic in {topic for topic, _ in messages}}
+        for i in range(0, len(messages), chunk):
+            pub.publish_many([(encoded[topic], payload) for topic, payload in messages[i : i + chunk]])
+        pub.wait_acked(timeout)
+        return time.perf_counter() - start
+    finally:
+        pub.close(timeout)

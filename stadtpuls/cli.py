@@ -22,9 +22,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "devices": ("manage the device registry (import, list)", "stadtpuls.ingest.devices:setup"),
     "simulate": ("run the city sensor simulator", "stadtpuls.simulators.cli:setup"),
     "api": ("run the HTTP API and web pages", "stadtpuls.api.cli:setup"),
-    "keys": ("manage API keys", "stadtpuls.api.keys:setup"),
+    "keys": ("manage API keys", "stadtpuls.api.keys_cli:setup"),
     "dashboards": ("build the Grafana provisioning files", "stadtpuls.dashboards.cli:setup"),
-    "demo": ("run the whole city on embedded services", "stadtpuls.demo:setup"),
+    "demo": ("run the whole city on embedded services", "stadtpuls.demo.cli:setup"),
 }
 
 

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from stadtpuls.embedded import EmbeddedBroker, EmbeddedPostgres, port_open
+from stadtpuls.demo.embedded import EmbeddedBroker, EmbeddedPostgres, port_open
 from stadtpuls.migrate import migrate
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,12 +12,12 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 from psycopg import AsyncConnection
 
+from stadtpuls.planning import day_start, next_service_day, plan
 from stadtpuls.settings import Settings
 
 from ..deps import ConnDep, CtxDep, OperatorKey
 from ..export import plan_csv, plan_geojson
 from ..models.waste import BinHistoryPublic, BinPublic, BinsPublic, PickupPlanPublic
-from ..planning import day_start, next_service_day, plan
 from ..problems import Problem, responses
 from ..queries import waste as q
 from ..timerange import check_day, check_instant, resolve_range

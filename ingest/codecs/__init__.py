@@ -1,7 +1,7 @@
 """Vectorised payload codecs of the reference devices, found by TTN Device Repository id."""
 
 from .base import QUANTITIES, Codec, CodecError, Column, Decoded, EncodeError, FieldSpec, UnknownCodec
-from .registry import all_codecs, get, register
+from .codec_registry import all_codecs, get, register
 
 __all__ = [
     "QUANTITIES",

@@ -146,7 +146,7 @@ def _put(obj: dict[str, Any], dotted: str, value: Any) -> None:
 class Codec:
     """Base class of a device family's codec. Subclasses set the class attributes and implement the methods.
 
-    Built-in codecs register through :func:`ingest.codecs.registry.register`, the same way a third-party codec
+    Built-in codecs register through :func:`ingest.codecs.codec_registry.register`, the same way a third-party codec
     would.
     """
 

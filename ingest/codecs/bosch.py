@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from . import registry
+from . import codec_registry
+from .arrays import Builder, format_unique, i32le, lut, pack, row_count, u16le, wrong_length
 from .base import Codec, Column, Decoded, EncodeError, FieldSpec
-from .batch import Builder, format_unique, i32le, lut, pack, row_count, u16le, wrong_length
 from .encoding import batch_size, dotted_bytes, field_values, le_bytes, pack_lists, to_codes, to_ints
 from .fill_level import column_or_absent
 from .lazy_columns import Later, Lookup
@@ -223,4 +223,4 @@ class BoschTPS110(Codec):
         }
 
 
-registry.register(BoschTPS110())
+codec_registry.register(BoschTPS110())

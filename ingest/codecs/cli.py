@@ -21,7 +21,7 @@ import numpy as np
 import orjson
 
 from .base import UnknownCodec
-from .registry import all_codecs, get
+from .codec_registry import all_codecs, get
 
 __all__ = ["add_arguments", "decode_lines", "main", "run", "setup"]
 

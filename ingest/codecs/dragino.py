@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from . import registry
+from . import codec_registry
+from .arrays import Builder, Rows, field, hex_column, i32be, lut, pack, row_count, u16be, wrong_length
 from .base import Codec, Column, Decoded, EncodeError, FieldSpec
-from .batch import Builder, Rows, field, hex_column, i32be, lut, pack, row_count, u16be, wrong_length
 from .encoding import batch_size, be_bytes, field_values, to_codes, to_ints
 from .fill_level import column_or_absent
 from .lazy_columns import Later, Lookup
@@ -281,4 +281,4 @@ _EXT_VALUES = (
     (9, "Systimestamp", 4, -(1 << 31), (1 << 31) - 1, 1),
 )
 
-registry.register(DraginoLHT65())
+codec_registry.register(DraginoLHT65())

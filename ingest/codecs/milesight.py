@@ -23,10 +23,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .base import Codec, Column, Decoded, EncodeError, FieldSpec
+from .codec_registry import register
 from .encoding import batch_size, field_values
 from .fill_level import column_or_absent, fill_pct
 from .record_layout import ADVANCE, STOP, ByteAt, Step, Values, as_batch, decode_records, uint_at
-from .registry import register
 
 __all__ = ["EM310UDL", "VS133", "MilesightCodec", "Record"]
 

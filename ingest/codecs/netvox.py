@@ -13,9 +13,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from . import registry
+from . import codec_registry
+from .arrays import Builder, Rows, field, hex_column, i16be, lut, pack, row_count, subset, u16be, volt_lut, wrong_length
 from .base import Codec, Column, Decoded, EncodeError, FieldSpec
-from .batch import Builder, Rows, field, hex_column, i16be, lut, pack, row_count, subset, u16be, volt_lut, wrong_length
 from .encoding import batch_size, be_bytes, field_values, to_codes, to_ints
 from .fill_level import column_or_absent, fill_pct
 from .lazy_columns import Later, Lookup
@@ -422,5 +422,5 @@ class NetvoxR719A(_Netvox):
         return {"occupied": Column(car.values != 0, car.present), "battery_v": self._battery(decoded)}
 
 
-registry.register(NetvoxR718X())
-registry.register(NetvoxR719A())
+codec_registry.register(NetvoxR718X())
+codec_registry.register(NetvoxR719A())

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from . import registry
+from . import codec_registry
+from .arrays import Builder, format_unique, i32be, lut, pack, row_count, wrong_length
 from .base import Codec, Column, Decoded, EncodeError, FieldSpec
-from .batch import Builder, format_unique, i32be, lut, pack, row_count, wrong_length
 from .encoding import batch_size, be_bytes, dotted_bytes, field_values, pack_lists, to_codes, to_ints
 from .fill_level import column_or_absent
 from .lazy_columns import Later, Lookup
@@ -289,4 +289,4 @@ class NwaveNPS405(Codec):
         }
 
 
-registry.register(NwaveNPS405())
+codec_registry.register(NwaveNPS405())

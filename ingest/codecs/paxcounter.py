@@ -27,14 +27,14 @@ from typing import Any
 
 import numpy as np
 
+from .arrays import Builder
 from .base import Codec, Column, Decoded, EncodeError, FieldSpec
-from .batch import Builder
+from .codec_registry import register
 from .encoding import batch_size, field_values
 from .fill_level import column_or_absent
 from .paxcounter_fields import FLAGS, PAYLOADMASK, READERS
 from .raw_columns import RawColumn
 from .record_layout import as_batch, padded_copy, port_length_groups
-from .registry import register
 
 __all__ = ["LAYOUTS", "Paxcounter"]
 

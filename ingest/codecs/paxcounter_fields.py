@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from .arrays import i16be, i16le, i32le, u16le, u32le
 from .base import FieldKind
-from .batch import i16be, i16le, i32le, u16le, u32le
 
 __all__ = ["FLAGS", "PAYLOADMASK", "READERS", "Reader"]
 

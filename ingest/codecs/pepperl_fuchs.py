@@ -31,10 +31,10 @@ from typing import Any
 import numpy as np
 
 from .base import Codec, Column, Decoded, FieldSpec
+from .codec_registry import register
 from .fill_level import column_or_absent, fill_pct, param
 from .raw_columns import RawColumn
 from .record_layout import ADVANCE, ByteAt, Step, Values, as_batch, decode_records, text_at, uint_at
-from .registry import register
 from .wilsen_records import RECORDS, encode_records, round1, round1_row
 
 __all__ = ["WilsenSonicLevel"]

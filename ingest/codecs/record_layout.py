@@ -32,8 +32,8 @@ from typing import Protocol
 
 import numpy as np
 
+from .arrays import Builder
 from .base import Decoded, FieldSpec
-from .batch import Builder
 
 __all__ = [
     "ADVANCE",

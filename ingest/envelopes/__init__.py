@@ -49,7 +49,7 @@ Dialect detection uses the payload (formats README section 4): ``end_device_ids`
 ChirpStack v4, ``applicationID`` + ``devEUI`` -> ChirpStack v3 (hex DevEUI: ``json_v3``, base64: Protobuf-JSON),
 ``payload_raw`` -> TTN V2 (rejected). The topic's last level only settles ambiguous ChirpStack event shapes.
 
-Message builders in the real formats, for simulators and tests: :mod:`ingest.envelopes.build`.
+Message builders in the real formats, for simulators and tests: :mod:`simulators.messages`.
 
 Exceptions::
 

@@ -22,10 +22,10 @@ import paho.mqtt.client as mqtt
 import psycopg
 import yaml
 
-from stadtpuls.embedded import free_port
+from stadtpuls.demo.embedded import free_port
 from stadtpuls.fleet import apply, parse_text
 from stadtpuls.ingest.codecs import get as get_codec
-from stadtpuls.ingest.envelopes.build import tts_topic, tts_uplink
+from stadtpuls.simulators.messages import tts_topic, tts_uplink
 
 OPERATOR_KEY = "pages-operator-key-0123456789abcdef"
 APP_ID, TENANT = "city-parking", "ttn"

@@ -16,7 +16,7 @@ from apitest import ApiClient, Seeder, hours_ago, make_settings, now
 
 from stadtpuls.api import sse as api_sse
 from stadtpuls.api.main import create_app
-from stadtpuls.embedded import free_port
+from stadtpuls.demo.embedded import free_port
 from stadtpuls.settings import Settings
 
 

@@ -21,9 +21,9 @@ import psycopg
 import pytest
 from apitest import OP, make_settings
 
-from stadtpuls.api.planning import day_start, next_service_day
 from stadtpuls.fleet import apply, parse_text
 from stadtpuls.migrate import migrate
+from stadtpuls.planning.pickups import day_start, next_service_day
 from stadtpuls.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -51,12 +51,12 @@ def _when(line: dict[str, Any]) -> datetime:
 
 def _simulate(url: str, broker: str, spool: Any, size: str, models: tuple[str, ...]) -> Week:
     """The week from :data:`WEEK_START`, published to ``broker`` and stored by the real ingest."""
-    from stadtpuls.ingest.bulk_publish import publish_all
     from stadtpuls.ingest.service import IngestService
     from stadtpuls.simulators.city import build_city
     from stadtpuls.simulators.engine import SimConfig, Simulation
     from stadtpuls.simulators.export import registry_yaml
     from stadtpuls.simulators.faults import FaultConfig
+    from stadtpuls.simulators.mqtt_raw import publish_all
     from stadtpuls.simulators.timebase import DAY_US, US
     from stadtpuls.simulators.truth import TruthWriter
 

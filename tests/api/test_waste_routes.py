@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from apitest import OP, ApiClient, Seeder, hours_ago, now
 
-from stadtpuls.api.planning import next_service_day
+from stadtpuls.planning.pickups import next_service_day
 
 
 def _fill(seed: Seeder, site: str, level_now: float, rate_per_day: float, *, hours: int = 72, **kw: object) -> str:

@@ -311,14 +311,14 @@ def planted_week(new_database) -> CityWeek:  # type: ignore[no-untyped-def]
 
 def simulate_week(url: str, broker_url: str, spool: Path) -> CityWeek:
     """The simulator's small city for the week before now, through the broker and the ingest into ``url``."""
-    from stadtpuls.ingest.bulk_publish import publish_all
     from stadtpuls.ingest.service import IngestService
     from stadtpuls.simulators.city import build_city
     from stadtpuls.simulators.engine import SimConfig, Simulation
-    from stadtpuls.simulators.envelopes import topic
     from stadtpuls.simulators.export import registry_yaml
     from stadtpuls.simulators.faults import FaultConfig
+    from stadtpuls.simulators.mqtt_raw import publish_all
     from stadtpuls.simulators.timebase import DAY_US, US
+    from stadtpuls.simulators.uplinks import topic
 
     end_s = int(time.time()) // 3600 * 3600
     city = build_city("small", 3, "mixed")

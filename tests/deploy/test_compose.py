@@ -300,7 +300,7 @@ def test_mosquitto_config_allows_the_ingest_session() -> None:
 
 
 def test_embedded_broker_still_reads_the_config(tmp_path) -> None:
-    from stadtpuls.embedded import broker_config
+    from stadtpuls.demo.embedded import broker_config
 
     conf = broker_config(18830, tmp_path)
     assert "listener 18830 127.0.0.1" in conf and f"persistence_location {tmp_path}/" in conf

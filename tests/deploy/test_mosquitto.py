@@ -14,7 +14,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from stadtpuls.embedded import broker_config, free_port, port_open
+from stadtpuls.demo.embedded import broker_config, free_port, port_open
 
 REPO = Path(__file__).resolve().parents[2]
 START = REPO / "deploy" / "mosquitto" / "start.sh"

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from stadtpuls.embedded import EmbeddedBroker
+from stadtpuls.demo.embedded import EmbeddedBroker
 from stadtpuls.fleet import apply, parse_text
 from stadtpuls.ingest.service import IngestService
 from stadtpuls.settings import Settings

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import threading
 
-from stadtpuls.embedded import free_port
+from stadtpuls.demo.embedded import free_port
 
 
 class TcpProxy:

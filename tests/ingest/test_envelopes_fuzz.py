@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stadtpuls.ingest.envelopes import EnvelopeBatch, parse_batch
-from stadtpuls.ingest.envelopes.build import chirpstack_uplink, tts_uplink
+from stadtpuls.simulators.messages import chirpstack_uplink, tts_uplink
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "lns-formats" / "samples"
 HUB_TS = datetime(2026, 3, 2, 12, 0, tzinfo=UTC).timestamp()

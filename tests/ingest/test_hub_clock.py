@@ -21,12 +21,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stadtpuls.ingest.bulk_publish import publish_all
 from stadtpuls.ingest.codecs import get
-from stadtpuls.ingest.envelopes.build import chirpstack_topic, chirpstack_uplink, tts_topic, tts_uplink
 from stadtpuls.ingest.envelopes.hub_clock import hub_clock_offsets
 from stadtpuls.ingest.service import IngestService
 from stadtpuls.migrate import migrate
+from stadtpuls.simulators.messages import chirpstack_topic, chirpstack_uplink, tts_topic, tts_uplink
+from stadtpuls.simulators.mqtt_raw import publish_all
 
 from .conftest import register, scalar, wait_for
 

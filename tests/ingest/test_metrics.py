@@ -8,11 +8,11 @@ from collections.abc import Callable
 
 import orjson
 
-from stadtpuls.embedded import free_port
-from stadtpuls.ingest.bulk_publish import publish_all
-from stadtpuls.ingest.loadgen import make_fleet, make_garbage, make_uplinks
+from stadtpuls.demo.embedded import free_port
 from stadtpuls.ingest.metrics import reason_label
 from stadtpuls.ingest.service import IngestService
+from stadtpuls.simulators.loadgen import make_fleet, make_garbage, make_uplinks
+from stadtpuls.simulators.mqtt_raw import publish_all
 
 from .conftest import register, wait_for
 

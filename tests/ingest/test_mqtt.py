@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from stadtpuls.embedded import EmbeddedBroker
-from stadtpuls.ingest.bulk_publish import publish_all
+from stadtpuls.demo.embedded import EmbeddedBroker
 from stadtpuls.ingest.inbox import Inbox, Message
 from stadtpuls.ingest.mqtt import MqttConfig, MqttSource, is_loopback
+from stadtpuls.simulators.mqtt_raw import publish_all
 
 from .conftest import wait_for
 

@@ -11,10 +11,10 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from stadtpuls.embedded import free_port
-from stadtpuls.ingest.bulk_publish import publish_all
+from stadtpuls.demo.embedded import free_port
 from stadtpuls.ingest.envelopes import parse_batch
 from stadtpuls.ingest.service import IngestService
+from stadtpuls.simulators.mqtt_raw import publish_all
 
 from .conftest import register, scalar, wait_for
 

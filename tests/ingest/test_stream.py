@@ -16,9 +16,9 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from stadtpuls.ingest.bulk_publish import publish_all
-from stadtpuls.ingest.loadgen import make_fleet, make_garbage, make_uplinks
 from stadtpuls.ingest.service import IngestService
+from stadtpuls.simulators.loadgen import make_fleet, make_garbage, make_uplinks
+from stadtpuls.simulators.mqtt_raw import publish_all
 
 from .conftest import drop_session, register, scalar, wait_for
 from .tcp_proxy import TcpProxy

@@ -11,16 +11,16 @@ import numpy as np
 import psycopg
 import pytest
 
-from stadtpuls.embedded import free_port
+from stadtpuls.demo.embedded import free_port
 from stadtpuls.ingest.codecs import get
 from stadtpuls.ingest.envelopes import parse_batch
 from stadtpuls.ingest.inbox import Inbox, Message
-from stadtpuls.ingest.loadgen import make_fleet, make_uplinks
 from stadtpuls.ingest.metrics import Metrics
 from stadtpuls.ingest.spool import Spool
 from stadtpuls.ingest.worker import Worker, WorkerConfig
 from stadtpuls.ingest.writer import Writer
 from stadtpuls.migrate import migrate
+from stadtpuls.simulators.loadgen import make_fleet, make_uplinks
 
 from .conftest import register, scalar, wait_for
 

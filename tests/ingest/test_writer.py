@@ -11,10 +11,10 @@ import orjson
 import psycopg
 
 from stadtpuls.ingest.codecs import get
-from stadtpuls.ingest.envelopes.build import chirpstack_join, chirpstack_topic, chirpstack_uplink, tts_topic, tts_uplink
 from stadtpuls.ingest.pipeline import Pipeline
 from stadtpuls.ingest.registry import load_registry
 from stadtpuls.ingest.writer import Writer
+from stadtpuls.simulators.messages import chirpstack_join, chirpstack_topic, chirpstack_uplink, tts_topic, tts_uplink
 
 from .conftest import register
 

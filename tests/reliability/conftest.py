@@ -16,7 +16,7 @@ import httpx
 import psycopg
 import pytest
 
-from stadtpuls.embedded import free_port
+from stadtpuls.demo.embedded import free_port
 
 TESTS = Path(__file__).resolve().parents[1]
 REPO = TESTS.parent

@@ -29,7 +29,7 @@ from typing import Any
 import psutil
 import psycopg
 
-from stadtpuls.embedded import broker_config, free_port, port_open
+from stadtpuls.demo.embedded import broker_config, free_port, port_open
 from stadtpuls.fleet import apply, parse_text
 from stadtpuls.simulators import FaultConfig, SimConfig, Simulation, TruthWriter, build_city, registry_yaml
 from stadtpuls.simulators.city import City

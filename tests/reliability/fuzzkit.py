@@ -17,7 +17,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from stadtpuls.ingest.codecs import get
-from stadtpuls.ingest.envelopes.build import chirpstack_topic, chirpstack_uplink, tts_topic, tts_uplink
+from stadtpuls.simulators.messages import chirpstack_topic, chirpstack_uplink, tts_topic, tts_uplink
 
 SHARED = Path(__file__).resolve().parents[1] / "data"
 APP_UUID = "3f1c2a9e-0d5b-4c7e-8a61-5b2f9e7d4c10"

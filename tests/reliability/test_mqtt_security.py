@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import paho.mqtt.client as mqtt
 import pytest
 
-from stadtpuls.embedded import EmbeddedBroker
+from stadtpuls.demo.embedded import EmbeddedBroker
 from stadtpuls.ingest.inbox import Inbox
 from stadtpuls.ingest.mqtt import MqttConfig, MqttSource, is_loopback
 from stadtpuls.settings import Settings, masked

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from stadtpuls.embedded import free_port, port_open
+from stadtpuls.demo.embedded import free_port, port_open
 
 OPENSSL = shutil.which("openssl")
 MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)

@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from stadtpuls.simulators.mqtt_raw import RawMqttError, RawPublisher, count_acks, publish_packet
+from stadtpuls.simulators.mqtt_raw import RawMqttError, RawPublisher, count_acks, publish_all, publish_packet
 
 
 def _decode(packet: bytes) -> tuple[int, bytes, int, bytes]:
@@ -58,6 +58,16 @@ def test_raw_publisher_gets_every_message_acknowledged_and_delivered(project_bro
     assert pub.sent == pub.acked == len(items) and pub.errors == 0  # packet ids wrapped around 65535 safely
     got = subscriber.wait_for(len(items))
     assert collections.Counter(got) == collections.Counter((t.decode(), p) for t, p in items)
+
+
+def test_publish_all_returns_once_every_message_is_acknowledged_in_order(project_broker, subscriber):
+    items = [(f"sim/all/{k % 3}", f"m{k}".encode()) for k in range(3_000)]
+    seconds = publish_all(project_broker.url, items, window=100, chunk=250)
+    assert seconds > 0
+    got = subscriber.wait_for(len(items))
+    assert len(got) == len(items)
+    for name in ("sim/all/0", "sim/all/1", "sim/all/2"):  # one connection: each topic's messages keep their order
+        assert [p for t, p in got if t == name] == [p for t, p in items if t == name]
 
 
 def test_raw_publisher_reports_refused_and_missing_brokers(project_broker):

@@ -5,8 +5,8 @@ import importlib.util
 import numpy as np
 import pytest
 
-from stadtpuls.api import routing
-from stadtpuls.api.routing import distance_matrix, haversine_km, solve_route, tour_length
+from stadtpuls.planning import routing
+from stadtpuls.planning.routing import distance_matrix, haversine_km, solve_route, tour_length
 
 
 def test_haversine_and_road_factor() -> None:

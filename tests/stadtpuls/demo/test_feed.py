@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from stadtpuls.demo_feed import TimeLapse
+from stadtpuls.demo.feed import TimeLapse
 from stadtpuls.simulators.engine import SimConfig, Simulation
 
 US = 1_000_000

@@ -2,7 +2,7 @@
 
 Without ``STADTPULS_DATABASE_URL`` / ``STADTPULS_MQTT_URL`` it starts embedded PostgreSQL and Mosquitto under
 ``<STADTPULS_DATA_DIR>/demo``; then it migrates, imports the simulated city's devices, and runs ``stadtpuls ingest``,
-``stadtpuls api`` and the simulated city's feed (:mod:`stadtpuls.demo_feed`: the last hours at once, then a
+``stadtpuls api`` and the simulated city's feed (:mod:`stadtpuls.demo.feed`: the last hours at once, then a
 time-lapse on the wall clock) as child processes, each in its own process group. Ctrl-C, SIGTERM
 or the end of ``--duration`` stops them in reverse order (simulator, API, ingest, broker), then the database, and
 leaves no process behind. Components whose package is not installed are skipped with a message.
@@ -26,11 +26,11 @@ from contextlib import ExitStack
 from pathlib import Path
 from types import FrameType
 
-from .demo_services import ServiceError, Services, start_services
-from .demo_session import drop_session, prepare_session
+from ..logs import configure_logging, get_logger
+from ..settings import Settings, load
 from .embedded import free_port, port_open
-from .logs import configure_logging, get_logger
-from .settings import Settings, load
+from .services import ServiceError, Services, start_services
+from .session import drop_session, prepare_session
 from .supervisor import Child, ChildError, Supervisor
 
 __all__ = ["COMPONENTS", "available", "run", "setup"]
@@ -91,7 +91,7 @@ def _child_env(settings: Settings, services: Services, port: int) -> dict[str, s
 
 
 def _migrate(settings: Settings, url: str) -> str:
-    from .migrate import migrate
+    from ..migrate import migrate
 
     result = migrate(
         url,
@@ -105,7 +105,7 @@ def _migrate(settings: Settings, url: str) -> str:
 def _import_devices(args: argparse.Namespace, url: str, env: dict[str, str], demo_dir: Path) -> str:
     import psycopg
 
-    from .fleet import apply, load_file
+    from ..fleet import apply, load_file
 
     path = demo_dir / "devices.yaml"
     cmd = [
@@ -210,7 +210,7 @@ def _run(args: argparse.Namespace, settings: Settings, stopper: _Stopper, stack:
         feed = [
             sys.executable,
             "-m",
-            "stadtpuls.demo_feed",
+            "stadtpuls.demo.feed",
             "--city",
             args.city,
             "--seed",

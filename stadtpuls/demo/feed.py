@@ -9,7 +9,7 @@ timestamps run ahead of the clock would be invisible until the clock caught up. 
 2. runs as a time-lapse: after that, ``speed`` simulated seconds pass per real second, and each message's
    timestamps are mapped onto the clock (``now0 + (t - now0) / speed``) and published at that instant.
 
-Run by ``stadtpuls demo`` as ``python -m stadtpuls.demo_feed``; SIGTERM stops it after the message in flight.
+Run by ``stadtpuls demo`` as ``python -m stadtpuls.demo.feed``; SIGTERM stops it after the message in flight.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from .logs import configure_logging, get_logger
+from ..logs import configure_logging, get_logger
 
 __all__ = ["TimeLapse", "main"]
 
@@ -122,9 +122,9 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .settings import load
+    from ..settings import load
 
-    p = argparse.ArgumentParser(prog="python -m stadtpuls.demo_feed", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m stadtpuls.demo.feed", description=__doc__.split("\n\n")[0])
     p.add_argument("--city", choices=("small", "medium", "large"), default="medium")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--format", dest="fmt", choices=("tts", "chirpstack", "mixed"), default="mixed")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from stadtpuls.supervisor import Child, Supervisor, pid_alive
+from stadtpuls.demo.supervisor import Child, Supervisor, pid_alive
 
 PY = sys.executable
 
@@ -110,7 +110,7 @@ def test_children_end_when_the_parent_is_killed(tmp_path: Path) -> None:
     pid_file = tmp_path / "child"
     code = (
         "import os, pathlib, time\n"
-        "from stadtpuls.supervisor import Child\n"
+        "from stadtpuls.demo.supervisor import Child\n"
         "c = Child('sleeper', ['sleep', '60'], dict(os.environ))\n"
         "c.start()\n"
         f"pathlib.Path({str(pid_file)!r}).write_text(str(c.pid))\n"

@@ -23,9 +23,9 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from ..logs import get_logger
+from ..settings import Settings
 from .embedded import EmbeddedBroker, EmbeddedPostgres, MissingExtra, broker_config, free_port, port_open
-from .logs import get_logger
-from .settings import Settings
 from .supervisor import Child, Supervisor, pid_alive
 
 __all__ = ["DEMO_DATABASE", "ServiceError", "Services", "mosquitto_binary", "start_services", "stop_leftover_postgres"]

@@ -24,7 +24,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-from .logs import get_logger
+from ..logs import get_logger
 
 __all__ = [
     "EXTRA_INSTALL",
@@ -36,8 +36,8 @@ __all__ = [
     "port_open",
 ]
 
-log = get_logger("stadtpuls.embedded")
-REPO = Path(__file__).resolve().parents[1]
+log = get_logger("stadtpuls.demo.embedded")
+REPO = Path(__file__).resolve().parents[2]
 MOSQUITTO_CONF = REPO / "deploy" / "mosquitto" / "mosquitto.conf"
 
 

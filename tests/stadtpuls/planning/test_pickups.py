@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import pytest
 
-from stadtpuls.api.planning import (
+from stadtpuls.planning.pickups import (
     BinState,
     day_start,
     fit_fill_rate,
@@ -16,7 +16,7 @@ from stadtpuls.api.planning import (
     select_bins,
     theil_sen,
 )
-from stadtpuls.api.routing import distance_matrix, tour_length
+from stadtpuls.planning.routing import distance_matrix, tour_length
 
 T0 = datetime(2025, 3, 3, 0, 0, tzinfo=UTC)  # a Monday
 

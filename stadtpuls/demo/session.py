@@ -10,8 +10,8 @@ from __future__ import annotations
 import threading
 from urllib.parse import unquote, urlsplit
 
-from .logs import get_logger
-from .settings import Settings
+from ..logs import get_logger
+from ..settings import Settings
 
 __all__ = ["drop_session", "prepare_session"]
 

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from stadtpuls.ingest.envelopes import parse_batch
-from stadtpuls.ingest.envelopes.build import (
+from stadtpuls.simulators.messages import (
     chirpstack_join,
     chirpstack_topic,
     chirpstack_uplink,

@@ -9,7 +9,9 @@ from pathlib import Path
 import orjson
 
 from stadtpuls.simulators.city import build_city
-from stadtpuls.simulators.envelopes import (
+from stadtpuls.simulators.sessions import Sessions
+from stadtpuls.simulators.timebase import parse_start
+from stadtpuls.simulators.uplinks import (
     Network,
     UplinkFacts,
     chirpstack_join,
@@ -19,8 +21,6 @@ from stadtpuls.simulators.envelopes import (
     tts_join,
     tts_uplink,
 )
-from stadtpuls.simulators.sessions import Sessions
-from stadtpuls.simulators.timebase import parse_start
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "lns-formats" / "samples"
 TTS_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(\d{3})?Z$")

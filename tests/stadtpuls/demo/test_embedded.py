@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from stadtpuls import embedded
-from stadtpuls.embedded import EXTRA_INSTALL, EmbeddedBroker, EmbeddedPostgres, MissingExtra
+from stadtpuls.demo import embedded
+from stadtpuls.demo.embedded import EXTRA_INSTALL, EmbeddedBroker, EmbeddedPostgres, MissingExtra
 
 
 def _without(monkeypatch: pytest.MonkeyPatch, missing: str) -> None:

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from .logs import get_logger
+from ..logs import get_logger
 
 __all__ = ["Child", "ChildError", "Supervisor", "pid_alive"]
 
-log = get_logger("stadtpuls.supervisor")
+log = get_logger("stadtpuls.demo.supervisor")
 _PR_SET_PDEATHSIG = 1
 
 

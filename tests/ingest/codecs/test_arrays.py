@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stadtpuls.ingest.codecs.batch import field, i16be, i32le, u16be
+from stadtpuls.ingest.codecs.arrays import field, i16be, i32le, u16be
 
 
 @pytest.mark.parametrize("dtype", [">u2", "<u2", ">i2", "<i2", ">u4", "<u4", ">i4", "<i4", "u1", "i1"])

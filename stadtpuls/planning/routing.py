@@ -1,5 +1,5 @@
 """Route ordering for a collection round: haversine road-distance estimates, nearest neighbour + 2-opt, and
-OR-Tools when it is installed. Pure, no I/O; :mod:`api.planning` is the public entry point."""
+OR-Tools when it is installed. Pure, no I/O; :mod:`stadtpuls.planning.pickups` is the public entry point."""
 
 from __future__ import annotations
 

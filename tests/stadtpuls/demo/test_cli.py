@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from stadtpuls.embedded import free_port
+from stadtpuls.demo.embedded import free_port
 
 pytestmark = pytest.mark.slow
 
