@@ -22,23 +22,13 @@ import pytest
 
 from stadtpuls.embedded import EmbeddedBroker, EmbeddedPostgres, port_open
 from stadtpuls.migrate import migrate
+from stadtpuls.schema import CONFIGURATION_TABLES, INGEST_TABLES
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-DATA_TABLES = (
-    "uplinks",
-    "bin_levels",
-    "parking_events",
-    "passenger_counts",
-    "environment_readings",
-    "dead_letters",
-    "fcnt_gaps",
-    "device_state",
-    "devices",
-    "sites",
-    "api_keys",
-)
+#: every table a test may fill: what the ingest writes and the configuration
+DATA_TABLES = tuple(t.name for t in INGEST_TABLES) + CONFIGURATION_TABLES
 
 
 def _with_db(url: str, dbname: str) -> str:

@@ -21,7 +21,7 @@ from .chirpstack import read_chirpstack_v4
 from .chirpstack_v3 import read_chirpstack_v3
 from .keys import mark_uuid8
 from .model import LNS_CHIRPSTACK_V4, EnvelopeBatch, EnvelopeError, Reject
-from .sink import Sink, TimeRule
+from .sink import INDEX, LNS, RSSI, RULE, SNR, T1, T2, Sink, TimeRule
 from .timestamps import BAD, MISSING, OK, OUT_OF_RANGE, datetime64_from_epoch, parse_times
 from .tts import read_tts
 
@@ -111,20 +111,20 @@ def parse_batch(
 def _finish(rows: list[tuple[Any, ...]], hub: float, rejects: list[Reject]) -> EnvelopeBatch:
     """Columns of the collected uplink rows, after rejecting those whose time or radio values are unusable."""
     times, bad = _resolve_times(rows, hub)
-    rssi = np.array([row[10] for row in rows], dtype=np.float64)
-    snr = np.array([row[11] for row in rows], dtype=np.float64)
+    rssi = np.array([row[RSSI] for row in rows], dtype=np.float64)
+    snr = np.array([row[SNR] for row in rows], dtype=np.float64)
     wild = ~(np.isnan(rssi) | (np.abs(rssi) <= MAX_RADIO_DB)) | ~(np.isnan(snr) | (np.abs(snr) <= MAX_RADIO_DB))
     if wild.any():
         known = {r.index for r in bad}
         bad.extend(
-            Reject(rows[k][0], "envelope", f"out of range: rssi/snr beyond +-{MAX_RADIO_DB:g} dB", rows[k][18])
+            Reject(rows[k][INDEX], "envelope", f"out of range: rssi/snr beyond +-{MAX_RADIO_DB:g} dB", rows[k][LNS])
             for k in np.flatnonzero(wild).tolist()
-            if rows[k][0] not in known
+            if rows[k][INDEX] not in known
         )
     if bad:
         rejects.extend(bad)
         drop = {r.index for r in bad}
-        keep = [k for k, row in enumerate(rows) if row[0] not in drop]
+        keep = [k for k, row in enumerate(rows) if row[INDEX] not in drop]
         if not keep:
             return EnvelopeBatch()
         rows = [rows[k] for k in keep]
@@ -134,21 +134,23 @@ def _finish(rows: list[tuple[Any, ...]], hub: float, rejects: list[Reject]) -> E
 
 def _resolve_times(rows: list[tuple[Any, ...]], hub: float) -> tuple[npt.NDArray[np.datetime64], list[Reject]]:
     """Reading time of every row from its candidates ``t1``/``t2`` and its :class:`TimeRule`."""
-    rules: list[TimeRule] = [row[3] for row in rows]
+    rules: list[TimeRule] = [row[RULE] for row in rows]
     kind = np.array([rule.kind for rule in rules])
     drift = kind == "drift"
-    t1, s1 = parse_times([row[1] for row in rows])
+    t1, s1 = parse_times([row[T1] for row in rows])
     # The second candidate matters only where the first is not usable or is checked against it.
     need = np.flatnonzero((s1 != OK) | drift).tolist()
     t2 = np.full(len(rows), np.datetime64("NaT"), dtype="datetime64[us]")
     s2 = np.full(len(rows), MISSING, dtype=np.uint8)
     # ChirpStack's ``time`` is often the NS time itself: an identical string needs no second parse.
-    same = [k for k in need if type(rows[k][2]) is str and rows[k][2] == rows[k][1]]
+    same = [k for k in need if type(rows[k][T2]) is str and rows[k][T2] == rows[k][T1]]
     if same:
         t2[same], s2[same] = t1[same], s1[same]
-    other = [k for k in need if rows[k][2] is not None and not (type(rows[k][2]) is str and rows[k][2] == rows[k][1])]
+    other = [
+        k for k in need if rows[k][T2] is not None and not (type(rows[k][T2]) is str and rows[k][T2] == rows[k][T1])
+    ]
     if other:
-        t2[other], s2[other] = parse_times([rows[k][2] for k in other])
+        t2[other], s2[other] = parse_times([rows[k][T2] for k in other])
     a_ok, b_ok = s1 == OK, s2 == OK
     a_out, b_out = s1 == OUT_OF_RANGE, s2 == OUT_OF_RANGE
     out = np.where(a_ok, t1, np.where(b_ok, t2, datetime64_from_epoch(hub)))
@@ -170,7 +172,7 @@ def _resolve_times(rows: list[tuple[Any, ...]], hub: float) -> tuple[npt.NDArray
             reason = f"bad timestamp: {rule.t2_name} is not an RFC 3339 time with offset"
         else:
             reason = f"timestamp out of range: {rule.t1_name if a_out[k] else rule.t2_name}"
-        bad.append(Reject(rows[k][0], "envelope", reason, rows[k][18]))
+        bad.append(Reject(rows[k][INDEX], "envelope", reason, rows[k][LNS]))
     return out, bad
 
 

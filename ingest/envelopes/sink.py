@@ -14,7 +14,7 @@ from typing import Any
 from .model import EnvelopeError, Ignored, Join, LogEvent, Status
 from .timestamps import BAD, OK, OUT_OF_RANGE, parse_times, to_datetime
 
-__all__ = ["ROW_FIELDS", "Sink", "TimeRule"]
+__all__ = ["INDEX", "LNS", "ROW_FIELDS", "RSSI", "RULE", "SNR", "T1", "T2", "Sink", "TimeRule"]
 
 #: Layout of an uplink row tuple. ``t1``/``t2`` are candidate timestamp strings (or None), ``rule`` a TimeRule.
 ROW_FIELDS = (
@@ -43,6 +43,8 @@ ROW_FIELDS = (
     "app_id",
     "session",
 )
+#: positions in the row tuple of the fields read before the rows become columns
+INDEX, T1, T2, RULE, RSSI, SNR, LNS = (ROW_FIELDS.index(f) for f in ("index", "t1", "t2", "rule", "rssi", "snr", "lns"))
 
 
 @dataclass(frozen=True)
