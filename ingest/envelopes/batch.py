@@ -21,7 +21,7 @@ from .chirpstack import read_chirpstack_v4
 from .chirpstack_v3 import read_chirpstack_v3
 from .keys import mark_uuid8
 from .model import LNS_CHIRPSTACK_V4, EnvelopeBatch, EnvelopeError, Reject
-from .sink import INDEX, LNS, RSSI, RULE, SNR, T1, T2, Sink, TimeRule
+from .sink import INDEX, LNS, ROW_FIELDS, RSSI, RULE, SNR, T1, T2, Sink, TimeRule
 from .timestamps import BAD, MISSING, OK, OUT_OF_RANGE, datetime64_from_epoch, parse_times
 from .tts import read_tts
 
@@ -189,59 +189,35 @@ def _columns(
     snr: npt.NDArray[np.float64],
 ) -> EnvelopeBatch:
     n = len(rows)
-    (
-        index,
-        _t1,
-        _t2,
-        _rule,
-        dev_eui,
-        lns_device_id,
-        f_cnt,
-        f_cnt_present,
-        f_port,
-        payload,
-        _rssi,
-        _snr,
-        gateways,
-        gateway_id,
-        dr,
-        sf,
-        bandwidth,
-        frequency,
-        lns,
-        dedup_key,
-        simulated,
-        decoded,
-        app_id,
-        session,
-    ) = zip(*rows, strict=True)
+    col = dict(zip(ROW_FIELDS, zip(*rows, strict=True), strict=True))
+    payload = col["payload"]
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum([len(p) for p in payload], out=offsets[1:])
-    lns_column = _object_column(lns)
-    keys = np.frombuffer(bytearray(b"".join(dedup_key)), dtype=np.uint8).reshape(n, 16)
+    lns_column = _object_column(col["lns"])
+    keys = np.frombuffer(bytearray(b"".join(col["dedup_key"])), dtype=np.uint8).reshape(n, 16)
     mark_uuid8(keys, lns_column != LNS_CHIRPSTACK_V4)  # readers of TTS and ChirpStack v3 give raw key digests
     return EnvelopeBatch(
-        index=np.array(index, dtype=np.int64),
+        index=np.array(col["index"], dtype=np.int64),
         time=times.astype("datetime64[us]"),
-        dev_eui=np.array(dev_eui, dtype="S16"),
-        lns_device_id=_object_column(lns_device_id),
-        f_cnt=np.array(f_cnt, dtype=np.int64),
-        f_cnt_present=np.array(f_cnt_present, dtype=np.bool_),
-        f_port=np.array(f_port, dtype=np.int16),
+        dev_eui=np.array(col["dev_eui"], dtype="S16"),
+        lns_device_id=_object_column(col["lns_device_id"]),
+        f_cnt=np.array(col["f_cnt"], dtype=np.int64),
+        f_cnt_present=np.array(col["f_cnt_present"], dtype=np.bool_),
+        f_port=np.array(col["f_port"], dtype=np.int16),
         buf=np.frombuffer(bytearray(b"".join(payload)), dtype=np.uint8),
         offsets=offsets,
         rssi=rssi.astype(np.float32),
         snr=snr.astype(np.float32),
-        gateways=np.array(gateways, dtype=np.int64).clip(0, 32767).astype(np.int16),
-        gateway_id=_object_column(gateway_id),
-        dr=np.array(dr, dtype=np.int16),
-        sf=np.array(sf, dtype=np.int16),
-        bandwidth=np.array(bandwidth, dtype=np.int32),
-        frequency=np.array(frequency, dtype=np.int64),
+        gateways=np.array(col["gateways"], dtype=np.int64).clip(0, 32767).astype(np.int16),
+        gateway_id=_object_column(col["gateway_id"]),
+        dr=np.array(col["dr"], dtype=np.int16),
+        sf=np.array(col["sf"], dtype=np.int16),
+        bandwidth=np.array(col["bandwidth"], dtype=np.int32),
+        frequency=np.array(col["frequency"], dtype=np.int64),
         lns=lns_column,
         dedup_key=keys,
-        simulated=np.array(simulated, dtype=np.bool_),
-        decoded=_object_column(decoded),
-        app_id=_object_column(app_id),
-        session=_object_column(session),
+        simulated=np.array(col["simulated"], dtype=np.bool_),
+        decoded=_object_column(col["decoded"]),
+        app_id=_object_column(col["app_id"]),
+        session=_object_column(col["session"]),
     )

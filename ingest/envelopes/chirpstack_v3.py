@@ -24,6 +24,7 @@ from .fields import (
     opt_bool,
     opt_int,
     opt_number,
+    port_and_counter,
     wrong_type,
 )
 from .keys import key_digest
@@ -108,8 +109,7 @@ def read_chirpstack_v3(i: int, msg: dict[str, Any], topic: str, sink: Sink) -> N
 
 
 def _read_up(i: int, msg: dict[str, Any], sink: Sink, dev_eui: bytes, app_id: str, protobuf_json: bool) -> None:
-    f_port = opt_int(msg, "fPort", "fPort", LNS, 255) or 0
-    f_cnt = opt_int(msg, "fCnt", "fCnt", LNS, U32_MAX)
+    f_port, f_cnt = port_and_counter(msg, "fPort", "fCnt", "", LNS)
     payload = b64(msg.get("data"), "data", LNS)
     if f_port == 0 or not payload:
         sink.ignored.append(Ignored(i, "no reading", LNS))
@@ -141,33 +141,11 @@ def _read_up(i: int, msg: dict[str, Any], sink: Sink, dev_eui: bytes, app_id: st
         anchor = sink.hub_iso  # nothing in the message tells copies of the same frame apart
     key = key_digest("chirpstack-v3", dev_eui.decode(), f_cnt or 0, ",".join(sorted(uplink_ids)), anchor)
     session = get_str(msg, "devAddr", "devAddr", LNS)
+    # one row in ROW_FIELDS order: message, device and frame; radio; origin and key
     sink.rows.append(
-        (
-            i,
-            published,
-            gw_time,
-            TIME_RULE,
-            dev_eui,
-            None,
-            f_cnt or 0,
-            f_cnt is not None,
-            f_port,
-            payload,
-            rssi,
-            snr,
-            gateways,
-            gateway_id,
-            dr,
-            sf,
-            bandwidth,
-            frequency,
-            LNS,
-            key,
-            False,
-            decoded,
-            app_id,
-            session,
-        )
+        (i, published, gw_time, TIME_RULE, dev_eui, None, f_cnt or 0, f_cnt is not None, f_port, payload)
+        + (rssi, snr, gateways, gateway_id, dr, sf, bandwidth, frequency)
+        + (LNS, key, False, decoded, app_id, session)
     )
 
 
