@@ -128,12 +128,11 @@ def _read_up(i: int, msg: dict[str, Any], sink: Sink, dev_eui: bytes, app_id: st
     session = msg.get("devAddr")
     if session is not None and type(session) is not str:
         raise wrong_type("devAddr", "a string", session, LNS)
-    # one row in ROW_FIELDS order: message, device and frame; radio; origin and key
-    sink.rows.append(
-        (i, t1, ns_time, TIME_RULE, dev_eui, None, f_cnt or 0, f_cnt is not None, f_port, payload)
-        + (rssi, snr, gateways, gateway_id, dr, sf, bandwidth, frequency)
-        + (LNS, key, False, decoded, app_id, session)
-    )
+    sink.rows.append((
+        i, t1, ns_time, TIME_RULE, dev_eui, None, f_cnt or 0, f_cnt is not None, f_port, payload,
+        rssi, snr, gateways, gateway_id, dr, sf, bandwidth, frequency,
+        LNS, key, False, decoded, app_id, session,
+    ))  # fmt: skip
 
 
 def _rx_info(rx: list[Any] | None) -> tuple[float, float, int, str | None, Any]:

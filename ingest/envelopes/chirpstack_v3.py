@@ -141,12 +141,11 @@ def _read_up(i: int, msg: dict[str, Any], sink: Sink, dev_eui: bytes, app_id: st
         anchor = sink.hub_iso  # nothing in the message tells copies of the same frame apart
     key = key_digest("chirpstack-v3", dev_eui.decode(), f_cnt or 0, ",".join(sorted(uplink_ids)), anchor)
     session = get_str(msg, "devAddr", "devAddr", LNS)
-    # one row in ROW_FIELDS order: message, device and frame; radio; origin and key
-    sink.rows.append(
-        (i, published, gw_time, TIME_RULE, dev_eui, None, f_cnt or 0, f_cnt is not None, f_port, payload)
-        + (rssi, snr, gateways, gateway_id, dr, sf, bandwidth, frequency)
-        + (LNS, key, False, decoded, app_id, session)
-    )
+    sink.rows.append((
+        i, published, gw_time, TIME_RULE, dev_eui, None, f_cnt or 0, f_cnt is not None, f_port, payload,
+        rssi, snr, gateways, gateway_id, dr, sf, bandwidth, frequency,
+        LNS, key, False, decoded, app_id, session,
+    ))  # fmt: skip
 
 
 def _rx_info(rx: list[Any] | None, protobuf_json: bool) -> tuple[float, float, int, str | None, Any, list[str]]:

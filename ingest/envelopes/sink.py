@@ -1,8 +1,10 @@
 """Where the per-format readers put what they found in one message; ``parse_batch`` turns it into columns.
 
 An uplink is appended to :attr:`Sink.rows` as one plain tuple (cheaper than an object per message), in the
-field order of :data:`ROW_FIELDS`. Its reading time is resolved afterwards for the whole batch at once from two
-candidate timestamp strings and a :class:`TimeRule`.
+field order of :data:`ROW_FIELDS`; readers write it as one literal in three lines (message and frame; radio;
+origin and key, kept so by ``# fmt: skip``), and ``parse_batch`` reads fields by name (:data:`INDEX`, ... for
+the few it needs per row, ``ROW_FIELDS`` for the columns). Its reading time is resolved afterwards for the
+whole batch at once from two candidate timestamp strings and a :class:`TimeRule`.
 """
 
 from __future__ import annotations

@@ -80,12 +80,11 @@ def read_tts(i: int, msg: dict[str, Any], sink: Sink) -> None:
         key = key_digest("tts-simulated", app_id, device_id, as_time)
     else:
         key = key_digest("tts", app_id, device_id, session, f_cnt or 0, received if type(received) is str else None)
-    # one row in ROW_FIELDS order: message, device and frame; radio; origin and key
-    sink.rows.append(
-        (i, received, received_top, TIME_RULE, dev_eui, device_id, f_cnt or 0, f_cnt is not None, f_port, payload)
-        + (rssi, snr, gateways, gateway_id, dr, sf, bandwidth, frequency)
-        + (LNS, key, simulated, decoded, app_id, session)
-    )
+    sink.rows.append((
+        i, received, received_top, TIME_RULE, dev_eui, device_id, f_cnt or 0, f_cnt is not None, f_port, payload,
+        rssi, snr, gateways, gateway_id, dr, sf, bandwidth, frequency,
+        LNS, key, simulated, decoded, app_id, session,
+    ))  # fmt: skip
 
 
 def _missing_or_wrong(path: str, value: Any) -> EnvelopeError:
