@@ -1,11 +1,12 @@
 """Live summaries shared by every client: cached, refreshed on NOTIFY and by a poll, fanned out to SSE streams.
 
-One :class:`LiveHub` per app holds one LISTEN connection (channel ``stadtpuls``, payload
-``{"parking": n, "bins": n, "passengers": n, "environment": n}``) and a poll every ``live_poll_interval`` seconds
-(the fallback, and what turns silent sensors into ``unknown``). Each :class:`Topic` (``lots``, ``lines``,
-``vehicles``) caches its JSON body for ``api_cache_ttl`` seconds, recomputes it once however many requests wait
-(single flight), and pushes it to its subscribers only when it changed. Subscribers are bounded queues holding
-the latest body: a slow client skips intermediate states, it never makes the hub wait.
+One :class:`LiveHub` per app holds one LISTEN connection (the writer's channel and payload, described in
+:mod:`stadtpuls.schema`: ``{"parking": n, "bins": n, "passengers": n, "environment": n}``) and a poll every
+``live_poll_interval`` seconds (the fallback, and what turns silent sensors into ``unknown``). Each
+:class:`Topic` (``lots``, ``lines``, ``vehicles``) caches its JSON body for ``api_cache_ttl`` seconds, recomputes
+it once however many requests wait (single flight), and pushes it to its subscribers only when it changed.
+Subscribers are bounded queues holding the latest body: a slow client skips intermediate states, it never makes
+the hub wait.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 from stadtpuls.logs import get_logger
+from stadtpuls.schema import NOTIFY_CHANNEL, PARKING_EVENTS, PASSENGER_COUNTS, notify_counts
 
-__all__ = ["CHANNEL", "LiveHub", "Topic"]
+__all__ = ["LiveHub", "Topic"]
 
-CHANNEL = "stadtpuls"
-TOPICS_BY_KIND = {"parking": ("lots",), "passengers": ("lines", "vehicles")}
+#: the topics to refresh when readings of a kind (a NOTIFY payload key) were stored
+TOPICS_BY_KIND = {PARKING_EVENTS.notify_key: ("lots",), PASSENGER_COUNTS.notify_key: ("lines", "vehicles")}
 log = get_logger("stadtpuls.api.live")
 
 Compute = Callable[[AsyncConnectionPool], Awaitable[Any]]
@@ -138,11 +140,8 @@ class LiveHub:
 
     def on_notify(self, payload: str) -> None:
         self.notifications += 1
-        try:
-            counts = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            counts = None
-        if not isinstance(counts, dict):  # unknown payload: refresh everything
+        counts = notify_counts(payload)
+        if counts is None:  # unknown payload: refresh everything
             counts = {kind: 1 for kind in TOPICS_BY_KIND}
         for kind, names in TOPICS_BY_KIND.items():
             if counts.get(kind):
@@ -155,10 +154,10 @@ class LiveHub:
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
-                    await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
+                    await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(NOTIFY_CHANNEL)))
                     self.listening = True
                     backoff = 0.5
-                    log.info("listening", extra={"channel": CHANNEL})
+                    log.info("listening", extra={"channel": NOTIFY_CHANNEL})
                     async for note in conn.notifies():
                         self.on_notify(note.payload)
             except psycopg.OperationalError as e:

@@ -1,9 +1,11 @@
 """MQTT ingest: LoRaWAN network-server messages -> columnar batches -> PostgreSQL/TimescaleDB.
 
 Packages and modules, in the order a message passes them: :mod:`ingest.mqtt` (paho network thread) ->
-:mod:`ingest.inbox` (bounded hand-over) -> :mod:`ingest.worker` (batches, failures, acks) ->
-:mod:`ingest.pipeline` (:mod:`ingest.envelopes`, :mod:`ingest.registry`, :mod:`ingest.domain` with
-:mod:`ingest.codecs` and :mod:`ingest.stops`) -> :mod:`ingest.writer` (:mod:`ingest.pgcopy`, :mod:`ingest.gaps`);
+:mod:`ingest.inbox` (bounded hand-over) -> :mod:`ingest.worker` (batches, spool or hold, acks) ->
+:mod:`ingest.commit` (one :class:`~ingest.commit.MessageBatch` prepared once, written, split on bad rows,
+counted) -> :mod:`ingest.pipeline` (:mod:`ingest.envelopes`, :mod:`ingest.registry`, :mod:`ingest.domain` with
+:mod:`ingest.codecs` and :mod:`ingest.stops`) -> :mod:`ingest.writer` (:mod:`ingest.pgcopy`, :mod:`ingest.gaps`),
+whose tables are described in :mod:`stadtpuls.schema`;
 :mod:`ingest.spool` keeps batches on disk while the database is away; :mod:`ingest.metrics` serves Prometheus
 metrics and ``/health``; :mod:`ingest.service` is ``stadtpuls ingest``, :mod:`ingest.devices` is
 ``stadtpuls devices``. Submodules are imported on use, so ``import ingest.codecs`` stays light.

@@ -1,10 +1,11 @@
 """Decode a batch's uplinks by codec and map them to the domain tables of their devices' site kinds.
 
 Rows are grouped by codec; each group is decoded in one vectorised call and mapped by the codec's ``domain()``
-with the devices' parameters. By site kind, a row becomes a ``bin_levels``, ``parking_events``,
-``passenger_counts`` or ``environment_readings`` row when the codec gave at least one of that table's
-quantities (a parking row needs ``occupied``). Rows a codec rejects (unknown fPort, wrong payload size, ...)
-come back as rejects with the codec's reason; their raw uplink is still stored.
+with the devices' parameters. By site kind, a row becomes a row of one of the reading tables described in
+:mod:`stadtpuls.schema` (``bin_levels``, ``parking_events``, ``passenger_counts``, ``environment_readings``)
+when the codec gave at least one of that table's needed quantities (a parking row needs ``occupied``). Rows a
+codec rejects (unknown fPort, wrong payload size, ...) come back as rejects with the codec's reason; their raw
+uplink is still stored.
 
 Passenger rows get a ``stop_id`` from :class:`~ingest.stops.StopTracker`.
 """
@@ -16,64 +17,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from stadtpuls.schema import READING_TABLES, ReadingTable
+
 from .codecs import Column
 from .envelopes import EnvelopeBatch
 from .pgcopy import Field, Var, var_from_strings
 from .registry import KINDS, Registry
 from .stops import StopTracker
 
-__all__ = ["TABLES", "DomainResult", "TableRows", "map_domain"]
-
-#: table -> (site kind code, quantity columns with their COPY kinds, quantities of which one must be present)
-TABLES: dict[str, tuple[int, tuple[tuple[str, str], ...], tuple[str, ...]]] = {
-    "bin_levels": (
-        KINDS["bin"],
-        (
-            ("distance_mm", "float4"),
-            ("fill_pct", "float4"),
-            ("temperature_c", "float4"),
-            ("battery_v", "float4"),
-            ("battery_pct", "float4"),
-        ),
-        ("distance_mm", "fill_pct", "temperature_c", "battery_v", "battery_pct"),
-    ),
-    "parking_events": (KINDS["space"], (("occupied", "bool"), ("battery_v", "float4")), ("occupied",)),
-    "passenger_counts": (
-        KINDS["vehicle"],
-        (("pax_in", "int4"), ("pax_out", "int4"), ("pax_count", "int4")),
-        ("pax_in", "pax_out", "pax_count"),
-    ),
-    "environment_readings": (
-        KINDS["station"],
-        (
-            ("temperature_c", "float4"),
-            ("humidity_pct", "float4"),
-            ("co2_ppm", "float4"),
-            ("light_lux", "float4"),
-            ("motion", "int4"),
-            ("battery_v", "float4"),
-        ),
-        ("temperature_c", "humidity_pct", "co2_ppm", "light_lux", "motion", "battery_v"),
-    ),
-}
-#: the parent-site column of a table (the lot of a space, the line of a vehicle)
-PARENT_COLUMN = {"parking_events": "lot_id", "passenger_counts": "line_id"}
-#: short names in the ``pg_notify`` payload
-NOTIFY_NAMES = {
-    "parking_events": "parking",
-    "bin_levels": "bins",
-    "passenger_counts": "passengers",
-    "environment_readings": "environment",
-}
+__all__ = ["DomainResult", "TableRows", "map_domain"]
 
 
 @dataclass
 class TableRows:
-    """Rows for one domain table: ``rows`` are uplink row numbers of the batch, ``fields`` the COPY columns."""
+    """Rows for one reading table: ``rows`` are uplink row numbers of the batch, ``fields`` the COPY columns in the
+    table's column order."""
 
-    table: str
+    table: ReadingTable
     rows: np.ndarray
-    columns: list[str]
     fields: list[Field]
 
 
@@ -111,7 +72,7 @@ def map_domain(
     result = DomainResult()
     if len(rows) == 0:
         return result
-    parts = {table: _Parts() for table in TABLES}
+    parts = {table.name: _Parts() for table in READING_TABLES}
     codec_of = registry.codec[dev]
     payloads = Var(batch.buf, batch.offsets)
     for c in np.unique(codec_of).tolist():
@@ -131,36 +92,37 @@ def map_domain(
         quantities = codec.domain(decoded, registry.row_params(d))
         lat, lon = _position(decoded.columns, decoded.n)
         kinds = registry.kind[d]
-        for table, (kind, columns, needed) in TABLES.items():
-            take = (kinds == kind) & decoded.ok
+        for table in READING_TABLES:
+            take = (kinds == KINDS[table.site_kind]) & decoded.ok
             if not take.any():
                 continue
             any_present = np.zeros(decoded.n, dtype=bool)
-            for q in needed:
+            for q in table.needed:
                 if q in quantities:
                     any_present |= quantities[q].present
             take &= any_present
             if not take.any():
                 continue
-            p = parts[table]
+            p = parts[table.name]
             p.rows.append(sel[take])
             p.quantities.append(
                 {
                     q: Column(quantities[q].values[take], quantities[q].present[take])
-                    for q, _ in columns
+                    for q in table.quantities
                     if q in quantities
                 }
             )
             p.lat.append(lat[take])
             p.lon.append(lon[take])
-    for table, p in parts.items():
+    for table in READING_TABLES:
+        p = parts[table.name]
         if p.rows:
             result.tables.append(_table_rows(table, p, batch, rows, dev, registry, stops, recent_stops))
     return result
 
 
 def _table_rows(
-    table: str,
+    table: ReadingTable,
     p: _Parts,
     batch: EnvelopeBatch,
     rows: np.ndarray,
@@ -169,28 +131,26 @@ def _table_rows(
     stops: StopTracker,
     recent_stops: Callable[[list[str]], dict[str, tuple[str, np.datetime64]]] | None,
 ) -> TableRows:
-    _, columns, _ = TABLES[table]
+    """The COPY fields of ``table`` in its column order (:mod:`stadtpuls.schema`)."""
     sel = np.concatenate(p.rows)
     r, d = rows[sel], dev[sel]
-    names = ["time", "dev_eui", "site_id"]
     fields = [
         Field("timestamptz", batch.time[r]),
         Field("text", registry.dev_euis[d]),
         Field("text", registry.site_id.take(d), ~registry.has_site[d]),
     ]
-    if table in PARENT_COLUMN:
-        names.append(PARENT_COLUMN[table])
+    if table.parent:
         fields.append(Field("text", registry.parent_id.take(d), ~registry.has_parent[d]))
-    if table == "passenger_counts":
+    if "stop_id" in table.column_names:
         vehicles = [registry.site_names[i] for i in d.tolist()]
         lines = [registry.parent_names[i] for i in d.tolist()]
         stop_ids = stops.resolve(
             vehicles, lines, batch.time[r], np.concatenate(p.lat), np.concatenate(p.lon), registry.stops, recent_stops
         )
         stop_var, stop_null = var_from_strings(stop_ids)
-        names.append("stop_id")
         fields.append(Field("text", stop_var, stop_null))
-    for q, kind in columns:
+    for q in table.quantities:
+        kind = table.kind(q)
         values = np.concatenate(
             [qs[q].values if q in qs else np.zeros(len(rr)) for qs, rr in zip(p.quantities, p.rows, strict=True)]
         )
@@ -202,6 +162,5 @@ def _table_rows(
         )
         if kind == "int4":
             values = np.round(np.where(present, values, 0)).astype(np.int32)
-        names.append(q)
         fields.append(Field(kind, values, ~present))
-    return TableRows(table, r, names, fields)
+    return TableRows(table, r, fields)

@@ -22,12 +22,12 @@ Each column may carry a NULL mask (True = NULL).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["HEADER", "Field", "Var", "encode", "var_from_strings"]
+__all__ = ["HEADER", "Field", "Var", "copy_fields", "encode", "var_from_strings"]
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 _PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in µs since the Unix epoch
@@ -69,6 +69,18 @@ class Field:
     kind: str
     values: np.ndarray | Var
     null: np.ndarray | None = None
+
+
+def copy_fields(
+    columns: Sequence[tuple[str, str]], values: Mapping[str, np.ndarray | Var | tuple[np.ndarray | Var, np.ndarray]]
+) -> list[Field]:
+    """The fields of a COPY of ``columns`` (``(name, kind)`` pairs, in COPY order, e.g. a table's columns in
+    :mod:`stadtpuls.schema`): ``values[name]`` is the column, or the pair (column, NULL mask)."""
+    out = []
+    for name, kind in columns:
+        v = values[name]
+        out.append(Field(kind, v[0], v[1]) if isinstance(v, tuple) else Field(kind, v))
+    return out
 
 
 def _fixed_bytes(f: Field, n: int) -> np.ndarray:

@@ -14,10 +14,12 @@ from datetime import UTC
 
 import numpy as np
 
+from stadtpuls.schema import DEAD_LETTERS, UPLINKS
+
 from .domain import map_domain
 from .envelopes import EnvelopeBatch, parse_batch
 from .envelopes.timestamps import datetime64_from_epoch
-from .pgcopy import Field, Var, var_from_strings
+from .pgcopy import Field, Var, copy_fields, var_from_strings
 from .registry import Registry
 from .stops import StopTracker
 from .writer import PreparedBatch, Tracking
@@ -54,16 +56,18 @@ def dead_letter_fields(
     eui_var, eui_null = var_from_strings([d.dev_eui for d in dead])
     lns_var, lns_null = var_from_strings([d.lns for d in dead])
     payload_var, _ = var_from_strings([payloads[d.index] for d in dead])
-    received = np.full(n, datetime64_from_epoch(hub_time))
-    return [
-        Field("timestamptz", received),
-        Field("text", topic_var, topic_null),
-        Field("text", stage_var),
-        Field("text", reason_var),
-        Field("text", eui_var, eui_null),
-        Field("text", lns_var, lns_null),
-        Field("bytea", payload_var),
-    ]
+    return copy_fields(
+        DEAD_LETTERS.columns,
+        {
+            "received_at": np.full(n, datetime64_from_epoch(hub_time)),
+            "topic": (topic_var, topic_null),
+            "stage": stage_var,
+            "reason": reason_var,
+            "dev_eui": (eui_var, eui_null),
+            "lns": (lns_var, lns_null),
+            "payload": payload_var,
+        },
+    )
 
 
 class Pipeline:
@@ -143,23 +147,26 @@ class Pipeline:
     def _uplink_fields(env: EnvelopeBatch, dev_eui: np.ndarray, hub_time: float) -> list[Field]:
         gateway, gateway_null = var_from_strings(list(env.gateway_id))
         lns, _ = var_from_strings(list(env.lns))
-        return [
-            Field("timestamptz", env.time),
-            Field("uuid", env.dedup_key),
-            Field("text", dev_eui),
-            Field("int8", env.f_cnt, ~env.f_cnt_present & env.simulated),
-            Field("int2", env.f_port),
-            Field("bytea", Var(env.buf, env.offsets)),
-            Field("float4", env.rssi, np.isnan(env.rssi)),
-            Field("float4", env.snr, np.isnan(env.snr)),
-            Field("int2", env.dr, env.dr < 0),
-            Field("int2", env.sf, env.sf < 0),
-            Field("int8", env.frequency, env.frequency <= 0),
-            Field("int2", env.gateways),
-            Field("text", gateway, gateway_null),
-            Field("text", lns),
-            Field("bool", env.simulated),
-            # received_at: the hub's receive time; for an uplink timed by the hub, its reading time (the writer
-            # tells such rows by time = received_at)
-            Field("timestamptz", np.where(env.hub_clock, env.time, datetime64_from_epoch(hub_time))),
-        ]
+        return copy_fields(
+            UPLINKS.columns,
+            {
+                "time": env.time,
+                "dedup_key": env.dedup_key,
+                "dev_eui": dev_eui,
+                "f_cnt": (env.f_cnt, ~env.f_cnt_present & env.simulated),
+                "f_port": env.f_port,
+                "payload": Var(env.buf, env.offsets),
+                "rssi": (env.rssi, np.isnan(env.rssi)),
+                "snr": (env.snr, np.isnan(env.snr)),
+                "dr": (env.dr, env.dr < 0),
+                "sf": (env.sf, env.sf < 0),
+                "frequency": (env.frequency, env.frequency <= 0),
+                "gateways": env.gateways,
+                "gateway_id": (gateway, gateway_null),
+                "lns": lns,
+                "simulated": env.simulated,
+                # the hub's receive time; for an uplink timed by the hub, its reading time (the writer tells such
+                # rows by time = received_at)
+                "received_at": np.where(env.hub_clock, env.time, datetime64_from_epoch(hub_time)),
+            },
+        )

@@ -4,13 +4,12 @@ Every registered device gets a dense index; per-device facts are arrays indexed 
 devices with one dictionary lookup per distinct DevEUI and then works on arrays: codec, site kind, the site's and
 its parent's ids, and the numeric parameters the codecs' domain mappings read (a bin's ``depth_mm`` and
 ``full_mm`` from its site, overridden by the device's own ``params``). The Things Stack devices that arrive
-without a DevEUI are found by their ``lns_device_id``. :meth:`Registry.refresh` reloads everything when the
-refresh interval has passed.
+without a DevEUI are found by their ``lns_device_id``. :func:`load_registry` reads everything anew; the worker
+calls it when its refresh interval has passed.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,7 +56,6 @@ class Registry:
     stops: Stops
     by_eui: dict[bytes, int]
     by_lns_id: dict[str, int]
-    loaded_at: float = 0.0
     site_names: list[str] = field(default_factory=list)
     parent_names: list[str] = field(default_factory=list)
 
@@ -83,9 +81,6 @@ class Registry:
     def row_params(self, dev: np.ndarray) -> dict[str, np.ndarray]:
         """The per-row device parameters for the rows of devices ``dev``."""
         return {name: values[dev] for name, values in self.params.items()}
-
-    def stale(self, interval: float) -> bool:
-        return time.monotonic() - self.loaded_at >= interval
 
 
 def _numeric(value: Any) -> float | None:
@@ -154,7 +149,6 @@ def load_registry(conn: psycopg.Connection[Any]) -> Registry:
         stops=stops,
         by_eui={bytes(e): i for i, e in enumerate(euis.tolist())},
         by_lns_id=by_lns_id,
-        loaded_at=time.monotonic(),
         site_names=site_names,
         parent_names=parent_names,
     )

@@ -3,23 +3,40 @@
 A row with a position (the Paxcounter's GPS fix) is at the nearest stop of the vehicle's line within
 :data:`MAX_STOP_DISTANCE_M`; a row without a position (the door counter, which reports when the doors close just
 after the Paxcounter) is at the last stop resolved for that vehicle, if that was at most :data:`MAX_STOP_AGE`
-before. The tracker remembers the last stop per vehicle; on a miss it asks ``recent_stops`` (the latest
-``passenger_counts`` row with a stop for the vehicle in the last 10 minutes, e.g. after a restart).
+before. The tracker remembers the last stop per vehicle; on a miss it asks ``recent_stops``, e.g. after a restart:
+:func:`load_recent_stops` reads the latest ``passenger_counts`` row with a stop per vehicle, at most
+:data:`MAX_STOP_AGE` old.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
+import psycopg
 
 from .registry import Stops
 
-__all__ = ["MAX_STOP_AGE", "MAX_STOP_DISTANCE_M", "StopTracker", "nearest_stop"]
+__all__ = ["MAX_STOP_AGE", "MAX_STOP_DISTANCE_M", "StopTracker", "load_recent_stops", "nearest_stop"]
 
 MAX_STOP_DISTANCE_M = 300.0
 MAX_STOP_AGE = np.timedelta64(10 * 60, "s")
 _EARTH_M = 6_371_000.0
+_RECENT_STOPS = """
+SELECT DISTINCT ON (site_id) site_id, stop_id, (extract(epoch FROM time) * 1000000)::bigint
+FROM passenger_counts
+WHERE site_id = ANY(%s) AND stop_id IS NOT NULL AND time > now() - make_interval(secs => %s)
+ORDER BY site_id, time DESC
+"""
+
+
+def load_recent_stops(conn: psycopg.Connection[Any], vehicles: list[str]) -> dict[str, tuple[str, np.datetime64]]:
+    """The latest stored stop of each of ``vehicles`` at most :data:`MAX_STOP_AGE` ago: ``vehicle -> (stop_id,
+    time)``, as :class:`StopTracker` remembers them."""
+    age_s = float(MAX_STOP_AGE / np.timedelta64(1, "s"))
+    rows = conn.execute(_RECENT_STOPS, (vehicles, age_s)).fetchall()
+    return {v: (s, np.datetime64(int(us), "us")) for v, s, us in rows}
 
 
 def nearest_stop(lat: float, lon: float, ids: list[str], lats: np.ndarray, lons: np.ndarray) -> str | None:

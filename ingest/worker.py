@@ -1,18 +1,19 @@
-"""The batch worker: takes batches from the inbox, writes them, and acknowledges what is safe.
+"""The batch worker: takes batches from the inbox, commits them, and acknowledges what is safe.
 
-For each batch (cut by size or time, :class:`~ingest.inbox.Inbox`): prepare (:mod:`ingest.pipeline`), write in
-one transaction (:mod:`ingest.writer`), then acknowledge the messages. The writes run in writer threads, each
-with its own connection (``WorkerConfig.writers``, 2), so the next batch is prepared while earlier ones commit;
+For each batch (cut by size or time, :class:`~ingest.inbox.Inbox`) the worker decides where it goes; the way to the
+database is :class:`~ingest.commit.Committer` (prepare, write, split on bad rows, count). A batch is prepared here
+while earlier ones are written by writer threads, each with its own connection (``WorkerConfig.writers``, 2);
 results are taken, and messages acknowledged, in batch order. Failures by class:
 
 * ``DataError`` / ``IntegrityError`` (a row the database rejects), or an unexpected error while preparing: the
-  batch is split in halves until the offending message is alone; it becomes a dead letter (stage ``database``
+  committer splits the batch until the offending message is alone; it becomes a dead letter (stage ``database``
   or ``internal``) and everything else is stored.
 * ``TransactionRollback`` (deadlock, serialization): retried.
 * Any other database error (connection lost, server down): the batch goes to the spool (fsynced) and is
   acknowledged; later batches follow it into the spool so the order is kept, and the spool is replayed, record
   by record, when the database answers again. When the spool is full the batch is held unacknowledged and the
-  worker stops taking messages, so the inbox fills and the MQTT thread stops reading (back-pressure).
+  worker stops taking messages, so the inbox fills and the MQTT thread stops reading (back-pressure). A held
+  batch is prepared again when it is retried (the registry may have changed in between).
 """
 
 from __future__ import annotations
@@ -30,37 +31,28 @@ import psycopg
 
 from stadtpuls.logs import get_logger
 
+from .commit import Committer, MessageBatch, Unavailable
 from .db_problem import DatabaseProblem, explain
 from .inbox import Inbox, Message
-from .isolate import Unavailable, write_isolating
 from .metrics import Metrics
-from .pipeline import Pipeline, Prepared
+from .pipeline import Pipeline
 from .registry import load_registry
 from .spool import Spool
+from .stops import load_recent_stops
 from .writer import Writer, WriteResult
 
 __all__ = ["Acker", "Worker", "WorkerConfig"]
 
 log = get_logger("stadtpuls.ingest.worker")
 _RETRY_MIN, _RETRY_MAX = 0.5, 5.0
-_RECENT_STOPS = """
-SELECT DISTINCT ON (site_id) site_id, stop_id, (extract(epoch FROM time) * 1000000)::bigint
-FROM passenger_counts
-WHERE site_id = ANY(%s) AND stop_id IS NOT NULL AND time > now() - interval '10 minutes'
-ORDER BY site_id, time DESC
-"""
+_ROLLBACK_ATTEMPTS = 3
 
 
 @dataclass
 class _Inflight:
-    future: Future[WriteResult]
+    batch: MessageBatch
     writer: Writer
-    items: list[Message]
-    topics: list[str]
-    payloads: list[bytes]
-    hub: float
-    prepared: Prepared
-    start: float
+    future: Future[WriteResult]
 
 
 class Acker(Protocol):
@@ -90,10 +82,12 @@ class Worker:
         self.spool = spool
         self.metrics = metrics
         self.pipeline: Pipeline | None = None
+        self.committer: Committer | None = None
         self.db_down = False
         self._retry_at = 0.0
         self._retry_delay = _RETRY_MIN
-        self._held: tuple[list[Message], list[str], list[bytes], float] | None = None
+        self._registry_due = 0.0
+        self._held: MessageBatch | None = None
         self._spool_full_logged = False
         self._problem: DatabaseProblem | None = None  # the last one logged, so a repeated one is not
         self._side: psycopg.Connection[Any] | None = None
@@ -113,33 +107,32 @@ class Worker:
 
     def _recent_stops(self, vehicles: list[str]) -> dict[str, tuple[str, np.datetime64]]:
         try:
-            rows = self._side_conn().execute(_RECENT_STOPS, (vehicles,)).fetchall()
+            return load_recent_stops(self._side_conn(), vehicles)
         except psycopg.Error:
             return {}
-        return {v: (s, np.datetime64(int(us), "us")) for v, s, us in rows}
 
     def refresh_registry(self, force: bool = False) -> bool:
         """Reload the device registry when due; False if the database could not be read."""
-        p = self.pipeline
-        if p is not None and not force and not p.registry.stale(self.config.registry_refresh):
+        now = time.monotonic()
+        if self.pipeline is not None and not force and now < self._registry_due:
             return True
+        self._registry_due = now + self.config.registry_refresh  # after a failure too: retry at the next interval
         try:
             registry = load_registry(self._side_conn())
         except psycopg.Error as e:
-            if p is not None:
-                p.registry.loaded_at = time.monotonic()  # retry at the next interval
             self._note_problem(e, "device registry not refreshed")
             return False
-        if p is None:
+        if self.pipeline is None:
             self.pipeline = Pipeline(
                 registry,
                 max_message_bytes=self.config.max_message_bytes,
                 store_simulated=self.config.store_simulated,
                 recent_stops=self._recent_stops,
             )
+            self.committer = Committer(self.pipeline, self.metrics)
             log.info("device registry loaded", extra={"devices": len(registry)})
         else:
-            p.registry = registry
+            self.pipeline.registry = registry
         return True
 
     # -- main loop --------------------------------------------------------------------------------------------
@@ -183,34 +176,32 @@ class Worker:
                     if not self.replay_one():
                         break
 
-    def handle(self, items: list[Message]) -> None:
+    def handle(self, messages: list[Message]) -> None:
         """Prepare a batch while earlier ones are written by the writer threads, then hand it over."""
-        topics = [m.topic for m in items]
-        payloads = [m.payload for m in items]
-        hub = time.time()
-        self.metrics.received.inc(len(items))
-        if self.spool.pending or self.db_down or self.pipeline is None:
+        batch = MessageBatch.received(messages)
+        self.metrics.received.inc(len(batch))
+        if self._must_queue() or self.committer is None:
             self.finish_inflight()
-            self._spool_or_hold(items, topics, payloads, hub)
+            self._spool_or_hold(batch)
             return
-        start = time.perf_counter()
-        try:
-            prepared: Prepared | None = self.pipeline.prepare(topics, payloads, hub)
-        except Exception:  # isolated message by message in write()
-            prepared = None
+        self.committer.prepare(batch)
         while len(self._inflight) >= len(self._writers):
             self._finish(self._inflight.popleft())
-        if self.db_down or self._held is not None or self.spool.pending or prepared is None:
+        if self._must_queue():
             self.finish_inflight()
-        if self.db_down or self._held is not None or self.spool.pending:
-            self._spool_or_hold(items, topics, payloads, hub)
-        elif prepared is None:
-            self._written(items, topics, payloads, hub, self.write(topics, payloads, hub))
+            self._spool_or_hold(batch)
+        elif batch.prepared is None:  # preparing raised: the committer finds the message at fault, synchronously
+            self.finish_inflight()
+            self._written(batch, self._commit(batch, self.writer))
         else:
             busy = {id(i.writer) for i in self._inflight}
             writer = next(w for w in self._writers if id(w) not in busy)
-            future = self._executor.submit(writer.write, prepared.batch)
-            self._inflight.append(_Inflight(future, writer, items, topics, payloads, hub, prepared, start))
+            future = self._executor.submit(writer.write, batch.prepared.batch)
+            self._inflight.append(_Inflight(batch, writer, future))
+
+    def _must_queue(self) -> bool:
+        """True while batches must wait behind others (spooled or held) or the database is away."""
+        return self.db_down or self._held is not None or self.spool.pending
 
     def finish_inflight(self) -> None:
         """Wait for every batch in the writer threads, oldest first."""
@@ -219,31 +210,14 @@ class Worker:
 
     def _finish(self, inflight: _Inflight) -> None:
         """Acknowledge a written batch, or isolate its bad rows, or spool it."""
-        items, topics, payloads, hub = inflight.items, inflight.topics, inflight.payloads, inflight.hub
-        try:
-            result = inflight.future.result()
-        except (psycopg.errors.DataError, psycopg.errors.IntegrityError, psycopg.errors.TransactionRollback):
-            self.finish_inflight()  # the synchronous path below uses the first writer's connection
-            ok = self.write(topics, payloads, hub)  # again, synchronously, splitting out what the database rejects
-        except psycopg.Error as e:
-            self.metrics.db_errors.labels(type(e).__name__).inc()
-            self._note_problem(e, "batch not written")
-            self._failed()
-            ok = False
-        else:
-            self.metrics.count_batch(result, inflight.prepared.dead, inflight.prepared.envelopes)
-            self._recovered()
-            self.metrics.batch_seconds.observe(time.perf_counter() - inflight.start)
-            self.metrics.batch_size.observe(len(items))
-            ok = True
-        self._written(items, topics, payloads, hub, ok)
+        self._written(inflight.batch, self._commit(inflight.batch, inflight.writer, inflight.future))
 
-    def _written(self, items: list[Message], topics: list[str], payloads: list[bytes], hub: float, ok: bool) -> None:
+    def _written(self, batch: MessageBatch, ok: bool) -> None:
         if ok:
-            self.metrics.lag.set(time.time() - hub)
-            self.acker.ack(items)
+            self.metrics.lag.set(time.time() - batch.hub_time)
+            self.acker.ack(batch.messages)
         else:
-            self._spool_or_hold(items, topics, payloads, hub)
+            self._spool_or_hold(batch)
 
     def close(self) -> None:
         self.finish_inflight()
@@ -253,23 +227,20 @@ class Worker:
         if self._side is not None:
             self._side.close()
 
-    def _spool_or_hold(self, items: list[Message], topics: list[str], payloads: list[bytes], hub: float) -> None:
-        if self._held is None and self.spool.append(hub, topics, payloads):
-            self.metrics.spooled.inc(len(items))
+    def _spool_or_hold(self, batch: MessageBatch) -> None:
+        batch.prepared, batch.failure = None, None  # prepared again when retried or replayed
+        if self._held is None and self.spool.append(batch.hub_time, batch.topics, batch.payloads):
+            self.metrics.spooled.inc(len(batch))
             self._spool_gauges()
-            self.acker.ack(items)
+            self.acker.ack(batch.messages)
             self._spool_full_logged = False
             return
         if not self._spool_full_logged:
             log.warning("spool full: holding messages unacknowledged", extra={"spool_bytes": self.spool.size})
             self._spool_full_logged = True
-        if self._held is not None:
-            # Already holding a batch (several were in flight when the spool filled up): keep both, in order.
-            # Replacing it would leave the first one unacknowledged and unwritten until the next reconnection.
-            held_items, held_topics, held_payloads, held_hub = self._held
-            self._held = (held_items + items, held_topics + topics, held_payloads + payloads, held_hub)
-        else:
-            self._held = (items, topics, payloads, hub)
+        # Already holding a batch (several were in flight when the spool filled up): keep both, in order.
+        # Replacing it would leave the first one unacknowledged and unwritten until the next reconnection.
+        self._held = batch if self._held is None else self._held.followed_by(batch)
 
     def _retry_held(self) -> None:
         assert self._held is not None
@@ -277,10 +248,10 @@ class Worker:
             if not self.replay_one():
                 time.sleep(0.05)
             return
-        items, topics, payloads, hub = self._held
-        if self.write(topics, payloads, hub):
+        held = self._held
+        if self._commit(held, self.writer):
             self._held = None
-            self.acker.ack(items)
+            self.acker.ack(held.messages)
 
     def replay_one(self) -> bool:
         """Write the oldest spool record; True if it was committed."""
@@ -288,8 +259,8 @@ class Worker:
         record = self.spool.next_record()
         if record is None:
             return False
-        hub, topics, payloads, _ = record
-        if not self.write(topics, payloads, hub):
+        hub_time, topics, payloads, _ = record
+        if not self._commit(MessageBatch(topics, payloads, hub_time), self.writer):
             return False
         self.spool.commit(record)
         self.metrics.replayed.inc(len(topics))
@@ -331,34 +302,24 @@ class Worker:
         self._retry_delay = _RETRY_MIN
         self.metrics.database_up.set(1)
 
-    # -- writing with isolation of bad rows --------------------------------------------------------------------
-    def write(self, topics: list[str], payloads: list[bytes], hub: float) -> bool:
-        """Prepare and write messages; True when committed (bad messages dead-lettered), False when the database
-        is unavailable."""
-        start = time.perf_counter()
-        for attempt in range(3):
+    # -- committing ----------------------------------------------------------------------------------------------
+    def _commit(self, batch: MessageBatch, writer: Writer, written: Future[WriteResult] | None = None) -> bool:
+        """Commit ``batch`` (see :meth:`Committer.commit`), retrying serialization failures; True when committed,
+        False when the database is unavailable."""
+        assert self.committer is not None
+        for attempt in range(1, _ROLLBACK_ATTEMPTS + 1):
             try:
-                ok = self._write_split(topics, payloads, hub)
+                self.committer.commit(batch, writer, written)
                 break
             except psycopg.errors.TransactionRollback:
-                if attempt == 2:
+                written = None  # again, by this thread
+                if attempt == _ROLLBACK_ATTEMPTS:
                     self._failed()
                     return False
-        else:  # pragma: no cover - the loop always breaks or returns
-            ok = False
-        if ok:
-            self._recovered()
-            self.metrics.batch_seconds.observe(time.perf_counter() - start)
-            self.metrics.batch_size.observe(len(topics))
-        return ok
-
-    def _write_split(self, topics: list[str], payloads: list[bytes], hub: float) -> bool:
-        assert self.pipeline is not None
-        try:
-            write_isolating(self.pipeline, self.writer, self.metrics, topics, payloads, hub)
-        except Unavailable as e:
-            self.metrics.db_errors.labels(type(e.error).__name__).inc()
-            self._note_problem(e.error, "batch not written")
-            self._failed()
-            return False
+            except Unavailable as e:
+                self.metrics.db_errors.labels(type(e.error).__name__).inc()
+                self._note_problem(e.error, "batch not written")
+                self._failed()
+                return False
+        self._recovered()
         return True

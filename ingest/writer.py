@@ -1,12 +1,14 @@
 """The batch writer: one transaction per batch, binary COPY into staging tables, then idempotent inserts.
 
-Per connection the writer creates TEMP staging tables (``ON COMMIT DELETE ROWS``) once. A batch is written as
+Per connection the writer creates TEMP staging tables (``ON COMMIT DELETE ROWS``) once, one per table it writes,
+named and shaped after the tables described in :mod:`stadtpuls.schema`. A batch is written as
 
 1. binary COPY of the raw uplinks into ``stage_uplinks``, ``INSERT INTO uplinks SELECT ... ON CONFLICT DO
    NOTHING`` (the row count tells stored from redelivered duplicates);
 2. the same for every domain table with rows;
 3. dead letters by COPY into staging, one row per distinct message (repeats counted);
-4. ``pg_notify('stadtpuls', '{"parking": n, ...}')`` when domain rows were stored;
+4. ``NOTIFY stadtpuls, '{"parking": n, ...}'`` when domain rows were stored (channel and payload:
+   :mod:`stadtpuls.schema`);
 5. frame-counter tracking, last so that the rows it locks stay locked only until the commit: the batch's
    devices' ``device_state`` rows are locked (in DevEUI order, so concurrent writers queue instead of
    deadlocking), gaps found (:mod:`ingest.gaps`) and inserted, late uplinks fill the gaps they fall into, the
@@ -23,36 +25,27 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import orjson
 import psycopg
 from psycopg import sql
 
-from .domain import NOTIFY_NAMES, TableRows
-from .gaps import GapResult, PriorState, find_gaps
-from .pgcopy import Field, encode, var_from_strings
-
-__all__ = ["UPLINK_COLUMNS", "PreparedBatch", "Tracking", "WriteResult", "Writer"]
-
-UPLINK_COLUMNS = (
-    "time",
-    "dedup_key",
-    "dev_eui",
-    "f_cnt",
-    "f_port",
-    "payload",
-    "rssi",
-    "snr",
-    "dr",
-    "sf",
-    "frequency",
-    "gateways",
-    "gateway_id",
-    "lns",
-    "simulated",
-    "received_at",
+from stadtpuls.schema import (
+    DEAD_LETTERS,
+    DEVICE_STATE,
+    FCNT_GAPS,
+    NOTIFY_CHANNEL,
+    READING_TABLES,
+    UPLINKS,
+    ReadingTable,
+    Table,
+    notify_payload,
 )
-DEAD_LETTER_COLUMNS = ("received_at", "topic", "stage", "reason", "dev_eui", "lns", "payload")
-_STAGED = ("uplinks", "bin_levels", "parking_events", "passenger_counts", "environment_readings")
+
+from .domain import TableRows
+from .gaps import GapResult, PriorState, find_gaps
+from .pgcopy import Field, copy_fields, encode, var_from_strings
+
+__all__ = ["PreparedBatch", "Tracking", "WriteResult", "Writer"]
+
 # Each distinct message once (its key from the topic and the raw bytes); copies within the batch and deliveries
 # of a message already dead-lettered add to ``repeats``.
 _DEAD_LETTERS = """
@@ -66,8 +59,6 @@ ORDER BY k, received_at
 ON CONFLICT (message_key) DO UPDATE SET repeats = d.repeats + excluded.repeats,
     last_received_at = greatest(d.last_received_at, excluded.last_received_at, excluded.received_at)
 """
-_GAP_COLUMNS = ("time", "dev_eui", "f_cnt_from", "f_cnt_to")
-_STATE_COLUMNS = ("dev_eui", "last_f_cnt", "last_time", "session", "last_join")
 
 _LOCK_STATE = """
 SELECT dev_eui, coalesce(last_f_cnt, -1), (extract(epoch FROM last_time) * 1000000)::bigint, session
@@ -77,7 +68,7 @@ _NEW_STATE = "INSERT INTO device_state (dev_eui) SELECT unnest(%s::text[]) ORDER
 _UPDATE_STATE = """
 UPDATE device_state d SET last_f_cnt = s.last_f_cnt, last_time = s.last_time, session = s.session,
     last_join = coalesce(s.last_join, d.last_join), updated_at = now()
-FROM stage_state s WHERE d.dev_eui = s.dev_eui
+FROM stage_device_state s WHERE d.dev_eui = s.dev_eui
 """
 # An uplink without a time of its own gets the hub's receive time (also its received_at), so a redelivery of it
 # has another time and would pass the (dedup_key, time) key: such staged rows whose key was stored in the last
@@ -135,22 +126,32 @@ class WriteResult:
     dead_letters: int = 0
 
 
-def _staging_ddl(table: str) -> sql.Composed:
+def _staging_ddl(table: Table) -> sql.Composed:
+    """The staging table of ``table``: all its columns with their defaults and NOT NULL constraints."""
     return sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS").format(
-        sql.Identifier("stage_" + table), sql.Identifier(table)
+        sql.Identifier(table.staging), sql.Identifier(table.name)
     )
 
 
-def _copy_stmt(table: str, columns: tuple[str, ...] | list[str]) -> sql.Composed:
+def _staging_columns_ddl(table: Table) -> sql.Composed:
+    """The staging table of ``table``: only the described columns, without constraints."""
+    ddl = "CREATE TEMP TABLE IF NOT EXISTS {} ON COMMIT DELETE ROWS AS SELECT {} FROM {} WITH NO DATA"
+    columns = sql.SQL(", ").join(map(sql.Identifier, table.column_names))
+    return sql.SQL(ddl).format(sql.Identifier(table.staging), columns, sql.Identifier(table.name))
+
+
+def _copy_stmt(table: Table) -> sql.Composed:
+    """COPY into the staging table of ``table``."""
     return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
-        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+        sql.Identifier(table.staging), sql.SQL(", ").join(map(sql.Identifier, table.column_names))
     )
 
 
-def _insert_stmt(table: str, columns: tuple[str, ...] | list[str], staging: str = "") -> sql.Composed:
-    cols = sql.SQL(", ").join(map(sql.Identifier, columns))
+def _insert_stmt(table: Table) -> sql.Composed:
+    """Move the described columns from the staging table into ``table``; rows already stored are skipped."""
+    cols = sql.SQL(", ").join(map(sql.Identifier, table.column_names))
     return sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(
-        sql.Identifier(table), cols, cols, sql.Identifier(staging or "stage_" + table)
+        sql.Identifier(table.name), cols, cols, sql.Identifier(table.staging)
     )
 
 
@@ -167,22 +168,10 @@ class Writer:
             self.close()
             conn = psycopg.connect(self.url, connect_timeout=max(1, int(self.connect_timeout)))
             with conn.transaction():
-                for table in _STAGED:
+                for table in (UPLINKS, *READING_TABLES):
                     conn.execute(_staging_ddl(table))
-                conn.execute(
-                    sql.SQL(
-                        "CREATE TEMP TABLE IF NOT EXISTS stage_dead_letters ON COMMIT DELETE ROWS"
-                        " AS SELECT {} FROM dead_letters WITH NO DATA"
-                    ).format(sql.SQL(", ").join(map(sql.Identifier, DEAD_LETTER_COLUMNS)))
-                )
-                conn.execute(
-                    "CREATE TEMP TABLE IF NOT EXISTS stage_gaps (time timestamptz, dev_eui text, f_cnt_from bigint,"
-                    " f_cnt_to bigint) ON COMMIT DELETE ROWS"
-                )
-                conn.execute(
-                    "CREATE TEMP TABLE IF NOT EXISTS stage_state (dev_eui text, last_f_cnt bigint,"
-                    " last_time timestamptz, session text, last_join timestamptz) ON COMMIT DELETE ROWS"
-                )
+                for table in (DEAD_LETTERS, FCNT_GAPS, DEVICE_STATE):
+                    conn.execute(_staging_columns_ddl(table))
             self.conn = conn
         return self.conn
 
@@ -204,40 +193,39 @@ class Writer:
                 self.close()
             raise
 
-    def _copy(self, cur: psycopg.Cursor[Any], table: str, columns: Any, fields: list[Field], n: int) -> None:
-        with cur.copy(_copy_stmt(table, columns)) as copy:
+    def _copy(self, cur: psycopg.Cursor[Any], table: Table, fields: list[Field], n: int) -> None:
+        with cur.copy(_copy_stmt(table)) as copy:
             copy.write(encode(fields, n))
 
     def _write(self, conn: psycopg.Connection[Any], batch: PreparedBatch) -> WriteResult:
         result = WriteResult()
         cur = conn.cursor()
         if batch.n_uplinks:
-            self._copy(cur, "stage_uplinks", UPLINK_COLUMNS, batch.uplinks, batch.n_uplinks)
+            self._copy(cur, UPLINKS, batch.uplinks, batch.n_uplinks)
         for t in batch.tables:
-            self._copy(cur, "stage_" + t.table, t.columns, t.fields, len(t.rows))
+            self._copy(cur, t.table, t.fields, len(t.rows))
         if batch.hub_clock:
             self._drop_redelivered(cur, [t.table for t in batch.tables])
         if batch.n_uplinks:
-            cur.execute(_insert_stmt("uplinks", UPLINK_COLUMNS))
+            cur.execute(_insert_stmt(UPLINKS))
             result.stored = max(cur.rowcount, 0)
             result.duplicates = batch.n_uplinks - result.stored
         for t in batch.tables:
-            cur.execute(_insert_stmt(t.table, t.columns))
-            result.domain[t.table] = result.domain.get(t.table, 0) + max(cur.rowcount, 0)
+            cur.execute(_insert_stmt(t.table))
+            result.domain[t.table.name] = result.domain.get(t.table.name, 0) + max(cur.rowcount, 0)
         if batch.n_dead:
-            self._copy(cur, "stage_dead_letters", DEAD_LETTER_COLUMNS, batch.dead_letters, batch.n_dead)
+            self._copy(cur, DEAD_LETTERS, batch.dead_letters, batch.n_dead)
             cur.execute(_DEAD_LETTERS)
             result.dead_letters = batch.n_dead
         if any(result.domain.values()):
-            counts = {short: result.domain.get(table, 0) for table, short in NOTIFY_NAMES.items()}
-            cur.execute("SELECT pg_notify('stadtpuls', %s)", (orjson.dumps(counts).decode(),))
+            cur.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, notify_payload(result.domain)))
         if len(batch.tracking.dev_eui) or batch.tracking.resets:
             # last: the device state rows stay locked only from here to the commit
             self._track(cur, batch.tracking, result)
         return result
 
     @staticmethod
-    def _drop_redelivered(cur: psycopg.Cursor[Any], tables: list[str]) -> None:
+    def _drop_redelivered(cur: psycopg.Cursor[Any], tables: list[ReadingTable]) -> None:
         gone = cur.execute(_DROP_REDELIVERED).fetchall()
         if not gone:
             return
@@ -247,7 +235,7 @@ class Writer:
                 sql.SQL(
                     "DELETE FROM {} d USING unnest(%s::text[], %s::timestamptz[]) AS g(dev_eui, time)"
                     " WHERE d.dev_eui = g.dev_eui AND d.time = g.time"
-                ).format(sql.Identifier("stage_" + table)),
+                ).format(sql.Identifier(table.staging)),
                 (euis, times),
             )
 
@@ -273,14 +261,12 @@ class Writer:
         )
         g = find_gaps(tr.dev_eui, tr.f_cnt, tr.time, tr.session, prior, tr.resets)
         if len(g.gap_dev):
-            fields = [
-                Field("timestamptz", g.gap_time),
-                Field("text", g.gap_dev),
-                Field("int8", g.gap_from),
-                Field("int8", g.gap_to),
-            ]
-            self._copy(cur, "stage_gaps", _GAP_COLUMNS, fields, len(g.gap_dev))
-            cur.execute(_insert_stmt("fcnt_gaps", _GAP_COLUMNS, "stage_gaps"))
+            fields = copy_fields(
+                FCNT_GAPS.columns,
+                {"time": g.gap_time, "dev_eui": g.gap_dev, "f_cnt_from": g.gap_from, "f_cnt_to": g.gap_to},
+            )
+            self._copy(cur, FCNT_GAPS, fields, len(g.gap_dev))
+            cur.execute(_insert_stmt(FCNT_GAPS))
             result.gaps = max(cur.rowcount, 0)
             result.missing = int((g.gap_to - g.gap_from + 1).sum())
         if len(g.late):
@@ -289,14 +275,17 @@ class Writer:
 
     def _update_state(self, cur: psycopg.Cursor[Any], g: GapResult) -> None:
         sessions, no_session = var_from_strings(g.state_session)
-        fields = [
-            Field("text", g.state_dev),
-            Field("int8", g.state_f_cnt, g.state_f_cnt < 0),
-            Field("timestamptz", g.state_time, np.isnat(g.state_time)),
-            Field("text", sessions, no_session),
-            Field("timestamptz", g.state_join, np.isnat(g.state_join)),
-        ]
-        self._copy(cur, "stage_state", _STATE_COLUMNS, fields, len(g.state_dev))
+        fields = copy_fields(
+            DEVICE_STATE.columns,
+            {
+                "dev_eui": g.state_dev,
+                "last_f_cnt": (g.state_f_cnt, g.state_f_cnt < 0),
+                "last_time": (g.state_time, np.isnat(g.state_time)),
+                "session": (sessions, no_session),
+                "last_join": (g.state_join, np.isnat(g.state_join)),
+            },
+        )
+        self._copy(cur, DEVICE_STATE, fields, len(g.state_dev))
         cur.execute(_UPDATE_STATE)
 
     def _fill_gaps(self, cur: psycopg.Cursor[Any], dev: np.ndarray, f_cnt: np.ndarray, time: np.ndarray) -> None:

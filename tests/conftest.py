@@ -25,24 +25,14 @@ import pytest
 
 from stadtpuls.demo.embedded import EmbeddedBroker, EmbeddedPostgres, port_open
 from stadtpuls.migrate import migrate
+from stadtpuls.schema import CONFIGURATION_TABLES, INGEST_TABLES
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path(os.environ.get("STADTPULS_TEST_CHROMIUM", "/usr/bin/chromium"))
 
 
-DATA_TABLES = (
-    "uplinks",
-    "bin_levels",
-    "parking_events",
-    "passenger_counts",
-    "environment_readings",
-    "dead_letters",
-    "fcnt_gaps",
-    "device_state",
-    "devices",
-    "sites",
-    "api_keys",
-)
+#: every table a test may fill: what the ingest writes and the configuration
+DATA_TABLES = tuple(t.name for t in INGEST_TABLES) + CONFIGURATION_TABLES
 
 
 def _with_db(url: str, dbname: str) -> str:

@@ -24,7 +24,7 @@ from .fields import type_name
 from .hub_clock import hub_clock_offsets
 from .keys import mark_uuid8
 from .model import LNS_CHIRPSTACK_V4, EnvelopeBatch, EnvelopeError, Reject
-from .sink import Sink, TimeRule
+from .sink import INDEX, LNS, ROW_FIELDS, RSSI, RULE, SNR, T1, T2, Sink, TimeRule
 from .timestamps import BAD, MISSING, OK, OUT_OF_RANGE, datetime64_from_epoch, parse_times
 from .topics import lns_of_topic
 from .tts import read_tts
@@ -118,20 +118,20 @@ def parse_batch(
 def _finish(rows: list[tuple[Any, ...]], hub: float, rejects: list[Reject]) -> EnvelopeBatch:
     """Columns of the collected uplink rows, after rejecting those whose time or radio values are unusable."""
     times, by_hub, bad = _resolve_times(rows, hub)
-    rssi = np.array([row[10] for row in rows], dtype=np.float64)
-    snr = np.array([row[11] for row in rows], dtype=np.float64)
+    rssi = np.array([row[RSSI] for row in rows], dtype=np.float64)
+    snr = np.array([row[SNR] for row in rows], dtype=np.float64)
     wild = ~(np.isnan(rssi) | (np.abs(rssi) <= MAX_RADIO_DB)) | ~(np.isnan(snr) | (np.abs(snr) <= MAX_RADIO_DB))
     if wild.any():
         known = {r.index for r in bad}
         bad.extend(
-            Reject(rows[k][0], "envelope", f"out of range: rssi/snr beyond +-{MAX_RADIO_DB:g} dB", rows[k][18])
+            Reject(rows[k][INDEX], "envelope", f"out of range: rssi/snr beyond +-{MAX_RADIO_DB:g} dB", rows[k][LNS])
             for k in np.flatnonzero(wild).tolist()
-            if rows[k][0] not in known
+            if rows[k][INDEX] not in known
         )
     if bad:
         rejects.extend(bad)
         drop = {r.index for r in bad}
-        keep = [k for k, row in enumerate(rows) if row[0] not in drop]
+        keep = [k for k, row in enumerate(rows) if row[INDEX] not in drop]
         if not keep:
             return EnvelopeBatch()
         rows = [rows[k] for k in keep]
@@ -144,21 +144,23 @@ def _resolve_times(
 ) -> tuple[npt.NDArray[np.datetime64], npt.NDArray[np.bool_], list[Reject]]:
     """Reading time of every row from its candidates ``t1``/``t2`` and its :class:`TimeRule`, and which rows have
     neither (their time is the hub's, made distinct per uplink in :func:`_columns`)."""
-    rules: list[TimeRule] = [row[3] for row in rows]
+    rules: list[TimeRule] = [row[RULE] for row in rows]
     kind = np.array([rule.kind for rule in rules])
     drift = kind == "drift"
-    t1, s1 = parse_times([row[1] for row in rows])
+    t1, s1 = parse_times([row[T1] for row in rows])
     # The second candidate matters only where the first is not usable or is checked against it.
     need = np.flatnonzero((s1 != OK) | drift).tolist()
     t2 = np.full(len(rows), np.datetime64("NaT"), dtype="datetime64[us]")
     s2 = np.full(len(rows), MISSING, dtype=np.uint8)
     # ChirpStack's ``time`` is often the NS time itself: an identical string needs no second parse.
-    same = [k for k in need if type(rows[k][2]) is str and rows[k][2] == rows[k][1]]
+    same = [k for k in need if type(rows[k][T2]) is str and rows[k][T2] == rows[k][T1]]
     if same:
         t2[same], s2[same] = t1[same], s1[same]
-    other = [k for k in need if rows[k][2] is not None and not (type(rows[k][2]) is str and rows[k][2] == rows[k][1])]
+    other = [
+        k for k in need if rows[k][T2] is not None and not (type(rows[k][T2]) is str and rows[k][T2] == rows[k][T1])
+    ]
     if other:
-        t2[other], s2[other] = parse_times([rows[k][2] for k in other])
+        t2[other], s2[other] = parse_times([rows[k][T2] for k in other])
     a_ok, b_ok = s1 == OK, s2 == OK
     a_out, b_out = s1 == OUT_OF_RANGE, s2 == OUT_OF_RANGE
     out = np.where(a_ok, t1, np.where(b_ok, t2, datetime64_from_epoch(hub)))
@@ -180,7 +182,7 @@ def _resolve_times(
             reason = f"bad timestamp: {rule.t2_name} is not an RFC 3339 time with offset"
         else:
             reason = f"timestamp out of range: {rule.t1_name if a_out[k] else rule.t2_name}"
-        bad.append(Reject(rows[k][0], "envelope", reason, rows[k][18]))
+        bad.append(Reject(rows[k][INDEX], "envelope", reason, rows[k][LNS]))
     return out, ~(a_ok | b_ok), bad
 
 
@@ -198,67 +200,43 @@ def _columns(
     snr: npt.NDArray[np.float64],
 ) -> EnvelopeBatch:
     n = len(rows)
-    (
-        index,
-        _t1,
-        _t2,
-        _rule,
-        dev_eui,
-        lns_device_id,
-        f_cnt,
-        f_cnt_present,
-        f_port,
-        payload,
-        _rssi,
-        _snr,
-        gateways,
-        gateway_id,
-        dr,
-        sf,
-        bandwidth,
-        frequency,
-        lns,
-        dedup_key,
-        simulated,
-        decoded,
-        app_id,
-        session,
-    ) = zip(*rows, strict=True)
+    col = dict(zip(ROW_FIELDS, zip(*rows, strict=True), strict=True))
+    payload = col["payload"]
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum([len(p) for p in payload], out=offsets[1:])
-    lns_column = _object_column(lns)
-    keys = np.frombuffer(bytearray(b"".join(dedup_key)), dtype=np.uint8).reshape(n, 16)
+    lns_column = _object_column(col["lns"])
+    keys = np.frombuffer(bytearray(b"".join(col["dedup_key"])), dtype=np.uint8).reshape(n, 16)
     mark_uuid8(keys, lns_column != LNS_CHIRPSTACK_V4)  # readers of TTS and ChirpStack v3 give raw key digests
-    dev_eui_column = np.array(dev_eui, dtype="S16")
-    device_id_column = _object_column(lns_device_id)
+    dev_eui_column = np.array(col["dev_eui"], dtype="S16")
+    device_id_column = _object_column(col["lns_device_id"])
     if by_hub.any():
         hub_rows = np.flatnonzero(by_hub)
         offsets_us = hub_clock_offsets(dev_eui_column[hub_rows], device_id_column[hub_rows], keys[hub_rows])
         times = times.astype("datetime64[us]")  # a copy: the hub rows' times are shifted in place
         times[hub_rows] += offsets_us.astype("timedelta64[us]")
     return EnvelopeBatch(
-        index=np.array(index, dtype=np.int64),
+        index=np.array(col["index"], dtype=np.int64),
         time=times.astype("datetime64[us]"),
         hub_clock=by_hub,
         dev_eui=dev_eui_column,
         lns_device_id=device_id_column,
-        f_cnt=np.array(f_cnt, dtype=np.int64),
-        f_cnt_present=np.array(f_cnt_present, dtype=np.bool_),
-        f_port=np.array(f_port, dtype=np.int16),
+        f_cnt=np.array(col["f_cnt"], dtype=np.int64),
+        f_cnt_present=np.array(col["f_cnt_present"], dtype=np.bool_),
+        f_port=np.array(col["f_port"], dtype=np.int16),
         buf=np.frombuffer(bytearray(b"".join(payload)), dtype=np.uint8),
         offsets=offsets,
         rssi=rssi.astype(np.float32),
         snr=snr.astype(np.float32),
-        gateways=np.array(gateways, dtype=np.int64).clip(0, 32767).astype(np.int16),
-        gateway_id=_object_column(gateway_id),
-        dr=np.array(dr, dtype=np.int16),
-        sf=np.array(sf, dtype=np.int16),
-        bandwidth=np.array(bandwidth, dtype=np.int32),
-        frequency=np.array(frequency, dtype=np.int64),
+        gateways=np.array(col["gateways"], dtype=np.int64).clip(0, 32767).astype(np.int16),
+        gateway_id=_object_column(col["gateway_id"]),
+        dr=np.array(col["dr"], dtype=np.int16),
+        sf=np.array(col["sf"], dtype=np.int16),
+        bandwidth=np.array(col["bandwidth"], dtype=np.int32),
+        frequency=np.array(col["frequency"], dtype=np.int64),
         lns=lns_column,
         dedup_key=keys,
-        simulated=np.array(simulated, dtype=np.bool_),
-        decoded=_object_column(decoded),
-        app_id=_object_column(app_id),
-        session=_object_column(session),
+        simulated=np.array(col["simulated"], dtype=np.bool_),
+        decoded=_object_column(col["decoded"]),
+        app_id=_object_column(col["app_id"]),
+        session=_object_column(col["session"]),
     )

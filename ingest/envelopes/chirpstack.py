@@ -11,14 +11,15 @@ import math
 from typing import Any
 
 from .fields import (
-    U32_MAX,
     b64,
     eui_hex,
     get_dict,
+    get_list,
     get_str,
     opt_bool,
     opt_int,
     opt_number,
+    port_and_counter,
     uuid_bytes,
     wrong_type,
 )
@@ -100,22 +101,14 @@ def read_chirpstack_v4(i: int, msg: dict[str, Any], topic: str, sink: Sink) -> N
 
 
 def _read_up(i: int, msg: dict[str, Any], sink: Sink, dev_eui: bytes, app_id: str | None) -> None:
-    f_port = msg.get("fPort")
-    if type(f_port) is not int or not 0 < f_port < 256:
-        f_port = opt_int(msg, "fPort", "fPort", LNS, 255) or 0
-    f_cnt = msg.get("fCnt")
-    if f_cnt is not None and (type(f_cnt) is not int or not 0 <= f_cnt <= U32_MAX):
-        opt_int(msg, "fCnt", "fCnt", LNS, U32_MAX)
+    f_port, f_cnt = port_and_counter(msg, "fPort", "fCnt", "", LNS)
     payload = b64(msg.get("data"), "data", LNS)
     dedup = msg.get("deduplicationId")
     t1 = msg.get("time")
     if f_port == 0 or not payload:
         sink.ignored.append(Ignored(i, "no reading", LNS))
         return
-    rx = msg.get("rxInfo")
-    if rx is not None and type(rx) is not list:
-        raise wrong_type("rxInfo", "an array", rx, LNS)
-    rssi, snr, gateways, gateway_id, ns_time = _rx_info(rx)
+    rssi, snr, gateways, gateway_id, ns_time = _rx_info(get_list(msg, "rxInfo", "rxInfo", LNS))
     tx = msg.get("txInfo")
     if tx is not None and type(tx) is not dict:
         raise wrong_type("txInfo", "an object", tx, LNS)
@@ -135,34 +128,11 @@ def _read_up(i: int, msg: dict[str, Any], sink: Sink, dev_eui: bytes, app_id: st
     session = msg.get("devAddr")
     if session is not None and type(session) is not str:
         raise wrong_type("devAddr", "a string", session, LNS)
-    sink.rows.append(
-        (
-            i,
-            t1,
-            ns_time,
-            TIME_RULE,
-            dev_eui,
-            None,
-            f_cnt or 0,
-            f_cnt is not None,
-            f_port,
-            payload,
-            rssi,
-            snr,
-            gateways,
-            gateway_id,
-            dr,
-            sf,
-            bandwidth,
-            frequency,
-            LNS,
-            key,
-            False,
-            decoded,
-            app_id,
-            session,
-        )
-    )
+    sink.rows.append((
+        i, t1, ns_time, TIME_RULE, dev_eui, None, f_cnt or 0, f_cnt is not None, f_port, payload,
+        rssi, snr, gateways, gateway_id, dr, sf, bandwidth, frequency,
+        LNS, key, False, decoded, app_id, session,
+    ))  # fmt: skip
 
 
 def _rx_info(rx: list[Any] | None) -> tuple[float, float, int, str | None, Any]:

@@ -27,6 +27,7 @@ from .fields import (
     opt_bool,
     opt_int,
     opt_number,
+    port_and_counter,
     wrong_type,
 )
 from .keys import key_digest, reception
@@ -115,8 +116,7 @@ def read_chirpstack_v3(i: int, msg: dict[str, Any], topic: str, sink: Sink) -> N
 
 
 def _read_up(i: int, msg: dict[str, Any], sink: Sink, dev_eui: bytes, app_id: str, protobuf_json: bool) -> None:
-    f_port = opt_int(msg, "fPort", "fPort", LNS, 255) or 0
-    f_cnt = opt_int(msg, "fCnt", "fCnt", LNS, U32_MAX)
+    f_port, f_cnt = port_and_counter(msg, "fPort", "fCnt", "", LNS)
     payload = b64(msg.get("data"), "data", LNS)
     if f_port == 0 or not payload:
         sink.ignored.append(Ignored(i, "no reading", LNS))
@@ -159,34 +159,11 @@ def _read_up(i: int, msg: dict[str, Any], sink: Sink, dev_eui: bytes, app_id: st
         )
     else:
         key = key_digest("chirpstack-v3", dev_eui.decode(), f_cnt or 0, ",".join(sorted(uplink_ids)), anchor)
-    sink.rows.append(
-        (
-            i,
-            published,
-            gw_time,
-            TIME_RULE,
-            dev_eui,
-            None,
-            f_cnt or 0,
-            f_cnt is not None,
-            f_port,
-            payload,
-            rssi,
-            snr,
-            gateways,
-            gateway_id,
-            dr,
-            sf,
-            bandwidth,
-            frequency,
-            LNS,
-            key,
-            False,
-            decoded,
-            app_id,
-            session,
-        )
-    )
+    sink.rows.append((
+        i, published, gw_time, TIME_RULE, dev_eui, None, f_cnt or 0, f_cnt is not None, f_port, payload,
+        rssi, snr, gateways, gateway_id, dr, sf, bandwidth, frequency,
+        LNS, key, False, decoded, app_id, session,
+    ))  # fmt: skip
 
 
 def _rx_info(rx: list[Any] | None, protobuf_json: bool) -> tuple[float, float, int, str | None, Any, list[str]]:

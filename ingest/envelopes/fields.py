@@ -22,6 +22,7 @@ __all__ = [
     "opt_bool",
     "opt_int",
     "opt_number",
+    "port_and_counter",
     "type_name",
     "uuid_bytes",
 ]
@@ -78,6 +79,18 @@ def opt_int(d: dict[str, Any], key: str, path: str, lns: str, hi: int) -> int | 
     if not 0 <= v <= hi:
         raise EnvelopeError(f"out of range: {path} = {v} is not in 0..{hi}", lns)
     return v
+
+
+def port_and_counter(d: dict[str, Any], port_key: str, cnt_key: str, prefix: str, lns: str) -> tuple[int, int | None]:
+    """An uplink's fPort (0 when absent) and frame counter (None when absent), checked as :func:`opt_int` checks
+    them (paths ``prefix + key``); the usual valid message costs two lookups."""
+    f_port = d.get(port_key)
+    if type(f_port) is not int or not 0 < f_port < 256:
+        f_port = opt_int(d, port_key, prefix + port_key, lns, 255) or 0
+    f_cnt = d.get(cnt_key)
+    if f_cnt is not None and (type(f_cnt) is not int or not 0 <= f_cnt <= U32_MAX):
+        f_cnt = opt_int(d, cnt_key, prefix + cnt_key, lns, U32_MAX)
+    return f_port, f_cnt
 
 
 def opt_number(d: dict[str, Any], key: str, path: str, lns: str) -> float | None:

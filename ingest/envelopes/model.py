@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal
 
@@ -111,32 +111,6 @@ class LogEvent:
     code: str
     description: str
     context: dict[str, Any] = field(default_factory=dict)
-
-
-_ROW_COLUMNS = (
-    "index",
-    "time",
-    "hub_clock",
-    "dev_eui",
-    "lns_device_id",
-    "f_cnt",
-    "f_cnt_present",
-    "f_port",
-    "rssi",
-    "snr",
-    "gateways",
-    "gateway_id",
-    "dr",
-    "sf",
-    "bandwidth",
-    "frequency",
-    "lns",
-    "dedup_key",
-    "simulated",
-    "decoded",
-    "app_id",
-    "session",
-)
 
 
 def _empty(dtype: Any, shape: tuple[int, ...] = (0,)) -> Any:
@@ -260,3 +234,9 @@ class EnvelopeBatch:
             "app_id": self.app_id[i],
             "session": self.session[i],
         }
+
+
+#: the per-row columns of :class:`EnvelopeBatch` (``buf`` and ``offsets`` hold the payloads; lists are side events)
+_ROW_COLUMNS = tuple(
+    f.name for f in fields(EnvelopeBatch) if str(f.type).startswith("npt.NDArray") and f.name not in ("buf", "offsets")
+)

@@ -1,8 +1,10 @@
 """Where the per-format readers put what they found in one message; ``parse_batch`` turns it into columns.
 
 An uplink is appended to :attr:`Sink.rows` as one plain tuple (cheaper than an object per message), in the
-field order of :data:`ROW_FIELDS`. Its reading time is resolved afterwards for the whole batch at once from two
-candidate timestamp strings and a :class:`TimeRule`.
+field order of :data:`ROW_FIELDS`; readers write it as one literal in three lines (message and frame; radio;
+origin and key, kept so by ``# fmt: skip``), and ``parse_batch`` reads fields by name (:data:`INDEX`, ... for
+the few it needs per row, ``ROW_FIELDS`` for the columns). Its reading time is resolved afterwards for the
+whole batch at once from two candidate timestamp strings and a :class:`TimeRule`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 from .model import EnvelopeError, Ignored, Join, LogEvent, Status
 from .timestamps import BAD, OK, OUT_OF_RANGE, parse_times, to_datetime
 
-__all__ = ["ROW_FIELDS", "Sink", "TimeRule"]
+__all__ = ["INDEX", "LNS", "ROW_FIELDS", "RSSI", "RULE", "SNR", "T1", "T2", "Sink", "TimeRule"]
 
 #: Layout of an uplink row tuple. ``t1``/``t2`` are candidate timestamp strings (or None), ``rule`` a TimeRule.
 ROW_FIELDS = (
@@ -43,6 +45,8 @@ ROW_FIELDS = (
     "app_id",
     "session",
 )
+#: positions in the row tuple of the fields read before the rows become columns
+INDEX, T1, T2, RULE, RSSI, SNR, LNS = (ROW_FIELDS.index(f) for f in ("index", "t1", "t2", "rule", "rssi", "snr", "lns"))
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,17 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .fields import U32_MAX, b64, eui_hex, get_dict, get_str, opt_int, opt_number, wrong_type
+from .fields import (
+    b64,
+    eui_hex,
+    get_dict,
+    get_list,
+    get_str,
+    opt_int,
+    opt_number,
+    port_and_counter,
+    wrong_type,
+)
 from .keys import key_digest, reception
 from .model import LNS_TTS, EnvelopeError, Ignored, Join
 from .radio import dr_from_lora
@@ -60,12 +70,7 @@ def read_tts(i: int, msg: dict[str, Any], sink: Sink) -> None:
         sink.ignored.append(Ignored(i, "simulated", LNS))
         return
 
-    f_port = up.get("f_port")
-    if type(f_port) is not int or not 0 < f_port < 256:
-        f_port = opt_int(up, "f_port", "uplink_message.f_port", LNS, 255) or 0
-    f_cnt = up.get("f_cnt")
-    if f_cnt is not None and (type(f_cnt) is not int or not 0 <= f_cnt <= U32_MAX):
-        opt_int(up, "f_cnt", "uplink_message.f_cnt", LNS, U32_MAX)
+    f_port, f_cnt = port_and_counter(up, "f_port", "f_cnt", "uplink_message.", LNS)
     payload = b64(up.get("frm_payload"), "uplink_message.frm_payload", LNS)
     session = up.get("session_key_id")
     if session is not None and type(session) is not str:
@@ -76,9 +81,7 @@ def read_tts(i: int, msg: dict[str, Any], sink: Sink) -> None:
         sink.ignored.append(Ignored(i, "no reading", LNS))
         return
 
-    rx = up.get("rx_metadata")
-    if rx is not None and type(rx) is not list:
-        raise wrong_type("uplink_message.rx_metadata", "an array", rx, LNS)
+    rx = get_list(up, "rx_metadata", "uplink_message.rx_metadata", LNS)
     rssi, snr, gateways, gateway_id = _rx_metadata(rx)
     dr, sf, bandwidth, frequency = _settings(up)
     decoded = up.get("decoded_payload")
@@ -97,34 +100,11 @@ def read_tts(i: int, msg: dict[str, Any], sink: Sink) -> None:
         # no Network Server time: the frame is what the device sent and what the gateways measured receiving it
         frame = (f_cnt or 0, f_port, payload.hex(), frequency, dr, reception(rx, _RECEPTION_KEYS))
         key = key_digest("tts-frame", app_id, device_id, session, *frame)
-    sink.rows.append(
-        (
-            i,
-            received,
-            received_top,
-            TIME_RULE,
-            dev_eui,
-            device_id,
-            f_cnt or 0,
-            f_cnt is not None,
-            f_port,
-            payload,
-            rssi,
-            snr,
-            gateways,
-            gateway_id,
-            dr,
-            sf,
-            bandwidth,
-            frequency,
-            LNS,
-            key,
-            simulated,
-            decoded,
-            app_id,
-            session,
-        )
-    )
+    sink.rows.append((
+        i, received, received_top, TIME_RULE, dev_eui, device_id, f_cnt or 0, f_cnt is not None, f_port, payload,
+        rssi, snr, gateways, gateway_id, dr, sf, bandwidth, frequency,
+        LNS, key, simulated, decoded, app_id, session,
+    ))  # fmt: skip
 
 
 def _missing_or_wrong(path: str, value: Any) -> EnvelopeError:

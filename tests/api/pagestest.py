@@ -25,6 +25,7 @@ import yaml
 from stadtpuls.demo.embedded import free_port
 from stadtpuls.fleet import apply, parse_text
 from stadtpuls.ingest.codecs import get as get_codec
+from stadtpuls.schema import CONFIGURATION_TABLES, INGEST_TABLES
 from stadtpuls.simulators.messages import tts_topic, tts_uplink
 
 OPERATOR_KEY = "pages-operator-key-0123456789abcdef"
@@ -35,19 +36,7 @@ LOTS = [  # lot_id, name, spaces, spaces occupied at the start
     ("lot-bahnhof", "Hauptbahnhof P+R", 6, 6),
     ("lot-park", "Am Stadtpark", 10, 2),
 ]
-DATA_TABLES = (
-    "uplinks",
-    "bin_levels",
-    "parking_events",
-    "passenger_counts",
-    "environment_readings",
-    "dead_letters",
-    "fcnt_gaps",
-    "device_state",
-    "devices",
-    "sites",
-    "api_keys",
-)
+DATA_TABLES = tuple(t.name for t in INGEST_TABLES) + CONFIGURATION_TABLES
 
 
 def space_eui(lot_index: int, space: int) -> str:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import psycopg
 
 from stadtpuls.ingest.registry import Stops
-from stadtpuls.ingest.stops import StopTracker
+from stadtpuls.ingest.stops import MAX_STOP_AGE, StopTracker, load_recent_stops
 
 STOPS = Stops(by_line={"line-7": (["s07", "s08"], np.array([51.3400, 51.3500]), np.array([12.3700, 12.3700]))})
 NAN = float("nan")
@@ -45,3 +46,23 @@ def test_a_door_row_long_after_the_last_stop_has_none() -> None:
     tracker = StopTracker()
     _resolve(tracker, [(0, 51.3400, 12.3700)])
     assert _resolve(tracker, [(11 * 60, NAN, NAN)]) == [None]
+
+
+def test_stops_read_back_after_a_restart_are_each_vehicles_latest_within_the_stop_age(clean_db: str) -> None:
+    age_min = int(MAX_STOP_AGE / np.timedelta64(60, "s"))
+    rows = [  # (vehicle, stop, minutes ago)
+        ("bus-1", "s07", age_min - 1),
+        ("bus-1", "s08", 3),
+        ("bus-1", None, 1),  # a row away from any stop does not count
+        ("bus-2", "s07", age_min + 1),  # too old
+    ]
+    with psycopg.connect(clean_db, autocommit=True) as conn:
+        for k, (vehicle, stop, minutes) in enumerate(rows):
+            conn.execute(
+                "INSERT INTO passenger_counts (time, dev_eui, site_id, stop_id, pax_count)"
+                " VALUES (now() - make_interval(mins => %s), %s, %s, %s, 1)",
+                (minutes, f"20000000000000{k:02x}", vehicle, stop),
+            )
+        found = load_recent_stops(conn, ["bus-1", "bus-2", "bus-3"])
+    assert list(found) == ["bus-1"] and found["bus-1"][0] == "s08"
+    assert np.datetime64("now", "us") - found["bus-1"][1] < np.timedelta64(4 * 60, "s")

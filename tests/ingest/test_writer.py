@@ -13,6 +13,7 @@ import psycopg
 from stadtpuls.ingest.codecs import get
 from stadtpuls.ingest.pipeline import Pipeline
 from stadtpuls.ingest.registry import load_registry
+from stadtpuls.ingest.stops import load_recent_stops
 from stadtpuls.ingest.writer import Writer
 from stadtpuls.simulators.messages import chirpstack_join, chirpstack_topic, chirpstack_uplink, tts_topic, tts_uplink
 
@@ -192,16 +193,10 @@ def test_a_door_counter_after_a_restart_finds_the_stop_in_the_database(clean_db:
     now = datetime.now(UTC).replace(microsecond=0)
     _write(clean_db, pipeline, writer, [_up(PAX, 1, -30, _pax(12, 51.3401, 12.3702), base=now)])
     door = _up(DOOR, 1, -20, _door(2, 2), f_port=85, base=now)
-    query = (
-        "SELECT DISTINCT ON (site_id) site_id, stop_id, (extract(epoch FROM time) * 1000000)::bigint"
-        " FROM passenger_counts WHERE site_id = ANY(%s) AND stop_id IS NOT NULL"
-        " AND time > now() - interval '10 minutes' ORDER BY site_id, time DESC"
-    )
     with psycopg.connect(clean_db, autocommit=True) as side:
 
         def recent(vehicles: list[str]) -> dict[str, tuple[str, np.datetime64]]:
-            rows = side.execute(query, (vehicles,)).fetchall()
-            return {v: (s, np.datetime64(int(us), "us")) for v, s, us in rows}
+            return load_recent_stops(side, vehicles)
 
         restarted = Pipeline(load_registry(side), recent_stops=recent)  # nothing in memory
         _write(clean_db, restarted, writer, [door])

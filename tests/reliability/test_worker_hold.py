@@ -61,7 +61,7 @@ def test_batches_in_flight_when_the_database_and_the_spool_fail_are_all_held_the
         worker.handle(second)
         worker.finish_inflight()
         assert acks.mids == [] and worker._held is not None
-        assert [m.mid for m in worker._held[0]] == [m.mid for m in first + second]  # both held, in order
+        assert [m.mid for m in worker._held.messages] == [m.mid for m in first + second]  # both held, in order
         proxy.restore()
         runner.start()
         ingest_helpers.wait_for(lambda: len(acks.mids) == 20, timeout=60)

@@ -1,0 +1,214 @@
+"""The stored tables as the code sees them: the columns the ingest writes, with their binary COPY types, and the
+announcement of new readings.
+
+The migrations (``stadtpuls/migrations``) create the tables; this module describes, once, the columns the writer
+fills, in COPY order, each with its :mod:`~stadtpuls.ingest.pgcopy` kind (a test checks both against a migrated
+database). From it derive the writer's COPY column lists and staging tables, the reading tables the domain mapping
+fills (site kind, parent column, quantities), the NOTIFY payload keys that the writer sends and ``api/live.py``
+reads, and the tests' list of tables to empty.
+
+After a commit that stored readings, the writer sends ``NOTIFY stadtpuls`` with the payload
+``{"bins": n, "parking": n, "passengers": n, "environment": n}`` (readings stored per reading table, by its
+:attr:`ReadingTable.notify_key`): :func:`notify_payload` writes it, :func:`notify_counts` reads it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+__all__ = [
+    "BIN_LEVELS",
+    "CONFIGURATION_TABLES",
+    "DEAD_LETTERS",
+    "DEVICE_STATE",
+    "ENVIRONMENT_READINGS",
+    "FCNT_GAPS",
+    "INGEST_TABLES",
+    "NOTIFY_CHANNEL",
+    "PARKING_EVENTS",
+    "PASSENGER_COUNTS",
+    "READING_TABLES",
+    "UPLINKS",
+    "ReadingTable",
+    "Table",
+    "notify_counts",
+    "notify_payload",
+]
+
+#: the channel of the writer's NOTIFY after a commit that stored readings
+NOTIFY_CHANNEL = "stadtpuls"
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table the writer fills: ``columns`` are ``(name, COPY kind)`` in COPY order (columns the database fills
+    itself, such as defaults and generated columns, are left out)."""
+
+    name: str
+    columns: tuple[tuple[str, str], ...]
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.columns)
+
+    @property
+    def staging(self) -> str:
+        """The writer's temporary table of the same columns, filled by COPY and emptied at each commit."""
+        return "stage_" + self.name
+
+    def kind(self, column: str) -> str:
+        return dict(self.columns)[column]
+
+
+@dataclass(frozen=True)
+class ReadingTable(Table):
+    """A typed reading table: one row per uplink of a device whose site has ``site_kind``.
+
+    Columns: ``time``, ``dev_eui``, ``site_id``, then ``parent`` (the lot of a space, the line of a vehicle), then
+    ``stop_id`` for passenger counts, then the ``quantities`` (the domain mapping's names). A row is written when
+    at least one of the ``needed`` quantities is present.
+    """
+
+    site_kind: str = ""
+    parent: str | None = None
+    quantities: tuple[str, ...] = ()
+    needed: tuple[str, ...] = ()
+    notify_key: str = ""
+
+
+def _reading_table(
+    name: str,
+    site_kind: str,
+    notify_key: str,
+    quantities: tuple[tuple[str, str], ...],
+    *,
+    parent: str | None = None,
+    stop: bool = False,
+    needed: tuple[str, ...] | None = None,
+) -> ReadingTable:
+    columns: tuple[tuple[str, str], ...] = (("time", "timestamptz"), ("dev_eui", "text"), ("site_id", "text"))
+    columns += ((parent, "text"),) if parent else ()
+    columns += (("stop_id", "text"),) if stop else ()
+    names = tuple(q for q, _ in quantities)
+    return ReadingTable(
+        name,
+        columns + quantities,
+        site_kind=site_kind,
+        parent=parent,
+        quantities=names,
+        needed=names if needed is None else needed,
+        notify_key=notify_key,
+    )
+
+
+UPLINKS = Table(
+    "uplinks",
+    (
+        ("time", "timestamptz"),
+        ("dedup_key", "uuid"),
+        ("dev_eui", "text"),
+        ("f_cnt", "int8"),
+        ("f_port", "int2"),
+        ("payload", "bytea"),
+        ("rssi", "float4"),
+        ("snr", "float4"),
+        ("dr", "int2"),
+        ("sf", "int2"),
+        ("frequency", "int8"),
+        ("gateways", "int2"),
+        ("gateway_id", "text"),
+        ("lns", "text"),
+        ("simulated", "bool"),
+        ("received_at", "timestamptz"),
+    ),
+)
+BIN_LEVELS = _reading_table(
+    "bin_levels",
+    "bin",
+    "bins",
+    (
+        ("distance_mm", "float4"),
+        ("fill_pct", "float4"),
+        ("temperature_c", "float4"),
+        ("battery_v", "float4"),
+        ("battery_pct", "float4"),
+    ),
+)
+PARKING_EVENTS = _reading_table(
+    "parking_events",
+    "space",
+    "parking",
+    (("occupied", "bool"), ("battery_v", "float4")),
+    parent="lot_id",
+    needed=("occupied",),
+)
+PASSENGER_COUNTS = _reading_table(
+    "passenger_counts",
+    "vehicle",
+    "passengers",
+    (("pax_in", "int4"), ("pax_out", "int4"), ("pax_count", "int4")),
+    parent="line_id",
+    stop=True,
+)
+ENVIRONMENT_READINGS = _reading_table(
+    "environment_readings",
+    "station",
+    "environment",
+    (
+        ("temperature_c", "float4"),
+        ("humidity_pct", "float4"),
+        ("co2_ppm", "float4"),
+        ("light_lux", "float4"),
+        ("motion", "int4"),
+        ("battery_v", "float4"),
+    ),
+)
+READING_TABLES = (BIN_LEVELS, PARKING_EVENTS, PASSENGER_COUNTS, ENVIRONMENT_READINGS)
+#: the columns of a dead letter the writer copies (key and repeat count are derived in SQL)
+DEAD_LETTERS = Table(
+    "dead_letters",
+    (
+        ("received_at", "timestamptz"),
+        ("topic", "text"),
+        ("stage", "text"),
+        ("reason", "text"),
+        ("dev_eui", "text"),
+        ("lns", "text"),
+        ("payload", "bytea"),
+    ),
+)
+FCNT_GAPS = Table(
+    "fcnt_gaps", (("time", "timestamptz"), ("dev_eui", "text"), ("f_cnt_from", "int8"), ("f_cnt_to", "int8"))
+)
+DEVICE_STATE = Table(
+    "device_state",
+    (
+        ("dev_eui", "text"),
+        ("last_f_cnt", "int8"),
+        ("last_time", "timestamptz"),
+        ("session", "text"),
+        ("last_join", "timestamptz"),
+    ),
+)
+#: every table the ingest writes
+INGEST_TABLES = (UPLINKS, *READING_TABLES, DEAD_LETTERS, FCNT_GAPS, DEVICE_STATE)
+#: the tables the API and ``stadtpuls devices`` write (configuration)
+CONFIGURATION_TABLES = ("devices", "sites", "api_keys")
+
+
+def notify_payload(stored: Mapping[str, int]) -> str:
+    """The NOTIFY payload for readings stored per reading table (``stored[table name]``, absent = 0)."""
+    return orjson.dumps({t.notify_key: stored.get(t.name, 0) for t in READING_TABLES}).decode()
+
+
+def notify_counts(payload: str) -> dict[str, Any] | None:
+    """Readings stored per notify key, from a NOTIFY payload; None when the payload is not one of ours."""
+    try:
+        counts = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    return counts if isinstance(counts, dict) else None
