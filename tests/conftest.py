@@ -140,7 +140,15 @@ def project_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedde
         broker.stop()
 
 
+# Fixtures that build a week of a town (simulated, or planted row by row): a test using one is ``slow``.
+WEEK_FIXTURES = frozenset({"small_week", "city_week", "planted_week"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if item.get_closest_marker("timescaledb") and "timescaledb" not in getattr(item, "fixturenames", ()):
+        fixtures = getattr(item, "fixturenames", ())
+        if item.get_closest_marker("timescaledb") and "timescaledb" not in fixtures:
             item.fixturenames.append("timescaledb")  # type: ignore[attr-defined]
+        if WEEK_FIXTURES.intersection(fixtures):
+            item.add_marker(pytest.mark.slow)
