@@ -34,7 +34,8 @@ from pagestest import (  # noqa: E402
     wait_for,
 )
 
-pytestmark = pytest.mark.browser
+# The first test also starts chromium, the API and an ingest service.
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -26,7 +26,8 @@ from stadtpuls.fleet import apply, parse_text
 from stadtpuls.migrate import migrate
 from stadtpuls.settings import Settings
 
-pytestmark = pytest.mark.slow
+# Each module fixture simulates and ingests a week (about a minute on a loaded 2-core machine).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 TZ = ZoneInfo("Europe/Berlin")
 SERVICE_DAYS = (0, 1, 2, 3, 4)
 DUMP_PCT = 5.0
