@@ -34,8 +34,7 @@ from pagestest import (  # noqa: E402
     wait_for,
 )
 
-# The first test also starts chromium, the API and an ingest service.
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
