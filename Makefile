@@ -27,8 +27,11 @@ browser:
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Between edits: without the slow tests (reliability suites, drills, simulated weeks) and the browser tests, in
+# TEST_WORKERS processes (pytest-xdist; each worker creates its own session database and project broker).
+TEST_WORKERS ?= 2
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not slow and not browser" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -147,10 +147,18 @@ def chromium() -> Path:
     return CHROMIUM
 
 
+# Fixtures that build a week of a town (simulated, or planted row by row): a test using one is ``slow``.
+WEEK_FIXTURES = frozenset({"small_week", "city_week", "planted_week"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if item.get_closest_marker("timescaledb") and "timescaledb" not in getattr(item, "fixturenames", ()):
+        fixtures = getattr(item, "fixturenames", ())
+        if item.get_closest_marker("timescaledb") and "timescaledb" not in fixtures:
             item.fixturenames.append("timescaledb")  # type: ignore[attr-defined]
+        if WEEK_FIXTURES.intersection(fixtures):
+            item.add_marker(pytest.mark.slow)
     browser = [item for item in items if item.get_closest_marker("browser")]
     if browser and not CHROMIUM.exists():  # one line in the summary, not one per test
         items[:] = [item for item in items if not item.get_closest_marker("browser")]

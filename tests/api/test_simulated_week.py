@@ -26,7 +26,8 @@ from stadtpuls.migrate import migrate
 from stadtpuls.planning.pickups import day_start, next_service_day
 from stadtpuls.settings import Settings
 
-pytestmark = pytest.mark.slow
+# Each module fixture simulates and ingests a week (about a minute on a loaded 2-core machine).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 TZ = ZoneInfo("Europe/Berlin")
 SERVICE_DAYS = (0, 1, 2, 3, 4)
 DUMP_PCT = 5.0

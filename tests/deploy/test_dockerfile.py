@@ -59,6 +59,7 @@ def test_copies_every_package_the_distribution_installs() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(360)  # pip has 300 s
 def test_pip_builds_the_hub_from_the_copied_files(tmp_path: Path) -> None:
     context = tmp_path / "src"
     context.mkdir()

@@ -96,6 +96,7 @@ def _via(url: str, port: int) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(360)  # its waits add up to five minutes
 def test_database_outage_of_30_seconds_loses_and_doubles_nothing(
     clean_db: str, broker_url: str, run_ingest: Callable[..., IngestService]
 ) -> None:
@@ -132,6 +133,7 @@ def test_database_outage_of_30_seconds_loses_and_doubles_nothing(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(360)  # its waits add up to five minutes
 def test_sigkill_mid_stream_and_restart_stores_every_uplink_once(
     clean_db: str, broker_url: str, tmp_path: Path
 ) -> None:

@@ -174,16 +174,22 @@ ARTIFACT = REPO / "artifacts" / "reliability.json"
 
 
 def write_artifact(section: str, key: str, value: Any) -> None:
-    """Merge ``value`` into ``artifacts/reliability.json`` under ``section.key`` (figures of drills and fuzzing)."""
+    """Merge ``value`` into ``artifacts/reliability.json`` under ``section.key`` (figures of drills and fuzzing).
+
+    Test processes running side by side (``pytest -n``) merge one after the other, under a lock on a side file.
+    """
+    import fcntl
     import json
 
     ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        data = json.loads(ARTIFACT.read_text())
-    except (OSError, ValueError):
-        data = {}
-    data.setdefault(section, {})[key] = value
-    ARTIFACT.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    with open(ARTIFACT.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            data = json.loads(ARTIFACT.read_text())
+        except (OSError, ValueError):
+            data = {}
+        data.setdefault(section, {})[key] = value
+        ARTIFACT.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 class IngestProcess:

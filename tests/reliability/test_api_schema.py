@@ -23,6 +23,9 @@ from stadtpuls.settings import Settings
 from .conftest import ADMIN_KEY, LiveApi, table_counts, write_artifact
 
 MAX_EXAMPLES = int(os.environ.get("STADTPULS_RELIABILITY_EXAMPLES", "20"))
+
+# A reliability suite: `make test` runs it, `make test-fast` does not. Its time grows with MAX_EXAMPLES.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(max(120, 6 * MAX_EXAMPLES))]
 CALLS: dict[str, int] = {}
 CHECKS = [
     checks.not_a_server_error,

@@ -30,6 +30,8 @@ from .conftest import (
     write_artifact,
 )
 
+pytestmark = pytest.mark.slow  # a reliability suite: `make test` runs it, `make test-fast` does not
+
 OP = {"X-API-Key": OPERATOR_KEY}
 ADMIN = {"X-API-Key": ADMIN_KEY}
 INJECTIONS = [

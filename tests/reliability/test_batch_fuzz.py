@@ -33,6 +33,9 @@ from . import fuzzkit as fk
 from .conftest import ingest_helpers, write_artifact
 
 SCALE = float(os.environ.get("STADTPULS_RELIABILITY_SCALE", "1"))
+
+# A reliability suite: `make test` runs it, `make test-fast` does not. Its examples scale with SCALE, so does its time.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120 * max(1.0, SCALE))]
 LIMIT = 32_768  # max_message_bytes of the fuzzed worker
 COUNTS: Counter[str] = Counter()
 

@@ -20,7 +20,8 @@ import pytest
 from . import drillkit as dk
 from .conftest import tcp_proxy
 
-pytestmark = pytest.mark.slow
+# Each drill runs a minute or so of traffic and faults; its waits bound it well within seven minutes.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
 
 @pytest.fixture
@@ -257,6 +258,7 @@ FLOOD_FACTOR = 100
 FLOOD_SECONDS = float(os.environ.get("STADTPULS_FLOOD_SECONDS", "60"))
 
 
+@pytest.mark.timeout(FLOOD_SECONDS + 360)
 def test_flood_of_100_times_the_normal_rate(rig: dk.Rig) -> None:
     """The medium town's fleet in load mode (real envelopes and payloads, default faults) at 100x the normal rate
     for a minute: the ingest's memory (RSS, sampled every 0.5 s) stays bounded, and the backlog drains."""

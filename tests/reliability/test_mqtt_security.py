@@ -26,6 +26,8 @@ from . import fuzzkit as fk
 from . import tlskit
 from .conftest import REPO, IngestProcess, ingest_helpers
 
+pytestmark = pytest.mark.slow  # a reliability suite: `make test` runs it, `make test-fast` does not
+
 needs_tls = pytest.mark.skipif(
     tlskit.OPENSSL is None or tlskit.MOSQUITTO is None, reason="needs the openssl and mosquitto commands"
 )

@@ -22,7 +22,8 @@ from stadtpuls.simulators import FaultConfig, SimConfig, Simulation, TruthWriter
 from stadtpuls.simulators.mqtt_raw import RawPublisher
 from stadtpuls.simulators.timebase import DAY_US, parse_start
 
-pytestmark = pytest.mark.slow
+# The medium town's week is simulated, published and received (that alone may take 300 s) before the first test.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 TABLE_COLUMNS = {
     "bin": ("bin_levels", ("distance_mm", "fill_pct", "temperature_c", "battery_v", "battery_pct")),

@@ -21,9 +21,10 @@ import pytest
 
 from stadtpuls.demo.embedded import free_port
 
-pytestmark = pytest.mark.slow
-
 START_TIMEOUT_S = 180.0
+
+# A demo may take START_TIMEOUT_S to come up and then runs for a minute.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(START_TIMEOUT_S + 240)]
 
 
 class Demo:
