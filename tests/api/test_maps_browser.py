@@ -362,6 +362,7 @@ def week_api(new_database: Any, project_broker: Any, tmp_path_factory: pytest.Te
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # the first one builds the week
 @pytest.mark.parametrize("width", WIDTHS)
 def test_maps_of_a_simulated_week_agree_with_the_lists(browser: Any, week_api: str, width: int) -> None:
     context, page, problems = new_page(browser, week_api, width)

@@ -86,6 +86,7 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)
 def test_clone_imports_its_own_code(clone: Path) -> None:
     probe = "import stadtpuls.api.main, stadtpuls.ingest; print(stadtpuls.ingest.__file__)"
     out = _in_clone(clone, "-c", probe, timeout=120)
@@ -94,6 +95,7 @@ def test_clone_imports_its_own_code(clone: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(700)
 def test_whole_suite_collects_in_a_fresh_clone(clone: Path) -> None:
     out = _in_clone(clone, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
@@ -103,6 +105,7 @@ def test_whole_suite_collects_in_a_fresh_clone(clone: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1300)
 def test_tests_reading_the_data_files_pass_in_a_fresh_clone(clone: Path) -> None:
     modules = _data_test_modules(clone)
     assert "tests/ingest/codecs/test_vectors.py" in modules and "tests/ingest/test_envelopes.py" in modules

