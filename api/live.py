@@ -26,10 +26,14 @@ from stadtpuls.logs import get_logger
 __all__ = ["CHANNEL", "LiveHub", "Topic"]
 
 CHANNEL = "stadtpuls"
-TOPICS_BY_KIND = {"parking": ("lots",), "passengers": ("lines", "vehicles")}
+TOPICS_BY_KIND = {
+    "parking": ("lots", "parking_sites", "parking_spots", "datex2"),
+    "passengers": ("lines", "vehicles", "vehicle_positions"),
+}
 log = get_logger("stadtpuls.api.live")
 
 Compute = Callable[[AsyncConnectionPool], Awaitable[Any]]
+Encode = Callable[[Any], bytes]
 
 
 def _dumps(value: Any) -> bytes:
@@ -37,10 +41,13 @@ def _dumps(value: Any) -> bytes:
 
 
 class Topic:
-    def __init__(self, name: str, compute: Compute, ttl: float) -> None:
+    """A cached summary; ``encode`` turns its data into the body (JSON by default)."""
+
+    def __init__(self, name: str, compute: Compute, ttl: float, encode: Encode = _dumps) -> None:
         self.name = name
         self.compute = compute
         self.ttl = ttl
+        self.encode = encode
         self.body: bytes | None = None
         self.data: Any = None
         self._at = 0.0
@@ -62,7 +69,7 @@ class Topic:
         """The current body and data, recomputed when stale (one computation for all concurrent callers)."""
         if self.ttl <= 0:  # caching off: every caller computes on its own
             data = await self.compute(pool)
-            return _dumps(data), data
+            return self.encode(data), data
         if self.fresh():
             assert self.body is not None
             return self.body, self.data
@@ -73,7 +80,7 @@ class Topic:
             if not self.fresh():
                 gen = self._gen
                 data = await self.compute(pool)
-                body = _dumps(data)
+                body = self.encode(data)
                 changed = body != self.body
                 self.body, self.data, self._at, self._body_gen = body, data, time.monotonic(), gen
                 self.refreshes += 1
@@ -109,8 +116,8 @@ class LiveHub:
         self.listening = False
         self._tasks: list[asyncio.Task[None]] = []
 
-    def add(self, name: str, compute: Compute, ttl: float) -> Topic:
-        topic = Topic(name, compute, ttl)
+    def add(self, name: str, compute: Compute, ttl: float, encode: Encode = _dumps) -> Topic:
+        topic = Topic(name, compute, ttl, encode)
         self.topics[name] = topic
         return topic
 
