@@ -56,10 +56,12 @@ def opening_status(hours: str | None, at: datetime, tz: str) -> str:
     """OPEN / CLOSED at ``at`` by the OpenStreetMap ``opening_hours`` (local time ``tz``); UNKNOWN without them."""
     if not hours:
         return "UNKNOWN"
+    zone = ZoneInfo(tz)
     try:
-        oh = OpeningHours(hours, timezone=ZoneInfo(tz))
+        oh = OpeningHours(hours, timezone=zone)
     except (ParserError, SyntaxError, ValueError):
         return "UNKNOWN"
+    at = at.astimezone(zone)  # the library takes aware times in a ZoneInfo zone only
     if oh.is_open(at):
         return "OPEN"
     return "CLOSED" if oh.is_closed(at) else "UNKNOWN"
