@@ -3,7 +3,8 @@
 One :class:`LiveHub` per app holds one LISTEN connection (channel ``stadtpuls``, payload
 ``{"parking": n, "bins": n, "passengers": n, "environment": n}``) and a poll every ``live_poll_interval`` seconds
 (the fallback, and what turns silent sensors into ``unknown``). Each :class:`Topic` (``lots``, ``lines``,
-``vehicles``) caches its JSON body for ``api_cache_ttl`` seconds, recomputes it once however many requests wait
+``vehicles``, and the open-data feeds of :mod:`stadtpuls.api.opendata.topics`) caches its body (JSON, or what its
+``encode`` makes) for ``api_cache_ttl`` seconds, recomputes it once however many requests wait
 (single flight), and pushes it to its subscribers only when it changed. Subscribers are bounded queues holding
 the latest body: a slow client skips intermediate states, it never makes the hub wait.
 """

@@ -54,10 +54,18 @@ def _geo(
 Geo = Annotated[parkapi.GeoFilter, Depends(_geo)]
 
 
-def _ours(ctx: CtxDep, source_uid: str | None, source_id: int | None) -> bool:
+def _ours(
+    ctx: CtxDep,
+    source_uid: Annotated[str | None, Query(max_length=256)] = None,
+    source_id: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
+) -> bool:
+    """Whether the source filters select this hub (the only source): otherwise the answer is empty."""
     return (source_uid is None or source_uid == ctx.settings.open_data_source_uid) and (
         source_id is None or source_id == parkapi.SOURCE_ID
     )
+
+
+Ours = Annotated[bool, Depends(_ours)]
 
 
 def _listing(request: Request, items: list[dict[str, Any]], *, start: int, limit: int | None) -> Response:
@@ -74,8 +82,7 @@ async def parking_sites(
     ctx: CtxDep,
     request: Request,
     geo: Geo,
-    source_uid: Annotated[str | None, Query(max_length=256)] = None,
-    source_id: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
+    ours: Ours,
     name: Annotated[str | None, Query(max_length=256, description="part of the name")] = None,
     purpose: Annotated[Purpose | None, Query(description=", ".join(PURPOSES))] = None,
     type_: Annotated[LotType | None, Query(alias="type", description=", ".join(LOT_TYPES))] = None,
@@ -94,7 +101,7 @@ async def parking_sites(
         and (needle is None or needle in s["name"].casefold())
         and geo.keeps(s["lat"], s["lon"])
     ]
-    if not _ours(ctx, source_uid, source_id):
+    if not ours:
         items = []
     return _listing(request, items, start=start, limit=limit)
 
@@ -124,8 +131,7 @@ async def parking_spots(
     ctx: CtxDep,
     request: Request,
     geo: Geo,
-    source_uid: Annotated[str | None, Query(max_length=256)] = None,
-    source_id: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
+    ours: Ours,
     parking_site_id: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=100, description="page size")] = 20,
     start: Start = 0,
@@ -136,7 +142,7 @@ async def parking_spots(
         for p in data["items"]
         if (parking_site_id is None or p["parking_site_id"] == parking_site_id) and geo.keeps(p["lat"], p["lon"])
     ]
-    if not _ours(ctx, source_uid, source_id):
+    if not ours:
         items = []
     return _listing(request, items, start=start, limit=limit)
 
