@@ -21,6 +21,7 @@ Lots without coordinates are left out (ParkAPI requires ``lat``/``lon``).
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -206,6 +207,10 @@ class GeoFilter:
             return "lat_min and lon_min must not be greater than lat_max and lon_max"
         return None
 
+    @property
+    def active(self) -> bool:
+        return self.radius is not None or self.lat_min is not None
+
     def keeps(self, lat: float, lon: float) -> bool:
         if self.lat_min is not None:
             if not (self.lat_min <= lat <= self.lat_max and self.lon_min <= lon <= self.lon_max):  # type: ignore[operator]
@@ -224,9 +229,8 @@ def page(
 ) -> dict[str, Any]:
     """ParkAPI's list answer ``{items, total_count[, next_id, next_path]}`` over ``items`` in ``id`` order:
     those with ``id >= start``, at most ``limit``; ``total_count`` counts every item that matched the filters."""
-    chosen = [i for i in items if i["id"] >= start] if start else list(items)
-    if limit is not None:
-        chosen = chosen[:limit]
+    first = bisect_left(items, start, key=lambda i: i["id"]) if start else 0
+    chosen = list(items[first : None if limit is None else first + limit])
     out: dict[str, Any] = {"items": chosen, "total_count": len(items)}
     if limit is not None and chosen and len(chosen) == limit:
         next_id = chosen[-1]["id"] + 1

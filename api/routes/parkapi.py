@@ -137,11 +137,13 @@ async def parking_spots(
     start: Start = 0,
 ) -> Response:
     _, data = await ctx.hub.get("parking_spots")
-    items = [
-        p
-        for p in data["items"]
-        if (parking_site_id is None or p["parking_site_id"] == parking_site_id) and geo.keeps(p["lat"], p["lon"])
-    ]
+    items = data["items"]
+    if parking_site_id is not None or geo.active:
+        items = [
+            p
+            for p in items
+            if (parking_site_id is None or p["parking_site_id"] == parking_site_id) and geo.keeps(p["lat"], p["lon"])
+        ]
     if not ours:
         items = []
     return _listing(request, items, start=start, limit=limit)
