@@ -21,6 +21,9 @@ WHERE (%(kind)s::text IS NULL OR s.kind = %(kind)s::text)
   AND (%(parent)s::text IS NULL OR s.parent_id = %(parent)s::text)
   AND (%(q)s::text IS NULL OR s.name ILIKE %(q)s::text OR s.site_id ILIKE %(q)s::text)"""
 
+_LIST = _SELECT + sql.SQL(_FILTER + " ORDER BY s.site_id LIMIT %(limit)s OFFSET %(offset)s")
+_GET = _SELECT + sql.SQL(" WHERE s.site_id = %s")
+
 
 def _like(text: str | None) -> str | None:
     if text is None:
@@ -37,7 +40,7 @@ async def list_sites(
 ) -> list[dict[str, Any]]:
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
-        _SELECT + sql.SQL(_FILTER + " ORDER BY s.site_id LIMIT %(limit)s OFFSET %(offset)s"),
+        _LIST,
         {"kind": kind, "parent": parent_id, "q": _like(q), "limit": limit, "offset": offset},
     )
     return await cur.fetchall()
@@ -53,7 +56,7 @@ async def count_sites(conn: AsyncConnection, *, kind: str | None, parent_id: str
 
 async def get_site(conn: AsyncConnection, *, site_id: str) -> dict[str, Any] | None:
     cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(_SELECT + sql.SQL(" WHERE s.site_id = %s"), (site_id,))
+    await cur.execute(_GET, (site_id,))
     return await cur.fetchone()
 
 

@@ -49,6 +49,7 @@ SAMPLE = {
     "lot_id": "lot-market",
     "line_id": "line-5",
     "key_id": "0123456789ab",
+    "parking_site_id": "1",
 }
 BODIES: dict[str, dict[str, Any]] = {
     "DeviceCreate": {"dev_eui": "a0000000000000f1", "codec": "nwave/nps405", "name": "n"},
@@ -117,7 +118,9 @@ def test_the_schema_marks_every_operator_route_and_only_those() -> None:
     for _method, path in GUARDED:
         assert path.startswith("/api/v1/") and not path.startswith(("/api/v1/parking", "/api/v1/buses")), path
     for _method, path in PUBLIC:
-        assert path.startswith(("/api/v1/parking", "/api/v1/buses", "/health", "/metrics")), path
+        assert path.startswith(
+            ("/api/v1/parking", "/api/v1/buses", "/api/v1/map", "/api/public/", "/health", "/metrics")
+        ), path
 
 
 @pytest.mark.parametrize(("method", "path"), GUARDED, ids=[f"{m} {p}" for m, p in GUARDED])
@@ -430,6 +433,17 @@ def test_public_cors_origins_do_not_open_operator_routes(app_client: Callable[..
             assert "access-control-allow-origin" not in r.headers, (path, origin)
             r = client.get(path, headers={**ADMIN, "Origin": origin})
             assert "access-control-allow-origin" not in r.headers, (path, origin)
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/public/v3/parking-sites", "/api/public/datex2/json", "/api/public/gtfs-rt/vehicle-positions.pb"]
+)
+def test_public_cors_origins_open_the_open_data_feeds(app_client: Callable[..., ApiClient], path: str) -> None:
+    client = app_client(cors_origins=["https://app.example"])
+    assert _preflight(client, path, "https://app.example").headers.get("access-control-allow-origin") == (
+        "https://app.example"
+    )
+    assert "access-control-allow-origin" not in _preflight(client, path, "https://evil.example").headers
 
 
 def test_operator_cors_origins_open_operator_routes_to_those_origins_only(app_client: Callable[..., ApiClient]) -> None:
