@@ -27,6 +27,7 @@ from stadtpuls.logs import get_logger
 __all__ = ["CHANNEL", "LiveHub", "Topic"]
 
 CHANNEL = "stadtpuls"
+MAX_DERIVED = 256
 TOPICS_BY_KIND = {
     "parking": ("lots", "parking_sites", "parking_spots", "datex2"),
     "passengers": ("lines", "vehicles", "vehicle_positions"),
@@ -58,6 +59,8 @@ class Topic:
         self.subscribers: set[asyncio.Queue[bytes]] = set()
         self.wake = asyncio.Event()
         self.refreshes = 0
+        self._derived: dict[str, bytes] = {}
+        self._derived_of: bytes | None = None
 
     def fresh(self) -> bool:
         return self.body is not None and self._body_gen == self._gen and time.monotonic() - self._at < self.ttl
@@ -89,6 +92,18 @@ class Topic:
                     self._broadcast(body)
             assert self.body is not None
             return self.body, self.data
+
+    def derived(self, key: str, make: Callable[[], bytes]) -> bytes:
+        """Another rendering of the current data (a filtered page, another encoding) by ``make``, kept under ``key``
+        until the data changes (at most :data:`MAX_DERIVED` of them); with caching off, made every time."""
+        if self.ttl <= 0:
+            return make()
+        if self._derived_of is not self.body or len(self._derived) >= MAX_DERIVED:
+            self._derived, self._derived_of = {}, self.body
+        out = self._derived.get(key)
+        if out is None:
+            out = self._derived[key] = make()
+        return out
 
     def subscribe(self) -> asyncio.Queue[bytes]:
         q: asyncio.Queue[bytes] = asyncio.Queue(maxsize=1)

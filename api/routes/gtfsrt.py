@@ -41,5 +41,6 @@ async def vehicle_positions(
 ) -> Response:
     body, msg = await ctx.hub.get("vehicle_positions")
     if format == "json":
-        return Response(orjson.dumps(feed_json(msg)), media_type="application/json")
+        people = ctx.hub.topics["vehicle_positions"].derived("json", lambda: orjson.dumps(feed_json(msg)))
+        return Response(people, media_type="application/json")
     return Response(body, media_type=PROTOBUF)

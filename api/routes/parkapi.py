@@ -68,9 +68,9 @@ def _ours(
 Ours = Annotated[bool, Depends(_ours)]
 
 
-def _listing(request: Request, items: list[dict[str, Any]], *, start: int, limit: int | None) -> Response:
+def _listing(request: Request, items: list[dict[str, Any]], *, start: int, limit: int | None) -> bytes:
     params = dict(request.query_params)
-    return _json(orjson.dumps(parkapi.page(items, start=start, limit=limit, path=request.url.path, params=params)))
+    return orjson.dumps(parkapi.page(items, start=start, limit=limit, path=request.url.path, params=params))
 
 
 @router.get(
@@ -92,18 +92,20 @@ async def parking_sites(
     body, data = await ctx.hub.get("parking_sites")
     if request.url.query == "":
         return _json(body)
-    needle = name.casefold() if name else None
-    items = [
-        s
-        for s in data["items"]
-        if (purpose is None or s["purpose"] == purpose)
-        and (type_ is None or s["type"] == type_)
-        and (needle is None or needle in s["name"].casefold())
-        and geo.keeps(s["lat"], s["lon"])
-    ]
-    if not ours:
-        items = []
-    return _listing(request, items, start=start, limit=limit)
+
+    def answer() -> bytes:
+        needle = name.casefold() if name else None
+        items = [
+            s
+            for s in data["items"]
+            if (purpose is None or s["purpose"] == purpose)
+            and (type_ is None or s["type"] == type_)
+            and (needle is None or needle in s["name"].casefold())
+            and geo.keeps(s["lat"], s["lon"])
+        ]
+        return _listing(request, items if ours else [], start=start, limit=limit)
+
+    return _json(ctx.hub.topics["parking_sites"].derived(request.url.query, answer))
 
 
 @router.get(
@@ -137,16 +139,19 @@ async def parking_spots(
     start: Start = 0,
 ) -> Response:
     _, data = await ctx.hub.get("parking_spots")
-    items = data["items"]
-    if parking_site_id is not None or geo.active:
-        items = [
-            p
-            for p in items
-            if (parking_site_id is None or p["parking_site_id"] == parking_site_id) and geo.keeps(p["lat"], p["lon"])
-        ]
-    if not ours:
-        items = []
-    return _listing(request, items, start=start, limit=limit)
+
+    def answer() -> bytes:
+        items = data["items"]
+        if parking_site_id is not None or geo.active:
+            items = [
+                p
+                for p in items
+                if (parking_site_id is None or p["parking_site_id"] == parking_site_id)
+                and geo.keeps(p["lat"], p["lon"])
+            ]
+        return _listing(request, items if ours else [], start=start, limit=limit)
+
+    return _json(ctx.hub.topics["parking_spots"].derived(request.url.query, answer))
 
 
 @router.get("/sources", response_model=Sources, summary="the data source: this hub (ParkAPI v3 sources)")

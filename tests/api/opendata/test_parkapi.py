@@ -8,7 +8,7 @@ from typing import Any
 
 import jsonschema_rs
 import pytest
-from apitest import ApiClient, Seeder
+from apitest import ApiClient, Seeder, make_settings, now
 from opendatatest import seed_town
 
 DATE_TIME = {"type": "string", "pattern": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"}
@@ -283,3 +283,21 @@ def test_sources_name_this_hub(client: ApiClient, seed: Seeder) -> None:
     assert source["realtime_data_updated_at"] == max(
         s["realtime_data_updated_at"] for s in sites if "realtime_data_updated_at" in s
     )
+
+
+def test_cached_answers_follow_the_data(make_client: Any, clean_db: str, seed: Seeder) -> None:
+    devs = seed.lot("markt", 2, lat=51.34, lon=12.375)
+    api = make_client(make_settings(clean_db, api_cache_ttl=60))
+    url = "/api/public/v3/parking-sites?purpose=CAR&limit=5"
+    first = api.get(url).json()
+    assert "realtime_free_capacity" not in first["items"][0]
+    seed.park(devs[0], now(), False)
+    assert api.get(url).json() == first  # the same answer while the data is cached
+
+    def changed() -> None:  # what a NOTIFY from the writer or the poll does
+        for topic in api.ctx.hub.topics.values():
+            topic.invalidate()
+
+    api.portal.call(changed)
+    assert api.get(url).json()["items"][0]["realtime_free_capacity"] == 1
+    assert api.get("/api/public/v3/parking-spots?limit=1").json()["items"][0]["realtime_status"] == "AVAILABLE"
