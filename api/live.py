@@ -29,7 +29,7 @@ __all__ = ["CHANNEL", "LiveHub", "Topic"]
 CHANNEL = "stadtpuls"
 MAX_DERIVED = 256
 TOPICS_BY_KIND = {
-    "parking": ("lots", "parking_sites", "parking_spots", "datex2"),
+    "parking": ("lots", "parking_sites", "parking_spots", "datex2", "datex2_spaces"),
     "passengers": ("lines", "vehicles", "vehicle_positions"),
 }
 log = get_logger("stadtpuls.api.live")

@@ -8,8 +8,9 @@ A view over the ParkAPI parking sites and spots of :mod:`.parkapi` (the same num
   else the static one), ``isOpenNow`` (from ``realtime_opening_status``; absent when unknown), and from the
   registry ``openingTimesDescription``, ``tariffDescription``, ``freeParking``, ``operatorInformation``,
   ``urlLinkAddress``;
-* ``parkingSpace``: ``_id``, ``locationAndDimension``, ``availability`` (``available`` / ``occupied`` /
-  ``unknown``), ``lastUpdate``.
+* ``parkingSpace``: with ``spaces``, every single space: ``_id``, ``locationAndDimension``, ``availability``
+  (``available`` / ``occupied`` / ``unknown``), ``lastUpdate``; empty by default, as ParkAPI publishes it (a
+  town's thousands of spaces would make every poll of the lots heavy).
 
 XML attributes carry a leading underscore (``_id``, ``_version``), as in DATEX II's JSON encoding.
 """
@@ -74,8 +75,8 @@ def _space(p: dict[str, Any]) -> dict[str, Any]:
 def publication(
     sites: Sequence[dict[str, Any]], spots: Sequence[dict[str, Any]], *, name: str, lang: str, published: str
 ) -> dict[str, Any]:
-    """The payload publication of every ParkAPI site and spot; ``published`` is the publication time (ParkAPI
-    date-time text)."""
+    """The payload publication of every ParkAPI site and of the given ``spots``; ``published`` is the publication
+    time (ParkAPI date-time text)."""
     return {
         "_version": VERSION,
         "_modelBaseVersion": MODEL_BASE_VERSION,

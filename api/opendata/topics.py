@@ -2,8 +2,9 @@
 ``vehicles``) and the registry facts the standards add, so a feed shows the numbers of ``/api/v1`` at the same
 instant and is recomputed once per change however many clients poll it.
 
-``parking_sites`` and ``parking_spots`` (ParkAPI list answers), ``datex2`` (built from those two) and
-``vehicle_positions`` (a GTFS-Realtime ``FeedMessage``, its body the protobuf bytes).
+``parking_sites`` and ``parking_spots`` (ParkAPI list answers), ``datex2`` and ``datex2_spaces`` (built from
+those, the lots alone or with every space) and ``vehicle_positions`` (a GTFS-Realtime ``FeedMessage``, its body
+the protobuf bytes).
 """
 
 from __future__ import annotations
@@ -42,16 +43,19 @@ def open_data_topics(hub: LiveHub, settings: Settings) -> None:
             spaces = await parking_q.spaces(conn)
         return _listing(parkapi.spot_items(spaces, sites["items"], now=datetime.now(UTC)))
 
-    async def datex(pool: AsyncConnectionPool) -> dict[str, Any]:
+    async def datex(pool: AsyncConnectionPool, *, spaces: bool = False) -> dict[str, Any]:
         _, sites = await hub.get("parking_sites")
-        _, spots = await hub.get("parking_spots")
+        spots = (await hub.get("parking_spots"))[1]["items"] if spaces else []
         return datex2.publication(
             sites["items"],
-            spots["items"],
+            spots,
             name=settings.open_data_name,
             lang=settings.open_data_lang,
             published=str(parkapi.utc_text(datetime.now(UTC))),
         )
+
+    async def datex_spaces(pool: AsyncConnectionPool) -> dict[str, Any]:
+        return await datex(pool, spaces=True)
 
     async def vehicle_positions(pool: AsyncConnectionPool) -> Any:
         _, vehicles = await hub.get("vehicles")
@@ -64,4 +68,5 @@ def open_data_topics(hub: LiveHub, settings: Settings) -> None:
     hub.add("parking_sites", parking_sites, ttl)
     hub.add("parking_spots", parking_spots, ttl)
     hub.add("datex2", datex, ttl)
+    hub.add("datex2_spaces", datex_spaces, ttl)
     hub.add("vehicle_positions", vehicle_positions, ttl, encode=lambda msg: msg.SerializeToString())

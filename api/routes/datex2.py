@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from ..deps import CtxDep, rate_limited
@@ -22,8 +24,11 @@ router = APIRouter(
 @router.get(
     "/json",
     response_model=Datex2Publication,
-    summary="every parking lot and space as a DATEX II v3 parking publication light (JSON)",
+    summary="every parking lot (and with spaces=true every space) as a DATEX II v3 parking publication light (JSON)",
 )
-async def datex2_json(ctx: CtxDep) -> Response:
-    body, _ = await ctx.hub.get("datex2")
+async def datex2_json(
+    ctx: CtxDep,
+    spaces: Annotated[bool, Query(description="also every single space as parkingSpace")] = False,
+) -> Response:
+    body, _ = await ctx.hub.get("datex2_spaces" if spaces else "datex2")
     return Response(body, media_type="application/json")

@@ -10,7 +10,7 @@ from opendatatest import seed_town
 
 def test_every_lot_appears_with_the_free_spaces_and_times_of_parkapi(client: ApiClient, seed: Seeder) -> None:
     seed_town(seed)
-    r = client.get("/api/public/datex2/json")
+    r = client.get("/api/public/datex2/json", params={"spaces": "true"})
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
     doc = r.json()
     assert (doc["_version"], doc["_modelBaseVersion"]) == ("3.4", "3")
@@ -44,3 +44,12 @@ def test_every_lot_appears_with_the_free_spaces_and_times_of_parkapi(client: Api
         assert spaces[key]["availability"] == wanted[p["realtime_status"]]
         assert spaces[key]["lastUpdate"] == p.get("realtime_data_updated_at", p["static_data_updated_at"])
     assert sorted(p["availability"] for p in light["parkingSpace"]).count("occupied") == 1
+
+
+def test_by_default_the_publication_carries_the_lots_only(client: ApiClient, seed: Seeder) -> None:
+    seed_town(seed)
+    light = client.get("/api/public/datex2/json").json()["parkingPublicationLight"]
+    full = client.get("/api/public/datex2/json", params={"spaces": "true"}).json()["parkingPublicationLight"]
+    assert light["parkingSpace"] == [] and len(full["parkingSpace"]) == 9
+    assert light["parkingSite"] == full["parkingSite"]
+    assert client.get("/api/public/datex2/json", params={"spaces": "perhaps"}).status_code == 400
