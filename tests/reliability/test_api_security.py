@@ -85,7 +85,12 @@ def _body(op: dict[str, Any]) -> dict[str, Any]:
 
 GUARDED = [(m, p) for m, p, op in _operations() if op.get("security")]
 ADMIN_ONLY = [(m, p) for m, p in GUARDED if p.startswith("/api/v1/keys")]
-PUBLIC = [(m, p) for m, p, op in _operations() if not op.get("security") and not p.endswith("/stream")]
+PUBLIC = [
+    (m, p)
+    for m, p, op in _operations()
+    if not op.get("security") and not p.endswith("/stream") and not p.startswith("/api/public/")
+]
+OPEN_DATA = [(m, p, op) for m, p, op in _operations() if p.startswith("/api/public/")]  # the feeds, all public
 
 
 @pytest.fixture(scope="module")
@@ -118,9 +123,7 @@ def test_the_schema_marks_every_operator_route_and_only_those() -> None:
     for _method, path in GUARDED:
         assert path.startswith("/api/v1/") and not path.startswith(("/api/v1/parking", "/api/v1/buses")), path
     for _method, path in PUBLIC:
-        assert path.startswith(
-            ("/api/v1/parking", "/api/v1/buses", "/api/v1/map", "/api/public/", "/health", "/metrics")
-        ), path
+        assert path.startswith(("/api/v1/parking", "/api/v1/buses", "/api/v1/map", "/health", "/metrics")), path
 
 
 @pytest.mark.parametrize(("method", "path"), GUARDED, ids=[f"{m} {p}" for m, p in GUARDED])
@@ -157,7 +160,15 @@ def test_operator_route_refuses_no_key_wrong_key_and_a_key_without_the_role(
         assert r.status_code not in (401, 403), r.text
 
 
-@pytest.mark.parametrize(("method", "path"), PUBLIC, ids=[f"{m} {p}" for m, p in PUBLIC])
+def test_the_open_data_feeds_need_no_key() -> None:
+    assert len(OPEN_DATA) >= 6 and not any(op.get("security") for _m, _p, op in OPEN_DATA)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    PUBLIC + [(m, p) for m, p, _ in OPEN_DATA],
+    ids=[f"{m} {p}" for m, p in PUBLIC + [(m, p) for m, p, _ in OPEN_DATA]],
+)
 def test_public_route_needs_no_key_and_ignores_a_bad_one(client: ApiClient, method: str, path: str) -> None:
     for headers in ({}, {"X-API-Key": "wrong"}):
         r = client.request(method, _concrete(path), headers=headers)
