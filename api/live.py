@@ -2,11 +2,11 @@
 
 One :class:`LiveHub` per app holds one LISTEN connection (the writer's channel and payload, described in
 :mod:`stadtpuls.schema`: ``{"parking": n, "bins": n, "passengers": n, "environment": n}``) and a poll every
-``live_poll_interval`` seconds (the fallback, and what turns silent sensors into ``unknown``). Each
-:class:`Topic` (``lots``, ``lines``, ``vehicles``) caches its JSON body for ``api_cache_ttl`` seconds, recomputes
-it once however many requests wait (single flight), and pushes it to its subscribers only when it changed.
-Subscribers are bounded queues holding the latest body: a slow client skips intermediate states, it never makes
-the hub wait.
+``live_poll_interval`` seconds (the fallback, and what turns silent sensors into ``unknown``). Each :class:`Topic`
+(``lots``, ``lines``, ``vehicles``, and the open-data feeds of :mod:`stadtpuls.api.opendata.topics`) caches its body
+(JSON, or what its ``encode`` makes) for ``api_cache_ttl`` seconds, recomputes it once however many requests wait
+(single flight), and pushes it to its subscribers only when it changed. Subscribers are bounded queues holding the
+latest body: a slow client skips intermediate states, it never makes the hub wait.
 """
 
 from __future__ import annotations
@@ -27,11 +27,16 @@ from stadtpuls.schema import NOTIFY_CHANNEL, PARKING_EVENTS, PASSENGER_COUNTS, n
 
 __all__ = ["LiveHub", "Topic"]
 
+MAX_DERIVED = 256
 #: the topics to refresh when readings of a kind (a NOTIFY payload key) were stored
-TOPICS_BY_KIND = {PARKING_EVENTS.notify_key: ("lots",), PASSENGER_COUNTS.notify_key: ("lines", "vehicles")}
+TOPICS_BY_KIND = {
+    PARKING_EVENTS.notify_key: ("lots", "parking_sites", "parking_spots", "datex2", "datex2_spaces"),
+    PASSENGER_COUNTS.notify_key: ("lines", "vehicles", "vehicle_positions"),
+}
 log = get_logger("stadtpuls.api.live")
 
 Compute = Callable[[AsyncConnectionPool], Awaitable[Any]]
+Encode = Callable[[Any], bytes]
 
 
 def _dumps(value: Any) -> bytes:
@@ -39,10 +44,13 @@ def _dumps(value: Any) -> bytes:
 
 
 class Topic:
-    def __init__(self, name: str, compute: Compute, ttl: float) -> None:
+    """A cached summary; ``encode`` turns its data into the body (JSON by default)."""
+
+    def __init__(self, name: str, compute: Compute, ttl: float, encode: Encode = _dumps) -> None:
         self.name = name
         self.compute = compute
         self.ttl = ttl
+        self.encode = encode
         self.body: bytes | None = None
         self.data: Any = None
         self._at = 0.0
@@ -52,6 +60,8 @@ class Topic:
         self.subscribers: set[asyncio.Queue[bytes]] = set()
         self.wake = asyncio.Event()
         self.refreshes = 0
+        self._derived: dict[str, bytes] = {}
+        self._derived_of: bytes | None = None
 
     def fresh(self) -> bool:
         return self.body is not None and self._body_gen == self._gen and time.monotonic() - self._at < self.ttl
@@ -64,7 +74,7 @@ class Topic:
         """The current body and data, recomputed when stale (one computation for all concurrent callers)."""
         if self.ttl <= 0:  # caching off: every caller computes on its own
             data = await self.compute(pool)
-            return _dumps(data), data
+            return self.encode(data), data
         if self.fresh():
             assert self.body is not None
             return self.body, self.data
@@ -75,7 +85,7 @@ class Topic:
             if not self.fresh():
                 gen = self._gen
                 data = await self.compute(pool)
-                body = _dumps(data)
+                body = self.encode(data)
                 changed = body != self.body
                 self.body, self.data, self._at, self._body_gen = body, data, time.monotonic(), gen
                 self.refreshes += 1
@@ -83,6 +93,18 @@ class Topic:
                     self._broadcast(body)
             assert self.body is not None
             return self.body, self.data
+
+    def derived(self, key: str, make: Callable[[], bytes]) -> bytes:
+        """Another rendering of the current data (a filtered page, another encoding) by ``make``, kept under ``key``
+        until the data changes (at most :data:`MAX_DERIVED` of them); with caching off, made every time."""
+        if self.ttl <= 0:
+            return make()
+        if self._derived_of is not self.body or len(self._derived) >= MAX_DERIVED:
+            self._derived, self._derived_of = {}, self.body
+        out = self._derived.get(key)
+        if out is None:
+            out = self._derived[key] = make()
+        return out
 
     def subscribe(self) -> asyncio.Queue[bytes]:
         q: asyncio.Queue[bytes] = asyncio.Queue(maxsize=1)
@@ -111,8 +133,8 @@ class LiveHub:
         self.listening = False
         self._tasks: list[asyncio.Task[None]] = []
 
-    def add(self, name: str, compute: Compute, ttl: float) -> Topic:
-        topic = Topic(name, compute, ttl)
+    def add(self, name: str, compute: Compute, ttl: float, encode: Encode = _dumps) -> Topic:
+        topic = Topic(name, compute, ttl, encode)
         self.topics[name] = topic
         return topic
 

@@ -23,6 +23,7 @@ from .deps import AppContext
 from .live import LiveHub
 from .metrics import ApiMetrics
 from .middleware import BodyLimitMiddleware, MetricsMiddleware, SplitCORSMiddleware
+from .opendata.topics import open_data_topics
 from .problems import ProblemDetail, install_handlers
 from .queries import buses as buses_q
 from .queries import health as health_q
@@ -40,6 +41,9 @@ ROUTERS: list[str] = [
     "stadtpuls.api.routes.sites",
     "stadtpuls.api.routes.dead_letters",
     "stadtpuls.api.routes.keys",
+    "stadtpuls.api.routes.parkapi",
+    "stadtpuls.api.routes.datex2",
+    "stadtpuls.api.routes.gtfsrt",
     "stadtpuls.api.routes.pages",
     "stadtpuls.api.routes.map",
     "stadtpuls.api.routes.docs",
@@ -78,6 +82,7 @@ def _topics(hub: LiveHub, settings: Settings) -> None:
     hub.add("lots", lots, ttl)
     hub.add("vehicles", vehicles, ttl)
     hub.add("lines", lines, ttl)
+    open_data_topics(hub, settings)
 
 
 def create_app(

@@ -13,8 +13,9 @@ from .problems import problem_response
 
 __all__ = ["BodyLimitMiddleware", "MetricsMiddleware", "SplitCORSMiddleware", "PUBLIC_PREFIXES"]
 
-#: Paths served to anyone (citizen pages, map clients); everything else under /api is an operator route.
-PUBLIC_PREFIXES = ("/api/v1/parking", "/api/v1/buses", "/health")
+#: Paths served to anyone (citizen pages, map clients, open-data feeds); everything else under /api is an operator
+#: route.
+PUBLIC_PREFIXES = ("/api/v1/parking", "/api/v1/buses", "/api/public/", "/health")
 
 
 class _TooLarge(Exception):

@@ -21,6 +21,7 @@ from starlette.responses import Response
 from stadtpuls.logs import get_logger
 
 __all__ = [
+    "BAD_REQUEST_PATHS",
     "PROBLEM_JSON",
     "Problem",
     "ProblemDetail",
@@ -31,6 +32,8 @@ __all__ = [
 ]
 
 PROBLEM_JSON = "application/problem+json"
+#: Paths whose standards answer a bad parameter with 400 (ParkAPI, DATEX II and GTFS-Realtime feeds); elsewhere 422.
+BAD_REQUEST_PATHS = ("/api/public/",)
 log = get_logger("stadtpuls.api")
 
 
@@ -127,8 +130,9 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     errors = _clean_errors(exc.errors())
     first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
     where = ".".join(first["loc"][1:] or first["loc"]) or "request"
+    status = 400 if request.url.path.startswith(BAD_REQUEST_PATHS) else 422
     return problem_response(
-        422, f"{where}: {first['msg']}", instance=request.url.path, title="Invalid request", errors=errors
+        status, f"{where}: {first['msg']}", instance=request.url.path, title="Invalid request", errors=errors
     )
 
 

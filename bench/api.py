@@ -9,9 +9,11 @@ concurrent keep-alive connections) cycling over ``/api/v1/parking/lots``, ``/lot
 * closed loop (each client sends its next request as soon as the last one returned): the most the server answers.
 
 The baseline is the same API with the lots cache turned off (``STADTPULS_API_CACHE_TTL=0``): every request runs
-the lots query. Figures are medians of several runs. Target: p99 under 50 ms at 500 requests/s.
+the lots query. Then each open-data feed alone at the same rate on the cached API: ParkAPI v3 (sites, a radius
+search, a page of spots), DATEX II and GTFS-Realtime (``--no-feeds`` skips them). Figures are medians of several
+runs. Target: p99 under 50 ms at 500 requests/s, for the parking endpoints and for each feed.
 
-    python -m bench.api [--days 30] [--rate 500] [--concurrency 50] [--duration 8] [--runs 3]
+    python -m bench.api [--days 30] [--rate 500] [--concurrency 50] [--duration 8] [--runs 3] [--no-feeds]
 """
 
 from __future__ import annotations
@@ -236,6 +238,7 @@ def main() -> int:
     p.add_argument("--duration", type=float, default=8.0, help="seconds per open-loop run")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    p.add_argument("--no-feeds", action="store_true", help="skip the open-data feeds")
     p.add_argument("--load", help=argparse.SUPPRESS)
     p.add_argument("--paths", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -271,6 +274,8 @@ def main() -> int:
                 f"{label:<24} {f['rps']:7.0f} req/s achieved  p50 {f['p50_ms']:7.1f} ms  p99 {f['p99_ms']:7.1f} ms"
                 f"  | closed loop {f['max_rps']:6.0f} req/s (p99 {f['closed_p99_ms']:.1f} ms)  errors {f['errors']}"
             )
+        if not args.no_feeds:
+            measure_feeds(url, args)
         ours, base_f = figures["stadtpuls (cached lots)"], figures["baseline (no cache)"]
         print(
             f"ratio: max throughput {ours['max_rps'] / base_f['max_rps']:.1f}x the baseline, "
@@ -283,6 +288,33 @@ def main() -> int:
         report.target(f"p99 < {TARGET_P99_MS:.0f} ms at {args.rate:.0f} req/s, no errors", met)
         report.write()
     return 0
+
+
+def _met(f: dict[str, float], rate: float) -> bool:
+    return f["p99_ms"] < TARGET_P99_MS and f["rps"] >= 0.95 * rate and f["errors"] == 0
+
+
+def measure_feeds(url: str, args: argparse.Namespace) -> None:
+    """Each open-data feed alone at the offered rate on the cached API."""
+    with psycopg.connect(url) as conn:
+        lat, lon = conn.execute("SELECT avg(lat), avg(lon) FROM sites WHERE kind = 'lot'").fetchone()
+    feeds = {
+        "ParkAPI v3": [
+            "/api/public/v3/parking-sites",
+            f"/api/public/v3/parking-sites?lat={lat:.5f}&lon={lon:.5f}&radius=3000",
+            "/api/public/v3/parking-spots?limit=100",
+        ],
+        "DATEX II": ["/api/public/datex2/json"],
+        "GTFS-Realtime": ["/api/public/gtfs-rt/vehicle-positions.pb"],
+    }
+    with api_server(url) as base:
+        for label, feed_paths in feeds.items():
+            f = measure(base, feed_paths, args)
+            print(
+                f"feed {label:<19} {f['rps']:7.0f} req/s achieved  p50 {f['p50_ms']:7.1f} ms  p99 "
+                f"{f['p99_ms']:7.1f} ms  | closed loop {f['max_rps']:6.0f} req/s  errors {f['errors']}  "
+                f"target {'met' if _met(f, args.rate) else 'NOT met'}"
+            )
 
 
 if __name__ == "__main__":

@@ -97,6 +97,29 @@ class Site:
     capacity: int | None = None
     seq: int | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    # open-data facts (ParkAPI v3 / GTFS-Realtime), see stadtpuls.fleet
+    lot_type: str | None = None
+    purpose: str | None = None
+    park_and_ride: list[str] | None = None
+    address: str | None = None
+    opening_hours: str | None = None
+    has_fee: bool | None = None
+    fee_description: str | None = None
+    operator_name: str | None = None
+    public_url: str | None = None
+    seated_capacity: int | None = None
+    standing_capacity: int | None = None
+    gtfs_route_id: str | None = None
+
+
+#: Per lot profile: ParkAPI type, opening hours, fee (EUR per hour, None = free), park-and-ride.
+LOT_FACTS: dict[str, tuple[str, str, float | None, list[str] | None]] = {
+    "center": ("CAR_PARK", "Mo-Sa 07:00-23:00; Su 10:00-20:00", 2.0, None),
+    "park_ride": ("OFF_STREET_PARKING_GROUND", "24/7", None, ["BUS"]),
+    "residential": ("ON_STREET", "24/7", 1.0, None),
+}
+#: Seats and standing places of the two bus types (their sum is the design capacity).
+BUS_SEATS = {85: (32, 53), 140: (48, 92)}
 
 
 @dataclass
@@ -206,6 +229,7 @@ def build_city(
         lot_id = f"lot-{i + 1:02d}"
         street = STREETS[int(rng.integers(len(STREETS)))]
         lat, lon = at(east, north)
+        lot_type, hours, fee, ride = LOT_FACTS[profile]
         sites.append(
             Site(
                 lot_id,
@@ -216,6 +240,14 @@ def build_city(
                 lon,
                 capacity=capacity,
                 params={"profile": profile},
+                lot_type=lot_type,
+                purpose="CAR",
+                park_and_ride=ride,
+                address=f"{street} {i + 1}, 04109 Leipzig",
+                opening_hours=hours,
+                has_fee=fee is not None,
+                fee_description=None if fee is None else f"{fee:.2f} EUR pro Stunde",
+                operator_name="Stadtwerke",
             )
         )
         model = SPACE_MODELS[i % 3]
@@ -230,7 +262,7 @@ def build_city(
     for i in range(spec.lines):
         number = (60, 70, 72, 74, 80, 89, 90, 91, 131, 141, 162, 172)[i % 12] + 100 * (i // 12)
         line_id = f"line-{number}"
-        sites.append(Site(line_id, "line", f"Bus {number}"))
+        sites.append(Site(line_id, "line", f"Bus {number}", gtfs_route_id=str(number)))
         a0 = rng.random() * 2 * math.pi
         a1 = a0 + math.pi + rng.uniform(-0.6, 0.6)
         ax, ay = 0.9 * R * math.cos(a0), 0.9 * R * math.sin(a0)
@@ -248,7 +280,18 @@ def build_city(
         for v in range(spec.vehicles):
             vid = f"bus-{number}-{v + 1}"
             capacity = 140 if rng.random() < 0.4 else 85
-            sites.append(Site(vid, "vehicle", f"Bus {number} Wagen {v + 1}", line_id, capacity=capacity))
+            seats, standing = BUS_SEATS[capacity]
+            sites.append(
+                Site(
+                    vid,
+                    "vehicle",
+                    f"Bus {number} Wagen {v + 1}",
+                    line_id,
+                    capacity=capacity,
+                    seated_capacity=seats,
+                    standing_capacity=standing,
+                )
+            )
             placements.append(("paxcounter", vid, f"{vid} paxcounter"))
             placements.append(("vs133", vid, f"{vid} door counter"))
 

@@ -12,25 +12,13 @@ from typing import Any
 
 import yaml
 
+from stadtpuls.fleet import SITE_COLUMNS
+
 from .city import City, Device, Site
 
 __all__ = ["fleet_document", "registry_csv", "registry_yaml", "write_registry"]
 
-_SITE_FIELDS = (
-    "site_id",
-    "kind",
-    "name",
-    "parent_id",
-    "lat",
-    "lon",
-    "waste_type",
-    "depth_mm",
-    "full_mm",
-    "volume_l",
-    "threshold_pct",
-    "capacity",
-    "seq",
-)
+_SITE_FIELDS = tuple(c for c in SITE_COLUMNS if c != "params")  # the registry file's site columns
 _DEVICE_FIELDS = ("dev_eui", "codec", "name", "site_id", "lns_device_id", "lat", "lon", "report_interval_s")
 
 
@@ -67,7 +55,8 @@ def registry_csv(city: City) -> str:
     writer.writeheader()
 
     def site_columns(s: Site) -> dict[str, Any]:
-        return {f"site_{k}": getattr(s, k) for k in _SITE_FIELDS if k != "site_id" and getattr(s, k) is not None}
+        values = {k: getattr(s, k) for k in _SITE_FIELDS if k != "site_id" and getattr(s, k) is not None}
+        return {f"site_{k}": ",".join(v) if isinstance(v, list) else v for k, v in values.items()}
 
     with_device = {d.site_id for d in city.devices}
     for s in city.sites:

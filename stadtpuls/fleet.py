@@ -21,9 +21,13 @@ from typing import Any
 import orjson
 import psycopg
 import yaml
+from opening_hours import OpeningHours, ParserError  # type: ignore[attr-defined]  # missing from its stub
 
 __all__ = [
     "DEVICE_COLUMNS",
+    "LOT_TYPES",
+    "PARK_AND_RIDE",
+    "PURPOSES",
     "SITE_COLUMNS",
     "SITE_KINDS",
     "Fleet",
@@ -32,6 +36,7 @@ __all__ = [
     "RowError",
     "apply",
     "load_file",
+    "opening_hours_problem",
     "parse_text",
 ]
 
@@ -51,9 +56,50 @@ SITE_COLUMNS = (
     "capacity",
     "seq",
     "params",
+    # open mobility data (ParkAPI v3, DATEX II, GTFS-Realtime): lots, vehicles, lines
+    "lot_type",
+    "purpose",
+    "park_and_ride",
+    "address",
+    "opening_hours",
+    "has_fee",
+    "fee_description",
+    "operator_name",
+    "public_url",
+    "seated_capacity",
+    "standing_capacity",
+    "gtfs_route_id",
 )
+#: ParkAPI v3 value lists (as in migration 0006): ParkingSiteType, PurposeType, ParkAndRideType
+LOT_TYPES = (
+    "ON_STREET",
+    "OFF_STREET_PARKING_GROUND",
+    "UNDERGROUND",
+    "CAR_PARK",
+    "WALL_LOOPS",
+    "SAFE_WALL_LOOPS",
+    "STANDS",
+    "LOCKERS",
+    "SHED",
+    "TWO_TIER",
+    "BUILDING",
+    "FLOOR",
+    "LOCKBOX",
+    "OTHER",
+)
+PURPOSES = ("CAR", "BIKE", "MOTORCYCLE", "ITEM")
+PARK_AND_RIDE = ("CARPOOL", "TRAIN", "BUS", "TRAM", "YES", "NO")
 DEVICE_COLUMNS = ("dev_eui", "codec", "name", "site_id", "lns_device_id", "lat", "lon", "report_interval_s", "params")
-_INT = {"depth_mm", "full_mm", "volume_l", "capacity", "seq", "report_interval_s"}
+_INT = {
+    "depth_mm",
+    "full_mm",
+    "volume_l",
+    "capacity",
+    "seq",
+    "report_interval_s",
+    "seated_capacity",
+    "standing_capacity",
+}
 _FLOAT = {"lat", "lon", "threshold_pct"}
 _DEV_EUI = re.compile(r"^[0-9a-fA-F]{16}$")
 _ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
@@ -119,6 +165,29 @@ def _num(value: Any, name: str, kind: type) -> Any:
     return number
 
 
+def _words(value: Any) -> list[str] | None:
+    """A list of upper-case words from a list or a comma-separated text (CSV)."""
+    if value is None or value == "":
+        return None
+    items = value if isinstance(value, list) else str(value).split(",")
+    if not all(isinstance(v, str) for v in items):
+        raise ValueError("must be a list of words")
+    return [v.strip().upper() for v in items if v.strip()] or None
+
+
+def _flag(value: Any) -> bool | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "1"):
+        return True
+    if text in ("false", "no", "0"):
+        return False
+    raise ValueError("must be true or false")
+
+
 def _clean(raw: dict[str, Any], columns: tuple[str, ...], section: str, row: int, errors: list[RowError]) -> dict:
     out: dict[str, Any] = {}
     for name in columns:
@@ -130,6 +199,10 @@ def _clean(raw: dict[str, Any], columns: tuple[str, ...], section: str, row: int
                 value = _num(value, name, int)
             elif name in _FLOAT:
                 value = _num(value, name, float)
+            elif name == "park_and_ride":
+                value = _words(value)
+            elif name == "has_fee":
+                value = _flag(value)
             elif name == "params":
                 value = value if isinstance(value, dict) else ({} if value in (None, "") else None)
                 if value is None:
@@ -147,6 +220,18 @@ def _clean(raw: dict[str, Any], columns: tuple[str, ...], section: str, row: int
         errors.append(RowError(section, row, name, "unknown column"))
     out["_row"] = row
     return out
+
+
+def opening_hours_problem(text: str) -> str | None:
+    """Why ``text`` is not OpenStreetMap ``opening_hours`` syntax, or None when it is."""
+    if len(text) > 512:
+        return "must be at most 512 characters"
+    try:
+        OpeningHours(text)
+    except (ParserError, SyntaxError, ValueError) as e:
+        first = str(e).splitlines()[0] if str(e) else "invalid"
+        return f"not OpenStreetMap opening_hours syntax ({first})"
+    return None
 
 
 def _check_site(s: dict[str, Any], row: int, errors: list[RowError]) -> None:
@@ -168,6 +253,20 @@ def _check_site(s: dict[str, Any], row: int, errors: list[RowError]) -> None:
             errors.append(RowError("sites", row, name, "must not be negative"))
     if s["depth_mm"] is not None and s["full_mm"] is not None and s["full_mm"] >= s["depth_mm"]:
         errors.append(RowError("sites", row, "full_mm", "must be less than depth_mm"))
+    for name in ("seated_capacity", "standing_capacity"):
+        if s[name] is not None and s[name] < 0:
+            errors.append(RowError("sites", row, name, "must not be negative"))
+    for name, allowed in (("lot_type", LOT_TYPES), ("purpose", PURPOSES)):
+        if s[name] is not None:
+            s[name] = s[name].upper()
+            if s[name] not in allowed:
+                errors.append(RowError("sites", row, name, f"must be one of {', '.join(allowed)}"))
+    if s["park_and_ride"] and not set(s["park_and_ride"]) <= set(PARK_AND_RIDE):
+        errors.append(RowError("sites", row, "park_and_ride", f"must be some of {', '.join(PARK_AND_RIDE)}"))
+    if s["public_url"] is not None and not re.match(r"^https?://\S+$", s["public_url"]):
+        errors.append(RowError("sites", row, "public_url", "must be an http:// or https:// URL"))
+    if s["opening_hours"] is not None and (problem := opening_hours_problem(s["opening_hours"])):
+        errors.append(RowError("sites", row, "opening_hours", problem))
     s["name"] = s["name"] or ""
 
 

@@ -108,6 +108,22 @@ class Settings(BaseSettings):
     )
     map_max_zoom: int = Field(19, ge=2, le=22, description="highest zoom level the tile server offers")
 
+    # open data feeds (ParkAPI v3, DATEX II, GTFS-Realtime)
+    open_data_source_uid: str = Field(
+        "stadtpuls", min_length=1, max_length=256, description="ParkAPI source uid of this hub"
+    )
+    open_data_name: str = Field(
+        "stadtpuls", min_length=1, max_length=256, description="source and publication name in the feeds"
+    )
+    open_data_public_url: str | None = Field(
+        None, description="ParkAPI source public_url (default: the API's own address)"
+    )
+    open_data_license: str | None = Field(None, description="ParkAPI attribution_license, e.g. DL-DE-Zero-2.0")
+    open_data_lang: str = Field("de", pattern=r"^[a-z]{2}$", description="DATEX II publication language")
+    gtfs_rt_max_age: float = Field(
+        900.0, gt=0, le=86400, description="seconds after which a silent bus is left out of GTFS-Realtime"
+    )
+
     # operations
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log level")
     log_format: Literal["kv", "json"] = Field("kv", description="structured log line format")

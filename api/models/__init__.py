@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .buses import LinePublic, LinesPublic, VehiclePublic, VehiclesPublic
 from .fleet import DevicePublic, DevicesPublic, SitePublic, SitesPublic
+from .opendata import ParkingSite, ParkingSites, ParkingSpot, ParkingSpots, Source, Sources
 from .ops import DeadLetterPublic, DeadLettersPublic, HealthPublic
 from .parking import LotPublic, LotsPublic
 from .waste import BinPublic, BinsPublic, PickupPlanPublic
@@ -20,9 +21,15 @@ __all__ = [
     "LinesPublic",
     "LotPublic",
     "LotsPublic",
+    "ParkingSite",
+    "ParkingSites",
+    "ParkingSpot",
+    "ParkingSpots",
     "PickupPlanPublic",
     "SitePublic",
     "SitesPublic",
+    "Source",
+    "Sources",
     "VehiclePublic",
     "VehiclesPublic",
 ]

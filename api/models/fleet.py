@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from stadtpuls.fleet import LOT_TYPES, PARK_AND_RIDE, PURPOSES, opening_hours_problem
+
 __all__ = [
     "DeviceCreate",
     "DevicePublic",
@@ -19,6 +21,7 @@ __all__ = [
     "ImportReportPublic",
     "SiteCreate",
     "SiteKind",
+    "SiteOpenData",
     "SitePublic",
     "SiteUpdate",
     "SitesPublic",
@@ -120,7 +123,36 @@ class DeviceRadio(BaseModel):
     snr_avg: float | None
 
 
-class SiteFields(_Body):
+LotType = Literal[LOT_TYPES]  # type: ignore[valid-type]
+Purpose = Literal[PURPOSES]  # type: ignore[valid-type]
+ParkAndRide = Literal[PARK_AND_RIDE]  # type: ignore[valid-type]
+
+
+class SiteOpenData(BaseModel):
+    """The static facts the open-data feeds need (lots: ParkAPI v3 / DATEX II; vehicles and lines: GTFS-Realtime)."""
+
+    lot_type: LotType | None = Field(None, description="lot: ParkAPI v3 type (ON_STREET, CAR_PARK, ...)")
+    purpose: Purpose | None = Field(None, description="lot: ParkAPI v3 purpose (default CAR)")
+    park_and_ride: list[ParkAndRide] | None = Field(None, max_length=6, description="lot: ParkAPI v3 P+R types")
+    address: str | None = Field(None, max_length=512, description="lot: {street and number}, {postcode} {town}")
+    opening_hours: str | None = Field(None, max_length=512, description="lot: OpenStreetMap opening_hours")
+    has_fee: bool | None = None
+    fee_description: str | None = Field(None, max_length=4096)
+    operator_name: str | None = Field(None, max_length=256)
+    public_url: str | None = Field(None, max_length=4096, pattern=r"^https?://\S+$")
+    seated_capacity: int | None = Field(None, ge=0, le=10_000, description="vehicle: seats")
+    standing_capacity: int | None = Field(None, ge=0, le=10_000, description="vehicle: standing places")
+    gtfs_route_id: str | None = Field(None, min_length=1, max_length=255, description="line: the GTFS route_id")
+
+    @field_validator("opening_hours")
+    @classmethod
+    def _osm_hours(cls, v: str | None) -> str | None:
+        if v is not None and (problem := opening_hours_problem(v)):
+            raise ValueError(problem)
+        return v
+
+
+class SiteFields(SiteOpenData, _Body):
     kind: SiteKind
     name: str = Field("", max_length=200)
     parent_id: str | None = Field(None, pattern=ID_PATTERN)
@@ -140,7 +172,7 @@ class SiteCreate(SiteFields):
     site_id: str = Field(pattern=ID_PATTERN)
 
 
-class SiteUpdate(_Body):
+class SiteUpdate(SiteOpenData, _Body):
     kind: SiteKind | None = None
     name: str | None = Field(None, max_length=200)
     parent_id: str | None = Field(None, pattern=ID_PATTERN)
@@ -156,8 +188,9 @@ class SiteUpdate(_Body):
     params: dict[str, Any] | None = None
 
 
-class SitePublic(BaseModel):
+class SitePublic(SiteOpenData):
     site_id: str
+    public_id: int = Field(description="the site's integer id in the open-data feeds (ParkAPI id)")
     kind: SiteKind
     name: str
     parent_id: str | None

@@ -12,11 +12,13 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-__all__ = ["SILENT_FACTOR", "hourly_states", "lot_exists", "lot_sensors", "lots", "raw_events"]
+__all__ = ["SILENT_FACTOR", "hourly_states", "lot_exists", "lot_sensors", "lots", "raw_events", "spaces"]
 
 SILENT_FACTOR = 2.5
 
-_LOTS = """
+# Each space's state at ``at``: its sensors' last event at or before ``at``, fresh while younger than
+# ``factor`` times the sensor's report interval. Shared by the lot summaries and the single spaces.
+_SPACE_STATES = """
 WITH t AS (SELECT coalesce(%(at)s::timestamptz, now()) AS at),
 lots AS (
     SELECT site_id, name, capacity, lat, lon FROM sites
@@ -36,7 +38,11 @@ last AS (
     ) e ON true
     WHERE sp.kind = 'space'
     ORDER BY sp.site_id, e.time DESC NULLS LAST
-),
+)"""
+
+_LOTS = (
+    _SPACE_STATES
+    + """,
 spaces AS (
     SELECT parent_id AS lot_id, count(*) AS n FROM sites
     WHERE kind = 'space' AND parent_id IN (SELECT site_id FROM lots) GROUP BY parent_id
@@ -53,6 +59,21 @@ LEFT JOIN spaces sp ON sp.lot_id = l.site_id
 GROUP BY l.site_id, l.name, l.capacity, l.lat, l.lon, sp.n
 ORDER BY l.site_id
 """
+)
+
+_SPACES = (
+    _SPACE_STATES
+    + """
+SELECT sp.site_id AS space_id, sp.public_id, sp.parent_id AS lot_id, sp.name, coalesce(sp.lat, l.lat) AS lat,
+       coalesce(sp.lon, l.lon) AS lon, sp.purpose, sp.updated_at AS static_updated_at,
+       sp.created_at, last.time AS updated_at, last.occupied, coalesce(last.fresh, false) AS fresh
+FROM sites sp
+JOIN lots l ON l.site_id = sp.parent_id
+LEFT JOIN last ON last.site_id = sp.site_id
+WHERE sp.kind = 'space'
+ORDER BY sp.public_id
+"""
+)
 
 
 def _summary(row: dict[str, Any]) -> dict[str, Any]:
@@ -77,6 +98,16 @@ async def lots(conn: AsyncConnection, *, at: datetime | None = None, lot_id: str
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(_LOTS, {"at": at, "lot_id": lot_id, "factor": SILENT_FACTOR})
     return [_summary(r) for r in await cur.fetchall()]
+
+
+async def spaces(
+    conn: AsyncConnection, *, at: datetime | None = None, lot_id: str | None = None
+) -> list[dict[str, Any]]:
+    """Every space of every lot (or of one) with its state at ``at`` (default now), in ``public_id`` order:
+    ``occupied`` and ``updated_at`` of its sensors' last event, ``fresh`` False for a silent or missing sensor."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(_SPACES, {"at": at, "lot_id": lot_id, "factor": SILENT_FACTOR})
+    return await cur.fetchall()
 
 
 async def lot_exists(conn: AsyncConnection, *, lot_id: str) -> bool:

@@ -8,31 +8,21 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from stadtpuls.fleet import SITE_COLUMNS
+
 __all__ = ["children", "count_sites", "delete_site", "get_site", "insert_site", "list_sites", "update_site"]
 
-COLUMNS = (
-    "site_id",
-    "kind",
-    "name",
-    "parent_id",
-    "lat",
-    "lon",
-    "waste_type",
-    "depth_mm",
-    "full_mm",
-    "volume_l",
-    "threshold_pct",
-    "capacity",
-    "seq",
-    "params",
+COLUMNS = SITE_COLUMNS  # the registry file's site columns, in the same order
+_SELECT = sql.SQL("SELECT {}, public_id, created_at, updated_at FROM sites s").format(
+    sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
 )
-_SELECT = """SELECT site_id, kind, name, parent_id, lat, lon, waste_type, depth_mm, full_mm, volume_l, threshold_pct,
-       capacity, seq, params, created_at, updated_at
-FROM sites s"""
 _FILTER = """
 WHERE (%(kind)s::text IS NULL OR s.kind = %(kind)s::text)
   AND (%(parent)s::text IS NULL OR s.parent_id = %(parent)s::text)
   AND (%(q)s::text IS NULL OR s.name ILIKE %(q)s::text OR s.site_id ILIKE %(q)s::text)"""
+
+_LIST = _SELECT + sql.SQL(_FILTER + " ORDER BY s.site_id LIMIT %(limit)s OFFSET %(offset)s")
+_GET = _SELECT + sql.SQL(" WHERE s.site_id = %s")
 
 
 def _like(text: str | None) -> str | None:
@@ -50,7 +40,7 @@ async def list_sites(
 ) -> list[dict[str, Any]]:
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
-        _SELECT + _FILTER + " ORDER BY s.site_id LIMIT %(limit)s OFFSET %(offset)s",
+        _LIST,
         {"kind": kind, "parent": parent_id, "q": _like(q), "limit": limit, "offset": offset},
     )
     return await cur.fetchall()
@@ -66,7 +56,7 @@ async def count_sites(conn: AsyncConnection, *, kind: str | None, parent_id: str
 
 async def get_site(conn: AsyncConnection, *, site_id: str) -> dict[str, Any] | None:
     cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(_SELECT + " WHERE s.site_id = %s", (site_id,))
+    await cur.execute(_GET, (site_id,))
     return await cur.fetchone()
 
 

@@ -26,8 +26,8 @@ async def _get(conn: psycopg.AsyncConnection, site_id: str) -> dict[str, Any]:
 
 
 def _refresh_live(ctx: Any) -> None:
-    for name in ("lots", "vehicles", "lines"):
-        ctx.hub.topics[name].invalidate()
+    for topic in ctx.hub.topics.values():  # every live summary and open-data feed shows site facts
+        topic.invalidate()
 
 
 @router.get("", response_model=SitesPublic, summary="sites, filtered and paginated")

@@ -243,6 +243,8 @@ def _run(args: argparse.Namespace, settings: Settings, stopper: _Stopper, stack:
             f"  buses     {base}/buses",
             f"  pickups   {base}/operator/pickups   operator key: {key}",
             f"  API docs  {base}/docs",
+            f"  open data {base}/api/public/v3/parking-sites  {base}/api/public/datex2/json  "
+            f"{base}/api/public/gtfs-rt/vehicle-positions.pb?format=json",
             f"  metrics   {base}/metrics",
         ]
     if have["ingest"] and env["STADTPULS_METRICS_PORT"] != "0":

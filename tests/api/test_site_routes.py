@@ -59,3 +59,35 @@ def test_site_bad_input(client: ApiClient, seed: Seeder) -> None:
     assert client.patch("/api/v1/sites/bin-1", headers=OP, json={"kind": None}).status_code == 422
     assert client.patch("/api/v1/sites/bin-1", headers=OP, json={"parent_id": "bin-1"}).status_code == 422
     assert client.patch("/api/v1/sites/none", headers=OP, json={"name": "x"}).status_code == 404
+
+
+def test_site_open_data_facts_reach_the_parkapi_feed(client: ApiClient) -> None:
+    r = client.post(
+        "/api/v1/sites",
+        headers=OP,
+        json={
+            "site_id": "lot-y",
+            "kind": "lot",
+            "name": "Hafen",
+            "capacity": 20,
+            "lat": 51.3,
+            "lon": 12.3,
+            "lot_type": "UNDERGROUND",
+            "opening_hours": "24/7",
+            "park_and_ride": ["TRAIN"],
+        },
+    )
+    assert r.status_code == 201, r.text
+    site = r.json()
+    assert site["public_id"] >= 1 and site["lot_type"] == "UNDERGROUND" and site["park_and_ride"] == ["TRAIN"]
+    r = client.patch("/api/v1/sites/lot-y", headers=OP, json={"purpose": "BIKE", "address": "Kai 2, 04109 Leipzig"})
+    assert r.status_code == 200 and r.json()["purpose"] == "BIKE" and r.json()["lot_type"] == "UNDERGROUND"
+    (item,) = client.get("/api/public/v3/parking-sites").json()["items"]
+    assert (item["id"], item["type"], item["purpose"], item["address"]) == (
+        site["public_id"],
+        "UNDERGROUND",
+        "BIKE",
+        "Kai 2, 04109 Leipzig",
+    )
+    for bad in ({"lot_type": "GARAGE"}, {"opening_hours": "whenever"}, {"park_and_ride": ["FERRY"]}):
+        assert client.patch("/api/v1/sites/lot-y", headers=OP, json=bad).status_code == 422, bad

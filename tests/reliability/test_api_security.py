@@ -51,6 +51,7 @@ SAMPLE = {
     "lot_id": "lot-market",
     "line_id": "line-5",
     "key_id": "0123456789ab",
+    "parking_site_id": "1",
 }
 BODIES: dict[str, dict[str, Any]] = {
     "DeviceCreate": {"dev_eui": "a0000000000000f1", "codec": "nwave/nps405", "name": "n"},
@@ -86,7 +87,12 @@ def _body(op: dict[str, Any]) -> dict[str, Any]:
 
 GUARDED = [(m, p) for m, p, op in _operations() if op.get("security")]
 ADMIN_ONLY = [(m, p) for m, p in GUARDED if p.startswith("/api/v1/keys")]
-PUBLIC = [(m, p) for m, p, op in _operations() if not op.get("security") and not p.endswith("/stream")]
+PUBLIC = [
+    (m, p)
+    for m, p, op in _operations()
+    if not op.get("security") and not p.endswith("/stream") and not p.startswith("/api/public/")
+]
+OPEN_DATA = [(m, p, op) for m, p, op in _operations() if p.startswith("/api/public/")]  # the feeds, all public
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +162,15 @@ def test_operator_route_refuses_no_key_wrong_key_and_a_key_without_the_role(
         assert r.status_code not in (401, 403), r.text
 
 
-@pytest.mark.parametrize(("method", "path"), PUBLIC, ids=[f"{m} {p}" for m, p in PUBLIC])
+def test_the_open_data_feeds_need_no_key() -> None:
+    assert len(OPEN_DATA) >= 6 and not any(op.get("security") for _m, _p, op in OPEN_DATA)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    PUBLIC + [(m, p) for m, p, _ in OPEN_DATA],
+    ids=[f"{m} {p}" for m, p in PUBLIC + [(m, p) for m, p, _ in OPEN_DATA]],
+)
 def test_public_route_needs_no_key_and_ignores_a_bad_one(client: ApiClient, method: str, path: str) -> None:
     for headers in ({}, {"X-API-Key": "wrong"}):
         r = client.request(method, _concrete(path), headers=headers)
@@ -432,6 +446,17 @@ def test_public_cors_origins_do_not_open_operator_routes(app_client: Callable[..
             assert "access-control-allow-origin" not in r.headers, (path, origin)
             r = client.get(path, headers={**ADMIN, "Origin": origin})
             assert "access-control-allow-origin" not in r.headers, (path, origin)
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/public/v3/parking-sites", "/api/public/datex2/json", "/api/public/gtfs-rt/vehicle-positions.pb"]
+)
+def test_public_cors_origins_open_the_open_data_feeds(app_client: Callable[..., ApiClient], path: str) -> None:
+    client = app_client(cors_origins=["https://app.example"])
+    assert _preflight(client, path, "https://app.example").headers.get("access-control-allow-origin") == (
+        "https://app.example"
+    )
+    assert "access-control-allow-origin" not in _preflight(client, path, "https://evil.example").headers
 
 
 def test_operator_cors_origins_open_operator_routes_to_those_origins_only(app_client: Callable[..., ApiClient]) -> None:

@@ -103,3 +103,72 @@ def test_csv_with_site_and_param_columns(clean_db: str, tmp_path) -> None:
 def test_unreadable_documents_raise_a_clear_error(text: str, fmt: str) -> None:
     with pytest.raises(FleetError):
         parse_text(text, fmt)
+
+
+OPEN_DATA_YAML = """
+sites:
+  - site_id: lot-markt
+    kind: lot
+    name: Markt
+    capacity: 2
+    lat: 51.34
+    lon: 12.37
+    lot_type: car_park
+    purpose: CAR
+    park_and_ride: [TRAM, BUS]
+    address: "Markt 1, 04109 Leipzig"
+    opening_hours: "Mo-Sa 07:00-22:00; Su off"
+    has_fee: yes
+    fee_description: "2 EUR per hour"
+    public_url: https://example.org/markt
+  - {site_id: line-5, kind: line, gtfs_route_id: "de:5"}
+  - {site_id: bus-1, kind: vehicle, parent_id: line-5, capacity: 85, seated_capacity: 32, standing_capacity: 53}
+"""
+
+
+def test_open_data_facts_are_imported_from_yaml_and_csv(clean_db: str, tmp_path) -> None:
+    fleet = parse_text(OPEN_DATA_YAML, "yaml")
+    assert fleet.errors == []
+    path = tmp_path / "fleet.csv"
+    path.write_text(
+        "dev_eui,codec,site_id,site_kind,site_lot_type,site_park_and_ride,site_has_fee,site_opening_hours\n"
+        ',,lot-b,lot,UNDERGROUND,"train, bus",false,24/7\n'
+    )
+    csv_fleet = load_file(path)
+    assert csv_fleet.errors == []
+    with psycopg.connect(clean_db) as conn:
+        assert apply(conn, fleet).errors == [] and apply(conn, csv_fleet).errors == []
+        rows = conn.execute(
+            """SELECT site_id, lot_type, purpose, park_and_ride, has_fee, opening_hours, seated_capacity,
+                      standing_capacity, gtfs_route_id, public_id FROM sites ORDER BY site_id"""
+        ).fetchall()
+        again = apply(conn, parse_text(OPEN_DATA_YAML, "yaml"))
+    by_id = {r[0]: r[1:] for r in rows}
+    assert by_id["lot-markt"][:5] == ("CAR_PARK", "CAR", ["TRAM", "BUS"], True, "Mo-Sa 07:00-22:00; Su off")
+    assert by_id["lot-b"][:5] == ("UNDERGROUND", None, ["TRAIN", "BUS"], False, "24/7")
+    assert by_id["bus-1"][5:8] == (32, 53, None) and by_id["line-5"][7] == "de:5"
+    assert len({r[-1] for r in rows}) == 4 and all(r[-1] for r in rows)  # one integer id each
+    assert again.unchanged == 3
+
+
+def test_bad_open_data_facts_are_row_errors() -> None:
+    text = """
+sites:
+  - {site_id: l1, kind: lot, lot_type: GARAGE}
+  - {site_id: l2, kind: lot, purpose: BOAT}
+  - {site_id: l3, kind: lot, park_and_ride: [FERRY]}
+  - {site_id: l4, kind: lot, opening_hours: "whenever we like"}
+  - {site_id: l5, kind: lot, has_fee: maybe}
+  - {site_id: l6, kind: lot, public_url: "ftp://x"}
+  - {site_id: v1, kind: vehicle, seated_capacity: -1}
+"""
+    got = {(e.row, e.field) for e in parse_text(text, "yaml").errors}
+    assert got == {
+        (1, "lot_type"),
+        (2, "purpose"),
+        (3, "park_and_ride"),
+        (4, "opening_hours"),
+        (5, "has_fee"),
+        (6, "public_url"),
+        (7, "seated_capacity"),
+    }

@@ -144,3 +144,23 @@ def test_dead_letters_written_before_0004_are_merged_per_message(new_database) -
             "SELECT payload, received_at, repeats, last_received_at FROM dead_letters ORDER BY received_at"
         ).fetchall()
     assert rows == [(b"{broken", t, 3, t.replace(minute=20)), (b"{other", t.replace(minute=9), 1, None)]
+
+
+def test_open_data_migration_numbers_the_sites_that_exist(new_database) -> None:
+    url = new_database()
+    migrate(url)
+    with psycopg.connect(url) as conn:  # back to the schema before 0006, with sites already registered
+        conn.execute("DROP INDEX sites_public_id_idx")
+        conn.execute(
+            "ALTER TABLE sites DROP COLUMN public_id, DROP COLUMN lot_type, DROP COLUMN purpose,"
+            " DROP COLUMN park_and_ride, DROP COLUMN address, DROP COLUMN opening_hours, DROP COLUMN has_fee,"
+            " DROP COLUMN fee_description, DROP COLUMN operator_name, DROP COLUMN public_url,"
+            " DROP COLUMN seated_capacity, DROP COLUMN standing_capacity, DROP COLUMN gtfs_route_id"
+        )
+        conn.execute("DELETE FROM schema_migrations WHERE version = 6")
+        conn.execute("INSERT INTO sites (site_id, kind) VALUES ('a', 'lot'), ('b', 'lot'), ('c', 'line')")
+    assert migrate(url).applied == ["0006_open_data"]
+    with psycopg.connect(url) as conn:
+        conn.execute("INSERT INTO sites (site_id, kind) VALUES ('d', 'lot')")
+        ids = [r[0] for r in conn.execute("SELECT public_id FROM sites ORDER BY site_id").fetchall()]
+    assert len(set(ids)) == 4 and None not in ids

@@ -143,7 +143,7 @@ def test_demo_comes_up_serves_live_data_and_exits_by_itself_leaving_nothing(demo
     try:
         demo.wait_running()
         out = demo.output
-        for label in ("parking", "buses", "pickups", "API docs", "metrics"):
+        for label in ("parking", "buses", "pickups", "API docs", "open data", "metrics"):
             assert re.search(rf"^\s+{label}\s+http://", out, re.M), f"no {label} URL printed:\n{out}"
         assert "skipped" not in out, out
         pids = demo.child_pids()
@@ -153,6 +153,8 @@ def test_demo_comes_up_serves_live_data_and_exits_by_itself_leaving_nothing(demo
                 res = client.get(path)
                 assert res.status_code == 200 and res.headers["content-type"].startswith("text/html"), path
             assert client.get("/docs").status_code == 200
+            sites = client.get("/api/public/v3/parking-sites").json()["items"]
+            assert sites and all(s["type"] != "OTHER" for s in sites)  # the simulated registry's lot facts
             metrics = client.get("/metrics")
             assert metrics.status_code == 200 and "stadtpuls_" in metrics.text
             lots = client.get("/api/v1/parking/lots").json()["data"]
