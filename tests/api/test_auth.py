@@ -13,6 +13,7 @@ SAMPLE = {
     "dev_eui": "00000000000000aa",
     "key_id": "0123456789ab",
     "site_id": "nope",
+    "parking_site_id": "999999",
     "lot_id": "nope",
     "line_id": "nope",
 }
@@ -39,12 +40,12 @@ def _guarded_routes() -> list[tuple[str, str, str]]:
 GUARDED = _guarded_routes()
 
 
-def test_every_api_route_outside_parking_and_buses_is_guarded() -> None:
+def test_every_api_route_outside_parking_buses_and_the_map_is_guarded() -> None:
     ops = _operations()
     assert len(GUARDED) >= 20
     for method, path, guarded in ops:
         if path.startswith("/api/v1/"):
-            public = path.startswith(("/api/v1/parking", "/api/v1/buses"))
+            public = path.startswith(("/api/v1/parking", "/api/v1/buses", "/api/v1/map"))
             assert public != guarded, (method, path)
         else:
             assert not guarded, path
