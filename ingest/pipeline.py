@@ -16,6 +16,7 @@ import numpy as np
 
 from stadtpuls.schema import DEAD_LETTERS, UPLINKS
 
+from .authentic import future_rows, source_mismatches
 from .domain import map_domain
 from .envelopes import EnvelopeBatch, parse_batch
 from .envelopes.timestamps import datetime64_from_epoch
@@ -79,11 +80,13 @@ class Pipeline:
         *,
         max_message_bytes: int = 65536,
         store_simulated: bool = False,
+        max_clock_skew: float = 300.0,
         recent_stops: Callable[[list[str]], dict[str, tuple[str, np.datetime64]]] | None = None,
     ) -> None:
         self.registry = registry
         self.max_message_bytes = max_message_bytes
         self.store_simulated = store_simulated
+        self.max_clock_skew = max_clock_skew
         self.stops = StopTracker()
         self.recent_stops = recent_stops
 
@@ -93,8 +96,9 @@ class Pipeline:
         )
         reg = self.registry
         dead = [DeadLetter(r.index, r.stage, r.reason, lns=r.lns) for r in env.rejects]
-        n = len(env)
         dev = reg.lookup(env.dev_eui, env.lns_device_id)
+        env, dev = self._authentic(env, dev, topics, hub_time, dead)
+        n = len(env)
         known = dev >= 0
         dev_eui = env.dev_eui.copy()
         if known.any():
@@ -126,6 +130,29 @@ class Pipeline:
             batch.dead_letters = dead_letter_fields(dead, topics, payloads, hub_time)
             batch.n_dead = len(dead)
         return Prepared(batch, env, dead)
+
+    def _authentic(
+        self,
+        env: EnvelopeBatch,
+        dev: np.ndarray,
+        topics: Sequence[str],
+        hub_time: float,
+        dead: list[DeadLetter],
+    ) -> tuple[EnvelopeBatch, np.ndarray]:
+        """The batch without the uplinks that are not authentic (:mod:`ingest.authentic`): their source disagrees,
+        or their time lies ahead of the hub's clock; each becomes a dead letter at stage ``source``."""
+        refused = dict(source_mismatches(env, topics, dev, self.registry))
+        for r in future_rows(env, hub_time, self.max_clock_skew).tolist():
+            ahead = (env.time[r] - datetime64_from_epoch(hub_time)) / np.timedelta64(1, "s")
+            detail = f"{env.time[r]}Z is {ahead:.0f} s ahead (more than {self.max_clock_skew:g} s)"
+            refused.setdefault(r, f"time ahead of the hub's clock: {detail}")
+        if not refused:
+            return env, dev
+        for r, reason in sorted(refused.items()):
+            dead.append(DeadLetter(int(env.index[r]), "source", reason, env.dev_eui[r].decode() or None, env.lns[r]))
+        keep = np.ones(len(env), dtype=bool)
+        keep[list(refused)] = False
+        return env.select(keep), dev[keep]
 
     def _resets(self, env: EnvelopeBatch) -> list[tuple[bytes, np.datetime64]]:
         """Joins and counter-reset logs of registered devices, as (DevEUI, time)."""

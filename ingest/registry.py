@@ -26,7 +26,7 @@ KINDS = {"bin": 1, "space": 2, "vehicle": 3, "station": 4}
 _NUMERIC_SITE_PARAMS = ("depth_mm", "full_mm", "volume_l", "threshold_pct", "capacity")
 
 _QUERY = """
-SELECT d.dev_eui, d.codec, d.site_id, d.lns_device_id, d.params,
+SELECT d.dev_eui, d.codec, d.site_id, d.lns_device_id, d.params, d.lns_application_id,
        s.kind, s.parent_id, s.depth_mm, s.full_mm, s.volume_l, s.threshold_pct, s.capacity, s.params
 FROM devices d LEFT JOIN sites s ON s.site_id = d.site_id
 ORDER BY d.dev_eui
@@ -58,6 +58,10 @@ class Registry:
     by_lns_id: dict[str, int]
     site_names: list[str] = field(default_factory=list)
     parent_names: list[str] = field(default_factory=list)
+    # the network-server application each device is registered with (``app`` or ``app@tenant``) and its
+    # network-server device id, None where not registered (object arrays, one per device index)
+    app_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+    lns_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
 
     def __len__(self) -> int:
         return len(self.dev_euis)
@@ -103,7 +107,10 @@ def load_registry(conn: psycopg.Connection[Any]) -> Registry:
     site_names: list[str] = []
     parent_names: list[str] = []
     by_lns_id: dict[str, int] = {}
-    for i, (_eui, codec_id, site_id, lns_id, dparams, skind, parent, *site_vals) in enumerate(rows):
+    app_ids = np.full(n, None, dtype=object)
+    lns_ids = np.full(n, None, dtype=object)
+    for i, (_eui, codec_id, site_id, lns_id, dparams, app_id, skind, parent, *site_vals) in enumerate(rows):
+        app_ids[i], lns_ids[i] = app_id, lns_id
         if codec_id not in codec_pos:
             codec_pos[codec_id] = len(codec_ids)
             codec_ids.append(codec_id)
@@ -151,4 +158,6 @@ def load_registry(conn: psycopg.Connection[Any]) -> Registry:
         by_lns_id=by_lns_id,
         site_names=site_names,
         parent_names=parent_names,
+        app_ids=app_ids,
+        lns_ids=lns_ids,
     )

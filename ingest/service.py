@@ -72,6 +72,7 @@ class IngestService:
                 registry_refresh=s.registry_refresh,
                 max_message_bytes=s.max_message_bytes,
                 store_simulated=s.store_simulated,
+                max_clock_skew=s.max_clock_skew,
             ),
             self.inbox,
             self.source,

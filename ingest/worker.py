@@ -69,6 +69,7 @@ class WorkerConfig:
     writers: int = 2
     max_message_bytes: int = 65536
     store_simulated: bool = False
+    max_clock_skew: float = 300.0
 
 
 class Worker:
@@ -127,6 +128,7 @@ class Worker:
                 registry,
                 max_message_bytes=self.config.max_message_bytes,
                 store_simulated=self.config.store_simulated,
+                max_clock_skew=self.config.max_clock_skew,
                 recent_stops=self._recent_stops,
             )
             self.committer = Committer(self.pipeline, self.metrics)

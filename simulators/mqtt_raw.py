@@ -243,15 +243,23 @@ def publish_all(
     chunk: int = 500,
     client_id: str = "",
     timeout: float = 300.0,
+    rate: float | None = None,
 ) -> float:
-    """Publish ``messages`` (topic, payload) in order at QoS 1, ``chunk`` at a time; returns the seconds from the
-    connection until the broker has acknowledged the last one."""
+    """Publish ``messages`` (topic, payload) in order at QoS 1, ``chunk`` at a time (at most ``rate`` messages a
+    second when given, for a stream that lasts); returns the seconds from the connection until the broker has
+    acknowledged the last one."""
     start = time.perf_counter()
     pub = RawPublisher(url, client_id or f"stadtpuls-pub-{time.monotonic_ns()}", window=window)
+    if rate is not None:
+        chunk = max(1, min(chunk, int(rate / 20)))  # about 20 chunks a second
     try:
         encoded = {topic: topic.encode() for topic in {topic for topic, _ in messages}}
         for i in range(0, len(messages), chunk):
             pub.publish_many([(encoded[topic], payload) for topic, payload in messages[i : i + chunk]])
+            if rate is not None:
+                ahead = (i + chunk) / rate - (time.perf_counter() - start)
+                if ahead > 0:
+                    time.sleep(ahead)
         pub.wait_acked(timeout)
         return time.perf_counter() - start
     finally:

@@ -89,7 +89,20 @@ LOT_TYPES = (
 )
 PURPOSES = ("CAR", "BIKE", "MOTORCYCLE", "ITEM")
 PARK_AND_RIDE = ("CARPOOL", "TRAIN", "BUS", "TRAM", "YES", "NO")
-DEVICE_COLUMNS = ("dev_eui", "codec", "name", "site_id", "lns_device_id", "lat", "lon", "report_interval_s", "params")
+DEVICE_COLUMNS = (
+    "dev_eui",
+    "codec",
+    "name",
+    "site_id",
+    "lns_device_id",
+    "lns_application_id",
+    "lat",
+    "lon",
+    "report_interval_s",
+    "params",
+)
+# a network-server application id, optionally with its tenant: "city-sensors", "city-sensors@ttn", a UUID
+_APPLICATION = re.compile(r"^[^/#+@\s]+(@[^/#+@\s]+)?$")
 _INT = {
     "depth_mm",
     "full_mm",
@@ -285,6 +298,11 @@ def _check_device(d: dict[str, Any], row: int, errors: list[RowError], codecs: s
         errors.append(RowError("devices", row, "lon", "must be between -180 and 180"))
     if d["report_interval_s"] is not None and d["report_interval_s"] <= 0:
         errors.append(RowError("devices", row, "report_interval_s", "must be positive"))
+    app = d.get("lns_application_id")
+    if app is not None and not _APPLICATION.match(str(app)):
+        errors.append(
+            RowError("devices", row, "lns_application_id", "an application id, or application@tenant, without / # +")
+        )
     d["name"] = d["name"] or ""
 
 

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     spool_max_bytes: int = Field(1 << 30, ge=1 << 20, description="spool size limit in bytes")
     max_message_bytes: int = Field(65536, ge=256, description="larger MQTT messages are dead-lettered")
     store_simulated: bool = Field(False, description="store TTS console-simulated uplinks as readings")
+    max_clock_skew: float = Field(
+        300.0, gt=0, le=86400, description="seconds an uplink's time may lie ahead of the hub's clock"
+    )
     registry_refresh: float = Field(10.0, gt=0, description="seconds between device registry refreshes")
     metrics_port: int = Field(9108, ge=0, le=65535, description="ingest Prometheus metrics port (0 = off)")
 

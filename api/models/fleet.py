@@ -41,6 +41,13 @@ class DeviceFields(_Body):
     name: str = Field("", max_length=200)
     site_id: str | None = Field(None, pattern=ID_PATTERN)
     lns_device_id: str | None = Field(None, min_length=1, max_length=100)
+    lns_application_id: str | None = Field(
+        None,
+        max_length=200,
+        pattern=r"^[^/#+@\s]+(@[^/#+@\s]+)?$",
+        description="network-server application (TTS `app` or `app@tenant`, ChirpStack application id); "
+        "uplinks naming another are refused",
+    )
     lat: float | None = Field(None, ge=-90, le=90)
     lon: float | None = Field(None, ge=-180, le=180)
     report_interval_s: int = Field(3600, gt=0, le=30 * 86400)
@@ -61,6 +68,13 @@ class DeviceUpdate(_Body):
     name: str | None = Field(None, max_length=200)
     site_id: str | None = Field(None, pattern=ID_PATTERN)
     lns_device_id: str | None = Field(None, min_length=1, max_length=100)
+    lns_application_id: str | None = Field(
+        None,
+        max_length=200,
+        pattern=r"^[^/#+@\s]+(@[^/#+@\s]+)?$",
+        description="network-server application (TTS `app` or `app@tenant`, ChirpStack application id); "
+        "uplinks naming another are refused",
+    )
     lat: float | None = Field(None, ge=-90, le=90)
     lon: float | None = Field(None, ge=-180, le=180)
     report_interval_s: int | None = Field(None, gt=0, le=30 * 86400)
@@ -73,6 +87,7 @@ class DevicePublic(BaseModel):
     name: str
     site_id: str | None
     lns_device_id: str | None
+    lns_application_id: str | None = None
     lat: float | None
     lon: float | None
     report_interval_s: int

@@ -8,6 +8,8 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from stadtpuls.fleet import DEVICE_COLUMNS
+
 __all__ = [
     "count_devices",
     "delete_device",
@@ -19,8 +21,9 @@ __all__ = [
     "uplinks",
 ]
 
-COLUMNS = ("dev_eui", "codec", "name", "site_id", "lns_device_id", "lat", "lon", "report_interval_s", "params")
-_SELECT = """SELECT d.dev_eui, d.codec, d.name, d.site_id, d.lns_device_id, d.lat, d.lon, d.report_interval_s,
+COLUMNS = DEVICE_COLUMNS
+_SELECT = """SELECT d.dev_eui, d.codec, d.name, d.site_id, d.lns_device_id, d.lns_application_id, d.lat, d.lon,
+       d.report_interval_s,
        d.params, d.created_at, d.updated_at,
        (SELECT max(u.time) FROM uplinks u WHERE u.dev_eui = d.dev_eui) AS last_seen
 FROM devices d"""

@@ -24,7 +24,7 @@ async def list_dead_letters(
     conn: ConnDep,
     _: OperatorKey,
     stage: Annotated[
-        str | None, Query(max_length=32, description="envelope | device | codec | database | size")
+        str | None, Query(max_length=32, description="envelope | size | source | device | codec | database")
     ] = None,
     dev_eui: Annotated[str | None, Query(pattern=r"^[0-9a-fA-F]{16}$")] = None,
     start: Annotated[datetime | None, Query(description="received at or after")] = None,

@@ -36,10 +36,15 @@ devices:
 """
 
 
-def _topic(name: str) -> str:
-    if name.startswith("tts"):
-        return "v3/app1@ttn/devices/dev/up"
-    return "application/00000000-0000-0000-0000-000000000001/device/0101010101010101/event/up"
+def _topic(name: str, body: bytes) -> str:
+    """The topic the network server publishes the sample on: the application and device its body names."""
+    tts = name.startswith("tts")
+    env = parse_batch(["v3/x/devices/x/up" if tts else "application/x/device/x/event/up"], [body], time.time())
+    if not len(env):  # not an uplink: any topic of the server's layout
+        return "v3/app1@ttn/devices/dev/up" if tts else "application/app1/device/0101010101010101/event/up"
+    if tts:
+        return f"v3/{env.app_id[0]}@ttn/devices/{env.lns_device_id[0]}/up"
+    return f"application/{env.app_id[0]}/device/{env.dev_eui[0].decode()}/event/up"
 
 
 def test_every_sample_message_stored_once_with_its_domain_rows(
@@ -47,7 +52,7 @@ def test_every_sample_message_stored_once_with_its_domain_rows(
 ) -> None:
     register(clean_db, FLEET)
     files = sorted(SAMPLES.glob("*.json"))
-    messages = [(_topic(f.name), f.read_bytes()) for f in files]
+    messages = [(_topic(f.name, f.read_bytes()), f.read_bytes()) for f in files]
     expected = parse_batch([t for t, _ in messages], [p for _, p in messages], time.time())
     keys = {bytes(k) for k in expected.dedup_key}
     assert len(keys) >= 5  # the uplink samples of both servers (two ChirpStack v4 samples are one uplink)
