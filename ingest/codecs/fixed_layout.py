@@ -1,0 +1,780 @@
+"""Fixed-layout frames described once: the batch decoder, the per-message decoder and the encoder of the
+Netvox, Nwave, Bosch and Dragino codecs all derive from one :class:`Layout`.
+
+A fixed-layout frame is chosen by its fPort (and within an fPort by conditions on its bytes), and every
+field sits at a fixed place. A layout is data:
+
+* :class:`Port` per fPort: the length rule (at least ``need`` bytes, or exactly), the frame's ``type`` text,
+  whether the payload itself is the output (``raw``), rows that fail on a byte condition (``fail``) and the
+  encoder's frame size;
+* :class:`Group` s of fields with the fPorts and byte conditions (:func:`is_`, :func:`not_`,
+  :class:`Length`) under which a frame has them;
+* fields (:class:`Num`, :class:`Flag`, :class:`Label`, :class:`Table`, :class:`Marker`, :class:`Hex`,
+  :class:`Version`; a codec may add its own kind with the same three methods): where the value sits (byte
+  offset, number type, mask, shift), how raw bits become the value (``(raw * mul + add) / div``, a table)
+  and the conditions under which the frame has it. Each kind reads a batch (``read``), one payload
+  (``read_row``) and writes frames (``write``).
+
+Decoding a batch (:meth:`Layout.decode`):
+
+1. fPorts become small codes in one lookup (:class:`~ingest.codecs.row_classes.PortCodes`); rows of other
+   fPorts fail (or decode to ``{}``), rows too short (or of the wrong length) fail with the length reason.
+2. *Common* groups (the bulk of the traffic) are read over the whole batch, straight from the buffer (or
+   from the ``(n, width)`` frames when every frame has one width), with a ``where`` mask per condition:
+   no gather, no scatter.
+3. *Sparse* groups (rare frame types) are cut out of the batch and read on their own rows.
+
+Encoding (:meth:`Layout.encode`) writes the fields in the order of their group, each where its conditions
+hold on the bytes written so far: selector fields (a command byte, a mode) come first; the codec may write
+selector bytes that no field holds beforehand (``prepare``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from .base import Decoded, EncodeError, FieldSpec
+from .batch import Rows, format_unique, hex_column, lut, pack, row_count, subset, wrong_length
+from .builder import Builder
+from .encoding import batch_size, be_bytes, dotted_bytes, field_values, le_bytes, pack_lists, to_codes, to_ints
+from .lazy_columns import Later, Lookup
+from .row_classes import PortCodes, at_least, fail_by_length, frames, heads, length_masks, one_of, payload_lists
+
+__all__ = [
+    "OPTIONAL",
+    "REQUIRED",
+    "Field",
+    "Flag",
+    "Group",
+    "Hex",
+    "Is",
+    "Label",
+    "Layout",
+    "Length",
+    "Marker",
+    "Num",
+    "Port",
+    "Table",
+    "Version",
+    "View",
+    "is_",
+    "not_",
+]
+
+
+class _Sentinel:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+#: ``default`` of a field that ``encode()`` input must give (wherever its conditions hold).
+REQUIRED: Any = _Sentinel("REQUIRED")
+#: ``default`` of a field that ``encode()`` input may leave out: its bits stay as they are.
+OPTIONAL: Any = _Sentinel("OPTIONAL")
+
+
+# --- conditions ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Is:
+    """``(byte[at] & mask)`` is one of ``values`` (``negate``: none of them)."""
+
+    at: int
+    values: tuple[int, ...]
+    mask: int = 0xFF
+    negate: bool = False
+
+    def test(self, byte: np.ndarray) -> np.ndarray:
+        b = byte if self.mask == 0xFF else byte & np.uint8(self.mask)
+        hit = one_of(b, self.values, _table(self.values))
+        return ~hit if self.negate else hit
+
+    def test_row(self, b: bytes) -> bool:
+        return ((b[self.at] & self.mask) in self.values) != self.negate
+
+
+def is_(at: int, *values: int, mask: int = 0xFF) -> Is:
+    return Is(at, values, mask)
+
+
+def not_(at: int, *values: int, mask: int = 0xFF) -> Is:
+    return Is(at, values, mask, negate=True)
+
+
+@dataclass(frozen=True)
+class Length:
+    """The payload has at least ``at_least`` bytes."""
+
+    at_least: int
+
+
+Cond = Is | Length
+
+
+def _table(values: tuple[int, ...]) -> np.ndarray:
+    table = np.zeros(256, dtype=bool)
+    table[list(values)] = True
+    return table
+
+
+# --- views: the bytes of some rows ----------------------------------------------------------------------
+
+
+class View:
+    """The bytes of some rows of a batch: ``rows`` (``slice(None)`` for all) as a 2-D ``data`` array, or
+    (the whole batch, payloads of several lengths) read column by column straight from the buffer."""
+
+    def __init__(
+        self, rows: Rows, offsets: np.ndarray, data: np.ndarray | None = None, buf: np.ndarray | None = None
+    ) -> None:
+        self.rows = rows
+        self.offsets = offsets  # the whole batch's
+        self.data = data
+        self.buf = buf
+        self._bytes: dict[int, np.ndarray] = {}
+        self._long: dict[int, np.ndarray] = {}
+
+    def byte(self, j: int) -> np.ndarray:
+        if self.data is not None:
+            return self.data[:, j]
+        col = self._bytes.get(j)
+        if col is None:
+            assert self.buf is not None
+            n = row_count(self.offsets)
+            col = np.take(self.buf[j:], self.offsets[:-1], mode="clip") if len(self.buf) > j else np.zeros(n, np.uint8)
+            self._bytes[j] = col
+        return col
+
+    def number(self, at: int, dtype: np.dtype) -> np.ndarray:
+        """Bytes ``at ..`` read as one number of ``dtype`` (native byte order; may be a view)."""
+        if self.data is not None and (self.data.strides[1:] == (1,) or dtype.itemsize == 1):
+            return self.data[:, at : at + dtype.itemsize].view(dtype)[:, 0]
+        width = dtype.itemsize
+        if width == 1:
+            return self.byte(at).view(dtype)
+        value = np.zeros(len(self.byte(at)), dtype=f"u{width}")
+        for j in range(width):
+            shift = 8 * (width - 1 - j) if dtype.str[0] == ">" else 8 * j
+            value |= self.byte(at + j).astype(value.dtype) << shift
+        return value.view(dtype.newbyteorder("="))
+
+    def at_least(self, k: int) -> np.ndarray:
+        mask = self._long.get(k)
+        if mask is None:
+            if isinstance(self.rows, slice):
+                mask = at_least(self.offsets, k)
+            else:
+                mask = self.offsets[self.rows + 1] - self.offsets[self.rows] >= k
+            self._long[k] = mask
+        return mask
+
+    def test(self, conds: Sequence[Cond]) -> np.ndarray | None:
+        """Rows where all ``conds`` hold (None: no condition)."""
+        mask: np.ndarray | None = None
+        for c in conds:
+            m = self.at_least(c.at_least) if isinstance(c, Length) else c.test(self.byte(c.at))
+            mask = m if mask is None else mask & m
+        return mask
+
+    def take(self, mask: np.ndarray, width: int) -> View:
+        """The rows where ``mask`` holds, their first ``width`` bytes gathered into a 2-D array."""
+        if self.data is not None:
+            rows, data = subset(self.rows, self.data, mask)
+            return View(rows, self.offsets, data=data)
+        idx = np.flatnonzero(mask)
+        assert self.buf is not None
+        return View(idx, self.offsets, data=heads(self.buf, self.offsets[idx], width))
+
+
+# --- fields ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Field:
+    """What every field kind has: its output key, the conditions under which a frame has it, when its
+    value is JSON null instead, and its ``encode()`` default (:data:`REQUIRED`, :data:`OPTIONAL` or a
+    value). ``encoded`` False: derived from other fields, not an ``encode()`` input."""
+
+    name: str
+    when: tuple[Cond, ...] = field(default=(), kw_only=True)
+    null_when: tuple[Cond, ...] = field(default=(), kw_only=True)
+    default: Any = field(default=REQUIRED, kw_only=True)
+    encoded: bool = field(default=True, kw_only=True)
+
+    @property
+    def extent(self) -> int:
+        """Bytes a frame needs for this field."""
+        return 0
+
+    def read(self, view: View) -> Any:
+        """Values for every row of ``view``: an array, a :class:`Lookup` or a :class:`Later`."""
+        raise NotImplementedError
+
+    def present(self, view: View) -> np.ndarray | None:
+        """Rows that have the key at all (None: every row the conditions select)."""
+        return None
+
+    def null(self, view: View) -> np.ndarray | None:
+        return None
+
+    def read_row(self, b: bytes) -> Any:
+        """The value in one payload; :data:`ABSENT` when the frame has no such key."""
+        raise NotImplementedError
+
+    def write(self, codec_id: str, frames: np.ndarray, rows: np.ndarray, values: np.ndarray) -> None:
+        """Write ``values`` (one per row of ``rows``) into ``frames``."""
+        raise NotImplementedError
+
+    def put(self, out: Builder, view: View, where: np.ndarray | None) -> None:
+        """Decode into ``out`` for the rows of ``view`` where ``where`` holds."""
+        present = self.present(view)
+        if present is not None:
+            where = present if where is None else where & present
+        if where is not None and not where.any():
+            return
+        null = self.null(view)
+        if self.null_when:
+            nulls = view.test(self.null_when)
+            null = nulls if null is None else null | nulls
+        out.set(self.name, view.rows, self.read(view), where=where, null=null)
+
+
+ABSENT: Any = _Sentinel("ABSENT")
+
+
+def _put_bits(frames: np.ndarray, rows: np.ndarray, at: int, dtype: np.dtype, mask: int, word: np.ndarray) -> None:
+    """Write ``word`` (ints) under ``mask`` into the ``dtype``-sized number at byte ``at`` of ``rows``."""
+    width = dtype.itemsize
+    big = dtype.str[0] != "<"
+    to_bytes = be_bytes if big else le_bytes
+    keep = to_bytes(np.array([~mask & ((1 << (8 * width)) - 1)]), width)[0]
+    new = to_bytes(word & mask, width)
+    frames[rows, at : at + width] = (frames[rows, at : at + width] & keep) | new
+
+
+def _bits(dtype: np.dtype) -> int:
+    return 8 * dtype.itemsize
+
+
+@dataclass(frozen=True)
+class Num(Field):
+    """A number: ``raw = (number at byte at & mask) >> shift``, value ``(raw * mul + add) / div`` (no division
+    when ``div`` is 1: an integer). ``type`` is a numpy type string (``"u1"``, ``">i2"``, ``"<u4"``)."""
+
+    at: int = 0
+    type: str = "u1"
+    mask: int | None = None
+    shift: int = 0
+    mul: int = 1
+    add: int = 0
+    div: int = 1
+
+    @property
+    def extent(self) -> int:
+        return self.at + np.dtype(self.type).itemsize
+
+    def _raw(self, view: View) -> np.ndarray:
+        raw = view.number(self.at, np.dtype(self.type))
+        if self.mask is not None:
+            raw = raw & raw.dtype.type(self.mask)
+        if self.shift:
+            raw = raw >> raw.dtype.type(self.shift)
+        return raw
+
+    def read(self, view: View) -> Any:
+        raw = self._raw(view)
+        if self.mul != 1 or self.add:
+            raw = raw.astype(np.int64)
+            if self.mul != 1:
+                raw *= self.mul
+            if self.add:
+                raw += self.add
+        if self.div != 1:
+            return raw / self.div
+        if not raw.flags.owndata or raw.dtype.byteorder not in "=|":
+            return raw.astype(raw.dtype.newbyteorder("="))
+        return raw
+
+    def read_row(self, b: bytes) -> Any:
+        dt = np.dtype(self.type)
+        raw = int.from_bytes(b[self.at : self.at + dt.itemsize], "little" if dt.str[0] == "<" else "big")
+        if dt.kind == "i" and raw >= 1 << (_bits(dt) - 1):
+            raw -= 1 << _bits(dt)
+        if self.mask is not None:
+            raw &= self.mask
+        raw = (raw >> self.shift) * self.mul + self.add
+        return raw / self.div if self.div != 1 else raw
+
+    def limits(self) -> tuple[int, int]:
+        dt = np.dtype(self.type)
+        if self.mask is not None:
+            return 0, self.mask >> self.shift
+        if dt.kind == "i":
+            return -(1 << (_bits(dt) - 1)), (1 << (_bits(dt) - 1)) - 1
+        return 0, (1 << _bits(dt)) - 1
+
+    def to_raw(self, codec_id: str, values: np.ndarray) -> np.ndarray:
+        lo, hi = self.limits()
+        if self.mul == 1 and not self.add:
+            return to_ints(codec_id, self.name, values, lo, hi, self.div)
+        try:
+            v = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise EncodeError(codec_id, self.name, "not a number") from None
+        return to_ints(codec_id, self.name, (v * self.div - self.add) / self.mul, lo, hi)
+
+    def write(self, codec_id: str, frames: np.ndarray, rows: np.ndarray, values: np.ndarray) -> None:
+        dt = np.dtype(self.type)
+        full = (1 << _bits(dt)) - 1
+        mask = full if self.mask is None else self.mask
+        _put_bits(frames, rows, self.at, dt, mask, self.to_raw(codec_id, values) << self.shift)
+
+
+@dataclass(frozen=True)
+class Flag(Num):
+    """A bit (``mask``) of byte ``at`` as a bool; ``false=None`` gives JSON null for a clear bit."""
+
+    mask: int | None = 1
+    false: bool | None = False
+
+    def _bit(self, view: View) -> np.ndarray:
+        return np.bitwise_and(view.byte(self.at), np.uint8(self.mask or 0))
+
+    def read(self, view: View) -> Any:
+        return self._bit(view).astype(bool)
+
+    def null(self, view: View) -> np.ndarray | None:
+        return None if self.false is not None else self._bit(view) == 0
+
+    def read_row(self, b: bytes) -> Any:
+        return True if b[self.at] & (self.mask or 0) else self.false
+
+    def write(self, codec_id: str, frames: np.ndarray, rows: np.ndarray, values: np.ndarray) -> None:
+        mask = self.mask or 0
+        bits = np.where(np.equal(values, True), mask, 0)
+        _put_bits(frames, rows, self.at, np.dtype("u1"), mask, bits)
+
+
+@dataclass(frozen=True)
+class Label(Num):
+    """A text from ``table`` by the raw number; absent where the table has no entry. ``nonzero``: the raw
+    number is 1 for any non-zero byte. ``encode()`` writes ``unnamed`` for None."""
+
+    table: Mapping[int, str] = field(default_factory=dict)
+    nonzero: bool = False
+    unnamed: int = 0
+
+    @cached_property
+    def _tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """The texts by raw number (None where unnamed) and which raw numbers are named."""
+        size = max([*self.table, 1 if self.nonzero else 0, (0xFF if self.mask is None else self.mask) >> self.shift])
+        names = [self.table.get(i) for i in range(size + 1)]
+        return lut(names, size + 1), np.array([name is not None for name in names])
+
+    def _codes(self, view: View) -> np.ndarray:
+        if self.nonzero:
+            return (view.byte(self.at) != 0).view(np.uint8)
+        raw = self._raw(view)
+        return raw.copy() if not raw.flags.owndata else raw
+
+    def present(self, view: View) -> np.ndarray | None:
+        known = self._tables[1]
+        if known.all():
+            return None
+        return np.take(known, self._codes(view))
+
+    def read(self, view: View) -> Any:
+        return Lookup(self._tables[0], self._codes(view))
+
+    def read_row(self, b: bytes) -> Any:
+        raw = int(b[self.at] != 0) if self.nonzero else super().read_row(b)
+        return self.table.get(raw, ABSENT)
+
+    def write(self, codec_id: str, frames: np.ndarray, rows: np.ndarray, values: np.ndarray) -> None:
+        values = np.asarray(values, dtype=object)
+        named = np.array([v is not None for v in values.tolist()], dtype=bool)
+        codes = np.full(len(values), self.unnamed, dtype=np.int64)
+        if named.any():
+            reverse = {text: code for code, text in sorted(self.table.items(), reverse=True)}
+            codes[named] = to_codes(codec_id, self.name, values[named].astype(str), reverse)
+        super().write(codec_id, frames, rows, codes)
+
+
+@dataclass(frozen=True)
+class Table(Num):
+    """A number from ``values`` by the raw number (None entries: JSON null). ``encode()`` takes the largest
+    raw number whose value is at most the input (``values`` ascending)."""
+
+    values: tuple[int | float | bool | None, ...] = ()
+    kind: str = "int"
+
+    @cached_property
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        vals = np.array([0 if v is None else v for v in self.values], dtype=self.kind)
+        nulls = np.array([v is None for v in self.values], dtype=bool)
+        return vals, nulls
+
+    def read(self, view: View) -> Any:
+        return np.take(self._arrays[0], self._raw(view))
+
+    def null(self, view: View) -> np.ndarray | None:
+        nulls = self._arrays[1]
+        return np.take(nulls, self._raw(view)) if nulls.any() else None
+
+    def read_row(self, b: bytes) -> Any:
+        return self.values[super().read_row(b)]
+
+    def write(self, codec_id: str, frames: np.ndarray, rows: np.ndarray, values: np.ndarray) -> None:
+        given = to_ints(codec_id, self.name, values, 0, 1 << 40)
+        raw = np.searchsorted(np.array(self.values, dtype=np.int64), given, side="right") - 1
+        dt = np.dtype(self.type)
+        mask = (1 << _bits(dt)) - 1 if self.mask is None else self.mask
+        _put_bits(frames, rows, self.at, dt, mask, raw.astype(np.int64) << self.shift)
+
+
+@dataclass(frozen=True)
+class Marker(Field):
+    """``text`` where bit ``mask`` of byte ``at`` is set (absent otherwise); ``encode()`` sets the bit for any
+    input but None, False, "" and NaN."""
+
+    at: int = 0
+    mask: int = 0x80
+    text: str = ""
+
+    @property
+    def extent(self) -> int:
+        return self.at + 1
+
+    def present(self, view: View) -> np.ndarray | None:
+        return (view.byte(self.at) & np.uint8(self.mask)) != 0
+
+    def read(self, view: View) -> Any:
+        return self.text
+
+    def read_row(self, b: bytes) -> Any:
+        return self.text if b[self.at] & self.mask else ABSENT
+
+    def write(self, codec_id: str, frames: np.ndarray, rows: np.ndarray, values: np.ndarray) -> None:
+        flags = np.array([v is not None and v is not False and v != "" and v == v for v in values.tolist()])
+        frames[rows[flags], self.at] |= self.mask
+
+
+@dataclass(frozen=True)
+class Hex(Field):
+    """The bytes at ``at`` (offsets) as lowercase hex, each byte followed by ``sep``."""
+
+    at: tuple[int, ...] = ()
+    sep: str = ""
+
+    @property
+    def extent(self) -> int:
+        return max(self.at) + 1
+
+    def read(self, view: View) -> Any:
+        if view.data is not None and self.at == tuple(range(self.at[0], self.at[-1] + 1)):
+            chosen = view.data[:, self.at[0] : self.at[-1] + 1]
+        else:
+            chosen = np.stack([view.byte(j) for j in self.at], axis=1)
+        return Later(hex_column, chosen, False, self.sep)
+
+    def read_row(self, b: bytes) -> Any:
+        return "".join(f"{b[i]:02x}{self.sep}" for i in self.at)
+
+    def write(self, codec_id: str, frames: np.ndarray, rows: np.ndarray, values: np.ndarray) -> None:
+        uniq, inverse = np.unique(np.asarray(values).astype(str), return_inverse=True)
+        table = np.zeros((len(uniq), len(self.at)), dtype=np.uint8)
+        for i, text in enumerate(uniq.tolist()):
+            try:
+                raw = bytes.fromhex(text)
+            except ValueError:
+                raw = b""
+            if len(raw) != len(self.at) or text != text.lower():
+                raise EncodeError(codec_id, self.name, f"not {len(self.at)} lowercase hex bytes: {text!r}")
+            table[i] = np.frombuffer(raw, dtype=np.uint8)
+        frames[np.ix_(rows, np.array(self.at))] = table[inverse.reshape(-1)]
+
+
+def _dotted(k: int) -> str:
+    return f"{k >> 16}.{k >> 8 & 255}.{k & 255}"
+
+
+@dataclass(frozen=True)
+class Version(Field):
+    """Three bytes from ``at`` as a dotted version text (``"2.4.9"``)."""
+
+    at: int = 0
+
+    @property
+    def extent(self) -> int:
+        return self.at + 3
+
+    def read(self, view: View) -> Any:
+        a, b, c = (view.byte(self.at + j).astype(np.int64) for j in range(3))
+        return Later(format_unique, (a << 16) | (b << 8) | c, _dotted)
+
+    def read_row(self, b: bytes) -> Any:
+        return f"{b[self.at]}.{b[self.at + 1]}.{b[self.at + 2]}"
+
+    def write(self, codec_id: str, frames: np.ndarray, rows: np.ndarray, values: np.ndarray) -> None:
+        frames[rows, self.at : self.at + 3] = dotted_bytes(codec_id, self.name, values)
+
+
+# --- the layout -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Port:
+    """An fPort's frames: at least ``need`` bytes (``exact``: exactly), their ``type`` text, ``raw``: the
+    payload is the output (a list of byte values), ``fail``: (condition, reason) of rows that decode to an
+    error, ``size``: the bytes ``encode()`` writes (default ``need``)."""
+
+    port: int
+    need: int = 0
+    exact: bool = False
+    type: str | None = None
+    raw: bool = False
+    fail: tuple[tuple[Cond, str], ...] = ()
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class Group:
+    """Fields that the frames of ``ports`` have where ``when`` holds. ``sparse``: a rare frame type, read
+    on its own rows rather than over the whole batch."""
+
+    ports: tuple[int, ...]
+    fields: tuple[Field, ...]
+    when: tuple[Cond, ...] = ()
+    sparse: bool = False
+
+    @property
+    def extent(self) -> int:
+        return max([f.extent for f in self.fields] + [c.at + 1 for c in self.when if isinstance(c, Is)])
+
+
+@dataclass
+class Layout:
+    """A codec's fixed-layout frames. ``unknown_port``: the error text of any other fPort (None: such rows
+    decode to ``{}``); ``width``: every frame is read through its first ``width`` bytes (the length rules
+    are then the same for every fPort); ``type_key``/``raw_key``: the output keys of a frame's type text
+    and raw payload."""
+
+    ports: tuple[Port, ...]
+    groups: tuple[Group, ...]
+    unknown_port: str | None = None
+    width: int | None = None
+    type_key: str = "type"
+    raw_key: str = "bytes"
+    _by_port: dict[int, Port] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._by_port = {p.port: p for p in self.ports}
+        self._codes = PortCodes(self._by_port)
+        self._code_of = {p.port: i + 1 for i, p in enumerate(self.ports)}
+        self._need = np.array([0, *(p.need for p in self.ports)])
+        types = [p.type for p in self.ports]
+        self._types = lut([None, *types], len(types) + 1) if any(types) else None
+
+    def port(self, f_port: int) -> Port | None:
+        return self._by_port.get(f_port)
+
+    def _reason(self, port: int, length: int) -> str:
+        p = self._by_port[port]
+        if self.width:
+            return wrong_length(length, str(self.width))
+        return wrong_length(length, str(p.need) if p.exact else f"at least {p.need}")
+
+    # --- batch decoding -----------------------------------------------------------------------------------
+
+    def decode(self, fields: Sequence[FieldSpec], f_port: np.ndarray, buf: np.ndarray, offsets: np.ndarray) -> Decoded:
+        offsets = np.asarray(offsets, dtype=np.int64)
+        buf = np.asarray(buf, dtype=np.uint8)
+        port = np.asarray(f_port, dtype=np.int64)
+        n = row_count(offsets)
+        out = Builder(n, fields)
+        code = self._codes(port)
+        if self.unknown_port is not None:
+            out.fail(slice(None), self.unknown_port, where=code == 0)
+        if self._types is not None:
+            out.set(self.type_key, slice(None), Lookup(self._types, code), where=code != 0)
+        view, code, long_enough = self._view(out, port, code, buf, offsets)
+        if view is None:
+            return out.build()
+        masks: dict[tuple[int, ...], np.ndarray | None] = {}
+        for group in self.groups:
+            if not group.sparse:
+                self._decode_group(out, view, group, self._port_mask(masks, code, group.ports))
+        for group in self.groups:
+            if group.sparse:
+                mask = _both(self._port_mask(masks, code, group.ports), long_enough)
+                mask = _both(mask, view.test(group.when))
+                if mask is None:
+                    mask = np.ones(len(code), dtype=bool)
+                if not mask.any():
+                    continue
+                sub = view.take(mask, group.extent)
+                for f in group.fields:
+                    f.put(out, sub, sub.test(f.when))
+        for p in self.ports:
+            k = self._code_of[p.port]
+            for cond, reason in p.fail:
+                where = code == k
+                if long_enough is not None:
+                    where = where & long_enough
+                hit = view.test((cond,))
+                out.fail(view.rows, reason, where=where if hit is None else where & hit)
+            if p.raw:
+                rows = np.flatnonzero(code == k)
+                if len(rows):
+                    out.set(self.raw_key, rows, payload_lists(buf, offsets, rows))
+        return out.build()
+
+    def _view(
+        self, out: Builder, port: np.ndarray, code: np.ndarray, buf: np.ndarray, offsets: np.ndarray
+    ) -> tuple[View | None, np.ndarray, np.ndarray | None]:
+        """The view of the frames, the fPort codes of its rows and (several widths) the rows long enough for
+        their fPort. Rows too short (or of the wrong length) fail here; build() clears their columns."""
+        if self.width is not None:
+            exact = self.ports[0].exact
+            rows, d = frames(buf, offsets, self.width, exact=exact)
+            if isinstance(rows, np.ndarray):  # some rows have another length
+                lens = np.diff(offsets)
+                wrong = (code != 0) & (lens != self.width if exact else lens < self.width)
+                fail_by_length(out, np.flatnonzero(wrong), port, offsets, self._reason)
+                code = code[rows]
+            return (View(rows, offsets, data=d) if len(d) else None), code, None
+        needs = sorted({p.need for p in self.ports if p.need > 0})
+        long_enough = np.ones(len(code), dtype=bool)
+        for need, mask in zip(needs, length_masks(offsets, needs), strict=True):
+            ports = tuple(self._code_of[p.port] for p in self.ports if p.need == need)
+            short = one_of(code, ports, np.isin(np.arange(256), ports)) & ~mask
+            if short.any():
+                fail_by_length(out, np.flatnonzero(short), port, offsets, self._reason)
+                long_enough &= ~short
+        return View(slice(None), offsets, buf=buf), code, long_enough
+
+    def _port_mask(
+        self, masks: dict[tuple[int, ...], np.ndarray | None], code: np.ndarray, ports: tuple[int, ...]
+    ) -> np.ndarray | None:
+        """Rows of ``ports``; None (no mask) when those are all the fPorts and rows of others have failed."""
+        if ports in masks:
+            return masks[ports]
+        if self.unknown_port is not None and set(ports) == set(self._by_port):
+            mask = masks[ports] = None
+        else:
+            codes = [self._code_of[p] for p in ports]
+            mask = masks[ports] = one_of(code, codes, np.isin(np.arange(256), codes))
+        return mask
+
+    @staticmethod
+    def _decode_group(out: Builder, view: View, group: Group, mask: np.ndarray | None) -> None:
+        if mask is not None and not mask.any():
+            return
+        mask = _both(mask, view.test(group.when))
+        shared: dict[tuple[Cond, ...], np.ndarray | None] = {}
+        for f in group.fields:
+            if f.when not in shared:
+                shared[f.when] = _both(mask, view.test(f.when))
+            f.put(out, view, shared[f.when])
+
+    # --- per-message decoding -----------------------------------------------------------------------------
+
+    def decode_row(self, fields: Sequence[FieldSpec], f_port: int, b: bytes) -> dict[str, Any]:
+        p = self._by_port.get(f_port)
+        if p is None:
+            return {} if self.unknown_port is None else {"errors": [self.unknown_port]}
+        need = self.width or p.need
+        if len(b) < need or (p.exact and len(b) != need):
+            return {"errors": [self._reason(f_port, len(b))]}
+        for cond, reason in p.fail:
+            if _holds(cond, b):
+                return {"errors": [reason]}
+        obj: dict[str, Any] = {}
+        if p.type is not None:
+            obj[self.type_key] = p.type
+        if p.raw:
+            obj[self.raw_key] = list(b)
+        for group in self.groups:
+            if f_port not in group.ports or not all(_holds(c, b) for c in group.when):
+                continue
+            for f in group.fields:
+                if all(_holds(c, b) for c in f.when):
+                    value = f.read_row(b)
+                    if value is not ABSENT:
+                        obj[f.name] = None if f.null_when and all(_holds(c, b) for c in f.null_when) else value
+        return {spec.name: obj[spec.name] for spec in fields if spec.name in obj}
+
+    # --- encoding -----------------------------------------------------------------------------------------
+
+    def encode(
+        self,
+        codec_id: str,
+        f_port: int,
+        columns: Mapping[str, Any],
+        prepare: Callable[[np.ndarray, Mapping[str, Any], int], None] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``prepare(frames, columns, n)`` writes selector bytes that no field holds."""
+        p = self._by_port.get(f_port)
+        if p is None:
+            raise EncodeError(codec_id, "f_port", f"unknown FPort {f_port}")
+        n = batch_size(columns)
+        if p.raw:
+            return pack_lists(codec_id, self.raw_key, field_values(codec_id, columns, self.raw_key, n))
+        groups = [g for g in self.groups if f_port in g.ports]
+        size = self.width or p.size or p.need
+        for g in groups:
+            for f in g.fields:
+                if f.encoded and any(isinstance(c, Length) for c in f.when) and f.name in columns:
+                    size = max(size, f.extent)
+        frames = np.zeros((n, size), dtype=np.uint8)
+        if prepare is not None:
+            prepare(frames, columns, n)
+        for g in groups:
+            for f in g.fields:
+                if f.encoded and (f.name in columns or not any(isinstance(c, Length) for c in f.when)):
+                    self._encode_field(codec_id, frames, columns, n, f, (*g.when, *f.when))
+        return pack([(np.arange(n), frames)], n)
+
+    @staticmethod
+    def _encode_field(
+        codec_id: str, frames: np.ndarray, columns: Mapping[str, Any], n: int, f: Field, when: tuple[Cond, ...]
+    ) -> None:
+        rows = np.ones(n, dtype=bool)
+        for c in (*when, *f.null_when):
+            if isinstance(c, Is):
+                hit = c.test(frames[:, c.at])
+                rows &= ~hit if c in f.null_when else hit
+        if not rows.any():
+            return
+        if f.name in columns:
+            values = field_values(codec_id, columns, f.name, n)[rows]
+        elif f.default is OPTIONAL:
+            return
+        elif f.default is REQUIRED:
+            raise EncodeError(codec_id, f.name, "missing")
+        else:
+            values = np.full(int(rows.sum()), f.default)
+        idx = np.flatnonzero(rows)
+        if not isinstance(f, Label | Marker):  # None: the row has no such value
+            given = np.array([v is not None for v in np.asarray(values, dtype=object).tolist()], dtype=bool)
+            if not given.all():
+                idx, values = idx[given], values[given]
+        if len(idx):
+            f.write(codec_id, frames, idx, values)
+
+
+def _both(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    return b if a is None else a if b is None else a & b
+
+
+def _holds(cond: Cond, b: bytes) -> bool:
+    return len(b) >= cond.at_least if isinstance(cond, Length) else cond.test_row(b)
