@@ -185,12 +185,15 @@ class View:
             mask = m if mask is None else mask & m
         return mask
 
-    def take(self, mask: np.ndarray, width: int) -> View:
-        """The rows where ``mask`` holds, their first ``width`` bytes gathered into a 2-D array."""
+    def take(self, mask: np.ndarray, width: int, code: np.ndarray, need: np.ndarray | None) -> View:
+        """The rows where ``mask`` holds, their first ``width`` bytes gathered into a 2-D array. ``need``: the
+        bytes each fPort code needs (rows shorter than that have failed and are left out)."""
         if self.data is not None:
             rows, data = subset(self.rows, self.data, mask)
             return View(rows, self.offsets, data=data)
         idx = np.flatnonzero(mask)
+        if need is not None:
+            idx = idx[self.offsets[idx + 1] - self.offsets[idx] >= np.maximum(np.take(need, code[idx]), width)]
         assert self.buf is not None
         return View(idx, self.offsets, data=heads(self.buf, self.offsets[idx], width))
 
@@ -606,7 +609,7 @@ class Layout:
             out.fail(slice(None), self.unknown_port, where=code == 0)
         if self._types is not None:
             out.set(self.type_key, slice(None), Lookup(self._types, code), where=code != 0)
-        view, code, long_enough = self._view(out, port, code, buf, offsets)
+        view, code, need = self._view(out, port, code, buf, offsets)
         if view is None:
             return out.build()
         masks: dict[tuple[int, ...], np.ndarray | None] = {}
@@ -615,21 +618,18 @@ class Layout:
                 self._decode_group(out, view, group, self._port_mask(masks, code, group.ports))
         for group in self.groups:
             if group.sparse:
-                mask = _both(self._port_mask(masks, code, group.ports), long_enough)
-                mask = _both(mask, view.test(group.when))
+                mask = _both(self._port_mask(masks, code, group.ports), view.test(group.when))
                 if mask is None:
                     mask = np.ones(len(code), dtype=bool)
                 if not mask.any():
                     continue
-                sub = view.take(mask, group.extent)
+                sub = view.take(mask, group.extent, code, need)
                 for f in group.fields:
                     f.put(out, sub, sub.test(f.when))
         for p in self.ports:
             k = self._code_of[p.port]
             for cond, reason in p.fail:
                 where = code == k
-                if long_enough is not None:
-                    where = where & long_enough
                 hit = view.test((cond,))
                 out.fail(view.rows, reason, where=where if hit is None else where & hit)
             if p.raw:
@@ -641,8 +641,8 @@ class Layout:
     def _view(
         self, out: Builder, port: np.ndarray, code: np.ndarray, buf: np.ndarray, offsets: np.ndarray
     ) -> tuple[View | None, np.ndarray, np.ndarray | None]:
-        """The view of the frames, the fPort codes of its rows and (several widths) the rows long enough for
-        their fPort. Rows too short (or of the wrong length) fail here; build() clears their columns."""
+        """The view of the frames, the fPort codes of its rows and (payloads of several widths) the bytes each
+        fPort needs, by code. Rows too short (or of the wrong length) fail here; build() clears their columns."""
         if self.width is not None:
             exact = self.ports[0].exact
             rows, d = frames(buf, offsets, self.width, exact=exact)
@@ -652,15 +652,29 @@ class Layout:
                 fail_by_length(out, np.flatnonzero(wrong), port, offsets, self._reason)
                 code = code[rows]
             return (View(rows, offsets, data=d) if len(d) else None), code, None
-        needs = sorted({p.need for p in self.ports if p.need > 0})
-        long_enough = np.ones(len(code), dtype=bool)
-        for need, mask in zip(needs, length_masks(offsets, needs), strict=True):
-            ports = tuple(self._code_of[p.port] for p in self.ports if p.need == need)
-            short = one_of(code, ports, np.isin(np.arange(256), ports)) & ~mask
+        # fPorts of the common groups: length masks over the whole batch, in one chunked pass (with the
+        # lengths the common groups' fields test); rare fPorts: the lengths of their rows only.
+        common = {p for g in self.groups if not g.sparse for p in g.ports}
+        needs = sorted({p.need for p in self.ports if p.need > 0 and p.port in common})
+        tested = {
+            c.at_least for g in self.groups if not g.sparse for f in g.fields for c in f.when if isinstance(c, Length)
+        }
+        view = View(slice(None), offsets, buf=buf)
+        lengths = sorted(set(needs) | tested)
+        for k, mask in zip(lengths, length_masks(offsets, lengths), strict=True):
+            view._long[k] = mask
+        for need in needs:
+            codes = tuple(self._code_of[p.port] for p in self.ports if p.need == need and p.port in common)
+            short = one_of(code, codes, np.isin(np.arange(256), codes)) & ~view._long[need]
             if short.any():
                 fail_by_length(out, np.flatnonzero(short), port, offsets, self._reason)
-                long_enough &= ~short
-        return View(slice(None), offsets, buf=buf), code, long_enough
+        rare = tuple(self._code_of[p.port] for p in self.ports if p.need > 0 and p.port not in common)
+        if rare:
+            rows = np.flatnonzero(one_of(code, rare, np.isin(np.arange(256), rare)))
+            short = offsets[rows + 1] - offsets[rows] < np.take(self._need, code[rows])
+            if short.any():
+                fail_by_length(out, rows[short], port, offsets, self._reason)
+        return view, code, self._need
 
     def _port_mask(
         self, masks: dict[tuple[int, ...], np.ndarray | None], code: np.ndarray, ports: tuple[int, ...]
