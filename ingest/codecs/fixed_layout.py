@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -93,13 +93,26 @@ class Is:
     mask: int = 0xFF
     negate: bool = False
 
-    def test(self, byte: np.ndarray) -> np.ndarray:
-        b = byte if self.mask == 0xFF else byte & np.uint8(self.mask)
-        hit = one_of(b, self.values, _table(self.values))
+    def test(self, masked: np.ndarray) -> np.ndarray:
+        """On the byte column already masked."""
+        lo, hi = min(self.values), max(self.values)
+        if len(self.values) > 1 and hi - lo + 1 == len(set(self.values)):  # a run of values: one or two passes
+            if hi == self.mask or hi == 0xFF:
+                hit = masked >= np.uint8(lo)
+            else:
+                hit = (masked - np.uint8(lo)) <= np.uint8(hi - lo)
+        else:
+            hit = one_of(masked, self.values, self._lut)
         return ~hit if self.negate else hit
 
     def test_row(self, b: bytes) -> bool:
         return ((b[self.at] & self.mask) in self.values) != self.negate
+
+    @cached_property
+    def _lut(self) -> np.ndarray:
+        table = np.zeros(256, dtype=bool)
+        table[list(self.values)] = True
+        return table
 
 
 def is_(at: int, *values: int, mask: int = 0xFF) -> Is:
@@ -120,12 +133,6 @@ class Length:
 Cond = Is | Length
 
 
-def _table(values: tuple[int, ...]) -> np.ndarray:
-    table = np.zeros(256, dtype=bool)
-    table[list(values)] = True
-    return table
-
-
 # --- views: the bytes of some rows ----------------------------------------------------------------------
 
 
@@ -142,6 +149,7 @@ class View:
         self.buf = buf
         self._bytes: dict[int, np.ndarray] = {}
         self._long: dict[int, np.ndarray] = {}
+        self._masked: dict[int, np.ndarray] = {}
 
     def byte(self, j: int) -> np.ndarray:
         if self.data is not None:
@@ -181,21 +189,33 @@ class View:
         """Rows where all ``conds`` hold (None: no condition)."""
         mask: np.ndarray | None = None
         for c in conds:
-            m = self.at_least(c.at_least) if isinstance(c, Length) else c.test(self.byte(c.at))
+            m = self.at_least(c.at_least) if isinstance(c, Length) else c.test(self.masked(c.at, c.mask))
             mask = m if mask is None else mask & m
         return mask
 
-    def take(self, mask: np.ndarray, width: int, code: np.ndarray, need: np.ndarray | None) -> View:
-        """The rows where ``mask`` holds, their first ``width`` bytes gathered into a 2-D array. ``need``: the
-        bytes each fPort code needs (rows shorter than that have failed and are left out)."""
+    def take(self, mask: np.ndarray, width: int) -> View:
+        """The rows where ``mask`` holds, their first ``width`` bytes as a 2-D array (rows shorter than that
+        have failed: they are left out)."""
         if self.data is not None:
             rows, data = subset(self.rows, self.data, mask)
             return View(rows, self.offsets, data=data)
         idx = np.flatnonzero(mask)
-        if need is not None:
-            idx = idx[self.offsets[idx + 1] - self.offsets[idx] >= np.maximum(np.take(need, code[idx]), width)]
-        assert self.buf is not None
+        return self.take_rows(idx[self.offsets[idx + 1] - self.offsets[idx] >= width], width)
+
+    def take_rows(self, idx: np.ndarray, width: int) -> View:
+        """Batch rows ``idx`` (each at least ``width`` bytes long) with their first ``width`` bytes."""
+        assert self.buf is not None and isinstance(self.rows, slice)
         return View(idx, self.offsets, data=heads(self.buf, self.offsets[idx], width))
+
+    def masked(self, at: int, mask: int) -> np.ndarray:
+        """``byte(at) & mask``, computed once."""
+        if mask == 0xFF:
+            return self.byte(at)
+        key = at << 8 | mask
+        col = self._masked.get(key)
+        if col is None:
+            col = self._masked[key] = self.byte(at) & np.uint8(mask)
+        return col
 
 
 # --- fields ---------------------------------------------------------------------------------------------
@@ -232,6 +252,11 @@ class Field:
     def read_row(self, b: bytes) -> Any:
         """The value in one payload; :data:`ABSENT` when the frame has no such key."""
         raise NotImplementedError
+
+    @property
+    def row_reader(self) -> Callable[[bytes], Any]:
+        """``read_row`` as a function of the payload."""
+        return self.read_row
 
     def write(self, codec_id: str, frames: np.ndarray, rows: np.ndarray, values: np.ndarray) -> None:
         """Write ``values`` (one per row of ``rows``) into ``frames``."""
@@ -286,7 +311,7 @@ class Num(Field):
         return self.at + np.dtype(self.type).itemsize
 
     def _raw(self, view: View) -> np.ndarray:
-        raw = view.number(self.at, np.dtype(self.type))
+        raw = view.number(self.at, self._dtype)
         if self.mask is not None:
             raw = raw & raw.dtype.type(self.mask)
         if self.shift:
@@ -307,15 +332,34 @@ class Num(Field):
             return raw.astype(raw.dtype.newbyteorder("="))
         return raw
 
+    @cached_property
+    def _dtype(self) -> np.dtype:
+        return np.dtype(self.type)
+
+    @cached_property
+    def _raw_row(self) -> Callable[[bytes], int]:
+        """The raw number of one payload (a function made once per field: the per-message path is hot too)."""
+        at, dt, mask, shift = self.at, self._dtype, self.mask, self.shift
+        if dt.itemsize == 1 and dt.kind == "u":
+            if mask is None and not shift:
+                return lambda b: b[at]
+            return lambda b: (b[at] & (0xFF if mask is None else mask)) >> shift
+        order: Literal["little", "big"] = "little" if dt.str[0] == "<" else "big"
+        end, signed = at + dt.itemsize, dt.kind == "i"
+        frm = int.from_bytes
+        if mask is None and not shift:
+            return lambda b: frm(b[at:end], order, signed=signed)
+        return lambda b: (frm(b[at:end], order, signed=signed) & (-1 if mask is None else mask)) >> shift
+
+    @cached_property
+    def row_reader(self) -> Callable[[bytes], Any]:
+        raw, mul, add, div = self._raw_row, self.mul, self.add, self.div
+        if mul == 1 and not add:
+            return raw if div == 1 else lambda b: raw(b) / div
+        return (lambda b: raw(b) * mul + add) if div == 1 else lambda b: (raw(b) * mul + add) / div
+
     def read_row(self, b: bytes) -> Any:
-        dt = np.dtype(self.type)
-        raw = int.from_bytes(b[self.at : self.at + dt.itemsize], "little" if dt.str[0] == "<" else "big")
-        if dt.kind == "i" and raw >= 1 << (_bits(dt) - 1):
-            raw -= 1 << _bits(dt)
-        if self.mask is not None:
-            raw &= self.mask
-        raw = (raw >> self.shift) * self.mul + self.add
-        return raw / self.div if self.div != 1 else raw
+        return self.row_reader(b)
 
     def limits(self) -> tuple[int, int]:
         dt = np.dtype(self.type)
@@ -358,8 +402,10 @@ class Flag(Num):
     def null(self, view: View) -> np.ndarray | None:
         return None if self.false is not None else self._bit(view) == 0
 
-    def read_row(self, b: bytes) -> Any:
-        return True if b[self.at] & (self.mask or 0) else self.false
+    @cached_property
+    def row_reader(self) -> Callable[[bytes], Any]:
+        at, mask, false = self.at, self.mask or 0, self.false
+        return lambda b: True if b[at] & mask else false
 
     def write(self, codec_id: str, frames: np.ndarray, rows: np.ndarray, values: np.ndarray) -> None:
         mask = self.mask or 0
@@ -386,7 +432,10 @@ class Label(Num):
     def _codes(self, view: View) -> np.ndarray:
         if self.nonzero:
             return (view.byte(self.at) != 0).view(np.uint8)
-        raw = self._raw(view)
+        if self.type == "u1" and not self.shift:
+            raw = view.masked(self.at, 0xFF if self.mask is None else self.mask)  # shared with conditions
+        else:
+            raw = self._raw(view)
         return raw.copy() if not raw.flags.owndata else raw
 
     def present(self, view: View) -> np.ndarray | None:
@@ -398,9 +447,13 @@ class Label(Num):
     def read(self, view: View) -> Any:
         return Lookup(self._tables[0], self._codes(view))
 
-    def read_row(self, b: bytes) -> Any:
-        raw = int(b[self.at] != 0) if self.nonzero else super().read_row(b)
-        return self.table.get(raw, ABSENT)
+    @cached_property
+    def row_reader(self) -> Callable[[bytes], Any]:
+        get, at = self.table.get, self.at
+        if self.nonzero:
+            return lambda b: get(int(b[at] != 0), ABSENT)
+        raw = self._raw_row
+        return lambda b: get(raw(b), ABSENT)
 
     def write(self, codec_id: str, frames: np.ndarray, rows: np.ndarray, values: np.ndarray) -> None:
         values = np.asarray(values, dtype=object)
@@ -433,8 +486,10 @@ class Table(Num):
         nulls = self._arrays[1]
         return np.take(nulls, self._raw(view)) if nulls.any() else None
 
-    def read_row(self, b: bytes) -> Any:
-        return self.values[super().read_row(b)]
+    @cached_property
+    def row_reader(self) -> Callable[[bytes], Any]:
+        values, raw = self.values, self._raw_row
+        return lambda b: values[raw(b)]
 
     def write(self, codec_id: str, frames: np.ndarray, rows: np.ndarray, values: np.ndarray) -> None:
         given = to_ints(codec_id, self.name, values, 0, 1 << 40)
@@ -580,12 +635,20 @@ class Layout:
     _by_port: dict[int, Port] = field(init=False)
 
     def __post_init__(self) -> None:
-        self._by_port = {p.port: p for p in self.ports}
+        common = {p for g in self.groups if not g.sparse for p in g.ports}
+        # fPort codes: the common fPorts first, so the rare ones are the codes above them
+        ordered = sorted(self.ports, key=lambda p: p.port not in common)
+        self._by_port = {p.port: p for p in ordered}
         self._codes = PortCodes(self._by_port)
-        self._code_of = {p.port: i + 1 for i, p in enumerate(self.ports)}
-        self._need = np.array([0, *(p.need for p in self.ports)])
-        types = [p.type for p in self.ports]
+        self._code_of = {p.port: i + 1 for i, p in enumerate(ordered)}
+        self._n_common = sum(p.port in common for p in ordered)
+        self._need = np.array([0, *(p.need for p in ordered)])
+        self._common_needs = sorted({p.need for p in ordered if p.need > 0 and p.port in common})
+        tested = [c for g in self.groups if not g.sparse for f in g.fields for c in f.when if isinstance(c, Length)]
+        self._lengths = sorted(set(self._common_needs) | {c.at_least for c in tested})
+        types = [p.type for p in ordered]
         self._types = lut([None, *types], len(types) + 1) if any(types) else None
+        self._plans: dict[tuple[int, int], list[_Step]] = {}
 
     def port(self, f_port: int) -> Port | None:
         return self._by_port.get(f_port)
@@ -595,6 +658,9 @@ class Layout:
         if self.width:
             return wrong_length(length, str(self.width))
         return wrong_length(length, str(p.need) if p.exact else f"at least {p.need}")
+
+    def _codes_of(self, ports: Sequence[int]) -> tuple[int, ...]:
+        return tuple(sorted(self._code_of[p] for p in ports))
 
     # --- batch decoding -----------------------------------------------------------------------------------
 
@@ -609,40 +675,80 @@ class Layout:
             out.fail(slice(None), self.unknown_port, where=code == 0)
         if self._types is not None:
             out.set(self.type_key, slice(None), Lookup(self._types, code), where=code != 0)
-        view, code, need = self._view(out, port, code, buf, offsets)
+        view, code, rare = self._view(out, port, code, buf, offsets)
         if view is None:
             return out.build()
         masks: dict[tuple[int, ...], np.ndarray | None] = {}
         for group in self.groups:
             if not group.sparse:
                 self._decode_group(out, view, group, self._port_mask(masks, code, group.ports))
+        pool = self._pool(view) if rare is None else None
         for group in self.groups:
             if group.sparse:
-                mask = _both(self._port_mask(masks, code, group.ports), view.test(group.when))
-                if mask is None:
-                    mask = np.ones(len(code), dtype=bool)
-                if not mask.any():
-                    continue
-                sub = view.take(mask, group.extent, code, need)
-                for f in group.fields:
-                    f.put(out, sub, sub.test(f.when))
+                sub = self._sparse_rows(pool or view, group, code, rare, masks)
+                if sub is not None:
+                    for f in group.fields:
+                        f.put(out, sub, sub.test(f.when))
         for p in self.ports:
             k = self._code_of[p.port]
             for cond, reason in p.fail:
-                where = code == k
                 hit = view.test((cond,))
+                where = code == k
                 out.fail(view.rows, reason, where=where if hit is None else where & hit)
             if p.raw:
-                rows = np.flatnonzero(code == k)
+                rows = np.flatnonzero(code == k) if rare is None else rare[code[rare] == k]
                 if len(rows):
                     out.set(self.raw_key, rows, payload_lists(buf, offsets, rows))
         return out.build()
 
+    def _pool(self, view: View) -> View | None:
+        """Frames of one width whose sparse groups all select on the same bits (one fPort, a mode byte): the
+        rows of any of them, cut out together (None: each group cuts its own rows)."""
+        sparse = [g for g in self.groups if g.sparse]
+        if not sparse or len(self.ports) != 1 or self.unknown_port is None:
+            return None
+        conds = [g.when[0] if len(g.when) == 1 else None for g in sparse]
+        first = conds[0]
+        if not isinstance(first, Is) or any(
+            not isinstance(c, Is) or c.negate or (c.at, c.mask) != (first.at, first.mask) for c in conds
+        ):
+            return None
+        values = [v for c in conds if isinstance(c, Is) for v in c.values]
+        # the rows of any group, and maybe a few more: each group selects its own among them
+        any_of = view.test((Is(first.at, tuple(range(min(values), max(values) + 1)), first.mask),))
+        assert any_of is not None
+        return view.take(any_of, max(g.extent for g in sparse))
+
+    def _sparse_rows(
+        self,
+        view: View,
+        group: Group,
+        code: np.ndarray,
+        rare: np.ndarray | None,
+        masks: dict[tuple[int, ...], np.ndarray | None],
+    ) -> View | None:
+        """The rows of a sparse group, gathered (None: no row)."""
+        codes = self._codes_of(group.ports)
+        if rare is not None and codes[0] > self._n_common:  # rare fPorts: pick from their rows
+            idx = rare[_code_mask(code[rare], codes)]
+            if not len(idx):
+                return None
+            sub = view.take_rows(idx, group.extent)
+            cond = sub.test(group.when)
+            if cond is None:
+                return sub
+            return sub.take(cond, group.extent) if cond.any() else None
+        mask = _both(self._port_mask(masks, code, group.ports), view.test(group.when))
+        if mask is None:
+            mask = np.ones(len(code), dtype=bool)
+        return view.take(mask, group.extent) if mask.any() else None
+
     def _view(
         self, out: Builder, port: np.ndarray, code: np.ndarray, buf: np.ndarray, offsets: np.ndarray
     ) -> tuple[View | None, np.ndarray, np.ndarray | None]:
-        """The view of the frames, the fPort codes of its rows and (payloads of several widths) the bytes each
-        fPort needs, by code. Rows too short (or of the wrong length) fail here; build() clears their columns."""
+        """The view of the frames, the fPort codes of its rows and (payloads of several widths) the rows of
+        rare fPorts long enough for them. Rows too short (or of the wrong length) fail here; build() clears
+        their columns."""
         if self.width is not None:
             exact = self.ports[0].exact
             rows, d = frames(buf, offsets, self.width, exact=exact)
@@ -652,42 +758,32 @@ class Layout:
                 fail_by_length(out, np.flatnonzero(wrong), port, offsets, self._reason)
                 code = code[rows]
             return (View(rows, offsets, data=d) if len(d) else None), code, None
-        # fPorts of the common groups: length masks over the whole batch, in one chunked pass (with the
-        # lengths the common groups' fields test); rare fPorts: the lengths of their rows only.
-        common = {p for g in self.groups if not g.sparse for p in g.ports}
-        needs = sorted({p.need for p in self.ports if p.need > 0 and p.port in common})
-        tested = {
-            c.at_least for g in self.groups if not g.sparse for f in g.fields for c in f.when if isinstance(c, Length)
-        }
+        # common fPorts: length masks over the whole batch, in one chunked pass (with the lengths that the
+        # common groups' fields test); rare fPorts: the lengths of their rows only
         view = View(slice(None), offsets, buf=buf)
-        lengths = sorted(set(needs) | tested)
-        for k, mask in zip(lengths, length_masks(offsets, lengths), strict=True):
+        for k, mask in zip(self._lengths, length_masks(offsets, self._lengths), strict=True):
             view._long[k] = mask
-        for need in needs:
-            codes = tuple(self._code_of[p.port] for p in self.ports if p.need == need and p.port in common)
-            short = one_of(code, codes, np.isin(np.arange(256), codes)) & ~view._long[need]
+        for need in self._common_needs:
+            codes = self._codes_of([p.port for p in self.ports if p.need == need])
+            short = _code_mask(code, codes) & ~view._long[need]
             if short.any():
                 fail_by_length(out, np.flatnonzero(short), port, offsets, self._reason)
-        rare = tuple(self._code_of[p.port] for p in self.ports if p.need > 0 and p.port not in common)
-        if rare:
-            rows = np.flatnonzero(one_of(code, rare, np.isin(np.arange(256), rare)))
-            short = offsets[rows + 1] - offsets[rows] < np.take(self._need, code[rows])
+        rare = np.flatnonzero(code > self._n_common)
+        if len(rare):
+            short = offsets[rare + 1] - offsets[rare] < np.take(self._need, code[rare])
             if short.any():
-                fail_by_length(out, rows[short], port, offsets, self._reason)
-        return view, code, self._need
+                fail_by_length(out, rare[short], port, offsets, self._reason)
+                rare = rare[~short]
+        return view, code, rare
 
     def _port_mask(
         self, masks: dict[tuple[int, ...], np.ndarray | None], code: np.ndarray, ports: tuple[int, ...]
     ) -> np.ndarray | None:
         """Rows of ``ports``; None (no mask) when those are all the fPorts and rows of others have failed."""
-        if ports in masks:
-            return masks[ports]
-        if self.unknown_port is not None and set(ports) == set(self._by_port):
-            mask = masks[ports] = None
-        else:
-            codes = [self._code_of[p] for p in ports]
-            mask = masks[ports] = one_of(code, codes, np.isin(np.arange(256), codes))
-        return mask
+        if ports not in masks:
+            every = self.unknown_port is not None and set(ports) == set(self._by_port)
+            masks[ports] = None if every else _code_mask(code, self._codes_of(ports))
+        return masks[ports]
 
     @staticmethod
     def _decode_group(out: Builder, view: View, group: Group, mask: np.ndarray | None) -> None:
@@ -712,20 +808,31 @@ class Layout:
         for cond, reason in p.fail:
             if _holds(cond, b):
                 return {"errors": [reason]}
+        plan = self._plans.get((id(fields), f_port))
+        if plan is None:
+            plan = self._plans[(id(fields), f_port)] = self._plan(fields, p)
         obj: dict[str, Any] = {}
+        for name, f, holds, null in plan:
+            if f is None:
+                obj[name] = p.type if name == self.type_key else list(b)
+            elif holds is None or holds(b):
+                value = f(b)
+                if value is not ABSENT:
+                    obj[name] = None if null is not None and null(b) else value
+        return obj
+
+    def _plan(self, fields: Sequence[FieldSpec], p: Port) -> list[_Step]:
+        """What the frames of fPort ``p`` may hold, in the order of the codec's fields."""
+        steps: list[_Step] = []
         if p.type is not None:
-            obj[self.type_key] = p.type
+            steps.append((self.type_key, None, None, None))
         if p.raw:
-            obj[self.raw_key] = list(b)
-        for group in self.groups:
-            if f_port not in group.ports or not all(_holds(c, b) for c in group.when):
-                continue
-            for f in group.fields:
-                if all(_holds(c, b) for c in f.when):
-                    value = f.read_row(b)
-                    if value is not ABSENT:
-                        obj[f.name] = None if f.null_when and all(_holds(c, b) for c in f.null_when) else value
-        return {spec.name: obj[spec.name] for spec in fields if spec.name in obj}
+            steps.append((self.raw_key, None, None, None))
+        for g in self.groups:
+            if p.port in g.ports:
+                steps += [(f.name, f.row_reader, _check((*g.when, *f.when)), _check(f.null_when)) for f in g.fields]
+        rank = {spec.name: i for i, spec in enumerate(fields)}
+        return sorted(steps, key=lambda step: rank[step[0]])
 
     # --- encoding -----------------------------------------------------------------------------------------
 
@@ -765,7 +872,7 @@ class Layout:
         rows = np.ones(n, dtype=bool)
         for c in (*when, *f.null_when):
             if isinstance(c, Is):
-                hit = c.test(frames[:, c.at])
+                hit = c.test(frames[:, c.at] & np.uint8(c.mask))
                 rows &= ~hit if c in f.null_when else hit
         if not rows.any():
             return
@@ -784,6 +891,31 @@ class Layout:
                 idx, values = idx[given], values[given]
         if len(idx):
             f.write(codec_id, frames, idx, values)
+
+
+_Check = Callable[[bytes], bool]
+_Step = tuple[str, Callable[[bytes], Any] | None, _Check | None, _Check | None]
+
+
+def _check(conds: tuple[Cond, ...]) -> _Check | None:
+    """One payload's test of all ``conds`` (None: no condition)."""
+    if not conds:
+        return None
+    if len(conds) == 1 and isinstance(conds[0], Is):
+        c = conds[0]
+        at, mask, values, negate = c.at, c.mask, frozenset(c.values), c.negate
+        return lambda b: ((b[at] & mask) in values) != negate
+    return lambda b: all(_holds(c, b) for c in conds)
+
+
+def _code_mask(code: np.ndarray, codes: tuple[int, ...]) -> np.ndarray:
+    """``code`` is one of ``codes`` (ascending): one comparison for one code or a run of codes."""
+    lo, k = codes[0], len(codes)
+    if k == 1:
+        return code == lo
+    if codes == tuple(range(lo, lo + k)):
+        return (code - np.uint8(lo)) < np.uint8(k)
+    return one_of(code, codes, np.isin(np.arange(256), codes))
 
 
 def _both(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
