@@ -47,6 +47,7 @@ from .row_classes import PortCodes, at_least, fail_by_length, frames, heads, len
 
 __all__ = [
     "OPTIONAL",
+    "Cond",
     "REQUIRED",
     "Field",
     "Flag",
