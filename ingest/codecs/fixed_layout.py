@@ -151,6 +151,7 @@ class View:
         self._bytes: dict[int, np.ndarray] = {}
         self._long: dict[int, np.ndarray] = {}
         self._masked: dict[int, np.ndarray] = {}
+        self.indices: dict[tuple[int, str, int | None, int], tuple[np.ndarray, np.ndarray]] = {}  # see Table
 
     def byte(self, j: int) -> np.ndarray:
         if self.data is not None:
@@ -480,12 +481,29 @@ class Table(Num):
         nulls = np.array([v is None for v in self.values], dtype=bool)
         return vals, nulls
 
+    def _bits_of(self, view: View) -> tuple[np.ndarray, np.ndarray]:
+        """The raw numbers and the same as indices, computed once per view for all the tables of the same
+        bits."""
+        key = (self.at, self.type, self.mask, self.shift)
+        both = view.indices.get(key)
+        if both is None:
+            raw = self._raw(view)
+            both = view.indices[key] = (raw, raw.astype(np.intp))
+        return both
+
     def read(self, view: View) -> Any:
-        return np.take(self._arrays[0], self._raw(view))
+        values = self._arrays[0]
+        if values.dtype == bool and np.count_nonzero(values) == 1:  # one true entry: a comparison
+            return self._bits_of(view)[0] == np.flatnonzero(values)[0]
+        return values.take(self._bits_of(view)[1])
 
     def null(self, view: View) -> np.ndarray | None:
         nulls = self._arrays[1]
-        return np.take(nulls, self._raw(view)) if nulls.any() else None
+        if not nulls.any():
+            return None
+        if np.count_nonzero(nulls) == 1:  # one null entry: a comparison
+            return self._bits_of(view)[0] == np.flatnonzero(nulls)[0]
+        return nulls.take(self._bits_of(view)[1])
 
     @cached_property
     def row_reader(self) -> Callable[[bytes], Any]:
@@ -637,14 +655,17 @@ class Layout:
 
     def __post_init__(self) -> None:
         common = {p for g in self.groups if not g.sparse for p in g.ports}
-        # fPort codes: the common fPorts first, so the rare ones are the codes above them
-        ordered = sorted(self.ports, key=lambda p: p.port not in common)
+        sparse = {p for g in self.groups if g.sparse for p in g.ports} | {p.port for p in self.ports if p.raw}
+        # fPort codes: those whose frames are only read over the whole batch first, so the fPorts with rare
+        # frame types (whose rows are gathered) are the codes above them
+        ordered = sorted(self.ports, key=lambda p: p.port in sparse)
         self._by_port = {p.port: p for p in ordered}
         self._codes = PortCodes(self._by_port)
         self._code_of = {p.port: i + 1 for i, p in enumerate(ordered)}
-        self._n_common = sum(p.port in common for p in ordered)
+        self._n_plain = sum(p.port not in sparse for p in ordered)
         self._need = np.array([0, *(p.need for p in ordered)])
-        self._common_needs = sorted({p.need for p in ordered if p.need > 0 and p.port in common})
+        # fPorts with rare frame types have their rows' lengths checked one by one (see _view)
+        self._common_needs = sorted({p.need for p in ordered if p.need > 0 and p.port in common - sparse})
         tested = [c for g in self.groups if not g.sparse for f in g.fields for c in f.when if isinstance(c, Length)]
         self._lengths = sorted(set(self._common_needs) | {c.at_least for c in tested})
         types = [p.type for p in ordered]
@@ -684,9 +705,10 @@ class Layout:
             if not group.sparse:
                 self._decode_group(out, view, group, self._port_mask(masks, code, group.ports))
         pool = self._pool(view) if rare is None else None
+        rare_code = None if rare is None else code[rare]
         for group in self.groups:
             if group.sparse:
-                sub = self._sparse_rows(pool or view, group, code, rare, masks)
+                sub = self._sparse_rows(pool or view, group, code, rare, rare_code, masks)
                 if sub is not None:
                     for f in group.fields:
                         f.put(out, sub, sub.test(f.when))
@@ -697,7 +719,7 @@ class Layout:
                 where = code == k
                 out.fail(view.rows, reason, where=where if hit is None else where & hit)
             if p.raw:
-                rows = np.flatnonzero(code == k) if rare is None else rare[code[rare] == k]
+                rows = np.flatnonzero(code == k) if rare is None else rare[rare_code == k]
                 if len(rows):
                     out.set(self.raw_key, rows, payload_lists(buf, offsets, rows))
         return out.build()
@@ -726,12 +748,13 @@ class Layout:
         group: Group,
         code: np.ndarray,
         rare: np.ndarray | None,
+        rare_code: np.ndarray | None,
         masks: dict[tuple[int, ...], np.ndarray | None],
     ) -> View | None:
         """The rows of a sparse group, gathered (None: no row)."""
         codes = self._codes_of(group.ports)
-        if rare is not None and codes[0] > self._n_common:  # rare fPorts: pick from their rows
-            idx = rare[_code_mask(code[rare], codes)]
+        if rare is not None and rare_code is not None:  # pick from the rows of the fPorts with rare frame types
+            idx = rare[_code_mask(rare_code, codes)]
             if not len(idx):
                 return None
             sub = view.take_rows(idx, group.extent)
@@ -759,18 +782,23 @@ class Layout:
                 fail_by_length(out, np.flatnonzero(wrong), port, offsets, self._reason)
                 code = code[rows]
             return (View(rows, offsets, data=d) if len(d) else None), code, None
-        # common fPorts: length masks over the whole batch, in one chunked pass (with the lengths that the
-        # common groups' fields test); rare fPorts: the lengths of their rows only
+        # fPorts of common groups: length masks over the whole batch, in one chunked pass (with the lengths
+        # that the common groups' fields test); fPorts with rare frame types: the lengths of their rows
         view = View(slice(None), offsets, buf=buf)
-        for k, mask in zip(self._lengths, length_masks(offsets, self._lengths), strict=True):
-            view._long[k] = mask
+        if self._lengths == [1]:  # not empty: one comparison
+            view._long[1] = offsets[1:] != offsets[:-1]
+        else:
+            for k, mask in zip(self._lengths, length_masks(offsets, self._lengths), strict=True):
+                view._long[k] = mask
         for need in self._common_needs:
-            codes = self._codes_of([p.port for p in self.ports if p.need == need])
+            codes = self._codes_of(
+                [p.port for p in self.ports if p.need == need and self._code_of[p.port] <= self._n_plain]
+            )
             short = _code_mask(code, codes) & ~view._long[need]
             if short.any():
                 fail_by_length(out, np.flatnonzero(short), port, offsets, self._reason)
-        rare = np.flatnonzero(code > self._n_common)
-        if len(rare):
+        rare = np.flatnonzero(code > self._n_plain)
+        if len(rare):  # (short rows of common fPorts fail again here, for the same reason)
             short = offsets[rare + 1] - offsets[rare] < np.take(self._need, code[rare])
             if short.any():
                 fail_by_length(out, rare[short], port, offsets, self._reason)
