@@ -670,7 +670,8 @@ class Layout:
         self._lengths = sorted(set(self._common_needs) | {c.at_least for c in tested})
         types = [p.type for p in ordered]
         self._types = lut([None, *types], len(types) + 1) if any(types) else None
-        self._plans: dict[tuple[int, int], list[_Step]] = {}
+        self._plans: dict[tuple[int, int], tuple[list[_Step], list[int], bool]] = {}
+        self._chosen: dict[tuple[int, ...], list[tuple[str, Callable[[bytes], Any] | None, bool]]] = {}
 
     def port(self, f_port: int) -> Port | None:
         return self._by_port.get(f_port)
@@ -840,18 +841,31 @@ class Layout:
         plan = self._plans.get((id(fields), f_port))
         if plan is None:
             plan = self._plans[(id(fields), f_port)] = self._plan(fields, p)
+        steps, positions, by_length = plan
+        # What a frame has depends only on the bytes its conditions read (and, with length conditions, its
+        # length): the steps that apply are worked out once per distinct such bytes.
+        size = len(b) if by_length else min(len(b), positions[-1] + 1 if positions else 0)
+        key = (id(steps), size, *[b[i] for i in positions if i < size])
+        chosen = self._chosen.get(key)
+        if chosen is None:
+            chosen = [
+                (name, f, null is not None and null(b)) for name, f, holds, null in steps if holds is None or holds(b)
+            ]
+            if len(self._chosen) < _CHOSEN_MAX:
+                self._chosen[key] = chosen
         obj: dict[str, Any] = {}
-        for name, f, holds, null in plan:
+        for name, f, null in chosen:
             if f is None:
                 obj[name] = p.type if name == self.type_key else list(b)
-            elif holds is None or holds(b):
+            else:
                 value = f(b)
                 if value is not ABSENT:
-                    obj[name] = None if null is not None and null(b) else value
+                    obj[name] = None if null else value
         return obj
 
-    def _plan(self, fields: Sequence[FieldSpec], p: Port) -> list[_Step]:
-        """What the frames of fPort ``p`` may hold, in the order of the codec's fields."""
+    def _plan(self, fields: Sequence[FieldSpec], p: Port) -> tuple[list[_Step], list[int], bool]:
+        """What the frames of fPort ``p`` may hold, in the order of the codec's fields, the bytes their
+        conditions read and whether a condition tests the length."""
         steps: list[_Step] = []
         if p.type is not None:
             steps.append((self.type_key, None, None, None))
@@ -861,7 +875,15 @@ class Layout:
             if p.port in g.ports:
                 steps += [(f.name, f.row_reader, _check((*g.when, *f.when)), _check(f.null_when)) for f in g.fields]
         rank = {spec.name: i for i, spec in enumerate(fields)}
-        return sorted(steps, key=lambda step: rank[step[0]])
+        conds = [
+            c
+            for g in self.groups
+            if p.port in g.ports
+            for c in (*g.when, *(c for f in g.fields for c in (*f.when, *f.null_when)))
+        ]
+        positions = sorted({c.at for c in conds if isinstance(c, Is)})
+        by_length = any(isinstance(c, Length) for c in conds)
+        return sorted(steps, key=lambda step: rank[step[0]]), positions, by_length
 
     # --- encoding -----------------------------------------------------------------------------------------
 
@@ -922,6 +944,7 @@ class Layout:
             f.write(codec_id, frames, idx, values)
 
 
+_CHOSEN_MAX = 1 << 16  # distinct condition bytes remembered by the per-message decoder
 _Check = Callable[[bytes], bool]
 _Step = tuple[str, Callable[[bytes], Any] | None, _Check | None, _Check | None]
 
