@@ -151,6 +151,8 @@ class View:
         self._bytes: dict[int, np.ndarray] = {}
         self._long: dict[int, np.ndarray] = {}
         self._masked: dict[int, np.ndarray] = {}
+        self._tests: dict[tuple[int, tuple[int, ...], int], np.ndarray] = {}
+        self.values: dict[int, Any] = {}  # see Num.read
         self.indices: dict[tuple[int, str, int | None, int], tuple[np.ndarray, np.ndarray]] = {}  # see Table
 
     def byte(self, j: int) -> np.ndarray:
@@ -191,7 +193,7 @@ class View:
         """Rows where all ``conds`` hold (None: no condition)."""
         mask: np.ndarray | None = None
         for c in conds:
-            m = self.at_least(c.at_least) if isinstance(c, Length) else c.test(self.masked(c.at, c.mask))
+            m = self.at_least(c.at_least) if isinstance(c, Length) else self._is(c)
             mask = m if mask is None else mask & m
         return mask
 
@@ -208,6 +210,14 @@ class View:
         """Batch rows ``idx`` (each at least ``width`` bytes long) with their first ``width`` bytes."""
         assert self.buf is not None and isinstance(self.rows, slice)
         return View(idx, self.offsets, data=heads(self.buf, self.offsets[idx], width))
+
+    def _is(self, c: Is) -> np.ndarray:
+        """``c`` on every row, computed once per view (a negated condition from its positive)."""
+        key = (c.at, c.values, c.mask)
+        hit = self._tests.get(key)
+        if hit is None:
+            hit = self._tests[key] = Is(c.at, c.values, c.mask).test(self.masked(c.at, c.mask))
+        return ~hit if c.negate else hit
 
     def masked(self, at: int, mask: int) -> np.ndarray:
         """``byte(at) & mask``, computed once."""
@@ -321,6 +331,13 @@ class Num(Field):
         return raw
 
     def read(self, view: View) -> Any:
+        """(Kept per view: a derived field may read it again.)"""
+        values = view.values.get(id(self))
+        if values is None:
+            values = view.values[id(self)] = self._read(view)
+        return values
+
+    def _read(self, view: View) -> Any:
         raw = self._raw(view)
         if self.mul != 1 or self.add:
             raw = raw.astype(np.int64)
@@ -444,7 +461,7 @@ class Label(Num):
         known = self._tables[1]
         if known.all():
             return None
-        return np.take(known, self._codes(view))
+        return one_of(self._codes(view), self.table, known)
 
     def read(self, view: View) -> Any:
         return Lookup(self._tables[0], self._codes(view))
@@ -698,7 +715,8 @@ class Layout:
             out.fail(slice(None), self.unknown_port, where=code == 0)
         if self._types is not None:
             out.set(self.type_key, slice(None), Lookup(self._types, code), where=code != 0)
-        view, code, rare = self._view(out, port, code, buf, offsets)
+        view, code, rare_rows = self._view(out, port, code, buf, offsets)
+        rare, rare_code = rare_rows if rare_rows is not None else (None, None)
         if view is None:
             return out.build()
         masks: dict[tuple[int, ...], np.ndarray | None] = {}
@@ -706,7 +724,6 @@ class Layout:
             if not group.sparse:
                 self._decode_group(out, view, group, self._port_mask(masks, code, group.ports))
         pool = self._pool(view) if rare is None else None
-        rare_code = None if rare is None else code[rare]
         for group in self.groups:
             if group.sparse:
                 sub = self._sparse_rows(pool or view, group, code, rare, rare_code, masks)
@@ -770,10 +787,10 @@ class Layout:
 
     def _view(
         self, out: Builder, port: np.ndarray, code: np.ndarray, buf: np.ndarray, offsets: np.ndarray
-    ) -> tuple[View | None, np.ndarray, np.ndarray | None]:
+    ) -> tuple[View | None, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
         """The view of the frames, the fPort codes of its rows and (payloads of several widths) the rows of
-        rare fPorts long enough for them. Rows too short (or of the wrong length) fail here; build() clears
-        their columns."""
+        fPorts with rare frame types long enough for them, with their codes. Rows too short (or of the wrong
+        length) fail here; build() clears their columns."""
         if self.width is not None:
             exact = self.ports[0].exact
             rows, d = frames(buf, offsets, self.width, exact=exact)
@@ -799,12 +816,13 @@ class Layout:
             if short.any():
                 fail_by_length(out, np.flatnonzero(short), port, offsets, self._reason)
         rare = np.flatnonzero(code > self._n_plain)
+        rare_code = code[rare]
         if len(rare):  # (short rows of common fPorts fail again here, for the same reason)
-            short = offsets[rare + 1] - offsets[rare] < np.take(self._need, code[rare])
+            short = offsets[1:][rare] - offsets[:-1][rare] < self._need[rare_code]
             if short.any():
                 fail_by_length(out, rare[short], port, offsets, self._reason)
-                rare = rare[~short]
-        return view, code, rare
+                rare, rare_code = rare[~short], rare_code[~short]
+        return view, code, (rare, rare_code)
 
     def _port_mask(
         self, masks: dict[tuple[int, ...], np.ndarray | None], code: np.ndarray, ports: tuple[int, ...]
