@@ -13,12 +13,10 @@ from typing import Any
 import numpy as np
 
 from . import codec_registry
-from .arrays import Builder, Rows, field, hex_column, i32be, lut, pack, row_count, u16be, wrong_length
-from .base import Codec, Column, Decoded, EncodeError, FieldSpec
-from .encoding import batch_size, be_bytes, field_values, to_codes, to_ints
+from .base import Codec, Column, Decoded, FieldSpec
+from .encoding import field_values, to_codes, to_ints
 from .fill_level import column_or_absent
-from .lazy_columns import Later, Lookup
-from .row_classes import fail_by_length, frames
+from .fixed_layout import OPTIONAL, Field, Group, Hex, Label, Layout, Marker, Num, Port, is_, not_
 
 __all__ = ["DraginoLHT65"]
 
@@ -34,38 +32,51 @@ _WORK_MODE = {
     9: "DS18B20 & timestamp",
     15: "DS18B20ID",
 }
-_EXT_SENSOR_LUT = lut([_EXT_SENSOR.get(i) for i in range(16)], 16)
-_WORK_MODE_LUT = lut([_WORK_MODE.get(i) for i in range(16)], 16)
-_WORK_MODE_KNOWN = np.array([i in _WORK_MODE for i in range(16)])
-_HIGH_LOW = lut(["Low", "High"], 2)
-_TRUE_FALSE = lut(["False", "True"], 2)
-_ID_BYTES = np.array([2, 3, 4, 5, 7, 8, 9, 10])
 
 
-def _wrong_length(port: int, length: int) -> str:
-    return wrong_length(length, str(FRAME))
+def _mode(mode: int, *fields: Field) -> Group:
+    """The fields of external sensor mode ``mode`` (``Ext``, b6 & 0x0F), read on their own rows."""
+    return Group((2,), fields, when=(is_(6, mode, mask=0x0F),), sparse=True)
 
 
-def _decode_mode(out: Builder, mode: int, rows: np.ndarray, s: np.ndarray) -> None:
-    """The fields in b7..b10 of the external sensor modes 4 and above (except the probe temperature)."""
-    if mode == 4:
-        out.set("Exti_pin_level", rows, Lookup(_HIGH_LOW, (s[:, 7] != 0).view(np.uint8)))
-        out.set("Exti_status", rows, Lookup(_TRUE_FALSE, (s[:, 8] != 0).view(np.uint8)))
-    elif mode == 5:
-        out.set("ILL_lx", rows, u16be(s, 7))
-    elif mode == 6:
-        out.set("ADC_V", rows, field(s, 7, ">u2") / 1000)
-    elif mode == 7:
-        out.set("Exit_count", rows, u16be(s, 7))
-    elif mode in (8, 9):
-        out.set("Exit_count" if mode == 8 else "Systimestamp", rows, i32be(s, 7))
-    elif mode == 15:
-        out.set("ID", rows, Later(hex_column, s[:, _ID_BYTES], False, " "))
-
-
-def _flag(v: Any) -> bool:
-    """A ``No_connect`` input: set unless None, False, "" or NaN."""
-    return v is not None and v is not False and v != "" and v == v
+_NOT_TIMESTAMP = (not_(6, 9, mask=0x0F),)
+_INTERNAL = (not_(6, 15, mask=0x0F),)
+LAYOUT = Layout(
+    ports=(Port(2, FRAME, exact=True, fail=((is_(6, 0x40, mask=0x40), POLL_REASON),)),),
+    groups=(
+        Group(
+            (2,),
+            (
+                Num("BatV", at=0, type=">u2", mask=0x3FFF, div=1000, when=_NOT_TIMESTAMP),
+                Num("Bat_status", at=0, mask=0xC0, shift=6, when=_NOT_TIMESTAMP, default=3),
+                Num("TempC_SHT", at=2, type=">i2", div=100, when=_INTERNAL),
+                Num("Hum_SHT", at=4, type=">u2", mask=0x0FFF, div=10, when=_INTERNAL),
+                Marker("No_connect", at=6, mask=0x80, text="Sensor no connection", default=OPTIONAL),
+                Label("Ext_sensor", at=6, mask=0x0F, table=_EXT_SENSOR, encoded=False),
+                Label("Work_mode", at=6, mask=0x0F, table=_WORK_MODE, encoded=False),
+                Num("TempC_DS", at=7, type=">i2", div=100, when=(is_(6, 1, mask=0x0F),)),
+            ),
+        ),
+        _mode(
+            4,
+            Label("Exti_pin_level", at=7, nonzero=True, table={0: "Low", 1: "High"}),
+            Label("Exti_status", at=8, nonzero=True, table={0: "False", 1: "True"}),
+        ),
+        _mode(5, Num("ILL_lx", at=7, type=">u2")),
+        _mode(6, Num("ADC_V", at=7, type=">u2", div=1000)),
+        _mode(7, Num("Exit_count", at=7, type=">u2")),
+        _mode(8, Num("Exit_count", at=7, type=">i4")),
+        _mode(
+            9,
+            Num("TempC_DS", at=0, type=">i2", div=100),
+            Num("Bat_status", at=4, mask=0xC0, shift=6, default=3),
+            Num("Systimestamp", at=7, type=">i4"),
+        ),
+        _mode(15, Hex("ID", at=(2, 3, 4, 5, 7, 8, 9, 10), sep=" ")),
+    ),
+    unknown_port="unknown FPort",
+    width=FRAME,
+)
 
 
 class DraginoLHT65(Codec):
@@ -91,143 +102,19 @@ class DraginoLHT65(Codec):
     quantities = ("temperature_c", "humidity_pct", "battery_v")
 
     def decode(self, f_port: np.ndarray, buf: np.ndarray, offsets: np.ndarray) -> Decoded:
-        offsets = np.asarray(offsets, dtype=np.int64)
-        buf = np.asarray(buf, dtype=np.uint8)
-        port = np.asarray(f_port, dtype=np.int64)
-        out = Builder(row_count(offsets), self.fields)
-        data_port = port == 2
-        out.fail(slice(None), "unknown FPort", where=~data_port)
-        rows, d = frames(buf, offsets, FRAME, exact=True)
-        if isinstance(rows, np.ndarray):  # some rows are not 11 bytes long
-            wrong = data_port & (np.diff(offsets) != FRAME)
-            fail_by_length(out, np.flatnonzero(wrong), port, offsets, _wrong_length)
-            data_port = data_port[rows]
-        if len(d):
-            self._decode_frames(out, rows, d, data_port)
-        return out.build()
-
-    @staticmethod
-    def _decode_frames(out: Builder, rows: Rows, d: np.ndarray, data_port: np.ndarray) -> None:
-        """Decode 11-byte frames: the common fields over all rows, each mode's fields over its own rows. Rows
-        of another fPort have failed already: build() clears their columns."""
-        b6 = d[:, 6]
-        ext = b6 & 0x0F
-        e9 = ext == 9
-        internal = ext != 15
-        out.set("BatV", rows, (field(d, 0, ">u2") & 0x3FFF) / 1000, where=~e9)
-        out.set("Bat_status", rows, np.where(e9, d[:, 4], d[:, 0]) >> 6)
-        out.set("TempC_SHT", rows, field(d, 2, ">i2") / 100, where=internal)
-        out.set("Hum_SHT", rows, (field(d, 4, ">u2") & 0x0FFF) / 10, where=internal)
-        out.set("No_connect", rows, "Sensor no connection", where=b6 >= 0x80)
-        out.set("Ext_sensor", rows, Lookup(_EXT_SENSOR_LUT, ext), where=ext < 2)
-        out.set("Work_mode", rows, Lookup(_WORK_MODE_LUT, ext), where=np.take(_WORK_MODE_KNOWN, ext))
-        probe = (ext == 1) | e9  # the probe temperature: b7..b8, or b0..b1 in the timestamp mode
-        out.set("TempC_DS", rows, np.where(e9, field(d, 0, ">i2"), field(d, 7, ">i2")) / 100, where=probe)
-        rare = np.flatnonzero(ext >= 4)
-        if len(rare):
-            sub_rows = rare if isinstance(rows, slice) else rows[rare]
-            s = np.take(d, rare, axis=0)
-            modes = ext[rare]
-            for mode in np.flatnonzero(np.bincount(modes, minlength=16)).tolist():
-                sel = modes == mode
-                _decode_mode(out, mode, sub_rows[sel], s[sel])
-        out.fail(rows, POLL_REASON, where=((b6 & 0x40) != 0) & data_port)
+        return LAYOUT.decode(self.fields, f_port, buf, offsets)
 
     def decode_row(self, f_port: int, payload: bytes) -> dict[str, Any]:
-        if f_port != 2:
-            return {"errors": ["unknown FPort"]}
-        b = payload
-        if len(b) != FRAME:
-            return {"errors": [wrong_length(len(b), str(FRAME))]}
-        if b[6] & 0x40:
-            return {"errors": [POLL_REASON]}
-
-        def s16(i: int) -> int:
-            return int.from_bytes(b[i : i + 2], "big", signed=True)
-
-        def u16(i: int) -> int:
-            return b[i] << 8 | b[i + 1]
-
-        ext = b[6] & 0x0F
-        obj: dict[str, Any] = {}
-        if ext == 9:
-            obj["TempC_DS"] = s16(0) / 100
-            obj["Bat_status"] = b[4] >> 6
-        else:
-            obj["BatV"] = (u16(0) & 0x3FFF) / 1000
-            obj["Bat_status"] = b[0] >> 6
-        if ext != 15:
-            obj["TempC_SHT"] = s16(2) / 100
-            obj["Hum_SHT"] = (u16(4) & 0x0FFF) / 10
-        if b[6] & 0x80:
-            obj["No_connect"] = "Sensor no connection"
-        if ext in _EXT_SENSOR:
-            obj["Ext_sensor"] = _EXT_SENSOR[ext]
-        if ext == 1:
-            obj["TempC_DS"] = s16(7) / 100
-        if ext in _WORK_MODE:
-            obj["Work_mode"] = _WORK_MODE[ext]
-        if ext == 4:
-            obj["Exti_pin_level"] = "High" if b[7] else "Low"
-            obj["Exti_status"] = "True" if b[8] else "False"
-        elif ext == 5:
-            obj["ILL_lx"] = u16(7)
-        elif ext == 6:
-            obj["ADC_V"] = u16(7) / 1000
-        elif ext == 7:
-            obj["Exit_count"] = u16(7)
-        elif ext == 8:
-            obj["Exit_count"] = int.from_bytes(b[7:11], "big", signed=True)
-        elif ext == 9:
-            obj["Systimestamp"] = int.from_bytes(b[7:11], "big", signed=True)
-        elif ext == 15:
-            obj["ID"] = "".join(f"{b[i]:02x} " for i in _ID_BYTES.tolist())
-        return obj
+        return LAYOUT.decode_row(self.fields, f_port, payload)
 
     def encode(self, f_port: int, columns: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         """fPort 2 frames. The external sensor mode comes from ``Ext_sensor`` or ``Work_mode`` per row (None
         or absent in both: a mode without external data); the other keys are those the mode decodes to."""
-        if f_port != 2:
-            raise EncodeError(self.id, "f_port", f"unknown FPort {f_port}")
-        n = batch_size(columns)
-        ext = self._modes(columns, n)
-        frames = np.zeros((n, FRAME), dtype=np.uint8)
 
-        def ints(name: str, rows: np.ndarray, lo: int, hi: int, scale: float = 1) -> np.ndarray:
-            if not rows.any():
-                return np.zeros(0, dtype=np.int64)
-            return to_ints(self.id, name, field_values(self.id, columns, name, n)[rows], lo, hi, scale)
+        def prepare(frames: np.ndarray, columns: Mapping[str, Any], n: int) -> None:
+            frames[:, 6] = self._modes(columns, n)
 
-        status = to_ints(self.id, "Bat_status", field_values(self.id, columns, "Bat_status", n, 3), 0, 3)
-        e9 = ext == 9
-        frames[e9, 0:2] = be_bytes(ints("TempC_DS", e9, -0x8000, 0x7FFF, 100), 2)
-        frames[e9, 4] = status[e9] << 6
-        volts = ints("BatV", ~e9, 0, 0x3FFF, 1000)
-        frames[~e9, 0:2] = be_bytes(volts | (status[~e9] << 14), 2)
-        internal = ext != 15
-        frames[internal, 2:4] = be_bytes(ints("TempC_SHT", internal, -0x8000, 0x7FFF, 100), 2)
-        humidity = be_bytes(ints("Hum_SHT", internal, 0, 0x0FFF, 10), 2)
-        frames[internal, 4] |= humidity[:, 0]
-        frames[internal, 5] = humidity[:, 1]
-        no_connect = np.zeros(n, dtype=bool)
-        if "No_connect" in columns:
-            no_connect[:] = [_flag(v) for v in field_values(self.id, columns, "No_connect", n).tolist()]
-        frames[:, 6] = ext | np.where(no_connect, 0x80, 0)
-        for mode, name, width, lo, hi, scale in _EXT_VALUES:
-            rows = ext == mode
-            if rows.any():
-                frames[rows, 7 : 7 + width] = be_bytes(ints(name, rows, lo, hi, scale), width)
-        e4 = ext == 4
-        if e4.any():
-            levels = field_values(self.id, columns, "Exti_pin_level", n)[e4]
-            frames[e4, 7] = to_codes(self.id, "Exti_pin_level", levels, {"Low": 0, "High": 1})
-            states = field_values(self.id, columns, "Exti_status", n)[e4]
-            frames[e4, 8] = to_codes(self.id, "Exti_status", states, {"False": 0, "True": 1})
-        e15 = ext == 15
-        if e15.any():
-            ids = field_values(self.id, columns, "ID", n)[e15]
-            frames[np.ix_(np.flatnonzero(e15), _ID_BYTES)] = self._id_bytes(ids)
-        return pack([(np.arange(n), frames)], n)
+        return LAYOUT.encode(self.id, f_port, columns, prepare)
 
     def _modes(self, columns: Mapping[str, Any], n: int) -> np.ndarray:
         ext = np.full(n, 2, dtype=np.int64)  # 2: a mode with no external data
@@ -246,19 +133,6 @@ class DraginoLHT65(Codec):
             ext[counts[(values < 0) | (values > 0xFFFF)]] = 8
         return ext
 
-    def _id_bytes(self, ids: np.ndarray) -> np.ndarray:
-        uniq, inverse = np.unique(np.asarray(ids).astype(str), return_inverse=True)
-        table = np.zeros((len(uniq), 8), dtype=np.uint8)
-        for i, text in enumerate(uniq.tolist()):
-            try:
-                raw = bytes.fromhex(text)
-            except ValueError:
-                raw = b""
-            if len(raw) != 8:
-                raise EncodeError(self.id, "ID", f"not 8 hex bytes: {text!r}")
-            table[i] = np.frombuffer(raw, dtype=np.uint8)
-        return table[inverse.reshape(-1)]
-
     def domain(self, decoded: Decoded, params: Mapping[str, np.ndarray]) -> dict[str, Column]:
         internal = column_or_absent(decoded, "TempC_SHT")
         probe = column_or_absent(decoded, "TempC_DS")
@@ -270,15 +144,5 @@ class DraginoLHT65(Codec):
             "battery_v": column_or_absent(decoded, "BatV"),
         }
 
-
-# Ext mode -> field in b7.., width, range, scale
-_EXT_VALUES = (
-    (1, "TempC_DS", 2, -0x8000, 0x7FFF, 100),
-    (5, "ILL_lx", 2, 0, 0xFFFF, 1),
-    (6, "ADC_V", 2, 0, 0xFFFF, 1000),
-    (7, "Exit_count", 2, 0, 0xFFFF, 1),
-    (8, "Exit_count", 4, -(1 << 31), (1 << 31) - 1, 1),
-    (9, "Systimestamp", 4, -(1 << 31), (1 << 31) - 1, 1),
-)
 
 codec_registry.register(DraginoLHT65())
