@@ -6,6 +6,8 @@ with the devices' parameters. By site kind, a row becomes a ``bin_levels``, ``pa
 quantities (a parking row needs ``occupied``). Rows a codec rejects (unknown fPort, wrong payload size, ...)
 come back as rejects with the codec's reason; their raw uplink is still stored.
 
+The objects of script codecs are kept with their uplinks (:mod:`ingest.kept_objects`).
+
 Passenger rows get a ``stop_id`` from :class:`~ingest.stops.StopTracker`.
 """
 
@@ -18,6 +20,9 @@ import numpy as np
 
 from .codecs import Column
 from .envelopes import EnvelopeBatch
+from .kept_objects import COLUMNS as KEPT_COLUMNS
+from .kept_objects import TABLE as KEPT_TABLE
+from .kept_objects import KeptObjects
 from .pgcopy import Field, Var, var_from_strings
 from .registry import KINDS, Registry
 from .stops import StopTracker
@@ -112,6 +117,7 @@ def map_domain(
     if len(rows) == 0:
         return result
     parts = {table: _Parts() for table in TABLES}
+    kept = KeptObjects()
     codec_of = registry.codec[dev]
     payloads = Var(batch.buf, batch.offsets)
     for c in np.unique(codec_of).tolist():
@@ -123,7 +129,10 @@ def map_domain(
             result.rejects.extend((int(i), f"codec {name} is not installed") for i in r.tolist())
             continue
         sub = payloads.take(r)
-        decoded = codec.decode(batch.f_port[r].astype(np.int64), sub.buf, sub.offsets)
+        decoded = codec.decode_uplinks(batch.f_port[r].astype(np.int64), sub.buf, sub.offsets, batch.time[r])
+        objects = decoded.kept_objects()
+        if objects is not None:
+            kept.add(r, registry.dev_euis[d], decoded.ok, codec.id, objects)
         bad = ~decoded.ok
         for i in np.flatnonzero(bad).tolist():
             reason = decoded.error[i] or "codec rejected the payload"
@@ -156,6 +165,9 @@ def map_domain(
     for table, p in parts.items():
         if p.rows:
             result.tables.append(_table_rows(table, p, batch, rows, dev, registry, stops, recent_stops))
+    if kept.data:
+        kept_rows, kept_fields = kept.fields(batch)
+        result.tables.append(TableRows(KEPT_TABLE, kept_rows, list(KEPT_COLUMNS), kept_fields))
     return result
 
 

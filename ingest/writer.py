@@ -52,7 +52,7 @@ UPLINK_COLUMNS = (
     "received_at",
 )
 DEAD_LETTER_COLUMNS = ("received_at", "topic", "stage", "reason", "dev_eui", "lns", "payload")
-_STAGED = ("uplinks", "bin_levels", "parking_events", "passenger_counts", "environment_readings")
+_STAGED = ("uplinks", "bin_levels", "parking_events", "passenger_counts", "environment_readings", "uplink_decoded")
 # Each distinct message once (its key from the topic and the raw bytes); copies within the batch and deliveries
 # of a message already dead-lettered add to ``repeats``.
 _DEAD_LETTERS = """

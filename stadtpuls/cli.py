@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "decode": ("decode payloads (JSON lines on stdin) with a codec", "stadtpuls.ingest.codecs.cli:setup"),
     "ingest": ("run the MQTT ingest service", "stadtpuls.ingest.service:setup"),
     "devices": ("manage the device registry (import, list)", "stadtpuls.ingest.devices:setup"),
+    "codecs": ("manage JavaScript codec scripts (add, list, test)", "stadtpuls.ingest.codec_admin:setup"),
+    "redecode": ("decode stored uplinks again with a codec's current version", "stadtpuls.ingest.redecode:setup"),
     "simulate": ("run the city sensor simulator", "stadtpuls.simulators.cli:setup"),
     "api": ("run the HTTP API and web pages", "stadtpuls.api.cli:setup"),
     "keys": ("manage API keys", "stadtpuls.api.keys:setup"),

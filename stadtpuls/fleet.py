@@ -171,15 +171,13 @@ def _check_site(s: dict[str, Any], row: int, errors: list[RowError]) -> None:
     s["name"] = s["name"] or ""
 
 
-def _check_device(d: dict[str, Any], row: int, errors: list[RowError], codecs: set[str] | None) -> None:
+def _check_device(d: dict[str, Any], row: int, errors: list[RowError]) -> None:
     if not d["dev_eui"] or not _DEV_EUI.match(d["dev_eui"]):
         errors.append(RowError("devices", row, "dev_eui", "required: 16 hexadecimal digits"))
     else:
         d["dev_eui"] = d["dev_eui"].lower()
     if not d["codec"]:
         errors.append(RowError("devices", row, "codec", "required"))
-    elif codecs is not None and d["codec"] not in codecs:
-        errors.append(RowError("devices", row, "codec", f"unknown codec {d['codec']!r}"))
     if d["lat"] is not None and not -90 <= d["lat"] <= 90:
         errors.append(RowError("devices", row, "lat", "must be between -90 and 90"))
     if d["lon"] is not None and not -180 <= d["lon"] <= 180:
@@ -189,19 +187,17 @@ def _check_device(d: dict[str, Any], row: int, errors: list[RowError], codecs: s
     d["name"] = d["name"] or ""
 
 
-def _known_codecs() -> set[str] | None:
-    try:
-        from stadtpuls.ingest.codecs import all_codecs
-    except ImportError:  # pragma: no cover - the ingest package ships with the hub
-        return None
-    return set(all_codecs())
+def _known_codecs(conn: psycopg.Connection) -> set[str]:
+    """Built-in codecs and the script codecs stored in the database."""
+    from stadtpuls.ingest.codec_scripts import known_codec_ids
+
+    return known_codec_ids(conn)
 
 
 def _from_mapping(doc: Any, source: str) -> Fleet:
     if not isinstance(doc, dict) or not set(doc) <= {"sites", "devices"}:
         raise FleetError(source, "expected a mapping with 'sites' and/or 'devices' lists")
     fleet = Fleet()
-    codecs = _known_codecs()
     for section, columns in (("sites", SITE_COLUMNS), ("devices", DEVICE_COLUMNS)):
         rows = doc.get(section) or []
         if not isinstance(rows, list):
@@ -215,7 +211,7 @@ def _from_mapping(doc: Any, source: str) -> Fleet:
                 _check_site(item, i, fleet.errors)
                 fleet.sites.append(item)
             else:
-                _check_device(item, i, fleet.errors, codecs)
+                _check_device(item, i, fleet.errors)
                 fleet.devices.append(item)
     return fleet
 
@@ -249,7 +245,6 @@ def _from_csv(text: str, source: str) -> Fleet:
             devices.append(device)
     doc = {"sites": list(sites.values()), "devices": devices}
     fleet = Fleet()
-    codecs = _known_codecs()
     for s in doc["sites"]:
         line = s.pop("_line")
         item = _clean(s, SITE_COLUMNS, "sites", line, fleet.errors)
@@ -258,7 +253,7 @@ def _from_csv(text: str, source: str) -> Fleet:
     for d in doc["devices"]:
         line = d.pop("_line")
         item = _clean(d, DEVICE_COLUMNS, "devices", line, fleet.errors)
-        _check_device(item, line, fleet.errors, codecs)
+        _check_device(item, line, fleet.errors)
         fleet.devices.append(item)
     return fleet
 
@@ -351,6 +346,11 @@ def apply(conn: psycopg.Connection, fleet: Fleet, *, dry_run: bool = False) -> I
     """
     report = ImportReport(dry_run=dry_run, errors=list(fleet.errors))
     bad = {(e.section, e.row) for e in fleet.errors}
+    codecs = _known_codecs(conn)
+    for d in fleet.devices:
+        if d["codec"] and d["codec"] not in codecs and ("devices", d["_row"]) not in bad:
+            report.errors.append(RowError("devices", d["_row"], "codec", f"unknown codec {d['codec']!r}"))
+            bad.add(("devices", d["_row"]))
     with conn.transaction(force_rollback=dry_run):
         for section, items, columns, query in (
             ("sites", fleet.sites, SITE_COLUMNS, _SITE_UPSERT),
