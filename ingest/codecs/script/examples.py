@@ -8,7 +8,7 @@ Two sources are read, both in the LoRaWAN Payload Codec API's example form (``in
   under ``examples`` or ``tests``; ``expected`` is accepted for ``output`` and ``hex`` for ``bytes``.
 
 Examples of another ``type`` than ``uplink`` (downlink encoders and decoders) are skipped. An example is kept as
-``{description, f_port, bytes_hex, data?, warnings?, errors?}``. :func:`run_examples` decodes all of them as
+``{description, f_port, bytes_hex, recv_time?, data?, warnings?, errors?}``. :func:`run_examples` decodes all of them as
 one batch and compares: an example with ``errors`` passes when the codec rejects the payload with those errors,
 one with ``data`` when the decoded object is equal (numbers compared as numbers, ``3`` equals ``3.0``).
 
@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,8 @@ def _example(ex: dict[str, Any], where: str) -> dict[str, Any]:
         raise ExamplesError(where, "no output")
     kept: dict[str, Any] = {"description": str(ex.get("description") or ""), "f_port": port}
     kept["bytes_hex"] = payload.hex()
+    if inp.get("recvTime") is not None:
+        kept["recv_time"] = str(inp["recvTime"])
     for key in ("data", "warnings", "errors"):
         if expected.get(key) is not None:
             kept[key] = expected[key]
@@ -118,7 +121,10 @@ def run_examples(codec: ScriptCodec, examples: Sequence[dict[str, Any]]) -> list
     np.cumsum([len(p) for p in payloads], out=offsets[1:])
     buf = np.frombuffer(b"".join(payloads), dtype=np.uint8)
     ports = np.array([e["f_port"] for e in examples], dtype=np.int64)
-    decoded = codec.decode(ports, buf, offsets)
+    now = datetime.now(UTC)
+    times = [_utc(e["recv_time"]) if e.get("recv_time") else now for e in examples]
+    recv = np.array([t.replace(tzinfo=None) for t in times], dtype="datetime64[us]")
+    decoded = codec.decode_uplinks(ports, buf, offsets, recv)
     results = []
     for i, ex in enumerate(examples):
         if "errors" in ex and ex["errors"]:
@@ -138,6 +144,11 @@ def run_examples(codec: ScriptCodec, examples: Sequence[dict[str, Any]]) -> list
                 differences.append(f"warnings: expected {ex['warnings']!r}, got {decoded.warnings[i]!r}")
         results.append(ExampleResult(ex, not differences, differences, got))
     return results
+
+
+def _utc(text: str) -> datetime:
+    t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return (t if t.tzinfo else t.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def diff(expected: Any, got: Any, path: str = "data") -> list[str]:
