@@ -38,6 +38,8 @@ DATA_TABLES = (
     "devices",
     "sites",
     "api_keys",
+    "codec_scripts",
+    "uplink_decoded",
 )
 
 
