@@ -7,13 +7,14 @@
   "use strict";
 
   // --- Buffer: the part of Node's Buffer that payload codecs use -----------------------------------------
+  function outOfRange(buf, offset, width) {
+    throw new RangeError(`The value of "offset" is out of range. It must be >= 0 and <= ${buf.length - width}. Received ${offset}`);
+  }
+
   class Buffer extends Uint8Array {
     static from(value, encoding) {
       if (typeof value === "string") return Buffer._fromString(value, encoding);
-      if (value instanceof ArrayBuffer) return new Buffer(value);
-      const out = new Buffer(value.length);
-      for (let i = 0; i < value.length; i++) out[i] = value[i] & 0xff;
-      return out;
+      return new Buffer(value);  // an ArrayBuffer is shared; an array is copied, each value modulo 256
     }
     static _fromString(text, encoding) {
       const enc = (encoding || "utf8").toLowerCase();
@@ -61,28 +62,22 @@
       }
       return out;
     }
-    _check(offset, width) {
-      if (offset === undefined) offset = 0;
-      if (offset < 0 || offset + width > this.length || offset !== Math.floor(offset)) {
-        throw new RangeError(`The value of "offset" is out of range. It must be >= 0 and <= ${this.length - width}. Received ${offset}`);
-      }
-      return offset;
-    }
-    readUInt8(o) { o = this._check(o, 1); return this[o]; }
-    readInt8(o) { o = this._check(o, 1); const v = this[o]; return v & 0x80 ? v - 0x100 : v; }
-    readUInt16BE(o) { o = this._check(o, 2); return (this[o] << 8) | this[o + 1]; }
-    readUInt16LE(o) { o = this._check(o, 2); return this[o] | (this[o + 1] << 8); }
-    readInt16BE(o) { const v = this.readUInt16BE(o); return v & 0x8000 ? v - 0x10000 : v; }
-    readInt16LE(o) { const v = this.readUInt16LE(o); return v & 0x8000 ? v - 0x10000 : v; }
-    readUInt32BE(o) { o = this._check(o, 4); return this[o] * 0x1000000 + ((this[o + 1] << 16) | (this[o + 2] << 8) | this[o + 3]); }
-    readUInt32LE(o) { o = this._check(o, 4); return this[o + 3] * 0x1000000 + ((this[o + 2] << 16) | (this[o + 1] << 8) | this[o]); }
-    readInt32BE(o) { o = this._check(o, 4); return (this[o] << 24) | (this[o + 1] << 16) | (this[o + 2] << 8) | this[o + 3]; }
-    readInt32LE(o) { o = this._check(o, 4); return (this[o + 3] << 24) | (this[o + 2] << 16) | (this[o + 1] << 8) | this[o]; }
-    readUIntBE(o, w) { o = this._check(o, w); let v = 0; for (let i = 0; i < w; i++) v = v * 256 + this[o + i]; return v; }
-    readUIntLE(o, w) { o = this._check(o, w); let v = 0; for (let i = w - 1; i >= 0; i--) v = v * 256 + this[o + i]; return v; }
+    // offset checks are inlined: these are called for every field of every payload
+    readUInt8(o = 0) { if (!(o >= 0 && o < this.length) || o % 1) outOfRange(this, o, 1); return this[o]; }
+    readInt8(o = 0) { const v = this.readUInt8(o); return v & 0x80 ? v - 0x100 : v; }
+    readUInt16BE(o = 0) { if (!(o >= 0 && o + 2 <= this.length) || o % 1) outOfRange(this, o, 2); return (this[o] << 8) | this[o + 1]; }
+    readUInt16LE(o = 0) { if (!(o >= 0 && o + 2 <= this.length) || o % 1) outOfRange(this, o, 2); return this[o] | (this[o + 1] << 8); }
+    readInt16BE(o = 0) { const v = this.readUInt16BE(o); return v & 0x8000 ? v - 0x10000 : v; }
+    readInt16LE(o = 0) { const v = this.readUInt16LE(o); return v & 0x8000 ? v - 0x10000 : v; }
+    readUInt32BE(o = 0) { return this.readInt32BE(o) >>> 0; }
+    readUInt32LE(o = 0) { return this.readInt32LE(o) >>> 0; }
+    readInt32BE(o = 0) { if (!(o >= 0 && o + 4 <= this.length) || o % 1) outOfRange(this, o, 4); return (this[o] << 24) | (this[o + 1] << 16) | (this[o + 2] << 8) | this[o + 3]; }
+    readInt32LE(o = 0) { if (!(o >= 0 && o + 4 <= this.length) || o % 1) outOfRange(this, o, 4); return (this[o + 3] << 24) | (this[o + 2] << 16) | (this[o + 1] << 8) | this[o]; }
+    readUIntBE(o, w) { if (!(o >= 0 && o + w <= this.length) || o % 1) outOfRange(this, o, w); let v = 0; for (let i = 0; i < w; i++) v = v * 256 + this[o + i]; return v; }
+    readUIntLE(o, w) { if (!(o >= 0 && o + w <= this.length) || o % 1) outOfRange(this, o, w); let v = 0; for (let i = w - 1; i >= 0; i--) v = v * 256 + this[o + i]; return v; }
     readIntBE(o, w) { const v = this.readUIntBE(o, w); const top = 2 ** (8 * w - 1); return v >= top ? v - 2 * top : v; }
     readIntLE(o, w) { const v = this.readUIntLE(o, w); const top = 2 ** (8 * w - 1); return v >= top ? v - 2 * top : v; }
-    _view(o, w) { o = this._check(o, w); return new DataView(this.buffer, this.byteOffset + o, w); }
+    _view(o = 0, w) { if (!(o >= 0 && o + w <= this.length) || o % 1) outOfRange(this, o, w); return new DataView(this.buffer, this.byteOffset + o, w); }
     readFloatBE(o) { return this._view(o, 4).getFloat32(0, false); }
     readFloatLE(o) { return this._view(o, 4).getFloat32(0, true); }
     readDoubleBE(o) { return this._view(o, 8).getFloat64(0, false); }
