@@ -1,8 +1,10 @@
 """The device registry file: sites and devices as YAML or CSV, validated row by row and upserted idempotently.
 
-YAML: ``{"sites": [site, ...], "devices": [device, ...]}``. CSV: one row per device (columns of :data:`DEVICE_COLUMNS`),
-optionally with the device's site in ``site_*`` columns and device parameters in ``param_*`` columns; a row with an
-empty ``dev_eui`` declares only its site (a lot, a line).
+YAML: ``{"sites": [site, ...], "devices": [device, ...], "codecs": [{id, map}, ...]}``; a ``codecs`` entry sets
+the readings map of a stored script codec (see ``stadtpuls codecs add --map``). CSV: one row per device (columns
+of :data:`DEVICE_COLUMNS`), optionally with the device's site in ``site_*`` columns and device parameters in
+``param_*`` columns; a row with an empty ``dev_eui`` declares only its site (a lot, a line). Device codecs are
+checked against the built-ins and the script codecs stored in the database when the file is applied.
 
 Exceptions::
 
@@ -67,7 +69,7 @@ class FleetError(Exception):
 
 @dataclass(frozen=True)
 class RowError:
-    section: str  # "sites" | "devices"
+    section: str  # "sites" | "devices" | "codecs"
     row: int  # 1-based position in its section (CSV: the line number)
     field: str
     message: str
@@ -81,6 +83,7 @@ class Fleet:
     sites: list[dict[str, Any]] = field(default_factory=list)
     devices: list[dict[str, Any]] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
+    codecs: list[dict[str, Any]] = field(default_factory=list)  # {"id", "readings", "_row"}
 
 
 @dataclass
@@ -92,6 +95,7 @@ class ImportReport:
     unchanged: int = 0
     dry_run: bool = False
     errors: list[RowError] = field(default_factory=list)
+    codecs_updated: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -99,6 +103,7 @@ class ImportReport:
             "sites_updated": self.sites_updated,
             "devices_created": self.devices_created,
             "devices_updated": self.devices_updated,
+            "codecs_updated": self.codecs_updated,
             "unchanged": self.unchanged,
             "dry_run": self.dry_run,
             "errors": [e.as_dict() for e in self.errors],
@@ -187,6 +192,18 @@ def _check_device(d: dict[str, Any], row: int, errors: list[RowError]) -> None:
     d["name"] = d["name"] or ""
 
 
+def _set_maps(conn: psycopg.Connection, fleet: Fleet, report: ImportReport, dry_run: bool) -> None:
+    from stadtpuls.ingest.codec_scripts import set_readings
+
+    with conn.transaction(force_rollback=dry_run):
+        for c in fleet.codecs:
+            if set_readings(conn, c["id"], c["readings"]):
+                report.codecs_updated += 1
+            else:
+                message = f"no script codec {c['id']!r} is stored (stadtpuls codecs add)"
+                report.errors.append(RowError("codecs", c["_row"], "id", message))
+
+
 def _known_codecs(conn: psycopg.Connection) -> set[str]:
     """Built-in codecs and the script codecs stored in the database."""
     from stadtpuls.ingest.codec_scripts import known_codec_ids
@@ -194,10 +211,29 @@ def _known_codecs(conn: psycopg.Connection) -> set[str]:
     return known_codec_ids(conn)
 
 
+def _codec_maps(rows: Any, fleet: Fleet, source: str) -> None:
+    """The ``codecs`` section: readings maps of script codecs."""
+    from stadtpuls.ingest.codecs.script import ReadingsMap, ReadingsMapError
+
+    if not isinstance(rows, list):
+        raise FleetError(source, "'codecs' must be a list")
+    for i, raw in enumerate(rows, start=1):
+        if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or set(raw) - {"id", "map"}:
+            fleet.errors.append(RowError("codecs", i, "", "must be a mapping with 'id' and 'map'"))
+            continue
+        try:
+            readings = ReadingsMap.parse(raw.get("map") or {})
+        except ReadingsMapError as e:
+            fleet.errors.append(RowError("codecs", i, "map", str(e)))
+            continue
+        fleet.codecs.append({"id": raw["id"], "readings": readings, "_row": i})
+
+
 def _from_mapping(doc: Any, source: str) -> Fleet:
-    if not isinstance(doc, dict) or not set(doc) <= {"sites", "devices"}:
-        raise FleetError(source, "expected a mapping with 'sites' and/or 'devices' lists")
+    if not isinstance(doc, dict) or not set(doc) <= {"sites", "devices", "codecs"}:
+        raise FleetError(source, "expected a mapping with 'sites', 'devices' and/or 'codecs' lists")
     fleet = Fleet()
+    _codec_maps(doc.get("codecs") or [], fleet, source)
     for section, columns in (("sites", SITE_COLUMNS), ("devices", DEVICE_COLUMNS)):
         rows = doc.get(section) or []
         if not isinstance(rows, list):
@@ -346,6 +382,8 @@ def apply(conn: psycopg.Connection, fleet: Fleet, *, dry_run: bool = False) -> I
     """
     report = ImportReport(dry_run=dry_run, errors=list(fleet.errors))
     bad = {(e.section, e.row) for e in fleet.errors}
+    if fleet.codecs:
+        _set_maps(conn, fleet, report, dry_run)
     codecs = _known_codecs(conn)
     for d in fleet.devices:
         if d["codec"] and d["codec"] not in codecs and ("devices", d["_row"]) not in bad:

@@ -9,6 +9,7 @@ import pytest
 
 from stadtpuls.fleet import apply, parse_text
 from stadtpuls.ingest.codec_scripts import ScriptStoreError, add_script, current_scripts, known_codec_ids, sha256
+from stadtpuls.ingest.codecs import QUANTITIES
 from stadtpuls.ingest.codecs.script import ReadingsMap, ScriptCodec
 from stadtpuls.ingest.codecs.script.examples import load_examples
 from stadtpuls.ingest.registry import load_registry
@@ -86,3 +87,30 @@ def test_registry_loads_the_current_version_and_reuses_loaded_scripts(clean_db: 
         add_script(conn, "acme/bin", BIN + "\n// v2\n", readings=ReadingsMap.parse({"battery_v": "battery_mv"}))
         mapped = load_registry(conn).codecs[0]
         assert isinstance(mapped, ScriptCodec) and mapped.version == 2 and mapped.quantities == ("battery_v",)
+
+
+def test_registry_yaml_sets_the_readings_map_of_a_script_codec(clean_db: str) -> None:
+    doc = """
+codecs:
+  - id: acme/bin
+    map: {distance_mm: distance_mm, battery_v: {field: battery_mv, scale: 0.001}}
+  - id: acme/missing
+    map: {occupied: state}
+  - id: acme/bin
+    map: {fill: level}
+devices:
+  - {dev_eui: "00000000000000f1", codec: acme/bin}
+"""
+    fleet = parse_text(doc, "yaml")
+    assert [(e.section, e.row, e.field) for e in fleet.errors] == [("codecs", 3, "map")]
+    with psycopg.connect(clean_db) as conn:
+        add_script(conn, "acme/bin", BIN)
+        report = apply(conn, fleet)
+        assert report.codecs_updated == 1 and report.devices_created == 1
+        assert sorted((e.section, e.row, e.message) for e in report.errors) == [
+            ("codecs", 2, "no script codec 'acme/missing' is stored (stadtpuls codecs add)"),
+            ("codecs", 3, "readings map: fill: not a hub quantity (known: " + ", ".join(QUANTITIES) + ")"),
+        ]
+        codec = load_registry(conn).codecs[0]
+    assert isinstance(codec, ScriptCodec)
+    assert set(codec.quantities) == {"distance_mm", "battery_v", "fill_pct"}
