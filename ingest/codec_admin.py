@@ -19,6 +19,7 @@ import orjson
 import psycopg
 import yaml
 
+from stadtpuls.commands import database_url
 from stadtpuls.settings import load
 
 from .codec_scripts import ScriptStoreError, add_script, current_scripts, load_script
@@ -38,13 +39,7 @@ def _err(text: str) -> None:
 
 
 def _url(args: argparse.Namespace) -> str:
-    if args.database_url:
-        return str(args.database_url)
-    settings = load()
-    if settings.database_url is None:
-        _err("STADTPULS_DATABASE_URL is not set")
-        raise SystemExit(2)
-    return settings.database_url.get_secret_value()
+    return str(args.database_url) if args.database_url else database_url(load())
 
 
 def _read_map(path: str) -> ReadingsMap:

@@ -24,6 +24,7 @@ import psycopg
 from psycopg import sql
 from tqdm import tqdm
 
+from stadtpuls.commands import database_url
 from stadtpuls.settings import load
 
 from .domain import TABLES, map_domain
@@ -135,13 +136,7 @@ def _replace(writer: Writer, registry: Any, rows: list[tuple[Any, ...]], result:
 
 
 def _run(args: argparse.Namespace) -> int:
-    url = args.database_url
-    if not url:
-        settings = load()
-        if settings.database_url is None:
-            sys.stderr.write("stadtpuls: STADTPULS_DATABASE_URL is not set\n")
-            return 2
-        url = settings.database_url.get_secret_value()
+    url = str(args.database_url) if args.database_url else database_url(load())
     try:
         result = redecode(
             url,
