@@ -47,6 +47,10 @@ def default_limits() -> Limits:
     return _limits
 
 
+class _BadOutput(Exception):
+    """The engine's result text of a chunk is not what the runner writes (a script broke the runner's JSON)."""
+
+
 class ScriptDecoded(Decoded):
     """A decoded batch of a script codec: ``data[i]`` is row i's object as the script returned it (None for
     failed rows), ``warnings[i]`` its warnings. ``columns`` (one per top-level key) are built when first read."""
@@ -174,7 +178,12 @@ class ScriptCodec(Codec):
         limit_failures = 0
 
         def take(result: str, lo: int) -> None:
-            chunk, errs, warns = orjson.loads(result)
+            try:
+                chunk, errs, warns = orjson.loads(result)
+                if len(chunk) > n - lo or len(errs) % 2 or len(warns) % 2:
+                    raise ValueError("results do not match the payloads")
+            except (orjson.JSONDecodeError, ValueError, TypeError):
+                raise _BadOutput from None
             data.extend(chunk)
             failed.update((lo + i, e) for i, e in zip(errs[::2], errs[1::2], strict=True))
             warned.update((lo + i, w) for i, w in zip(warns[::2], warns[1::2], strict=True))
@@ -183,6 +192,21 @@ class ScriptCodec(Codec):
             meta = orjson.dumps((lens[lo:hi], ports[lo:hi], times[lo:hi]), option=orjson.OPT_SERIALIZE_NUMPY)
             take(self.engine().run(text[bounds[lo] : bounds[hi]], meta.decode()), lo)
 
+        def alone(i: int) -> bool:
+            """Payload i in a call of its own; False when it ran out of a limit there too."""
+            try:
+                call(i, i + 1)
+            except EngineLimit as exc:
+                self._drop_engine()
+                data.append(None)
+                failed[i] = exc.message
+                return False
+            except _BadOutput:  # the script broke the runner: a fresh engine for the next payload
+                self._drop_engine()
+                data.append(None)
+                failed[i] = "decoder output is not valid JSON"
+            return True
+
         start = 0
         while start < n:
             end = min(n, start + self._chunk)
@@ -190,19 +214,20 @@ class ScriptCodec(Codec):
                 call(start, end)
                 start = end
                 continue
+            except _BadOutput:  # some payload broke the runner's result text: find it one by one
+                self._drop_engine()
+                for i in range(start, end):
+                    limit_failures += not alone(i)
+                start = end
             except EngineLimit as exc:
                 self._partial(exc, take, start)
                 start = len(data)
-            # the payload the chunk was on when it ran out: alone, with the whole limit
-            try:
-                call(start, start + 1)
-                self._chunk = max(1, self._chunk // 2)  # only slow: smaller chunks from now on
-            except EngineLimit as exc:
-                self._drop_engine()
-                data.append(None)
-                failed[start] = exc.message
-                limit_failures += 1
-            start += 1
+                # the payload the chunk was on when it ran out: alone, with the whole limit
+                if alone(start):
+                    self._chunk = max(1, self._chunk // 2)  # only slow: smaller chunks from now on
+                else:
+                    limit_failures += 1
+                start += 1
             if limit_failures >= MAX_LIMIT_FAILURES and start < n:
                 reason = f"not decoded: the script ran out of its limits on {limit_failures} payloads of this batch"
                 data.extend([None] * (n - start))
@@ -214,7 +239,7 @@ class ScriptCodec(Codec):
         """Take the results finished before a limit was hit; a fresh engine after anything but the time limit."""
         try:
             take(self.engine().partial(), lo)
-        except (EngineLimit, orjson.JSONDecodeError):
+        except (EngineLimit, _BadOutput):
             pass
         if exc.limit != "time":
             self._drop_engine()

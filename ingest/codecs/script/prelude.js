@@ -129,13 +129,18 @@
     }
   }
 
+  // an error or warning as text the database can store (well-formed Unicode, no NUL)
   function message(e) {
-    if (e instanceof Error) return e.name === "Error" && e.message ? e.message : e.message ? `${e.name}: ${e.message}` : e.name;
-    try {
-      return typeof e === "string" ? e : JSON.stringify(e) || String(e);
-    } catch (_) {
-      return String(e);
+    let text;
+    if (e instanceof Error) text = e.name === "Error" && e.message ? e.message : e.message ? `${e.name}: ${e.message}` : e.name;
+    else {
+      try {
+        text = typeof e === "string" ? e : JSON.stringify(e) || String(e);
+      } catch (_) {
+        text = String(e);
+      }
     }
+    return String(text).toWellFormed().replace(/\u0000/g, "");
   }
 
   function isRecord(v) {
@@ -170,6 +175,16 @@
     return data;
   }
 
+  // JSON.stringify escapes exactly the lone surrogates and control characters: text the database cannot store
+  // as jsonb (lone surrogates, NUL) is the script's error, not the database's.
+  const stringify = JSON.stringify;
+  const LONE_SURROGATE = /(?:^|[^\\])(?:\\\\)*\\ud[89a-f]/i;
+  const NUL = /(?:^|[^\\])(?:\\\\)*\\u0000/;
+  function unstorable(text) {
+    if (LONE_SURROGATE.test(text)) throw new Fail("decoder data holds text that is not Unicode (a lone surrogate)");
+    if (NUL.test(text)) throw new Fail("decoder data holds a NUL character");
+  }
+
   const done = [];
   const failed = [];
 
@@ -188,7 +203,8 @@
       pos += len;
       let text;
       try {
-        text = JSON.stringify(entry(kind, i, bytes, ports[i], times[i]));
+        text = stringify(entry(kind, i, bytes, ports[i], times[i]));
+        if (text.indexOf("\\u") !== -1) unstorable(text);
       } catch (e) {
         failed.push(i, e instanceof Fail ? e.text : message(e));
         if (warned.length && warned[warned.length - 2] === i) warned.length -= 2;
@@ -201,7 +217,7 @@
 
   // the results so far: after an interrupted run, those of the payloads finished before it
   function result() {
-    const text = JSON.stringify([0, failed, warned]);
+    const text = stringify([0, failed, warned]);
     // a flat string: the binding does not take concatenated (rope) strings
     return ["[", done.join(","), "]", text.slice(2, -1)].join("");
   }

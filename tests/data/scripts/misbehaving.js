@@ -31,6 +31,12 @@ function decodeUplink(input) {
       return { data: cycle };
     case 10:
       return { data: "just text" };
+    case 11:
+      return { data: { text: "half a pair \ud800 of surrogates" } };
+    case 12:
+      return { data: { text: "nul \u0000 inside" }, warnings: ["escaped backslash-u0000: \\u0000"] };
+    case 13:
+      return { data: { text: "a \\ud800 that is no surrogate" }, warnings: ["lone \udc00 in a warning \u0000"] };
     default:
       return { data: { value: b[0] } };
   }

@@ -241,3 +241,29 @@ def test_diff_tells_booleans_from_numbers() -> None:
 
 def _yaml(name: str) -> object:
     return yaml.safe_load((SCRIPTS / name).read_text())
+
+
+def test_text_the_database_cannot_store_is_the_scripts_error_not_the_batchs() -> None:
+    codec = script("misbehaving")
+    d = decode(codec, [1] * 4, bytes([11]), bytes([12]), bytes([13]), bytes([50]))
+    assert d.ok.tolist() == [False, False, True, True]
+    assert d.error[0] == "decoder data holds text that is not Unicode (a lone surrogate)"
+    assert d.error[1] == "decoder data holds a NUL character"
+    assert d.data[2] == {"text": "a \\ud800 that is no surrogate"}  # an escaped backslash, not a surrogate
+    assert d.warnings[2] == ["lone \ufffd in a warning "]
+    assert d.data[3] == {"value": 50}
+
+
+def test_a_script_that_breaks_the_runners_output_fails_its_payloads_without_raising() -> None:
+    source = """
+    var join = Array.prototype.join;
+    function decodeUplink(input) {
+      if (input.bytes[0] === 1) Array.prototype.join = function () { return "{not json"; };
+      return {data: {value: input.bytes[0]}};
+    }
+    """
+    codec = ScriptCodec("test/breaker", source)
+    d = decode(codec, [1, 1, 1], bytes([0]), bytes([1]), bytes([2]))
+    assert d.ok.tolist() == [True, False, True]  # each payload alone, in a fresh engine after a breakage
+    assert d.data[0] == {"value": 0} and d.data[2] == {"value": 2}
+    assert d.error[1] == "decoder output is not valid JSON"
