@@ -27,7 +27,7 @@ import numpy as np
 import orjson
 
 from ..base import Codec, Column, Decoded
-from .engine import Engine, EngineLimit, Limits
+from .engine import Engine, EngineLimit, Limits, ScriptLoadError
 from .readings import ReadingsMap
 
 __all__ = ["MAX_LIMIT_FAILURES", "ScriptCodec", "ScriptDecoded", "configure_limits", "default_limits"]
@@ -154,7 +154,10 @@ class ScriptCodec(Codec):
             times = np.full(n, time.time() * 1000.0)
         else:
             times = np.asarray(recv_time).astype("datetime64[us]").astype(np.int64) / 1000.0
-        data, failed, warned = self._run(text, bounds, np.asarray(f_port, dtype=np.int64), times)
+        try:
+            data, failed, warned = self._run(text, bounds, np.asarray(f_port, dtype=np.int64), times)
+        except ScriptLoadError as exc:  # this thread's engine did not load (e.g. its time limit on a busy machine)
+            data, failed, warned = [None] * n, dict.fromkeys(range(n), exc.message), {}
         ok = np.ones(n, dtype=bool)
         error = np.empty(n, dtype=object)
         if failed:

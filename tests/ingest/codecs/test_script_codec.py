@@ -267,3 +267,12 @@ def test_a_script_that_breaks_the_runners_output_fails_its_payloads_without_rais
     assert d.ok.tolist() == [True, False, True]  # each payload alone, in a fresh engine after a breakage
     assert d.data[0] == {"value": 0} and d.data[2] == {"value": 2}
     assert d.error[1] == "decoder output is not valid JSON"
+
+
+def test_an_engine_that_does_not_load_in_a_thread_fails_the_rows_not_the_batch() -> None:
+    codec = ScriptCodec("test/late", "function decodeUplink(i) { return {data: {}}; }", limits=Limits(time_s=0.02))
+    codec.source = "for (;;) {}"  # what a script that loads too slowly on a busy machine looks like
+    codec._drop_engine()
+    d = decode(codec, [1, 1], b"\x00", b"\x01")
+    assert not d.ok.any()
+    assert d.error.tolist() == ["script ran out of time while loading: InternalError: interrupted"] * 2
