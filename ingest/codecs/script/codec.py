@@ -30,7 +30,7 @@ from ..base import Codec, Column, Decoded
 from .engine import Engine, EngineLimit, Limits, ScriptLoadError
 from .readings import ReadingsMap
 
-__all__ = ["MAX_LIMIT_FAILURES", "ScriptCodec", "ScriptDecoded", "configure_limits", "default_limits"]
+__all__ = ["MAX_LIMIT_FAILURES", "ObjectColumns", "ScriptCodec", "ScriptDecoded", "configure_limits", "default_limits"]
 
 MAX_LIMIT_FAILURES = 3
 _CHUNK = 4096
@@ -51,49 +51,90 @@ class _BadOutput(Exception):
     """The engine's result text of a chunk is not what the runner writes (a script broke the runner's JSON)."""
 
 
+class ObjectColumns(dict[str, Column]):
+    """The top-level keys of decoded objects as columns, each built when first asked for: ``get(key)`` and
+    ``[key]`` build one column, iterating builds them all. The ingest asks for a few keys at most (a position),
+    so a batch does not pay for columns nobody reads."""
+
+    def __init__(self, data: list[Any]) -> None:
+        super().__init__()
+        self._data = data
+        self._complete = False
+
+    def _column(self, key: str) -> Column | None:
+        n = len(self._data)
+        present = np.fromiter((obj is not None and key in obj for obj in self._data), dtype=bool, count=n)
+        if not present.any():
+            return None
+        values = np.empty(n, dtype=object)
+        values[:] = [obj.get(key) if obj is not None else None for obj in self._data]
+        return Column(values, present)
+
+    def __missing__(self, key: str) -> Column:
+        col = None if self._complete else self._column(key)
+        if col is None:
+            raise KeyError(key)
+        self[key] = col
+        return col
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.get(key) is not None
+
+    def _fill(self) -> None:
+        if not self._complete:
+            keys: dict[str, None] = {}
+            for obj in self._data:
+                if obj:
+                    keys.update(dict.fromkeys(obj))
+            for key in keys:
+                self.get(key)
+            self._complete = True
+
+    def __iter__(self) -> Any:
+        self._fill()
+        return super().__iter__()
+
+    def __len__(self) -> int:
+        self._fill()
+        return super().__len__()
+
+    def keys(self) -> Any:
+        self._fill()
+        return super().keys()
+
+    def values(self) -> Any:
+        self._fill()
+        return super().values()
+
+    def items(self) -> Any:
+        self._fill()
+        return super().items()
+
+
 class ScriptDecoded(Decoded):
     """A decoded batch of a script codec: ``data[i]`` is row i's object as the script returned it (None for
-    failed rows), ``warnings[i]`` its warnings. ``columns`` (one per top-level key) are built when first read."""
+    failed rows), ``warnings[i]`` its warnings. ``columns`` (one per top-level key) are built when first read
+    (:class:`ObjectColumns`)."""
 
     def __init__(
         self, ok: np.ndarray, error: np.ndarray, data: list[Any], warnings: list[list[str] | None], version: int
     ) -> None:
+        super().__init__(len(data), ok, error, ObjectColumns(data))
         self.data = data
         self.warnings = warnings
         self.version = version
-        self._columns: dict[str, Column] | None = None
-        super().__init__(len(data), ok, error)
-
-    @property
-    def columns(self) -> dict[str, Column]:
-        if self._columns is None:
-            self._columns = _top_level_columns(self.data)
-        return self._columns
-
-    @columns.setter
-    def columns(self, value: dict[str, Column]) -> None:
-        self._columns = value or None
 
     def objects(self) -> list[dict[str, Any] | None]:
         return list(self.data)
 
     def kept_objects(self) -> tuple[list[Any], list[list[str] | None], int]:
         return self.data, self.warnings, self.version
-
-
-def _top_level_columns(data: list[Any]) -> dict[str, Column]:
-    keys: dict[str, None] = {}
-    for obj in data:
-        if obj:
-            keys.update(dict.fromkeys(obj))
-    columns = {}
-    n = len(data)
-    for key in keys:
-        values = np.empty(n, dtype=object)
-        values[:] = [obj.get(key) if obj else None for obj in data]
-        present = np.fromiter((bool(obj) and key in obj for obj in data), dtype=bool, count=n)
-        columns[key] = Column(values, present)
-    return columns
 
 
 class ScriptCodec(Codec):

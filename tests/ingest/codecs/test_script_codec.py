@@ -50,6 +50,8 @@ def test_decode_uplink_with_buffer_returns_data_warnings_and_errors_per_row() ->
     assert d.objects()[0] == d.data[0] and d.objects()[2] is None
     assert d.columns["distance_mm"].values.tolist() == [700, 200, None, None]
     assert d.columns["distance_mm"].present.tolist() == [True, True, False, False]
+    assert d.columns.get("latitude") is None and "latitude" not in d.columns and "tilted" in d.columns
+    assert list(d.columns) == ["distance_mm", "tilted", "battery_mv", "temperature"]  # built when iterated
     assert d.kept_objects() == (d.data, d.warnings, 0)
 
 
