@@ -42,7 +42,6 @@ __all__ = [
     "current_scripts",
     "known_codec_ids",
     "load_script",
-    "set_readings",
     "sha256",
 ]
 
@@ -140,16 +139,6 @@ def add_script(
             created = True
     stored = current_scripts(conn, codec_id)[codec_id]
     return stored, created
-
-
-def set_readings(conn: psycopg.Connection[Any], codec_id: str, readings: ReadingsMap) -> bool:
-    """Set the readings map of the current version of a stored script; False when no such script is stored."""
-    cur = conn.execute(
-        "UPDATE codec_scripts SET readings = %s WHERE codec_id = %s"
-        " AND version = (SELECT max(version) FROM codec_scripts WHERE codec_id = %s)",
-        (Jsonb(readings.as_dict()), codec_id, codec_id),
-    )
-    return cur.rowcount > 0
 
 
 # --- loading for the ingest ----------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 import psycopg
 import yaml
+from psycopg.types.json import Jsonb
 
 __all__ = [
     "DEVICE_COLUMNS",
@@ -192,12 +193,18 @@ def _check_device(d: dict[str, Any], row: int, errors: list[RowError]) -> None:
     d["name"] = d["name"] or ""
 
 
-def _set_maps(conn: psycopg.Connection, fleet: Fleet, report: ImportReport, dry_run: bool) -> None:
-    from stadtpuls.ingest.codec_scripts import set_readings
+_SET_READINGS = """
+UPDATE codec_scripts SET readings = %(readings)s WHERE codec_id = %(id)s
+  AND version = (SELECT max(version) FROM codec_scripts WHERE codec_id = %(id)s)
+"""
 
+
+def _set_maps(conn: psycopg.Connection, fleet: Fleet, report: ImportReport, dry_run: bool) -> None:
+    """The readings maps of the ``codecs`` section, on the current versions of the stored scripts."""
     with conn.transaction(force_rollback=dry_run):
         for c in fleet.codecs:
-            if set_readings(conn, c["id"], c["readings"]):
+            cur = conn.execute(_SET_READINGS, {"readings": Jsonb(c["readings"].as_dict()), "id": c["id"]})
+            if cur.rowcount:
                 report.codecs_updated += 1
             else:
                 message = f"no script codec {c['id']!r} is stored (stadtpuls codecs add)"
@@ -206,14 +213,15 @@ def _set_maps(conn: psycopg.Connection, fleet: Fleet, report: ImportReport, dry_
 
 def _known_codecs(conn: psycopg.Connection) -> set[str]:
     """Built-in codecs and the script codecs stored in the database."""
-    from stadtpuls.ingest.codec_scripts import known_codec_ids
+    from stadtpuls.ingest.codecs import all_codecs
 
-    return known_codec_ids(conn)
+    stored = {r[0] for r in conn.execute("SELECT DISTINCT codec_id FROM codec_scripts").fetchall()}
+    return set(all_codecs()) | stored
 
 
 def _codec_maps(rows: Any, fleet: Fleet, source: str) -> None:
     """The ``codecs`` section: readings maps of script codecs."""
-    from stadtpuls.ingest.codecs.script import ReadingsMap, ReadingsMapError
+    from stadtpuls.ingest.codecs import ReadingsMap, ReadingsMapError
 
     if not isinstance(rows, list):
         raise FleetError(source, "'codecs' must be a list")

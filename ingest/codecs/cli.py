@@ -1,7 +1,7 @@
 """``stadtpuls decode --codec ID | --codec-file FILE.js``: decode uplink payloads given as JSON lines, as one batch.
 
-``--codec`` takes a built-in codec's id, or a script codec's stored in the database (its current version;
-``STADTPULS_DATABASE_URL`` or ``--database-url``); ``--codec-file`` decodes with a script that is not stored.
+``--codec`` takes a built-in codec's id, or (through ``stadtpuls decode``, :mod:`ingest.decode_command`) a script
+codec's stored in the database; ``--codec-file`` decodes with a script that is not stored.
 
 Input (stdin), one object per line (blank lines are skipped)::
 
@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 import numpy as np
 import orjson
-import psycopg
 
-from .base import Codec, UnknownCodec
+from .base import Codec, CodecError, UnknownCodec
 from .registry import all_codecs, get
-from .script import ScriptCodec, ScriptError
+from .script import ScriptCodec
 
 __all__ = ["add_arguments", "decode_lines", "main", "run", "setup"]
 
@@ -36,11 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--codec", metavar="ID", help="codec id (built-in or stored script), e.g. netvox/r718x")
     which.add_argument("--codec-file", metavar="FILE.js", help="a JavaScript codec script that is not stored")
-    parser.add_argument("--database-url", help="for stored script codecs; overrides STADTPULS_DATABASE_URL")
 
 
 def setup(parser: argparse.ArgumentParser) -> None:
-    """Register ``stadtpuls decode`` (called by ``stadtpuls.cli``)."""
+    """Register a decode command of built-ins and script files (``stadtpuls decode`` adds the stored scripts:
+    :mod:`ingest.decode_command`)."""
     add_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -113,39 +112,34 @@ def decode_lines(codec: Codec | str, lines: Sequence[bytes]) -> list[dict[str, A
     return out
 
 
-def _stored_script(codec_id: str, url: str | None) -> Codec:
-    """The current version of a stored script codec; raises UnknownCodec."""
-    from stadtpuls.settings import load
-
-    from ..codec_scripts import current_scripts, load_script
-
-    if url is None:
-        configured = load().database_url
-        if configured is None:
-            raise UnknownCodec(codec_id)
-        url = configured.get_secret_value()
-    with psycopg.connect(url) as conn:
-        stored = current_scripts(conn, codec_id).get(codec_id)
-    if stored is None:
-        raise UnknownCodec(codec_id)
-    return load_script(stored)
+Resolver = Callable[[argparse.Namespace], Codec]
 
 
-def _codec(args: argparse.Namespace) -> Codec:
+def _codec(args: argparse.Namespace, resolve: Resolver | None) -> Codec:
+    """A script file, a built-in, or what ``resolve`` finds for another id (raises UnknownCodec)."""
     if args.codec_file:
         with open(args.codec_file, encoding="utf-8") as f:
             return ScriptCodec(f"file:{args.codec_file}", f.read())
     try:
         return get(args.codec)
     except UnknownCodec:
-        return _stored_script(args.codec, args.database_url)
+        if resolve is None:
+            raise
+        return resolve(args)
 
 
-def run(args: argparse.Namespace, stdin: IO[bytes] | None = None, stdout: IO[bytes] | None = None) -> int:
+def run(
+    args: argparse.Namespace,
+    stdin: IO[bytes] | None = None,
+    stdout: IO[bytes] | None = None,
+    resolve: Resolver | None = None,
+) -> int:
+    """``resolve``: finds the codecs that are neither built in nor a file (the stored scripts); problems it has
+    finding them are :class:`CodecError` s."""
     stdin = stdin if stdin is not None else sys.stdin.buffer
     stdout = stdout if stdout is not None else sys.stdout.buffer
     try:
-        codec = _codec(args)
+        codec = _codec(args, resolve)
     except UnknownCodec as exc:
         known = ", ".join(sorted(all_codecs()))
         print(
@@ -157,11 +151,8 @@ def run(args: argparse.Namespace, stdin: IO[bytes] | None = None, stdout: IO[byt
     except (OSError, UnicodeDecodeError) as exc:
         print(f"stadtpuls decode: cannot read {args.codec_file}: {exc}", file=sys.stderr)
         return 2
-    except ScriptError as exc:
+    except CodecError as exc:  # a script that does not load, a store that cannot be read
         print(f"stadtpuls decode: {exc}", file=sys.stderr)
-        return 2
-    except psycopg.OperationalError as exc:
-        print(f"stadtpuls decode: cannot connect to the database: {exc}", file=sys.stderr)
         return 2
     lines = [line for line in stdin.read().splitlines() if line.strip()]
     results = decode_lines(codec, lines)
