@@ -13,7 +13,12 @@ few rows have keep their decoded values as written and build their dense array o
 ``decode`` followed by reading every column's values once, for reference; the ratio and the target are on
 ``decode``.
 
-    python -m bench.codecs [--n 1000000] [--runs 3] [--codec netvox/r718x]
+Script codecs (JavaScript ``decodeUplink`` in the QuickJS engine, ``bench/scripts/``): a simple one-field codec
+and a multi-field one, each on ``--script-n`` (default 200,000) payloads, batch mode (one ``decode`` of the whole
+batch: one engine call per chunk, the loop in JavaScript) against one engine call per message (``decode_row`` on
+the first 20,000 payloads, scaled).
+
+    python -m bench.codecs [--n 1000000] [--runs 3] [--codec netvox/r718x] [--script-n 200000] [--scripts-only]
 """
 
 from __future__ import annotations
@@ -24,11 +29,13 @@ import os
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from stadtpuls.ingest.codecs import all_codecs
+from stadtpuls.ingest.codecs.script import ScriptCodec
 
 from ._report import Report, Target
 
@@ -47,6 +54,11 @@ RECORD_STRUCTURED = {
 }
 TARGETS = {"fixed": (5e6, 30.0), "record": (1e6, 10.0)}  # payloads/s and times the per-message decoder
 BASELINE_ROWS = 50_000
+SCRIPTS = Path(__file__).parent / "scripts"
+#: script codec -> (payload maker, batch-mode target in payloads/s); batch mode must also be >= 2x per message
+SCRIPT_TARGETS = {"simple": 250_000.0, "multi-field": 60_000.0}
+SCRIPT_RATIO = 2.0
+SCRIPT_BASELINE_ROWS = 20_000
 
 
 def ints(rng: Gen, lo: int, hi: int, n: int) -> np.ndarray:
@@ -342,12 +354,87 @@ def bench(codec_id: str, n: int, runs: int) -> dict[str, Any]:
     return {"codec": codec_id, "kind": kind, "vec": n / vec, "row": n / row, "full": n / full, "ok": ok_share}
 
 
+def script_batch(name: str, n: int, seed: int = 7) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """n payloads of a bench script's layout: ``(f_port, buf, offsets)``."""
+    rng = np.random.default_rng(seed)
+    if name == "simple":
+        frames = rng.integers(0, 256, (n, 2), dtype=np.uint8)
+        return np.ones(n, dtype=np.int64), frames.reshape(-1), np.arange(n + 1, dtype=np.int64) * 2
+    frames = rng.integers(0, 256, (n, 12), dtype=np.uint8)
+    frames[:, 5] &= 7
+    return np.full(n, 2, dtype=np.int64), frames.reshape(-1), np.arange(n + 1, dtype=np.int64) * 12
+
+
+def bench_script(name: str, n: int, runs: int) -> dict[str, Any]:
+    codec = ScriptCodec(f"bench/{name}", (SCRIPTS / f"{name}.js").read_text())
+    port, buf, offsets = script_batch(name, n)
+    decoded = codec.decode(port, buf, offsets)  # warm-up, and a check that the batch is valid
+    m = min(n, SCRIPT_BASELINE_ROWS)
+    messages = [(int(port[i]), bytes(buf[offsets[i] : offsets[i + 1]])) for i in range(m)]
+
+    def per_message() -> None:
+        for p, payload in messages:
+            codec.decode_row(p, payload)
+
+    batch_times, row_times, batch_cpu, row_cpu = [], [], [], []
+    for _ in range(runs):
+        cpu = time.process_time()
+        batch_times.append(elapsed(lambda: codec.decode(port, buf, offsets)))
+        batch_cpu.append(time.process_time() - cpu)
+        cpu = time.process_time()
+        row_times.append(elapsed(per_message) * (n / m))
+        row_cpu.append((time.process_time() - cpu) * (n / m))
+    batch, row = statistics.median(batch_times), statistics.median(row_times)
+    return {
+        "codec": name,
+        "batch": n / batch,
+        "row": n / row,
+        "batch_cpu": n / statistics.median(batch_cpu),
+        "row_cpu": n / statistics.median(row_cpu),
+        "ok": float(decoded.ok.mean()),
+    }
+
+
+def run_scripts(n: int, runs: int, report: Report | None = None) -> int:
+    print(
+        f"script codecs (QuickJS): {n:,} payloads, median of {runs} runs; per-message baseline: one engine call per "
+        f"payload over {min(n, SCRIPT_BASELINE_ROWS):,} payloads, scaled"
+    )
+    print(
+        f"{'script':34} {'batch mode':>14} {'per-message':>14} {'ratio':>7}  {'per CPU second: batch':>22} "
+        f"{'per-message':>12}  target (wall clock)"
+    )
+    failures = 0
+    for name, target in SCRIPT_TARGETS.items():
+        r = bench_script(name, n, runs)
+        ratio = r["batch"] / r["row"]
+        met = r["batch"] >= target and ratio >= SCRIPT_RATIO and r["ok"] == 1.0
+        failures += not met
+        if report is not None:
+            report.targets.append(Target(f"script {name} >= {target / 1e3:g} k/s and {SCRIPT_RATIO:g}x", met))
+            report.figure(f"script {name} batch", r["batch"] / 1e3, "k decodes/s")
+            report.figure(f"script {name} batch per CPU second", r["batch_cpu"] / 1e3, "k decodes/s")
+        print(
+            f"{name:34} {r['batch'] / 1e3:10.1f} k/s {r['row'] / 1e3:10.1f} k/s {ratio:6.1f}x  "
+            f"{r['batch_cpu'] / 1e3:18.1f} k/s {r['row_cpu'] / 1e3:8.1f} k/s  "
+            f">= {target / 1e3:g} k/s and {SCRIPT_RATIO:g}x: {'met' if met else 'MISSED'}"
+        )
+    return failures
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.codecs", description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=1_000_000, help="payloads per batch")
     parser.add_argument("--runs", type=int, default=3, help="runs per figure (the median is reported)")
     parser.add_argument("--codec", action="append", help="only this codec (repeatable)")
+    parser.add_argument("--script-n", type=int, default=200_000, help="payloads per script codec batch")
+    parser.add_argument("--scripts-only", action="store_true", help="only the script codecs")
     args = parser.parse_args(argv)
+    if args.scripts_only:
+        scripts = Report("codecs")
+        run_scripts(args.script_n, args.runs, scripts)
+        scripts.write()
+        return 0
     ids = args.codec or sorted(MIXES)
     print(
         f"codec throughput: {args.n:,} mixed real-layout payloads per batch, median of {args.runs} runs, "
@@ -373,6 +460,8 @@ def main(argv: list[str] | None = None) -> int:
     report.figure("codecs", len(results))
     report.figure("slowest", min(v for v, _ in results) / 1e6, "M payloads/s")
     report.figure("lowest ratio", min(x for _, x in results), "x")
+    if not args.codec:
+        run_scripts(args.script_n, args.runs, report)
     report.write()
     return 0
 

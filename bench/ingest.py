@@ -13,7 +13,12 @@ database server:
 
 Medians over ``--runs`` runs; the data tables are emptied between runs.
 
-    python -m bench.ingest [--count 1000000] [--naive-count 20000] [--runs 3] [--no-shared]
+With ``--script-codecs`` every device is decoded by a JavaScript codec script instead of its built-in codec: the
+project's JavaScript versions of the four models (``tests/data/scripts/``) are stored as script codecs with readings
+maps that feed the same domain tables, and the fleet is registered with them (the naive baseline keeps the
+built-ins' per-message decoders).
+
+    python -m bench.ingest [--count 1000000] [--naive-count 20000] [--runs 3] [--no-shared] [--script-codecs]
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from dataclasses import replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -39,8 +45,10 @@ import psycopg
 
 from stadtpuls.demo.embedded import EmbeddedBroker, EmbeddedPostgres, free_port, port_open
 from stadtpuls.fleet import apply, parse_text
+from stadtpuls.ingest.codec_scripts import add_script
+from stadtpuls.ingest.codecs.script import ReadingsMap
 from stadtpuls.migrate import migrate
-from stadtpuls.simulators.loadgen import make_fleet, make_uplinks
+from stadtpuls.simulators.loadgen import LoadFleet, make_fleet, make_uplinks
 from stadtpuls.simulators.mqtt_raw import publish_all
 
 from ._report import Report
@@ -213,7 +221,7 @@ def _naive(db: str, broker: str, count: int, pipe: Connection) -> None:
         "SELECT d.dev_eui, d.codec, d.lns_device_id, s.kind, d.site_id, s.depth_mm, s.full_mm"
         " FROM devices d LEFT JOIN sites s USING (site_id)"
     ).fetchall():
-        info = (eui, get(codec), kind, site, depth, full)
+        info = (eui, get(BUILTIN_OF.get(codec, codec)), kind, site, depth, full)
         devices[eui] = info
         if lns_id:
             devices[lns_id] = info
@@ -300,6 +308,40 @@ def _server_url(workdir: Path) -> tuple[str, EmbeddedPostgres | None]:
     return server.start(), server
 
 
+#: the fleet's models: built-in codec -> (the project's script of it, readings map like the built-in's mapping)
+SCRIPT_CODECS: dict[str, tuple[str, dict[str, Any]]] = {
+    "milesight-iot/em310-udl": ("milesight-em310-udl.js", {"distance_mm": "distance", "battery_pct": "battery"}),
+    "nwave/nps405": ("nwave-nps405.js", {"occupied": "occupied", "battery_v": "battery_voltage"}),
+    "milesight-iot/vs133": ("milesight-vs133.js", {"pax_in": "line_1.period_in", "pax_out": "line_1.period_out"}),
+    "elsys/ers": (
+        "elsys-ers.js",
+        {
+            "temperature_c": "temperature",
+            "humidity_pct": "humidity",
+            "light_lux": "light",
+            "motion": "motion",
+            "co2_ppm": "co2",
+            "battery_v": {"field": "vdd", "scale": 0.001},
+        },
+    ),
+}
+
+
+#: script codec id -> the built-in it stands in for
+BUILTIN_OF = {"project/" + codec_id.split("/")[1] + "-js": codec_id for codec_id in SCRIPT_CODECS}
+
+
+def _script_fleet(db: str, fleet: LoadFleet) -> LoadFleet:
+    """Store the script codecs and return the fleet with every device on the script of its model."""
+    scripts = Path(__file__).resolve().parents[1] / "tests" / "data" / "scripts"
+    script_of = {builtin: script_id for script_id, builtin in BUILTIN_OF.items()}
+    with psycopg.connect(db) as conn:
+        for codec_id, (file, readings) in SCRIPT_CODECS.items():
+            source = (scripts / file).read_text()
+            add_script(conn, script_of[codec_id], source, readings=ReadingsMap.parse(readings))
+    return LoadFleet([replace(d, codec=script_of[d.codec]) for d in fleet.devices])
+
+
 def _fresh_database(server_url: str, name: str) -> str:
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -317,6 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--devices", type=int, default=2000)
     ap.add_argument("--batch-size", type=int, default=10_000, help="STADTPULS_BATCH_SIZE of the ingest runs")
     ap.add_argument("--no-shared", action="store_true", help="skip the two-worker run")
+    ap.add_argument("--script-codecs", action="store_true", help="every device on a JavaScript codec script")
     args = ap.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="stadtpuls-bench-"))
     server_url, server = _server_url(workdir)
@@ -326,6 +369,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         db = _fresh_database(server_url, db_name)
         fleet = make_fleet(args.devices)
+        if args.script_codecs:
+            fleet = _script_fleet(db, fleet)
         with psycopg.connect(db) as conn:
             report = apply(conn, parse_text(fleet.yaml(), "yaml"))
             assert not report.errors, report.errors
@@ -339,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"built {n_msgs:,} uplink messages in {time.perf_counter() - t0:.1f} s; "
             f"broker: {broker.kind} with the project config; {os.cpu_count()} cores; batch size {args.batch_size}, "
-            f"receive maximum {RECEIVE_MAXIMUM}"
+            f"receive maximum {RECEIVE_MAXIMUM}" + ("; every device on a script codec" if args.script_codecs else "")
         )
         others = {"publisher": pub_proc.pid or 0}
         if broker._proc is not None:

@@ -76,6 +76,7 @@ def _import(args: argparse.Namespace) -> int:
             f"{prefix}sites created {report['sites_created']}, updated {report['sites_updated']}; "
             f"devices created {report['devices_created']}, updated {report['devices_updated']}; "
             f"unchanged {report['unchanged']}; errors {len(report['errors'])}"
+            + (f"; codec readings maps set {report['codecs_updated']}" if report["codecs_updated"] else "")
         )
         for err in report["errors"]:
             _out(f"  {err['section']} row {err['row']}: {err['field'] or '-'}: {err['message']}")

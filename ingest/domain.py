@@ -7,6 +7,8 @@ when the codec gave at least one of that table's needed quantities (a parking ro
 codec rejects (unknown fPort, wrong payload size, ...) come back as rejects with the codec's reason; their raw
 uplink is still stored.
 
+The objects of script codecs are kept with their uplinks (:mod:`ingest.kept_objects`).
+
 Passenger rows get a ``stop_id`` from :class:`~ingest.stops.StopTracker`.
 """
 
@@ -17,10 +19,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from stadtpuls.schema import READING_TABLES, ReadingTable
+from stadtpuls.schema import READING_TABLES, UPLINK_DECODED, ReadingTable, Table
 
 from .codecs import Column
 from .envelopes import EnvelopeBatch
+from .kept_objects import KeptObjects
 from .pgcopy import Field, Var, var_from_strings
 from .registry import KINDS, Registry
 from .stops import StopTracker
@@ -30,10 +33,10 @@ __all__ = ["DomainResult", "TableRows", "map_domain"]
 
 @dataclass
 class TableRows:
-    """Rows for one reading table: ``rows`` are uplink row numbers of the batch, ``fields`` the COPY columns in the
-    table's column order."""
+    """Rows for one table keyed by uplink (a reading table, or ``uplink_decoded``): ``rows`` are uplink row numbers
+    of the batch, ``fields`` the COPY columns in the table's column order."""
 
-    table: ReadingTable
+    table: Table
     rows: np.ndarray
     fields: list[Field]
 
@@ -73,6 +76,7 @@ def map_domain(
     if len(rows) == 0:
         return result
     parts = {table.name: _Parts() for table in READING_TABLES}
+    kept = KeptObjects()
     codec_of = registry.codec[dev]
     payloads = Var(batch.buf, batch.offsets)
     for c in np.unique(codec_of).tolist():
@@ -84,7 +88,10 @@ def map_domain(
             result.rejects.extend((int(i), f"codec {name} is not installed") for i in r.tolist())
             continue
         sub = payloads.take(r)
-        decoded = codec.decode(batch.f_port[r].astype(np.int64), sub.buf, sub.offsets)
+        decoded = codec.decode_uplinks(batch.f_port[r].astype(np.int64), sub.buf, sub.offsets, batch.time[r])
+        objects = decoded.kept_objects()
+        if objects is not None:
+            kept.add(r, registry.dev_euis[d], decoded.ok, codec.id, objects)
         bad = ~decoded.ok
         for i in np.flatnonzero(bad).tolist():
             reason = decoded.error[i] or "codec rejected the payload"
@@ -118,6 +125,9 @@ def map_domain(
         p = parts[table.name]
         if p.rows:
             result.tables.append(_table_rows(table, p, batch, rows, dev, registry, stops, recent_stops))
+    if kept.data:
+        kept_rows, kept_fields = kept.fields(batch)
+        result.tables.append(TableRows(UPLINK_DECODED, kept_rows, kept_fields))
     return result
 
 

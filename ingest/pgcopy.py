@@ -15,6 +15,7 @@ Column kinds and the numpy input each takes:
 ``timestamptz`` ``datetime64[us]`` array (UTC)
 ``uuid``        ``uint8`` array of shape (n, 16)
 ``text/bytea``  :class:`Var` (flat ``uint8`` buffer + offsets) or an ``S`` array
+``jsonb``       the same, each value the jsonb binary format: a version byte 1, then the JSON text
 =============== ============================================================
 
 Each column may carry a NULL mask (True = NULL).
@@ -120,7 +121,7 @@ def encode(fields: Sequence[Field], n: int, *, header: bool = True, trailer: boo
     for f in fields:
         null = np.zeros(n, dtype=bool) if f.null is None else np.asarray(f.null, dtype=bool)
         data: np.ndarray | Var
-        if f.kind in ("text", "bytea"):
+        if f.kind in ("text", "bytea", "jsonb"):
             data = _as_var(f.values)
             lens = np.diff(data.offsets)
         else:

@@ -1,7 +1,8 @@
 """The in-memory device registry of the ingest worker, loaded from ``devices`` and ``sites``.
 
 Every registered device gets a dense index; per-device facts are arrays indexed by it, so a batch resolves its
-devices with one dictionary lookup per distinct DevEUI and then works on arrays: codec, site kind, the site's and
+devices with one dictionary lookup per distinct DevEUI and then works on arrays: codec (a built-in, else the
+current version of a stored script codec), site kind, the site's and
 its parent's ids, and the numeric parameters the codecs' domain mappings read (a bin's ``depth_mm`` and
 ``full_mm`` from its site, overridden by the device's own ``params``). The Things Stack devices that arrive
 without a DevEUI are found by their ``lns_device_id``. :func:`load_registry` reads everything anew; the worker
@@ -16,7 +17,8 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from .codecs import Codec, UnknownCodec, get
+from .codec_scripts import codec_resolver
+from .codecs import Codec
 from .pgcopy import Var, var_from_strings
 
 __all__ = ["KINDS", "Registry", "Stops", "load_registry"]
@@ -96,6 +98,7 @@ def _numeric(value: Any) -> float | None:
 def load_registry(conn: psycopg.Connection[Any]) -> Registry:
     """Read every device with its site, and the bus stops, into a new :class:`Registry`."""
     rows = conn.execute(_QUERY).fetchall()
+    resolve = codec_resolver(conn)
     stop_rows = conn.execute(_STOPS).fetchall()
     n = len(rows)
     codec_ids: list[str] = []
@@ -114,10 +117,7 @@ def load_registry(conn: psycopg.Connection[Any]) -> Registry:
         if codec_id not in codec_pos:
             codec_pos[codec_id] = len(codec_ids)
             codec_ids.append(codec_id)
-            try:
-                codecs.append(get(codec_id))
-            except UnknownCodec:
-                codecs.append(None)
+            codecs.append(resolve(codec_id))
         codec[i] = codec_pos[codec_id]
         kind[i] = KINDS.get(skind or "", 0)
         site_names.append(site_id or "")

@@ -20,6 +20,7 @@ from typing import Any
 from stadtpuls.logs import configure_logging, get_logger
 from stadtpuls.settings import Settings, load
 
+from .codecs.script import Limits, configure_limits
 from .inbox import Inbox
 from .metrics import Metrics
 from .mqtt import MqttConfig, MqttSource
@@ -46,6 +47,7 @@ class IngestService:
     ) -> None:
         self.settings = settings
         s = settings
+        configure_limits(Limits(s.script_time_limit, s.script_memory_limit))
         self.inbox = Inbox(s.queue_max)
         self.metrics = Metrics()
         self.source = MqttSource(

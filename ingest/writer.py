@@ -34,8 +34,8 @@ from stadtpuls.schema import (
     FCNT_GAPS,
     NOTIFY_CHANNEL,
     READING_TABLES,
+    UPLINK_DECODED,
     UPLINKS,
-    ReadingTable,
     Table,
     notify_payload,
 )
@@ -168,7 +168,7 @@ class Writer:
             self.close()
             conn = psycopg.connect(self.url, connect_timeout=max(1, int(self.connect_timeout)))
             with conn.transaction():
-                for table in (UPLINKS, *READING_TABLES):
+                for table in (UPLINKS, *READING_TABLES, UPLINK_DECODED):
                     conn.execute(_staging_ddl(table))
                 for table in (DEAD_LETTERS, FCNT_GAPS, DEVICE_STATE):
                     conn.execute(_staging_columns_ddl(table))
@@ -225,7 +225,7 @@ class Writer:
         return result
 
     @staticmethod
-    def _drop_redelivered(cur: psycopg.Cursor[Any], tables: list[ReadingTable]) -> None:
+    def _drop_redelivered(cur: psycopg.Cursor[Any], tables: list[Table]) -> None:
         gone = cur.execute(_DROP_REDELIVERED).fetchall()
         if not gone:
             return

@@ -17,9 +17,11 @@ __all__ = ["COMMANDS", "main"]
 COMMANDS: dict[str, tuple[str, str]] = {
     "print-settings": ("show the effective settings, secrets masked", "stadtpuls.commands:setup_print_settings"),
     "migrate": ("create or update the database schema", "stadtpuls.commands:setup_migrate"),
-    "decode": ("decode payloads (JSON lines on stdin) with a codec", "stadtpuls.ingest.codecs.cli:setup"),
+    "decode": ("decode payloads (JSON lines on stdin) with a codec", "stadtpuls.ingest.decode_command:setup"),
     "ingest": ("run the MQTT ingest service", "stadtpuls.ingest.service:setup"),
     "devices": ("manage the device registry (import, list)", "stadtpuls.ingest.devices:setup"),
+    "codecs": ("manage JavaScript codec scripts (add, list, test)", "stadtpuls.ingest.codec_admin:setup"),
+    "redecode": ("decode stored uplinks again with a codec's current version", "stadtpuls.ingest.redecode:setup"),
     "simulate": ("run the city sensor simulator", "stadtpuls.simulators.cli:setup"),
     "api": ("run the HTTP API and web pages", "stadtpuls.api.cli:setup"),
     "keys": ("manage API keys", "stadtpuls.api.keys_cli:setup"),

@@ -1,8 +1,10 @@
 """The device registry file: sites and devices as YAML or CSV, validated row by row and upserted idempotently.
 
-YAML: ``{"sites": [site, ...], "devices": [device, ...]}``. CSV: one row per device (columns of :data:`DEVICE_COLUMNS`),
-optionally with the device's site in ``site_*`` columns and device parameters in ``param_*`` columns; a row with an
-empty ``dev_eui`` declares only its site (a lot, a line).
+YAML: ``{"sites": [site, ...], "devices": [device, ...], "codecs": [{id, map}, ...]}``; a ``codecs`` entry sets
+the readings map of a stored script codec (see ``stadtpuls codecs add --map``). CSV: one row per device (columns
+of :data:`DEVICE_COLUMNS`), optionally with the device's site in ``site_*`` columns and device parameters in
+``param_*`` columns; a row with an empty ``dev_eui`` declares only its site (a lot, a line). Device codecs are
+checked against the built-ins and the script codecs stored in the database when the file is applied.
 
 Exceptions::
 
@@ -22,6 +24,7 @@ import orjson
 import psycopg
 import yaml
 from opening_hours import OpeningHours, ParserError  # type: ignore[attr-defined]  # missing from its stub
+from psycopg.types.json import Jsonb
 
 __all__ = [
     "DEVICE_COLUMNS",
@@ -126,7 +129,7 @@ class FleetError(Exception):
 
 @dataclass(frozen=True)
 class RowError:
-    section: str  # "sites" | "devices"
+    section: str  # "sites" | "devices" | "codecs"
     row: int  # 1-based position in its section (CSV: the line number)
     field: str
     message: str
@@ -140,6 +143,7 @@ class Fleet:
     sites: list[dict[str, Any]] = field(default_factory=list)
     devices: list[dict[str, Any]] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
+    codecs: list[dict[str, Any]] = field(default_factory=list)  # {"id", "readings", "_row"}
 
 
 @dataclass
@@ -151,6 +155,7 @@ class ImportReport:
     unchanged: int = 0
     dry_run: bool = False
     errors: list[RowError] = field(default_factory=list)
+    codecs_updated: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -158,6 +163,7 @@ class ImportReport:
             "sites_updated": self.sites_updated,
             "devices_created": self.devices_created,
             "devices_updated": self.devices_updated,
+            "codecs_updated": self.codecs_updated,
             "unchanged": self.unchanged,
             "dry_run": self.dry_run,
             "errors": [e.as_dict() for e in self.errors],
@@ -283,15 +289,13 @@ def _check_site(s: dict[str, Any], row: int, errors: list[RowError]) -> None:
     s["name"] = s["name"] or ""
 
 
-def _check_device(d: dict[str, Any], row: int, errors: list[RowError], codecs: set[str] | None) -> None:
+def _check_device(d: dict[str, Any], row: int, errors: list[RowError]) -> None:
     if not d["dev_eui"] or not _DEV_EUI.match(d["dev_eui"]):
         errors.append(RowError("devices", row, "dev_eui", "required: 16 hexadecimal digits"))
     else:
         d["dev_eui"] = d["dev_eui"].lower()
     if not d["codec"]:
         errors.append(RowError("devices", row, "codec", "required"))
-    elif codecs is not None and d["codec"] not in codecs:
-        errors.append(RowError("devices", row, "codec", f"unknown codec {d['codec']!r}"))
     if d["lat"] is not None and not -90 <= d["lat"] <= 90:
         errors.append(RowError("devices", row, "lat", "must be between -90 and 90"))
     if d["lon"] is not None and not -180 <= d["lon"] <= 180:
@@ -306,19 +310,55 @@ def _check_device(d: dict[str, Any], row: int, errors: list[RowError], codecs: s
     d["name"] = d["name"] or ""
 
 
-def _known_codecs() -> set[str] | None:
-    try:
-        from stadtpuls.ingest.codecs import all_codecs
-    except ImportError:  # pragma: no cover - the ingest package ships with the hub
-        return None
-    return set(all_codecs())
+_SET_READINGS = """
+UPDATE codec_scripts SET readings = %(readings)s WHERE codec_id = %(id)s
+  AND version = (SELECT max(version) FROM codec_scripts WHERE codec_id = %(id)s)
+"""
+
+
+def _set_maps(conn: psycopg.Connection, fleet: Fleet, report: ImportReport, dry_run: bool) -> None:
+    """The readings maps of the ``codecs`` section, on the current versions of the stored scripts."""
+    with conn.transaction(force_rollback=dry_run):
+        for c in fleet.codecs:
+            cur = conn.execute(_SET_READINGS, {"readings": Jsonb(c["readings"].as_dict()), "id": c["id"]})
+            if cur.rowcount:
+                report.codecs_updated += 1
+            else:
+                message = f"no script codec {c['id']!r} is stored (stadtpuls codecs add)"
+                report.errors.append(RowError("codecs", c["_row"], "id", message))
+
+
+def _known_codecs(conn: psycopg.Connection) -> set[str]:
+    """Built-in codecs and the script codecs stored in the database."""
+    from stadtpuls.ingest.codecs import all_codecs
+
+    stored = {r[0] for r in conn.execute("SELECT DISTINCT codec_id FROM codec_scripts").fetchall()}
+    return set(all_codecs()) | stored
+
+
+def _codec_maps(rows: Any, fleet: Fleet, source: str) -> None:
+    """The ``codecs`` section: readings maps of script codecs."""
+    from stadtpuls.ingest.codecs import ReadingsMap, ReadingsMapError
+
+    if not isinstance(rows, list):
+        raise FleetError(source, "'codecs' must be a list")
+    for i, raw in enumerate(rows, start=1):
+        if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or set(raw) - {"id", "map"}:
+            fleet.errors.append(RowError("codecs", i, "", "must be a mapping with 'id' and 'map'"))
+            continue
+        try:
+            readings = ReadingsMap.parse(raw.get("map") or {})
+        except ReadingsMapError as e:
+            fleet.errors.append(RowError("codecs", i, "map", str(e)))
+            continue
+        fleet.codecs.append({"id": raw["id"], "readings": readings, "_row": i})
 
 
 def _from_mapping(doc: Any, source: str) -> Fleet:
-    if not isinstance(doc, dict) or not set(doc) <= {"sites", "devices"}:
-        raise FleetError(source, "expected a mapping with 'sites' and/or 'devices' lists")
+    if not isinstance(doc, dict) or not set(doc) <= {"sites", "devices", "codecs"}:
+        raise FleetError(source, "expected a mapping with 'sites', 'devices' and/or 'codecs' lists")
     fleet = Fleet()
-    codecs = _known_codecs()
+    _codec_maps(doc.get("codecs") or [], fleet, source)
     for section, columns in (("sites", SITE_COLUMNS), ("devices", DEVICE_COLUMNS)):
         rows = doc.get(section) or []
         if not isinstance(rows, list):
@@ -332,7 +372,7 @@ def _from_mapping(doc: Any, source: str) -> Fleet:
                 _check_site(item, i, fleet.errors)
                 fleet.sites.append(item)
             else:
-                _check_device(item, i, fleet.errors, codecs)
+                _check_device(item, i, fleet.errors)
                 fleet.devices.append(item)
     return fleet
 
@@ -366,7 +406,6 @@ def _from_csv(text: str, source: str) -> Fleet:
             devices.append(device)
     doc = {"sites": list(sites.values()), "devices": devices}
     fleet = Fleet()
-    codecs = _known_codecs()
     for s in doc["sites"]:
         line = s.pop("_line")
         item = _clean(s, SITE_COLUMNS, "sites", line, fleet.errors)
@@ -375,7 +414,7 @@ def _from_csv(text: str, source: str) -> Fleet:
     for d in doc["devices"]:
         line = d.pop("_line")
         item = _clean(d, DEVICE_COLUMNS, "devices", line, fleet.errors)
-        _check_device(item, line, fleet.errors, codecs)
+        _check_device(item, line, fleet.errors)
         fleet.devices.append(item)
     return fleet
 
@@ -468,6 +507,13 @@ def apply(conn: psycopg.Connection, fleet: Fleet, *, dry_run: bool = False) -> I
     """
     report = ImportReport(dry_run=dry_run, errors=list(fleet.errors))
     bad = {(e.section, e.row) for e in fleet.errors}
+    if fleet.codecs:
+        _set_maps(conn, fleet, report, dry_run)
+    codecs = _known_codecs(conn)
+    for d in fleet.devices:
+        if d["codec"] and d["codec"] not in codecs and ("devices", d["_row"]) not in bad:
+            report.errors.append(RowError("devices", d["_row"], "codec", f"unknown codec {d['codec']!r}"))
+            bad.add(("devices", d["_row"]))
     with conn.transaction(force_rollback=dry_run):
         for section, items, columns, query in (
             ("sites", fleet.sites, SITE_COLUMNS, _SITE_UPSERT),

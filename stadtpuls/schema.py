@@ -33,6 +33,7 @@ __all__ = [
     "PASSENGER_COUNTS",
     "READING_TABLES",
     "UPLINKS",
+    "UPLINK_DECODED",
     "ReadingTable",
     "Table",
     "notify_counts",
@@ -194,10 +195,23 @@ DEVICE_STATE = Table(
         ("last_join", "timestamptz"),
     ),
 )
+#: the objects script codecs decoded, kept with their uplinks (keyed like the uplink; :mod:`ingest.kept_objects`)
+UPLINK_DECODED = Table(
+    "uplink_decoded",
+    (
+        ("time", "timestamptz"),
+        ("dedup_key", "uuid"),
+        ("dev_eui", "text"),
+        ("codec_id", "text"),
+        ("codec_version", "int4"),
+        ("data", "jsonb"),
+        ("warnings", "jsonb"),
+    ),
+)
 #: every table the ingest writes
-INGEST_TABLES = (UPLINKS, *READING_TABLES, DEAD_LETTERS, FCNT_GAPS, DEVICE_STATE)
-#: the tables the API and ``stadtpuls devices`` write (configuration)
-CONFIGURATION_TABLES = ("devices", "sites", "api_keys")
+INGEST_TABLES = (UPLINKS, *READING_TABLES, UPLINK_DECODED, DEAD_LETTERS, FCNT_GAPS, DEVICE_STATE)
+#: the tables the API and the commands write (configuration)
+CONFIGURATION_TABLES = ("devices", "sites", "api_keys", "codec_scripts")
 
 
 def notify_payload(stored: Mapping[str, int]) -> str:

@@ -74,6 +74,10 @@ class Settings(BaseSettings):
         300.0, gt=0, le=86400, description="seconds an uplink's time may lie ahead of the hub's clock"
     )
     registry_refresh: float = Field(10.0, gt=0, description="seconds between device registry refreshes")
+    script_time_limit: float = Field(
+        0.1, gt=0, le=60, description="CPU seconds a codec script may run per call (a chunk of a batch, or one uplink)"
+    )
+    script_memory_limit: int = Field(64 << 20, ge=1 << 20, description="heap bytes of each codec script engine")
     metrics_port: int = Field(9108, ge=0, le=65535, description="ingest Prometheus metrics port (0 = off)")
 
     # API

@@ -240,6 +240,7 @@ class ImportReportPublic(BaseModel):
     sites_updated: int
     devices_created: int
     devices_updated: int
+    codecs_updated: int = Field(0, description="script codecs whose readings map was set")
     unchanged: int
     dry_run: bool
     errors: list[ImportError_]

@@ -37,8 +37,12 @@ IMPORT_TYPES = {
 }
 
 
-def _check_codec(codec: str | None) -> None:
-    if codec is not None and codec not in set(all_codecs()):
+async def _check_codec(conn: psycopg.AsyncConnection, codec: str | None) -> None:
+    """A built-in codec or a stored script codec."""
+    if codec is None or codec in all_codecs():
+        return
+    cur = await conn.execute("SELECT 1 FROM codec_scripts WHERE codec_id = %s LIMIT 1", (codec,))
+    if await cur.fetchone() is None:
         raise Problem(
             422,
             f"codec: unknown codec {codec!r}",
@@ -71,7 +75,7 @@ async def list_devices(
 
 @router.post("", response_model=DevicePublic, status_code=201, responses=responses(409), summary="add a device")
 async def create_device(conn: ConnDep, _: OperatorKey, device: DeviceCreate) -> DevicePublic:
-    _check_codec(device.codec)
+    await _check_codec(conn, device.codec)
     try:
         await q.insert_device(conn, fields=device.model_dump())
     except psycopg.IntegrityError as e:
@@ -142,7 +146,7 @@ async def update_device(conn: ConnDep, _: OperatorKey, dev_eui: DevEui, change: 
     for required in ("codec", "name", "report_interval_s", "params"):
         if required in fields and fields[required] is None:
             raise Problem(422, f"{required}: may not be null", title="Invalid request")
-    _check_codec(fields.get("codec"))
+    await _check_codec(conn, fields.get("codec"))
     try:
         found = await q.update_device(conn, dev_eui=dev_eui.lower(), fields=fields)
     except psycopg.IntegrityError as e:

@@ -134,6 +134,12 @@ class Decoded:
             out.append(obj)
         return out
 
+    def kept_objects(self) -> tuple[list[Any], list[list[str] | None], int] | None:
+        """Objects to keep with the raw uplinks, as ``(data, warnings, codec version)``: a script codec's output,
+        which has no table of its own unless its readings map feeds one. None for the built-ins, whose objects
+        can be rebuilt from the stored payload at any time."""
+        return None
+
 
 def _put(obj: dict[str, Any], dotted: str, value: Any) -> None:
     if "." not in dotted:
@@ -158,6 +164,13 @@ class Codec:
     def decode(self, f_port: np.ndarray, buf: np.ndarray, offsets: np.ndarray) -> Decoded:
         """Decode a batch with array operations. Never raises on payload content."""
         raise NotImplementedError
+
+    def decode_uplinks(
+        self, f_port: np.ndarray, buf: np.ndarray, offsets: np.ndarray, recv_time: np.ndarray
+    ) -> Decoded:
+        """Decode a batch of uplinks received at ``recv_time`` (``datetime64``, one per row). Codecs whose output
+        does not depend on the time (all built-ins) decode as :meth:`decode` does."""
+        return self.decode(f_port, buf, offsets)
 
     def decode_row(self, f_port: int, payload: bytes) -> dict[str, Any]:
         """Per-message reference decoder: the official object, or ``{"errors": [...]}``."""

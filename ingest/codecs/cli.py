@@ -1,4 +1,7 @@
-"""``stadtpuls decode --codec ID``: decode uplink payloads given as JSON lines, as one vectorised batch.
+"""``stadtpuls decode --codec ID | --codec-file FILE.js``: decode uplink payloads given as JSON lines, as one batch.
+
+``--codec`` takes a built-in codec's id, or (through ``stadtpuls decode``, :mod:`ingest.decode_command`) a script
+codec's stored in the database; ``--codec-file`` decodes with a script that is not stored.
 
 Input (stdin), one object per line (blank lines are skipped)::
 
@@ -6,32 +9,37 @@ Input (stdin), one object per line (blank lines are skipped)::
 
 Output (stdout), one line per input line in the same order: the decoded object as the official decoder writes
 it (numbers as JavaScript prints them, so ``3.0`` is ``3``), or ``{"error": "..."}`` for a line that is not
-valid JSON, has a bad ``f_port`` or hex string, or that the codec rejects (unknown fPort, wrong length, ...).
-An unknown codec id is reported on stderr with exit status 2.
+valid JSON, has a bad ``f_port`` or hex string, or that the codec rejects (unknown fPort, wrong length, ...; a
+script's own error text). An unknown codec id, or a script that does not load, is reported on stderr with exit
+status 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 import numpy as np
 import orjson
 
-from .base import UnknownCodec
+from .base import Codec, CodecError, UnknownCodec
 from .codec_registry import all_codecs, get
+from .script import ScriptCodec
 
 __all__ = ["add_arguments", "decode_lines", "main", "run", "setup"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--codec", required=True, metavar="ID", help="TTN Device Repository id, e.g. netvox/r718x")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--codec", metavar="ID", help="codec id (built-in or stored script), e.g. netvox/r718x")
+    which.add_argument("--codec-file", metavar="FILE.js", help="a JavaScript codec script that is not stored")
 
 
 def setup(parser: argparse.ArgumentParser) -> None:
-    """Register ``stadtpuls decode`` (called by ``stadtpuls.cli``)."""
+    """Register a decode command of built-ins and script files (``stadtpuls decode`` adds the stored scripts:
+    :mod:`ingest.decode_command`)."""
     add_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -67,9 +75,10 @@ def _js_numbers(value: Any) -> Any:
     return value
 
 
-def decode_lines(codec_id: str, lines: Sequence[bytes]) -> list[dict[str, Any]]:
-    """Decode input lines (see the module docstring) into one output object per line."""
-    codec = get(codec_id)
+def decode_lines(codec: Codec | str, lines: Sequence[bytes]) -> list[dict[str, Any]]:
+    """Decode input lines (see the module docstring) with a codec (or a built-in's id), one output per line."""
+    if isinstance(codec, str):
+        codec = get(codec)
     parsed = [_parse(line) for line in lines]
     good = [i for i, p in enumerate(parsed) if not isinstance(p, str)]
     rows: list[tuple[int, bytes]] = [p for p in parsed if not isinstance(p, str)]
@@ -103,17 +112,50 @@ def decode_lines(codec_id: str, lines: Sequence[bytes]) -> list[dict[str, Any]]:
     return out
 
 
-def run(args: argparse.Namespace, stdin: IO[bytes] | None = None, stdout: IO[bytes] | None = None) -> int:
+Resolver = Callable[[argparse.Namespace], Codec]
+
+
+def _codec(args: argparse.Namespace, resolve: Resolver | None) -> Codec:
+    """A script file, a built-in, or what ``resolve`` finds for another id (raises UnknownCodec)."""
+    if args.codec_file:
+        with open(args.codec_file, encoding="utf-8") as f:
+            return ScriptCodec(f"file:{args.codec_file}", f.read())
+    try:
+        return get(args.codec)
+    except UnknownCodec:
+        if resolve is None:
+            raise
+        return resolve(args)
+
+
+def run(
+    args: argparse.Namespace,
+    stdin: IO[bytes] | None = None,
+    stdout: IO[bytes] | None = None,
+    resolve: Resolver | None = None,
+) -> int:
+    """``resolve``: finds the codecs that are neither built in nor a file (the stored scripts); problems it has
+    finding them are :class:`CodecError` s."""
     stdin = stdin if stdin is not None else sys.stdin.buffer
     stdout = stdout if stdout is not None else sys.stdout.buffer
     try:
-        get(args.codec)
+        codec = _codec(args, resolve)
     except UnknownCodec as exc:
         known = ", ".join(sorted(all_codecs()))
-        print(f"stadtpuls decode: unknown codec {exc.codec_id!r}; known codecs: {known}", file=sys.stderr)
+        print(
+            f"stadtpuls decode: unknown codec {exc.codec_id!r}; built-in codecs: {known}; script codecs are listed by"
+            " `stadtpuls codecs list`",
+            file=sys.stderr,
+        )
+        return 2
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"stadtpuls decode: cannot read {args.codec_file}: {exc}", file=sys.stderr)
+        return 2
+    except CodecError as exc:  # a script that does not load, a store that cannot be read
+        print(f"stadtpuls decode: {exc}", file=sys.stderr)
         return 2
     lines = [line for line in stdin.read().splitlines() if line.strip()]
-    results = decode_lines(args.codec, lines)
+    results = decode_lines(codec, lines)
     stdout.write(b"".join(orjson.dumps(r) + b"\n" for r in results))
     stdout.flush()
     return 0

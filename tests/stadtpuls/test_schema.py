@@ -13,6 +13,7 @@ PG_TYPE = {
     "uuid": "uuid",
     "text": "text",
     "bytea": "bytea",
+    "jsonb": "jsonb",
     "bool": "boolean",
     "int2": "smallint",
     "int4": "integer",
