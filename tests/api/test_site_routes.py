@@ -59,3 +59,17 @@ def test_site_bad_input(client: ApiClient, seed: Seeder) -> None:
     assert client.patch("/api/v1/sites/bin-1", headers=OP, json={"kind": None}).status_code == 422
     assert client.patch("/api/v1/sites/bin-1", headers=OP, json={"parent_id": "bin-1"}).status_code == 422
     assert client.patch("/api/v1/sites/none", headers=OP, json={"name": "x"}).status_code == 404
+
+
+def test_site_and_device_names_with_control_characters_are_refused(client: ApiClient) -> None:
+    bad = "Papier\r=cmd|' /C calc'!A0"
+    r = client.post("/api/v1/sites", headers=OP, json={"site_id": "bin-x", "kind": "bin", "name": bad})
+    assert r.status_code == 422
+    assert "control characters" in r.text and "name" in r.text
+    assert client.get("/api/v1/sites/bin-x", headers=OP).status_code == 404
+    assert client.post("/api/v1/sites", headers=OP, json={"site_id": "bin-x", "kind": "bin"}).status_code == 201
+    assert client.patch("/api/v1/sites/bin-x", headers=OP, json={"waste_type": "paper\x1b"}).status_code == 422
+    device = {"dev_eui": "a1b2c3d4e5f60711", "codec": "nwave/nps405", "name": "Platz\t=1"}
+    r = client.post("/api/v1/devices", headers=OP, json=device)
+    assert r.status_code == 422 and "control characters" in r.text
+    assert client.get("/api/v1/devices/a1b2c3d4e5f60711", headers=OP).status_code == 404
