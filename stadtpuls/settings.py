@@ -50,6 +50,15 @@ class Settings(BaseSettings):
     timezone: str = Field("Europe/Berlin", description="reporting time zone for daily/hourly buckets")
     raw_retention_days: int = Field(365, ge=1, description="TimescaleDB: drop raw uplink chunks older than this")
     compress_after_days: int = Field(7, ge=1, description="TimescaleDB: compress chunks older than this")
+    ingest_db_password: SecretStr | None = Field(
+        None, description="`migrate`: LOGIN password it sets for the role stadtpuls_ingest (the ingest's user)"
+    )
+    api_db_password: SecretStr | None = Field(
+        None, description="`migrate`: LOGIN password it sets for the role stadtpuls_api (the API's user)"
+    )
+    grafana_db_password: SecretStr | None = Field(
+        None, description="`migrate`: LOGIN password it sets for the role stadtpuls_grafana (Grafana's user)"
+    )
 
     # MQTT
     mqtt_url: SecretStr | None = Field(None, description="mqtt://user:pass@host:1883 or mqtts://host:8883")
