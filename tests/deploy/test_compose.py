@@ -238,7 +238,10 @@ def test_ports_match_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     scrape = yaml.safe_load((REPO / "deploy/prometheus/prometheus.yml").read_text())["scrape_configs"]
     ports = {c["job_name"]: c["dns_sd_configs"][0]["port"] for c in scrape}
     names = {c["job_name"]: c["dns_sd_configs"][0]["names"] for c in scrape}
-    assert ports == {"stadtpuls-ingest": ingest.metrics_port, "stadtpuls-api": api.api_port}
+    assert ports == {"stadtpuls-ingest": ingest.metrics_port, "stadtpuls-api": api.api_metrics_port}
+    assert api.api_metrics_port in _container_ports("api") and f":{api.api_metrics_port}" not in str(
+        SERVICES["api"]["ports"]
+    )
     assert names == {"stadtpuls-ingest": ["ingest"], "stadtpuls-api": ["api"]}
 
 
