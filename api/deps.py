@@ -51,7 +51,7 @@ class AppContext:
     metrics: ApiMetrics
     mode: str = "unknown"  # timescaledb | postgresql, read from schema_migrations at start
     key_failures: RateLimiter = field(default_factory=lambda: RateLimiter(0))  # wrong keys per client
-    streams: StreamSlots = field(default_factory=lambda: StreamSlots(1000, 8))
+    streams: StreamSlots = field(default_factory=lambda: StreamSlots(500, 16))
 
 
 def get_ctx(request: Request) -> AppContext:

@@ -102,8 +102,8 @@ class Settings(BaseSettings):
         default_factory=lambda: ["*"],
         description="Host header values the API answers, e.g. parking.example.org (* = any)",
     )
-    sse_max_streams: int = Field(1000, ge=1, description="open live streams (server-sent events) in all")
-    sse_max_streams_per_client: int = Field(8, ge=1, description="open live streams per client address")
+    sse_max_streams: int = Field(500, ge=1, description="open live streams (server-sent events) in all")
+    sse_max_streams_per_client: int = Field(16, ge=1, description="open live streams per client address")
     key_failures_per_minute: int = Field(
         10, ge=0, description="wrong API keys per client per minute before 429 (0 = no limit)"
     )
@@ -111,7 +111,7 @@ class Settings(BaseSettings):
     api_body_timeout: float = Field(30.0, gt=0, le=3600, description="seconds a client has to send a request body")
     api_keepalive_timeout: float = Field(5.0, gt=0, le=300, description="seconds an idle keep-alive connection stays")
     api_max_concurrency: int = Field(
-        1000, ge=1, description="connections and requests at once before the API answers 503"
+        2000, ge=1, description="connections and requests at once before the API answers 503"
     )
     api_metrics_port: int = Field(
         0, ge=0, le=65535, description="API /metrics only on this internal port, without key (0 = API port, key)"
