@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .auth import Role
+from .middleware import Refusal, call_refusing
 from .problems import Problem, problem_response
 
 __all__ = ["API_HEADERS", "BodyTimeoutMiddleware", "KeyFirstMiddleware", "SecurityHeadersMiddleware"]
@@ -61,10 +62,6 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, with_headers)
 
 
-class _BodyTimeout(Exception):
-    pass
-
-
 class BodyTimeoutMiddleware:
     """A request body that does not arrive within ``timeout`` seconds (in all) is answered 408."""
 
@@ -77,46 +74,26 @@ class BodyTimeoutMiddleware:
             await self.app(scope, receive, send)
             return
         deadline = asyncio.get_running_loop().time() + self.timeout
-        body_done = started = late = False
+        body_done = False
 
         async def timed_receive() -> Message:
-            nonlocal body_done, late
+            nonlocal body_done
             if body_done:  # after the body only the disconnect is left to wait for, as long as it takes
                 return await receive()
             left = deadline - asyncio.get_running_loop().time()
             try:
                 message = await asyncio.wait_for(receive(), timeout=max(left, 0.001))
             except TimeoutError:
-                late = True
-                raise _BodyTimeout from None
+                response = problem_response(
+                    408, f"request body not received within {self.timeout:g} s", instance=scope.get("path", "")
+                )
+                response.headers["Connection"] = "close"
+                raise Refusal(response) from None
             if message["type"] != "http.request" or not message.get("more_body", False):
                 body_done = True
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if late:  # the app answered the body it could not read: the 408 goes out instead
-                if not started:
-                    started = True
-                    await self._reject(scope, receive, send)
-                return
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, timed_receive, tracking_send)
-        except _BodyTimeout:
-            if not started:
-                started = True
-                await self._reject(scope, receive, send)
-
-    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem_response(
-            408, f"request body not received within {self.timeout:g} s", instance=scope.get("path", "")
-        )
-        response.headers["Connection"] = "close"
-        await response(scope, receive, send)
+        await call_refusing(self.app, scope, timed_receive, send)
 
 
 def needed_role(dependant: Dependant) -> Role | None:
@@ -134,10 +111,6 @@ def needed_role(dependant: Dependant) -> Role | None:
     if require_operator in calls:
         return "operator"
     return None
-
-
-class _Refused(Exception):
-    pass
 
 
 class KeyFirstMiddleware:
@@ -184,34 +157,17 @@ class KeyFirstMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        checked = started = False
-        refused: Response | None = None
+        checked = False
 
         async def keyed_receive() -> Message:
-            nonlocal checked, refused
+            nonlocal checked
             if not checked:
                 checked = True
                 role = self._role(scope.get("route"))  # routing is done when a route reads its body
                 if role is not None:
                     refused = await self._refusal(scope, role)
                     if refused is not None:
-                        raise _Refused
+                        raise Refusal(refused)
             return await receive()
 
-        async def guarded_send(message: Message) -> None:
-            nonlocal started
-            if refused is not None:  # the app answered the unread body itself: the refusal goes out instead
-                if not started:
-                    started = True
-                    await refused(scope, receive, send)
-                return
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, keyed_receive, guarded_send)
-        except _Refused:
-            if not started and refused is not None:
-                started = True
-                await refused(scope, receive, send)
+        await call_refusing(self.app, scope, keyed_receive, send)

@@ -56,10 +56,14 @@ def test_the_key_is_checked_before_the_body_is_parsed(client: ApiClient) -> None
 
 
 # -- throttled key guessing, client address from trusted proxies only -------------------------------------------
-def test_wrong_keys_are_throttled_per_client(clean_db: str, make_client: Callable[..., ApiClient]) -> None:
+def test_wrong_keys_are_throttled_per_client(
+    clean_db: str, make_client: Callable[..., ApiClient], caplog: pytest.LogCaptureFixture
+) -> None:
     client = make_client(make_settings(clean_db, key_failures_per_minute=3, trusted_proxies=["127.0.0.1"]))
     guess = {"X-API-Key": "sp_0123456789ab_" + "x" * 40, "X-Forwarded-For": "198.51.100.7"}
-    assert [client.get("/api/v1/sites", headers=guess).status_code for _ in range(3)] == [401] * 3
+    with caplog.at_level("WARNING", logger="stadtpuls.api.auth"):
+        assert [client.get("/api/v1/sites", headers=guess).status_code for _ in range(3)] == [401] * 3
+    assert [r.client for r in caplog.records if r.getMessage() == "wrong API key"] == ["198.51.100.7"] * 3
     r = client.get("/api/v1/sites", headers=guess)
     assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
     assert client.get("/api/v1/sites", headers={**OP, "X-Forwarded-For": "198.51.100.7"}).status_code == 429
