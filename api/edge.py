@@ -26,7 +26,8 @@ from .problems import Problem, problem_response
 __all__ = ["API_HEADERS", "BodyTimeoutMiddleware", "KeyFirstMiddleware", "SecurityHeadersMiddleware"]
 
 #: on every answer; an answer that sets its own Content-Security-Policy or Cache-Control (the pages, the
-#: live streams) keeps it
+#: live streams) keeps it, and an HTML page without a policy of its own (the API console) gets only
+#: ``frame-ancestors 'none'``
 API_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
@@ -51,9 +52,12 @@ class SecurityHeadersMiddleware:
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
+                own_csp = headers.get("content-security-policy")
                 for name, value in API_HEADERS.items():
                     if name in _ALWAYS or name not in headers:
                         headers[name] = value
+                if own_csp is None and headers.get("content-type", "").startswith("text/html"):
+                    headers["Content-Security-Policy"] = "frame-ancestors 'none'"  # a page without a policy (/docs)
                 csp = headers["Content-Security-Policy"]
                 if "frame-ancestors" not in csp:  # a page's own policy: no framing either
                     headers["Content-Security-Policy"] = csp.rstrip("; ") + "; frame-ancestors 'none'"

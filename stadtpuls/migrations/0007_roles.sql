@@ -12,6 +12,10 @@
 -- its migration says so. tests/stadtpuls/test_roles.py holds each relation's grants and fails for a relation it
 -- does not know, so a new table cannot land without that decision.
 --
+-- TimescaleDB: a GRANT on a hypertable reaches its chunks (and chunks made later copy its privileges), and a GRANT
+-- on a continuous aggregate reaches its materialisation hypertable and internal views (TimescaleDB 2.0 and later),
+-- which real-time aggregation reads as the querying role; so the same statements serve both storage modes.
+--
 -- Roles belong to the server, not the database: several hub databases on one server share them (each database
 -- holds its own grants). Creating them needs CREATEROLE (the compose owner is a superuser).
 
