@@ -243,7 +243,7 @@ def _run(args: argparse.Namespace, settings: Settings, stopper: _Stopper, stack:
             f"  buses     {base}/buses",
             f"  pickups   {base}/operator/pickups   operator key: {key}",
             f"  API docs  {base}/docs",
-            f"  metrics   {base}/metrics",
+            f"  metrics   {base}/metrics   (with the operator key in X-API-Key)",
         ]
     if have["ingest"] and env["STADTPULS_METRICS_PORT"] != "0":
         lines.append(f"  ingest    http://127.0.0.1:{env['STADTPULS_METRICS_PORT']}/metrics")
