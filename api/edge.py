@@ -16,6 +16,7 @@ import psycopg
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.datastructures import MutableHeaders
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -23,7 +24,17 @@ from .auth import Role
 from .middleware import Refusal, call_refusing
 from .problems import Problem, problem_response
 
-__all__ = ["API_HEADERS", "BodyTimeoutMiddleware", "KeyFirstMiddleware", "SecurityHeadersMiddleware"]
+__all__ = [
+    "API_HEADERS",
+    "LOOPBACK_HOSTS",
+    "BodyTimeoutMiddleware",
+    "KeyFirstMiddleware",
+    "PublicHostMiddleware",
+    "SecurityHeadersMiddleware",
+]
+
+#: always answered (the container's healthcheck, an operator on the host): a client can gain nothing by naming them
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 #: on every answer; an answer that sets its own Content-Security-Policy or Cache-Control (the pages, the
 #: live streams) keeps it, and an HTML page without a policy of its own (the API console) gets only
@@ -64,6 +75,23 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+class PublicHostMiddleware:
+    """Starlette's ``TrustedHostMiddleware`` (400, the Host never echoed) for ``hosts`` and the loopback names, on
+    every port but the internal metrics port (``internal_port``), which Prometheus reaches by a service name."""
+
+    def __init__(self, app: ASGIApp, hosts: list[str], internal_port: int = 0) -> None:
+        self.app = app
+        self.internal_port = internal_port
+        self.checked = TrustedHostMiddleware(app, allowed_hosts=[*hosts, *LOOPBACK_HOSTS], www_redirect=False)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        server = scope.get("server")
+        if self.internal_port and server and server[1] == self.internal_port:
+            await self.app(scope, receive, send)
+        else:
+            await self.checked(scope, receive, send)
 
 
 class BodyTimeoutMiddleware:

@@ -14,7 +14,6 @@ from typing import Any
 
 from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from stadtpuls.logs import get_logger
@@ -22,7 +21,7 @@ from stadtpuls.settings import Settings, SettingsError, load
 
 from .auth import KeyRing
 from .deps import AppContext
-from .edge import BodyTimeoutMiddleware, KeyFirstMiddleware, SecurityHeadersMiddleware
+from .edge import BodyTimeoutMiddleware, KeyFirstMiddleware, PublicHostMiddleware, SecurityHeadersMiddleware
 from .live import LiveHub
 from .metrics import ApiMetrics
 from .middleware import BodyLimitMiddleware, MetricsMiddleware, SplitCORSMiddleware
@@ -168,7 +167,7 @@ def create_app(
     )
     app.add_middleware(SecurityHeadersMiddleware)
     if settings.trusted_hosts != ["*"]:
-        app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.trusted_hosts, www_redirect=False)
+        app.add_middleware(PublicHostMiddleware, hosts=settings.trusted_hosts, internal_port=settings.api_metrics_port)
     if settings.trusted_proxies:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

@@ -103,6 +103,7 @@ def test_an_untrusted_host_header_is_refused_and_never_echoed(
     assert r.status_code == 400 and "evil.example" not in r.text and "evil.example" not in str(r.headers)
     r = client.get("/api/v1/parking/lots", headers={"Host": "parking.example.org"})
     assert r.status_code == 200
+    assert client.get("/health", headers={"Host": "localhost:8000"}).status_code == 200  # the healthcheck
 
 
 # -- rate limiter bookkeeping ---------------------------------------------------------------------------------------
@@ -140,6 +141,7 @@ def edge_api(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         API_MAX_CONCURRENCY="8",
         API_METRICS_PORT=str(metrics_port),
         KEY_FAILURES_PER_MINUTE="0",
+        TRUSTED_HOSTS='["parking.example.org"]',
     )
     start_api(service, base)
     try:
@@ -247,6 +249,12 @@ def test_metrics_answer_only_on_the_internal_port(edge_api: tuple[str, int, int]
     s, status = _request(metrics_port, "/metrics")
     s.close()
     assert status == 200
+    # Prometheus names the service (Host: api): fine on the internal port, refused on the public one
+    for p, wanted in ((metrics_port, 200), (port, 400)):
+        s = _connect(p)
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: api\r\n\r\n")
+        assert _status(s) == wanted
+        s.close()
 
 
 def test_log_lines_escape_control_characters(edge_api: tuple[str, int, int], tmp_path: Path) -> None:
