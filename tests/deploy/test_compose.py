@@ -391,3 +391,11 @@ def test_ingest_and_api_connect_as_their_roles_and_migrate_as_the_owner(monkeypa
     assert migrate.ingest_db_password and migrate.ingest_db_password.get_secret_value() == passwords["ingest"]
     assert migrate.api_db_password and migrate.api_db_password.get_secret_value() == passwords["api"]
     assert migrate.grafana_db_password is not None
+
+
+def test_the_api_edge_settings_pass_through_and_metrics_stay_internal() -> None:
+    env = SERVICES["api"]["environment"]
+    for name in ("STADTPULS_TRUSTED_PROXIES", "STADTPULS_TRUSTED_HOSTS", "STADTPULS_SSE_MAX_STREAMS_PER_CLIENT"):
+        assert name in env and env[name] is None, name  # taken from .env when set
+    assert SERVICES["api"]["expose"] == [env["STADTPULS_API_METRICS_PORT"]]
+    assert all(str(p).startswith("127.0.0.1:") for s in ("api", "grafana") for p in SERVICES[s]["ports"])
