@@ -5,25 +5,40 @@ and ``rate_limited`` for public routers."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
+from starlette.types import Scope
 
+from stadtpuls.logs import get_logger
 from stadtpuls.settings import Settings
 
 from .auth import KeyRing, Principal, Role
 from .metrics import ApiMetrics
 from .problems import Problem
 from .ratelimit import RateLimiter
+from .sse import StreamSlots
 
 if TYPE_CHECKING:
     from .live import LiveHub
 
-__all__ = ["AdminKey", "AppContext", "ConnDep", "CtxDep", "OperatorKey", "api_key_header", "rate_limited"]
+__all__ = [
+    "AdminKey",
+    "AppContext",
+    "ConnDep",
+    "CtxDep",
+    "OperatorKey",
+    "api_key_header",
+    "authenticate",
+    "client_address",
+    "metrics_access",
+    "rate_limited",
+]
+log = get_logger("stadtpuls.api.auth")
 
 
 @dataclass
@@ -35,6 +50,8 @@ class AppContext:
     hub: LiveHub
     metrics: ApiMetrics
     mode: str = "unknown"  # timescaledb | postgresql, read from schema_migrations at start
+    key_failures: RateLimiter = field(default_factory=lambda: RateLimiter(0))  # wrong keys per client
+    streams: StreamSlots = field(default_factory=lambda: StreamSlots(500, 16))
 
 
 def get_ctx(request: Request) -> AppContext:
@@ -57,41 +74,82 @@ api_key_header = APIKeyHeader(
 )
 
 
-async def _principal(ctx: AppContext, key: str | None, role: Role) -> Principal:
+def client_address(scope: Scope) -> str:
+    """The client's address: the peer, or behind a trusted proxy the address it forwarded (see ``edge``)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+async def authenticate(ctx: AppContext, client: str, key: str | None, role: Role) -> Principal:
+    """The principal of ``key`` if it has ``role``; else 401 or 403. A client with ``key_failures_per_minute``
+    wrong keys in the last minute gets 429 without its key being looked at."""
+    wait = ctx.key_failures.wait(client)
+    if wait > 0:
+        raise Problem(
+            429, "too many wrong API keys from this address; try again later", headers={"Retry-After": _secs(wait)}
+        )
     if not key:
         raise Problem(
             401, "this route needs an API key in the X-API-Key header", headers={"WWW-Authenticate": "ApiKey"}
         )
-    if len(key) > 200:
-        raise Problem(401, "the API key is not valid", headers={"WWW-Authenticate": "ApiKey"})
-    async with ctx.pool.connection() as conn:
-        principal = await ctx.keys.authenticate(conn, key)
+    principal = None
+    if len(key) <= 200:
+        async with ctx.pool.connection() as conn:
+            principal = await ctx.keys.authenticate(conn, key)
     if principal is None:
+        ctx.key_failures.check(client)
+        log.warning("wrong API key", extra={"client": client})
         raise Problem(401, "the API key is not valid", headers={"WWW-Authenticate": "ApiKey"})
     if not principal.allows(role):
         raise Problem(403, f"this route needs the {role} role; the key has the {principal.role} role")
     return principal
 
 
-async def require_operator(ctx: CtxDep, key: Annotated[str | None, Security(api_key_header)]) -> Principal:
-    return await _principal(ctx, key, "operator")
+async def _principal(request: Request, ctx: AppContext, key: str | None, role: Role) -> Principal:
+    checked = getattr(request.state, "principal", None)  # by edge.KeyFirstMiddleware, before the body was read
+    if isinstance(checked, Principal) and checked.allows(role):
+        return checked
+    return await authenticate(ctx, client_address(request.scope), key, role)
 
 
-async def require_admin(ctx: CtxDep, key: Annotated[str | None, Security(api_key_header)]) -> Principal:
-    return await _principal(ctx, key, "admin")
+async def require_operator(
+    request: Request, ctx: CtxDep, key: Annotated[str | None, Security(api_key_header)]
+) -> Principal:
+    return await _principal(request, ctx, key, "operator")
+
+
+async def require_admin(
+    request: Request, ctx: CtxDep, key: Annotated[str | None, Security(api_key_header)]
+) -> Principal:
+    return await _principal(request, ctx, key, "admin")
 
 
 OperatorKey = Annotated[Principal, Depends(require_operator)]
 AdminKey = Annotated[Principal, Depends(require_admin)]
 
 
+def _secs(wait: float) -> str:
+    return str(max(1, round(wait)))
+
+
 def rate_limited(request: Request, ctx: CtxDep) -> None:
     """Public routes: at most ``rate_limit_per_minute`` requests per client address (429 beyond)."""
-    client = request.client.host if request.client else "unknown"
-    wait = ctx.limiter.check(client)
+    wait = ctx.limiter.check(client_address(request.scope))
     if wait > 0:
         raise Problem(
             429,
             f"rate limit of {ctx.limiter.per_minute} requests per minute exceeded",
-            headers={"Retry-After": str(max(1, round(wait)))},
+            headers={"Retry-After": _secs(wait)},
         )
+
+
+async def metrics_access(request: Request, ctx: CtxDep, key: Annotated[str | None, Security(api_key_header)]) -> None:
+    """``/metrics``: with ``api_metrics_port`` set, only on that (internal) port and without key (404 elsewhere);
+    otherwise on the API port with an operator key."""
+    port = ctx.settings.api_metrics_port
+    if port:
+        server = request.scope.get("server")
+        if not server or server[1] != port:
+            raise Problem(404, "Not Found")
+        return
+    await _principal(request, ctx, key, "operator")

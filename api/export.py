@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from typing import Any
 
-__all__ = ["CSV_COLUMNS", "plan_csv", "plan_geojson"]
+__all__ = ["CSV_COLUMNS", "FORMULA_START", "neutralise", "plan_csv", "plan_geojson"]
 
 CSV_COLUMNS = (
     "seq",
@@ -26,20 +27,27 @@ CSV_COLUMNS = (
 )
 
 
-def _text(v: Any) -> Any:
+#: text a spreadsheet would run as a formula: a tab or CR first, or =, +, -, @ after any whitespace or control
+#: characters (spreadsheets skip those before looking for a formula)
+FORMULA_START = re.compile(r"^(?:[\t\r]|[\s\x00-\x1f\x7f-\x9f]*[=+\-@])")
+
+
+def neutralise(v: Any) -> Any:
+    """A CSV cell: times as ISO 8601, None as empty, text that could start a formula behind a quote mark."""
     if hasattr(v, "isoformat"):
         return v.isoformat()
-    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@"):  # no formulas when opened in a spreadsheet
+    if isinstance(v, str) and FORMULA_START.match(v):
         return "'" + v
     return "" if v is None else v
 
 
 def plan_csv(plan: dict[str, Any]) -> str:
+    """Every field quoted (a CR or LF in a name stays inside its cell), formula starts neutralised."""
     out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
+    w = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
     w.writerow(CSV_COLUMNS)
     for stop in plan["data"]:
-        w.writerow([_text(stop[c]) for c in CSV_COLUMNS])
+        w.writerow([neutralise(stop[c]) for c in CSV_COLUMNS])
     return out.getvalue()
 
 

@@ -14,21 +14,24 @@ from typing import Any
 
 from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from stadtpuls.logs import get_logger
 from stadtpuls.settings import Settings, SettingsError, load
 
 from .auth import KeyRing
 from .deps import AppContext
+from .edge import BodyTimeoutMiddleware, KeyFirstMiddleware, PublicHostMiddleware, SecurityHeadersMiddleware
 from .live import LiveHub
 from .metrics import ApiMetrics
 from .middleware import BodyLimitMiddleware, MetricsMiddleware, SplitCORSMiddleware
 from .opendata.topics import open_data_topics
-from .problems import ProblemDetail, install_handlers
+from .problems import ProblemDetail, install_handlers, responses
 from .queries import buses as buses_q
 from .queries import health as health_q
 from .queries import parking as parking_q
 from .ratelimit import RateLimiter
+from .sse import StreamSlots
 
 __all__ = ["ROUTERS", "create_app"]
 
@@ -134,6 +137,8 @@ def create_app(
                 settings.admin_key.get_secret_value() if settings.admin_key else None,
             ),
             limiter=RateLimiter(settings.rate_limit_per_minute),
+            key_failures=RateLimiter(settings.key_failures_per_minute),
+            streams=StreamSlots(settings.sse_max_streams, settings.sse_max_streams_per_client),
         )
         try:
             async with pool.connection() as conn:
@@ -161,10 +166,18 @@ def create_app(
     install_handlers(app)
     for name in routers:
         app.include_router(import_module(name).router)
+    # added innermost first (see api/edge.py for the order)
+    app.add_middleware(KeyFirstMiddleware)
+    app.add_middleware(BodyTimeoutMiddleware, timeout=settings.api_body_timeout)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(
         SplitCORSMiddleware, public_origins=settings.cors_origins, operator_origins=settings.operator_cors_origins
     )
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)
+    if settings.trusted_hosts != ["*"]:
+        app.add_middleware(PublicHostMiddleware, hosts=settings.trusted_hosts, internal_port=settings.api_metrics_port)
+    if settings.trusted_proxies:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.state.metrics = metrics
     _register_problem_schema(app)
@@ -180,6 +193,13 @@ def _register_problem_schema(app: FastAPI) -> None:
             schema.setdefault("components", {}).setdefault("schemas", {})["ProblemDetail"] = (
                 ProblemDetail.model_json_schema()
             )
+            for ops in schema.get("paths", {}).values():  # what the edge answers before a route runs
+                for op in ops.values():
+                    extra = responses(429) if op.get("security") else {}  # wrong keys throttled (api/deps.py)
+                    if "requestBody" in op:
+                        extra |= responses(408, 413)  # body deadline and size limit (api/edge.py, middleware.py)
+                    for status, spec in extra.items():
+                        op.setdefault("responses", {}).setdefault(str(status), spec)
             app.openapi_schema = schema
         return app.openapi_schema
 

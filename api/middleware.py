@@ -6,20 +6,68 @@ import time
 from collections.abc import Sequence
 
 from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .metrics import ApiMetrics
 from .problems import problem_response
 
-__all__ = ["BodyLimitMiddleware", "MetricsMiddleware", "SplitCORSMiddleware", "PUBLIC_PREFIXES"]
+__all__ = [
+    "BodyLimitMiddleware",
+    "MetricsMiddleware",
+    "PUBLIC_PREFIXES",
+    "Refusal",
+    "SplitCORSMiddleware",
+    "call_refusing",
+]
 
 #: Paths served to anyone (citizen pages, map clients, open-data feeds); everything else under /api is an operator
 #: route.
 PUBLIC_PREFIXES = ("/api/v1/parking", "/api/v1/buses", "/api/public/", "/health")
 
 
-class _TooLarge(Exception):
-    pass
+class Refusal(Exception):
+    """Raised by a wrapped ``receive`` (a body too large, too late, or a route without a valid key): the request is
+    answered with ``response`` instead of whatever the app makes of the unread body (see :func:`call_refusing`)."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+async def call_refusing(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Run ``app`` with a ``receive`` that may raise :class:`Refusal`; then the refusal's response goes out, also
+    when the app caught the error as a body it could not read and answered it itself."""
+    refusal: Refusal | None = None
+    started = False
+
+    async def watched_receive() -> Message:
+        nonlocal refusal
+        try:
+            return await receive()
+        except Refusal as r:
+            refusal = r
+            raise
+
+    async def answer() -> None:
+        nonlocal started
+        if not started and refusal is not None:
+            started = True
+            await refusal.response(scope, receive, send)
+
+    async def guarded_send(message: Message) -> None:
+        nonlocal started
+        if refusal is not None:
+            await answer()
+            return
+        if message["type"] == "http.response.start":
+            started = True
+        await send(message)
+
+    try:
+        await app(scope, watched_receive, guarded_send)
+    except Refusal:
+        await answer()
 
 
 class BodyLimitMiddleware:
@@ -40,43 +88,23 @@ class BodyLimitMiddleware:
             except ValueError:
                 too_big = False
             if too_big:
-                await self._reject(scope, receive, send)
+                await self._response(scope)(scope, receive, send)
                 return
         seen = 0
-        started = too_large = False
 
         async def limited_receive() -> Message:
-            nonlocal seen, too_large
+            nonlocal seen
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    too_large = True
-                    raise _TooLarge
+                    raise Refusal(self._response(scope))
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if too_large:  # the app caught _TooLarge as a body it could not read: answer 413 instead
-                if not started:
-                    started = True
-                    await self._reject(scope, receive, send)
-                return
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+        await call_refusing(self.app, scope, limited_receive, send)
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await self._reject(scope, receive, send)
-
-    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem_response(
-            413, f"request body larger than {self.max_bytes} bytes", instance=scope.get("path", "")
-        )
-        await response(scope, receive, send)
+    def _response(self, scope: Scope) -> Response:
+        return problem_response(413, f"request body larger than {self.max_bytes} bytes", instance=scope.get("path", ""))
 
 
 class SplitCORSMiddleware:

@@ -10,14 +10,62 @@ from typing import TYPE_CHECKING
 
 from fastapi import Request
 from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 if TYPE_CHECKING:
     from .deps import AppContext
 
-__all__ = ["PING_S", "event_stream", "format_event"]
+__all__ = ["PING_S", "StreamSlots", "event_stream", "format_event"]
 
 PING_S = 15.0
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+class StreamSlots:
+    """Open streams, in all and per client address: ``take`` refuses beyond ``total`` (503) or ``per_client``
+    (429); a taken slot is given back when its stream ends, however it ends."""
+
+    def __init__(self, total: int, per_client: int) -> None:
+        self.total = total
+        self.per_client = per_client
+        self.open = 0
+        self._by_client: dict[str, int] = {}
+
+    def take(self, client: str) -> None:
+        from .problems import Problem
+
+        if self._by_client.get(client, 0) >= self.per_client:
+            raise Problem(
+                429,
+                f"at most {self.per_client} live streams per client are open at once",
+                headers={"Retry-After": "30"},
+            )
+        if self.open >= self.total:
+            raise Problem(503, "the live streams are full; try again shortly", headers={"Retry-After": "30"})
+        self.open += 1
+        self._by_client[client] = self._by_client.get(client, 0) + 1
+
+    def give(self, client: str) -> None:
+        self.open -= 1
+        left = self._by_client[client] - 1
+        if left:
+            self._by_client[client] = left
+        else:
+            del self._by_client[client]
+
+
+class _SlotStream(StreamingResponse):
+    """A stream that gives its slot back when the response ends (also when the body never started)."""
+
+    def __init__(self, body: AsyncIterator[bytes], slots: StreamSlots, client: str) -> None:
+        super().__init__(body, media_type="text/event-stream", headers=HEADERS)
+        self._slots, self._client = slots, client
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._slots.give(self._client)
 
 
 def format_event(event: str, data: bytes) -> bytes:
@@ -60,4 +108,9 @@ async def _events(ctx: AppContext, request: Request, names: list[str]) -> AsyncI
 
 
 def event_stream(ctx: AppContext, request: Request, names: list[str]) -> StreamingResponse:
-    return StreamingResponse(_events(ctx, request, names), media_type="text/event-stream", headers=HEADERS)
+    """The stream of ``names``, within the caps of ``ctx.streams`` (429 per client, 503 in all)."""
+    from .deps import client_address
+
+    client = client_address(request.scope)
+    ctx.streams.take(client)
+    return _SlotStream(_events(ctx, request, names), ctx.streams, client)

@@ -8,7 +8,7 @@ import sys
 from .logs import configure_logging
 from .settings import Settings, load, masked
 
-__all__ = ["database_url", "setup_migrate", "setup_print_settings"]
+__all__ = ["database_url", "role_passwords", "setup_migrate", "setup_print_settings"]
 
 
 def database_url(settings: Settings) -> str:
@@ -29,6 +29,16 @@ def setup_print_settings(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=_print_settings)
 
 
+def role_passwords(settings: Settings) -> dict[str, str]:
+    """Service -> password for the roles ``migrate`` gives LOGIN (the ``STADTPULS_*_DB_PASSWORD`` that are set)."""
+    given = {
+        "ingest": settings.ingest_db_password,
+        "api": settings.api_db_password,
+        "grafana": settings.grafana_db_password,
+    }
+    return {service: secret.get_secret_value() for service, secret in given.items() if secret is not None}
+
+
 def _migrate(args: argparse.Namespace) -> int:
     import psycopg
 
@@ -43,6 +53,7 @@ def _migrate(args: argparse.Namespace) -> int:
             tz=settings.timezone,
             raw_retention_days=settings.raw_retention_days,
             compress_after_days=settings.compress_after_days,
+            role_passwords=role_passwords(settings),
         )
     except MigrationError as e:
         print(f"stadtpuls: {e}", file=sys.stderr)

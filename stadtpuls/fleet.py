@@ -27,6 +27,7 @@ from opening_hours import OpeningHours, ParserError  # type: ignore[attr-defined
 from psycopg.types.json import Jsonb
 
 __all__ = [
+    "CONTROL_CHARS",
     "DEVICE_COLUMNS",
     "LOT_TYPES",
     "PARK_AND_RIDE",
@@ -38,6 +39,7 @@ __all__ = [
     "ImportReport",
     "RowError",
     "apply",
+    "check_text",
     "load_file",
     "opening_hours_problem",
     "parse_text",
@@ -119,6 +121,19 @@ _INT = {
 _FLOAT = {"lat", "lon", "threshold_pct"}
 _DEV_EUI = re.compile(r"^[0-9a-fA-F]{16}$")
 _ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
+#: C0 and C1 control characters, DEL and the Unicode line/paragraph separators: never part of a name (a CR in a
+#: bin's name started a new row with a live formula in a spreadsheet reading the pickup CSV)
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: free-text columns checked for control characters
+TEXT_COLUMNS = ("name", "waste_type", "codec", "lns_device_id")
+
+
+def check_text(value: str) -> str:
+    """``value`` unchanged, or ValueError naming the first control character in it."""
+    m = CONTROL_CHARS.search(value)
+    if m:
+        raise ValueError(f"must not contain control characters (U+{ord(m.group()):04X} at position {m.start()})")
+    return value
 
 
 class FleetError(Exception):
@@ -230,6 +245,8 @@ def _clean(raw: dict[str, Any], columns: tuple[str, ...], section: str, row: int
                 value = None
             elif value is not None and not isinstance(value, str):
                 value = str(value)
+            if name in TEXT_COLUMNS and isinstance(value, str):
+                check_text(value)
         except ValueError as e:
             errors.append(RowError(section, row, name, str(e)))
             value = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from typing import Any
@@ -14,10 +15,20 @@ __all__ = ["configure_logging", "get_logger", "kv"]
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
+#: characters a value is quoted for; control characters (C0, DEL, C1, line separators) are escaped in both formats,
+#: so a client's text (a path, a header) can neither forge a log line nor send a terminal escape
+_NEEDS_QUOTES = re.compile(r'[\s"=\\\x00-\x1f\x7f-\x9f\u2028\u2029]')
+_UNESCAPED = re.compile(r"[\x7f-\x9f\u2028\u2029]")  # JSON leaves these as they are
+
+
+def _escape_rest(text: str) -> str:
+    return _UNESCAPED.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def _quote(v: Any) -> str:
     s = str(v)
-    if not s or any(c in s for c in ' "=\n'):
-        return orjson.dumps(s).decode()
+    if not s or _NEEDS_QUOTES.search(s):
+        return _escape_rest(orjson.dumps(s).decode())
     return s
 
 
@@ -37,7 +48,7 @@ class KeyValueFormatter(logging.Formatter):
         if record.exc_info:
             fields["exc"] = self.formatException(record.exc_info)
         if self.as_json:
-            return orjson.dumps(fields, default=str).decode()
+            return _escape_rest(orjson.dumps(fields, default=str).decode())
         return " ".join(f"{k}={_quote(v)}" for k, v in fields.items())
 
 

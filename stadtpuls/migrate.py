@@ -6,6 +6,10 @@ is installed, or available *and* preloaded (creating it otherwise fails or kills
 PostgreSQL otherwise. Each migration runs in its own transaction; a session advisory lock makes concurrent runs
 wait for each other, so running twice, or from two processes at once, applies each migration once.
 
+After the migrations, :func:`migrate` gives each service role of ``0007_roles`` (``stadtpuls_ingest``,
+``stadtpuls_api``, ``stadtpuls_grafana``) whose password is passed LOGIN and that password, sent as a SCRAM
+verifier computed on the client (the clear text never reaches the server or its statement log).
+
 Tokens in the SQL: ``@TZ@`` (reporting time zone, a quoted literal), ``@RAW_RETENTION_DAYS@``,
 ``@COMPRESS_AFTER_DAYS@`` (integers).
 
@@ -26,11 +30,22 @@ from psycopg import sql
 
 from .logs import get_logger
 
-__all__ = ["Migration", "MigrationError", "MigrationResult", "detect_mode", "migrate", "migrations"]
+__all__ = [
+    "SERVICE_ROLES",
+    "Migration",
+    "MigrationError",
+    "MigrationResult",
+    "detect_mode",
+    "migrate",
+    "migrations",
+    "set_role_passwords",
+]
 
 Mode = Literal["timescaledb", "postgresql"]
 LOCK_KEY = 0x5354_4144_5450  # "STADTP"
 log = get_logger("stadtpuls.migrate")
+#: the roles the services connect as (created by 0007_roles.sql), by service
+SERVICE_ROLES = {"ingest": "stadtpuls_ingest", "api": "stadtpuls_api", "grafana": "stadtpuls_grafana"}
 
 
 class MigrationError(Exception):
@@ -97,8 +112,10 @@ def migrate(
     tz: str = "Europe/Berlin",
     raw_retention_days: int = 365,
     compress_after_days: int = 7,
+    role_passwords: dict[str, str] | None = None,
 ) -> MigrationResult:
-    """Apply every pending migration to the database at ``url``."""
+    """Apply every pending migration to the database at ``url``, then :func:`set_role_passwords` with
+    ``role_passwords`` (service -> password, see :data:`SERVICE_ROLES`)."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
         try:
@@ -131,6 +148,21 @@ def migrate(
                     raise MigrationError(mig.version, mig.name, e) from e
                 applied.append(f"{mig.version:04d}_{mig.name}")
                 log.info("migration applied", extra={"version": mig.version, "migration": mig.name, "mode": mode})
+            set_role_passwords(conn, role_passwords or {})
             return MigrationResult(mode=mode, applied=applied, already=len(done))
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+
+
+def set_role_passwords(conn: psycopg.Connection, passwords: dict[str, str]) -> list[str]:
+    """``ALTER ROLE ... LOGIN PASSWORD`` for each service in ``passwords``; returns the roles changed."""
+    changed = []
+    for service, password in passwords.items():
+        role = SERVICE_ROLES[service]
+        verifier = conn.pgconn.encrypt_password(password.encode(), role.encode(), b"scram-sha-256").decode()
+        conn.execute(
+            sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(verifier))
+        )
+        changed.append(role)
+        log.info("role password set", extra={"role": role})
+    return changed

@@ -10,6 +10,7 @@ Exceptions::
 
 from __future__ import annotations
 
+import ipaddress
 import zoneinfo
 from pathlib import Path
 from typing import Any, Literal
@@ -50,6 +51,15 @@ class Settings(BaseSettings):
     timezone: str = Field("Europe/Berlin", description="reporting time zone for daily/hourly buckets")
     raw_retention_days: int = Field(365, ge=1, description="TimescaleDB: drop raw uplink chunks older than this")
     compress_after_days: int = Field(7, ge=1, description="TimescaleDB: compress chunks older than this")
+    ingest_db_password: SecretStr | None = Field(
+        None, description="`migrate`: LOGIN password it sets for the role stadtpuls_ingest (the ingest's user)"
+    )
+    api_db_password: SecretStr | None = Field(
+        None, description="`migrate`: LOGIN password it sets for the role stadtpuls_api (the API's user)"
+    )
+    grafana_db_password: SecretStr | None = Field(
+        None, description="`migrate`: LOGIN password it sets for the role stadtpuls_grafana (Grafana's user)"
+    )
 
     # MQTT
     mqtt_url: SecretStr | None = Field(None, description="mqtt://user:pass@host:1883 or mqtts://host:8883")
@@ -91,6 +101,28 @@ class Settings(BaseSettings):
     )
     rate_limit_per_minute: int = Field(600, ge=0, description="public requests per client per minute (0 = off)")
     max_request_bytes: int = Field(1 << 20, ge=1024, description="largest accepted request body")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="addresses or networks of the reverse proxies whose X-Forwarded-For names the client",
+    )
+    trusted_hosts: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description="Host header values the API answers, e.g. parking.example.org (* = any)",
+    )
+    sse_max_streams: int = Field(500, ge=1, description="open live streams (server-sent events) in all")
+    sse_max_streams_per_client: int = Field(16, ge=1, description="open live streams per client address")
+    key_failures_per_minute: int = Field(
+        10, ge=0, description="wrong API keys per client per minute before 429 (0 = no limit)"
+    )
+    api_header_timeout: float = Field(10.0, gt=0, le=300, description="seconds a client has to send request headers")
+    api_body_timeout: float = Field(30.0, gt=0, le=3600, description="seconds a client has to send a request body")
+    api_keepalive_timeout: float = Field(5.0, gt=0, le=300, description="seconds an idle keep-alive connection stays")
+    api_max_concurrency: int = Field(
+        2000, ge=1, description="connections and requests at once before the API answers 503"
+    )
+    api_metrics_port: int = Field(
+        0, ge=0, le=65535, description="API /metrics only on this internal port, without key (0 = API port, key)"
+    )
     depot_lat: float = Field(51.3397, ge=-90, le=90, description="waste depot latitude (route start)")
     depot_lon: float = Field(12.3731, ge=-180, le=180, description="waste depot longitude (route start)")
     service_days: list[int] = Field(
@@ -174,6 +206,16 @@ class Settings(BaseSettings):
             parts.port  # noqa: B018 - validates the port
         except ValueError as e:
             raise ValueError("has an invalid port") from e
+        return v
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        for item in v:
+            try:
+                ipaddress.ip_network(item)
+            except ValueError as e:
+                raise ValueError(f"{item!r} is not an IP address or network") from e
         return v
 
     @field_validator("service_days")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from stadtpuls.fleet import LOT_TYPES, PARK_AND_RIDE, PURPOSES, opening_hours_problem
+from stadtpuls.fleet import LOT_TYPES, PARK_AND_RIDE, PURPOSES, check_text, opening_hours_problem
 
 __all__ = [
     "DeviceCreate",
@@ -32,15 +32,19 @@ ID_PATTERN = r"^[A-Za-z0-9_.:\-]{1,64}$"
 DEV_EUI_PATTERN = r"^[0-9a-fA-F]{16}$"
 
 
+#: free text of the registry: no control characters (see :func:`stadtpuls.fleet.check_text`)
+Text = Annotated[str, AfterValidator(check_text)]
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
 class DeviceFields(_Body):
-    codec: str = Field(min_length=1, max_length=100, description="TTN Device Repository id, e.g. dragino/ldds75")
-    name: str = Field("", max_length=200)
+    codec: Text = Field(min_length=1, max_length=100, description="TTN Device Repository id, e.g. dragino/ldds75")
+    name: Text = Field("", max_length=200)
     site_id: str | None = Field(None, pattern=ID_PATTERN)
-    lns_device_id: str | None = Field(None, min_length=1, max_length=100)
+    lns_device_id: Text | None = Field(None, min_length=1, max_length=100)
     lns_application_id: str | None = Field(
         None,
         max_length=200,
@@ -64,10 +68,10 @@ class DeviceCreate(DeviceFields):
 
 
 class DeviceUpdate(_Body):
-    codec: str | None = Field(None, min_length=1, max_length=100)
-    name: str | None = Field(None, max_length=200)
+    codec: Text | None = Field(None, min_length=1, max_length=100)
+    name: Text | None = Field(None, max_length=200)
     site_id: str | None = Field(None, pattern=ID_PATTERN)
-    lns_device_id: str | None = Field(None, min_length=1, max_length=100)
+    lns_device_id: Text | None = Field(None, min_length=1, max_length=100)
     lns_application_id: str | None = Field(
         None,
         max_length=200,
@@ -169,11 +173,11 @@ class SiteOpenData(BaseModel):
 
 class SiteFields(SiteOpenData, _Body):
     kind: SiteKind
-    name: str = Field("", max_length=200)
+    name: Text = Field("", max_length=200)
     parent_id: str | None = Field(None, pattern=ID_PATTERN)
     lat: float | None = Field(None, ge=-90, le=90)
     lon: float | None = Field(None, ge=-180, le=180)
-    waste_type: str | None = Field(None, max_length=50)
+    waste_type: Text | None = Field(None, max_length=50)
     depth_mm: int | None = Field(None, gt=0, le=100_000)
     full_mm: int | None = Field(None, ge=0, le=100_000)
     volume_l: int | None = Field(None, gt=0, le=1_000_000)
@@ -189,11 +193,11 @@ class SiteCreate(SiteFields):
 
 class SiteUpdate(SiteOpenData, _Body):
     kind: SiteKind | None = None
-    name: str | None = Field(None, max_length=200)
+    name: Text | None = Field(None, max_length=200)
     parent_id: str | None = Field(None, pattern=ID_PATTERN)
     lat: float | None = Field(None, ge=-90, le=90)
     lon: float | None = Field(None, ge=-180, le=180)
-    waste_type: str | None = Field(None, max_length=50)
+    waste_type: Text | None = Field(None, max_length=50)
     depth_mm: int | None = Field(None, gt=0, le=100_000)
     full_mm: int | None = Field(None, ge=0, le=100_000)
     volume_l: int | None = Field(None, gt=0, le=1_000_000)

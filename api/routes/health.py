@@ -1,14 +1,16 @@
-"""``/health`` (database, ingest lag, mode) and ``/metrics`` (Prometheus text)."""
+"""``/health`` (database, ingest lag, mode) and ``/metrics`` (Prometheus text; on the internal metrics port, or
+with an operator key, see :func:`stadtpuls.api.deps.metrics_access`)."""
 
 from __future__ import annotations
 
 import psycopg
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, Response
 
-from ..deps import CtxDep
+from ..deps import CtxDep, metrics_access
 from ..metrics import CONTENT_TYPE
 from ..models.ops import HealthPublic
+from ..problems import responses
 from ..queries import health as q
 
 __all__ = ["router"]
@@ -45,7 +47,11 @@ async def health(ctx: CtxDep) -> JSONResponse:
 
 
 @router.get(
-    "/metrics", summary="Prometheus metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}}
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}}, **responses(401, 403, 404, 429)},
+    dependencies=[Depends(metrics_access)],
 )
 async def metrics(ctx: CtxDep) -> Response:
     stats = None

@@ -245,7 +245,7 @@ def _run(args: argparse.Namespace, settings: Settings, stopper: _Stopper, stack:
             f"  API docs  {base}/docs",
             f"  open data {base}/api/public/v3/parking-sites  {base}/api/public/datex2/json  "
             f"{base}/api/public/gtfs-rt/vehicle-positions.pb?format=json",
-            f"  metrics   {base}/metrics",
+            f"  metrics   {base}/metrics   (with the operator key in X-API-Key)",
         ]
     if have["ingest"] and env["STADTPULS_METRICS_PORT"] != "0":
         lines.append(f"  ingest    http://127.0.0.1:{env['STADTPULS_METRICS_PORT']}/metrics")

@@ -30,6 +30,7 @@ def make_settings(db_url: str, **overrides: Any) -> Settings:
         "operator_key": OPERATOR_KEY,
         "admin_key": ADMIN_KEY,
         "rate_limit_per_minute": 0,
+        "key_failures_per_minute": 0,
         "api_cache_ttl": 0,
         "live_poll_interval": 60,
         "timezone": "Europe/Berlin",

@@ -36,7 +36,8 @@ def test_metrics_count_requests_per_route_template_and_read_gauges(client: ApiCl
     for _ in range(3):
         client.get("/api/v1/parking/lots/lot-m")
     client.get("/api/v1/parking/lots/other")
-    r = client.get("/metrics")
+    assert client.get("/metrics").status_code == 401  # an operator key, or the internal metrics port
+    r = client.get("/metrics", headers=OP)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     text = r.text
     ok = 'stadtpuls_api_requests_total{method="GET",route="/api/v1/parking/lots/{lot_id}",status="200"} 3.0'

@@ -91,3 +91,17 @@ def test_site_open_data_facts_reach_the_parkapi_feed(client: ApiClient) -> None:
     )
     for bad in ({"lot_type": "GARAGE"}, {"opening_hours": "whenever"}, {"park_and_ride": ["FERRY"]}):
         assert client.patch("/api/v1/sites/lot-y", headers=OP, json=bad).status_code == 422, bad
+
+
+def test_site_and_device_names_with_control_characters_are_refused(client: ApiClient) -> None:
+    bad = "Papier\r=cmd|' /C calc'!A0"
+    r = client.post("/api/v1/sites", headers=OP, json={"site_id": "bin-x", "kind": "bin", "name": bad})
+    assert r.status_code == 422
+    assert "control characters" in r.text and "name" in r.text
+    assert client.get("/api/v1/sites/bin-x", headers=OP).status_code == 404
+    assert client.post("/api/v1/sites", headers=OP, json={"site_id": "bin-x", "kind": "bin"}).status_code == 201
+    assert client.patch("/api/v1/sites/bin-x", headers=OP, json={"waste_type": "paper\x1b"}).status_code == 422
+    device = {"dev_eui": "a1b2c3d4e5f60711", "codec": "nwave/nps405", "name": "Platz\t=1"}
+    r = client.post("/api/v1/devices", headers=OP, json=device)
+    assert r.status_code == 422 and "control characters" in r.text
+    assert client.get("/api/v1/devices/a1b2c3d4e5f60711", headers=OP).status_code == 404

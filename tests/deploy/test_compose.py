@@ -20,6 +20,7 @@ import yaml
 
 from stadtpuls import cli
 from stadtpuls.dashboards.build import DASHBOARD_DIR, DATASOURCE_FILE, PROVIDER_FILE, PROVISIONING
+from stadtpuls.migrate import SERVICE_ROLES
 from stadtpuls.settings import PREFIX, Settings, load
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,6 +31,8 @@ HUB_IMAGE = "stadtpuls-hub:local"
 HUB = {name for name, s in SERVICES.items() if s.get("image") == HUB_IMAGE}
 SECRETS = {
     "POSTGRES_PASSWORD",
+    "INGEST_DB_PASSWORD",
+    "API_DB_PASSWORD",
     "MQTT_PASSWORD",
     "GRAFANA_ADMIN_PASSWORD",
     "GRAFANA_DB_PASSWORD",
@@ -158,7 +161,8 @@ def test_hub_services_get_valid_settings(service: str, monkeypatch: pytest.Monke
     settings = _settings(service, monkeypatch)
     assert settings.database_url is not None and settings.mqtt_url is not None
     db = urlsplit(settings.database_url.get_secret_value())
-    assert (db.hostname, db.port, db.password) == ("timescaledb", 5432, SAMPLE["POSTGRES_PASSWORD"])
+    password = {"ingest": "INGEST_DB_PASSWORD", "api": "API_DB_PASSWORD"}.get(service, "POSTGRES_PASSWORD")
+    assert (db.hostname, db.port, db.password) == ("timescaledb", 5432, SAMPLE[password])
     mqtt = urlsplit(settings.mqtt_url.get_secret_value())
     publishes = service in ("demo-history", "simulator")  # the simulated city live and its week of history
     user, secret = ("simulator", "MQTT_SIMULATOR_PASSWORD") if publishes else ("stadtpuls", "MQTT_PASSWORD")
@@ -217,7 +221,7 @@ def test_depends_on_waits_for_health_or_completion() -> None:
             if wanted == "service_healthy":
                 assert SERVICES[dep].get("healthcheck"), f"{dep} has no healthcheck"
             assert not set(SERVICES[dep].get("profiles", [])) - set(service.get("profiles", [])), f"{name} -> {dep}"
-    assert {"migrate", "db-roles"} <= {n for n in SERVICES if _one_shot(n)}
+    assert "migrate" in {n for n in SERVICES if _one_shot(n)}
 
 
 def test_ports_match_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -229,11 +233,15 @@ def test_ports_match_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     assert ingest.metrics_port in _container_ports("ingest")
     assert f"127.0.0.1:{ingest.metrics_port}/health" in _healthcheck_text("ingest")
     assert 1883 in _container_ports("mosquitto") and "-p 1883" in _healthcheck_text("mosquitto")
-    assert "3000:3000" in SERVICES["grafana"]["ports"]
+    assert SERVICES["grafana"]["ports"] == ["127.0.0.1:3000:3000"]
+    assert SERVICES["api"]["ports"] == [f"127.0.0.1:{api.api_port}:{api.api_port}"]
     scrape = yaml.safe_load((REPO / "deploy/prometheus/prometheus.yml").read_text())["scrape_configs"]
     ports = {c["job_name"]: c["dns_sd_configs"][0]["port"] for c in scrape}
     names = {c["job_name"]: c["dns_sd_configs"][0]["names"] for c in scrape}
-    assert ports == {"stadtpuls-ingest": ingest.metrics_port, "stadtpuls-api": api.api_port}
+    assert ports == {"stadtpuls-ingest": ingest.metrics_port, "stadtpuls-api": api.api_metrics_port}
+    assert api.api_metrics_port in _container_ports("api") and f":{api.api_metrics_port}" not in str(
+        SERVICES["api"]["ports"]
+    )
     assert names == {"stadtpuls-ingest": ["ingest"], "stadtpuls-api": ["api"]}
 
 
@@ -317,8 +325,12 @@ def test_grafana_mounts_the_provisioning_with_its_variables() -> None:
     datasource_text = (PROVISIONING / DATASOURCE_FILE).read_text()
     needed = set(re.findall(r"\$__env\{(\w+)\}", datasource_text))
     assert needed and needed <= set(env)
-    assert env["GRAFANA_DB_USER"] == resolved("db-roles")["GRAFANA_DB_USER"]
-    assert env["GRAFANA_DB_PASSWORD"] == resolved("db-roles")["GRAFANA_DB_PASSWORD"] == SAMPLE["GRAFANA_DB_PASSWORD"]
+    assert env["GRAFANA_DB_USER"] == SERVICE_ROLES["grafana"]
+    assert (
+        env["GRAFANA_DB_PASSWORD"]
+        == resolved("migrate")["STADTPULS_GRAFANA_DB_PASSWORD"]
+        == SAMPLE["GRAFANA_DB_PASSWORD"]
+    )
     assert env["GRAFANA_DB_HOST"] == "timescaledb:5432"
     assert urlsplit(env["GRAFANA_PROMETHEUS_URL"]).hostname == "prometheus"
     home = env["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
@@ -368,3 +380,22 @@ def test_compose_itself_accepts_the_file(profile: str | None) -> None:
     env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", **missing}
     proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
     assert "required variable MQTT_PASSWORD is missing a value" in proc.stderr
+
+
+def test_ingest_and_api_connect_as_their_roles_and_migrate_as_the_owner(monkeypatch: pytest.MonkeyPatch) -> None:
+    users = {name: urlsplit(resolved(name)["STADTPULS_DATABASE_URL"]).username for name in ("migrate", "ingest", "api")}
+    assert users == {"migrate": "stadtpuls", "ingest": SERVICE_ROLES["ingest"], "api": SERVICE_ROLES["api"]}
+    passwords = {name: urlsplit(resolved(name)["STADTPULS_DATABASE_URL"]).password for name in ("ingest", "api")}
+    assert passwords == {"ingest": SAMPLE["INGEST_DB_PASSWORD"], "api": SAMPLE["API_DB_PASSWORD"]}
+    migrate = _settings("migrate", monkeypatch)
+    assert migrate.ingest_db_password and migrate.ingest_db_password.get_secret_value() == passwords["ingest"]
+    assert migrate.api_db_password and migrate.api_db_password.get_secret_value() == passwords["api"]
+    assert migrate.grafana_db_password is not None
+
+
+def test_the_api_edge_settings_pass_through_and_metrics_stay_internal() -> None:
+    env = SERVICES["api"]["environment"]
+    for name in ("STADTPULS_TRUSTED_PROXIES", "STADTPULS_TRUSTED_HOSTS", "STADTPULS_SSE_MAX_STREAMS_PER_CLIENT"):
+        assert name in env and env[name] is None, name  # taken from .env when set
+    assert SERVICES["api"]["expose"] == [env["STADTPULS_API_METRICS_PORT"]]
+    assert all(str(p).startswith("127.0.0.1:") for s in ("api", "grafana") for p in SERVICES[s]["ports"])

@@ -60,7 +60,7 @@ def test_mentioned_variables_exist() -> None:
 def test_ports_and_topics_match() -> None:
     for port in re.findall(r"ports?\s+(\d{4})(?:\s+and\s+(\d{4}))?", SECTION):
         for p in filter(None, port):
-            published = {str(x).split(":")[0] for s in SERVICES.values() for x in s.get("ports", [])}
+            published = {str(x).split(":")[-2] for s in SERVICES.values() for x in s.get("ports", [])}
             assert p in published, p
     assert "application/+/device/+/event/up" in DEFAULT_TOPICS and "`application/+/device/+/event/up`" in SECTION
     assert "v3/+/devices/+/up" in DEFAULT_TOPICS

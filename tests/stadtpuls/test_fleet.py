@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import orjson
 import psycopg
 import pytest
 
@@ -172,3 +173,29 @@ sites:
         (6, "public_url"),
         (7, "seated_capacity"),
     }
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("name", "Papier\r=cmd|' /C calc'!A0"),
+        ("name", "Markt\x1b[31m"),
+        ("waste_type", "paper\x00"),
+        ("name", "a\u2028b"),
+    ],
+)
+def test_import_rejects_control_characters_in_text(clean_db: str, column: str, value: str) -> None:
+    site = {"site_id": "bin-9", "kind": "bin", column: value}
+    fleet = parse_text(orjson.dumps({"sites": [site], "devices": []}).decode(), "yaml")
+    assert [(e.section, e.field) for e in fleet.errors] == [("sites", column)]
+    assert "control characters" in fleet.errors[0].message
+    with psycopg.connect(clean_db) as conn:
+        report = apply(conn, fleet)
+    assert report.sites_created == 0
+    assert _count(clean_db, "sites") == 0
+
+
+def test_import_rejects_a_control_character_in_a_csv_device_name(clean_db: str) -> None:
+    text = 'dev_eui,codec,name\na1b2c3d4e5f60710,nwave/nps405,"Platz\r=1+1"\n'
+    fleet = parse_text(text, "csv")
+    assert [(e.section, e.field) for e in fleet.errors] == [("devices", "name")]

@@ -155,11 +155,11 @@ def test_demo_comes_up_serves_live_data_and_exits_by_itself_leaving_nothing(demo
             assert client.get("/docs").status_code == 200
             sites = client.get("/api/public/v3/parking-sites").json()["items"]
             assert sites and all(s["type"] != "OTHER" for s in sites)  # the simulated registry's lot facts
-            metrics = client.get("/metrics")
+            key = {"X-API-Key": demo.operator_key()}
+            metrics = client.get("/metrics", headers=key)
             assert metrics.status_code == 200 and "stadtpuls_" in metrics.text
             lots = client.get("/api/v1/parking/lots").json()["data"]
             assert lots, "the demo city has no parking lots"
-            key = {"X-API-Key": demo.operator_key()}
             assert client.get("/api/v1/waste/bins", headers=key).status_code == 200
             # live: the stream delivers the lots on connect and then a change, while the demo runs
             with client.stream("GET", "/api/v1/parking/stream", timeout=60) as res:
