@@ -37,8 +37,8 @@ __all__ = [
 ]
 
 log = get_logger("stadtpuls.demo.embedded")
-REPO = Path(__file__).resolve().parents[2]
-MOSQUITTO_CONF = REPO / "deploy" / "mosquitto" / "mosquitto.conf"
+# the project's broker config (deploy/mosquitto/mosquitto.conf, linked here so that an installed hub has it too)
+MOSQUITTO_CONF = Path(__file__).resolve().parent / "mosquitto.conf"
 
 
 EXTRA_INSTALL = "pip install 'stadtpuls[embedded]'"

@@ -65,6 +65,8 @@ def test_installed_cli_and_api_work(venv: Path) -> None:
         "assert all((STATIC_DIR / name).is_file() for name in PAGES.values())\n"
         "import stadtpuls.migrate as m, pathlib\n"
         "assert list((pathlib.Path(m.__file__).parent / 'migrations').glob('*.sql'))\n"
+        "from stadtpuls.demo.embedded import MOSQUITTO_CONF\n"
+        "assert 'max_inflight_messages 0' in MOSQUITTO_CONF.read_text()  # the demo's broker config ships\n"
     )
     out = _run([str(venv / "bin" / "python"), "-c", probe], venv.parent)
     assert out.returncode == 0, out.stderr
