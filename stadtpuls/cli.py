@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "migrate": ("create or update the database schema", "stadtpuls.commands:setup_migrate"),
     "decode": ("decode payloads (JSON lines on stdin) with a codec", "stadtpuls.ingest.codecs.cli:setup"),
     "ingest": ("run the MQTT ingest service", "stadtpuls.ingest.service:setup"),
+    "backfill": ("fetch a TTS source's stored uplinks by hand", "stadtpuls.ingest.backfill_cli:setup"),
     "devices": ("manage the device registry (import, list)", "stadtpuls.ingest.devices:setup"),
     "simulate": ("run the city sensor simulator", "stadtpuls.simulators.cli:setup"),
     "api": ("run the HTTP API and web pages", "stadtpuls.api.cli:setup"),
