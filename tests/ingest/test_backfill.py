@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from stadtpuls.cli import main
 from stadtpuls.ingest.backfill import Backfill
 from stadtpuls.ingest.backfill_cli import CommitFeed
 from stadtpuls.ingest.sources import TtsSource, load_sources
@@ -157,3 +158,32 @@ def test_gap_older_than_the_storage_keeps_is_recorded_not_fetched(
     assert abs((after - gap[1]).total_seconds() - 1) < 1e-3  # fetched from just inside the retention
     backfill.close()
     feed.close()
+
+
+def test_backfill_command_prints_what_was_new_already_stored_and_dead_lettered(
+    clean_db: str, storage: StorageServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    register(clean_db, FLEET)
+    ups = uplinks(12)
+    broken = dict(ups[11], uplink_message={**ups[11]["uplink_message"], "frm_payload": "not base64!"})
+    storage.uplinks = ups[:11] + [broken]
+    backfill, feed = _backfill(clean_db, _source(tmp_path, storage))
+    storage.uplinks, kept = ups[:4], storage.uplinks
+    backfill.run()  # four of them are stored already
+    backfill.close()
+    feed.close()
+    storage.uplinks = kept
+    monkeypatch.setenv("STADTPULS_DATABASE_URL", clean_db)
+    monkeypatch.setenv("STADTPULS_SOURCES_FILE", str(sources_file(tmp_path, storage.url, "mqtt://127.0.0.1:1")))
+    monkeypatch.setenv(KEY_ENV, KEY)
+    since = (_received(ups[0]) - timedelta(minutes=1)).isoformat()
+    assert main(["backfill", "--source", "stadtwerke", "--since", since, "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "stadtwerke: fetched 12, new 7, already stored 4, dead-lettered 1;" in out
+    assert "caught_up" in out
+    assert scalar(clean_db, "SELECT count(*) FROM uplinks") == 11
+    assert scalar(clean_db, "SELECT stage FROM dead_letters") == "envelope"
+    assert main(["backfill", "--source", "nope", "--since", since]) == 2
+    monkeypatch.setenv(KEY_ENV, "NNSXS.WRONG")
+    assert main(["backfill", "--source", "stadtwerke", "--since", since, "--quiet"]) == 1
+    assert "backfill refused: HTTP 401" in capsys.readouterr().err
