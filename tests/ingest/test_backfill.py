@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,14 +21,6 @@ from .conftest import register, scalar
 from .storage_server import Fault, StorageServer
 
 
-@pytest.fixture
-def storage() -> Iterator[StorageServer]:
-    server = StorageServer(APP, KEY)
-    server.start()
-    yield server
-    server.stop()
-
-
 def _source(tmp_path: Path, storage: StorageServer, **backfill: Any) -> TtsSource:
     path = sources_file(tmp_path, storage.url, "mqtt://127.0.0.1:1", **backfill)
     (source,) = load_sources(Settings(sources_file=path), {KEY_ENV: KEY})
@@ -36,9 +28,23 @@ def _source(tmp_path: Path, storage: StorageServer, **backfill: Any) -> TtsSourc
     return source
 
 
-def _backfill(db: str, source: TtsSource) -> tuple[Backfill, CommitFeed]:
-    feed = CommitFeed(db)
-    return Backfill(source, db, feed), feed
+Make = Callable[[TtsSource], tuple[Backfill, CommitFeed]]
+
+
+@pytest.fixture
+def make_backfill(clean_db: str) -> Iterator[Make]:
+    """``make_backfill(source)``: a backfill of ``source`` committing straight into the database; closed at the end."""
+    made: list[tuple[Backfill, CommitFeed]] = []
+
+    def make(source: TtsSource) -> tuple[Backfill, CommitFeed]:
+        feed = CommitFeed(clean_db)
+        made.append((Backfill(source, clean_db, feed), feed))
+        return made[-1]
+
+    yield make
+    for backfill, feed in made:
+        backfill.close()
+        feed.close()
 
 
 def _cursor(db: str) -> datetime | None:
@@ -51,11 +57,11 @@ def _received(up: dict[str, Any]) -> datetime:
 
 
 def test_backfill_pages_through_the_storage_and_a_second_run_stores_nothing_twice(
-    clean_db: str, storage: StorageServer, tmp_path: Path
+    clean_db: str, storage: StorageServer, tmp_path: Path, make_backfill: Make
 ) -> None:
     register(clean_db, FLEET)
     storage.uplinks = uplinks(20)
-    backfill, feed = _backfill(clean_db, _source(tmp_path, storage))
+    backfill, feed = make_backfill(_source(tmp_path, storage))
     report = backfill.run()
     assert (report.state, report.fetched, report.requests) == ("caught_up", 20, 3)  # pages of 7, 7 and 6
     assert [r.lines for r in storage.requests] == [7, 7, 6]
@@ -69,14 +75,14 @@ def test_backfill_pages_through_the_storage_and_a_second_run_stores_nothing_twic
     assert scalar(clean_db, "SELECT count(*) FROM uplinks") == 20
     assert scalar(clean_db, "SELECT count(DISTINCT dedup_key) FROM uplinks") == 20
     assert scalar(clean_db, "SELECT count(*) FROM parking_events") == 0  # devices without a site: raw only
-    backfill.close()
-    feed.close()
 
 
-def test_rate_limit_with_retry_after_is_honoured(clean_db: str, storage: StorageServer, tmp_path: Path) -> None:
+def test_rate_limit_with_retry_after_is_honoured(
+    clean_db: str, storage: StorageServer, tmp_path: Path, make_backfill: Make
+) -> None:
     storage.uplinks = uplinks(5)
     storage.faults.append(Fault("status", status=429, retry_after="1"))
-    backfill, feed = _backfill(clean_db, _source(tmp_path, storage))
+    backfill, feed = make_backfill(_source(tmp_path, storage))
     report = backfill.run()
     assert (report.state, report.fetched, report.retries) == ("caught_up", 5, 1)
     first, second = storage.requests[:2]
@@ -84,14 +90,14 @@ def test_rate_limit_with_retry_after_is_honoured(clean_db: str, storage: Storage
     assert second.at - first.at >= 1.0
     assert second.params["after"] == first.params["after"]
     assert scalar(clean_db, "SELECT count(*) FROM uplinks") == 5
-    backfill.close()
-    feed.close()
 
 
-def test_answer_cut_mid_body_resumes_from_the_cursor(clean_db: str, storage: StorageServer, tmp_path: Path) -> None:
+def test_answer_cut_mid_body_resumes_from_the_cursor(
+    clean_db: str, storage: StorageServer, tmp_path: Path, make_backfill: Make
+) -> None:
     storage.uplinks = uplinks(20)
     storage.faults.append(Fault("cut", lines=4))
-    backfill, feed = _backfill(clean_db, _source(tmp_path, storage, page_size=100))
+    backfill, feed = make_backfill(_source(tmp_path, storage, page_size=100))
     report = backfill.run()
     assert (report.state, report.retries) == ("caught_up", 1)
     assert report.fetched == 20  # the four lines before the cut are not fetched again
@@ -100,16 +106,14 @@ def test_answer_cut_mid_body_resumes_from_the_cursor(clean_db: str, storage: Sto
     assert scalar(clean_db, "SELECT count(*) FROM uplinks") == 20
     assert scalar(clean_db, "SELECT count(DISTINCT dedup_key) FROM uplinks") == 20
     assert _cursor(clean_db) == _received(storage.uplinks[-1])
-    backfill.close()
-    feed.close()
 
 
 def test_server_errors_are_retried_then_the_run_fails_and_the_next_one_catches_up(
-    clean_db: str, storage: StorageServer, tmp_path: Path
+    clean_db: str, storage: StorageServer, tmp_path: Path, make_backfill: Make
 ) -> None:
     storage.uplinks = uplinks(6)
     storage.faults.extend([Fault("error_line", lines=2), Fault("status", status=503)])
-    backfill, feed = _backfill(clean_db, _source(tmp_path, storage, attempts=2))
+    backfill, feed = make_backfill(_source(tmp_path, storage, attempts=2))
     backfill._sleep = lambda seconds: False  # no pause between the tries
     report = backfill.run()
     assert report.state == "failed" and "HTTP 503" in report.error
@@ -118,25 +122,23 @@ def test_server_errors_are_retried_then_the_run_fails_and_the_next_one_catches_u
     report = backfill.run()
     assert (report.state, report.fetched) == ("caught_up", 6)
     assert scalar(clean_db, "SELECT count(*) FROM uplinks") == 6
-    backfill.close()
-    feed.close()
 
 
-def test_wrong_key_is_refused_without_retrying(clean_db: str, storage: StorageServer, tmp_path: Path) -> None:
+def test_wrong_key_is_refused_without_retrying(
+    clean_db: str, storage: StorageServer, tmp_path: Path, make_backfill: Make
+) -> None:
     storage.uplinks = uplinks(3)
     source = _source(tmp_path, storage)
     source.api_key = "NNSXS.WRONG"
-    backfill, feed = _backfill(clean_db, source)
+    backfill, feed = make_backfill(source)
     report = backfill.run()
     assert report.state == "refused" and "HTTP 401" in report.error and "token_invalid" in report.error
     assert len(storage.requests) == 1
     assert scalar(clean_db, "SELECT count(*) FROM uplinks") == 0 and _cursor(clean_db) is None
-    backfill.close()
-    feed.close()
 
 
 def test_gap_older_than_the_storage_keeps_is_recorded_not_fetched(
-    clean_db: str, storage: StorageServer, tmp_path: Path
+    clean_db: str, storage: StorageServer, tmp_path: Path, make_backfill: Make
 ) -> None:
     storage.uplinks = uplinks(3)
     old = datetime.now(UTC) - timedelta(days=3)
@@ -145,7 +147,7 @@ def test_gap_older_than_the_storage_keeps_is_recorded_not_fetched(
         "INSERT INTO source_cursors (source, application_id, cursor) VALUES ('stadtwerke', %s, %s) RETURNING 1",
         (APP, old),
     )
-    backfill, feed = _backfill(clean_db, _source(tmp_path, storage, retention="1d"))
+    backfill, feed = make_backfill(_source(tmp_path, storage, retention="1d"))
     report = backfill.run()
     assert report.state == "caught_up" and report.fetched == 3 and report.gap is not None
     with psycopg.connect(clean_db) as conn:
@@ -156,22 +158,23 @@ def test_gap_older_than_the_storage_keeps_is_recorded_not_fetched(
     assert abs((gap[1] - (datetime.now(UTC) - timedelta(days=1))).total_seconds()) < 60
     after = datetime.fromisoformat(storage.requests[0].params["after"])
     assert abs((after - gap[1]).total_seconds() - 1) < 1e-3  # fetched from just inside the retention
-    backfill.close()
-    feed.close()
 
 
 def test_backfill_command_prints_what_was_new_already_stored_and_dead_lettered(
-    clean_db: str, storage: StorageServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+    clean_db: str,
+    storage: StorageServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: Any,
+    make_backfill: Make,
 ) -> None:
     register(clean_db, FLEET)
     ups = uplinks(12)
     broken = dict(ups[11], uplink_message={**ups[11]["uplink_message"], "frm_payload": "not base64!"})
     storage.uplinks = ups[:11] + [broken]
-    backfill, feed = _backfill(clean_db, _source(tmp_path, storage))
+    backfill, feed = make_backfill(_source(tmp_path, storage))
     storage.uplinks, kept = ups[:4], storage.uplinks
     backfill.run()  # four of them are stored already
-    backfill.close()
-    feed.close()
     storage.uplinks = kept
     monkeypatch.setenv("STADTPULS_DATABASE_URL", clean_db)
     monkeypatch.setenv("STADTPULS_SOURCES_FILE", str(sources_file(tmp_path, storage.url, "mqtt://127.0.0.1:1")))

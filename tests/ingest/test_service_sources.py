@@ -15,17 +15,9 @@ from stadtpuls.ingest.service import IngestService
 from stadtpuls.ingest.sources import load_sources
 from stadtpuls.settings import Settings
 
-from .backfilltest import APP, FLEET, KEY, KEY_ENV, publish_qos0, sources_file, uplinks
+from .backfilltest import FLEET, KEY, KEY_ENV, publish_qos0, sources_file, uplinks
 from .conftest import drop_session, ingest_settings, register, scalar, wait_for
 from .storage_server import StorageServer
-
-
-@pytest.fixture
-def storage() -> Iterator[StorageServer]:
-    server = StorageServer(APP, KEY)
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
