@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 import pytest
@@ -18,6 +19,7 @@ from stadtpuls.settings import Settings
 from .backfilltest import FLEET, KEY, KEY_ENV, publish_qos0, sources_file, uplinks
 from .conftest import drop_session, ingest_settings, register, scalar, wait_for
 from .storage_server import StorageServer
+from .tcp_proxy import TcpProxy
 
 
 @pytest.fixture
@@ -135,3 +137,29 @@ def test_a_source_that_cannot_connect_does_not_stop_the_others(
     assert status == 503 and body["mqtt"] == "disconnected"  # degraded: one source is away
     assert service.metrics.source_connected.labels("kreis")._value.get() == 1
     assert service.metrics.source_connected.labels("away")._value.get() == 0
+
+
+def test_a_reconnect_starts_a_backfill_that_fetches_what_the_stream_lost_meanwhile(
+    clean_db: str, broker_url: str, storage: StorageServer, tmp_path: Path, services: list[IngestService]
+) -> None:
+    parts = urlsplit(broker_url)
+    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 1883)
+    try:
+        via_proxy = f"mqtt://127.0.0.1:{proxy.port}"
+        service = _start(clean_db, broker_url, sources_file(tmp_path, storage.url, via_proxy), tmp_path, services)
+        wait_for(service.source.connected.is_set, timeout=10)
+        wait_for(lambda: _backfill_runs(service, "caught_up") >= 1)  # at start (the schedule is an hour)
+        ups = uplinks(15)
+        before, during = ups[:6], ups[6:]
+        publish_qos0(broker_url, before)
+        wait_for(lambda: scalar(clean_db, "SELECT count(*) FROM uplinks") == 6)
+        proxy.cut()
+        wait_for(lambda: not service.source.connected.is_set(), timeout=10)
+        publish_qos0(broker_url, during)  # nobody listens: at QoS 0 these are gone from MQTT
+        storage.uplinks = before + during
+        proxy.restore()
+        wait_for(lambda: _backfill_runs(service, "caught_up") >= 2, timeout=60)  # the reconnect's run
+        wait_for(lambda: scalar(clean_db, "SELECT count(*) FROM uplinks") == 15)
+        assert scalar(clean_db, "SELECT count(DISTINCT dedup_key) FROM uplinks") == 15
+    finally:
+        proxy.close()
