@@ -11,13 +11,13 @@ import psycopg
 import pytest
 
 from stadtpuls.cli import main
-from stadtpuls.ingest.backfill import Backfill
+from stadtpuls.ingest.backfill import Backfill, BackfillScheduler
 from stadtpuls.ingest.backfill_cli import CommitFeed
 from stadtpuls.ingest.sources import TtsSource, load_sources
 from stadtpuls.settings import Settings
 
 from .backfilltest import APP, FLEET, KEY, KEY_ENV, sources_file, uplinks
-from .conftest import register, scalar
+from .conftest import register, scalar, wait_for
 from .storage_server import Fault, StorageServer
 
 
@@ -190,3 +190,21 @@ def test_backfill_command_prints_what_was_new_already_stored_and_dead_lettered(
     monkeypatch.setenv(KEY_ENV, "NNSXS.WRONG")
     assert main(["backfill", "--source", "stadtwerke", "--since", since, "--quiet"]) == 1
     assert "backfill refused: HTTP 401" in capsys.readouterr().err
+
+
+def test_scheduler_runs_at_start_and_every_interval(
+    clean_db: str, storage: StorageServer, tmp_path: Path, make_backfill: Make
+) -> None:
+    storage.uplinks = uplinks(3)
+    backfill, _ = make_backfill(_source(tmp_path, storage, interval="0.3s"))
+    reports: list[str] = []
+    scheduler = BackfillScheduler(backfill, lambda name, report: reports.append(f"{name}:{report.state}"))
+    scheduler.start()
+    try:
+        wait_for(lambda: len(reports) >= 3, timeout=20)
+    finally:
+        scheduler.stop()
+    assert reports[:3] == ["stadtwerke:caught_up"] * 3
+    assert set(reports) <= {"stadtwerke:caught_up", "stadtwerke:stopped"}  # a run may be cut short by stop()
+    assert len(storage.requests) >= 3
+    assert scalar(clean_db, "SELECT count(*) FROM uplinks") == 3
