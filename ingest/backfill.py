@@ -198,6 +198,7 @@ class Backfill:
                 report.state = "stopped"
                 return
             report.requests += 1
+            asked = run.after
             try:
                 n = self._page(run, until)
             except (StorageRateLimited, StorageCut) as e:
@@ -228,6 +229,8 @@ class Backfill:
             if n < self.config.page_size:
                 report.state = "caught_up"
                 return
+            if run.after == asked:  # a full page, all received at the instant asked from: asking again is the same
+                raise StorageCut(f"a page of {n} uplinks all received at {asked}: raise backfill.page_size")
 
     def _page(self, run: _Run, until: datetime | None) -> int:
         """One request; returns how many uplinks it gave. Chunks are fed (and the cursor moved) while reading."""

@@ -51,6 +51,7 @@ class StorageServer:
         self.api_key = api_key
         self.uplinks: list[dict[str, Any]] = list(uplinks or [])
         self.faults: deque[Fault] = deque()
+        self.after_inclusive = False  # answer uplinks received at ``after`` itself too
         self.requests: list[Request] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -113,7 +114,11 @@ class StorageServer:
         rows = sorted(self.uplinks, key=lambda u: _time(u["received_at"]), reverse=order.startswith("-"))
         if "after" in params:
             after = _time(params["after"])
-            rows = [u for u in rows if _time(u["received_at"]) > after]
+            rows = [
+                u
+                for u in rows
+                if _time(u["received_at"]) > after or (self.after_inclusive and _time(u["received_at"]) == after)
+            ]
         if "before" in params:
             before = _time(params["before"])
             rows = [u for u in rows if _time(u["received_at"]) < before]

@@ -208,3 +208,19 @@ def test_scheduler_runs_at_start_and_every_interval(
     assert set(reports) <= {"stadtwerke:caught_up", "stadtwerke:stopped"}  # a run may be cut short by stop()
     assert len(storage.requests) >= 3
     assert scalar(clean_db, "SELECT count(*) FROM uplinks") == 3
+
+
+@pytest.mark.parametrize("page_size", [1, 2])
+def test_a_storage_whose_after_includes_the_instant_neither_loops_nor_loses_the_rest_silently(
+    clean_db: str, storage: StorageServer, tmp_path: Path, make_backfill: Make, page_size: int
+) -> None:
+    storage.uplinks = uplinks(5)
+    storage.after_inclusive = True
+    backfill, _ = make_backfill(_source(tmp_path, storage, page_size=page_size))
+    report = backfill.run()
+    if page_size == 2:  # pages of two move on by one uplink each time
+        assert report.state == "caught_up" and report.requests == 5
+        assert scalar(clean_db, "SELECT count(*) FROM uplinks") == 5
+    else:  # pages of one cannot move past their uplink: the run ends with a clear error instead of asking forever
+        assert report.state == "failed" and "raise backfill.page_size" in report.error and report.requests == 2
+        assert scalar(clean_db, "SELECT count(*) FROM uplinks") == 1
