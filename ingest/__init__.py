@@ -7,7 +7,9 @@ counted) -> :mod:`ingest.pipeline` (:mod:`ingest.envelopes`, :mod:`ingest.regist
 :mod:`ingest.codecs` and :mod:`ingest.stops`) -> :mod:`ingest.writer` (:mod:`ingest.pgcopy`, :mod:`ingest.gaps`),
 whose tables are described in :mod:`stadtpuls.schema`;
 :mod:`ingest.spool` keeps batches on disk while the database is away; :mod:`ingest.metrics` serves Prometheus
-metrics and ``/health``; :mod:`ingest.service` is ``stadtpuls ingest``, :mod:`ingest.devices` is
+metrics and ``/health``; :mod:`ingest.service` is ``stadtpuls ingest`` (its sources: :mod:`ingest.sources`, one
+:mod:`ingest.mqtt` connection each, and :mod:`ingest.backfill` from the TTS Storage Integration through
+:mod:`ingest.storage`), :mod:`ingest.backfill_cli` is ``stadtpuls backfill``, :mod:`ingest.devices` is
 ``stadtpuls devices``. Submodules are imported on use, so ``import ingest.codecs`` stays light.
 """
 

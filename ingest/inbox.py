@@ -17,13 +17,15 @@ __all__ = ["Inbox", "Message"]
 
 
 class Message(NamedTuple):
-    """One received MQTT message; ``generation`` counts connections (acks only go to the current one)."""
+    """One received message; ``generation`` counts connections (acks only go to the current one), ``source`` is
+    the position of the source that delivered it (acks go back to it)."""
 
     topic: str
     payload: bytes
     mid: int
     qos: int
     generation: int
+    source: int = 0
 
 
 class Inbox:

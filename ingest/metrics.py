@@ -55,6 +55,20 @@ class Metrics:
         self.reading_age = Gauge(p + "reading_age_seconds", "commit time minus newest reading time", registry=r)
         self.database_up = Gauge(p + "database_up", "1 when the last write reached the database", registry=r)
         self.mqtt_connected = Gauge(p + "mqtt_connected", "1 while connected to the broker", registry=r)
+        self.source_connected = Gauge(p + "source_connected", "1 while the source is connected", ["source"], registry=r)
+        self.source_last_message = Gauge(
+            p + "source_last_message_timestamp_seconds",
+            "when the source's last message arrived",
+            ["source"],
+            registry=r,
+        )
+        self.backfill_fetched = Counter(
+            p + "backfill_fetched", "uplinks fetched from the TTS Storage Integration", ["source"], registry=r
+        )
+        self.backfill_runs = Counter(p + "backfill_runs", "backfill runs by outcome", ["source", "state"], registry=r)
+        self.backfill_lag = Gauge(
+            p + "backfill_lag_seconds", "now minus the newest uplink the backfill stored", ["source"], registry=r
+        )
         self.batch_seconds = Histogram(
             p + "batch_seconds",
             "time to parse, decode and commit one batch",

@@ -24,7 +24,7 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,9 +77,11 @@ class MqttConfig:
 class _Client(mqtt.Client):
     """paho's client with a fast receive path (see the module docstring)."""
 
-    def __init__(self, *args: Any, inbox: Inbox, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, inbox: Inbox, source: int = 0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.inbox = inbox
+        self.source = source
+        self.last_message = 0.0  # time.time() when the last PUBLISH was read
         self.generation = 0
         self.paused = False
         self._rx = bytearray()
@@ -117,7 +119,7 @@ class _Client(mqtt.Client):
         with self._msgtime_mutex:
             self._last_bytes_received = mqtt.time_func()
         out: list[Message] = []
-        gen, v5, size, pos = self.generation, self._v5, len(buf), 0
+        gen, v5, size, pos, source = self.generation, self._v5, len(buf), 0, self.source
         while size - pos >= 2:
             cmd = buf[pos]
             i, mult, length, complete = pos + 1, 1, 0, False
@@ -155,15 +157,17 @@ class _Client(mqtt.Client):
                         if not b & 128:
                             break
                     p += plen
-                out.append(Message(body[2 : 2 + tlen].decode("utf-8", "replace"), body[p:], mid, qos, gen))
+                out.append(Message(body[2 : 2 + tlen].decode("utf-8", "replace"), body[p:], mid, qos, gen, source))
             else:
                 rc = self._handle_other(cmd, length, body)
                 if rc:
                     return rc
         if pos:
             del buf[:pos]
-        if out and not self.inbox.put_many(out):
-            return mqtt.MQTTErrorCode.MQTT_ERR_CONN_LOST
+        if out:
+            self.last_message = time.time()
+            if not self.inbox.put_many(out):
+                return mqtt.MQTTErrorCode.MQTT_ERR_CONN_LOST
         return mqtt.MQTTErrorCode.MQTT_ERR_AGAIN
 
     def _handle_other(self, cmd: int, length: int, body: bytes) -> mqtt.MQTTErrorCode:
@@ -197,9 +201,18 @@ class _Client(mqtt.Client):
 class MqttSource:
     """Connects, subscribes, feeds the inbox and sends acks (see the module docstring)."""
 
-    def __init__(self, config: MqttConfig, inbox: Inbox) -> None:
+    def __init__(
+        self,
+        config: MqttConfig,
+        inbox: Inbox,
+        *,
+        source: int = 0,
+        on_connected: Callable[[], None] | None = None,
+    ) -> None:
         self.config = config
         self.inbox = inbox
+        self.source = source  # the position of this source: stamped on its messages, so acks come back here
+        self.on_connected = on_connected  # called after every (re)connection, from the network thread
         self.connected = threading.Event()
         self.protocol = mqtt.MQTTv5
         self._refused_v5 = False
@@ -219,7 +232,7 @@ class MqttSource:
         kwargs: dict[str, Any] = {"client_id": c.client_id, "protocol": protocol, "manual_ack": True}
         if protocol != mqtt.MQTTv5:
             kwargs["clean_session"] = False
-        client = _Client(mqtt.CallbackAPIVersion.VERSION2, inbox=self.inbox, **kwargs)
+        client = _Client(mqtt.CallbackAPIVersion.VERSION2, inbox=self.inbox, source=self.source, **kwargs)
         if self._username is not None:
             client.username_pw_set(self._username, self._password)
         if self.tls:
@@ -308,6 +321,8 @@ class MqttSource:
         )
         client.subscribe([(f, self.config.qos) for f in self.config.filters()])
         self.connected.set()
+        if self.on_connected is not None:
+            self.on_connected()
 
     def _on_subscribe(self, client: Any, userdata: Any, mid: int, reasons: Any, properties: Any) -> None:
         bad = [str(r) for r in reasons if getattr(r, "is_failure", False)]
@@ -346,6 +361,11 @@ class MqttSource:
             log.debug("MQTT connection failed again", extra=extra)
 
     @property
+    def last_message(self) -> float:
+        """POSIX time of the last message read (0 = none yet)."""
+        return self._client.last_message if self._client else 0.0
+
+    @property
     def generation(self) -> int:
         return self._client.generation if self._client else 0
 
@@ -354,8 +374,8 @@ class MqttSource:
         client = self._client
         if client is None:
             return 0
-        gen = client.generation
-        mids = [m.mid for m in messages if m.qos == 1 and m.generation == gen]
+        gen, source = client.generation, self.source
+        mids = [m.mid for m in messages if m.qos == 1 and m.generation == gen and m.source == source]
         client.ack_many(mids)
         return len(mids)
 

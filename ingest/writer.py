@@ -289,7 +289,8 @@ class Writer:
         cur.execute(_UPDATE_STATE)
 
     def _fill_gaps(self, cur: psycopg.Cursor[Any], dev: np.ndarray, f_cnt: np.ndarray, time: np.ndarray) -> None:
-        """Late uplinks fill the recorded gaps they fall into: split or remove those gaps."""
+        """Late uplinks (a backfill's, mostly) fill the recorded gaps they fall into: split or remove those gaps, and
+        note each filled counter in ``fcnt_gaps_closed``."""
         devs = [bytes(d).decode() for d in dev.tolist()]
         time_us = time.astype("datetime64[us]").astype(np.int64).tolist()
         hits = cur.execute(_GAPS_HIT, (devs, f_cnt.tolist(), time_us)).fetchall()
@@ -306,6 +307,12 @@ class Writer:
             "DELETE FROM fcnt_gaps g USING unnest(%s::timestamptz[], %s::text[], %s::bigint[]) AS h(time, dev_eui, lo)"
             " WHERE g.dev_eui = h.dev_eui AND g.f_cnt_from = h.lo AND g.time = h.time",
             ([h[0] for h in hits], [h[1] for h in hits], [h[2] for h in hits]),
+        )
+        closed = [(d, f, gap_time) for gap_time, d, _, _, filled in hits for f in filled]
+        cur.execute(
+            "INSERT INTO fcnt_gaps_closed (dev_eui, f_cnt, gap_time)"
+            " SELECT * FROM unnest(%s::text[], %s::bigint[], %s::timestamptz[]) ON CONFLICT DO NOTHING",
+            tuple(list(col) for col in zip(*closed, strict=True)),
         )
         if keep:
             cur.execute(

@@ -32,6 +32,7 @@ __all__ = [
     "PARKING_EVENTS",
     "PASSENGER_COUNTS",
     "READING_TABLES",
+    "SOURCE_TABLES",
     "UPLINKS",
     "UPLINK_DECODED",
     "ReadingTable",
@@ -210,6 +211,8 @@ UPLINK_DECODED = Table(
 )
 #: every table the ingest writes
 INGEST_TABLES = (UPLINKS, *READING_TABLES, UPLINK_DECODED, DEAD_LETTERS, FCNT_GAPS, DEVICE_STATE)
+#: what the ingest keeps about its sources (migration 0010): backfill cursors and unfetchable gaps, closed gaps
+SOURCE_TABLES = ("source_cursors", "backfill_gaps", "fcnt_gaps_closed")
 #: the tables the API and the commands write (configuration)
 CONFIGURATION_TABLES = ("devices", "sites", "api_keys", "codec_scripts")
 

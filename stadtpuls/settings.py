@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     mqtt_ca_file: Path | None = Field(None, description="CA bundle for mqtts://")
     mqtt_cert_file: Path | None = Field(None, description="client certificate (PEM) for mqtts://")
     mqtt_key_file: Path | None = Field(None, description="client key (PEM) for mqtts://")
+    sources_file: Path | None = Field(
+        None, description="YAML list of sources (TTS applications, MQTT brokers); replaces STADTPULS_MQTT_URL"
+    )
 
     # ingest
     batch_size: int = Field(5000, ge=1, le=200_000, description="uplinks per write batch")

@@ -128,6 +128,23 @@ class DeviceUplinksPublic(BaseModel):
     count: int
 
 
+class FcntGap(BaseModel):
+    time: datetime = Field(description="reading time of the uplink after the gap")
+    f_cnt_from: int
+    f_cnt_to: int
+    missing: int
+    detected_at: datetime
+
+
+class DeviceGapsPublic(BaseModel):
+    """Frame-counter gaps still open (no uplink, live or backfilled, has filled them), newest first."""
+
+    dev_eui: str
+    data: list[FcntGap]
+    count: int
+    closed_f_cnt_24h: int = Field(description="counters of recorded gaps filled by late uplinks in the last 24 hours")
+
+
 class DeviceRadio(BaseModel):
     """Radio health over the last 24 hours (hourly aggregates)."""
 

@@ -104,6 +104,24 @@ async def uplinks(conn: AsyncConnection, *, dev_eui: str, limit: int) -> list[di
     return await cur.fetchall()
 
 
+async def open_gaps(conn: AsyncConnection, *, dev_eui: str, limit: int) -> tuple[list[dict[str, Any]], int]:
+    """The device's open frame-counter gaps, newest first, and the counters closed in the last 24 hours."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        """SELECT time, f_cnt_from, f_cnt_to, missing, detected_at FROM fcnt_gaps
+           WHERE dev_eui = %s ORDER BY time DESC, f_cnt_from DESC LIMIT %s""",
+        (dev_eui, limit),
+    )
+    rows = await cur.fetchall()
+    await cur.execute(
+        """SELECT count(*)::int AS n FROM fcnt_gaps_closed
+           WHERE dev_eui = %s AND closed_at > now() - interval '24 hours'""",
+        (dev_eui,),
+    )
+    closed = await cur.fetchone()
+    return rows, int(closed["n"]) if closed else 0
+
+
 async def radio(conn: AsyncConnection, *, dev_eui: str) -> dict[str, Any]:
     """Last 24 hours from ``uplinks_hourly`` (whole hours, so up to 25 hours), gaps and last seen."""
     cur = conn.cursor(row_factory=dict_row)

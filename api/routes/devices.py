@@ -1,4 +1,4 @@
-"""Devices (operator): list, get, create, update, delete, bulk import; last uplinks and radio health."""
+"""Devices (operator): list, get, create, update, delete, bulk import; last uplinks, open gaps and radio health."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from stadtpuls.ingest.codecs import all_codecs
 from ..deps import ConnDep, CtxDep, OperatorKey
 from ..models.fleet import (
     DeviceCreate,
+    DeviceGapsPublic,
     DevicePublic,
     DeviceRadio,
     DevicesPublic,
@@ -181,6 +182,22 @@ async def device_uplinks(
     await _get(conn, dev_eui)
     rows = await q.uplinks(conn, dev_eui=dev_eui.lower(), limit=limit)
     return DeviceUplinksPublic.model_validate({"dev_eui": dev_eui.lower(), "data": rows, "count": len(rows)})
+
+
+@router.get(
+    "/{dev_eui}/gaps",
+    response_model=DeviceGapsPublic,
+    responses=responses(404),
+    summary="a device's frame-counter gaps still open, newest first",
+)
+async def device_gaps(
+    conn: ConnDep, _: OperatorKey, dev_eui: DevEui, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> DeviceGapsPublic:
+    device = await _get(conn, dev_eui)
+    rows, closed = await q.open_gaps(conn, dev_eui=device["dev_eui"], limit=limit)
+    return DeviceGapsPublic.model_validate(
+        {"dev_eui": device["dev_eui"], "data": rows, "count": len(rows), "closed_f_cnt_24h": closed}
+    )
 
 
 @router.get(

@@ -86,6 +86,14 @@ def test_device_uplinks_and_radio_health(client: ApiClient, seed: Seeder) -> Non
     assert radio["rssi_min"] == -105.0 and abs(radio["rssi_avg"] - -102.5) < 1e-6
     assert abs(radio["snr_avg"] - 3.5) < 1e-6
     assert radio["missing_f_cnt_24h"] == 3 and radio["silent"] is False
+    seed.conn.execute(
+        "INSERT INTO fcnt_gaps_closed (dev_eui, f_cnt, gap_time) VALUES (%s, 8, %s), (%s, 9, %s)",
+        (dev, hours_ago(3), dev, hours_ago(3)),
+    )
+    gaps = client.get(f"/api/v1/devices/{dev}/gaps", headers=OP).json()
+    assert [(g["f_cnt_from"], g["f_cnt_to"], g["missing"]) for g in gaps["data"]] == [(7, 9, 3)]
+    assert gaps["count"] == 1 and gaps["closed_f_cnt_24h"] == 2
+    assert client.get("/api/v1/devices/00000000000000ff/gaps", headers=OP).status_code == 404
     quiet = seed.device(None, interval=600)
     seed.uplink(quiet, now() - timedelta(hours=1))
     assert client.get(f"/api/v1/devices/{quiet}/radio", headers=OP).json()["silent"] is True

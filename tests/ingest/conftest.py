@@ -97,5 +97,18 @@ def run_ingest(tmp_path: Path) -> Iterator[Callable[..., IngestService]]:
 
 
 @pytest.fixture
+def storage() -> Iterator[Any]:
+    """A TTS Storage Integration of our own (``storage_server.StorageServer``) for the application of the backfill
+    tests (``backfilltest.APP``), started empty."""
+    from .backfilltest import APP, KEY  # imported here: the reliability suite loads this file on its own
+    from .storage_server import StorageServer
+
+    server = StorageServer(APP, KEY)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def broker_url(project_broker: EmbeddedBroker) -> str:
     return project_broker.url

@@ -90,6 +90,9 @@ def test_gaps_are_recorded_and_filled_by_late_frames(clean_db: str) -> None:
         assert conn.execute(gaps).fetchall() == []
         state = conn.execute("SELECT last_f_cnt FROM device_state WHERE dev_eui = %s", (SPACE,)).fetchone()
         assert state == (8,)
+        # every filled counter is noted as closed, once
+        closed = conn.execute("SELECT f_cnt FROM fcnt_gaps_closed WHERE dev_eui = %s ORDER BY f_cnt", (SPACE,))
+        assert closed.fetchall() == [(3,), (4,), (5,), (6,)]
     writer.close()
 
 

@@ -36,6 +36,8 @@ def _load(name: str, path: Path) -> Any:
 
 ingest_helpers = _load("reliability_ingest_helpers", TESTS / "ingest" / "conftest.py")
 tcp_proxy = _load("reliability_tcp_proxy", TESTS / "ingest" / "tcp_proxy.py")
+storage_server = _load("reliability_storage_server", TESTS / "ingest" / "storage_server.py")
+backfill_helpers = _load("reliability_backfill_helpers", TESTS / "ingest" / "backfilltest.py")
 run_ingest = ingest_helpers.run_ingest  # the fixture, re-exported
 broker_url = ingest_helpers.broker_url
 

@@ -57,6 +57,9 @@ GRANTS: dict[str, tuple[set[str], set[str], set[str]]] = {
     "environment_hourly": (set(), R, set()),
     "codec_scripts": (R, {"SELECT", "UPDATE"}, set()),
     "uplink_decoded": (W, R, set()),
+    "source_cursors": ({"SELECT", "INSERT", "UPDATE"}, R, set()),
+    "backfill_gaps": (W, R, set()),
+    "fcnt_gaps_closed": (W, R, set()),
 }
 PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
 APP = "00000000-0000-0000-0000-00000000000a"
