@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from typing import Any
 
 __all__ = ["setup"]
 
@@ -26,7 +27,7 @@ async def _create(url: str, role: str, name: str) -> str:
     return key.key
 
 
-async def _list(url: str, include_revoked: bool) -> list[dict]:
+async def _list(url: str, include_revoked: bool) -> list[dict[str, Any]]:
     import psycopg
 
     from .queries.keys import list_keys

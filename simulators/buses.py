@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -169,7 +170,7 @@ class BusModel:
         for veh in self.vehicles:
             veh.arrive_us = self._next_service(start_us) + veh.offset_us
 
-    def _service(self, day) -> tuple[int, int]:
+    def _service(self, day: date) -> tuple[int, int]:
         kind = 0 if day.weekday() < 5 else day.weekday() - 4
         first, last = SERVICE[kind]
         return (to_us(datetime.combine(day, first, tzinfo=self.tz)), to_us(datetime.combine(day, last, tzinfo=self.tz)))
@@ -193,8 +194,8 @@ class BusModel:
 
     def step(self, w0: int, w1: int) -> list[ReadingBatch]:
         rng = self.rng
-        pax: list[tuple] = []
-        door: list[tuple] = []
+        pax: list[tuple[Any, ...]] = []
+        door: list[tuple[Any, ...]] = []
         for v in self.vehicles:
             while v.arrive_us < w1:
                 ln = v.line
@@ -257,7 +258,7 @@ class BusModel:
         v.stop = k2
         v.arrive_us = close + int(max(40.0, gap / speed) * US)
 
-    def _batches(self, pax: list[tuple], door: list[tuple]) -> list[ReadingBatch]:
+    def _batches(self, pax: list[tuple[Any, ...]], door: list[tuple[Any, ...]]) -> list[ReadingBatch]:
         out = []
         if pax:
             t, dev, wifi, ble, lat, lon, sats, hdop, alt, stop, onboard = (np.array(c) for c in zip(*pax, strict=True))

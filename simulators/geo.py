@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -57,7 +58,7 @@ class Point:
     lon: float
 
 
-def offset(center: tuple[float, float], east_m: np.ndarray | float, north_m: np.ndarray | float):
+def offset(center: tuple[float, float], east_m: np.ndarray | float, north_m: np.ndarray | float) -> tuple[Any, Any]:
     """WGS84 coordinates of points ``east_m`` / ``north_m`` metres from ``center`` (arrays or scalars)."""
     lat0, lon0 = center
     lat = lat0 + np.degrees(np.asarray(north_m, dtype=np.float64) / EARTH_M)
@@ -65,13 +66,14 @@ def offset(center: tuple[float, float], east_m: np.ndarray | float, north_m: np.
     return lat, lon
 
 
-def distance_m(lat1, lon1, lat2, lon2) -> np.ndarray:
+def distance_m(lat1: Any, lon1: Any, lat2: Any, lon2: Any) -> np.ndarray:
     """Great-circle distance in metres (haversine), broadcasting over arrays."""
     p1, p2 = np.radians(lat1), np.radians(lat2)
     dp = p2 - p1
     dl = np.radians(np.asarray(lon2) - np.asarray(lon1))
     a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    return 2 * EARTH_M * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
+    returned: np.ndarray = 2 * EARTH_M * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
+    return returned
 
 
 def round_coord(x: float) -> float:

@@ -45,7 +45,8 @@ class Health:
 
     def voltage(self, idx: np.ndarray, t_us: np.ndarray) -> np.ndarray:
         days = (np.asarray(t_us, dtype=np.int64) - self.start_us) / DAY_US
-        return self.v0[idx] - self.drain[idx] * np.maximum(days, 0.0)
+        returned: np.ndarray = self.v0[idx] - self.drain[idx] * np.maximum(days, 0.0)
+        return returned
 
     def advance(self, w0: int, w1: int) -> None:
         """Start new failures in the window ``[w0, w1)`` (call once per window, in order)."""
@@ -62,4 +63,5 @@ class Health:
         """Whether each device can report at each instant (battery above cutoff, not failed)."""
         t = np.asarray(t_us, dtype=np.int64)
         failed = (t >= self.down_from[idx]) & (t < self.down_until[idx])
-        return (self.voltage(idx, t) > self.v_cutoff) & ~failed
+        returned: np.ndarray = (self.voltage(idx, t) > self.v_cutoff) & ~failed
+        return returned

@@ -107,7 +107,9 @@ class LoadRun:
         self.report.joins += 1
         return topic(self.net, d, "join").encode(), orjson.dumps(body)
 
-    def _facts(self, dev: int, f_cnt: int, f_port: int, payload: bytes, t_us: int, device=None, session=None):  # noqa: ANN001, ANN202
+    def _facts(
+        self, dev: int, f_cnt: int, f_port: int, payload: bytes, t_us: int, device: Any = None, session: Any = None
+    ) -> UplinkFacts:
         d = device or self.city.devices[dev]
         gw = self.city.gateways[int(self.best_gw[dev])]
         sf = int(self.radio.sf[dev])
@@ -311,7 +313,8 @@ def _uuid_text(raw: np.ndarray) -> list[bytes]:
 
 
 def _text(values: np.ndarray) -> list[bytes]:
-    return np.asarray(values).astype("S20").tolist()
+    returned: list[bytes] = np.asarray(values).astype("S20").tolist()
+    return returned
 
 
 def run(

@@ -314,7 +314,8 @@ class ParkingModel:
         c = self.curves[:, h0] * (1 - f) + self.curves[:, (h0 + 1) % 168] * f
         day = int(t[0] // (86400 * US))
         factor = np.array([self._factor(k, day) for k in range(len(self.lot_ids))])
-        return np.clip(c.T * factor, 0.01, 0.99)
+        returned: np.ndarray = np.clip(c.T * factor, 0.01, 0.99)
+        return returned
 
     def _factor(self, lot: int, day: int) -> float:
         key = (lot, day)

@@ -36,7 +36,8 @@ def airtime_us(payload_len: np.ndarray, sf: np.ndarray) -> np.ndarray:
     de = (sf >= 11).astype(np.int64)
     t_sym = (2.0**sf) / 125_000 * 1e6
     n = 8 + np.maximum(np.ceil((8 * pl - 4 * sf + 28 + 16) / (4 * (sf - 2 * de))) * 5, 0)
-    return np.round((12.25 + n) * t_sym).astype(np.int64)
+    returned: np.ndarray = np.round((12.25 + n) * t_sym).astype(np.int64)
+    return returned
 
 
 @dataclass

@@ -155,7 +155,8 @@ class WasteModel:
             f = (t - w0) / (w1 - w0)
             before = self.level[i] + inc[i] * f
             after = residual[i] + inc[i] * (f - frac_p[i])
-            return np.minimum(np.where(picked[i] & (f >= frac_p[i]), after, before), self.cap[i])
+            returned: np.ndarray = np.minimum(np.where(picked[i] & (f >= frac_p[i]), after, before), self.cap[i])
+            return returned
 
         # readings
         self.health.advance(w0, w1)

@@ -64,11 +64,13 @@ class Weather:
         hour = self._local_hour(us)
         daily = swing * np.cos(2 * math.pi * (hour - 15) / 24)
         anomaly, _ = self._anomalies(us)
-        return season + daily + anomaly
+        returned: np.ndarray = season + daily + anomaly
+        return returned
 
     def humidity(self, us: np.ndarray) -> np.ndarray:
         """Relative humidity in percent (highest before sunrise, lowest in the afternoon)."""
         us = np.asarray(us, dtype=np.int64)
         hour = self._local_hour(us)
         _, anomaly = self._anomalies(us)
-        return np.clip(72 + 14 * np.cos(2 * math.pi * (hour - 5) / 24) + anomaly, 20, 100)
+        returned: np.ndarray = np.clip(72 + 14 * np.cos(2 * math.pi * (hour - 5) / 24) + anomaly, 20, 100)
+        return returned

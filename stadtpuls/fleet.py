@@ -222,7 +222,9 @@ def _flag(value: Any) -> bool | None:
     raise ValueError("must be true or false")
 
 
-def _clean(raw: dict[str, Any], columns: tuple[str, ...], section: str, row: int, errors: list[RowError]) -> dict:
+def _clean(
+    raw: dict[str, Any], columns: tuple[str, ...], section: str, row: int, errors: list[RowError]
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in columns:
         value = raw.get(name)

@@ -110,4 +110,5 @@ def feed(
 
 def feed_json(msg: rt.FeedMessage) -> dict[str, Any]:
     """The feed as JSON for people: the protobuf field names, enums by name."""
-    return json_format.MessageToDict(msg, preserving_proto_field_name=True)
+    returned: dict[str, Any] = json_format.MessageToDict(msg, preserving_proto_field_name=True)
+    return returned

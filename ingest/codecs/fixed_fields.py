@@ -222,7 +222,8 @@ class Flag(Num):
     false: bool | None = False
 
     def _bit(self, view: View) -> np.ndarray:
-        return np.bitwise_and(view.byte(self.at), np.uint8(self.mask or 0))
+        returned: np.ndarray = np.bitwise_and(view.byte(self.at), np.uint8(self.mask or 0))
+        return returned
 
     def read(self, view: View) -> Any:
         return self._bit(view).astype(bool)
@@ -259,7 +260,8 @@ class Label(Num):
 
     def _codes(self, view: View) -> np.ndarray:
         if self.nonzero:
-            return (view.byte(self.at) != 0).view(np.uint8)
+            returned: np.ndarray = (view.byte(self.at) != 0).view(np.uint8)
+            return returned
         if self.type == "u1" and not self.shift:
             raw = view.masked(self.at, 0xFF if self.mask is None else self.mask)  # shared with conditions
         else:
@@ -328,7 +330,8 @@ class Table(Num):
         if not nulls.any():
             return None
         if np.count_nonzero(nulls) == 1:  # one null entry: a comparison
-            return self._bits_of(view)[0] == np.flatnonzero(nulls)[0]
+            returned: np.ndarray = self._bits_of(view)[0] == np.flatnonzero(nulls)[0]
+            return returned
         return nulls.take(self._bits_of(view)[1])
 
     @cached_property
@@ -358,7 +361,8 @@ class Marker(Field):
         return self.at + 1
 
     def present(self, view: View) -> np.ndarray | None:
-        return (view.byte(self.at) & np.uint8(self.mask)) != 0
+        returned: np.ndarray = (view.byte(self.at) & np.uint8(self.mask)) != 0
+        return returned
 
     def read(self, view: View) -> Any:
         return self.text

@@ -427,7 +427,8 @@ def _code_mask(code: np.ndarray, codes: tuple[int, ...]) -> np.ndarray:
     """``code`` is one of ``codes`` (ascending): one comparison for one code or a run of codes."""
     lo, k = codes[0], len(codes)
     if k == 1:
-        return code == lo
+        returned: np.ndarray = code == lo
+        return returned
     if codes == tuple(range(lo, lo + k)):
         return (code - np.uint8(lo)) < np.uint8(k)
     return one_of(code, codes, np.isin(np.arange(256), codes))

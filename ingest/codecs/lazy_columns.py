@@ -42,7 +42,8 @@ class Lookup:
             out = np.empty(len(codes), dtype=self.table.dtype)
             out.fill(self.table[codes[0]])
             return out
-        return self.table[codes]
+        returned: np.ndarray = self.table[codes]
+        return returned
 
 
 class Later:

@@ -209,7 +209,8 @@ class EM310UDL(MilesightCodec):
         bad = ~np.isin(values.astype(object), ["normal", "tilt"])
         if bad.any():
             raise EncodeError(self.id, name, 'values must be "normal" or "tilt"')
-        return (values.astype(object) == "tilt").astype(np.int64)
+        returned: np.ndarray = (values.astype(object) == "tilt").astype(np.int64)
+        return returned
 
     def domain(self, decoded: Decoded, params: Mapping[str, np.ndarray]) -> dict[str, Column]:
         distance = column_or_absent(decoded, "distance")

@@ -119,7 +119,8 @@ def _scaled(width: int, signed: bool, scale: int, big_endian: bool = False) -> R
 
 def _uptime_read(a: np.ndarray, i: int) -> np.ndarray:
     v = u32le(a, i) | u32le(a, i + 4)
-    return v - ((v & 0x80000000) << 1)
+    returned: np.ndarray = v - ((v & 0x80000000) << 1)
+    return returned
 
 
 def _uptime_row(b: bytes) -> int:

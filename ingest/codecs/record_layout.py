@@ -206,7 +206,8 @@ def _column(data: np.ndarray, p: int, zeros: np.ndarray) -> ByteAt:
 def _gather(padded: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
     if length == 0:
         return np.empty((len(starts), 0), dtype=np.uint8)
-    return np.lib.stride_tricks.sliding_window_view(padded, length)[starts]
+    returned: np.ndarray = np.lib.stride_tricks.sliding_window_view(padded, length)[starts]
+    return returned
 
 
 def _trace(fmt: RecordFormat, row: np.ndarray) -> list[tuple[int, Step]]:

@@ -106,7 +106,8 @@ def one_of(values: np.ndarray, choices: Iterable[int], table: np.ndarray) -> np.
     mask = values == choices[0]
     for c in choices[1:]:
         mask |= values == c
-    return mask
+    returned: np.ndarray = mask
+    return returned
 
 
 def payload_lists(buf: np.ndarray, offsets: np.ndarray, rows: np.ndarray) -> Later:
@@ -127,7 +128,9 @@ def _lists(raw: bytes, bounds: np.ndarray) -> np.ndarray:
     return out
 
 
-def fail_by_length(out: Builder, rows: np.ndarray, f_port: np.ndarray, offsets: np.ndarray, reason: Callable) -> None:
+def fail_by_length(
+    out: Builder, rows: np.ndarray, f_port: np.ndarray, offsets: np.ndarray, reason: Callable[[int, int], str]
+) -> None:
     """Fail ``rows`` (few: the failing ones) with ``reason(port, length)``, one write per distinct pair."""
     if len(rows) == 0:
         return
