@@ -41,6 +41,7 @@ async def root(request: Request) -> Response:
 
 @router.get(
     "/{path:path}",
+    responses={200: {"content": {"application/json": {}, "text/plain": {}}, "description": "the resource"}},
     summary="a SensorThings resource path (Things, Locations, Sensors, ObservedProperties, Datastreams, "
     "Observations, FeaturesOfInterest, HistoricalLocations) with the query options $top, $skip, $count, $orderby, "
     "$select, $filter, $expand",

@@ -213,6 +213,7 @@ class EntitySet:
     columns: Mapping[str, Column]
     navigation: Mapping[str, Nav]
     body: Callable[[Mapping[str, Any]], dict[str, Any]]
+    fields: tuple[str, ...]  # the keys of ``body``, for $select
     id_type: str = "int"
 
 
@@ -409,6 +410,7 @@ ENTITY_SETS: Mapping[str, EntitySet] = {
                 "Datastreams": Nav("Datastreams", True, "id", "thing_id"),
             },
             _thing_body,
+            ("name", "description", "properties"),
         ),
         EntitySet(
             "Locations",
@@ -420,6 +422,7 @@ ENTITY_SETS: Mapping[str, EntitySet] = {
                 "HistoricalLocations": Nav("HistoricalLocations", True, "id", "thing_id"),
             },
             _location_body,
+            ("name", "description", "encodingType", "location", "properties"),
         ),
         EntitySet(
             "HistoricalLocations",
@@ -428,6 +431,7 @@ ENTITY_SETS: Mapping[str, EntitySet] = {
             _cols(id="id:int", time="time:time"),
             {"Thing": Nav("Things", False, "thing_id", "id"), "Locations": Nav("Locations", True, "thing_id", "id")},
             _historical_body,
+            ("time",),
         ),
         EntitySet(
             "Sensors",
@@ -436,6 +440,7 @@ ENTITY_SETS: Mapping[str, EntitySet] = {
             _cols(id="id:int", name="name:text", properties__codec="codec:text"),
             {"Datastreams": Nav("Datastreams", True, "id", "sensor_id")},
             _sensor_body,
+            ("name", "description", "encodingType", "metadata", "properties"),
         ),
         EntitySet(
             "ObservedProperties",
@@ -444,6 +449,7 @@ ENTITY_SETS: Mapping[str, EntitySet] = {
             _cols(id="id:int", name="name:text", definition="definition:text", description="description:text"),
             {"Datastreams": Nav("Datastreams", True, "id", "property_id")},
             _property_body,
+            ("name", "definition", "description", "properties"),
         ),
         EntitySet(
             "Datastreams",
@@ -467,6 +473,7 @@ ENTITY_SETS: Mapping[str, EntitySet] = {
                 "Observations": Nav("Observations", True, "id", "datastream_id"),
             },
             _datastream_body,
+            ("name", "description", "unitOfMeasurement", "observationType", "properties"),
         ),
         EntitySet(
             "Observations",
@@ -478,6 +485,7 @@ ENTITY_SETS: Mapping[str, EntitySet] = {
                 "FeatureOfInterest": Nav("FeaturesOfInterest", False, "foi_id", "id"),
             },
             _observation_body,
+            ("phenomenonTime", "resultTime", "result"),
             id_type="text",
         ),
         EntitySet(
@@ -487,6 +495,7 @@ ENTITY_SETS: Mapping[str, EntitySet] = {
             {**_SITE_COLS, "feature": Column("location", "point")},
             {"Observations": Nav("Observations", True, "id", "foi_id")},
             _feature_body,
+            ("name", "description", "encodingType", "feature", "properties"),
         ),
     )
 }

@@ -251,7 +251,7 @@ class _Parser:
         while self.peek() is not None and self.peek().text == "/":  # type: ignore[union-attr]
             self.i += 1
             seg = self.take()
-            if seg.kind != "name":
+            if seg.kind != "name" or seg.text in KEYWORDS:
                 raise self.error("expected a property name after '/'", seg)
             segments.append(seg.text)
         return Path(tuple(segments))

@@ -149,6 +149,9 @@ async def render(
     conn: AsyncConnection, base: str, es: EntitySet, rows: list[Row], opts: Options
 ) -> list[dict[str, Any]]:
     """Rows as SensorThings JSON objects, with ``$select`` applied and ``$expand`` fetched."""
+    unknown = [s for s in opts.select if s not in {*es.fields, "id", "selfLink", *es.navigation}]
+    if unknown:
+        raise FilterError(f"$select names unknown properties of {es.singular}: {', '.join(unknown)}")
     out = []
     for row in rows:
         link = entity_link(base, es, row["id"])

@@ -52,6 +52,7 @@ SAMPLE = {
     "line_id": "line-5",
     "key_id": "0123456789ab",
     "parking_site_id": "1",
+    "path": "Things",
 }
 BODIES: dict[str, dict[str, Any]] = {
     "DeviceCreate": {"dev_eui": "a0000000000000f1", "codec": "nwave/nps405", "name": "n"},
@@ -85,14 +86,16 @@ def _body(op: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+OPEN_DATA_PREFIXES = ("/api/public/", "/sta/")
 GUARDED = [(m, p) for m, p, op in _operations() if op.get("security")]
 ADMIN_ONLY = [(m, p) for m, p in GUARDED if p.startswith("/api/v1/keys")]
 PUBLIC = [
     (m, p)
     for m, p, op in _operations()
-    if not op.get("security") and not p.endswith("/stream") and not p.startswith("/api/public/")
+    if not op.get("security") and not p.endswith("/stream") and not p.startswith(OPEN_DATA_PREFIXES)
 ]
-OPEN_DATA = [(m, p, op) for m, p, op in _operations() if p.startswith("/api/public/")]  # the feeds, all public
+# the feeds and the platform standards' APIs, all public
+OPEN_DATA = [(m, p, op) for m, p, op in _operations() if p.startswith(OPEN_DATA_PREFIXES)]
 
 
 @pytest.fixture(scope="module")
