@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("run the city sensor simulator", "stadtpuls.simulators.cli:setup"),
     "api": ("run the HTTP API and web pages", "stadtpuls.api.cli:setup"),
     "keys": ("manage API keys", "stadtpuls.api.keys_cli:setup"),
+    "sta-mqtt": ("publish new SensorThings Observations over MQTT", "stadtpuls.bridges.cli:setup_sta_mqtt"),
     "dashboards": ("build the Grafana provisioning files", "stadtpuls.dashboards.cli:setup"),
     "demo": ("run the whole city on embedded services", "stadtpuls.demo.cli:setup"),
 }

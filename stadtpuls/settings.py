@@ -115,6 +115,14 @@ class Settings(BaseSettings):
     open_data_name: str = Field(
         "stadtpuls", min_length=1, max_length=256, description="source and publication name in the feeds"
     )
+    sta_base_url: str = Field(
+        "http://localhost:8000/sta/v1.1",
+        description="public address of the SensorThings API, for the links in Observations sent over MQTT",
+    )
+    sta_mqtt_endpoints: list[str] = Field(
+        default_factory=list,
+        description="broker addresses the SensorThings service root announces for MQTT (mqtt://host:1883)",
+    )
     open_data_public_url: str | None = Field(
         None, description="ParkAPI source public_url (default: the API's own address)"
     )

@@ -11,7 +11,7 @@ import psycopg
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from ..deps import ConnDep, rate_limited
+from ..deps import ConnDep, CtxDep, rate_limited
 from ..problems import Problem, responses
 from ..sta import FilterError, NotFound, answer, service_root
 
@@ -35,8 +35,8 @@ def _json(body: object) -> Response:
 
 
 @router.get("", summary="the SensorThings service root: entity sets and conformance classes")
-async def root(request: Request) -> Response:
-    return _json(service_root(_base(request)))
+async def root(request: Request, ctx: CtxDep) -> Response:
+    return _json(service_root(_base(request), ctx.settings.sta_mqtt_endpoints))
 
 
 @router.get(

@@ -23,7 +23,7 @@ from .filter import FilterError
 from .observations import ALL_OBSERVATIONS, after_token, datastream_row, observation_source, skiptoken
 from .options import Options
 
-__all__ = ["Scope", "collection", "entity_link", "fetch", "render"]
+__all__ = ["Scope", "collection", "entity_json", "entity_link", "fetch", "render"]
 
 Row = dict[str, Any]
 
@@ -133,6 +133,15 @@ async def collection(
     return out
 
 
+def entity_json(base: str, es: EntitySet, row: Row) -> dict[str, Any]:
+    """One row as its entity's JSON: ``@iot.id``, ``@iot.selfLink``, the properties and the navigation links."""
+    link = entity_link(base, es, row["id"])
+    obj: dict[str, Any] = {"@iot.id": row["id"], "@iot.selfLink": link, **es.body(row)}
+    for nav_name in es.navigation:
+        obj[f"{nav_name}@iot.navigationLink"] = f"{link}/{nav_name}"
+    return obj
+
+
 def _link(url: str, params: Mapping[str, str]) -> str:
     return url + "?" + urlencode(params, quote_via=quote, safe="$(),/'")
 
@@ -154,10 +163,7 @@ async def render(
         raise FilterError(f"$select names unknown properties of {es.singular}: {', '.join(unknown)}")
     out = []
     for row in rows:
-        link = entity_link(base, es, row["id"])
-        obj: dict[str, Any] = {"@iot.id": row["id"], "@iot.selfLink": link, **es.body(row)}
-        for nav_name in es.navigation:
-            obj[f"{nav_name}@iot.navigationLink"] = f"{link}/{nav_name}"
+        obj = entity_json(base, es, row)
         if opts.select:
             unknown = [
                 s for s in opts.select if s not in obj and s not in ("id", "selfLink") and s not in es.navigation
