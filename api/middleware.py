@@ -15,7 +15,7 @@ __all__ = ["BodyLimitMiddleware", "MetricsMiddleware", "SplitCORSMiddleware", "P
 
 #: Paths served to anyone (citizen pages, map clients, open-data feeds); everything else under /api is an operator
 #: route.
-PUBLIC_PREFIXES = ("/api/v1/parking", "/api/v1/buses", "/api/public/", "/sta/", "/health")
+PUBLIC_PREFIXES = ("/api/v1/parking", "/api/v1/buses", "/api/public/", "/sta/", "/ngsi-ld/", "/health")
 
 
 class _TooLarge(Exception):

@@ -53,6 +53,7 @@ SAMPLE = {
     "key_id": "0123456789ab",
     "parking_site_id": "1",
     "path": "Things",
+    "entity_id": "urn:ngsi-ld:OffStreetParking:lot-market",
 }
 BODIES: dict[str, dict[str, Any]] = {
     "DeviceCreate": {"dev_eui": "a0000000000000f1", "codec": "nwave/nps405", "name": "n"},
@@ -86,7 +87,7 @@ def _body(op: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-OPEN_DATA_PREFIXES = ("/api/public/", "/sta/")
+OPEN_DATA_PREFIXES = ("/api/public/", "/sta/", "/ngsi-ld/")
 GUARDED = [(m, p) for m, p, op in _operations() if op.get("security")]
 ADMIN_ONLY = [(m, p) for m, p in GUARDED if p.startswith("/api/v1/keys")]
 PUBLIC = [
