@@ -123,6 +123,12 @@ class Settings(BaseSettings):
         default_factory=list,
         description="broker addresses the SensorThings service root announces for MQTT (mqtt://host:1883)",
     )
+    ngsild_broker_url: str | None = Field(
+        None, description="NGSI-LD context broker that `stadtpuls ngsild-notify` sends changed entities to"
+    )
+    ngsild_notify_interval: float = Field(
+        10.0, gt=0, le=3600, description="seconds between checks for changed entities without NOTIFY"
+    )
     open_data_public_url: str | None = Field(
         None, description="ParkAPI source public_url (default: the API's own address)"
     )

@@ -54,7 +54,7 @@ MAY_IMPORT: Mapping[str, frozenset[str]] = {
 STATED: Mapping[str, tuple[str, ...]] = {
     "api": ("stadtpuls.ingest.codecs",),
     "simulators": ("stadtpuls.ingest.codecs", "stadtpuls.ingest.envelopes.*"),
-    "bridges": ("stadtpuls.api.sta.*",),
+    "bridges": ("stadtpuls.api.sta.*", "stadtpuls.api.ngsild.*"),
 }
 
 _NETWORK = frozenset({"socket", "ssl", "http", "urllib", "paho", "amqtt", "httpx"})

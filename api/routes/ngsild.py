@@ -19,11 +19,9 @@ from fastapi.responses import Response
 from ..deps import ConnDep, CtxDep, rate_limited
 from ..ngsild import CONTEXT, TYPES, QueryError, key_values, parse_geoquery, parse_q
 from ..ngsild import models as m
+from ..ngsild.current import current_entities
 from ..problems import PROBLEM_JSON, responses
-from ..queries import buses as buses_q
 from ..queries import ngsild as ngsild_q
-from ..queries import parking as parking_q
-from ..queries import waste as waste_q
 
 __all__ = ["router"]
 
@@ -67,25 +65,7 @@ def _answer(request: Request, body: Any, headers: dict[str, str] | None = None) 
 
 
 async def _entities(conn: ConnDep, ctx: CtxDep, types: set[str]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    if "OffStreetParking" in types:
-        out += [m.lot(r) for r in await parking_q.lots(conn)]
-    if "ParkingSpot" in types:
-        out += [m.space(r) for r in await parking_q.spaces(conn)]
-    if "WasteContainer" in types:
-        bins = await waste_q.bins(conn)
-        now = datetime.now(UTC)
-        last = await waste_q.last_readings(
-            conn,
-            site_ids=[b["site_id"] for b in bins],
-            since=now - timedelta(days=ctx.settings.api_max_range_days),
-            until=now,
-        )
-        out += [m.waste_container(b, last.get(b["site_id"])) for b in bins]
-    if "CrowdFlowObserved" in types:
-        stops = await ngsild_q.stop_positions(conn)
-        out += [m.vehicle(v, stops.get(v["stop_id"])) for v in await buses_q.vehicles(conn, tz=ctx.settings.timezone)]
-    return out
+    return await current_entities(conn, types, tz=ctx.settings.timezone, max_age_days=ctx.settings.api_max_range_days)
 
 
 def _type_of(entity_id: str) -> tuple[str, str]:

@@ -3,12 +3,11 @@ from the published model documentation), the @context by Accept, q and georel, t
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 import pytest
 from apitest import ApiClient, Seeder, hours_ago
+from ngsildtest import SCHEMA, check, town
 
 from stadtpuls.api.ngsild import CONTEXT
 
@@ -16,111 +15,14 @@ URL = "/ngsi-ld/v1"
 LD = {"Accept": "application/ld+json"}
 
 
-def _num(lo: float | None = None, hi: float | None = None) -> Callable[[Any], bool]:
-    return lambda v: (
-        isinstance(v, int | float) and not isinstance(v, bool) and (lo is None or v >= lo) and (hi is None or v <= hi)
-    )
-
-
-def _text(v: Any) -> bool:
-    return isinstance(v, str) and bool(v)
-
-
-def _point(v: Any) -> bool:
-    return v["type"] == "Point" and len(v["coordinates"]) == 2 and all(_num()(c) for c in v["coordinates"])
-
-
-# attribute -> (NGSI-LD attribute type, value check, required), from the Smart Data Models' specs:
-# dataModel.Parking OffStreetParking and ParkingSpot, dataModel.WasteManagement WasteContainer,
-# dataModel.Transportation CrowdFlowObserved.
-SCHEMA: dict[str, dict[str, tuple[str, Callable[[Any], bool], bool]]] = {
-    "OffStreetParking": {
-        "name": ("Property", _text, True),
-        "location": ("GeoProperty", _point, True),
-        "totalSpotNumber": ("Property", _num(0), True),
-        "availableSpotNumber": ("Property", _num(0), True),
-        "occupancyDetectionType": (
-            "Property",
-            lambda v: set(v) <= {"none", "balancing", "singleSpaceDetection", "modelBased", "manual"},
-            True,
-        ),
-    },
-    "ParkingSpot": {
-        "name": ("Property", _text, True),
-        "location": ("GeoProperty", _point, True),
-        "status": ("Property", lambda v: v in ("closed", "free", "occupied", "unknown"), True),
-        "refParkingSite": ("Relationship", lambda v: v.startswith("urn:ngsi-ld:OffStreetParking:"), True),
-    },
-    "WasteContainer": {
-        "name": ("Property", _text, True),
-        "location": ("GeoProperty", _point, True),
-        "fillingLevel": ("Property", _num(0, 1), False),
-        "storedWasteKind": (
-            "Property",
-            lambda v: (
-                v
-                in (
-                    "organic",
-                    "inorganic",
-                    "glass",
-                    "oil",
-                    "plastic",
-                    "metal",
-                    "paper",
-                    "batteries",
-                    "electronics",
-                    "hazardous",
-                    "other",
-                )
-            ),
-            False,
-        ),
-    },
-    "CrowdFlowObserved": {
-        "name": ("Property", _text, True),
-        "location": ("GeoProperty", _point, False),
-        "peopleCount": ("Property", _num(0), False),
-        "dateObserved": ("Property", lambda v: v["@type"] == "DateTime" and _text(v["@value"]), False),
-    },
-}
-
-
-def _check(entity: dict[str, Any]) -> None:
-    schema = SCHEMA[entity["type"]]
-    assert entity["id"].startswith(f"urn:ngsi-ld:{entity['type']}:")
-    extra = set(entity) - set(schema) - {"id", "type", "@context"}
-    assert not extra, f"attributes not in the model: {extra}"
-    for name, (kind, ok, required) in schema.items():
-        if name not in entity:
-            assert not required, (entity["id"], name)
-            continue
-        attr = entity[name]
-        assert attr["type"] == kind, (entity["id"], name)
-        assert ok(attr["object"] if kind == "Relationship" else attr["value"]), (entity["id"], name, attr)
-
-
-def _town(seed: Seeder) -> dict[str, Any]:
-    spaces = seed.lot("lot-a", 3, lat=51.34, lon=12.37)
-    seed.park(spaces[0], hours_ago(0.5), True)
-    seed.park(spaces[1], hours_ago(0.5), False)  # the third is silent: unknown
-    b = seed.bin("bin-1", lat=51.33, lon=12.38, waste_type="paper")
-    seed.levels(b, [(hours_ago(3), 40.0), (hours_ago(2), 55.0), (hours_ago(1), 62.5)])
-    seed.site("line-1", "line")
-    seed.site("stop-1", "stop", parent_id="line-1", lat=51.35, lon=12.39, seq=1)
-    seed.site("bus-1", "vehicle", parent_id="line-1", capacity=80)
-    bus = seed.device("bus-1", codec="sensative/pax")
-    seed.passengers(bus, hours_ago(0.2), pax_count=23, stop_id="stop-1")
-    return {"spaces": spaces, "bin": b}
-
-
 def test_every_type_matches_its_smart_data_model(client: ApiClient, seed: Seeder) -> None:
-    _town(seed)
+    town(seed)
     r = client.get(f"{URL}/entities?type=OffStreetParking,ParkingSpot,WasteContainer,CrowdFlowObserved&limit=100")
     assert r.status_code == 200, r.text
     entities = r.json()
     assert {e["type"] for e in entities} == set(SCHEMA)
     for e in entities:
-        _check(e)
+        check(e)
     by_id = {e["id"]: e for e in entities}
     lot = by_id["urn:ngsi-ld:OffStreetParking:lot-a"]
     assert (lot["totalSpotNumber"]["value"], lot["availableSpotNumber"]["value"]) == (3, 1)
@@ -135,7 +37,7 @@ def test_every_type_matches_its_smart_data_model(client: ApiClient, seed: Seeder
 
 
 def test_context_is_a_link_header_for_json_and_in_the_body_for_json_ld(client: ApiClient, seed: Seeder) -> None:
-    _town(seed)
+    town(seed)
     r = client.get(f"{URL}/entities/urn:ngsi-ld:OffStreetParking:lot-a")
     assert r.headers["content-type"].startswith("application/json")
     assert r.headers["link"] == f'<{CONTEXT}>; rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"'
@@ -173,21 +75,21 @@ def test_context_is_a_link_header_for_json_and_in_the_body_for_json_ld(client: A
     ],
 )
 def test_q_and_georel_select_entities(client: ApiClient, seed: Seeder, query: str, expected: list[str]) -> None:
-    _town(seed)
+    town(seed)
     r = client.get(f"{URL}/entities?{query}")
     assert r.status_code == 200, r.text
     assert [e["id"].split(":", 3)[3] for e in r.json()] == expected
 
 
 def test_count_and_paging(client: ApiClient, seed: Seeder) -> None:
-    _town(seed)
+    town(seed)
     r = client.get(f"{URL}/entities?type=ParkingSpot&limit=2&offset=1&count=true")
     assert r.headers["ngsild-results-count"] == "3"
     assert [e["id"] for e in r.json()] == ["urn:ngsi-ld:ParkingSpot:lot-a-s001", "urn:ngsi-ld:ParkingSpot:lot-a-s002"]
 
 
 def test_temporal_history_of_a_waste_container(client: ApiClient, seed: Seeder) -> None:
-    _town(seed)
+    town(seed)
     start = (hours_ago(2.5)).isoformat().replace("+00:00", "Z")
     r = client.get(f"{URL}/temporal/entities/urn:ngsi-ld:WasteContainer:bin-1?timerel=after&timeAt={start}")
     assert r.status_code == 200, r.text
@@ -228,7 +130,7 @@ def test_temporal_history_of_a_waste_container(client: ApiClient, seed: Seeder) 
     ],
 )
 def test_errors_are_ngsi_ld_problem_details(client: ApiClient, seed: Seeder, path: str, status: int, kind: str) -> None:
-    _town(seed)
+    town(seed)
     r = client.get(URL + path)
     assert r.status_code == status, r.text
     body = r.json()
@@ -236,7 +138,7 @@ def test_errors_are_ngsi_ld_problem_details(client: ApiClient, seed: Seeder, pat
 
 
 def test_long_ranges_are_refused(client: ApiClient, seed: Seeder) -> None:
-    _town(seed)
+    town(seed)
     old = (hours_ago(24 * 400)).isoformat().replace("+00:00", "Z")
     r = client.get(f"{URL}/temporal/entities/urn:ngsi-ld:WasteContainer:bin-1?timerel=after&timeAt={old}")
     assert r.status_code == 400 and "longer than" in r.json()["detail"]
