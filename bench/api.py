@@ -11,7 +11,8 @@ concurrent keep-alive connections) cycling over ``/api/v1/parking/lots``, ``/lot
 The baseline is the same API with the lots cache turned off (``STADTPULS_API_CACHE_TTL=0``): every request runs
 the lots query. Then each open-data feed alone at the same rate on the cached API: ParkAPI v3 (sites, a radius
 search, a page of spots), DATEX II, GTFS-Realtime and the SensorThings API (the newest 100 Observations of a bin's
-fill level: ``Datastreams(<id>)/Observations?$top=100&$orderby=phenomenonTime desc``); ``--no-feeds`` skips them.
+fill level: ``Datastreams(<id>)/Observations?$top=100&$orderby=phenomenonTime desc``) and NGSI-LD (the lots, a
+hundred bins); ``--no-feeds`` skips them.
 Figures are medians of several runs. Target: p99 under 50 ms at 500 requests/s, for the parking endpoints and for
 each feed.
 
