@@ -348,3 +348,17 @@ def test_every_entity_set_declares_the_fields_it_writes(client: ApiClient, seed:
         for item in _get(client, f"/{name}?$top=3")["value"]:
             fields = {k for k in item if not k.startswith("@iot.") and "@iot." not in k}
             assert fields == set(es.fields), name
+
+
+def test_service_root_announces_the_mqtt_endpoints_when_configured(
+    make_client: Any, settings: Any, clean_db: str
+) -> None:
+    from apitest import make_settings
+
+    client = make_client(make_settings(clean_db, sta_mqtt_endpoints=["mqtt://broker.example:1883"]))
+    body = _get(client, "")
+    receive = "http://www.opengis.net/spec/iot_sensing/1.1/req/receive-updates-via-mqtt/receive-updates"
+    assert receive in body["serverSettings"]["conformance"]
+    assert body["serverSettings"][receive] == {"endpoints": ["mqtt://broker.example:1883"]}
+    plain = make_client(settings)
+    assert receive not in _get(plain, "")["serverSettings"]["conformance"]
