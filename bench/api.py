@@ -318,6 +318,7 @@ def measure_feeds(url: str, args: argparse.Namespace) -> None:
         "SensorThings": [
             f"/sta/v1.1/Datastreams({ds})/Observations?$top=100&$orderby=phenomenonTime%20desc" for ds in bins
         ],
+        "NGSI-LD": ["/ngsi-ld/v1/entities?type=OffStreetParking", "/ngsi-ld/v1/entities?type=WasteContainer&limit=100"],
     }
     with api_server(url) as base:
         for label, feed_paths in feeds.items():
