@@ -278,6 +278,7 @@ _DATASTREAMS = sql.SQL(
     """SELECT d.public_id * {factor} + q.property_id AS id, s.name || ' ' || p.name AS name,
               p.description || ', measured by device ' || d.dev_eui || ' (' || d.codec || ')' AS description,
               s.public_id AS thing_id, {sensor} AS sensor_id, q.property_id, d.dev_eui, d.codec, q.tbl, q.col,
+              d.public_id AS device_id,
               p.name AS property_name
        FROM devices d JOIN sites s ON s.site_id = d.site_id
        JOIN (VALUES {columns}) q(kind, tbl, col, property_id) ON q.kind = s.kind

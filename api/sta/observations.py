@@ -34,13 +34,20 @@ def _value(column: str) -> sql.Composable:
     return sql.SQL("{}::numeric::float8").format(col)  # the stored value as written (real 42.3, not 42.2999...)
 
 
+_DATASTREAM = (
+    sql.SQL("SELECT * FROM ({}) e WHERE device_id = %s AND property_id = %s")
+    .format(ENTITY_SETS["Datastreams"].source)
+    .as_string(None)
+)  # composed once: the same text each time, so the server prepares its plan once
+
+
 async def datastream_row(conn: AsyncConnection, datastream_id: int) -> dict[str, Any] | None:
+    """The Datastreams row of ``datastream_id`` (found by its device and ObservedProperty, both indexed)."""
+    device, prop = divmod(datastream_id, DATASTREAM_FACTOR)
+    if device > 2**31 - 1:
+        return None
     cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(
-        sql.SQL("SELECT * FROM ({}) e WHERE id = {}").format(
-            ENTITY_SETS["Datastreams"].source, sql.Literal(datastream_id)
-        )
-    )
+    await cur.execute(_DATASTREAM, (device, prop))
     return await cur.fetchone()
 
 
