@@ -30,6 +30,7 @@ __all__ = ["BATCH", "NgsiLdNotifier"]
 
 BATCH = 100
 MAX_PAUSE_S = 60.0
+RETRY_S = 5.0
 log = get_logger("stadtpuls.bridges.ngsild_notify")
 
 
@@ -49,17 +50,26 @@ class NgsiLdNotifier:
         self._stop.set()
 
     async def run(self) -> None:
+        """Notify until :meth:`stop`; a lost database connection is reopened every ``RETRY_S`` seconds."""
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            while not self._stop.is_set():
+                try:
+                    await self._serve(http)
+                except psycopg.OperationalError as e:
+                    log.warning("database not reachable; retrying", extra={"error": str(e).strip()[:200]})
+                    try:
+                        await asyncio.wait_for(self._stop.wait(), RETRY_S)
+                    except TimeoutError:
+                        pass
+
+    async def _serve(self, http: httpx.AsyncClient) -> None:
         pause = 1.0
-        async with (
-            await psycopg.AsyncConnection.connect(self.database_url, autocommit=True) as conn,
-            httpx.AsyncClient(timeout=10.0) as http,
-        ):
+        async with await psycopg.AsyncConnection.connect(self.database_url, autocommit=True) as conn:
             await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(NOTIFY_CHANNEL)))
             while not self._stop.is_set():
                 ok = await self.notify_changes(conn, http)
                 pause = 1.0 if ok else min(2 * pause, MAX_PAUSE_S)
-                wait = self.interval if ok else pause
-                async for _ in conn.notifies(timeout=wait, stop_after=1):
+                async for _ in conn.notifies(timeout=self.interval if ok else pause, stop_after=1):
                     pass
 
     async def notify_changes(self, conn: psycopg.AsyncConnection, http: httpx.AsyncClient) -> bool:

@@ -37,6 +37,7 @@ from stadtpuls.schema import NOTIFY_CHANNEL
 __all__ = ["LOOKBACK_S", "StaMqttBridge", "topics"]
 
 LOOKBACK_S = 300.0
+RETRY_S = 5.0
 VERSION = "v1.1"
 log = get_logger("stadtpuls.bridges.sta_mqtt")
 _QUERY = sql.SQL("SELECT * FROM ({}) e WHERE phenomenon_time > %s ORDER BY phenomenon_time, datastream_id").format(
@@ -78,22 +79,35 @@ class StaMqttBridge:
         self._stop.set()
 
     def run(self) -> None:
+        """Publish until :meth:`stop`; a lost database connection is reopened every ``RETRY_S`` seconds, and the
+        watermark kept, so what was committed meanwhile (within ``LOOKBACK_S``) is still published."""
         self.client.connect_async(self._host, self._port)
         self.client.loop_start()
+        watermark: datetime | None = None
         try:
-            with psycopg.connect(self.database_url, autocommit=True) as conn:
-                conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(NOTIFY_CHANNEL)))
-                row = conn.execute("SELECT now()").fetchone()
-                watermark: datetime = row[0] if row else datetime.now().astimezone()
-                self.publish_new(conn, watermark, prime=True)  # what was stored before the start is history
-                log.info("publishing SensorThings Observations over MQTT", extra={"broker": self._host})
-                while not self._stop.is_set():
-                    for _ in conn.notifies(timeout=self.poll, stop_after=1):
-                        pass
-                    watermark = self.publish_new(conn, watermark)
+            while not self._stop.is_set():
+                try:
+                    watermark = self._serve(watermark)
+                except psycopg.OperationalError as e:
+                    log.warning("database not reachable; retrying", extra={"error": str(e).strip()[:200]})
+                    self._stop.wait(RETRY_S)
         finally:
             self.client.loop_stop()
             self.client.disconnect()
+
+    def _serve(self, watermark: datetime | None) -> datetime:
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(NOTIFY_CHANNEL)))
+            if watermark is None:
+                row = conn.execute("SELECT now()").fetchone()
+                watermark = row[0] if row else datetime.now().astimezone()
+                self.publish_new(conn, watermark, prime=True)  # what was stored before the start is history
+                log.info("publishing SensorThings Observations over MQTT", extra={"broker": self._host})
+            while not self._stop.is_set():
+                for _ in conn.notifies(timeout=self.poll, stop_after=1):
+                    pass
+                watermark = self.publish_new(conn, watermark)
+        return watermark
 
     def publish_new(self, conn: psycopg.Connection, watermark: datetime, *, prime: bool = False) -> datetime:
         """Publish the Observations after ``watermark - LOOKBACK_S`` not published yet; the new watermark.

@@ -94,3 +94,17 @@ def test_changed_entities_reach_the_context_broker_and_a_refusal_is_retried(
         loop.call_soon_threadsafe(notifier.stop)
         thread.join(timeout=10)
         loop.close()
+
+
+def test_an_unreachable_database_is_retried_not_fatal(broker: Broker) -> None:
+    notifier = NgsiLdNotifier("postgresql://nobody@127.0.0.1:1/none", broker.url, tz="UTC", interval=0.2)
+
+    async def run_briefly() -> None:
+        task = asyncio.create_task(notifier.run())
+        await asyncio.sleep(0.5)
+        assert not task.done(), "the notifier gave up"
+        notifier.stop()
+        await asyncio.wait_for(task, 10)
+
+    asyncio.run(run_briefly())
+    assert broker.requests == []

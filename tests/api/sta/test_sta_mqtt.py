@@ -85,3 +85,14 @@ def test_an_uplink_through_the_ingest_reaches_a_subscriber_within_a_second(
         assert sub.messages.empty()
     finally:
         sub.close()
+
+
+def test_an_unreachable_database_is_retried_not_fatal(project_broker: Any) -> None:
+    b = StaMqttBridge("postgresql://nobody@127.0.0.1:1/none", project_broker.url, BASE)
+    thread = threading.Thread(target=b.run, daemon=True)
+    thread.start()
+    time.sleep(0.5)
+    assert thread.is_alive(), "the bridge gave up"
+    b.stop()
+    thread.join(timeout=10)
+    assert not thread.is_alive() and b.published == 0
