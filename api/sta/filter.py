@@ -42,6 +42,8 @@ __all__ = [
 COMPARISONS = frozenset({"eq", "ne", "gt", "ge", "lt", "le"})
 ARITHMETIC = {"add": "add", "sub": "add", "mul": "mul", "div": "mul", "mod": "mul"}
 KEYWORDS = COMPARISONS | set(ARITHMETIC) | {"and", "or", "not"}
+MAX_LENGTH = 8000
+MAX_DEPTH = 64  # nested parentheses, function calls and unary operators
 
 
 class FilterError(ValueError):
@@ -128,8 +130,11 @@ def _tokens(text: str) -> list[_Token]:
 class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
+        if len(text) > MAX_LENGTH:
+            raise FilterError(f"the expression is longer than {MAX_LENGTH} characters", expression=text[:80])
         self.tokens = _tokens(text)
         self.i = 0
+        self.depth = 0
 
     def error(self, message: str, token: _Token | None = None) -> FilterError:
         pos = token.pos if token else len(self.text)
@@ -199,13 +204,19 @@ class _Parser:
         return node
 
     def unary(self) -> Node:
-        if self.keyword("not"):
-            return Unary("not", self.unary())
-        tok = self.peek()
-        if tok is not None and tok.text == "-":
-            self.i += 1
-            return Unary("neg", self.unary())
-        return self.primary()
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(f"the expression nests deeper than {MAX_DEPTH} levels", self.peek())
+        try:
+            if self.keyword("not"):
+                return Unary("not", self.unary())
+            tok = self.peek()
+            if tok is not None and tok.text == "-":
+                self.i += 1
+                return Unary("neg", self.unary())
+            return self.primary()
+        finally:
+            self.depth -= 1
 
     def primary(self) -> Node:
         tok = self.take()

@@ -14,6 +14,7 @@ __all__ = ["DEFAULT_TOP", "MAX_TOP", "Options", "OrderBy", "parse_options"]
 
 DEFAULT_TOP = 100
 MAX_TOP = 1000
+MAX_EXPAND_DEPTH = 8
 KNOWN = frozenset(
     {"$top", "$skip", "$count", "$orderby", "$select", "$filter", "$expand", "$skiptoken", "$resultFormat"}
 )
@@ -78,7 +79,9 @@ def _orderby(text: str) -> tuple[OrderBy, ...]:
     return tuple(out)
 
 
-def _expand(text: str) -> dict[str, Options]:
+def _expand(text: str, depth: int) -> dict[str, Options]:
+    if depth > MAX_EXPAND_DEPTH:
+        raise FilterError(f"$expand nests deeper than {MAX_EXPAND_DEPTH} levels")
     out: dict[str, Options] = {}
     for item in _split(text, ","):
         if not item:
@@ -91,11 +94,11 @@ def _expand(text: str) -> dict[str, Options]:
             name = item
         head, _, rest = name.partition("/")
         if rest:  # Datastreams/Observations is Datastreams($expand=Observations(...))
-            inner_opts = _expand(rest + (item[len(name) :] if nested else ""))
+            inner_opts = _expand(rest + (item[len(name) :] if nested else ""), depth + 1)
             opts = out.setdefault(head, Options())
             opts.expand.update(inner_opts)
             continue
-        opts = parse_options(nested)
+        opts = parse_options(nested, depth + 1)
         if head in out:
             opts.expand.update(out[head].expand)
         out[head] = opts
@@ -109,8 +112,8 @@ def _pair(text: str) -> tuple[str, str]:
     return key.strip(), value.strip()
 
 
-def parse_options(params: Mapping[str, str]) -> Options:
-    """The options of one request (or of one ``$expand`` item)."""
+def parse_options(params: Mapping[str, str], depth: int = 0) -> Options:
+    """The options of one request (or, ``depth`` levels down, of one ``$expand`` item)."""
     opts = Options(source=dict(params))
     for key in params:
         if key.startswith("$") and key not in KNOWN:
@@ -130,6 +133,6 @@ def parse_options(params: Mapping[str, str]) -> Options:
     if params.get("$filter"):
         opts.filter = parse_filter(params["$filter"])
     if params.get("$expand"):
-        opts.expand = _expand(params["$expand"])
+        opts.expand = _expand(params["$expand"], depth)
     opts.skiptoken = params.get("$skiptoken") or None
     return opts

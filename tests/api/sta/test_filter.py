@@ -78,3 +78,17 @@ def test_expand_options_nest_and_path_form_expands() -> None:
 
 def test_top_is_capped() -> None:
     assert parse_options({"$top": "100000"}).top == MAX_TOP
+
+
+@pytest.mark.parametrize("text", ["(" * 5000 + "a eq 1" + ")" * 5000, "not " * 3000 + "a", "a eq " + "x" * 9000])
+def test_deep_or_huge_expressions_are_refused_not_a_crash(text: str) -> None:
+    with pytest.raises(FilterError, match="nests deeper|longer than"):
+        parse_filter(text)
+
+
+def test_deep_expand_is_refused() -> None:
+    parse_options({"$expand": "Datastreams/Thing/Locations/Things/Datastreams"})
+    with pytest.raises(FilterError, match="nests deeper"):
+        parse_options({"$expand": "/".join(["Datastreams", "Thing"] * 10)})
+    with pytest.raises(FilterError, match="nests deeper"):
+        parse_options({"$expand": "Things($expand=" * 20 + "Things" + ")" * 20})
