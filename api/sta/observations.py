@@ -18,8 +18,9 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
-from .entities import DATASTREAM_FACTOR, ENTITY_SETS, QUANTITIES, datastream_columns
+from .entities import DATASTREAM_FACTOR, ENTITY_SETS, datastream_columns
 from .filter import FilterError
+from .quantities import QUANTITIES
 
 __all__ = ["ALL_OBSERVATIONS", "after_token", "datastream_row", "observation_source", "skiptoken"]
 
