@@ -47,6 +47,8 @@ ROUTERS: list[str] = [
     "stadtpuls.api.routes.parkapi",
     "stadtpuls.api.routes.datex2",
     "stadtpuls.api.routes.gtfsrt",
+    "stadtpuls.api.routes.sta",
+    "stadtpuls.api.routes.ngsild",
     "stadtpuls.api.routes.pages",
     "stadtpuls.api.routes.map",
     "stadtpuls.api.routes.docs",

@@ -23,7 +23,7 @@ __all__ = [
 
 #: Paths served to anyone (citizen pages, map clients, open-data feeds); everything else under /api is an operator
 #: route.
-PUBLIC_PREFIXES = ("/api/v1/parking", "/api/v1/buses", "/api/public/", "/health")
+PUBLIC_PREFIXES = ("/api/v1/parking", "/api/v1/buses", "/api/public/", "/sta/", "/ngsi-ld/", "/health")
 
 
 class Refusal(Exception):

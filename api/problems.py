@@ -32,8 +32,8 @@ __all__ = [
 ]
 
 PROBLEM_JSON = "application/problem+json"
-#: Paths whose standards answer a bad parameter with 400 (ParkAPI, DATEX II and GTFS-Realtime feeds); elsewhere 422.
-BAD_REQUEST_PATHS = ("/api/public/",)
+#: Paths whose standards answer a bad parameter with 400 (the open-data feeds, SensorThings, NGSI-LD); elsewhere 422.
+BAD_REQUEST_PATHS = ("/api/public/", "/sta/", "/ngsi-ld/")
 log = get_logger("stadtpuls.api")
 
 

@@ -10,8 +10,11 @@ concurrent keep-alive connections) cycling over ``/api/v1/parking/lots``, ``/lot
 
 The baseline is the same API with the lots cache turned off (``STADTPULS_API_CACHE_TTL=0``): every request runs
 the lots query. Then each open-data feed alone at the same rate on the cached API: ParkAPI v3 (sites, a radius
-search, a page of spots), DATEX II and GTFS-Realtime (``--no-feeds`` skips them). Figures are medians of several
-runs. Target: p99 under 50 ms at 500 requests/s, for the parking endpoints and for each feed.
+search, a page of spots), DATEX II, GTFS-Realtime and the SensorThings API (the newest 100 Observations of a bin's
+fill level: ``Datastreams(<id>)/Observations?$top=100&$orderby=phenomenonTime desc``) and NGSI-LD (the lots, a
+hundred bins); ``--no-feeds`` skips them.
+Figures are medians of several runs. Target: p99 under 50 ms at 500 requests/s, for the parking endpoints and for
+each feed.
 
     python -m bench.api [--days 30] [--rate 500] [--concurrency 50] [--duration 8] [--runs 3] [--no-feeds]
 """
@@ -298,6 +301,12 @@ def measure_feeds(url: str, args: argparse.Namespace) -> None:
     """Each open-data feed alone at the offered rate on the cached API."""
     with psycopg.connect(url) as conn:
         lat, lon = conn.execute("SELECT avg(lat), avg(lon) FROM sites WHERE kind = 'lot'").fetchone()
+        bins = [  # the fill-level Datastreams (ObservedProperty 1) of three bins
+            r[0] * 100 + 1
+            for r in conn.execute(
+                "SELECT d.public_id FROM devices d JOIN sites s USING (site_id) WHERE s.kind = 'bin' ORDER BY 1 LIMIT 3"
+            )
+        ]
     feeds = {
         "ParkAPI v3": [
             "/api/public/v3/parking-sites",
@@ -306,6 +315,10 @@ def measure_feeds(url: str, args: argparse.Namespace) -> None:
         ],
         "DATEX II": ["/api/public/datex2/json"],
         "GTFS-Realtime": ["/api/public/gtfs-rt/vehicle-positions.pb"],
+        "SensorThings": [
+            f"/sta/v1.1/Datastreams({ds})/Observations?$top=100&$orderby=phenomenonTime%20desc" for ds in bins
+        ],
+        "NGSI-LD": ["/ngsi-ld/v1/entities?type=OffStreetParking", "/ngsi-ld/v1/entities?type=WasteContainer&limit=100"],
     }
     with api_server(url) as base:
         for label, feed_paths in feeds.items():

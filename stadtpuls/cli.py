@@ -26,6 +26,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("run the city sensor simulator", "stadtpuls.simulators.cli:setup"),
     "api": ("run the HTTP API and web pages", "stadtpuls.api.cli:setup"),
     "keys": ("manage API keys", "stadtpuls.api.keys_cli:setup"),
+    "sta-mqtt": ("publish new SensorThings Observations over MQTT", "stadtpuls.bridges.cli:setup_sta_mqtt"),
+    "ngsild-notify": (
+        "send changed entities to an NGSI-LD context broker",
+        "stadtpuls.bridges.cli:setup_ngsild_notify",
+    ),
     "dashboards": ("build the Grafana provisioning files", "stadtpuls.dashboards.cli:setup"),
     "demo": ("run the whole city on embedded services", "stadtpuls.demo.cli:setup"),
 }

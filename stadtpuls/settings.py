@@ -157,6 +157,20 @@ class Settings(BaseSettings):
     open_data_name: str = Field(
         "stadtpuls", min_length=1, max_length=256, description="source and publication name in the feeds"
     )
+    sta_base_url: str = Field(
+        "http://localhost:8000/sta/v1.1",
+        description="public address of the SensorThings API, for the links in Observations sent over MQTT",
+    )
+    sta_mqtt_endpoints: list[str] = Field(
+        default_factory=list,
+        description="broker addresses the SensorThings service root announces for MQTT (mqtt://host:1883)",
+    )
+    ngsild_broker_url: str | None = Field(
+        None, description="NGSI-LD context broker that `stadtpuls ngsild-notify` sends changed entities to"
+    )
+    ngsild_notify_interval: float = Field(
+        10.0, gt=0, le=3600, description="seconds between checks for changed entities without NOTIFY"
+    )
     open_data_public_url: str | None = Field(
         None, description="ParkAPI source public_url (default: the API's own address)"
     )

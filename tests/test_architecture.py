@@ -46,13 +46,15 @@ MAY_IMPORT: Mapping[str, frozenset[str]] = {
     "simulators": frozenset({"core", "domain"}),
     "api": frozenset({"core", "domain"}),
     "dashboards": frozenset({"core", "domain"}),
-    "demo": frozenset({"core", "domain", "codecs", "ingest", "simulators", "api", "dashboards"}),
+    "bridges": frozenset({"core", "domain"}),
+    "demo": frozenset({"core", "domain", "codecs", "ingest", "simulators", "api", "dashboards", "bridges"}),
 }
 
 # room -> public modules of other rooms it may import besides (``pkg.*``: the package and all its modules).
 STATED: Mapping[str, tuple[str, ...]] = {
     "api": ("stadtpuls.ingest.codecs",),
     "simulators": ("stadtpuls.ingest.codecs", "stadtpuls.ingest.envelopes.*"),
+    "bridges": ("stadtpuls.api.sta.*", "stadtpuls.api.ngsild.*"),
 }
 
 _NETWORK = frozenset({"socket", "ssl", "http", "urllib", "paho", "amqtt", "httpx"})
@@ -68,6 +70,7 @@ NO_LIBRARIES: Mapping[str, frozenset[str]] = {
     "simulators": _DATABASE | _WEB,
     "api": frozenset({"paho", "amqtt"}),
     "dashboards": frozenset({"paho", "amqtt"}) | _WEB,
+    "bridges": _WEB,
     "demo": frozenset(),
 }
 
@@ -104,7 +107,7 @@ def room_of(module: str) -> str | None:
         return "codecs" if len(parts) > 2 and parts[2] == "codecs" else "ingest"
     if parts[1] == "planning":
         return "domain"
-    if parts[1] in ("simulators", "api", "dashboards"):
+    if parts[1] in ("simulators", "api", "dashboards", "bridges"):
         return parts[1]
     return None
 

@@ -52,6 +52,8 @@ SAMPLE = {
     "line_id": "line-5",
     "key_id": "0123456789ab",
     "parking_site_id": "1",
+    "path": "Things",
+    "entity_id": "urn:ngsi-ld:WasteContainer:bin-000",
 }
 BODIES: dict[str, dict[str, Any]] = {
     "DeviceCreate": {"dev_eui": "a0000000000000f1", "codec": "nwave/nps405", "name": "n"},
@@ -85,14 +87,18 @@ def _body(op: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+# routes whose standard needs a query parameter (NGSI-LD: a list names its type)
+REQUIRED_QUERY = {"/ngsi-ld/v1/entities": "?type=WasteContainer"}
+OPEN_DATA_PREFIXES = ("/api/public/", "/sta/", "/ngsi-ld/")
 GUARDED = [(m, p) for m, p, op in _operations() if op.get("security")]
 ADMIN_ONLY = [(m, p) for m, p in GUARDED if p.startswith("/api/v1/keys")]
 PUBLIC = [
     (m, p)
     for m, p, op in _operations()
-    if not op.get("security") and not p.endswith("/stream") and not p.startswith("/api/public/")
+    if not op.get("security") and not p.endswith("/stream") and not p.startswith(OPEN_DATA_PREFIXES)
 ]
-OPEN_DATA = [(m, p, op) for m, p, op in _operations() if p.startswith("/api/public/")]  # the feeds, all public
+# the feeds and the platform standards' APIs, all public
+OPEN_DATA = [(m, p, op) for m, p, op in _operations() if p.startswith(OPEN_DATA_PREFIXES)]
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +181,7 @@ def test_the_open_data_feeds_need_no_key() -> None:
 )
 def test_public_route_needs_no_key_and_ignores_a_bad_one(client: ApiClient, method: str, path: str) -> None:
     for headers in ({}, {"X-API-Key": "wrong"}):
-        r = client.request(method, _concrete(path), headers=headers)
+        r = client.request(method, _concrete(path) + REQUIRED_QUERY.get(path, ""), headers=headers)
         assert r.status_code in (200, 404), (path, r.status_code, r.text)
 
 
