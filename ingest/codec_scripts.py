@@ -47,9 +47,10 @@ __all__ = [
 
 log = get_logger("stadtpuls.ingest.codec_scripts")
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*/[a-z0-9][a-z0-9._-]*$")
+# the latest version of every script, or of the one whose id is given (NULL: all)
 _CURRENT = """
 SELECT DISTINCT ON (codec_id) codec_id, version, source, sha256, examples, readings, f_ports, added_at
-FROM codec_scripts {where} ORDER BY codec_id, version DESC
+FROM codec_scripts WHERE %(id)s::text IS NULL OR codec_id = %(id)s::text ORDER BY codec_id, version DESC
 """
 
 
@@ -82,10 +83,7 @@ def _row(row: tuple[Any, ...]) -> StoredScript:
 
 def current_scripts(conn: psycopg.Connection[Any], codec_id: str | None = None) -> dict[str, StoredScript]:
     """The current (latest) version of every stored script, or of ``codec_id`` only."""
-    if codec_id is None:
-        rows = conn.execute(_CURRENT.format(where="")).fetchall()
-    else:
-        rows = conn.execute(_CURRENT.format(where="WHERE codec_id = %s"), (codec_id,)).fetchall()
+    rows = conn.execute(_CURRENT, {"id": codec_id}).fetchall()
     return {r[0]: _row(r) for r in rows}
 
 

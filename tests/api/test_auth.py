@@ -14,6 +14,8 @@ SAMPLE = {
     "key_id": "0123456789ab",
     "site_id": "nope",
     "parking_site_id": "999999",
+    "path": "Things",
+    "entity_id": "urn:ngsi-ld:OffStreetParking:nope",
     "lot_id": "nope",
     "line_id": "nope",
 }
