@@ -2,22 +2,31 @@
 
 The paths and query options are the standard's (OData-style ``Things(5)/Datastreams?$filter=...``), so they are
 read here from the raw request rather than declared one by one; :mod:`stadtpuls.api.sta` answers them.
+
+Answers are kept per request URL for ``api_cache_ttl`` seconds (the freshness of the other public routes; at most
+:data:`CACHE_SIZE` of them per app, the oldest dropped first): a GIS portal polling the same query costs the
+database once per interval, not once per request. Errors are not kept.
 """
 
 from __future__ import annotations
+
+import time
+from collections import OrderedDict
 
 import orjson
 import psycopg
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from psycopg import AsyncConnection
 
-from ..deps import ConnDep, CtxDep, rate_limited
+from ..deps import CtxDep, rate_limited
 from ..problems import Problem, responses
 from ..sta import FilterError, NotFound, answer, service_root
 
-__all__ = ["PREFIX", "router"]
+__all__ = ["CACHE_SIZE", "PREFIX", "router"]
 
 PREFIX = "/sta/v1.1"
+CACHE_SIZE = 512
 router = APIRouter(
     prefix=PREFIX,
     tags=["SensorThings API"],
@@ -46,7 +55,30 @@ async def root(request: Request, ctx: CtxDep) -> Response:
     "Observations, FeaturesOfInterest, HistoricalLocations) with the query options $top, $skip, $count, $orderby, "
     "$select, $filter, $expand",
 )
-async def resource(path: str, request: Request, conn: ConnDep) -> Response:
+async def resource(path: str, request: Request, ctx: CtxDep) -> Response:
+    ttl = ctx.settings.api_cache_ttl
+    cache: OrderedDict[str, tuple[float, bytes, str]] | None = None
+    key = str(request.url)
+    now = time.monotonic()
+    if ttl > 0:
+        cache = getattr(request.app.state, "sta_cache", None)
+        if cache is None:
+            cache = request.app.state.sta_cache = OrderedDict()
+        hit = cache.get(key)
+        if hit is not None and hit[0] > now:
+            return Response(hit[1], media_type=hit[2])
+    async with ctx.pool.connection() as conn:
+        content, media = await _answer(conn, path, request)
+    if cache is not None:
+        cache[key] = (now + ttl, content, media)
+        cache.move_to_end(key)
+        while len(cache) > CACHE_SIZE:
+            cache.popitem(last=False)
+    return Response(content, media_type=media)
+
+
+async def _answer(conn: AsyncConnection, path: str, request: Request) -> tuple[bytes, str]:
+    """The body and media type of a resource path."""
     try:
         body = await answer(conn, _base(request), path, request.query_params)
     except FilterError as e:
@@ -56,5 +88,5 @@ async def resource(path: str, request: Request, conn: ConnDep) -> Response:
     except (psycopg.errors.DataError, psycopg.errors.NumericValueOutOfRange) as e:
         raise Problem(400, f"the query cannot be evaluated: {e.diag.message_primary}", title="Bad query") from None
     if isinstance(body, str):
-        return Response(body, media_type="text/plain")
-    return _json(body)
+        return body.encode(), "text/plain"
+    return orjson.dumps(body), "application/json"

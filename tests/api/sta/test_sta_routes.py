@@ -3,12 +3,13 @@ keyset paging of Observations, and the error answers."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from apitest import ApiClient, Seeder
+from apitest import ApiClient, Seeder, make_settings
 from statest import BASE, public_id, seed_town, site_id
 
 URL = "/sta/v1.1"
@@ -362,3 +363,26 @@ def test_service_root_announces_the_mqtt_endpoints_when_configured(
     assert body["serverSettings"][receive] == {"endpoints": ["mqtt://broker.example:1883"]}
     plain = make_client(settings)
     assert receive not in _get(plain, "")["serverSettings"]["conformance"]
+
+
+def test_answers_are_kept_per_url_for_the_cache_interval(
+    clean_db: str, make_client: Callable[..., ApiClient], seed: Seeder
+) -> None:
+    town = seed_town(seed)
+    ds = public_id(seed, town.bins[0]) * 100 + 1  # fill level
+    url = f"/Datastreams({ds})/Observations?$top=1&$orderby=phenomenonTime%20desc"
+
+    def newest(client: ApiClient) -> float:
+        return float(_get(client, url)["value"][0]["result"])
+
+    cached = make_client(make_settings(clean_db, api_cache_ttl=60))
+    uncached = make_client(make_settings(clean_db, api_cache_ttl=0))
+    before = newest(cached)
+    assert newest(uncached) == before
+    seed.conn.execute(
+        "INSERT INTO bin_levels (time, dev_eui, site_id, fill_pct) VALUES (now(), %s, %s, 99.5)",
+        (town.bins[0], "bin-1"),
+    )
+    assert newest(uncached) == 99.5  # the store has the new reading
+    assert newest(cached) == before  # this app answers the same URL from its cache within the interval
+    assert _get(cached, url.replace("$top=1", "$top=2"))["value"][0]["result"] == 99.5  # another URL is asked anew
