@@ -17,7 +17,7 @@ import argparse
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -189,7 +189,8 @@ def main() -> None:
     report.figure("median km saved", 100 * statistics.median(saved_km), "% vs the fixed round")
     report.figure("median crew hours saved", 100 * statistics.median(saved_hours), "% vs the fixed round")
     report.target(
-        f">= {TARGET_PICKUPS:.0%} fewer pickups, >= {TARGET_KM:.0%} fewer km, fewer crew hours, no more overflow bin-days",
+        f">= {TARGET_PICKUPS:.0%} fewer pickups, >= {TARGET_KM:.0%} fewer km, fewer crew hours, "
+        "no more overflow bin-days",
         ok,
     )
     report.write()

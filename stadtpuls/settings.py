@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["PREFIX", "Settings", "SettingsError", "load", "mask_url", "masked"]
@@ -93,6 +93,15 @@ class Settings(BaseSettings):
     road_factor: float = Field(1.3, ge=1, le=5, description="road km per great-circle km for route estimates")
     truck_speed_kmh: float = Field(25.0, gt=0, le=130, description="average truck speed between bins")
     bin_service_s: float = Field(90.0, ge=0, le=3600, description="seconds spent emptying one bin")
+    fleet_file: Path | None = Field(
+        None, description="YAML file of the collection fleet (trucks per fraction, shifts, disposal sites)"
+    )
+    route_solver: Literal["heuristic", "ortools"] = Field(
+        "heuristic", description="route solver: the built-in heuristic, or OR-Tools (the `ortools` extra)"
+    )
+    osrm_url: AnyHttpUrl | None = Field(
+        None, description="OSRM-compatible routing service; its /table gives road km (default: great-circle)"
+    )
     battery_low_pct: float = Field(20.0, ge=0, le=100, description="battery % below which a sensor is flagged")
     battery_low_v: float = Field(3.2, ge=0, le=20, description="battery volts below which a sensor is flagged")
     api_cache_ttl: float = Field(5.0, ge=0, le=300, description="seconds live summaries (lots, lines) are cached")

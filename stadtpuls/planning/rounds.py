@@ -201,8 +201,17 @@ def route_fleet(
             r.truck,
             r.fraction,
             [
-                Visit(v.kind, v.name, v.lat, v.lon, v.arrival.astimezone(tz), v.departure.astimezone(tz), v.leg_km,
-                      v.load_l, v.job)  # fmt: skip
+                Visit(
+                    v.kind,
+                    v.name,
+                    v.lat,
+                    v.lon,
+                    v.arrival.astimezone(tz),
+                    v.departure.astimezone(tz),
+                    v.leg_km,
+                    v.load_l,
+                    v.job,
+                )  # fmt: skip
                 for v in r.visits
             ],
         )
