@@ -1,16 +1,25 @@
 """Plan the week, not the day: which bins a service day's trucks empty, each with its reason, and the fleet's routes.
 
 Every bin has a district day: the town is cut into as many sectors around the depot as there are service days a
-week (equal numbers of bins, the first cut at the widest empty angle), so that each day's trucks work one part of
-town. On a service day, looking ahead over the next week of service days (rolling horizon):
+week (equal numbers of bins, the first cut at the widest empty angle). On a service day, looking ahead over the
+next week of service days (rolling horizon):
 
 1. ``over_threshold``: the bin is at or over its threshold when the round starts;
 2. ``predicted``: it would cross its threshold before the next service day's round;
-3. ``district``: today is its district day and it would cross its threshold before the district's next day;
-4. ``on_the_way``: it is at ``along_pct`` or more, it would cross its threshold before its district's next day,
-   and a truck of its fraction passes within ``detour_km / 2`` today anyway;
-5. a far, half-empty bin waits. Operators ``pin`` bins (always taken) and ``skip`` bins (never taken, even when
+3. ``district`` (only with ``districts=True``): today is its district day and it would cross its threshold before
+   the district's next day;
+4. a fraction's trucks go out only when one of its bins is pinned or would reach ``urgent_pct`` (92.5 %) before
+   the next round; otherwise its bins that are over the threshold but far from overflowing wait a day, and the
+   outing (depot, town, disposal site, depot) is saved;
+5. ``on_the_way``: a bin at ``along_pct`` or more that would cross its threshold before its district's next day
+   and lies within ``detour_km / 2`` of a bin its fraction's truck empties today anyway;
+6. a far, half-empty bin waits. Operators ``pin`` bins (always taken) and ``skip`` bins (never taken, even when
    due; the plan lists them).
+
+The threshold is the operator's target, 100 % is the overflow that must not happen: step 4 lets a bin run past
+its threshold for a day when no bin of its fraction is near overflowing. District days (step 3) group the bins
+into one part of town a day, but they empty bins long before they are full: in ``bench.pickups`` they cut km
+further and cost pickups, so they are off by default (figures in the README).
 
 The chosen bins go to :func:`rounds.route_fleet`; when the fleet cannot serve them all within its shifts, the
 optional ones (on the way, then district) are dropped first. Pure: readings and fleet in, plan out.
@@ -37,6 +46,7 @@ OPTIONAL: tuple[Why, ...] = ("on_the_way", "district")  # dropped in this order 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 ALONG_PCT = 50.0
 DETOUR_KM = 1.0
+URGENT_PCT = 92.5  # a fraction's trucks go out when one of its bins would reach this before the next round
 
 
 @dataclass(frozen=True)
@@ -115,6 +125,8 @@ def choose_bins(
     skips: Collection[str] = (),
     along_pct: float = ALONG_PCT,
     detour_km: float = DETOUR_KM,
+    urgent_pct: float = URGENT_PCT,
+    districts: bool = False,
 ) -> tuple[list[Choice], list[str]]:
     """The bins for the round at ``starts[0]`` (see the module docstring) and the skipped ones the rules wanted.
 
@@ -140,7 +152,7 @@ def choose_bins(
             why, note = "over_threshold", "over threshold"
         elif len(starts) > 1 and b.level_at(starts[1]) >= b.threshold_pct:
             why, note = "predicted", _predicted_note(b, crossing, tz)
-        elif home == today and b.level_at(next_home) >= b.threshold_pct:
+        elif districts and home == today and b.level_at(next_home) >= b.threshold_pct:
             nxt = WEEKDAYS[weekday_of[starts.index(next_home)]]
             why, note = "district", f"district day, would cross threshold before {nxt}"
         elif b.level_at(start) >= along_pct and b.level_at(next_home) >= b.threshold_pct:
@@ -151,8 +163,17 @@ def choose_bins(
             skipped.append(b.site_id)
             continue
         chosen.append(Choice(b, why, note, crossing))
+    if len(starts) > 1:
+        chosen = _outings(chosen, starts[1], urgent_pct)
     chosen += _on_the_way(chosen, waiting, start, depot, km, skips, detour_km)
     return chosen, skipped
+
+
+def _outings(chosen: list[Choice], next_start: datetime, urgent_pct: float) -> list[Choice]:
+    """Keep the choices of the fractions whose trucks go out today: those with a pinned bin or a bin that would
+    reach ``urgent_pct`` before the next round. The other fractions' bins wait a day (the truck stays home)."""
+    going = {c.bin.waste_type for c in chosen if c.why == "pinned" or c.bin.level_at(next_start) >= urgent_pct}
+    return [c for c in chosen if c.bin.waste_type in going]
 
 
 def _on_the_way(
@@ -195,6 +216,8 @@ def plan_day(
     solver: Solver = "heuristic",
     along_pct: float = ALONG_PCT,
     detour_km: float = DETOUR_KM,
+    urgent_pct: float = URGENT_PCT,
+    districts: bool = False,
 ) -> DayPlan:
     """The day's plan for ``day`` (a service day): chosen bins, each truck's route, what was skipped."""
     days = sorted(set(service_days))
@@ -215,6 +238,8 @@ def plan_day(
         skips=skips,
         along_pct=along_pct,
         detour_km=detour_km,
+        urgent_pct=urgent_pct,
+        districts=districts,
     )
     result = _route(chosen, fleet, starts[0], km, solver)
     for drop in OPTIONAL:

@@ -65,17 +65,33 @@ def test_capacity_and_shift_are_never_exceeded() -> None:
     assert served.isdisjoint({j.site_id for j in result.fleet.unplanned})
 
 
-def test_every_bin_that_would_cross_before_the_next_service_day_is_planned() -> None:
+def test_every_bin_that_would_overflow_before_the_next_service_day_is_planned() -> None:
     bins = town(200, 2)
     result = plan_day(bins, small_fleet(capacity_m3=20.0), day=MONDAY, service_days=DAYS, tz=TZ)
     assert not result.fleet.unplanned
     tuesday = datetime(2025, 3, 4, 7, 0, tzinfo=ZoneInfo(TZ))
-    due = {b.site_id for b in bins if b.level_at(tuesday) >= b.threshold_pct}
-    assert due and due <= set(result.site_ids)
+    overflowing = {b.site_id for b in bins if b.level_at(tuesday) >= 100.0}
+    assert overflowing and overflowing <= set(result.site_ids)
+    going = {result.choices[s].bin.waste_type for s in result.site_ids}
+    due = {b.site_id for b in bins if b.level_at(tuesday) >= b.threshold_pct and b.waste_type in going}
+    assert due <= set(result.site_ids)  # a fraction that goes out takes all its due bins
     notes = {result.choices[s].note for s in due}
     assert "over threshold" in notes and any(n.startswith("predicted") for n in notes)
     waiting = [b for b in bins if b.site_id not in result.site_ids]
     assert waiting and all(b.level_at(tuesday) < b.threshold_pct for b in waiting)
+
+
+def test_a_fraction_without_urgent_bins_stays_home() -> None:
+    paper = [
+        BinState("p-over", 51.35, 12.38, 82.0, 2.0, NOW, 80.0, "paper"),  # over threshold, far from overflowing
+        BinState("p-soon", 51.33, 12.36, 78.0, 3.0, NOW, 80.0, "paper"),  # due Tuesday
+    ]
+    residual = [BinState("r-urgent", 51.34, 12.39, 88.0, 9.0, NOW, 80.0, "residual")]
+    result = plan_day(paper + residual, small_fleet(20.0), day=MONDAY, service_days=DAYS, tz=TZ)
+    assert result.site_ids == ["r-urgent"] and [r.fraction for r in result.fleet.routes] == ["residual"]
+    rising = [BinState("p-over", 51.35, 12.38, 82.0, 12.0, NOW, 80.0, "paper"), paper[1]]
+    result = plan_day(rising + residual, small_fleet(20.0), day=MONDAY, service_days=DAYS, tz=TZ)
+    assert set(result.site_ids) == {"p-over", "p-soon", "r-urgent"}
 
 
 def test_pins_and_skips_are_honoured() -> None:
@@ -98,7 +114,7 @@ def test_plans_are_deterministic() -> None:
 
 
 def test_districts_split_the_town_in_equal_sectors() -> None:
-    result = plan_day(town(300, 5), small_fleet(), day=MONDAY, service_days=DAYS, tz=TZ)
+    result = plan_day(town(300, 5), small_fleet(), day=MONDAY, service_days=DAYS, tz=TZ, districts=True)
     counts = np.bincount(list(result.district.values()), minlength=5)
     assert counts.tolist() == [60] * 5
     in_district = [c for c in result.choices.values() if c.why == "district"]
