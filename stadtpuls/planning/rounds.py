@@ -126,10 +126,13 @@ def _fraction_routes(
     points = [fleet.depot, *((s.lat, s.lon) for s in sites), *((j.lat, j.lon) for j in jobs)]
     dist = km(points)
     first_job = 1 + len(sites)
-    sub = dist[np.ix_([0, *range(first_job, len(points))], [0, *range(first_job, len(points))])]
-    order, used = solve_route(fleet.depot, [(j.lat, j.lon) for j in jobs], solver=solver, matrix=sub)
     disposal = np.arange(1, first_job)
     nearest_site = disposal[np.argmin(dist[:, disposal], axis=1)]  # per node: its closest disposal site
+    nodes = np.array([0, *range(first_job, len(points))])
+    sub = dist[np.ix_(nodes, nodes)].copy()
+    # The tour closes through a disposal site (the truck comes home empty), so it should end near one.
+    sub[1:, 0] = (dist[:, disposal] + dist[disposal, 0][None, :]).min(axis=1)[nodes[1:]]
+    order, used = solve_route(fleet.depot, [(j.lat, j.lon) for j in jobs], solver=solver, matrix=sub)
     capacity = fraction.capacity_bin_l
     speed = fleet.speed_kmh
     end_of_shift = start + timedelta(hours=fleet.shift_hours)

@@ -117,7 +117,8 @@ def solve_route(
     matrix: np.ndarray | None = None,
 ) -> tuple[list[int], str]:
     """``(order, solver used)``: indices into ``points`` in visiting order from the depot. ``matrix`` (km between
-    the depot, node 0, and the points) replaces the great-circle estimate, e.g. road distances from a router."""
+    the depot, node 0, and the points) replaces the great-circle estimate, e.g. road distances from a router; the
+    2-opt moves assume it symmetric between the points (the legs from and back to the depot may differ)."""
     if not points:
         return [], "none"
     if matrix is not None:
