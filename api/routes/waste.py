@@ -207,6 +207,9 @@ async def build_plan(
     as_of = min(now, start)
     rows = await statuses(conn, settings, at=as_of)
     states = [b for b in (bin_state(r, as_of) for r in rows) if b is not None]
+    unknown = set(pins) - {b.site_id for b in states}
+    if unknown:
+        raise Problem(422, f"cannot pin {sorted(unknown)}: no such bin, or no position or reading yet")
     km = await _distances(settings, fleet, states)
     result = await asyncio.to_thread(
         plan_day,

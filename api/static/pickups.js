@@ -196,7 +196,13 @@ document.getElementById("key-forget").addEventListener("click", () => {
   showKeyState();
   keyInput.focus();
 });
-planForm.addEventListener("submit", (ev) => { ev.preventDefault(); loadPlan(); });
+const pinInput = document.getElementById("pin-id");
+planForm.addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const id = pinInput.value.trim();
+  if (id) { skips.delete(id); pins.add(id); pinInput.value = ""; }
+  loadPlan();
+});
 csvButton.addEventListener("click", downloadCsv);
 
 translatePage();

@@ -188,3 +188,5 @@ def test_pickup_plan_honours_pins_and_skips_and_gives_reasons(client: ApiClient,
     }
     both = client.get("/api/v1/waste/pickups", headers=OP, params={"date": day, "pin": "bin-low", "skip": "bin-low"})
     assert both.status_code == 422
+    unknown = client.get("/api/v1/waste/pickups", headers=OP, params={"date": day, "pin": "bin-nowhere"})
+    assert unknown.status_code == 422 and "bin-nowhere" in unknown.json()["detail"]
