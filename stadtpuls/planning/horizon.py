@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 import numpy as np
@@ -103,14 +103,17 @@ def district_days(bins: Sequence[BinState], depot: tuple[float, float], n_days: 
     return {b.site_id: int(s) for b, s in zip(bins, sector, strict=True)}
 
 
-def _predicted_note(b: BinState, crossing: datetime | None, tz: object) -> str:
-    full_days = (100.0 - b.level_pct) / b.rate_per_day if b.rate_per_day > 0 else None
+def _predicted_note(b: BinState, crossing: datetime | None, next_start: datetime) -> str:
+    """ "predicted to overflow Thursday" when the bin would reach 100 % before the next round, else the day it
+    crosses its threshold."""
+    tz = next_start.tzinfo
+    if b.rate_per_day > 0:
+        full_at = b.at + timedelta(days=(100.0 - b.level_pct) / b.rate_per_day)
+        if full_at < next_start:
+            return f"predicted to overflow {WEEKDAYS[full_at.astimezone(tz).weekday()]}"
     if crossing is None:
         return "predicted over threshold"
-    day = WEEKDAYS[crossing.astimezone(tz).weekday()]  # type: ignore[arg-type]
-    if full_days is not None and full_days * 86400 <= crossing.timestamp() - b.at.timestamp() + 86400:
-        return f"predicted to overflow {day}"
-    return f"predicted over threshold {day}"
+    return f"predicted over threshold {WEEKDAYS[crossing.astimezone(tz).weekday()]}"
 
 
 def choose_bins(
@@ -132,7 +135,7 @@ def choose_bins(
 
     ``starts``: the next week of round starts, today first; ``district``: site_id -> district day index;
     ``today``: today's district index."""
-    start, tz = starts[0], starts[0].tzinfo
+    start = starts[0]
     n_days = len({t.weekday() for t in starts})  # the horizon spans a week: every service weekday once
     weekday_of = {k: starts[k].weekday() for k in range(len(starts))}
     chosen: list[Choice] = []
@@ -151,7 +154,7 @@ def choose_bins(
         elif b.level_at(start) >= b.threshold_pct:
             why, note = "over_threshold", "over threshold"
         elif len(starts) > 1 and b.level_at(starts[1]) >= b.threshold_pct:
-            why, note = "predicted", _predicted_note(b, crossing, tz)
+            why, note = "predicted", _predicted_note(b, crossing, starts[1])
         elif districts and home == today and b.level_at(next_home) >= b.threshold_pct:
             nxt = WEEKDAYS[weekday_of[starts.index(next_home)]]
             why, note = "district", f"district day, would cross threshold before {nxt}"

@@ -151,3 +151,18 @@ def test_fleet_file_errors_name_the_key() -> None:
     assert err.value.path == "fractions.paper.capacity_m3"
     with pytest.raises(FleetConfigError):
         fleet_from_mapping({"fractions": {"paper": {"trucks": 0}}}, depot=DEPOT)
+
+
+def test_reasons_name_the_day_of_overflow_or_of_the_threshold() -> None:
+    bins = [
+        BinState("fast", 51.35, 12.38, 75.0, 30.0, NOW, 80.0, "residual"),  # 100 % Tuesday 01:00, before the round
+        BinState("slow", 51.34, 12.37, 75.0, 20.0, NOW, 80.0, "residual"),  # 80 % Monday 11:00, 100 % Tuesday 11:00
+        BinState("full", 51.33, 12.36, 85.0, 1.0, NOW, 80.0, "residual"),
+    ]
+    result = plan_day(bins, small_fleet(20.0), day=MONDAY, service_days=DAYS, tz=TZ)
+    notes = {s: c.note for s, c in result.choices.items()}
+    assert notes == {
+        "fast": "predicted to overflow Tuesday",
+        "slow": "predicted over threshold Monday",
+        "full": "over threshold",
+    }
