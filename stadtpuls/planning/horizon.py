@@ -18,8 +18,8 @@ next week of service days (rolling horizon):
 
 The threshold is the operator's target, 100 % is the overflow that must not happen: step 4 lets a bin run past
 its threshold for a day when no bin of its fraction is near overflowing. District days (step 3) group the bins
-into one part of town a day, but they empty bins long before they are full: in ``bench.pickups`` they cut km
-further and cost pickups, so they are off by default (figures in the README).
+into one part of town a day, but they empty bins long before they are full: in ``bench.pickups`` they cost more
+pickups than they saved km, so they are off by default (figures in the README).
 
 The chosen bins go to :func:`rounds.route_fleet`; when the fleet cannot serve them all within its shifts, the
 optional ones (on the way, then district) are dropped first. Pure: readings and fleet in, plan out.
