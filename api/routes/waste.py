@@ -196,8 +196,6 @@ async def build_plan(
         if day
         else next_service_day(today, settings.service_days)
     )
-    if day.weekday() not in settings.service_days:
-        raise Problem(422, f"{day} is not a service day (STADTPULS_SERVICE_DAYS)")
     try:
         fleet = await asyncio.to_thread(load_fleet, settings)
     except (OSError, yaml.YAMLError, FleetConfigError) as exc:

@@ -136,7 +136,7 @@ def choose_bins(
     ``starts``: the next week of round starts, today first; ``district``: site_id -> district day index;
     ``today``: today's district index."""
     start = starts[0]
-    n_days = len({t.weekday() for t in starts})  # the horizon spans a week: every service weekday once
+    n_days = len({t.weekday() for t in starts[1:]})  # the service days of a week, after today
     weekday_of = {k: starts[k].weekday() for k in range(len(starts))}
     chosen: list[Choice] = []
     skipped: list[str] = []
@@ -222,14 +222,16 @@ def plan_day(
     urgent_pct: float = URGENT_PCT,
     districts: bool = False,
 ) -> DayPlan:
-    """The day's plan for ``day`` (a service day): chosen bins, each truck's route, what was skipped."""
+    """The plan for ``day``: chosen bins, each truck's route, what was skipped. On a day that is not a service day
+    (an extra round) no bin has its district day."""
     days = sorted(set(service_days))
-    if day.weekday() not in days:
-        raise ValueError(f"{day} is not a service day")
+    if not days:
+        raise ValueError("service_days must name at least one weekday")
     km = km or great_circle()
     starts = service_starts(day, days, tz, fleet.shift_start_hour, len(days) + 1)
     district = district_days(bins, fleet.depot, len(days))
-    today = days.index(day.weekday())
+    # Today's district; an extra round counts as the day before the next service day.
+    today = days.index(day.weekday()) if day.weekday() in days else days.index(starts[1].weekday()) - 1
     chosen, skipped = choose_bins(
         bins,
         starts=starts,

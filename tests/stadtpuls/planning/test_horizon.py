@@ -166,3 +166,12 @@ def test_reasons_name_the_day_of_overflow_or_of_the_threshold() -> None:
         "slow": "predicted over threshold Monday",
         "full": "over threshold",
     }
+
+
+def test_an_extra_round_on_a_sunday_takes_the_due_bins() -> None:
+    bins = town(150, 7)
+    result = plan_day(bins, small_fleet(20.0), day=date(2025, 3, 2), service_days=DAYS, tz=TZ, districts=True)
+    assert result.start.weekday() == 6 and result.next_start.weekday() == 0
+    over = {b.site_id for b in bins if b.level_at(result.start) >= 92.5}  # near overflowing
+    assert over and over <= set(result.site_ids)
+    assert not any(c.why == "district" for c in result.choices.values())
