@@ -99,14 +99,16 @@ function renderPlan(plan) {
       t("pickups.fill_now", { now: pct(s.fill_pct), visit: pct(s.expected_fill_pct) }),
       clock(s.arrival), reason, `${num(Math.round(s.leg_km * 10) / 10)} km`,
     ].join(" · "));
-    const pin = el("button", pins.has(s.site_id) ? "pin on" : "pin", t("pickups.pin"));
+    const pin = el("button", pins.has(s.site_id) ? "pin-bin on" : "pin-bin", t("pickups.pin"));
     pin.type = "button";
     pin.setAttribute("aria-pressed", String(pins.has(s.site_id)));
     pin.addEventListener("click", () => correct(s.site_id, pins, skips));
-    const skip = el("button", "skip", t("pickups.skip"));
+    const skip = el("button", "skip-bin", t("pickups.skip"));
     skip.type = "button";
     skip.addEventListener("click", () => correct(s.site_id, skips, pins));
-    li.append(seq, name, fill, sub, pin, skip);
+    const actions = el("span", "actions");
+    actions.append(pin, skip);
+    li.append(seq, name, fill, sub, actions);
     return li;
   }));
   if (!stops.length) stopsList.replaceChildren(el("li", "empty", t("pickups.empty")));

@@ -289,7 +289,7 @@ def test_operator_page_lists_the_plan_in_route_order_draws_it_and_downloads_csv(
     assert [row["site_id"] for row in rows] == order
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     shoot(page, "pickups", width)
-    page.locator(f'#stops li[data-site-id="{order[0]}"] button.skip').click()  # the operator skips a bin
+    page.locator(f'#stops li[data-site-id="{order[0]}"] button.skip-bin').click()  # the operator skips a bin
     wait_for(
         lambda: (
             order[0]
