@@ -14,10 +14,11 @@ driven, bin-days with a bin at or over 100 %, and route kilometres. Deterministi
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from zoneinfo import ZoneInfo
 
@@ -105,12 +106,23 @@ class Observer:
         return out
 
 
+def scaled_fleet(n_bins: int) -> Fleet:
+    """The bench fleet with as many trucks per fraction again for every started 300 bins."""
+    k = max(1, math.ceil(n_bins / 300))
+    fractions = {
+        name: replace(f, trucks=tuple(f"{t}.{j + 1}" if k > 1 else t for t in f.trucks for j in range(k)))
+        for name, f in FLEET.fractions.items()
+    }
+    return replace(FLEET, fractions=fractions)
+
+
 class Collection:
     """One strategy's schedule for the simulator, driving the same fleet router for km and crew hours."""
 
     def __init__(self, model: WasteModel, strategy: str) -> None:
         self.seen = Observer(model)
         self.strategy = strategy
+        self.fleet = scaled_fleet(len(model.sites))
         self.fixed = model.schedule
         self.km = 0.0
         self.crew_hours = 0.0
@@ -120,7 +132,7 @@ class Collection:
         bins = self.seen.states(now_us)
         start = day_start(day, TZ, ROUND_START.hour)
         if self.strategy == "week":
-            result = plan_day(bins, FLEET, day=day, service_days=SERVICE_DAYS, tz=TZ.key)
+            result = plan_day(bins, self.fleet, day=day, service_days=SERVICE_DAYS, tz=TZ.key)
             fleet = result.fleet
         else:
             if self.strategy == "fixed":
@@ -130,7 +142,7 @@ class Collection:
                 nxt = day_start(next_service_day(day, SERVICE_DAYS), TZ, ROUND_START.hour)
                 chosen = [s.bin for s in select_bins(bins, start, nxt)]
             jobs = [Job(b.site_id, b.lat, b.lon, b.waste_type, b.volume_l * b.level_at(start) / 100) for b in chosen]
-            fleet = route_fleet(jobs, FLEET, start)
+            fleet = route_fleet(jobs, self.fleet, start)
         self.km += fleet.km
         self.crew_hours += fleet.crew_hours
         self.unplanned += len(fleet.unplanned)
