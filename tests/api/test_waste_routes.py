@@ -4,12 +4,15 @@ import csv
 import io
 import time
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from apitest import OP, ApiClient, Seeder, hours_ago, now
 
 from stadtpuls.planning.pickups import next_service_day
+from stadtpuls.settings import Settings
 
 
 def _fill(seed: Seeder, site: str, level_now: float, rate_per_day: float, *, hours: int = 72, **kw: object) -> str:
@@ -190,3 +193,18 @@ def test_pickup_plan_honours_pins_and_skips_and_gives_reasons(client: ApiClient,
     assert both.status_code == 422
     unknown = client.get("/api/v1/waste/pickups", headers=OP, params={"date": day, "pin": "bin-nowhere"})
     assert unknown.status_code == 422 and "bin-nowhere" in unknown.json()["detail"]
+
+
+def test_pickup_plan_follows_the_fleet_file(settings: Settings, make_client: Any, seed: Seeder) -> None:
+    _city(seed)
+    example = Path(__file__).parents[2] / "deploy" / "fleet.example.yaml"
+    client = make_client(settings.model_copy(update={"fleet_file": example}))
+    plan = client.get("/api/v1/waste/pickups", headers=OP, params={"date": _next_day().isoformat()}).json()
+    assert {t["truck"] for t in plan["trucks"]} <= {"R1", "R2", "packaging-1", "paper-1", "organic-1", "glass-1"}
+    assert {d["name"] for d in plan["disposal_sites"]} >= {"Waste-to-energy plant", "Composting site"}
+    for truck in plan["trucks"]:
+        assert truck["visits"][-2]["kind"] == "disposal" and truck["visits"][-2]["name"] != "depot"
+        assert datetime.fromisoformat(truck["start"]).hour == 6
+    broken = settings.model_copy(update={"fleet_file": Path(__file__)})  # not a fleet
+    r = make_client(broken).get("/api/v1/waste/pickups", headers=OP)
+    assert r.status_code == 500 and "fleet configuration" in r.json()["detail"]
