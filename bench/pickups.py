@@ -20,14 +20,16 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import date
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import yaml
 
 from stadtpuls.planning import BinState, day_start, fit_fill_rate, next_service_day, select_bins
 from stadtpuls.planning.horizon import plan_day
 from stadtpuls.planning.rounds import Job, route_fleet
-from stadtpuls.planning.trucks import DisposalSite, Fleet, Fraction
+from stadtpuls.planning.trucks import Fleet, fleet_from_mapping
 from stadtpuls.simulators.city import build_city
 from stadtpuls.simulators.collection import ROUND_START
 from stadtpuls.simulators.timebase import DAY_US, HOUR_US, from_us, parse_start
@@ -45,20 +47,10 @@ TARGET_KM = 0.20
 TARGET_PLAN_S = 30.0
 
 
-FLEET = Fleet(
-    DEPOT,
-    {
-        "residual": Fraction(
-            "residual", ("residual-1", "residual-2"), 20.0, 3.0, (DisposalSite("waste-to-energy", 51.3705, 12.4412),)
-        ),
-        "packaging": Fraction(
-            "packaging", ("packaging-1",), 20.0, 2.5, (DisposalSite("sorting plant", 51.3050, 12.4180),)
-        ),
-        "paper": Fraction("paper", ("paper-1",), 20.0, 3.0, (DisposalSite("paper mill yard", 51.3620, 12.3010),)),
-        "organic": Fraction("organic", ("organic-1",), 12.0, 2.0, (DisposalSite("composting", 51.3120, 12.3150),)),
-        "glass": Fraction("glass", ("glass-1",), 30.0, 1.0, (DisposalSite("glass yard", 51.3705, 12.4412),)),
-    },
-    shift_start_hour=ROUND_START.hour,
+# The fleet of deploy/fleet.example.yaml: 6 trucks, disposal sites at the town's edge, shifts from 06:00.
+FLEET = fleet_from_mapping(
+    yaml.safe_load((Path(__file__).parents[1] / "deploy" / "fleet.example.yaml").read_text(encoding="utf-8")),
+    depot=DEPOT,
 )
 STRATEGIES = ("fixed", "daily", "week")
 
