@@ -10,6 +10,7 @@ Exceptions::
 
 from __future__ import annotations
 
+import importlib.util
 import zoneinfo
 from pathlib import Path
 from typing import Any, Literal
@@ -184,6 +185,13 @@ class Settings(BaseSettings):
         if not v or any(d < 0 or d > 6 for d in v):
             raise ValueError("weekdays must be 0 (Monday) .. 6 (Sunday), at least one")
         return sorted(set(v))
+
+    @field_validator("route_solver")
+    @classmethod
+    def _solver_installed(cls, v: str) -> str:
+        if v == "ortools" and importlib.util.find_spec("ortools") is None:
+            raise ValueError("'ortools' needs the ortools package installed (pip install ortools)")
+        return v
 
 
 def load(**overrides: Any) -> Settings:
