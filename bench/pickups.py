@@ -1,12 +1,15 @@
-"""Waste collection: the fixed weekly round against collection from the hub's pickup plan, over 8 simulated weeks.
+"""Waste collection: the fixed weekly round, the daily plan and the week plan, over 8 simulated weeks.
 
-The medium town's bins (the simulator's waste model: fill rates by waste type, weekday, hour and location, with
-noise and bulky dumps) run twice from the same start. Once with the fixed round (every bin on its district's
-weekday, busy areas twice a week). Once with the hub's plan: at 05:00 of every service day the planner
-(:mod:`stadtpuls.planning`) gets each bin's fill readings as the hub stores them, fits its fill rate since the last
-emptying, selects every bin that is over its threshold or predicted to cross it before the next round, and
-orders them into a route from the depot; the trucks then empty exactly those bins. Counted for each: pickups
-driven, bin-days with a bin at or over 100 %, and route kilometres. Deterministic per seed; several seeds.
+The town's bins (the simulator's waste model: fill rates by waste type, weekday, hour and location, with noise and
+bulky dumps) run three times from the same start. Once with the fixed round (every bin on its district's weekday,
+busy areas twice a week). Once with the daily plan (every bin over its threshold or predicted to cross it before
+the next round). Once with the week plan (:func:`stadtpuls.planning.plan_day`: a fraction's trucks go out only when
+one of its bins nears overflowing, bins on the way are taken along). The plans see each bin's fill readings as the
+hub stores them at 05:00 of every service day. Every strategy's bins of the day go through the same fleet router
+(:func:`stadtpuls.planning.route_fleet`, the fleet of ``deploy/fleet.example.yaml``, as many trucks again per 300
+bins) and the simulated trucks empty exactly the routed bins. Counted for each: pickups, bin-days with a bin at or
+over 100 %, km (depot to depot, unloading trips included) and crew hours. Then one day's plan of the large town
+(about 2,000 bins) with the 6 trucks is timed. Deterministic per seed; several seeds.
 
     python -m bench.pickups [--weeks 8] [--seeds 1 2 3] [--city medium]
 """
