@@ -10,6 +10,7 @@ from typing import Any
 __all__ = ["CSV_COLUMNS", "FORMULA_START", "neutralise", "plan_csv", "plan_geojson"]
 
 CSV_COLUMNS = (
+    "truck",
     "seq",
     "site_id",
     "name",
@@ -22,8 +23,11 @@ CSV_COLUMNS = (
     "rate_per_day",
     "predicted_full_at",
     "arrival",
+    "departure",
     "leg_km",
+    "load_l",
     "reason",
+    "note",
 )
 
 
@@ -54,26 +58,40 @@ def plan_csv(plan: dict[str, Any]) -> str:
 def plan_geojson(plan: dict[str, Any]) -> dict[str, Any]:
     depot = [plan["depot"]["lon"], plan["depot"]["lat"]]
     stops = plan["data"]
-    line = [depot] + [[s["lon"], s["lat"]] for s in stops] + ([depot] if stops else [])
     features: list[dict[str, Any]] = [
         {
             "type": "Feature",
             "id": "depot",
             "geometry": {"type": "Point", "coordinates": depot},
             "properties": {"role": "depot", "start": plan["start"].isoformat()},
-        },
-        {
-            "type": "Feature",
-            "id": "route",
-            "geometry": {"type": "LineString", "coordinates": line},
-            "properties": {
-                "role": "route",
-                "distance_km": plan["distance_km"],
-                "date": plan["date"].isoformat(),
-                "stops": len(stops),
-            },
-        },
+        }
     ]
+    for truck in plan.get("trucks", []):  # one line per truck: depot, bins, disposal sites, depot
+        features.append(
+            {
+                "type": "Feature",
+                "id": f"route:{truck['truck']}",
+                "geometry": {"type": "LineString", "coordinates": [[v["lon"], v["lat"]] for v in truck["visits"]]},
+                "properties": {
+                    "role": "route",
+                    "truck": truck["truck"],
+                    "fraction": truck["fraction"],
+                    "distance_km": truck["distance_km"],
+                    "date": plan["date"].isoformat(),
+                    "stops": truck["bins"],
+                    "unloads": truck["unloads"],
+                },
+            }
+        )
+    for site in plan.get("disposal_sites", []):
+        features.append(
+            {
+                "type": "Feature",
+                "id": f"disposal:{site['name']}",
+                "geometry": {"type": "Point", "coordinates": [site["lon"], site["lat"]]},
+                "properties": {"role": "disposal", "name": site["name"]},
+            }
+        )
     for s in stops:
         props = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in s.items() if k not in ("lat", "lon")}
         features.append(

@@ -13,6 +13,7 @@ from stadtpuls.planning import BinState, fit_fill_rate, last_emptying
 
 __all__ = ["DEFAULT_THRESHOLD", "FIT_WINDOW_DAYS", "Limits", "bin_state", "bin_status"]
 
+DEFAULT_VOLUME_L = 1100.0  # a bin without a stated volume counts as the common 1,100 l container
 DEFAULT_THRESHOLD = 80.0
 FIT_WINDOW_DAYS = 21
 SILENT_FACTOR = 2.5
@@ -58,6 +59,7 @@ def bin_status(
         "site_id": meta["site_id"],
         "name": meta["name"],
         "waste_type": meta["waste_type"],
+        "volume_l": meta.get("volume_l"),
         "lat": meta["lat"],
         "lon": meta["lon"],
         "dev_eui": meta["dev_eui"],
@@ -90,5 +92,7 @@ def bin_state(status: dict[str, Any], at: datetime) -> BinState | None:
         float(status["rate_per_day"] or 0.0),
         at,
         float(status["threshold_pct"]),
+        status["waste_type"] or "residual",
+        float(status.get("volume_l") or DEFAULT_VOLUME_L),
         extra=status,
     )

@@ -10,13 +10,14 @@ Exceptions::
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import zoneinfo
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["PREFIX", "Settings", "SettingsError", "load", "mask_url", "masked"]
@@ -135,6 +136,15 @@ class Settings(BaseSettings):
     road_factor: float = Field(1.3, ge=1, le=5, description="road km per great-circle km for route estimates")
     truck_speed_kmh: float = Field(25.0, gt=0, le=130, description="average truck speed between bins")
     bin_service_s: float = Field(90.0, ge=0, le=3600, description="seconds spent emptying one bin")
+    fleet_file: Path | None = Field(
+        None, description="YAML file of the collection fleet (trucks per fraction, shifts, disposal sites)"
+    )
+    route_solver: Literal["heuristic", "ortools"] = Field(
+        "heuristic", description="route solver: the built-in heuristic, or OR-Tools (the `ortools` extra)"
+    )
+    osrm_url: AnyHttpUrl | None = Field(
+        None, description="OSRM-compatible routing service; its /table gives road km (default: great-circle)"
+    )
     battery_low_pct: float = Field(20.0, ge=0, le=100, description="battery % below which a sensor is flagged")
     battery_low_v: float = Field(3.2, ge=0, le=20, description="battery volts below which a sensor is flagged")
     api_cache_ttl: float = Field(5.0, ge=0, le=300, description="seconds live summaries (lots, lines) are cached")
@@ -241,6 +251,13 @@ class Settings(BaseSettings):
         if not v or any(d < 0 or d > 6 for d in v):
             raise ValueError("weekdays must be 0 (Monday) .. 6 (Sunday), at least one")
         return sorted(set(v))
+
+    @field_validator("route_solver")
+    @classmethod
+    def _solver_installed(cls, v: str) -> str:
+        if v == "ortools" and importlib.util.find_spec("ortools") is None:
+            raise ValueError("'ortools' needs the ortools package installed (pip install ortools)")
+        return v
 
 
 def load(**overrides: Any) -> Settings:

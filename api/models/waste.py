@@ -77,8 +77,44 @@ class PickupStop(BaseModel):
     rate_per_day: float
     predicted_full_at: dt.datetime | None
     arrival: dt.datetime
+    departure: dt.datetime
     leg_km: float
-    reason: Literal["over_threshold", "predicted"]
+    load_l: float = Field(description="bin litres on the truck after this stop")
+    truck: str = Field(description="the truck that empties the bin; seq counts within its route")
+    reason: Literal["pinned", "over_threshold", "predicted", "district", "on_the_way"]
+    note: str = Field(description="why the bin is in the plan, for the crew and the operator")
+
+
+class PickupVisit(BaseModel):
+    kind: Literal["depot", "bin", "disposal"]
+    name: str
+    lat: float
+    lon: float
+    arrival: dt.datetime
+    departure: dt.datetime
+
+
+class PickupTruck(BaseModel):
+    truck: str
+    fraction: str
+    start: dt.datetime
+    end: dt.datetime
+    distance_km: float
+    bins: int
+    unloads: int
+    visits: list[PickupVisit] = Field(description="depot, bins and disposal sites in driving order")
+
+
+class DisposalSitePublic(BaseModel):
+    name: str
+    lat: float
+    lon: float
+
+
+class UnplannedBin(BaseModel):
+    site_id: str
+    reason: str
+    note: str
 
 
 class PickupPlanPublic(BaseModel):
@@ -87,8 +123,14 @@ class PickupPlanPublic(BaseModel):
     start: dt.datetime = Field(description="start of the round at the depot")
     as_of: dt.datetime = Field(description="bin levels known up to this instant")
     depot: dict[str, float]
-    distance_km: float
+    disposal_sites: list[DisposalSitePublic]
+    distance_km: float = Field(description="all trucks, depot to depot, disposal trips included")
+    crew_hours: float
     solver: str
+    distances: str = Field(description="where the km come from: a routing service or great-circle x road factor")
     bins_considered: int
+    trucks: list[PickupTruck]
+    skipped: list[str] = Field(description="bins the rules would take that the operator skipped")
+    unplanned: list[UnplannedBin] = Field(description="chosen bins the fleet cannot serve within its shifts")
     data: list[PickupStop]
     count: int

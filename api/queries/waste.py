@@ -20,7 +20,8 @@ async def bins(
     """Bins with their (first) sensor's DevEUI and report interval."""
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
-        """SELECT b.site_id, b.name, b.waste_type, b.lat, b.lon, b.threshold_pct, d.dev_eui, d.report_interval_s
+        """SELECT b.site_id, b.name, b.waste_type, b.volume_l, b.lat, b.lon, b.threshold_pct,
+                  d.dev_eui, d.report_interval_s
            FROM sites b
            LEFT JOIN LATERAL (SELECT dev_eui, report_interval_s FROM devices WHERE site_id = b.site_id
                               ORDER BY created_at, dev_eui LIMIT 1) d ON true

@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 import orjson
+import yaml
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 from psycopg import AsyncConnection
 
-from stadtpuls.planning import day_start, next_service_day, plan
+from stadtpuls.planning import BinState, day_start, next_service_day
+from stadtpuls.planning.horizon import Choice, plan_day
+from stadtpuls.planning.rounds import Distances, Visit, great_circle
+from stadtpuls.planning.trucks import Fleet, FleetConfigError, default_fleet, fleet_from_mapping
 from stadtpuls.settings import Settings
 
 from ..deps import ConnDep, CtxDep, OperatorKey
 from ..export import plan_csv, plan_geojson
 from ..models.waste import BinHistoryPublic, BinPublic, BinsPublic, PickupPlanPublic
+from ..osrm import RoutingServiceError, lookup, table_km
 from ..problems import Problem, responses
 from ..queries import waste as q
 from ..timerange import check_day, check_instant, resolve_range
@@ -122,60 +128,145 @@ async def bin_history(
     return BinHistoryPublic.model_validate({"site_id": site_id, "bucket": bucket, "data": rows, "count": len(rows)})
 
 
-async def build_plan(conn: AsyncConnection, settings: Settings, day: date | None, now: datetime) -> dict[str, Any]:
+def load_fleet(settings: Settings) -> Fleet:
+    """The fleet of ``STADTPULS_FLEET_FILE``, or one truck per fraction unloading at the depot."""
+    depot = (settings.depot_lat, settings.depot_lon)
+    if settings.fleet_file is None:
+        return default_fleet(
+            depot,
+            shift_start_hour=settings.pickup_start_hour,
+            speed_kmh=settings.truck_speed_kmh,
+            service_s=settings.bin_service_s,
+        )
+    return fleet_from_mapping(yaml.safe_load(settings.fleet_file.read_text(encoding="utf-8")), depot=depot)
+
+
+def _stop(visit: Visit, truck: str, seq: int, choice: Choice, tz: ZoneInfo) -> dict[str, Any]:
+    b = choice.bin
+    return {
+        "seq": seq,
+        "truck": truck,
+        "site_id": b.site_id,
+        "name": b.extra["name"],
+        "waste_type": b.extra["waste_type"],
+        "lat": b.lat,
+        "lon": b.lon,
+        "fill_pct": b.level_pct,
+        "expected_fill_pct": round(b.level_at(visit.arrival), 1),
+        "threshold_pct": b.threshold_pct,
+        "rate_per_day": b.rate_per_day,
+        "predicted_full_at": choice.crossing_at,
+        "arrival": visit.arrival.astimezone(tz),
+        "departure": visit.departure.astimezone(tz),
+        "leg_km": round(visit.leg_km, 3),
+        "load_l": round(visit.load_l),
+        "reason": choice.why,
+        "note": choice.note,
+    }
+
+
+async def _distances(settings: Settings, fleet: Fleet, states: list[BinState]) -> Distances | None:
+    if settings.osrm_url is None:
+        return None
+    points = [fleet.depot, *((s.lat, s.lon) for f in fleet.fractions.values() for s in f.disposal_sites)]
+    points += [(b.lat, b.lon) for b in states]
+    points = list(dict.fromkeys(points))
+    try:
+        km = await table_km(str(settings.osrm_url), points, road_factor=settings.road_factor)
+    except RoutingServiceError as exc:
+        raise Problem(502, f"routing service: {exc}") from exc
+    return lookup(points, km, road_factor=settings.road_factor)
+
+
+async def build_plan(
+    conn: AsyncConnection,
+    settings: Settings,
+    day: date | None,
+    now: datetime,
+    *,
+    pins: Collection[str] = (),
+    skips: Collection[str] = (),
+) -> dict[str, Any]:
     """The pickup plan for ``day`` (default: the next service day) as :class:`PickupPlanPublic` fields."""
     tz = settings.timezone
-    today = now.astimezone(ZoneInfo(tz)).date()
+    zone = ZoneInfo(tz)
+    today = now.astimezone(zone).date()
     day = (
         check_day(day, "date", today=today, past_days=settings.api_max_range_days, future_days=PLAN_FUTURE_DAYS)
         if day
         else next_service_day(today, settings.service_days)
     )
+    try:
+        fleet = await asyncio.to_thread(load_fleet, settings)
+    except (OSError, yaml.YAMLError, FleetConfigError) as exc:
+        raise Problem(500, f"fleet configuration: {exc}") from exc
     nxt = next_service_day(day, settings.service_days)
-    start = day_start(day, tz, settings.pickup_start_hour)
-    next_start = day_start(nxt, tz, settings.pickup_start_hour)
+    start = day_start(day, tz, fleet.shift_start_hour)
     as_of = min(now, start)
     rows = await statuses(conn, settings, at=as_of)
     states = [b for b in (bin_state(r, as_of) for r in rows) if b is not None]
-    depot = (settings.depot_lat, settings.depot_lon)
+    unknown = set(pins) - {b.site_id for b in states}
+    if unknown:
+        raise Problem(422, f"cannot pin {sorted(unknown)}: no such bin, or no position or reading yet")
+    km = await _distances(settings, fleet, states)
     result = await asyncio.to_thread(
-        plan,
+        plan_day,
         states,
-        depot=depot,
-        start=start,
-        next_start=next_start,
-        road_factor=settings.road_factor,
-        speed_kmh=settings.truck_speed_kmh,
-        service_s=settings.bin_service_s,
+        fleet,
+        day=day,
+        service_days=settings.service_days,
+        tz=tz,
+        pins=frozenset(pins),
+        skips=frozenset(skips),
+        km=km or great_circle(settings.road_factor),
+        solver=settings.route_solver,
     )
-    stops = [
-        {
-            "seq": st.seq,
-            "site_id": st.bin.site_id,
-            "name": st.bin.extra["name"],
-            "waste_type": st.bin.extra["waste_type"],
-            "lat": st.bin.lat,
-            "lon": st.bin.lon,
-            "fill_pct": st.bin.level_pct,
-            "expected_fill_pct": st.expected_fill_pct,
-            "threshold_pct": st.bin.threshold_pct,
-            "rate_per_day": st.bin.rate_per_day,
-            "predicted_full_at": st.crossing_at,
-            "arrival": st.arrival.astimezone(ZoneInfo(tz)),
-            "leg_km": round(st.leg_km, 3),
-            "reason": st.reason,
-        }
-        for st in result.stops
-    ]
+    stops: list[dict[str, Any]] = []
+    trucks: list[dict[str, Any]] = []
+    for r in result.fleet.routes:
+        bins = r.bins
+        stops += [_stop(v, r.truck, k, result.choices[v.name], zone) for k, v in enumerate(bins, start=1)]
+        trucks.append(
+            {
+                "truck": r.truck,
+                "fraction": r.fraction,
+                "start": r.visits[0].departure.astimezone(zone),
+                "end": r.visits[-1].arrival.astimezone(zone),
+                "distance_km": round(r.km, 3),
+                "bins": len(bins),
+                "unloads": sum(1 for v in r.visits if v.kind == "disposal"),
+                "visits": [
+                    {
+                        "kind": v.kind,
+                        "name": v.name,
+                        "lat": v.lat,
+                        "lon": v.lon,
+                        "arrival": v.arrival.astimezone(zone),
+                        "departure": v.departure.astimezone(zone),
+                    }  # fmt: skip
+                    for v in r.visits
+                ],
+            }
+        )
+    sites = {(s.name, s.lat, s.lon) for f in fleet.fractions.values() for s in fleet.disposal_sites(f)}
     return {
         "date": day,
         "next_service_date": nxt,
         "start": start,
         "as_of": as_of,
-        "depot": {"lat": depot[0], "lon": depot[1]},
-        "distance_km": round(result.distance_km, 3),
-        "solver": result.solver,
+        "depot": {"lat": fleet.depot[0], "lon": fleet.depot[1]},
+        "disposal_sites": [{"name": n, "lat": la, "lon": lo} for n, la, lo in sorted(sites)],
+        "distance_km": round(result.fleet.km, 3),
+        "crew_hours": round(result.fleet.crew_hours, 2),
+        "solver": result.fleet.solver,
+        "distances": "routing service" if km is not None else "great-circle x road factor",
         "bins_considered": len(states),
+        "trucks": trucks,
+        "skipped": sorted(result.skipped),
+        "unplanned": [
+            {"site_id": j.site_id, "reason": result.choices[j.site_id].why, "note": result.choices[j.site_id].note}
+            for j in result.fleet.unplanned
+        ],
         "data": stops,
         "count": len(stops),
     }
@@ -193,8 +284,12 @@ async def pickups(
     _: OperatorKey,
     date_: Annotated[date | None, Query(alias="date", description="service day (default: the next one)")] = None,
     format_: Annotated[Literal["json", "csv", "geojson"], Query(alias="format")] = "json",
+    pin: Annotated[list[str], Query(max_length=500, description="site_ids to empty whatever their fill")] = [],  # noqa: B006
+    skip: Annotated[list[str], Query(max_length=500, description="site_ids to leave out today")] = [],  # noqa: B006
 ) -> Response:
-    result = await build_plan(conn, ctx.settings, date_, datetime.now(UTC))
+    if set(pin) & set(skip):
+        raise Problem(422, f"pinned and skipped at once: {sorted(set(pin) & set(skip))}")
+    result = await build_plan(conn, ctx.settings, date_, datetime.now(UTC), pins=pin, skips=skip)
     if format_ == "csv":
         filename = f"pickups-{result['date'].isoformat()}.csv"
         return Response(

@@ -34,9 +34,21 @@ function localDate(d = new Date()) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
 }
 
+// The operator's corrections, sent with every request so that the plan, the drawing and the CSV agree.
+const pins = new Set();
+const skips = new Set();
+
 function planUrl(format) {
   const q = new URLSearchParams({ date: dateInput.value, format });
+  for (const id of pins) q.append("pin", id);
+  for (const id of skips) q.append("skip", id);
   return `/api/v1/waste/pickups?${q}`;
+}
+
+function correct(siteId, add, remove) {
+  remove.delete(siteId);
+  if (add.has(siteId)) add.delete(siteId); else add.add(siteId);
+  loadPlan();
 }
 
 async function authFailed(res) {
@@ -60,7 +72,18 @@ function renderPlan(plan) {
     el("li", "", t("pickups.bins", { n: num(stops.length) }, stops.length)),
     el("li", "", t("pickups.distance", { km: num(Math.round(plan.distance_km * 10) / 10) })),
     el("li", "", t("pickups.start", { time: clock(plan.start) })),
+    el("li", "", t("pickups.hours", { h: num(Math.round(plan.crew_hours * 10) / 10) })),
+    ...(pins.size ? [el("li", "", t("pickups.pinned", { n: [...pins].join(", ") }))] : []),
+    ...(skips.size || (plan.skipped || []).length
+      ? [el("li", "", t("pickups.skipped", { n: [...new Set([...skips, ...(plan.skipped || [])])].join(", ") }))] : []),
   );
+  if (pins.size || skips.size) {
+    const reset = el("button", "reset", t("pickups.reset"));
+    reset.type = "button";
+    reset.addEventListener("click", () => { pins.clear(); skips.clear(); loadPlan(); });
+    summary.append(el("li"));
+    summary.lastChild.append(reset);
+  }
   stopsList.replaceChildren(...stops.map((s) => {
     const li = el("li");
     li.dataset.siteId = s.site_id;
@@ -68,14 +91,24 @@ function renderPlan(plan) {
     seq.setAttribute("aria-hidden", "true");
     const name = el("span", "name", s.name || s.site_id);
     const fill = el("span", "fill", t("pickups.fill", { pct: pct(s.expected_fill_pct) }));
-    const reason = s.reason === "over_threshold" ? t("pickups.over")
-      : t("pickups.predicted", { time: clock(s.predicted_full_at) });
+    const reason = s.note || (s.reason === "over_threshold" ? t("pickups.over")
+      : t("pickups.predicted", { time: clock(s.predicted_full_at) }));
     const sub = el("span", "sub", [
+      t("pickups.truck", { truck: s.truck }),
       waste(s.waste_type),
       t("pickups.fill_now", { now: pct(s.fill_pct), visit: pct(s.expected_fill_pct) }),
       clock(s.arrival), reason, `${num(Math.round(s.leg_km * 10) / 10)} km`,
     ].join(" · "));
-    li.append(seq, name, fill, sub);
+    const pin = el("button", pins.has(s.site_id) ? "pin-bin on" : "pin-bin", t("pickups.pin"));
+    pin.type = "button";
+    pin.setAttribute("aria-pressed", String(pins.has(s.site_id)));
+    pin.addEventListener("click", () => correct(s.site_id, pins, skips));
+    const skip = el("button", "skip-bin", t("pickups.skip"));
+    skip.type = "button";
+    skip.addEventListener("click", () => correct(s.site_id, skips, pins));
+    const actions = el("span", "actions");
+    actions.append(pin, skip);
+    li.append(seq, name, fill, sub, actions);
     return li;
   }));
   if (!stops.length) stopsList.replaceChildren(el("li", "empty", t("pickups.empty")));
@@ -165,7 +198,13 @@ document.getElementById("key-forget").addEventListener("click", () => {
   showKeyState();
   keyInput.focus();
 });
-planForm.addEventListener("submit", (ev) => { ev.preventDefault(); loadPlan(); });
+const pinInput = document.getElementById("pin-id");
+planForm.addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const id = pinInput.value.trim();
+  if (id) { skips.delete(id); pins.add(id); pinInput.value = ""; }
+  loadPlan();
+});
 csvButton.addEventListener("click", downloadCsv);
 
 translatePage();

@@ -147,6 +147,8 @@ class BinState:
     rate_per_day: float
     at: datetime
     threshold_pct: float = 80.0
+    waste_type: str = "residual"
+    volume_l: float = 1100.0
     extra: dict[str, Any] = field(default_factory=dict, compare=False)  # carried through to the plan untouched
 
     def level_at(self, t: datetime) -> float:

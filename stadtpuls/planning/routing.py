@@ -8,7 +8,7 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["EARTH_KM", "distance_matrix", "haversine_km", "solve_route", "tour_length"]
+__all__ = ["EARTH_KM", "Solver", "distance_matrix", "haversine_km", "solve_route", "tour_length"]
 
 EARTH_KM = 6371.0088
 ORTOOLS_TIME_LIMIT_S = 2.0
@@ -115,11 +115,19 @@ def solve_route(
     road_factor: float = 1.3,
     return_to_depot: bool = True,
     solver: Solver = "auto",
+    matrix: np.ndarray | None = None,
 ) -> tuple[list[int], str]:
-    """``(order, solver used)``: indices into ``points`` in visiting order from the depot."""
+    """``(order, solver used)``: indices into ``points`` in visiting order from the depot. ``matrix`` (km between
+    the depot, node 0, and the points) replaces the great-circle estimate, e.g. road distances from a router; the
+    2-opt moves assume it symmetric between the points (the legs from and back to the depot may differ)."""
     if not points:
         return [], "none"
-    dist = distance_matrix([depot, *points], road_factor=road_factor)
+    if matrix is not None:
+        if matrix.shape != (len(points) + 1, len(points) + 1):
+            raise ValueError("matrix must be (points + 1) x (points + 1), the depot first")
+        dist = np.array(matrix, dtype=np.float64)
+    else:
+        dist = distance_matrix([depot, *points], road_factor=road_factor)
     if not return_to_depot:
         dist[:, 0] = 0.0  # the way back is free: the closed tour becomes an open path from the depot
     best = _two_opt(dist, _nearest_neighbour(dist))

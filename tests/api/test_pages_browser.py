@@ -275,7 +275,8 @@ def test_operator_page_lists_the_plan_in_route_order_draws_it_and_downloads_csv(
     assert page.locator("#map g.stop").count() == len(order)
     assert page.locator("#map g.depot rect").count() >= 1
     seqs = page.eval_on_selector_all("#map g.stop", "els => els.map(e => Number(e.dataset.seq))")
-    assert seqs == list(range(1, len(order) + 1))
+    assert seqs == [stop["seq"] for stop in plan["data"]]  # numbered per truck
+    assert page.locator("#stops li[data-site-id] .sub").first.inner_text().startswith("truck ")
     assert page.evaluate("sessionStorage.length") == 1  # the key stays in this tab only
     with page.expect_download() as info:
         page.click("#csv")
@@ -288,6 +289,16 @@ def test_operator_page_lists_the_plan_in_route_order_draws_it_and_downloads_csv(
     assert [row["site_id"] for row in rows] == order
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     shoot(page, "pickups", width)
+    page.locator(f'#stops li[data-site-id="{order[0]}"] button.skip-bin').click()  # the operator skips a bin
+    wait_for(
+        lambda: (
+            order[0]
+            not in page.eval_on_selector_all("#stops li[data-site-id]", "els => els.map(e => e.dataset.siteId)")
+        ),
+        10,
+        "re-planned without the skipped bin",
+    )
+    assert order[0] in page.locator("#summary").inner_text()
     assert problems == []
     context.close()
 

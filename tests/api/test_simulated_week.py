@@ -215,15 +215,18 @@ def _check_plan(
             nearly_empty.add(site)
     assert overflow <= set(planned), (day, overflow - set(planned))
     assert not nearly_empty & set(planned), day
-    # a valid route: every planned bin once, positions 1..n, starting at the depot
-    assert len(planned) == len(set(planned)) and [s["seq"] for s in plan["data"]] == list(range(1, len(planned) + 1))
+    # valid routes: every planned bin once, positions 1..n per truck, each truck starting at the depot
+    assert len(planned) == len(set(planned))
     depot = (plan["depot"]["lat"], plan["depot"]["lon"])
-    if planned:
-        first = plan["data"][0]
-        assert first["leg_km"] == pytest.approx(1.3 * _haversine_km(depot, (first["lat"], first["lon"])), rel=1e-3)
     geo = api.get("/api/v1/waste/pickups", headers=OP, params={"date": day.isoformat(), "format": "geojson"}).json()
-    route = next(f for f in geo["features"] if f["id"] == "route")["geometry"]["coordinates"]
-    assert route[0] == [depot[1], depot[0]] and len(route) == (len(planned) + 2 if planned else 1)
+    for truck in plan["trucks"]:
+        own = [s for s in plan["data"] if s["truck"] == truck["truck"]]
+        assert [s["seq"] for s in own] == list(range(1, len(own) + 1)) and len(own) == truck["bins"]
+        first = own[0]
+        assert first["leg_km"] == pytest.approx(1.3 * _haversine_km(depot, (first["lat"], first["lon"])), rel=1e-3)
+        route = next(f for f in geo["features"] if f["id"] == f"route:{truck['truck']}")["geometry"]["coordinates"]
+        assert route[0] == route[-1] == [depot[1], depot[0]]
+        assert len(route) == len(own) + truck["unloads"] + 2
     return len(overflow), len(nearly_empty), len(planned)
 
 

@@ -4,12 +4,15 @@ import csv
 import io
 import time
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from apitest import OP, ApiClient, Seeder, hours_ago, now
 
 from stadtpuls.planning.pickups import next_service_day
+from stadtpuls.settings import Settings
 
 
 def _fill(seed: Seeder, site: str, level_now: float, rate_per_day: float, *, hours: int = 72, **kw: object) -> str:
@@ -133,9 +136,10 @@ def test_pickup_plan_exports_csv_and_geojson(client: ApiClient, seed: Seeder) ->
     assert g.headers["content-type"].startswith("application/geo+json")
     features = g.json()["features"]
     roles = [f["properties"]["role"] for f in features]
-    assert roles == ["depot", "route", "stop", "stop"]
+    assert roles == ["depot", "route", "disposal", "stop", "stop"]  # one truck; unloads at the depot by default
     line = features[1]["geometry"]["coordinates"]
-    assert line[0] == line[-1] == [12.3731, 51.3397] and len(line) == 4
+    assert line[0] == line[-1] == [12.3731, 51.3397] and len(line) == 5  # depot, 2 bins, unloading, depot
+    assert features[1]["properties"]["truck"] == "residual-1"
 
 
 def test_pickup_plan_for_a_past_day_uses_what_was_known_then(client: ApiClient, seed: Seeder) -> None:
@@ -159,3 +163,48 @@ def test_pickup_plan_for_a_past_day_uses_what_was_known_then(client: ApiClient, 
 def test_pickup_plan_bad_parameters(client: ApiClient, params: dict[str, str]) -> None:
     r = client.get("/api/v1/waste/pickups", headers=OP, params=params)
     assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+
+
+def test_pickup_plan_honours_pins_and_skips_and_gives_reasons(client: ApiClient, seed: Seeder) -> None:
+    _city(seed)
+    day = _next_day().isoformat()
+    params: dict[str, str | list[str]] = {"date": day, "pin": ["bin-low"], "skip": ["bin-soon"]}
+    plan = client.get("/api/v1/waste/pickups", headers=OP, params=params).json()
+    stops = {s["site_id"]: s for s in plan["data"]}
+    assert set(stops) == {"bin-full", "bin-low"}
+    assert stops["bin-low"]["reason"] == "pinned" and stops["bin-low"]["note"] == "pinned by the operator"
+    assert stops["bin-full"]["note"] == "over threshold"
+    assert plan["skipped"] == ["bin-soon"]
+    for truck in plan["trucks"]:
+        kinds = [v["kind"] for v in truck["visits"]]
+        assert kinds[0] == kinds[-1] == "depot" and "disposal" in kinds
+    assert {s["truck"] for s in plan["data"]} <= {t["truck"] for t in plan["trucks"]}
+    assert plan["crew_hours"] > 0
+    rows = list(
+        csv.DictReader(
+            io.StringIO(client.get("/api/v1/waste/pickups", headers=OP, params={**params, "format": "csv"}).text)
+        )
+    )
+    assert {r["site_id"]: r["note"] for r in rows} == {
+        "bin-full": "over threshold",
+        "bin-low": "pinned by the operator",
+    }
+    both = client.get("/api/v1/waste/pickups", headers=OP, params={"date": day, "pin": "bin-low", "skip": "bin-low"})
+    assert both.status_code == 422
+    unknown = client.get("/api/v1/waste/pickups", headers=OP, params={"date": day, "pin": "bin-nowhere"})
+    assert unknown.status_code == 422 and "bin-nowhere" in unknown.json()["detail"]
+
+
+def test_pickup_plan_follows_the_fleet_file(settings: Settings, make_client: Any, seed: Seeder) -> None:
+    _city(seed)
+    example = Path(__file__).parents[2] / "deploy" / "fleet.example.yaml"
+    client = make_client(settings.model_copy(update={"fleet_file": example}))
+    plan = client.get("/api/v1/waste/pickups", headers=OP, params={"date": _next_day().isoformat()}).json()
+    assert {t["truck"] for t in plan["trucks"]} <= {"R1", "R2", "packaging-1", "paper-1", "organic-1", "glass-1"}
+    assert {d["name"] for d in plan["disposal_sites"]} >= {"Waste-to-energy plant", "Composting site"}
+    for truck in plan["trucks"]:
+        assert truck["visits"][-2]["kind"] == "disposal" and truck["visits"][-2]["name"] != "depot"
+        assert datetime.fromisoformat(truck["start"]).hour == 6
+    broken = settings.model_copy(update={"fleet_file": Path(__file__)})  # not a fleet
+    r = make_client(broken).get("/api/v1/waste/pickups", headers=OP)
+    assert r.status_code == 500 and "fleet configuration" in r.json()["detail"]

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from stadtpuls.settings import PREFIX, Settings, SettingsError, load, masked
 
@@ -65,3 +67,12 @@ def test_cli_reports_bad_setting_without_traceback(monkeypatch: pytest.MonkeyPat
     assert proc.returncode == 2
     assert "STADTPULS_API_PORT" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_ortools_solver_needs_ortools_installed() -> None:
+    if importlib.util.find_spec("ortools") is not None:
+        assert Settings(route_solver="ortools").route_solver == "ortools"
+    else:
+        with pytest.raises(ValidationError, match="ortools"):
+            Settings(route_solver="ortools")
+    assert Settings(route_solver="heuristic").route_solver == "heuristic"
