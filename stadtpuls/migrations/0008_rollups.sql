@@ -1,0 +1,261 @@
+-- History rollups (both modes; the mode's own file follows): time-weighted occupancy of parking lots and
+-- passengers on board of lines, per hour of the reporting time zone, kept current by the writer.
+--
+-- A reading holds from its time until the next reading of the same space (vehicle), or until it goes stale,
+-- @SILENT_FACTOR@ times its device's report interval later; after that the space (vehicle) is unknown. Every
+-- quantity is a step function of time: rollups integrate it (space-seconds, passenger-seconds), keep its value
+-- at the bucket's end and its minimum inside the bucket. Continuous aggregates cannot carry a state from one
+-- bucket into the next, so the hourly rollups are tables that the writer refreshes for the hours a batch can
+-- change ([first reading, last reading + hold)); late and backfilled readings are covered the same way.
+
+-- The start of the bucket of ``p_width`` (15 minutes, 1 hour, 1 day) holding ``p_time``, aligned in ``p_tz``.
+CREATE OR REPLACE FUNCTION rollup_floor(p_time timestamptz, p_width interval, p_tz text) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE
+        WHEN p_width >= interval '1 day' THEN date_trunc('day', p_time, p_tz)
+        WHEN p_width >= interval '1 hour' THEN date_trunc('hour', p_time, p_tz)
+        ELSE date_trunc('hour', p_time, p_tz) + p_width * floor(
+            extract(epoch FROM p_time - date_trunc('hour', p_time, p_tz)) / extract(epoch FROM p_width))
+    END
+$$;
+
+-- The end of the bucket that starts at ``p_bucket`` (local days are 23 to 25 hours long).
+CREATE OR REPLACE FUNCTION rollup_bucket_end(p_bucket timestamptz, p_width interval, p_tz text) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN p_width >= interval '1 day'
+        THEN ((p_bucket AT TIME ZONE p_tz) + interval '1 day') AT TIME ZONE p_tz
+        ELSE p_bucket + p_width END
+$$;
+
+-- The buckets that intersect [p_from, p_to).
+CREATE OR REPLACE FUNCTION rollup_buckets(p_from timestamptz, p_to timestamptz, p_width interval, p_tz text)
+RETURNS TABLE (bucket timestamptz, bucket_end timestamptz)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT b, rollup_bucket_end(b, p_width, p_tz) FROM (
+        SELECT CASE WHEN p_width >= interval '1 day' THEN d AT TIME ZONE p_tz ELSE d AT TIME ZONE 'UTC' END AS b
+        FROM generate_series(
+            CASE WHEN p_width >= interval '1 day'
+                 THEN rollup_floor(p_from, p_width, p_tz) AT TIME ZONE p_tz
+                 ELSE rollup_floor(p_from, p_width, p_tz) AT TIME ZONE 'UTC' END,
+            CASE WHEN p_width >= interval '1 day' THEN (p_to AT TIME ZONE p_tz) ELSE (p_to AT TIME ZONE 'UTC') END
+                - interval '1 microsecond',
+            CASE WHEN p_width >= interval '1 day' THEN interval '1 day' ELSE p_width END) AS d
+    ) s
+$$;
+
+-- Time-weighted occupancy of lots from their events, per bucket intersecting [p_start, p_end), counted up to
+-- ``p_now`` (the open bucket ends there). Only buckets with at least one known space are returned. Columns:
+-- occupied_s / free_s (space-seconds), occupied_end / free_end (spaces just before the bucket's end, or
+-- ``p_now``), free_min (fewest free spaces at any moment of the bucket), events (readings in the bucket).
+CREATE OR REPLACE FUNCTION parking_occupancy(p_lots text[], p_start timestamptz, p_end timestamptz,
+                                             p_width interval, p_tz text, p_factor double precision,
+                                             p_now timestamptz DEFAULT 'infinity')
+RETURNS TABLE (lot_id text, bucket timestamptz, occupied_s double precision, free_s double precision,
+               occupied_end integer, free_end integer, free_min integer, events integer)
+LANGUAGE sql STABLE AS $$
+WITH span AS (
+    SELECT p_start AS lo, least(p_end, p_now) AS hi,
+           make_interval(secs => p_factor * coalesce((SELECT max(report_interval_s) FROM devices), 3600)) AS hold
+),
+ev AS (
+    SELECT pe.lot_id, coalesce(pe.site_id, pe.dev_eui) AS space, pe.time, pe.occupied,
+           pe.time + make_interval(secs => p_factor * coalesce(d.report_interval_s, 3600)) AS stale_at
+    FROM parking_events pe LEFT JOIN devices d ON d.dev_eui = pe.dev_eui, span
+    WHERE pe.lot_id = ANY(p_lots) AND pe.time >= span.lo - span.hold AND pe.time < span.hi
+),
+iv AS (  -- each reading's interval: until the space's next reading or until it goes stale
+    SELECT lot_id, time AS t0, least(stale_at, lead(time) OVER (PARTITION BY lot_id, space ORDER BY time)) AS t1,
+           occupied
+    FROM ev
+),
+pts AS (  -- changes of the lot's counts
+    SELECT lot_id, x, sum(d_occ) AS d_occ, sum(d_free) AS d_free FROM (
+        SELECT lot_id, t0 AS x, occupied::int AS d_occ, (NOT occupied)::int AS d_free FROM iv WHERE t1 > t0
+        UNION ALL
+        SELECT lot_id, t1, -occupied::int, -(NOT occupied)::int FROM iv WHERE t1 > t0
+    ) c GROUP BY lot_id, x
+),
+seg AS (  -- constant counts on [x, x_next)
+    SELECT lot_id, x, lead(x) OVER w AS x_next,
+           sum(d_occ) OVER (w ROWS UNBOUNDED PRECEDING) AS n_occ,
+           sum(d_free) OVER (w ROWS UNBOUNDED PRECEDING) AS n_free
+    FROM pts WINDOW w AS (PARTITION BY lot_id ORDER BY x)
+),
+part AS (  -- segments with a known space, cut into the buckets they cover, within [lo, hi)
+    SELECT seg.lot_id, b.bucket, least(b.bucket_end, span.hi) AS b_end,
+           greatest(seg.x, b.bucket, span.lo) AS a, least(seg.x_next, b.bucket_end, span.hi) AS z,
+           seg.n_occ, seg.n_free
+    FROM seg, span,
+         LATERAL rollup_buckets(greatest(seg.x, span.lo), least(seg.x_next, span.hi), p_width, p_tz) b
+    WHERE seg.x_next IS NOT NULL AND seg.n_occ + seg.n_free > 0 AND seg.x < span.hi AND seg.x_next > span.lo
+),
+agg AS (
+    SELECT lot_id, bucket, b_end,
+           sum(n_occ * extract(epoch FROM z - a))::double precision AS occupied_s,
+           sum(n_free * extract(epoch FROM z - a))::double precision AS free_s,
+           coalesce(max(n_occ) FILTER (WHERE z = b_end), 0)::int AS occupied_end,
+           coalesce(max(n_free) FILTER (WHERE z = b_end), 0)::int AS free_end,
+           CASE WHEN sum(z - a) < b_end - greatest(bucket, (SELECT lo FROM span)) THEN 0 ELSE min(n_free) END::int
+               AS free_min
+    FROM part WHERE z > a GROUP BY lot_id, bucket, b_end
+),
+counted AS (
+    SELECT ev.lot_id, rollup_floor(ev.time, p_width, p_tz) AS bucket, count(*)::int AS events
+    FROM ev, span WHERE ev.time >= span.lo GROUP BY 1, 2
+)
+SELECT agg.lot_id, agg.bucket, agg.occupied_s, agg.free_s, agg.occupied_end, agg.free_end, agg.free_min,
+       coalesce(c.events, 0)
+FROM agg LEFT JOIN counted c ON c.lot_id = agg.lot_id AND c.bucket = agg.bucket
+ORDER BY 1, 2
+$$;
+
+-- Passengers on board per line: each vehicle's people count (``pax_count``) holds like a parking state.
+-- Columns: on_board_s (passenger-seconds), on_board_end, vehicles_end (vehicles reporting at the end),
+-- pax_in / pax_out (boardings and alightings counted in the bucket), readings.
+CREATE OR REPLACE FUNCTION line_load(p_lines text[], p_start timestamptz, p_end timestamptz, p_width interval,
+                                     p_tz text, p_factor double precision, p_now timestamptz DEFAULT 'infinity')
+RETURNS TABLE (line_id text, bucket timestamptz, on_board_s double precision, on_board_end integer,
+               vehicles_end integer, pax_in bigint, pax_out bigint, readings integer)
+LANGUAGE sql STABLE AS $$
+WITH span AS (
+    SELECT p_start AS lo, least(p_end, p_now) AS hi,
+           make_interval(secs => p_factor * coalesce((SELECT max(report_interval_s) FROM devices), 3600)) AS hold
+),
+ev AS (
+    SELECT pc.line_id, coalesce(pc.site_id, pc.dev_eui) AS vehicle, pc.time, pc.pax_count, pc.pax_in, pc.pax_out,
+           pc.time + make_interval(secs => p_factor * coalesce(d.report_interval_s, 3600)) AS stale_at
+    FROM passenger_counts pc LEFT JOIN devices d ON d.dev_eui = pc.dev_eui, span
+    WHERE pc.line_id = ANY(p_lines) AND pc.time >= span.lo - span.hold AND pc.time < span.hi
+),
+iv AS (
+    SELECT line_id, time AS t0, pax_count,
+           least(stale_at, lead(time) OVER (PARTITION BY line_id, vehicle ORDER BY time)) AS t1
+    FROM ev WHERE pax_count IS NOT NULL
+),
+pts AS (
+    SELECT line_id, x, sum(d_pax) AS d_pax, sum(d_veh) AS d_veh FROM (
+        SELECT line_id, t0 AS x, pax_count AS d_pax, 1 AS d_veh FROM iv WHERE t1 > t0
+        UNION ALL
+        SELECT line_id, t1, -pax_count, -1 FROM iv WHERE t1 > t0
+    ) c GROUP BY line_id, x
+),
+seg AS (
+    SELECT line_id, x, lead(x) OVER w AS x_next,
+           sum(d_pax) OVER (w ROWS UNBOUNDED PRECEDING) AS n_pax,
+           sum(d_veh) OVER (w ROWS UNBOUNDED PRECEDING) AS n_veh
+    FROM pts WINDOW w AS (PARTITION BY line_id ORDER BY x)
+),
+part AS (
+    SELECT seg.line_id, b.bucket, least(b.bucket_end, span.hi) AS b_end,
+           greatest(seg.x, b.bucket, span.lo) AS a, least(seg.x_next, b.bucket_end, span.hi) AS z,
+           seg.n_pax, seg.n_veh
+    FROM seg, span,
+         LATERAL rollup_buckets(greatest(seg.x, span.lo), least(seg.x_next, span.hi), p_width, p_tz) b
+    WHERE seg.x_next IS NOT NULL AND seg.n_veh > 0 AND seg.x < span.hi AND seg.x_next > span.lo
+),
+load AS (
+    SELECT line_id, bucket,
+           sum(n_pax * extract(epoch FROM z - a))::double precision AS on_board_s,
+           coalesce(max(n_pax) FILTER (WHERE z = b_end), 0)::int AS on_board_end,
+           coalesce(max(n_veh) FILTER (WHERE z = b_end), 0)::int AS vehicles_end
+    FROM part WHERE z > a GROUP BY line_id, bucket
+),
+counted AS (
+    SELECT ev.line_id, rollup_floor(ev.time, p_width, p_tz) AS bucket, sum(ev.pax_in) AS pax_in,
+           sum(ev.pax_out) AS pax_out, count(*)::int AS readings
+    FROM ev, span WHERE ev.time >= span.lo GROUP BY 1, 2
+)
+SELECT coalesce(l.line_id, c.line_id), coalesce(l.bucket, c.bucket), coalesce(l.on_board_s, 0),
+       coalesce(l.on_board_end, 0), coalesce(l.vehicles_end, 0), coalesce(c.pax_in, 0), coalesce(c.pax_out, 0),
+       coalesce(c.readings, 0)
+FROM load l FULL JOIN counted c ON c.line_id = l.line_id AND c.bucket = l.bucket
+ORDER BY 1, 2
+$$;
+
+CREATE TABLE IF NOT EXISTS parking_lot_hourly (
+    bucket       timestamptz NOT NULL,       -- hour start, reporting time zone
+    lot_id       text NOT NULL,
+    occupied_s   double precision NOT NULL,  -- space-seconds occupied
+    free_s       double precision NOT NULL,
+    occupied_end integer NOT NULL,           -- spaces at the end of the hour
+    free_end     integer NOT NULL,
+    free_min     integer NOT NULL,
+    events       integer NOT NULL,
+    PRIMARY KEY (lot_id, bucket)
+);
+
+CREATE TABLE IF NOT EXISTS line_load_hourly (
+    bucket       timestamptz NOT NULL,
+    line_id      text NOT NULL,
+    on_board_s   double precision NOT NULL,  -- passenger-seconds on board
+    on_board_end integer NOT NULL,
+    vehicles_end integer NOT NULL,
+    pax_in       bigint NOT NULL,
+    pax_out      bigint NOT NULL,
+    readings     integer NOT NULL,
+    PRIMARY KEY (line_id, bucket)
+);
+
+-- Recompute the hours a batch can change: per lot, [its first reading, its last reading + hold). Readings
+-- before the first cannot change (a reading only shortens its predecessor from its own time on).
+CREATE OR REPLACE FUNCTION parking_rollup_refresh(p_lots text[], p_first timestamptz[], p_last timestamptz[])
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    r record;
+    n integer := 0;
+    hold interval := make_interval(secs => @SILENT_FACTOR@ * coalesce((SELECT max(report_interval_s) FROM devices), 3600));
+    lo timestamptz;
+    hi timestamptz;
+BEGIN
+    FOR r IN SELECT * FROM unnest(p_lots, p_first, p_last) AS u(lot_id, first, last) ORDER BY 1 LOOP
+        -- one refresh of a lot at a time: concurrent writers queue here (in key order, no deadlock)
+        PERFORM pg_advisory_xact_lock(hashtext('parking_lot'), hashtext(r.lot_id));
+        lo := rollup_floor(r.first, interval '1 hour', @TZ@);
+        hi := rollup_bucket_end(rollup_floor(r.last + hold, interval '1 hour', @TZ@), interval '1 hour', @TZ@);
+        DELETE FROM parking_lot_hourly h WHERE h.lot_id = r.lot_id AND h.bucket >= lo AND h.bucket < hi;
+        INSERT INTO parking_lot_hourly (bucket, lot_id, occupied_s, free_s, occupied_end, free_end, free_min, events)
+        SELECT o.bucket, o.lot_id, o.occupied_s, o.free_s, o.occupied_end, o.free_end, o.free_min, o.events
+        FROM parking_occupancy(ARRAY[r.lot_id], lo, hi, interval '1 hour', @TZ@, @SILENT_FACTOR@) o;
+        PERFORM rollup_refresh_daily('parking_lot', r.lot_id, lo, hi);
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END $$;
+
+CREATE OR REPLACE FUNCTION line_load_refresh(p_lines text[], p_first timestamptz[], p_last timestamptz[])
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    r record;
+    n integer := 0;
+    hold interval := make_interval(secs => @SILENT_FACTOR@ * coalesce((SELECT max(report_interval_s) FROM devices), 3600));
+    lo timestamptz;
+    hi timestamptz;
+BEGIN
+    FOR r IN SELECT * FROM unnest(p_lines, p_first, p_last) AS u(line_id, first, last) ORDER BY 1 LOOP
+        -- one refresh of a line at a time: concurrent writers queue here (in key order, no deadlock)
+        PERFORM pg_advisory_xact_lock(hashtext('line_load'), hashtext(r.line_id));
+        lo := rollup_floor(r.first, interval '1 hour', @TZ@);
+        hi := rollup_bucket_end(rollup_floor(r.last + hold, interval '1 hour', @TZ@), interval '1 hour', @TZ@);
+        DELETE FROM line_load_hourly h WHERE h.line_id = r.line_id AND h.bucket >= lo AND h.bucket < hi;
+        INSERT INTO line_load_hourly (bucket, line_id, on_board_s, on_board_end, vehicles_end, pax_in, pax_out,
+                                      readings)
+        SELECT o.bucket, o.line_id, o.on_board_s, o.on_board_end, o.vehicles_end, o.pax_in, o.pax_out, o.readings
+        FROM line_load(ARRAY[r.line_id], lo, hi, interval '1 hour', @TZ@, @SILENT_FACTOR@) o;
+        PERFORM rollup_refresh_daily('line_load', r.line_id, lo, hi);
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END $$;
+
+-- Build every rollup from the readings stored (the migration calls it once the daily rollups exist).
+CREATE OR REPLACE FUNCTION rollups_build() RETURNS void LANGUAGE sql AS $$
+    SELECT parking_rollup_refresh(array_agg(lot_id), array_agg(first), array_agg(last))
+    FROM (SELECT lot_id, min(time) AS first, max(time) AS last FROM parking_events
+          WHERE lot_id IS NOT NULL GROUP BY lot_id) s;
+    SELECT line_load_refresh(array_agg(line_id), array_agg(first), array_agg(last))
+    FROM (SELECT line_id, min(time) AS first, max(time) AS last FROM passenger_counts
+          WHERE line_id IS NOT NULL GROUP BY line_id) s;
+$$;
+
+-- The time zone the rollups are bucketed in (the reporting time zone when migrated).
+CREATE OR REPLACE FUNCTION rollup_timezone() RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT @TZ@::text $$;
