@@ -1,6 +1,7 @@
 """``stadtpuls ingest``: the long-running MQTT ingest service.
 
 Wires the parts together: the MQTT source (network thread) feeds the inbox, one worker thread writes batches,
+a rollup job refreshes the history rollups every ``STADTPULS_ROLLUP_INTERVAL`` seconds (:mod:`ingest.rollups`),
 the spool lives in ``STADTPULS_SPOOL_DIR/<client id>``, metrics and ``/health`` are served on
 ``STADTPULS_METRICS_PORT``. SIGTERM or Ctrl-C shuts down gracefully: stop reading from the broker, write (or
 spool) what was received, acknowledge it, disconnect (the persistent session stays on the broker).
@@ -23,6 +24,7 @@ from stadtpuls.settings import Settings, load
 from .inbox import Inbox
 from .metrics import Metrics
 from .mqtt import MqttConfig, MqttSource
+from .rollups import RollupJob
 from .spool import Spool, SpoolError
 from .worker import Worker, WorkerConfig
 from .writer import Writer
@@ -65,6 +67,7 @@ class IngestService:
         safe_id = re.sub(r"[^A-Za-z0-9_.-]", "_", s.mqtt_client_id) or "ingest"
         self.spool = Spool(spool_dir or Path(s.spool_dir) / safe_id, s.spool_max_bytes)
         self.writer = Writer(database_url)
+        self.rollups = RollupJob(database_url, s.rollup_interval) if s.rollup_interval > 0 else None
         self.worker = Worker(
             WorkerConfig(
                 batch_size=s.batch_size,
@@ -112,6 +115,8 @@ class IngestService:
         self.worker.refresh_registry(force=True)
         self._thread = threading.Thread(target=self._run_worker, name="ingest-worker", daemon=True)
         self._thread.start()
+        if self.rollups is not None:
+            self.rollups.start()
         self.source.start()
         self.metrics.mqtt_connected.set(1 if self.source.connected.is_set() else 0)
         log.info(
@@ -140,6 +145,8 @@ class IngestService:
         if self._thread is not None:
             self._thread.join(timeout)
         self.source.close()
+        if self.rollups is not None:
+            self.rollups.stop(timeout)
         self.writer.close()
         self.spool.close()
         self.metrics.close()

@@ -5,9 +5,9 @@ named and shaped after the tables described in :mod:`stadtpuls.schema`. A batch 
 
 1. binary COPY of the raw uplinks into ``stage_uplinks``, ``INSERT INTO uplinks SELECT ... ON CONFLICT DO
    NOTHING`` (the row count tells stored from redelivered duplicates);
-2. the same for every domain table with rows; a table with rollups (parking, passengers) then has them
-   refreshed for the hours its stored rows can change, per lot or line (SQL functions of migration 0008: each
-   reading holds until the next, so [first reading, last reading + hold) of the batch, late ones included);
+2. the same for every domain table with rows; a table with rollups (parking, passengers) then queues the span
+   of its staged rows per lot or line in ``rollup_dirty``, for the rollup job (:mod:`ingest.rollups`; late and
+   backfilled readings queue their span like any other);
 3. dead letters by COPY into staging, one row per distinct message (repeats counted);
 4. ``NOTIFY stadtpuls, '{"parking": n, ...}'`` when domain rows were stored (channel and payload:
    :mod:`stadtpuls.schema`);
@@ -157,19 +157,14 @@ def _insert_stmt(table: Table) -> sql.Composed:
     )
 
 
-def _refresh_stmt(table: ReadingTable) -> sql.Composed:
-    """Refresh the rollups of ``table`` over the span of the staged rows, per parent (lot, line)."""
-    assert table.rollup_refresh and table.parent
+def _queue_rollup_stmt(table: ReadingTable) -> sql.Composed:
+    """Queue the span of the staged rows of ``table`` per parent (lot, line) for the rollup job."""
+    assert table.parent
+    parent = sql.Identifier(table.parent)
     return sql.SQL(
-        "SELECT {}(array_agg(p), array_agg(first), array_agg(last)) FROM"
-        " (SELECT {} AS p, min(time) AS first, max(time) AS last FROM {} WHERE {} IS NOT NULL GROUP BY 1) s"
-        " HAVING count(*) > 0"
-    ).format(
-        sql.Identifier(table.rollup_refresh),
-        sql.Identifier(table.parent),
-        sql.Identifier(table.staging),
-        sql.Identifier(table.parent),
-    )
+        "INSERT INTO rollup_dirty (kind, key, first, last) SELECT %s, {}, min(time), max(time) FROM {}"
+        " WHERE {} IS NOT NULL GROUP BY 2"
+    ).format(parent, sql.Identifier(table.staging), parent)
 
 
 class Writer:
@@ -231,8 +226,8 @@ class Writer:
             cur.execute(_insert_stmt(t.table))
             stored = max(cur.rowcount, 0)
             result.domain[t.table.name] = result.domain.get(t.table.name, 0) + stored
-            if stored and t.table.rollup_refresh:
-                cur.execute(_refresh_stmt(t.table))
+            if stored and t.table.rollup:
+                cur.execute(_queue_rollup_stmt(t.table), (t.table.rollup,))
         if batch.n_dead:
             self._copy(cur, DEAD_LETTERS, batch.dead_letters, batch.n_dead)
             cur.execute(_DEAD_LETTERS)

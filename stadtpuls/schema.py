@@ -44,8 +44,9 @@ __all__ = [
 #: a reading holds until this many report intervals of its device have passed without another (its heartbeat
 #: missed), then its space or vehicle is unknown: the parking summaries and the rollups (migration 0008) use it
 SILENT_FACTOR = 2.5
-#: the rollups the writer keeps current (migration 0008); the daily ones are continuous aggregates on TimescaleDB
-ROLLUP_TABLES = ("parking_lot_hourly", "parking_lot_daily", "line_load_hourly", "line_load_daily")
+#: the rollups the ingest keeps current and their queue (migration 0008); the daily ones are continuous
+#: aggregates on TimescaleDB
+ROLLUP_TABLES = ("parking_lot_hourly", "parking_lot_daily", "line_load_hourly", "line_load_daily", "rollup_dirty")
 
 #: the channel of the writer's NOTIFY after a commit that stored readings
 NOTIFY_CHANNEL = "stadtpuls"
@@ -86,8 +87,8 @@ class ReadingTable(Table):
     quantities: tuple[str, ...] = ()
     needed: tuple[str, ...] = ()
     notify_key: str = ""
-    #: the SQL function that refreshes this table's rollups per ``parent`` (migration 0008), or None
-    rollup_refresh: str | None = None
+    #: the kind of rollup this table feeds per ``parent`` (``rollup_dirty.kind``, migration 0008), or None
+    rollup: str | None = None
 
 
 def _reading_table(
@@ -99,7 +100,7 @@ def _reading_table(
     parent: str | None = None,
     stop: bool = False,
     needed: tuple[str, ...] | None = None,
-    rollup_refresh: str | None = None,
+    rollup: str | None = None,
 ) -> ReadingTable:
     columns: tuple[tuple[str, str], ...] = (("time", "timestamptz"), ("dev_eui", "text"), ("site_id", "text"))
     columns += ((parent, "text"),) if parent else ()
@@ -113,7 +114,7 @@ def _reading_table(
         quantities=names,
         needed=names if needed is None else needed,
         notify_key=notify_key,
-        rollup_refresh=rollup_refresh,
+        rollup=rollup,
     )
 
 
@@ -157,7 +158,7 @@ PARKING_EVENTS = _reading_table(
     (("occupied", "bool"), ("battery_v", "float4")),
     parent="lot_id",
     needed=("occupied",),
-    rollup_refresh="parking_rollup_refresh",
+    rollup="parking_lot",
 )
 PASSENGER_COUNTS = _reading_table(
     "passenger_counts",
@@ -166,7 +167,7 @@ PASSENGER_COUNTS = _reading_table(
     (("pax_in", "int4"), ("pax_out", "int4"), ("pax_count", "int4")),
     parent="line_id",
     stop=True,
-    rollup_refresh="line_load_refresh",
+    rollup="line_load",
 )
 ENVIRONMENT_READINGS = _reading_table(
     "environment_readings",

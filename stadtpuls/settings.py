@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(65536, ge=256, description="larger MQTT messages are dead-lettered")
     store_simulated: bool = Field(False, description="store TTS console-simulated uplinks as readings")
     registry_refresh: float = Field(10.0, gt=0, description="seconds between device registry refreshes")
+    rollup_interval: float = Field(
+        30.0, ge=0, le=3600, description="seconds between refreshes of the history rollups by the ingest (0 = off)"
+    )
     metrics_port: int = Field(9108, ge=0, le=65535, description="ingest Prometheus metrics port (0 = off)")
 
     # API

@@ -6,8 +6,9 @@ A space's state is its sensor's last event at or before the instant; a sensor si
 A lot's history is time-weighted (space-seconds occupied and free per bucket, the counts at the bucket's end and
 the fewest free spaces inside it). Buckets that have ended come from the rollups of migration 0008 (hour buckets
 from ``parking_lot_hourly``, day buckets from ``parking_lot_daily``), the bucket still open and 15-minute buckets
-from the readings (``parking_occupancy``, the same computation the rollups store). When the reporting time zone
-is not the one the rollups were built in, every bucket comes from the readings.
+from the readings (``parking_occupancy``, the same computation the rollups store), and so do the buckets from
+the first span the ingest queued for the lot and has not rolled up yet (``rollup_dirty``). When the reporting time
+zone is not the one the rollups were built in, every bucket comes from the readings.
 """
 
 from __future__ import annotations
@@ -235,8 +236,11 @@ async def history(
     """The buckets covering ``[start, end)`` up to ``now`` (see the module docstring), in time order."""
     width = WIDTHS[bucket]
     cur = await conn.execute(
-        "SELECT rollup_floor(%(start)s, %(w)s, %(tz)s), rollup_floor(%(open)s, %(w)s, %(tz)s), rollup_timezone()",
-        {"start": start, "open": min(end, now), "w": width, "tz": tz},
+        """SELECT rollup_floor(%(start)s, %(w)s, %(tz)s),
+                  rollup_floor(least(%(open)s, (SELECT min(first) FROM rollup_dirty
+                                                WHERE kind = 'parking_lot' AND key = %(lot)s)), %(w)s, %(tz)s),
+                  rollup_timezone()""",
+        {"start": start, "open": min(end, now), "w": width, "tz": tz, "lot": lot_id},
     )
     row = await cur.fetchone()
     assert row is not None

@@ -1,5 +1,8 @@
 -- History rollups (both modes; the mode's own file follows): time-weighted occupancy of parking lots and
--- passengers on board of lines, per hour of the reporting time zone, kept current by the writer.
+-- passengers on board of lines, per hour of the reporting time zone, kept current by the ingest: the writer
+-- queues the span of every batch per lot and line in ``rollup_dirty`` (one cheap insert in its transaction), and
+-- the ingest's rollup job (``rollups_refresh_pending()``, every STADTPULS_ROLLUP_INTERVAL seconds) takes the queue,
+-- merges the spans per lot and line and refreshes them. Readers treat queued spans as not rolled up yet.
 --
 -- A reading holds from its time until the next reading of the same space (vehicle), or until it goes stale,
 -- @SILENT_FACTOR@ times its device's report interval later; after that the space (vehicle) is unknown. Every
@@ -172,6 +175,16 @@ FROM load l FULL JOIN counted c ON c.line_id = l.line_id AND c.bucket = l.bucket
 ORDER BY 1, 2
 $$;
 
+-- Spans of stored readings whose rollups are not refreshed yet (kind: parking_lot | line_load).
+CREATE TABLE IF NOT EXISTS rollup_dirty (
+    kind      text NOT NULL,
+    key       text NOT NULL,
+    first     timestamptz NOT NULL,
+    last      timestamptz NOT NULL,
+    queued_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS rollup_dirty_key_idx ON rollup_dirty (kind, key, first);
+
 CREATE TABLE IF NOT EXISTS parking_lot_hourly (
     bucket       timestamptz NOT NULL,       -- hour start, reporting time zone
     lot_id       text NOT NULL,
@@ -259,3 +272,19 @@ $$;
 
 -- The time zone the rollups are bucketed in (the reporting time zone when migrated).
 CREATE OR REPLACE FUNCTION rollup_timezone() RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT @TZ@::text $$;
+
+-- Take the queued spans, merged per lot and line, and refresh them; returns the lots and lines refreshed.
+CREATE OR REPLACE FUNCTION rollups_refresh_pending() RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    lots text[]; lot_first timestamptz[]; lot_last timestamptz[];
+    lines text[]; line_first timestamptz[]; line_last timestamptz[];
+BEGIN
+    WITH taken AS (DELETE FROM rollup_dirty RETURNING kind, key, first, last),
+    spans AS (SELECT kind, key, min(first) AS first, max(last) AS last FROM taken GROUP BY kind, key)
+    SELECT array_agg(key) FILTER (WHERE kind = 'parking_lot'), array_agg(first) FILTER (WHERE kind = 'parking_lot'),
+           array_agg(last) FILTER (WHERE kind = 'parking_lot'), array_agg(key) FILTER (WHERE kind = 'line_load'),
+           array_agg(first) FILTER (WHERE kind = 'line_load'), array_agg(last) FILTER (WHERE kind = 'line_load')
+    INTO lots, lot_first, lot_last, lines, line_first, line_last FROM spans;
+    RETURN coalesce(parking_rollup_refresh(lots, lot_first, lot_last), 0)
+         + coalesce(line_load_refresh(lines, line_first, line_last), 0);
+END $$;

@@ -22,6 +22,7 @@ from stadtpuls.api.occupancy import bucket_edges
 from stadtpuls.fleet import apply, parse_text
 from stadtpuls.ingest.pipeline import Pipeline
 from stadtpuls.ingest.registry import load_registry
+from stadtpuls.ingest.rollups import refresh_pending
 from stadtpuls.ingest.writer import Writer
 from stadtpuls.migrate import migrate
 from stadtpuls.schema import SILENT_FACTOR
@@ -257,6 +258,10 @@ def test_writer_keeps_rollups_equal_to_the_raw_computation_with_late_and_backfil
     finally:
         writer.close()
     with psycopg.connect(clean_db) as conn:
+        queued = conn.execute("SELECT DISTINCT kind, key FROM rollup_dirty ORDER BY 2").fetchall()
+        assert queued == [("parking_lot", lot) for lot in sorted(SPACES)]
+        assert refresh_pending(conn) == len(SPACES)
+        assert conn.execute("SELECT count(*) FROM rollup_dirty").fetchone() == (0,)
         for lot in SPACES:
             _check_parking(_rollup_rows(conn, lot), _hourly_expected(readings, lot, tz), lot)
             daily = conn.execute(
