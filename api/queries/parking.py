@@ -4,18 +4,13 @@ A space's state is its sensor's last event at or before the instant; a sensor si
 ``SILENT_FACTOR`` times its report interval (its heartbeat) makes the space unknown, not free.
 
 A lot's history is time-weighted (space-seconds occupied and free per bucket, the counts at the bucket's end and
-the fewest free spaces inside it). Buckets that have ended come from the rollups of migration 0008 (hour buckets
-from ``parking_lot_hourly``, day buckets from ``parking_lot_daily``), the bucket still open and 15-minute buckets
-from the readings (``parking_occupancy``, the same computation the rollups store), and so do the buckets from
-the first span the ingest queued for the lot and has not rolled up yet (``rollup_dirty``). When the reporting time
-zone is not the one the rollups were built in, every bucket comes from the readings.
+the fewest free spaces inside it): :mod:`api.queries.rollups` with :data:`~api.queries.rollups.PARKING_LOT`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, Literal
+from datetime import datetime
+from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
@@ -24,8 +19,6 @@ from stadtpuls.schema import SILENT_FACTOR
 
 __all__ = [
     "SILENT_FACTOR",
-    "HistoryBucket",
-    "history",
     "hourly_states",
     "lot_exists",
     "lot_sensors",
@@ -182,77 +175,3 @@ async def hourly_states(
         {"lot": lot_id, "start": start, "end": end, "back": lookback_days},
     )
     return [(r[0], r[1], bool(r[2])) for r in await cur.fetchall()]
-
-
-WIDTHS = {"15min": timedelta(minutes=15), "hour": timedelta(hours=1), "day": timedelta(days=1)}
-
-
-@dataclass(frozen=True)
-class HistoryBucket:
-    """One bucket of a lot's history; ``end`` is the bucket's end, or now for the open bucket."""
-
-    start: datetime
-    end: datetime
-    occupied_s: float
-    free_s: float
-    occupied_end: int
-    free_end: int
-    free_min: int
-
-
-_RAW = """
-SELECT b.bucket, least(b.bucket_end, %(now)s) AS b_end, coalesce(o.occupied_s, 0), coalesce(o.free_s, 0),
-       coalesce(o.occupied_end, 0), coalesce(o.free_end, 0), coalesce(o.free_min, 0)
-FROM rollup_buckets(%(start)s, least(%(end)s, %(now)s), %(width)s, %(tz)s) b
-LEFT JOIN parking_occupancy(ARRAY[%(lot)s::text], %(start)s, %(end)s, %(width)s, %(tz)s, %(factor)s, %(now)s) o
-  ON o.bucket = b.bucket
-ORDER BY 1
-"""
-# Closed buckets from a rollup: no row means no space known in that bucket; a day whose last hour has no row ends
-# unknown, and one with an hour without a row had a moment without free spaces known.
-_ROLLUP = """
-SELECT b.bucket, b.bucket_end, coalesce(r.occupied_s, 0), coalesce(r.free_s, 0),
-       CASE WHEN r.last_hour + interval '1 hour' >= b.bucket_end THEN r.occupied_end ELSE 0 END,
-       CASE WHEN r.last_hour + interval '1 hour' >= b.bucket_end THEN r.free_end ELSE 0 END,
-       CASE WHEN r.hours * 3600 >= extract(epoch FROM b.bucket_end - b.bucket) THEN r.free_min ELSE 0 END
-FROM rollup_buckets(%(start)s, %(end)s, %(width)s, %(tz)s) b
-LEFT JOIN {table} r ON r.lot_id = %(lot)s AND r.bucket = b.bucket
-ORDER BY 1
-"""
-_HOURLY = _ROLLUP.format(table="(SELECT *, bucket AS last_hour, 1 AS hours FROM parking_lot_hourly)")
-_DAILY = _ROLLUP.format(table="parking_lot_daily")
-
-
-async def history(
-    conn: AsyncConnection,
-    *,
-    lot_id: str,
-    start: datetime,
-    end: datetime,
-    bucket: Literal["15min", "hour", "day"],
-    tz: str,
-    now: datetime,
-) -> list[HistoryBucket]:
-    """The buckets covering ``[start, end)`` up to ``now`` (see the module docstring), in time order."""
-    width = WIDTHS[bucket]
-    cur = await conn.execute(
-        """SELECT rollup_floor(%(start)s, %(w)s, %(tz)s),
-                  rollup_floor(least(%(open)s, (SELECT min(first) FROM rollup_dirty
-                                                WHERE kind = 'parking_lot' AND key = %(lot)s)), %(w)s, %(tz)s),
-                  rollup_timezone()""",
-        {"start": start, "open": min(end, now), "w": width, "tz": tz, "lot": lot_id},
-    )
-    row = await cur.fetchone()
-    assert row is not None
-    start, open_from, rollup_tz = row
-    args: dict[str, Any] = {"lot": lot_id, "end": end, "width": width, "tz": tz, "factor": SILENT_FACTOR, "now": now}
-    rows: list[tuple[Any, ...]] = []
-    if bucket != "15min" and rollup_tz == tz and open_from > start:
-        closed = await conn.execute(_HOURLY if bucket == "hour" else _DAILY, {**args, "start": start, "end": open_from})
-        rows = list(await closed.fetchall())
-        start = open_from
-    if start < min(end, now):
-        args["start"] = start
-        raw = await conn.execute(_RAW, args)
-        rows += await raw.fetchall()
-    return [HistoryBucket(r[0], r[1], float(r[2]), float(r[3]), int(r[4]), int(r[5]), int(r[6])) for r in rows]

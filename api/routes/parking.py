@@ -15,6 +15,7 @@ from ..models.parking import GeoJSONFeatureCollection, LotHistoryPublic, LotPubl
 from ..occupancy import BUCKETS
 from ..problems import Problem, responses
 from ..queries import parking as q
+from ..queries import rollups
 from ..sse import event_stream
 from ..timerange import check_instant, resolve_range
 
@@ -85,17 +86,17 @@ async def get_lot(
     return _json(orjson.dumps(found[0]))
 
 
-def _bucket_row(b: q.HistoryBucket, capacity: int, zone: ZoneInfo) -> dict[str, Any]:
-    seconds = (b.end - b.start).total_seconds()
+def _bucket_row(b: dict[str, Any], capacity: int, zone: ZoneInfo) -> dict[str, Any]:
+    seconds = (b["end"] - b["start"]).total_seconds()
     return {
-        "start": b.start.astimezone(zone),
-        "end": b.end.astimezone(zone),
-        "occupied": b.occupied_end,
-        "free": b.free_end,
-        "unknown": max(capacity - b.occupied_end - b.free_end, 0),
-        "occupied_avg": round(b.occupied_s / seconds, 2),
-        "free_avg": round(b.free_s / seconds, 2),
-        "free_min": b.free_min,
+        "start": b["start"].astimezone(zone),
+        "end": b["end"].astimezone(zone),
+        "occupied": b["occupied_end"],
+        "free": b["free_end"],
+        "unknown": max(capacity - b["occupied_end"] - b["free_end"], 0),
+        "occupied_avg": round(b["occupied_s"] / seconds, 2),
+        "free_avg": round(b["free_s"] / seconds, 2),
+        "free_min": b["free_min"],
     }
 
 
@@ -133,9 +134,11 @@ async def lot_history(
         raise Problem(404, f"no parking lot {lot_id!r}")
     summary = await q.lots(conn, at=min(end_, now), lot_id=lot_id)
     capacity = summary[0]["capacity"] if summary else 0
-    buckets = await q.history(conn, lot_id=lot_id, start=start_, end=end_, bucket=bucket, tz=s.timezone, now=now)
+    buckets = await rollups.history(
+        conn, rollups.PARKING_LOT, key=lot_id, start=start_, end=end_, bucket=bucket, tz=s.timezone, now=now
+    )
     zone = ZoneInfo(s.timezone)
-    rows = [_bucket_row(b, capacity, zone) for b in buckets if b.end > b.start]
+    rows = [_bucket_row(b, capacity, zone) for b in buckets]
     return LotHistoryPublic.model_validate(
         {
             "lot_id": lot_id,
