@@ -100,7 +100,7 @@ def main() -> int:
     with fresh_database(args.keep) as url:
         migrate(url, tz=TZ)
         t0 = time.perf_counter()
-        counts = seed_city(url, days=args.days, size=args.city)
+        counts = seed_city(url, days=args.days, size=args.city, rollups=False)
         print(f"seeded {args.days} days of a {args.city} town in {time.perf_counter() - t0:.0f} s: {counts}")
         with psycopg.connect(url, autocommit=True) as conn:
             mode = detect_mode(conn)

@@ -5,7 +5,8 @@ The writer queues, in each batch's transaction, the span of the readings it stor
 every ``interval`` seconds: it takes the queue, merges the spans per lot and line, and recomputes the hours (and,
 on plain PostgreSQL, the days) they can change, in one transaction. Queuing instead of refreshing in the batch
 keeps the write path as fast as before and merges a busy lot's many batches into one refresh. A failed refresh
-rolls back and leaves the queue for the next round; readers serve queued spans from the readings meanwhile.
+rolls back and leaves the queue for the next round; readers serve queued spans from the readings meanwhile. On
+shutdown the job runs a last round, after the worker has committed what it received.
 """
 
 from __future__ import annotations
@@ -50,7 +51,9 @@ class RollupJob:
 
     def _run(self) -> None:
         conn: psycopg.Connection | None = None
-        while not self._stop.wait(self.interval):
+        stopping = False
+        while not stopping:  # a last round after stop(): shutdown leaves the rollups current
+            stopping = self._stop.wait(self.interval)
             try:
                 if conn is None or conn.closed or conn.broken:
                     conn = psycopg.connect(self.url, connect_timeout=5)
