@@ -51,11 +51,12 @@ LINE_LOAD = Rollup(
 
 def _raw_query(r: Rollup) -> sql.Composed:
     cols = sql.SQL(", ").join(sql.SQL("coalesce(o.{0}, 0) AS {0}").format(sql.Identifier(c)) for c in r.columns)
-    return sql.SQL(
-        "SELECT b.bucket AS start, least(b.bucket_end, %(now)s) AS end, {cols}"
+    return sql.SQL(  # computed once, then joined to the buckets
+        "WITH o AS MATERIALIZED ("
+        " SELECT * FROM {fn}(ARRAY[%(key)s::text], %(start)s, %(end)s, %(width)s, %(tz)s, %(factor)s, %(now)s))"
+        " SELECT b.bucket AS start, least(b.bucket_end, %(now)s) AS end, {cols}"
         " FROM rollup_buckets(%(start)s, least(%(end)s, %(now)s), %(width)s, %(tz)s) b"
-        " LEFT JOIN {fn}(ARRAY[%(key)s::text], %(start)s, %(end)s, %(width)s, %(tz)s, %(factor)s, %(now)s) o"
-        " ON o.bucket = b.bucket ORDER BY 1"
+        " LEFT JOIN o ON o.bucket = b.bucket ORDER BY 1"
     ).format(cols=cols, fn=sql.Identifier(r.function))
 
 
@@ -82,6 +83,20 @@ def _rollup_query(r: Rollup, bucket: str) -> sql.Composed:
     ).format(cols=sql.SQL(", ").join(parts), table=table, key=sql.Identifier(r.key))
 
 
+async def _fetch(conn: AsyncConnection, query: sql.Composed, args: dict[str, Any]) -> list[dict[str, Any]]:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(query, args)
+    return list(await cur.fetchall())
+
+
+def _merge_into(row: dict[str, Any], earlier: list[dict[str, Any]], rollup: Rollup) -> None:
+    """Add the ``earlier`` pieces of ``row``'s bucket (its hours before ``row`` starts) to ``row``."""
+    for c in rollup.sums:
+        row[c] += sum(e[c] for e in earlier)
+    for c in rollup.minima:
+        row[c] = min([row[c], *(e[c] for e in earlier)])
+
+
 async def history(
     conn: AsyncConnection,
     rollup: Rollup,
@@ -94,26 +109,34 @@ async def history(
     now: datetime,
 ) -> list[dict[str, Any]]:
     """The buckets covering ``[start, end)`` up to ``now``, in time order: ``start``, ``end`` (now for the open
-    bucket) and the rollup's columns."""
-    width = WIDTHS[bucket]
+    bucket) and the rollup's columns. The day still open is its rolled-up hours plus the open hour's readings."""
+    width, hour = WIDTHS[bucket], WIDTHS["hour"]
     cur = await conn.execute(
-        """SELECT rollup_floor(%(start)s, %(w)s, %(tz)s),
-                  rollup_floor(least(%(open)s, (SELECT min(first) FROM rollup_dirty
-                                                WHERE kind = %(kind)s AND key = %(key)s)), %(w)s, %(tz)s),
-                  rollup_timezone()""",
-        {"start": start, "open": min(end, now), "w": width, "tz": tz, "kind": rollup.kind, "key": key},
+        """SELECT rollup_floor(%(start)s, %(w)s, %(tz)s), raw_from, rollup_floor(raw_from, %(w)s, %(tz)s),
+                  rollup_timezone()
+           FROM (SELECT rollup_floor(least(%(open)s, (SELECT min(first) FROM rollup_dirty
+                                                      WHERE kind = %(kind)s AND key = %(key)s)), %(h)s, %(tz)s)
+                 AS raw_from) r""",
+        {"start": start, "open": min(end, now), "w": width, "h": hour, "tz": tz, "kind": rollup.kind, "key": key},
     )
     row = await cur.fetchone()
     assert row is not None
-    start, open_from, rollup_tz = row
+    start, raw_from, closed_to, rollup_tz = row  # rolled up: before raw_from; whole buckets: before closed_to
     args: dict[str, Any] = {"key": key, "end": end, "width": width, "tz": tz, "factor": SILENT_FACTOR, "now": now}
-    rows: list[dict[str, Any]] = []
-    dcur = conn.cursor(row_factory=dict_row)
-    if bucket != "15min" and rollup_tz == tz and open_from > start:
-        await dcur.execute(_rollup_query(rollup, bucket), {**args, "start": start, "end": open_from})
-        rows = list(await dcur.fetchall())
-        start = open_from
-    if start < min(end, now):
-        await dcur.execute(_raw_query(rollup), {**args, "start": start})
-        rows += await dcur.fetchall()
+    if bucket == "15min" or rollup_tz != tz or raw_from <= start:
+        return [r for r in await _fetch(conn, _raw_query(rollup), {**args, "start": start}) if r["end"] > r["start"]]
+    rows = await _fetch(conn, _rollup_query(rollup, bucket), {**args, "start": start, "end": closed_to})
+    hours: list[dict[str, Any]] = []
+    if max(closed_to, start) < raw_from:  # the open day's hours that are rolled up
+        hours = await _fetch(
+            conn,
+            _rollup_query(rollup, "hour"),
+            {**args, "start": max(closed_to, start), "end": raw_from, "width": hour},
+        )
+    if raw_from < min(end, now):
+        raw = await _fetch(conn, _raw_query(rollup), {**args, "start": raw_from})
+        if raw and hours:
+            _merge_into(raw[0], hours, rollup)
+            raw[0]["start"] = hours[0]["start"]
+        rows += raw
     return [r for r in rows if r["end"] > r["start"]]
