@@ -46,6 +46,23 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     ) s
 $$;
 
+-- The buckets that a segment [p_x, p_x_next) covers within [p_lo, p_hi). Sub-day buckets repeat every width from
+-- ``p_origin`` (a local bucket start; DST shifts are whole hours), so they are counted, not looked up; local
+-- days go through rollup_buckets.
+CREATE OR REPLACE FUNCTION rollup_segment_buckets(p_x timestamptz, p_x_next timestamptz, p_lo timestamptz,
+                                                  p_hi timestamptz, p_origin timestamptz,
+                                                  p_width_s numeric, p_width interval, p_tz text)
+RETURNS TABLE (bucket timestamptz, bucket_end timestamptz)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT p_origin + k * p_width, p_origin + (k + 1) * p_width
+    FROM generate_series(floor(extract(epoch FROM greatest(p_x, p_lo) - p_origin) / p_width_s)::bigint,
+                         ceil(extract(epoch FROM least(p_x_next, p_hi) - p_origin) / p_width_s)::bigint - 1) AS k
+    WHERE p_width < interval '1 day'
+    UNION ALL
+    SELECT * FROM rollup_buckets(greatest(p_x, p_lo), least(p_x_next, p_hi), p_width, p_tz)
+    WHERE p_width >= interval '1 day'
+$$;
+
 -- Time-weighted occupancy of lots from their events, per bucket intersecting [p_start, p_end), counted up to
 -- ``p_now`` (the open bucket ends there). Only buckets with at least one known space are returned. Columns:
 -- occupied_s / free_s (space-seconds), occupied_end / free_end (spaces just before the bucket's end, or
@@ -57,7 +74,8 @@ RETURNS TABLE (lot_id text, bucket timestamptz, occupied_s double precision, fre
                occupied_end integer, free_end integer, free_min integer, events integer)
 LANGUAGE sql STABLE AS $$
 WITH span AS (
-    SELECT p_start AS lo, least(p_end, p_now) AS hi,
+    SELECT p_start AS lo, least(p_end, p_now) AS hi, rollup_floor(p_start, p_width, p_tz) AS origin,
+           extract(epoch FROM p_width) AS width_s,
            make_interval(secs => p_factor * coalesce((SELECT max(report_interval_s) FROM devices), 3600)) AS hold
 ),
 ev AS (
@@ -89,7 +107,7 @@ part AS (  -- segments with a known space, cut into the buckets they cover, with
            greatest(seg.x, b.bucket, span.lo) AS a, least(seg.x_next, b.bucket_end, span.hi) AS z,
            seg.n_occ, seg.n_free
     FROM seg, span,
-         LATERAL rollup_buckets(greatest(seg.x, span.lo), least(seg.x_next, span.hi), p_width, p_tz) b
+         LATERAL rollup_segment_buckets(seg.x, seg.x_next, span.lo, span.hi, span.origin, span.width_s, p_width, p_tz) b
     WHERE seg.x_next IS NOT NULL AND seg.n_occ + seg.n_free > 0 AND seg.x < span.hi AND seg.x_next > span.lo
 ),
 agg AS (
@@ -121,7 +139,8 @@ RETURNS TABLE (line_id text, bucket timestamptz, on_board_s double precision, on
                vehicles_end integer, pax_in bigint, pax_out bigint, readings integer)
 LANGUAGE sql STABLE AS $$
 WITH span AS (
-    SELECT p_start AS lo, least(p_end, p_now) AS hi,
+    SELECT p_start AS lo, least(p_end, p_now) AS hi, rollup_floor(p_start, p_width, p_tz) AS origin,
+           extract(epoch FROM p_width) AS width_s,
            make_interval(secs => p_factor * coalesce((SELECT max(report_interval_s) FROM devices), 3600)) AS hold
 ),
 ev AS (
@@ -153,7 +172,7 @@ part AS (
            greatest(seg.x, b.bucket, span.lo) AS a, least(seg.x_next, b.bucket_end, span.hi) AS z,
            seg.n_pax, seg.n_veh
     FROM seg, span,
-         LATERAL rollup_buckets(greatest(seg.x, span.lo), least(seg.x_next, span.hi), p_width, p_tz) b
+         LATERAL rollup_segment_buckets(seg.x, seg.x_next, span.lo, span.hi, span.origin, span.width_s, p_width, p_tz) b
     WHERE seg.x_next IS NOT NULL AND seg.n_veh > 0 AND seg.x < span.hi AND seg.x_next > span.lo
 ),
 load AS (
