@@ -204,9 +204,10 @@ CREATE TABLE IF NOT EXISTS rollup_dirty (
 );
 CREATE INDEX IF NOT EXISTS rollup_dirty_key_idx ON rollup_dirty (kind, key, first);
 
+-- Columns in the order of the function that computes them (parking_occupancy, line_load).
 CREATE TABLE IF NOT EXISTS parking_lot_hourly (
-    bucket       timestamptz NOT NULL,       -- hour start, reporting time zone
     lot_id       text NOT NULL,
+    bucket       timestamptz NOT NULL,       -- hour start, reporting time zone
     occupied_s   double precision NOT NULL,  -- space-seconds occupied
     free_s       double precision NOT NULL,
     occupied_end integer NOT NULL,           -- spaces at the end of the hour
@@ -217,8 +218,8 @@ CREATE TABLE IF NOT EXISTS parking_lot_hourly (
 );
 
 CREATE TABLE IF NOT EXISTS line_load_hourly (
-    bucket       timestamptz NOT NULL,
     line_id      text NOT NULL,
+    bucket       timestamptz NOT NULL,
     on_board_s   double precision NOT NULL,  -- passenger-seconds on board
     on_board_end integer NOT NULL,
     vehicles_end integer NOT NULL,
@@ -228,52 +229,34 @@ CREATE TABLE IF NOT EXISTS line_load_hourly (
     PRIMARY KEY (line_id, bucket)
 );
 
--- Recompute the hours a batch can change: per lot, [its first reading, its last reading + hold). Readings
--- before the first cannot change (a reading only shortens its predecessor from its own time on).
-CREATE OR REPLACE FUNCTION parking_rollup_refresh(p_lots text[], p_first timestamptz[], p_last timestamptz[])
+-- Recompute the hourly rollup of ``p_kind`` (parking_lot | line_load) for the spans of the keys (lots, lines): per
+-- key, [its first reading, its last reading + hold). Readings before the first cannot change (a reading only
+-- shortens its predecessor from its own time on). Then the days those hours belong to.
+CREATE OR REPLACE FUNCTION rollup_refresh(p_kind text, p_keys text[], p_first timestamptz[], p_last timestamptz[])
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
     r record;
     n integer := 0;
     hold interval := make_interval(secs => @SILENT_FACTOR@ * coalesce((SELECT max(report_interval_s) FROM devices), 3600));
+    key_column text := CASE p_kind WHEN 'parking_lot' THEN 'lot_id' WHEN 'line_load' THEN 'line_id' END;
+    compute text := CASE p_kind WHEN 'parking_lot' THEN 'parking_occupancy' WHEN 'line_load' THEN 'line_load' END;
     lo timestamptz;
     hi timestamptz;
 BEGIN
-    FOR r IN SELECT * FROM unnest(p_lots, p_first, p_last) AS u(lot_id, first, last) ORDER BY 1 LOOP
-        -- one refresh of a lot at a time: concurrent writers queue here (in key order, no deadlock)
-        PERFORM pg_advisory_xact_lock(hashtext('parking_lot'), hashtext(r.lot_id));
+    IF key_column IS NULL THEN
+        RAISE EXCEPTION 'unknown rollup %', p_kind;
+    END IF;
+    FOR r IN SELECT * FROM unnest(p_keys, p_first, p_last) AS u(key, first, last) ORDER BY 1 LOOP
+        -- one refresh of a key at a time: concurrent refreshes queue here (in key order, no deadlock)
+        PERFORM pg_advisory_xact_lock(hashtext(p_kind), hashtext(r.key));
         lo := rollup_floor(r.first, interval '1 hour', @TZ@);
         hi := rollup_bucket_end(rollup_floor(r.last + hold, interval '1 hour', @TZ@), interval '1 hour', @TZ@);
-        DELETE FROM parking_lot_hourly h WHERE h.lot_id = r.lot_id AND h.bucket >= lo AND h.bucket < hi;
-        INSERT INTO parking_lot_hourly (bucket, lot_id, occupied_s, free_s, occupied_end, free_end, free_min, events)
-        SELECT o.bucket, o.lot_id, o.occupied_s, o.free_s, o.occupied_end, o.free_end, o.free_min, o.events
-        FROM parking_occupancy(ARRAY[r.lot_id], lo, hi, interval '1 hour', @TZ@, @SILENT_FACTOR@) o;
-        PERFORM rollup_refresh_daily('parking_lot', r.lot_id, lo, hi);
-        n := n + 1;
-    END LOOP;
-    RETURN n;
-END $$;
-
-CREATE OR REPLACE FUNCTION line_load_refresh(p_lines text[], p_first timestamptz[], p_last timestamptz[])
-RETURNS integer LANGUAGE plpgsql AS $$
-DECLARE
-    r record;
-    n integer := 0;
-    hold interval := make_interval(secs => @SILENT_FACTOR@ * coalesce((SELECT max(report_interval_s) FROM devices), 3600));
-    lo timestamptz;
-    hi timestamptz;
-BEGIN
-    FOR r IN SELECT * FROM unnest(p_lines, p_first, p_last) AS u(line_id, first, last) ORDER BY 1 LOOP
-        -- one refresh of a line at a time: concurrent writers queue here (in key order, no deadlock)
-        PERFORM pg_advisory_xact_lock(hashtext('line_load'), hashtext(r.line_id));
-        lo := rollup_floor(r.first, interval '1 hour', @TZ@);
-        hi := rollup_bucket_end(rollup_floor(r.last + hold, interval '1 hour', @TZ@), interval '1 hour', @TZ@);
-        DELETE FROM line_load_hourly h WHERE h.line_id = r.line_id AND h.bucket >= lo AND h.bucket < hi;
-        INSERT INTO line_load_hourly (bucket, line_id, on_board_s, on_board_end, vehicles_end, pax_in, pax_out,
-                                      readings)
-        SELECT o.bucket, o.line_id, o.on_board_s, o.on_board_end, o.vehicles_end, o.pax_in, o.pax_out, o.readings
-        FROM line_load(ARRAY[r.line_id], lo, hi, interval '1 hour', @TZ@, @SILENT_FACTOR@) o;
-        PERFORM rollup_refresh_daily('line_load', r.line_id, lo, hi);
+        EXECUTE format('DELETE FROM %I WHERE %I = $1 AND bucket >= $2 AND bucket < $3', p_kind || '_hourly', key_column)
+            USING r.key, lo, hi;
+        EXECUTE format('INSERT INTO %I SELECT * FROM %I(ARRAY[$1], $2, $3, interval ''1 hour'', %L, %s)',
+                       p_kind || '_hourly', compute, @TZ@, @SILENT_FACTOR@)
+            USING r.key, lo, hi;
+        PERFORM rollup_refresh_daily(p_kind, r.key, lo, hi);
         n := n + 1;
     END LOOP;
     RETURN n;
@@ -281,10 +264,10 @@ END $$;
 
 -- Build every rollup from the readings stored (the migration calls it once the daily rollups exist).
 CREATE OR REPLACE FUNCTION rollups_build() RETURNS void LANGUAGE sql AS $$
-    SELECT parking_rollup_refresh(array_agg(lot_id), array_agg(first), array_agg(last))
+    SELECT rollup_refresh('parking_lot', array_agg(lot_id), array_agg(first), array_agg(last))
     FROM (SELECT lot_id, min(time) AS first, max(time) AS last FROM parking_events
           WHERE lot_id IS NOT NULL GROUP BY lot_id) s;
-    SELECT line_load_refresh(array_agg(line_id), array_agg(first), array_agg(last))
+    SELECT rollup_refresh('line_load', array_agg(line_id), array_agg(first), array_agg(last))
     FROM (SELECT line_id, min(time) AS first, max(time) AS last FROM passenger_counts
           WHERE line_id IS NOT NULL GROUP BY line_id) s;
 $$;
@@ -304,6 +287,6 @@ BEGIN
            array_agg(last) FILTER (WHERE kind = 'parking_lot'), array_agg(key) FILTER (WHERE kind = 'line_load'),
            array_agg(first) FILTER (WHERE kind = 'line_load'), array_agg(last) FILTER (WHERE kind = 'line_load')
     INTO lots, lot_first, lot_last, lines, line_first, line_last FROM spans;
-    RETURN coalesce(parking_rollup_refresh(lots, lot_first, lot_last), 0)
-         + coalesce(line_load_refresh(lines, line_first, line_last), 0);
+    RETURN coalesce(rollup_refresh('parking_lot', lots, lot_first, lot_last), 0)
+         + coalesce(rollup_refresh('line_load', lines, line_first, line_last), 0);
 END $$;

@@ -14,7 +14,6 @@ import httpx
 import psycopg
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from fastapi import FastAPI
-from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from stadtpuls.settings import Settings
@@ -158,17 +157,14 @@ class Seeder:
                WHERE d.dev_eui = %s""",
             (time, occupied, dev_eui),
         )
-        self._refresh("parking_rollup_refresh", dev_eui, time)
+        self._refresh("parking_lot", dev_eui, time)
 
-    def _refresh(self, function: str, dev_eui: str, time: datetime) -> None:
-        """Keep the rollups current the way the writer does after a batch (migration 0008)."""
+    def _refresh(self, kind: str, dev_eui: str, time: datetime) -> None:
+        """Keep the rollups current as the ingest does after a batch (migration 0008)."""
         self.conn.execute(
-            sql.SQL(
-                "SELECT {}(ARRAY[s.parent_id], ARRAY[%s::timestamptz], ARRAY[%s::timestamptz])"
-                " FROM devices d JOIN sites s ON s.site_id = d.site_id"
-                " WHERE d.dev_eui = %s AND s.parent_id IS NOT NULL"
-            ).format(sql.Identifier(function)),
-            (time, time, dev_eui),
+            "SELECT rollup_refresh(%s, ARRAY[s.parent_id], ARRAY[%s::timestamptz], ARRAY[%s::timestamptz])"
+            " FROM devices d JOIN sites s ON s.site_id = d.site_id WHERE d.dev_eui = %s AND s.parent_id IS NOT NULL",
+            (kind, time, time, dev_eui),
         )
 
     def bin(
@@ -221,7 +217,7 @@ class Seeder:
                FROM devices d JOIN sites s ON s.site_id = d.site_id WHERE d.dev_eui = %s""",
             (time, stop_id, pax_in, pax_out, pax_count, dev_eui),
         )
-        self._refresh("line_load_refresh", dev_eui, time)
+        self._refresh("line_load", dev_eui, time)
 
     def uplink(
         self,

@@ -206,7 +206,7 @@ def test_passengers_on_board_equal_the_raw_computation(clean_db: str) -> None:
     with psycopg.connect(clean_db) as conn:
         _insert_raw(conn, readings, devs, "passengers")
         conn.execute(
-            "SELECT line_load_refresh(ARRAY['line-1'], ARRAY[%s::timestamptz], ARRAY[%s::timestamptz])",
+            "SELECT rollup_refresh('line_load', ARRAY['line-1'], ARRAY[%s::timestamptz], ARRAY[%s::timestamptz])",
             (min(r.time for r in readings), max(r.time for r in readings)),
         )
         for bucket in ("hour", "day"):
@@ -288,9 +288,9 @@ def test_migration_builds_the_rollups_of_an_existing_database(new_database) -> N
     with psycopg.connect(url) as conn:  # back to the schema before 0008, with readings already stored
         conn.execute(
             "DROP TABLE parking_lot_hourly, parking_lot_daily, line_load_hourly, line_load_daily;"
-            " DROP FUNCTION parking_rollup_refresh, line_load_refresh, rollup_refresh_daily, rollups_build;"
+            " DROP FUNCTION rollup_refresh, rollup_refresh_daily, rollups_build, rollups_refresh_pending;"
             " DROP FUNCTION parking_occupancy, line_load, rollup_buckets, rollup_bucket_end, rollup_floor,"
-            " rollup_timezone"
+            " rollup_timezone, rollup_segment_buckets"
         )
         conn.execute("DELETE FROM schema_migrations WHERE version = 8")
         _insert_raw(conn, readings, devs, "parking")
@@ -320,7 +320,7 @@ def test_history_from_rollups_and_readings_equals_the_raw_computation(clean_db: 
     with psycopg.connect(clean_db) as conn:
         _insert_raw(conn, readings, devs, "parking")
         conn.execute(
-            "SELECT parking_rollup_refresh(ARRAY['lot-a', 'lot-b'], ARRAY[%s, %s]::timestamptz[],"
+            "SELECT rollup_refresh('parking_lot', ARRAY['lot-a', 'lot-b'], ARRAY[%s, %s]::timestamptz[],"
             " ARRAY[%s, %s]::timestamptz[])",
             (first, first, last, last),
         )
