@@ -115,7 +115,10 @@ def main() -> int:
         print(f"{mode}: rollups built in {build_s:.1f} s; lot {lot}; times in ms, median / p99 of {args.repeats}")
         report.figure("rollup build", build_s, f"s for {args.days} days")
         worst = 0.0
-        with api_server(url, STADTPULS_TIMEZONE=TZ) as base, httpx.Client(base_url=base, timeout=60) as client:
+        with (
+            api_server(url, startup_timeout=180, STADTPULS_TIMEZONE=TZ) as base,
+            httpx.Client(base_url=base, timeout=60) as client,
+        ):
             with psycopg.connect(url, autocommit=True) as conn:
                 for days in (d for d in RANGES if d <= args.days):
                     start = end - timedelta(days=days)
