@@ -91,7 +91,8 @@ def api_server(url: str, startup_timeout: float = 30.0, **env: str) -> Iterator[
         deadline = time.monotonic() + startup_timeout
         while True:
             try:
-                if httpx.get(base + "/health", timeout=1).status_code == 200:
+                # /health reads the newest uplink: seconds on a large database of a loaded machine
+                if httpx.get(base + "/health", timeout=max(1.0, startup_timeout / 6)).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
