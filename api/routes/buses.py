@@ -16,7 +16,7 @@ from ..problems import Problem, responses
 from ..queries import buses as q
 from ..queries import rollups
 from ..sse import event_stream
-from ..timerange import resolve_range
+from ..timerange import history_range, resolve_range
 
 __all__ = ["router"]
 
@@ -100,17 +100,7 @@ async def line_load(
 ) -> LineLoadPublic:
     s = ctx.settings
     now = datetime.now(UTC)
-    rolled = bucket != "15min"  # hour and day buckets come from the rollups
-    start_, end_ = resolve_range(
-        start,
-        end,
-        tz=s.timezone,
-        now=now,
-        default_span=timedelta(days=30) if bucket == "day" else timedelta(days=1),
-        max_span=timedelta(days=s.api_max_range_days * (4 if rolled else 1)),
-        step=rollups.WIDTHS[bucket],
-        max_buckets=10_000 if rolled else 5000,
-    )
+    start_, end_ = history_range(start, end, bucket=bucket, tz=s.timezone, now=now, max_range_days=s.api_max_range_days)
     if not await q.line_exists(conn, line_id=line_id):
         raise Problem(404, f"no bus line {line_id!r}")
     zone = ZoneInfo(s.timezone)

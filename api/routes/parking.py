@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -12,12 +12,11 @@ from fastapi.responses import Response, StreamingResponse
 
 from ..deps import ConnDep, CtxDep, rate_limited
 from ..models.parking import GeoJSONFeatureCollection, LotHistoryPublic, LotPublic, LotsPublic
-from ..occupancy import BUCKETS
 from ..problems import Problem, responses
 from ..queries import parking as q
 from ..queries import rollups
 from ..sse import event_stream
-from ..timerange import check_instant, resolve_range
+from ..timerange import check_instant, history_range
 
 __all__ = ["router"]
 
@@ -116,20 +115,7 @@ async def lot_history(
 ) -> LotHistoryPublic:
     s = ctx.settings
     now = datetime.now(UTC)
-    default = timedelta(days=30) if bucket == "day" else timedelta(days=1)
-    # hour and day buckets come from the rollups (cost independent of the range), 15-minute ones from the readings
-    rolled = bucket != "15min"
-    max_days = s.api_max_range_days * (4 if rolled else 1)
-    start_, end_ = resolve_range(
-        start,
-        end,
-        tz=s.timezone,
-        now=now,
-        default_span=default,
-        max_span=timedelta(days=max_days),
-        step=BUCKETS[bucket],
-        max_buckets=10_000 if rolled else 5000,
-    )
+    start_, end_ = history_range(start, end, bucket=bucket, tz=s.timezone, now=now, max_range_days=s.api_max_range_days)
     if not await q.lot_exists(conn, lot_id=lot_id):
         raise Problem(404, f"no parking lot {lot_id!r}")
     summary = await q.lots(conn, at=min(end_, now), lot_id=lot_id)
