@@ -354,3 +354,39 @@ def test_history_from_rollups_and_readings_equals_the_raw_computation(clean_db: 
             assert (g["occupied_end"], g["free_end"], g["free_min"]) == (e["value_end"], e["zero_end"], e["zero_min"])
         with psycopg.connect(clean_db) as conn:
             conn.execute("SELECT rollups_refresh_pending()")
+
+
+def test_a_silent_sensor_turns_unknown_and_a_space_takes_its_newest_sensor(clean_db: str) -> None:
+    fleet = """
+sites:
+  - {site_id: lot-s, kind: lot}
+  - {site_id: s1, kind: space, parent_id: lot-s}
+  - {site_id: s2, kind: space, parent_id: lot-s}
+devices:
+  - {dev_eui: "9000000000000001", codec: nwave/nps405, site_id: s1, report_interval_s: 3600}
+  - {dev_eui: "9000000000000002", codec: nwave/nps405, site_id: s2, report_interval_s: 3600}
+  - {dev_eui: "9000000000000003", codec: nwave/nps405, site_id: s2, report_interval_s: 3600}
+"""
+    t0 = datetime(2025, 3, 3, 8, tzinfo=UTC)
+    with psycopg.connect(clean_db) as conn:
+        report = apply(conn, parse_text(fleet, "yaml"))
+        assert not report.errors
+        conn.cursor().executemany(
+            "INSERT INTO parking_events (time, dev_eui, site_id, lot_id, occupied) VALUES (%s, %s, %s, 'lot-s', %s)",
+            [
+                (t0, "9000000000000001", "s1", True),
+                (t0, "9000000000000002", "s2", True),
+                (t0 + timedelta(minutes=30), "9000000000000003", "s2", False),  # the space's newer sensor
+            ],
+        )
+        rows = conn.execute(
+            "SELECT bucket, occupied_s, free_s, occupied_end, free_end FROM parking_occupancy(ARRAY['lot-s'],"
+            " %s, %s, interval '1 hour', 'Europe/Berlin', %s, %s)",
+            (t0, t0 + timedelta(hours=4), SILENT_FACTOR, t0 + timedelta(hours=3, minutes=30)),
+        ).fetchall()
+    # s1 occupied until it goes silent at 10:30; s2 occupied for 30 minutes, then free (its newer sensor) until 11:00
+    assert [(r[0] - t0, r[1], r[2], r[3], r[4]) for r in rows] == [
+        (timedelta(0), 3600 + 1800, 1800, 1, 1),
+        (timedelta(hours=1), 3600, 3600, 1, 1),
+        (timedelta(hours=2), 1800, 3600, 0, 1),
+    ]  # nothing known from 11:00 (both silent): no bucket, and none after now
