@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from .problems import Problem
 
-__all__ = ["EARLIEST", "LATEST", "check_day", "check_instant", "invalid", "resolve_range"]
+__all__ = ["EARLIEST", "LATEST", "check_day", "check_instant", "history_range", "invalid", "resolve_range"]
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
@@ -66,3 +66,23 @@ def resolve_range(
     if step is not None and (e - s) / step > max_buckets:
         raise invalid("bucket", f"at most {max_buckets} buckets per request; choose a coarser bucket")
     return s, e
+
+
+def history_range(
+    start: datetime | None, end: datetime | None, *, bucket: str, tz: str, now: datetime, max_range_days: int
+) -> tuple[datetime, datetime]:
+    """The range of a rolled-up history (:mod:`api.queries.rollups`): one day by default (30 for day buckets).
+    Hour and day buckets come from the rollups, at a cost independent of the range: they accept four times
+    ``max_range_days`` and 10,000 buckets; 15-minute buckets, computed from the readings, ``max_range_days`` and
+    5,000."""
+    rolled = bucket != "15min"
+    return resolve_range(
+        start,
+        end,
+        tz=tz,
+        now=now,
+        default_span=timedelta(days=30) if bucket == "day" else timedelta(days=1),
+        max_span=timedelta(days=max_range_days * (4 if rolled else 1)),
+        step={"15min": timedelta(minutes=15), "hour": timedelta(hours=1)}.get(bucket, timedelta(days=1)),
+        max_buckets=10_000 if rolled else 5000,
+    )

@@ -89,10 +89,17 @@ def _bins(
 
 
 def seed_city(
-    url: str, *, days: int = 30, size: str = "medium", seed: int = 1, end: datetime | None = None
+    url: str,
+    *,
+    days: int = 30,
+    size: str = "medium",
+    seed: int = 1,
+    end: datetime | None = None,
+    rollups: bool = True,
 ) -> dict[str, int]:
     """Import the city's registry into the (migrated) database at ``url`` and write ``days`` of readings ending at
-    ``end`` (default now). Returns row counts per table."""
+    ``end`` (default now), then build the history rollups (unless ``rollups`` is False: the caller builds them).
+    Returns row counts per table."""
     city = build_city(size, seed=seed)
     doc = fleet_document(city)
     rng = np.random.default_rng(seed)
@@ -190,6 +197,8 @@ def seed_city(
                 for i, (t, d, r) in enumerate(zip(up_when, up_dev, rssi, strict=True))
             ),
         )
+        if rollups:  # loaded past the writer: build the rollups as the migration does
+            conn.execute("SELECT rollups_build()")
         conn.commit()
         conn.autocommit = True
         conn.execute("ANALYZE")

@@ -77,7 +77,7 @@ def fresh_database(keep: bool = False) -> Iterator[str]:
 
 
 @contextmanager
-def api_server(url: str, **env: str) -> Iterator[str]:
+def api_server(url: str, startup_timeout: float = 30.0, **env: str) -> Iterator[str]:
     port = free_port()
     environ = {
         **os.environ,
@@ -91,10 +91,11 @@ def api_server(url: str, **env: str) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + startup_timeout
         while True:
             try:
-                if httpx.get(base + "/health", timeout=1).status_code == 200:
+                # /health reads the newest uplink: seconds on a large database of a loaded machine
+                if httpx.get(base + "/health", timeout=max(1.0, startup_timeout / 6)).status_code == 200:
                     break
             except httpx.TransportError:
                 pass

@@ -52,40 +52,23 @@ def bin_emptied(prev: str = "prev_last") -> str:
     return f"{prev} - fill_min >= $drop_pct AND fill_last <= {prev} - $drop_pct"
 
 
-def lot_occupancy_ctes(lookback: str = "7 days") -> str:
+def lot_occupancy_ctes() -> str:
     """CTEs ending in ``occ(lot_id, lot, bucket, spaces, occupied)``: occupied spaces per lot and local hour.
 
-    Parking sensors report on change plus a heartbeat, so an hour without a row keeps the previous state. Each
-    space contributes the change of its hourly ``occupied_last`` (+1, 0, -1; its first row in the window counts in
-    full); a running sum over a complete series of hours gives the occupied spaces of every hour. Rows from
-    ``lookback`` before the range start establish the state at the start.
+    ``occupied`` is the hour's time-weighted mean (space-seconds occupied / 3600) from ``parking_lot_hourly``, the
+    rollup the ingest keeps current (migration 0008): an hour with no row had no space known, so nothing occupied.
     """
-    return f"""spaces AS (
+    return """spaces AS (
   SELECT sp.parent_id AS lot_id, count(*) AS spaces
   FROM sites sp
   WHERE sp.kind = 'space' AND sp.parent_id IN ($lot)
   GROUP BY sp.parent_id
-), changes AS (
-  SELECT p.lot_id, p.bucket,
-         p.occupied_last::int - coalesce(lag(p.occupied_last::int) OVER (PARTITION BY p.site_id ORDER BY p.bucket), 0)
-           AS delta
-  FROM parking_hourly p
-  WHERE p.lot_id IN ($lot)
-    AND p.bucket > $__timeFrom()::timestamptz - interval '{lookback}' AND p.bucket <= $__timeTo()
-), steps AS (
-  SELECT lot_id, bucket, sum(delta) AS delta FROM changes GROUP BY lot_id, bucket
-), hours AS (
-  SELECT l.site_id AS lot_id, l.name AS lot, s.spaces, g.bucket
-  FROM sites l
-  JOIN spaces s ON s.lot_id = l.site_id
-  CROSS JOIN generate_series(
-    date_trunc('hour', ($__timeFrom()::timestamptz - interval '{lookback}') AT TIME ZONE '$tz') AT TIME ZONE '$tz',
-    $__timeTo()::timestamptz, interval '1 hour') AS g(bucket)
-  WHERE l.kind = 'lot'
 ), occ AS (
-  SELECT h.lot_id, h.lot, h.bucket, h.spaces,
-         sum(coalesce(st.delta, 0)) OVER (PARTITION BY h.lot_id ORDER BY h.bucket) AS occupied
-  FROM hours h LEFT JOIN steps st ON st.lot_id = h.lot_id AND st.bucket = h.bucket
+  SELECT l.site_id AS lot_id, l.name AS lot, h.bucket, s.spaces, h.occupied_s / 3600.0 AS occupied
+  FROM parking_lot_hourly h
+  JOIN sites l ON l.site_id = h.lot_id
+  JOIN spaces s ON s.lot_id = h.lot_id
+  WHERE h.lot_id IN ($lot) AND h.bucket >= $__timeFrom()::timestamptz - interval '1 hour' AND h.bucket <= $__timeTo()
 )"""
 
 

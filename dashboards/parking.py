@@ -104,8 +104,9 @@ def build(*, tz: str) -> dict[str, Any]:
             interval="1h",
             w=24,
             description=(
-                "Free spaces per lot and hour (sensored spaces minus occupied), from the hourly aggregate. "
-                "A space keeps its last reported state until it reports again."
+                "Free spaces per lot and hour (sensored spaces minus the hour's time-weighted mean of occupied "
+                "ones), from the hourly rollup. A space keeps its last reported state until it reports again or "
+                "its sensor goes silent."
             ),
         ),
         table(

@@ -3,7 +3,8 @@
 Wires the parts together: one MQTT connection per configured source (:mod:`ingest.sources`; each its own network
 thread) and, for TTS sources with the Storage Integration, a backfill thread (:mod:`ingest.backfill`) feed the one
 inbox; one worker thread writes batches and hands the acks back to the source of each message (:class:`SourceAcks`).
-A source that cannot connect retries in the background and never stops the others. The spool lives in
+A source that cannot connect retries in the background and never stops the others. A rollup job refreshes the
+history rollups every ``STADTPULS_ROLLUP_INTERVAL`` seconds (:mod:`ingest.rollups`). The spool lives in
 ``STADTPULS_SPOOL_DIR/<client id>``, metrics and ``/health`` (with each source's state) are served on
 ``STADTPULS_METRICS_PORT``. SIGTERM or Ctrl-C shuts down gracefully: stop reading from the broker, write (or
 spool) what was received, acknowledge it, disconnect (the persistent session stays on the broker).
@@ -30,6 +31,7 @@ from .codecs.script import Limits, configure_limits
 from .inbox import Inbox, Message
 from .metrics import Metrics
 from .mqtt import MqttSource
+from .rollups import RollupJob
 from .sources import Source, SourcesError, TtsSource, load_sources, mqtt_config, single_source
 from .spool import Spool, SpoolError
 from .worker import Worker, WorkerConfig
@@ -97,6 +99,7 @@ class IngestService:
         safe_id = re.sub(r"[^A-Za-z0-9_.-]", "_", s.mqtt_client_id) or "ingest"
         self.spool = Spool(spool_dir or Path(s.spool_dir) / safe_id, s.spool_max_bytes)
         self.writer = Writer(database_url)
+        self.rollups = RollupJob(database_url, s.rollup_interval) if s.rollup_interval > 0 else None
         self.worker = Worker(
             WorkerConfig(
                 batch_size=s.batch_size,
@@ -190,6 +193,8 @@ class IngestService:
         self.worker.refresh_registry(force=True)
         self._thread = threading.Thread(target=self._run_worker, name="ingest-worker", daemon=True)
         self._thread.start()
+        if self.rollups is not None:
+            self.rollups.start()
         for client in self.mqtt:
             client.start(wait=10.0 if len(self.mqtt) == 1 else 3.0)
         for scheduler in self.backfills.values():
@@ -231,6 +236,8 @@ class IngestService:
             self._thread.join(timeout)
         for client in self.mqtt:
             client.close()
+        if self.rollups is not None:
+            self.rollups.stop(timeout)
         self.writer.close()
         self.spool.close()
         self.metrics.close()

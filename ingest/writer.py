@@ -5,7 +5,9 @@ named and shaped after the tables described in :mod:`stadtpuls.schema`. A batch 
 
 1. binary COPY of the raw uplinks into ``stage_uplinks``, ``INSERT INTO uplinks SELECT ... ON CONFLICT DO
    NOTHING`` (the row count tells stored from redelivered duplicates);
-2. the same for every domain table with rows;
+2. the same for every domain table with rows; a table with rollups (parking, passengers) then queues the span
+   of its staged rows per lot or line in ``rollup_dirty``, for the rollup job (:mod:`ingest.rollups`; late and
+   backfilled readings queue their span like any other);
 3. dead letters by COPY into staging, one row per distinct message (repeats counted);
 4. ``NOTIFY stadtpuls, '{"parking": n, ...}'`` when domain rows were stored (channel and payload:
    :mod:`stadtpuls.schema`);
@@ -36,6 +38,7 @@ from stadtpuls.schema import (
     READING_TABLES,
     UPLINK_DECODED,
     UPLINKS,
+    ReadingTable,
     Table,
     notify_payload,
 )
@@ -155,6 +158,16 @@ def _insert_stmt(table: Table) -> sql.Composed:
     )
 
 
+def _queue_rollup_stmt(table: ReadingTable) -> sql.Composed:
+    """Queue the span of the staged rows of ``table`` per parent (lot, line) for the rollup job."""
+    assert table.parent
+    parent = sql.Identifier(table.parent)
+    return sql.SQL(
+        "INSERT INTO rollup_dirty (kind, key, first, last) SELECT %s, {}, min(time), max(time) FROM {}"
+        " WHERE {} IS NOT NULL GROUP BY 2"
+    ).format(parent, sql.Identifier(table.staging), parent)
+
+
 class Writer:
     """Writes prepared batches to the database at ``url`` (see the module docstring)."""
 
@@ -212,7 +225,10 @@ class Writer:
             result.duplicates = batch.n_uplinks - result.stored
         for t in batch.tables:
             cur.execute(_insert_stmt(t.table))
-            result.domain[t.table.name] = result.domain.get(t.table.name, 0) + max(cur.rowcount, 0)
+            stored = max(cur.rowcount, 0)
+            result.domain[t.table.name] = result.domain.get(t.table.name, 0) + stored
+            if stored and isinstance(t.table, ReadingTable) and t.table.rollup:
+                cur.execute(_queue_rollup_stmt(t.table), (t.table.rollup,))
         if batch.n_dead:
             self._copy(cur, DEAD_LETTERS, batch.dead_letters, batch.n_dead)
             cur.execute(_DEAD_LETTERS)

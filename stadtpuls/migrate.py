@@ -1,17 +1,19 @@
 """Numbered SQL migrations, applied in order and recorded in ``schema_migrations``.
 
-A migration is ``NNNN_name.sql`` (both modes) or a pair ``NNNN_name.timescale.sql`` / ``NNNN_name.postgres.sql``
-(one per mode). The mode is decided once per database, before anything is tried: TimescaleDB when the extension
-is installed, or available *and* preloaded (creating it otherwise fails or kills the connection), plain
-PostgreSQL otherwise. Each migration runs in its own transaction; a session advisory lock makes concurrent runs
-wait for each other, so running twice, or from two processes at once, applies each migration once.
+A migration is ``NNNN_name.sql`` (both modes), or a pair ``NNNN_name.timescale.sql`` /
+``NNNN_name.postgres.sql`` (one per mode), or both: the common part first, then the mode's part. The mode is
+decided once per database, before anything is tried: TimescaleDB when the extension is installed, or available
+*and* preloaded (creating it otherwise fails or kills the connection), plain PostgreSQL otherwise. Each migration
+runs in its own transaction; a session advisory lock makes concurrent runs wait for each other, so running twice,
+or from two processes at once, applies each migration once.
 
 After the migrations, :func:`migrate` gives each service role of ``0007_roles`` (``stadtpuls_ingest``,
 ``stadtpuls_api``, ``stadtpuls_grafana``) whose password is passed LOGIN and that password, sent as a SCRAM
 verifier computed on the client (the clear text never reaches the server or its statement log).
 
 Tokens in the SQL: ``@TZ@`` (reporting time zone, a quoted literal), ``@RAW_RETENTION_DAYS@``,
-``@COMPRESS_AFTER_DAYS@`` (integers).
+``@COMPRESS_AFTER_DAYS@`` (integers), ``@SILENT_FACTOR@`` (report intervals after which a reading is stale,
+:data:`stadtpuls.schema.SILENT_FACTOR`).
 
 Exceptions::
 
@@ -29,6 +31,7 @@ import psycopg
 from psycopg import sql
 
 from .logs import get_logger
+from .schema import SILENT_FACTOR
 
 __all__ = [
     "SERVICE_ROLES",
@@ -59,10 +62,11 @@ class MigrationError(Exception):
 class Migration:
     version: int
     name: str
-    sql_by_mode: dict[str, str]  # "any" | "timescaledb" | "postgresql" -> SQL text
+    sql_by_mode: dict[str, str]  # "any" | "timescale" | "postgres" -> SQL text
 
     def text(self, mode: Mode) -> str:
-        return self.sql_by_mode.get("any") or self.sql_by_mode["timescale" if mode == "timescaledb" else "postgres"]
+        own = self.sql_by_mode.get("timescale" if mode == "timescaledb" else "postgres", "")
+        return "\n".join(part for part in (self.sql_by_mode.get("any", ""), own) if part)
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,7 @@ def _render(text: str, conn: psycopg.Connection, *, tz: str, raw_retention_days:
         text.replace("@TZ@", sql.Literal(tz).as_string(conn))
         .replace("@RAW_RETENTION_DAYS@", str(int(raw_retention_days)))
         .replace("@COMPRESS_AFTER_DAYS@", str(int(compress_days)))
+        .replace("@SILENT_FACTOR@", repr(float(SILENT_FACTOR)))
     )
 
 

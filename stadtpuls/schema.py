@@ -32,6 +32,8 @@ __all__ = [
     "PARKING_EVENTS",
     "PASSENGER_COUNTS",
     "READING_TABLES",
+    "ROLLUP_TABLES",
+    "SILENT_FACTOR",
     "SOURCE_TABLES",
     "UPLINKS",
     "UPLINK_DECODED",
@@ -40,6 +42,13 @@ __all__ = [
     "notify_counts",
     "notify_payload",
 ]
+
+#: a reading holds until this many report intervals of its device have passed without another (its heartbeat
+#: missed), then its space or vehicle is unknown: the parking summaries and the rollups (migration 0008) use it
+SILENT_FACTOR = 2.5
+#: the rollups the ingest keeps current and their queue (migration 0008); the daily ones are continuous
+#: aggregates on TimescaleDB
+ROLLUP_TABLES = ("parking_lot_hourly", "parking_lot_daily", "line_load_hourly", "line_load_daily", "rollup_dirty")
 
 #: the channel of the writer's NOTIFY after a commit that stored readings
 NOTIFY_CHANNEL = "stadtpuls"
@@ -80,6 +89,8 @@ class ReadingTable(Table):
     quantities: tuple[str, ...] = ()
     needed: tuple[str, ...] = ()
     notify_key: str = ""
+    #: the kind of rollup this table feeds per ``parent`` (``rollup_dirty.kind``, migration 0008), or None
+    rollup: str | None = None
 
 
 def _reading_table(
@@ -91,6 +102,7 @@ def _reading_table(
     parent: str | None = None,
     stop: bool = False,
     needed: tuple[str, ...] | None = None,
+    rollup: str | None = None,
 ) -> ReadingTable:
     columns: tuple[tuple[str, str], ...] = (("time", "timestamptz"), ("dev_eui", "text"), ("site_id", "text"))
     columns += ((parent, "text"),) if parent else ()
@@ -104,6 +116,7 @@ def _reading_table(
         quantities=names,
         needed=names if needed is None else needed,
         notify_key=notify_key,
+        rollup=rollup,
     )
 
 
@@ -147,6 +160,7 @@ PARKING_EVENTS = _reading_table(
     (("occupied", "bool"), ("battery_v", "float4")),
     parent="lot_id",
     needed=("occupied",),
+    rollup="parking_lot",
 )
 PASSENGER_COUNTS = _reading_table(
     "passenger_counts",
@@ -155,6 +169,7 @@ PASSENGER_COUNTS = _reading_table(
     (("pax_in", "int4"), ("pax_out", "int4"), ("pax_count", "int4")),
     parent="line_id",
     stop=True,
+    rollup="line_load",
 )
 ENVIRONMENT_READINGS = _reading_table(
     "environment_readings",

@@ -92,6 +92,9 @@ class Settings(BaseSettings):
         0.1, gt=0, le=60, description="CPU seconds a codec script may run per call (a chunk of a batch, or one uplink)"
     )
     script_memory_limit: int = Field(64 << 20, ge=1 << 20, description="heap bytes of each codec script engine")
+    rollup_interval: float = Field(
+        30.0, ge=0, le=3600, description="seconds between refreshes of the history rollups by the ingest (0 = off)"
+    )
     metrics_port: int = Field(9108, ge=0, le=65535, description="ingest Prometheus metrics port (0 = off)")
 
     # API

@@ -25,7 +25,7 @@ import pytest
 
 from stadtpuls.demo.embedded import EmbeddedBroker, EmbeddedPostgres, port_open
 from stadtpuls.migrate import migrate
-from stadtpuls.schema import CONFIGURATION_TABLES, INGEST_TABLES, SOURCE_TABLES
+from stadtpuls.schema import CONFIGURATION_TABLES, INGEST_TABLES, ROLLUP_TABLES, SOURCE_TABLES
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path(os.environ.get("STADTPULS_TEST_CHROMIUM", "/usr/bin/chromium"))
@@ -94,7 +94,13 @@ def new_database(pg_server_url: str) -> Iterator[object]:
 def clean_db(db_url: str) -> str:
     """The session database with every data table emptied."""
     with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("TRUNCATE " + ", ".join(DATA_TABLES) + " RESTART IDENTITY CASCADE")
+        rollups = conn.execute(  # the rollups that are tables (TimescaleDB's daily ones are continuous aggregates)
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+            " AND table_type = 'BASE TABLE' AND table_name = ANY(%s)",
+            (list(ROLLUP_TABLES),),
+        ).fetchall()
+        tables = DATA_TABLES + tuple(r[0] for r in rollups)
+        conn.execute("TRUNCATE " + ", ".join(tables) + " RESTART IDENTITY CASCADE")
     return db_url
 
 

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 __all__ = [
+    "LineLoad",
+    "LineLoadPublic",
     "BusStop",
     "BusStopsPublic",
     "LineHourly",
@@ -74,6 +76,24 @@ class LineHourlyPublic(BaseModel):
     start: datetime
     end: datetime
     data: list[LineHourly]
+    count: int
+
+
+class LineLoad(BaseModel):
+    start: datetime = Field(description="bucket start, local time of the reporting time zone")
+    end: datetime = Field(description="bucket end; now for the bucket still open")
+    on_board_avg: float = Field(description="time-weighted mean of people on board the line's vehicles")
+    on_board: int = Field(description="people on board at the end of the bucket (vehicles with a fresh count)")
+    vehicles: int = Field(description="vehicles with a fresh people count at the end of the bucket")
+    boardings: int
+    alightings: int
+
+
+class LineLoadPublic(BaseModel):
+    line_id: str
+    bucket: Literal["15min", "hour", "day"]
+    timezone: str
+    data: list[LineLoad]
     count: int
 
 

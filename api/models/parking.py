@@ -34,12 +34,13 @@ class LotsPublic(BaseModel):
 
 class OccupancyBucket(BaseModel):
     start: datetime = Field(description="bucket start, local time of the reporting time zone")
-    end: datetime
+    end: datetime = Field(description="bucket end; now for the bucket still open")
     occupied: int = Field(description="occupied spaces at the end of the bucket")
-    free: int
-    unknown: int
-    occupied_avg: float = Field(description="mean occupied spaces over the bucket's sample instants")
-    free_min: int
+    free: int = Field(description="free spaces at the end of the bucket")
+    unknown: int = Field(description="spaces without a fresh reading at the end of the bucket")
+    occupied_avg: float = Field(description="time-weighted mean of occupied spaces (space-seconds / seconds)")
+    free_avg: float = Field(description="time-weighted mean of free spaces")
+    free_min: int = Field(description="fewest free spaces at any moment of the bucket")
 
 
 class LotHistoryPublic(BaseModel):

@@ -1,7 +1,10 @@
-"""Parking: lot summaries (the state of every space at an instant) and the events behind a lot's history.
+"""Parking: lot summaries (the state of every space at an instant) and a lot's history.
 
 A space's state is its sensor's last event at or before the instant; a sensor silent for longer than
 ``SILENT_FACTOR`` times its report interval (its heartbeat) makes the space unknown, not free.
+
+A lot's history is time-weighted (space-seconds occupied and free per bucket, the counts at the bucket's end and
+the fewest free spaces inside it): :mod:`api.queries.rollups` with :data:`~api.queries.rollups.PARKING_LOT`.
 """
 
 from __future__ import annotations
@@ -12,9 +15,15 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-__all__ = ["SILENT_FACTOR", "hourly_states", "lot_exists", "lot_sensors", "lots", "raw_events", "spaces"]
+from stadtpuls.schema import SILENT_FACTOR
 
-SILENT_FACTOR = 2.5
+__all__ = [
+    "SILENT_FACTOR",
+    "lot_exists",
+    "lots",
+    "spaces",
+]
+
 
 # Each space's state at ``at``: its sensors' last event at or before ``at``, fresh while younger than
 # ``factor`` times the sensor's report interval. Shared by the lot summaries and the single spaces.
@@ -113,53 +122,3 @@ async def spaces(
 async def lot_exists(conn: AsyncConnection, *, lot_id: str) -> bool:
     cur = await conn.execute("SELECT 1 FROM sites WHERE site_id = %s AND kind = 'lot'", (lot_id,))
     return await cur.fetchone() is not None
-
-
-async def lot_sensors(conn: AsyncConnection, *, lot_id: str) -> list[tuple[str, str, int]]:
-    """``(dev_eui, space_id, report_interval_s)`` of the sensors on the lot's spaces."""
-    cur = await conn.execute(
-        """SELECT d.dev_eui, sp.site_id, d.report_interval_s FROM sites sp
-           JOIN devices d ON d.site_id = sp.site_id
-           WHERE sp.kind = 'space' AND sp.parent_id = %s ORDER BY sp.site_id, d.dev_eui""",
-        (lot_id,),
-    )
-    return [(r[0], r[1], int(r[2])) for r in await cur.fetchall()]
-
-
-async def raw_events(
-    conn: AsyncConnection, *, dev_euis: list[str], start: datetime, end: datetime
-) -> list[tuple[str, datetime, bool]]:
-    """``(dev_eui, time, occupied)`` in ``[start, end)`` plus each sensor's last event before ``start``."""
-    cur = await conn.execute(
-        """SELECT d.dev_eui, e.time, e.occupied FROM unnest(%(devs)s::text[]) AS d(dev_eui)
-           CROSS JOIN LATERAL (
-               SELECT time, occupied FROM parking_events pe
-               WHERE pe.dev_eui = d.dev_eui AND pe.time < %(start)s ORDER BY time DESC LIMIT 1) e
-           UNION ALL
-           SELECT dev_eui, time, occupied FROM parking_events
-           WHERE dev_eui = ANY(%(devs)s::text[]) AND time >= %(start)s AND time < %(end)s
-           ORDER BY 1, 2""",
-        {"devs": dev_euis, "start": start, "end": end},
-    )
-    return [(r[0], r[1], bool(r[2])) for r in await cur.fetchall()]
-
-
-async def hourly_states(
-    conn: AsyncConnection, *, lot_id: str, start: datetime, end: datetime, lookback_days: int = 7
-) -> list[tuple[str, datetime, bool]]:
-    """``(dev_eui, bucket, occupied_last)`` from ``parking_hourly`` for hours overlapping ``[start, end)``, plus
-    each sensor's last hour in the ``lookback_days`` before ``start`` (the state carried into the range)."""
-    cur = await conn.execute(
-        """WITH h AS (
-               SELECT dev_eui, bucket, occupied_last FROM parking_hourly
-               WHERE lot_id = %(lot)s AND bucket >= %(start)s::timestamptz - make_interval(days => %(back)s)
-                 AND bucket < %(end)s)
-           SELECT * FROM (
-               SELECT DISTINCT ON (dev_eui) dev_eui, bucket, occupied_last FROM h
-               WHERE bucket < %(start)s::timestamptz - interval '1 hour' ORDER BY dev_eui, bucket DESC) before
-           UNION ALL
-           SELECT dev_eui, bucket, occupied_last FROM h WHERE bucket >= %(start)s::timestamptz - interval '1 hour'
-           ORDER BY 1, 2""",
-        {"lot": lot_id, "start": start, "end": end, "back": lookback_days},
-    )
-    return [(r[0], r[1], bool(r[2])) for r in await cur.fetchall()]

@@ -1,20 +1,22 @@
-"""Buses (public): occupancy per vehicle and line now, hourly usage per line and stop, a live stream."""
+"""Buses (public): occupancy per vehicle and line now, hourly usage per line and stop, a line's load over time
+(passengers on board, from the rollups), a live stream."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from ..deps import ConnDep, CtxDep, rate_limited
-from ..models.buses import BusStopsPublic, LineHourlyPublic, LinesPublic, VehiclesPublic
+from ..models.buses import BusStopsPublic, LineHourlyPublic, LineLoadPublic, LinesPublic, VehiclesPublic
 from ..problems import Problem, responses
 from ..queries import buses as q
+from ..queries import rollups
 from ..sse import event_stream
-from ..timerange import resolve_range
+from ..timerange import history_range, resolve_range
 
 __all__ = ["router"]
 
@@ -79,6 +81,46 @@ async def line_hourly(
             "data": rows,
             "count": len(rows),
         }
+    )
+
+
+@router.get(
+    "/lines/{line_id}/load",
+    response_model=LineLoadPublic,
+    responses=responses(404),
+    summary="passengers on board a line's vehicles over time (time-weighted), bucketed in the reporting time zone",
+)
+async def line_load(
+    ctx: CtxDep,
+    conn: ConnDep,
+    line_id: Annotated[str, Path(min_length=1, max_length=64)],
+    start: Annotated[datetime | None, Query(description="default: end minus one day (30 days for day buckets)")] = None,
+    end: Annotated[datetime | None, Query(description="default: now")] = None,
+    bucket: Annotated[Literal["15min", "hour", "day"], Query()] = "hour",
+) -> LineLoadPublic:
+    s = ctx.settings
+    now = datetime.now(UTC)
+    start_, end_ = history_range(start, end, bucket=bucket, tz=s.timezone, now=now, max_range_days=s.api_max_range_days)
+    if not await q.line_exists(conn, line_id=line_id):
+        raise Problem(404, f"no bus line {line_id!r}")
+    zone = ZoneInfo(s.timezone)
+    buckets = await rollups.history(
+        conn, rollups.LINE_LOAD, key=line_id, start=start_, end=end_, bucket=bucket, tz=s.timezone, now=now
+    )
+    rows = [
+        {
+            "start": b["start"].astimezone(zone),
+            "end": b["end"].astimezone(zone),
+            "on_board_avg": round(b["on_board_s"] / (b["end"] - b["start"]).total_seconds(), 2),
+            "on_board": b["on_board_end"],
+            "vehicles": b["vehicles_end"],
+            "boardings": b["pax_in"],
+            "alightings": b["pax_out"],
+        }
+        for b in buckets
+    ]
+    return LineLoadPublic.model_validate(
+        {"line_id": line_id, "bucket": bucket, "timezone": s.timezone, "data": rows, "count": len(rows)}
     )
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -11,11 +12,11 @@ from fastapi.responses import Response, StreamingResponse
 
 from ..deps import ConnDep, CtxDep, rate_limited
 from ..models.parking import GeoJSONFeatureCollection, LotHistoryPublic, LotPublic, LotsPublic
-from ..occupancy import BUCKETS, occupancy
 from ..problems import Problem, responses
 from ..queries import parking as q
+from ..queries import rollups
 from ..sse import event_stream
-from ..timerange import check_instant, resolve_range
+from ..timerange import check_instant, history_range
 
 __all__ = ["router"]
 
@@ -84,6 +85,20 @@ async def get_lot(
     return _json(orjson.dumps(found[0]))
 
 
+def _bucket_row(b: dict[str, Any], capacity: int, zone: ZoneInfo) -> dict[str, Any]:
+    seconds = (b["end"] - b["start"]).total_seconds()
+    return {
+        "start": b["start"].astimezone(zone),
+        "end": b["end"].astimezone(zone),
+        "occupied": b["occupied_end"],
+        "free": b["free_end"],
+        "unknown": max(capacity - b["occupied_end"] - b["free_end"], 0),
+        "occupied_avg": round(b["occupied_s"] / seconds, 2),
+        "free_avg": round(b["free_s"] / seconds, 2),
+        "free_min": b["free_min"],
+    }
+
+
 @router.get(
     "/lots/{lot_id}/history",
     response_model=LotHistoryPublic,
@@ -100,38 +115,16 @@ async def lot_history(
 ) -> LotHistoryPublic:
     s = ctx.settings
     now = datetime.now(UTC)
-    default = timedelta(days=30) if bucket == "day" else timedelta(days=1)
-    max_days = s.api_max_range_days * (4 if bucket == "day" else 1)
-    start_, end_ = resolve_range(
-        start,
-        end,
-        tz=s.timezone,
-        now=now,
-        default_span=default,
-        max_span=timedelta(days=max_days),
-        step=BUCKETS[bucket],
-    )
+    start_, end_ = history_range(start, end, bucket=bucket, tz=s.timezone, now=now, max_range_days=s.api_max_range_days)
     if not await q.lot_exists(conn, lot_id=lot_id):
         raise Problem(404, f"no parking lot {lot_id!r}")
-    sensors = await q.lot_sensors(conn, lot_id=lot_id)
     summary = await q.lots(conn, at=min(end_, now), lot_id=lot_id)
-    capacity = summary[0]["capacity"] if summary else len(sensors)
-    if bucket == "15min":
-        events = await q.raw_events(conn, dev_euis=[d for d, _, _ in sensors], start=start_, end=end_)
-    else:  # hour and day buckets come from the hourly aggregate; its state holds until the hour's end
-        hourly = await q.hourly_states(conn, lot_id=lot_id, start=start_, end=end_)
-        events = [(d, b + timedelta(seconds=3599), occ) for d, b, occ in hourly]
-    rows = occupancy(
-        events,
-        sensors,
-        start=start_,
-        end=end_,
-        now=now,
-        bucket=bucket,
-        tz=s.timezone,
-        capacity=capacity,
-        factor=q.SILENT_FACTOR,
+    capacity = summary[0]["capacity"] if summary else 0
+    buckets = await rollups.history(
+        conn, rollups.PARKING_LOT, key=lot_id, start=start_, end=end_, bucket=bucket, tz=s.timezone, now=now
     )
+    zone = ZoneInfo(s.timezone)
+    rows = [_bucket_row(b, capacity, zone) for b in buckets]
     return LotHistoryPublic.model_validate(
         {
             "lot_id": lot_id,

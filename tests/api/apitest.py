@@ -158,6 +158,15 @@ class Seeder:
                WHERE d.dev_eui = %s""",
             (time, occupied, dev_eui),
         )
+        self._refresh("parking_lot", dev_eui, time)
+
+    def _refresh(self, kind: str, dev_eui: str, time: datetime) -> None:
+        """Keep the rollups current as the ingest does after a batch (migration 0008)."""
+        self.conn.execute(
+            "SELECT rollup_refresh(%s, ARRAY[s.parent_id], ARRAY[%s::timestamptz], ARRAY[%s::timestamptz])"
+            " FROM devices d JOIN sites s ON s.site_id = d.site_id WHERE d.dev_eui = %s AND s.parent_id IS NOT NULL",
+            (kind, time, time, dev_eui),
+        )
 
     def bin(
         self,
@@ -209,6 +218,7 @@ class Seeder:
                FROM devices d JOIN sites s ON s.site_id = d.site_id WHERE d.dev_eui = %s""",
             (time, stop_id, pax_in, pax_out, pax_count, dev_eui),
         )
+        self._refresh("line_load", dev_eui, time)
 
     def uplink(
         self,

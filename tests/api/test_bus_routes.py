@@ -92,3 +92,22 @@ def test_line_hourly_bad_input(client: ApiClient, seed: Seeder) -> None:
     assert datetime.fromisoformat(week["end"]) - datetime.fromisoformat(week["start"]) == timedelta(days=7)
     assert client.get(url, params={"end": "soon"}).status_code == 422
     assert client.get(url).status_code == 200
+
+
+def test_line_load_is_time_weighted_passengers_on_board(client: ApiClient, seed: Seeder) -> None:
+    d = _line(seed)
+    hour = (now() - timedelta(hours=5)).replace(minute=0, second=0, microsecond=0)
+    seed.passengers(d["pax2"], hour + timedelta(minutes=10), pax_count=12, stop_id="stop-0")
+    seed.passengers(d["pax2"], hour + timedelta(minutes=40), pax_count=20, stop_id="stop-1")
+    seed.passengers(d["door1"], hour + timedelta(minutes=20), pax_in=5, pax_out=2, stop_id="stop-1")
+    r = client.get(
+        "/api/v1/buses/lines/line-5/load",
+        params={"start": hour.isoformat(), "end": (hour + timedelta(hours=2)).isoformat(), "bucket": "hour"},
+    )
+    assert r.status_code == 200, r.text
+    first, second = r.json()["data"]
+    # 12 people for 30 minutes, then 20 for 20 minutes, over the hour; the count holds into the next hour
+    assert first["on_board_avg"] == round((12 * 1800 + 20 * 1200) / 3600, 2)
+    assert (first["on_board"], first["vehicles"], first["boardings"], first["alightings"]) == (20, 1, 5, 2)
+    assert (second["on_board_avg"], second["on_board"]) == (20.0, 20)
+    assert client.get("/api/v1/buses/lines/nope/load").status_code == 404

@@ -141,3 +141,27 @@ def test_lot_history_15min_range_limited_in_buckets(client: ApiClient, seed: See
         params={"start": t.isoformat(), "end": (t + timedelta(days=80)).isoformat(), "bucket": "15min"},
     )
     assert r.status_code == 422 and "bucket" in r.json()["detail"]
+
+
+def test_history_serves_queued_late_readings_before_the_rollup_job_runs(client: ApiClient, seed: Seeder) -> None:
+    devs = seed.lot("lot-q", 1, interval=3600)
+    base = (now() - timedelta(hours=8)).replace(minute=0, second=0, microsecond=0)
+    for h in range(6):
+        seed.park(devs[0], base + timedelta(hours=h), False)
+    params = {"start": base.isoformat(), "end": (base + timedelta(hours=6)).isoformat(), "bucket": "hour"}
+    before = client.get("/api/v1/parking/lots/lot-q/history", params=params).json()["data"]
+    assert [b["free_avg"] for b in before] == [1.0] * 6
+    late = base + timedelta(hours=2, minutes=30)  # a late reading as the writer stores it: row and queued span
+    seed.conn.execute(
+        "INSERT INTO parking_events (time, dev_eui, site_id, lot_id, occupied)"
+        " SELECT %s, dev_eui, site_id, 'lot-q', true FROM devices WHERE dev_eui = %s",
+        (late, devs[0]),
+    )
+    seed.conn.execute(
+        "INSERT INTO rollup_dirty (kind, key, first, last) VALUES ('parking_lot', 'lot-q', %s, %s)", (late, late)
+    )
+    queued = client.get("/api/v1/parking/lots/lot-q/history", params=params).json()["data"]
+    assert [b["occupied_avg"] for b in queued] == [0.0, 0.0, 0.5, 0.0, 0.0, 0.0]
+    seed.conn.execute("SELECT rollups_refresh_pending()")
+    assert seed.conn.execute("SELECT count(*) FROM rollup_dirty").fetchone() == (0,)
+    assert client.get("/api/v1/parking/lots/lot-q/history", params=params).json()["data"] == queued

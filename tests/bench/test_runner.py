@@ -16,7 +16,7 @@ from bench._report import MEASURED, MET, MISSED, Report, read  # noqa: E402
 
 def test_every_benchmark_module_is_run() -> None:
     names = runner.benchmarks()
-    assert {"api", "codecs", "envelopes", "ingest", "pickups", "simulate"} <= set(names)
+    assert {"api", "codecs", "envelopes", "history", "ingest", "pickups", "simulate"} <= set(names)
     assert not [n for n in names if n.startswith("_")]
 
 

@@ -164,3 +164,16 @@ def test_open_data_migration_numbers_the_sites_that_exist(new_database) -> None:
         conn.execute("INSERT INTO sites (site_id, kind) VALUES ('d', 'lot')")
         ids = [r[0] for r in conn.execute("SELECT public_id FROM sites ORDER BY site_id").fetchall()]
     assert len(set(ids)) == 4 and None not in ids
+
+
+@pytest.mark.timescaledb
+def test_timescaledb_rolls_days_up_from_the_hourly_hypertable(timescaledb: str) -> None:
+    with psycopg.connect(timescaledb) as conn:
+        hypertables = {r[0] for r in conn.execute("SELECT hypertable_name FROM timescaledb_information.hypertables")}
+        caggs = dict(
+            conn.execute(
+                "SELECT view_name, hypertable_name FROM timescaledb_information.continuous_aggregates"
+            ).fetchall()
+        )
+    assert {"parking_lot_hourly", "line_load_hourly"} <= hypertables
+    assert caggs["parking_lot_daily"] == "parking_lot_hourly" and caggs["line_load_daily"] == "line_load_hourly"

@@ -60,6 +60,11 @@ GRANTS: dict[str, tuple[set[str], set[str], set[str]]] = {
     "source_cursors": ({"SELECT", "INSERT", "UPDATE"}, R, set()),
     "backfill_gaps": (W, R, set()),
     "fcnt_gaps_closed": (W, R, set()),
+    "rollup_dirty": ({"SELECT", "INSERT", "DELETE"}, R, set()),
+    "parking_lot_hourly": (RWD, R, R),
+    "line_load_hourly": (RWD, R, R),
+    "parking_lot_daily": (RWD, R, R),
+    "line_load_daily": (RWD, R, R),
 }
 PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
 APP = "00000000-0000-0000-0000-00000000000a"

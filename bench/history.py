@@ -1,0 +1,151 @@
+"""History queries over a long stretch of a town, with and without the rollups, and bytes per reading on disk.
+
+Seeds ``--days`` (default a year) of the town (:mod:`bench._citydata`) into a fresh, migrated database, builds the
+rollups (``rollups_build()``, timed), then for 15-minute, hour and day buckets over 2, 7, 30, 90 and 365 days
+(ranges longer than the seeded days are left out) measures, ``--repeats`` times each, median and p99:
+
+* **before**: every bucket computed from the readings (``parking_occupancy`` over the whole range, the work a
+  history query does without rollups), on a direct database connection (ranges over 30 days: one run);
+* **after**: ``GET /api/v1/parking/lots/{id}/history`` on the API server, which reads the rollups for ended
+  buckets and the readings only for the open one. Ranges the endpoint refuses (15-minute buckets beyond its
+  bucket and range limits) are reported as refused.
+
+Then bytes per reading per table: on TimescaleDB after compressing every chunk (``hypertable_size``); on plain
+PostgreSQL the table with its indexes (``pg_total_relation_size``). Targets: p99 < 100 ms for every served range
+and bucket; on TimescaleDB <= 8 B per domain reading and <= 40 B per raw uplink.
+
+    python -m bench.history [--days 365] [--city medium] [--repeats 15] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from datetime import datetime, timedelta
+
+import httpx
+import psycopg
+
+from stadtpuls.migrate import detect_mode, migrate
+from stadtpuls.schema import SILENT_FACTOR
+
+from ._citydata import seed_city
+from ._report import Report
+from .api import api_server, fresh_database
+
+RANGES = (2, 7, 30, 90, 365)
+WIDTHS = {"15min": timedelta(minutes=15), "hour": timedelta(hours=1), "day": timedelta(days=1)}
+TARGET_P99_MS, TARGET_DOMAIN_B, TARGET_UPLINK_B = 100.0, 8.0, 40.0
+DOMAIN_TABLES = ("parking_events", "bin_levels", "passenger_counts")
+TZ = "Europe/Berlin"
+
+
+def _stats(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+    return statistics.median(ordered), p99
+
+
+def _raw_ms(
+    conn: psycopg.Connection, lot: str, start: datetime, end: datetime, width: timedelta, n: int
+) -> list[float]:
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        conn.execute(
+            "SELECT count(*) FROM parking_occupancy(ARRAY[%s], %s, %s, %s, %s, %s, %s)",
+            (lot, start, end, width, TZ, SILENT_FACTOR, end),
+        ).fetchone()
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def _api_ms(client: httpx.Client, lot: str, start: datetime, end: datetime, bucket: str, n: int) -> list[float] | None:
+    params = {"start": start.isoformat(), "end": end.isoformat(), "bucket": bucket}
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        r = client.get(f"/api/v1/parking/lots/{lot}/history", params=params)
+        out.append((time.perf_counter() - t) * 1000)
+        if r.status_code == 422:
+            return None
+        r.raise_for_status()
+    return out
+
+
+def bytes_per_reading(conn: psycopg.Connection, mode: str) -> dict[str, float]:
+    """Bytes on disk per row of each table (TimescaleDB: after compressing every chunk)."""
+    out = {}
+    for table in (*DOMAIN_TABLES, "uplinks"):
+        rows = conn.execute(psycopg.sql.SQL("SELECT count(*) FROM {}").format(psycopg.sql.Identifier(table)))
+        n = rows.fetchone()[0]  # type: ignore[index]
+        if mode == "timescaledb":
+            conn.execute("SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks(%s) c", (table,))
+            size = conn.execute("SELECT hypertable_size(%s)", (table,)).fetchone()[0]  # type: ignore[index]
+        else:
+            size = conn.execute("SELECT pg_total_relation_size(%s)", (table,)).fetchone()[0]  # type: ignore[index]
+        out[table] = size / n if n else 0.0
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--days", type=int, default=365, help="days of the town to seed (a year by default)")
+    p.add_argument("--city", default="medium", choices=("small", "medium", "large"))
+    p.add_argument("--repeats", type=int, default=15, help="requests per range and bucket")
+    p.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    args = p.parse_args()
+    report = Report("history")
+    with fresh_database(args.keep) as url:
+        migrate(url, tz=TZ)
+        t0 = time.perf_counter()
+        counts = seed_city(url, days=args.days, size=args.city, rollups=False)
+        print(f"seeded {args.days} days of a {args.city} town in {time.perf_counter() - t0:.0f} s: {counts}")
+        with psycopg.connect(url, autocommit=True) as conn:
+            mode = detect_mode(conn)
+            t0 = time.perf_counter()
+            conn.execute("SELECT rollups_build()")
+            build_s = time.perf_counter() - t0
+            conn.execute("ANALYZE")
+            lot = conn.execute(  # the busiest lot
+                "SELECT lot_id FROM parking_events GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"
+            ).fetchone()[0]  # type: ignore[index]
+            end = conn.execute("SELECT max(time) FROM parking_events").fetchone()[0]  # type: ignore[index]
+        print(f"{mode}: rollups built in {build_s:.1f} s; lot {lot}; times in ms, median / p99 of {args.repeats}")
+        report.figure("rollup build", build_s, f"s for {args.days} days")
+        worst = 0.0
+        with (
+            api_server(url, startup_timeout=180, STADTPULS_TIMEZONE=TZ) as base,
+            httpx.Client(base_url=base, timeout=60) as client,
+        ):
+            with psycopg.connect(url, autocommit=True) as conn:
+                for days in (d for d in RANGES if d <= args.days):
+                    start = end - timedelta(days=days)
+                    for bucket, width in WIDTHS.items():
+                        runs = max(3, args.repeats // 3) if days <= 30 else 1  # a long range from the readings: once
+                        before = _stats(_raw_ms(conn, lot, start, end, width, runs))
+                        after = _api_ms(client, lot, start, end, bucket, args.repeats)
+                        shown = "refused (range or bucket limit)"
+                        if after is not None:
+                            med, p99 = _stats(after)
+                            worst = max(worst, p99)
+                            shown = f"{med:7.1f} / {p99:7.1f}"
+                        print(f"{days:4d} days {bucket:>5}: before {before[0]:8.1f} / {before[1]:8.1f}   after {shown}")
+            with psycopg.connect(url, autocommit=True) as conn:
+                sizes = bytes_per_reading(conn, mode)
+        for table, b in sizes.items():
+            print(f"{table:<18} {b:6.1f} B per row ({'compressed' if mode == 'timescaledb' else 'table + indexes'})")
+            report.figure(f"{table} bytes/row", b, "B")
+        report.figure("worst p99 with rollups", worst, "ms")
+        report.target(f"p99 < {TARGET_P99_MS:.0f} ms for every served range and bucket", worst < TARGET_P99_MS)
+        if mode == "timescaledb":
+            domain = max(sizes[t] for t in DOMAIN_TABLES)
+            report.target(f"<= {TARGET_DOMAIN_B:.0f} B per domain reading", domain <= TARGET_DOMAIN_B)
+            report.target(f"<= {TARGET_UPLINK_B:.0f} B per raw uplink", sizes["uplinks"] <= TARGET_UPLINK_B)
+        report.write()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
