@@ -53,6 +53,6 @@ BEGIN
 END $$;
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON parking_lot_daily, line_load_daily TO stadtpuls_ingest;
-GRANT SELECT ON parking_lot_daily, line_load_daily TO stadtpuls_api, stadtpuls_grafana;
+GRANT SELECT ON parking_lot_daily, line_load_daily TO stadtpuls_api;
 
 SELECT rollups_build();

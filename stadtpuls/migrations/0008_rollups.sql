@@ -237,7 +237,8 @@ CREATE TABLE IF NOT EXISTS line_load_hourly (
 GRANT SELECT, INSERT, DELETE ON rollup_dirty TO stadtpuls_ingest;
 GRANT SELECT, INSERT, UPDATE, DELETE ON parking_lot_hourly, line_load_hourly TO stadtpuls_ingest;
 GRANT SELECT ON rollup_dirty, parking_lot_hourly, line_load_hourly TO stadtpuls_api;
-GRANT SELECT ON parking_lot_hourly, line_load_hourly TO stadtpuls_grafana;
+GRANT SELECT ON parking_lot_hourly TO stadtpuls_grafana;  -- the parking dashboard's hourly panels, instead of
+REVOKE SELECT ON parking_hourly FROM stadtpuls_grafana;    -- the sample-based view
 
 CREATE OR REPLACE FUNCTION rollup_refresh(p_kind text, p_keys text[], p_first timestamptz[], p_last timestamptz[])
 RETURNS integer LANGUAGE plpgsql AS $$

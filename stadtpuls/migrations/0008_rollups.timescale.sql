@@ -34,6 +34,6 @@ SELECT add_continuous_aggregate_policy('line_load_daily', start_offset => NULL, 
 CREATE OR REPLACE FUNCTION rollup_refresh_daily(p_kind text, p_key text, p_from timestamptz, p_to timestamptz)
 RETURNS void LANGUAGE plpgsql AS $$ BEGIN END $$;
 
-GRANT SELECT ON parking_lot_daily, line_load_daily TO stadtpuls_ingest, stadtpuls_api, stadtpuls_grafana;
+GRANT SELECT ON parking_lot_daily, line_load_daily TO stadtpuls_ingest, stadtpuls_api;
 
 SELECT rollups_build();

@@ -52,7 +52,7 @@ GRANTS: dict[str, tuple[set[str], set[str], set[str]]] = {
     "schema_migrations": (set(), R, set()),
     "uplinks_hourly": (set(), R, R),
     "bin_levels_hourly": (set(), R, R),
-    "parking_hourly": (set(), R, R),
+    "parking_hourly": (set(), R, set()),
     "passengers_hourly": (set(), R, R),
     "environment_hourly": (set(), R, set()),
     "codec_scripts": (R, {"SELECT", "UPDATE"}, set()),
@@ -62,9 +62,9 @@ GRANTS: dict[str, tuple[set[str], set[str], set[str]]] = {
     "fcnt_gaps_closed": (W, R, set()),
     "rollup_dirty": ({"SELECT", "INSERT", "DELETE"}, R, set()),
     "parking_lot_hourly": (RWD, R, R),
-    "line_load_hourly": (RWD, R, R),
-    "parking_lot_daily": (RWD, R, R),
-    "line_load_daily": (RWD, R, R),
+    "line_load_hourly": (RWD, R, set()),
+    "parking_lot_daily": (RWD, R, set()),
+    "line_load_daily": (RWD, R, set()),
 }
 PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
 APP = "00000000-0000-0000-0000-00000000000a"
