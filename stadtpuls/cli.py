@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("run the city sensor simulator", "stadtpuls.simulators.cli:setup"),
     "api": ("run the HTTP API and web pages", "stadtpuls.api.cli:setup"),
     "keys": ("manage API keys", "stadtpuls.api.keys_cli:setup"),
+    "alerts": ("evaluate alert rules and send notifications; rules, acks", "stadtpuls.alerts.cli:setup"),
     "dashboards": ("build the Grafana provisioning files", "stadtpuls.dashboards.cli:setup"),
     "demo": ("run the whole city on embedded services", "stadtpuls.demo.cli:setup"),
 }
