@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 __all__ = [
+    "ALERT_TABLES",
     "BIN_LEVELS",
     "CONFIGURATION_TABLES",
     "DEAD_LETTERS",
@@ -198,6 +199,8 @@ DEVICE_STATE = Table(
 INGEST_TABLES = (UPLINKS, *READING_TABLES, DEAD_LETTERS, FCNT_GAPS, DEVICE_STATE)
 #: the tables the API and ``stadtpuls devices`` write (configuration)
 CONFIGURATION_TABLES = ("devices", "sites", "api_keys")
+#: the tables of the alerts service and the operators' alert settings (rules, channels, alerts, outbox)
+ALERT_TABLES = ("alert_rules", "alerts", "alert_events", "notification_channels", "notifications")
 
 
 def notify_payload(stored: Mapping[str, int]) -> str:

@@ -26,6 +26,7 @@ from .kinds import SEVERITIES, Rule, RuleError
 __all__ = [
     "ACK",
     "ALERT_EVENTS",
+    "GET_ALERT",
     "LIST_ALERTS",
     "LIST_CHANNELS",
     "LIST_NOTIFICATIONS",
@@ -52,12 +53,16 @@ class ChannelError(ValueError):
         self.field = field
 
 
-#: alerts, active ones first (open, acknowledged), then newest; every filter optional
-LIST_ALERTS = """
+_ALERT = """
 SELECT alert_id, rule_id, subject, dev_eui, site_id, severity, state, value, message, opened_at, acknowledged_at,
        acknowledged_by, ack_note, resolved_at
 FROM alerts
-WHERE (%(state)s::text IS NULL OR state = %(state)s)
+"""
+GET_ALERT = _ALERT + "WHERE alert_id = %(alert_id)s"
+#: alerts, active ones first (open, acknowledged), then newest; every filter optional
+LIST_ALERTS = (
+    _ALERT
+    + """WHERE (%(state)s::text IS NULL OR state = %(state)s)
   AND (%(rule_id)s::text IS NULL OR rule_id = %(rule_id)s)
   AND (%(severity)s::text IS NULL OR severity = %(severity)s)
   AND (%(site_id)s::text IS NULL OR site_id = %(site_id)s)
@@ -66,6 +71,7 @@ ORDER BY array_position(ARRAY['open', 'acknowledged', 'resolved'], state),
          array_position(ARRAY['critical', 'warning', 'info'], severity), opened_at DESC, alert_id DESC
 LIMIT %(limit)s
 """
+)
 
 ALERT_EVENTS = "SELECT time, state, actor, note FROM alert_events WHERE alert_id = %(alert_id)s ORDER BY event_id"
 
