@@ -3,7 +3,12 @@ chosen (simulated) times."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+import threading
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import psycopg
@@ -62,3 +67,60 @@ class Planter:
     def alerts(self) -> list[dict[str, Any]]:
         cur = self.conn.cursor(row_factory=dict_row)
         return cur.execute("SELECT * FROM alerts ORDER BY alert_id").fetchall()
+
+
+class WebhookReceiver:
+    """A real HTTP server on a free local port: checks each POST's signature, answers ``fail`` first requests with
+    500, and keeps the accepted bodies."""
+
+    def __init__(self, secret: str, *, fail: int = 0) -> None:
+        self.secret = secret
+        self.fail = fail
+        self.accepted: list[dict[str, Any]] = []
+        self.refused = 0
+        self.bad_signatures = 0
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the http.server interface
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                expected = "sha256=" + hmac.new(receiver.secret.encode(), body, hashlib.sha256).hexdigest()
+                with receiver.lock:
+                    if not hmac.compare_digest(self.headers.get("X-Stadtpuls-Signature", ""), expected):
+                        receiver.bad_signatures += 1
+                        status = 401
+                    elif receiver.fail > 0:
+                        receiver.fail -= 1
+                        receiver.refused += 1
+                        status = 500
+                    else:
+                        receiver.accepted.append(json.loads(body))
+                        status = 204
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def changes(self) -> list[tuple[int, str]]:
+        with self.lock:
+            return [(b["alert"]["alert_id"], b["change"]) for b in self.accepted]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def add_channel(conn: psycopg.Connection, channel_id: str, kind: str, target: str, **fields: Any) -> None:
+    cols = {"channel_id": channel_id, "kind": kind, "target": target, **fields}
+    conn.execute(
+        f"INSERT INTO notification_channels ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))})",
+        list(cols.values()),
+    )
