@@ -141,7 +141,7 @@ async function loadAlerts() {
   if (!res) return;
   const rows = activeOnly ? res.data.filter((a) => a.state !== "resolved") : res.data;
   list.replaceChildren(...rows.map(alertItem));
-  say(listMessage, rows.length ? t("alerts.count", { n: num(rows.length) }) : t("alerts.none"));
+  say(listMessage, rows.length ? t("alerts.count", { n: num(rows.length) }, rows.length) : t("alerts.none"));
   if (location.hash) document.getElementById(location.hash.slice(1))?.scrollIntoView();
 }
 
