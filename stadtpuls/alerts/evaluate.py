@@ -7,7 +7,8 @@ Per rule, one statement (data-modifying CTEs) takes the kind's candidates (:mod:
 3. records each change in ``alert_events``, whose trigger queues the notifications (the outbox).
 
 A subject that keeps firing changes nothing, so a round writes (and notifies) only state changes. The round
-takes ``now`` as a parameter, so a simulated clock evaluates history as it would have been seen.
+takes ``now`` as a parameter, so a simulated clock evaluates history as it would have been seen. A rule whose
+``every_s`` has not passed since its last evaluation (``alert_rules.evaluated_at``) is left out of the round.
 """
 
 from __future__ import annotations
@@ -51,7 +52,10 @@ events AS (
 SELECT (SELECT count(*) FROM opened), (SELECT count(*) FROM resolved)
 """
 
-_RULES = "SELECT rule_id, kind, severity, params, enabled, description FROM alert_rules ORDER BY rule_id"
+_RULES = """
+SELECT rule_id, kind, severity, params, enabled, description, evaluated_at FROM alert_rules ORDER BY rule_id
+"""
+_EVALUATED = "UPDATE alert_rules SET evaluated_at = %s WHERE rule_id = %s"
 
 
 @dataclass
@@ -59,22 +63,33 @@ class RoundResult:
     now: datetime
     opened: Counter[str] = field(default_factory=Counter)  # rule_id -> alerts opened
     resolved: Counter[str] = field(default_factory=Counter)
+    skipped: list[str] = field(default_factory=list)  # rules not due in this round
 
 
-def load_rules(conn: psycopg.Connection) -> list[Rule]:
+def load_rules(conn: psycopg.Connection) -> list[tuple[Rule, datetime | None]]:
+    """Every rule of a known kind with its last evaluation time (a kind this version does not know is left alone)."""
     rules = []
-    for rule_id, kind, severity, params, enabled, description in conn.execute(_RULES):
-        if kind in KINDS:  # a kind this version does not know is left alone, not evaluated
-            rules.append(Rule(rule_id, kind, severity, params, enabled, description))
+    for rule_id, kind, severity, params, enabled, description, evaluated_at in conn.execute(_RULES):
+        if kind in KINDS:
+            rules.append((Rule(rule_id, kind, severity, params, enabled, description), evaluated_at))
     return rules
+
+
+def _due(rule: Rule, last: datetime | None, now: datetime) -> bool:
+    if last is None or now < last:  # never evaluated, or replaying an earlier time
+        return True
+    return (now - last).total_seconds() >= rule.values()["every_s"]
 
 
 def evaluate(conn: psycopg.Connection, *, now: datetime, next_service: datetime) -> RoundResult:
     """Evaluate every enabled rule at ``now`` in one transaction; returns the changes per rule."""
     result = RoundResult(now)
     with conn.transaction():
-        for rule in load_rules(conn):
+        for rule, last in load_rules(conn):
             if not rule.enabled:
+                continue
+            if not _due(rule, last, now):
+                result.skipped.append(rule.rule_id)
                 continue
             statement = sql.SQL(_ROUND).format(candidates=sql.SQL(KINDS[rule.kind].sql))
             params = {**rule.values(), "now": now, "next_service": next_service}
@@ -83,4 +98,5 @@ def evaluate(conn: psycopg.Connection, *, now: datetime, next_service: datetime)
             assert row is not None
             result.opened[rule.rule_id] += row[0]
             result.resolved[rule.rule_id] += row[1]
+            conn.execute(_EVALUATED, (now, rule.rule_id))
     return result

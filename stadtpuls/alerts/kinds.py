@@ -7,7 +7,9 @@ hysteresis band (near the limit: an open alert stays open, none opens); a subjec
 (its open alert resolves). One statement per rule, whatever the number of devices.
 
 Placeholders: ``%(now)s`` (evaluation time), ``%(next_service)s`` (start of the next collection round) and the
-kind's parameters by name.
+kind's parameters by name. Every kind also takes ``every_s``: a rule is evaluated at most that often (the kinds
+that read days of readings and change slowly default to 10 minutes or an hour; between two of its evaluations a
+rule's alerts stay as they are).
 
 Exceptions::
 
@@ -203,13 +205,21 @@ KINDS: dict[str, Kind] = {
         Kind(
             "battery_low",
             "battery below the volt or percent limit (latest reading of the window)",
-            {"low_v": 3.2, "low_pct": 20, "hysteresis_v": 0.05, "hysteresis_pct": 3, "window_h": 48},
+            {"low_v": 3.2, "low_pct": 20, "hysteresis_v": 0.05, "hysteresis_pct": 3, "window_h": 48, "every_s": 600},
             _BATTERY,
         ),
         Kind(
             "radio_worse",
             "median RSSI or SNR of the last `days` below the `days` before by a margin, or the spreading factor rising",
-            {"days": 7, "rssi_margin_db": 8, "snr_margin_db": 4, "sf_rise": 1, "hysteresis_db": 1, "min_uplinks": 10},
+            {
+                "days": 7,
+                "rssi_margin_db": 8,
+                "snr_margin_db": 4,
+                "sf_rise": 1,
+                "hysteresis_db": 1,
+                "min_uplinks": 10,
+                "every_s": 3600,
+            },
             _RADIO,
             "info",
         ),
@@ -223,7 +233,7 @@ KINDS: dict[str, Kind] = {
         Kind(
             "bin_full",
             "a bin over its threshold now, or predicted to cross it before the next service round",
-            {"threshold_pct": 80, "hysteresis_pct": 5, "predict": 1, "fit_h": 48},
+            {"threshold_pct": 80, "hysteresis_pct": 5, "predict": 1, "fit_h": 48, "every_s": 600},
             _BIN_FULL,
         ),
         Kind(
@@ -278,8 +288,9 @@ class Rule:
             raise RuleError(rule_id, "params", "must be a mapping of parameter names to numbers")
         params: dict[str, float] = {}
         for name, value in params_raw.items():
-            if name not in kind.params:
-                raise RuleError(rule_id, f"params.{name}", f"unknown; {kind.name} takes {', '.join(kind.params)}")
+            if name not in kind.params and name != "every_s":
+                known = ", ".join([*kind.params, *(() if "every_s" in kind.params else ("every_s",))])
+                raise RuleError(rule_id, f"params.{name}", f"unknown; {kind.name} takes {known}")
             if isinstance(value, bool):
                 value = int(value)
             if not isinstance(value, int | float) or value < 0:
@@ -292,7 +303,7 @@ class Rule:
 
     def values(self) -> dict[str, float]:
         """Every parameter of the kind, the rule's own values over the defaults."""
-        return {**KINDS[self.kind].params, **self.params}
+        return {"every_s": 0.0, **KINDS[self.kind].params, **self.params}
 
 
 def default_rules(*, battery_low_v: float, battery_low_pct: float) -> list[Rule]:

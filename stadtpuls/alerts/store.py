@@ -102,7 +102,7 @@ UPSERT_RULE = """
 INSERT INTO alert_rules (rule_id, kind, enabled, severity, params, description)
 VALUES (%(rule_id)s, %(kind)s, %(enabled)s, %(severity)s, %(params)s, %(description)s)
 ON CONFLICT (rule_id) DO UPDATE SET kind = EXCLUDED.kind, enabled = EXCLUDED.enabled, severity = EXCLUDED.severity,
-    params = EXCLUDED.params, description = EXCLUDED.description, updated_at = now()
+    params = EXCLUDED.params, description = EXCLUDED.description, updated_at = now(), evaluated_at = NULL
 """
 _INSERT_RULE = UPSERT_RULE.split("ON CONFLICT")[0] + "ON CONFLICT (rule_id) DO NOTHING"
 

@@ -11,7 +11,8 @@ CREATE TABLE IF NOT EXISTS alert_rules (
     severity    text NOT NULL DEFAULT 'warning' CHECK (severity IN ('info', 'warning', 'critical')),
     params      jsonb NOT NULL DEFAULT '{}'::jsonb,
     description text NOT NULL DEFAULT '',
-    updated_at  timestamptz NOT NULL DEFAULT now()
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    evaluated_at timestamptz                 -- evaluation time of the rule's last round (its `every_s` cadence)
 );
 
 -- One active (open or acknowledged) alert per rule and subject (a device, or a part of the hub).

@@ -71,12 +71,13 @@ def test_bin_over_threshold_and_predicted_before_next_round(conn: psycopg.Connec
     opened, _ = run(conn, now, next_service=now + timedelta(hours=2))
     assert opened == Counter({"bin-full": 1})
     assert {a["subject"] for a in plant.alerts()} == {full}
-    opened, _ = run(conn, now, next_service=now + timedelta(hours=6))
+    assert run(conn, now + timedelta(minutes=9), next_service=now + timedelta(hours=6)) == (Counter(), Counter())
+    opened, _ = run(conn, now + timedelta(minutes=10), next_service=now + timedelta(hours=6))  # due again
     assert opened == Counter({"bin-full": 1})
     by_subject = {a["subject"]: a for a in plant.alerts()}
     assert set(by_subject) == {full, rising}
     assert by_subject[rising]["site_id"] == "rising"
-    assert "expected 84 %" in by_subject[rising]["message"]
+    assert "expected 83 %" in by_subject[rising]["message"]  # 60 % + 4 %/h for 5 h 50 min
 
 
 def test_frame_counter_reset_and_lost_frames(conn: psycopg.Connection, plant: Planter) -> None:
@@ -187,3 +188,15 @@ def test_a_simulated_month_gives_exactly_the_planted_faults(conn: psycopg.Connec
     assert by_rule[("frame-loss", reset)] == reset_at  # a round falls on the rejoin
     # 80 % is reached at h = 382; with one day of look-ahead the rising trend is seen well before
     assert T0 + timedelta(hours=312) < by_rule[("bin-full", filling)] < T0 + timedelta(hours=382)
+
+
+def test_a_rule_runs_at_its_cadence_and_again_after_a_change(conn: psycopg.Connection, plant: Planter) -> None:
+    dev = plant.bin("bin-1")
+    plant.bin_levels(dev, T0, T0, fill="10", battery_v="3.0")
+    assert run(conn, T0)[0] == Counter({"battery-low": 1})
+    plant.bin_levels(dev, T0 + timedelta(minutes=5), T0 + timedelta(minutes=5), fill="10", battery_v="3.6")
+    assert run(conn, T0 + timedelta(minutes=5)) == (Counter(), Counter())  # every_s 600: not due yet
+    assert run(conn, T0 + timedelta(minutes=10))[1] == Counter({"battery-low": 1})
+    plant.bin_levels(dev, T0 + timedelta(minutes=11), T0 + timedelta(minutes=11), fill="10", battery_v="3.0")
+    save_rule(conn, Rule("battery-low", "battery_low", params={"every_s": 3600}))  # a changed rule runs next round
+    assert run(conn, T0 + timedelta(minutes=11))[0] == Counter({"battery-low": 1})

@@ -82,7 +82,7 @@ def test_rules_are_listed_with_effective_values_and_changed_with_checks(
     client: ApiClient, alerts: dict[str, str]
 ) -> None:
     rules = {r["rule_id"]: r for r in client.get("/api/v1/alert-rules", headers=OP).json()["data"]}
-    assert rules["device-silent"]["values"] == {"intervals": 3.0}
+    assert rules["device-silent"]["values"] == {"every_s": 0.0, "intervals": 3.0}
     r = client.put(
         "/api/v1/alert-rules/bins-90",
         headers=ADMIN,
