@@ -129,3 +129,35 @@ def test_next_round_start_skips_days_without_collection() -> None:
     assert next_round_start(monday_early, settings) == datetime(2026, 3, 2, 6, tzinfo=UTC)
     monday_noon = datetime(2026, 3, 2, 11, tzinfo=UTC)
     assert next_round_start(monday_noon, settings) == datetime(2026, 3, 4, 6, tzinfo=UTC)  # Wednesday 07:00
+
+
+def test_cli_replays_a_time_lists_acknowledges_and_resends(
+    clean_db: str, plant: Planter, conn: psycopg.Connection
+) -> None:
+    env = {**os.environ, "STADTPULS_DATABASE_URL": clean_db}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "stadtpuls.cli", "alerts", *args]
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+
+    at = datetime(2026, 3, 2, 12, tzinfo=UTC)
+    dev = plant.device()
+    plant.state(dev, at - timedelta(hours=4))
+    add_channel(conn, "ops", "webhook", "http://127.0.0.1:9/unreachable", secret=SECRET)
+    out = cli("run", "--at", at.isoformat())
+    assert out.returncode == 0 and out.stdout.strip() == "opened 1, resolved 0", out.stderr
+    listed = cli("list", "--state", "open").stdout.splitlines()
+    assert len(listed) == 1 and listed[0].split("\t")[:5] == ["1", "open", "warning", "device-silent", dev]
+    assert cli("ack", "1", "--note", "on it", "--by", "night shift").returncode == 0
+    again = cli("ack", "1")
+    assert again.returncode == 1 and "alert 1 is not open" in again.stderr
+    assert conn.execute("SELECT acknowledged_by, ack_note FROM alerts").fetchone() == ("night shift", "on it")
+    conn.execute("UPDATE notifications SET status = 'dead' WHERE notification_id = 1")
+    dead = cli("notifications", "--status", "dead").stdout.splitlines()
+    assert [line.split("\t")[:4] for line in dead] == [["1", "dead", "ops", "alert 1 open"]]
+    assert cli("resend", "1").returncode == 0
+    assert conn.execute("SELECT status, attempts FROM notifications WHERE notification_id = 1").fetchone() == (
+        "pending",
+        0,
+    )
+    assert cli("resend", "999").returncode == 1
