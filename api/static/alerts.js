@@ -3,37 +3,25 @@
 import { clock, num, t, translatePage } from "/static/i18n.js";
 import { el } from "/static/dom.js";
 import { apiFetch, problemDetail } from "/static/live.js";
+import { keyForm, say, storedKey } from "/static/operator-key.js";
 
-const KEY = "stadtpuls.operatorKey";
-const keyForm = document.getElementById("key-form");
-const keyInput = document.getElementById("key");
-const keyMessage = document.getElementById("key-message");
 const filterForm = document.getElementById("filter-form");
 const ruleSelect = document.getElementById("rule");
 const listMessage = document.getElementById("list-message");
 const list = document.getElementById("alerts");
 
-const storedKey = () => sessionStorage.getItem(KEY) || "";
-
-function say(node, text, kind = "info") {
-  node.textContent = text;
-  node.dataset.kind = kind;
-}
-
 async function call(url, options = {}) {
   const key = storedKey();
   if (!key) {
     say(listMessage, t("alerts.key.missing"), "error");
-    keyInput.focus();
+    operatorKey.focus();
     return null;
   }
   const res = options.method
     ? await fetch(url, { ...options, headers: { "X-API-Key": key, "Content-Type": "application/json" } })
     : await apiFetch(url, key);
   if (res.status === 401 || res.status === 403) {
-    sessionStorage.removeItem(KEY);
-    showKeyState();
-    say(keyMessage, t("pickups.key.bad", { detail: await problemDetail(res) }), "error");
+    operatorKey.refused(await problemDetail(res));
     return null;
   }
   if (!res.ok) {
@@ -145,34 +133,14 @@ async function loadAlerts() {
   if (location.hash) document.getElementById(location.hash.slice(1))?.scrollIntoView();
 }
 
-function showKeyState() {
-  const has = Boolean(storedKey());
-  document.getElementById("key-forget").hidden = !has;
-  document.getElementById("key-entry").hidden = has;
-  document.getElementById("key-save").hidden = has;
-  if (has) say(keyMessage, t("pickups.key.saved"));
-}
-
-keyForm.addEventListener("submit", (ev) => {
-  ev.preventDefault();
-  const key = keyInput.value.trim();
-  if (!key) { say(keyMessage, t("alerts.key.missing"), "error"); keyInput.focus(); return; }
-  sessionStorage.setItem(KEY, key);
-  keyInput.value = "";
-  showKeyState();
-  loadRules().then(loadAlerts);
-});
-document.getElementById("key-forget").addEventListener("click", () => {
-  sessionStorage.removeItem(KEY);
-  say(keyMessage, "");
-  list.replaceChildren();
-  showKeyState();
-  keyInput.focus();
+translatePage();
+const operatorKey = keyForm({
+  missing: t("alerts.key.missing"),
+  onKey: () => loadRules().then(loadAlerts),
+  onForget: () => list.replaceChildren(),
 });
 filterForm.addEventListener("submit", (ev) => { ev.preventDefault(); loadAlerts(); });
 for (const name of ["state", "rule", "severity"]) document.getElementById(name).addEventListener("change", loadAlerts);
 
-translatePage();
-showKeyState();
 if (storedKey()) loadRules().then(loadAlerts);
 else say(listMessage, t("alerts.key.missing"));

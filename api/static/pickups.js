@@ -3,12 +3,9 @@
 import { clock, num, t, translatePage } from "/static/i18n.js";
 import { el } from "/static/dom.js";
 import { apiFetch, problemDetail } from "/static/live.js";
+import { keyForm, say, storedKey } from "/static/operator-key.js";
 import { drawRoute, OTHER_COLOUR, WASTE_COLOURS } from "/static/route-map.js";
 
-const KEY = "stadtpuls.operatorKey";
-const keyForm = document.getElementById("key-form");
-const keyInput = document.getElementById("key");
-const keyMessage = document.getElementById("key-message");
 const planForm = document.getElementById("plan-form");
 const dateInput = document.getElementById("date");
 const csvButton = document.getElementById("csv");
@@ -20,14 +17,8 @@ const mapRoot = document.getElementById("route-map");
 const svg = document.getElementById("map");
 const legend = document.getElementById("map-legend");
 
-const storedKey = () => sessionStorage.getItem(KEY) || "";
 const waste = (type) => (type ? t(`waste.${type}`) : "–");
 const pct = (v) => num(Math.round(v));
-
-function say(node, text, kind = "info") {
-  node.textContent = text;
-  node.dataset.kind = kind;
-}
 
 function localDate(d = new Date()) {
   const pad = (n) => String(n).padStart(2, "0");
@@ -41,12 +32,8 @@ function planUrl(format) {
 
 async function authFailed(res) {
   if (res.status !== 401 && res.status !== 403) return false;
-  const detail = await problemDetail(res);
-  sessionStorage.removeItem(KEY);
-  showKeyState();
-  say(keyMessage, t("pickups.key.bad", { detail }), "error");
   say(planMessage, "");
-  keyInput.focus();
+  operatorKey.refused(await problemDetail(res));
   return true;
 }
 
@@ -103,7 +90,7 @@ async function loadPlan() {
   const key = storedKey();
   if (!key) {
     say(planMessage, t("pickups.key.missing"), "error");
-    keyInput.focus();
+    operatorKey.focus();
     return;
   }
   say(planMessage, t("pickups.loading"));
@@ -141,35 +128,15 @@ async function downloadCsv() {
   say(planMessage, t("pickups.downloaded"));
 }
 
-function showKeyState() {
-  const has = Boolean(storedKey());
-  document.getElementById("key-forget").hidden = !has;
-  document.getElementById("key-entry").hidden = has;
-  document.getElementById("key-save").hidden = has;
-  if (has) say(keyMessage, t("pickups.key.saved"));
-}
-
-keyForm.addEventListener("submit", (ev) => {
-  ev.preventDefault();
-  const key = keyInput.value.trim();
-  if (!key) { say(keyMessage, t("pickups.key.missing"), "error"); keyInput.focus(); return; }
-  sessionStorage.setItem(KEY, key);
-  keyInput.value = "";
-  showKeyState();
-  loadPlan();
-});
-document.getElementById("key-forget").addEventListener("click", () => {
-  sessionStorage.removeItem(KEY);
-  say(keyMessage, "");
-  planBox.hidden = true;
-  showKeyState();
-  keyInput.focus();
+translatePage();
+const operatorKey = keyForm({
+  missing: t("pickups.key.missing"),
+  onKey: loadPlan,
+  onForget: () => { planBox.hidden = true; },
 });
 planForm.addEventListener("submit", (ev) => { ev.preventDefault(); loadPlan(); });
 csvButton.addEventListener("click", downloadCsv);
 
-translatePage();
 dateInput.value = new URLSearchParams(location.search).get("date") || localDate();
-showKeyState();
 if (storedKey()) loadPlan();
 else say(planMessage, t("pickups.key.missing"));
