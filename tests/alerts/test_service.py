@@ -161,3 +161,28 @@ def test_cli_replays_a_time_lists_acknowledges_and_resends(
         0,
     )
     assert cli("resend", "999").returncode == 1
+
+
+def test_round_sets_the_active_alerts_gauge_per_rule(clean_db: str, plant: Planter, conn: psycopg.Connection) -> None:
+    from stadtpuls.alerts.service import AlertService
+    from stadtpuls.alerts.store import acknowledge
+
+    now = datetime.now(UTC)
+    for _ in range(3):
+        plant.state(plant.device(), now - timedelta(hours=5))
+    service = AlertService(Settings(database_url=clean_db), clean_db)
+    try:
+        report = service.round(conn, now)
+        acknowledge(conn, 1, actor="k", note="", now=now)
+        service.round(conn, now + timedelta(seconds=1))
+    finally:
+        service.sender.close()
+    assert report.evaluated.opened["device-silent"] == 3
+
+    def sample(name: str, **labels: str) -> float | None:
+        return service.registry.get_sample_value(name, labels)
+
+    assert sample("stadtpuls_alerts_active", rule="device-silent", state="open") == 2
+    assert sample("stadtpuls_alerts_active", rule="device-silent", state="acknowledged") == 1
+    assert sample("stadtpuls_alerts_active", rule="bin-full", state="open") == 0
+    assert sample("stadtpuls_alert_changes_total", rule="device-silent", change="open") == 3
