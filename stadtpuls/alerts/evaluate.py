@@ -20,6 +20,8 @@ from datetime import datetime
 import psycopg
 from psycopg import sql
 
+from stadtpuls.logs import get_logger
+
 from .kinds import KINDS, Rule
 
 __all__ = ["RoundResult", "evaluate", "load_rules"]
@@ -52,6 +54,7 @@ events AS (
 SELECT (SELECT count(*) FROM opened), (SELECT count(*) FROM resolved)
 """
 
+log = get_logger("stadtpuls.alerts.evaluate")
 _RULES = """
 SELECT rule_id, kind, severity, params, enabled, description, evaluated_at FROM alert_rules ORDER BY rule_id
 """
@@ -64,6 +67,7 @@ class RoundResult:
     opened: Counter[str] = field(default_factory=Counter)  # rule_id -> alerts opened
     resolved: Counter[str] = field(default_factory=Counter)
     skipped: list[str] = field(default_factory=list)  # rules not due in this round
+    failed: dict[str, str] = field(default_factory=dict)  # rule_id -> the database's error (the others still ran)
 
 
 def load_rules(conn: psycopg.Connection) -> list[tuple[Rule, datetime | None]]:
@@ -94,9 +98,15 @@ def evaluate(conn: psycopg.Connection, *, now: datetime, next_service: datetime)
             statement = sql.SQL(_ROUND).format(candidates=sql.SQL(KINDS[rule.kind].sql))
             params = {**rule.values(), "now": now, "next_service": next_service}
             params.update(rule_id=rule.rule_id, severity=rule.severity)
-            row = conn.execute(statement, params).fetchone()
+            try:
+                with conn.transaction():  # a savepoint: a rule that fails (a parameter out of range) costs only itself
+                    row = conn.execute(statement, params).fetchone()
+                    conn.execute(_EVALUATED, (now, rule.rule_id))
+            except (psycopg.DataError, psycopg.ProgrammingError) as e:
+                result.failed[rule.rule_id] = str(e).strip()
+                log.error("rule failed", extra={"rule": rule.rule_id, "error": str(e).strip()})
+                continue
             assert row is not None
             result.opened[rule.rule_id] += row[0]
             result.resolved[rule.rule_id] += row[1]
-            conn.execute(_EVALUATED, (now, rule.rule_id))
     return result

@@ -200,3 +200,13 @@ def test_a_rule_runs_at_its_cadence_and_again_after_a_change(conn: psycopg.Conne
     plant.bin_levels(dev, T0 + timedelta(minutes=11), T0 + timedelta(minutes=11), fill="10", battery_v="3.0")
     save_rule(conn, Rule("battery-low", "battery_low", params={"every_s": 3600}))  # a changed rule runs next round
     assert run(conn, T0 + timedelta(minutes=11))[0] == Counter({"battery-low": 1})
+
+
+def test_a_failing_rule_costs_only_itself(conn: psycopg.Connection, plant: Planter) -> None:
+    dev = plant.device()
+    plant.state(dev, T0 - timedelta(hours=5))
+    save_rule(conn, Rule("battery-low", "battery_low", params={"window_h": 1e12}))  # no such interval
+    result = evaluate(conn, now=T0, next_service=FAR)
+    assert set(result.failed) == {"battery-low"} and "out of range" in result.failed["battery-low"]
+    assert result.opened["device-silent"] == 1
+    assert [a["rule_id"] for a in plant.alerts()] == ["device-silent"]
