@@ -35,6 +35,7 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"], responses=responses(401, 403, 422))
 
+MAX_ID = 2**62  # ids are bigint
 State = Literal["open", "acknowledged", "resolved"]
 Severity = Literal["info", "warning", "critical"]
 
@@ -135,7 +136,7 @@ async def list_alerts(
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertPublic, summary="one alert with its state changes")
-async def get_alert(conn: ConnDep, _: OperatorKey, alert_id: Annotated[int, PathParam(ge=1)]) -> AlertPublic:
+async def get_alert(conn: ConnDep, _: OperatorKey, alert_id: Annotated[int, PathParam(ge=1, le=MAX_ID)]) -> AlertPublic:
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(GET_ALERT, {"alert_id": alert_id})
     row = await cur.fetchone()
@@ -148,7 +149,7 @@ async def get_alert(conn: ConnDep, _: OperatorKey, alert_id: Annotated[int, Path
 
 @router.post("/alerts/{alert_id}/ack", response_model=AlertPublic, summary="acknowledge an open alert")
 async def acknowledge(
-    conn: ConnDep, who: OperatorKey, alert_id: Annotated[int, PathParam(ge=1)], body: Annotated[Ack, Body()]
+    conn: ConnDep, who: OperatorKey, alert_id: Annotated[int, PathParam(ge=1, le=MAX_ID)], body: Annotated[Ack, Body()]
 ) -> AlertPublic:
     async with conn.transaction():
         cur = await conn.execute(
@@ -203,7 +204,9 @@ async def list_notifications(
 
 
 @router.post("/notifications/{notification_id}/resend", status_code=202, summary="send a notification again")
-async def resend(conn: ConnDep, _: OperatorKey, notification_id: Annotated[int, PathParam(ge=1)]) -> dict[str, int]:
+async def resend(
+    conn: ConnDep, _: OperatorKey, notification_id: Annotated[int, PathParam(ge=1, le=MAX_ID)]
+) -> dict[str, int]:
     cur = await conn.execute(RESEND, {"notification_id": notification_id})
     if await cur.fetchone() is None:
         raise Problem(404, f"no unsent notification {notification_id}")
