@@ -43,6 +43,7 @@ ROUTERS: list[str] = [
     "stadtpuls.api.routes.devices",
     "stadtpuls.api.routes.sites",
     "stadtpuls.api.routes.dead_letters",
+    "stadtpuls.api.routes.alerts",
     "stadtpuls.api.routes.keys",
     "stadtpuls.api.routes.parkapi",
     "stadtpuls.api.routes.datex2",

@@ -1,5 +1,5 @@
-"""Fleet health dashboard: traffic, silent devices, radio quality, dead letters, frame-counter gaps, ingest lag and
-the TimescaleDB background jobs."""
+"""Fleet health dashboard: traffic, active alerts, silent devices, radio quality, dead letters, frame-counter gaps,
+ingest lag and the TimescaleDB background jobs."""
 
 from __future__ import annotations
 
@@ -118,6 +118,23 @@ LEFT JOIN devices d ON d.dev_eui = g.dev_eui
 ORDER BY missing_frames DESC, g.dev_eui
 """
 
+# Alerts active at the range end (opened before it, not resolved before it), per rule; and the open ones listed.
+ALERTS_BY_RULE = f"""
+SELECT r.rule_id, count(a.alert_id) AS active
+FROM alert_rules r
+LEFT JOIN alerts a ON a.rule_id = r.rule_id AND a.opened_at <= {to_time()}
+    AND (a.resolved_at IS NULL OR a.resolved_at > {to_time()})
+GROUP BY r.rule_id
+ORDER BY r.rule_id
+"""
+OPEN_ALERTS = """
+SELECT a.alert_id, a.rule_id, a.severity, a.state, a.subject, a.site_id, a.message, a.opened_at
+FROM alerts a
+WHERE a.state <> 'resolved'
+ORDER BY array_position(ARRAY['critical', 'warning', 'info'], a.severity), a.opened_at DESC
+LIMIT 200
+"""
+
 _LAG = "extract(epoch FROM received_at - time)::float8"
 INGEST_LAG = f"""
 SELECT $__timeGroupAlias(time, $__interval),
@@ -213,6 +230,17 @@ def build(*, tz: str) -> dict[str, Any]:
                 "the database is unreachable or slow. From the ingest's Prometheus metrics (STADTPULS_METRICS_PORT), "
                 "so it needs the provisioned Prometheus datasource (the prometheus service of docker-compose.yml)."
             ),
+        ),
+        barchart(
+            "Active alerts per rule",
+            ALERTS_BY_RULE,
+            x="rule_id",
+            description="Alerts open or acknowledged at the range end, per rule (stadtpuls alerts).",
+        ),
+        table(
+            "Active alerts",
+            OPEN_ALERTS,
+            description="Alerts not yet resolved, critical first; acknowledge them on /operator/alerts.",
         ),
         table(
             "Silent devices",

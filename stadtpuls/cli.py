@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "send changed entities to an NGSI-LD context broker",
         "stadtpuls.bridges.cli:setup_ngsild_notify",
     ),
+    "alerts": ("evaluate alert rules and send notifications; rules, acks", "stadtpuls.alerts.cli:setup"),
     "dashboards": ("build the Grafana provisioning files", "stadtpuls.dashboards.cli:setup"),
     "demo": ("run the whole city on embedded services", "stadtpuls.demo.cli:setup"),
 }

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 __all__ = [
+    "ALERT_TABLES",
     "BIN_LEVELS",
     "CONFIGURATION_TABLES",
     "DEAD_LETTERS",
@@ -230,6 +231,8 @@ INGEST_TABLES = (UPLINKS, *READING_TABLES, UPLINK_DECODED, DEAD_LETTERS, FCNT_GA
 SOURCE_TABLES = ("source_cursors", "backfill_gaps", "fcnt_gaps_closed")
 #: the tables the API and the commands write (configuration)
 CONFIGURATION_TABLES = ("devices", "sites", "api_keys", "codec_scripts")
+#: the tables of the alerts service and the operators' alert settings (rules, channels, alerts, outbox)
+ALERT_TABLES = ("alert_rules", "alerts", "alert_events", "notification_channels", "notifications")
 
 
 def notify_payload(stored: Mapping[str, int]) -> str:

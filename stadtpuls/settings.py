@@ -193,6 +193,23 @@ class Settings(BaseSettings):
         900.0, gt=0, le=86400, description="seconds after which a silent bus is left out of GTFS-Realtime"
     )
 
+    # alerts (`stadtpuls alerts`)
+    alerts_interval: float = Field(60.0, gt=0, le=3600, description="seconds between alert evaluation rounds")
+    alerts_public_url: str | None = Field(
+        None, description="base URL of the operator page in notifications (default: http://API_HOST:API_PORT)"
+    )
+    alerts_language: Literal["de", "en"] = Field("de", description="language of the alert e-mails")
+    alerts_retry_base_s: float = Field(
+        30.0, gt=0, le=86400, description="first retry delay of a failed notification (doubles each attempt)"
+    )
+    alerts_max_attempts: int = Field(6, ge=1, le=50, description="attempts before a notification is dead")
+    alerts_metrics_port: int = Field(9109, ge=0, le=65535, description="alerts Prometheus metrics port (0 = off)")
+    smtp_url: SecretStr | None = Field(
+        None, description="smtp://user:pass@host:587 (STARTTLS), smtps://host:465, or smtp+plain://host:25"
+    )
+    smtp_from: str = Field("stadtpuls@localhost", description="sender address of alert e-mails")
+    smtp_ca_file: Path | None = Field(None, description="CA bundle to verify the SMTP server (default: system)")
+
     # operations
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log level")
     log_format: Literal["kv", "json"] = Field("kv", description="structured log line format")
@@ -246,6 +263,15 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(item)
             except ValueError as e:
                 raise ValueError(f"{item!r} is not an IP address or network") from e
+        return v
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None:
+            parts = urlsplit(v.get_secret_value())
+            if parts.scheme not in ("smtp", "smtps", "smtp+plain") or not parts.hostname:
+                raise ValueError("must be smtp://host:587 (STARTTLS), smtps://host:465 or smtp+plain://host:25")
         return v
 
     @field_validator("service_days")

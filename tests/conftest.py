@@ -25,14 +25,14 @@ import pytest
 
 from stadtpuls.demo.embedded import EmbeddedBroker, EmbeddedPostgres, port_open
 from stadtpuls.migrate import migrate
-from stadtpuls.schema import CONFIGURATION_TABLES, INGEST_TABLES, ROLLUP_TABLES, SOURCE_TABLES
+from stadtpuls.schema import ALERT_TABLES, CONFIGURATION_TABLES, INGEST_TABLES, ROLLUP_TABLES, SOURCE_TABLES
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path(os.environ.get("STADTPULS_TEST_CHROMIUM", "/usr/bin/chromium"))
 
 
 #: every table a test may fill: what the ingest writes and the configuration
-DATA_TABLES = tuple(t.name for t in INGEST_TABLES) + SOURCE_TABLES + CONFIGURATION_TABLES
+DATA_TABLES = tuple(t.name for t in INGEST_TABLES) + SOURCE_TABLES + CONFIGURATION_TABLES + ALERT_TABLES
 
 
 def _with_db(url: str, dbname: str) -> str:

@@ -44,15 +44,16 @@ MAY_IMPORT: Mapping[str, frozenset[str]] = {
     "codecs": frozenset(),
     "ingest": frozenset({"core", "codecs"}),
     "simulators": frozenset({"core", "domain"}),
+    "alerts": frozenset({"core", "domain"}),
     "api": frozenset({"core", "domain"}),
     "dashboards": frozenset({"core", "domain"}),
     "bridges": frozenset({"core", "domain"}),
-    "demo": frozenset({"core", "domain", "codecs", "ingest", "simulators", "api", "dashboards", "bridges"}),
+    "demo": frozenset({"core", "domain", "codecs", "ingest", "simulators", "alerts", "api", "dashboards", "bridges"}),
 }
 
 # room -> public modules of other rooms it may import besides (``pkg.*``: the package and all its modules).
 STATED: Mapping[str, tuple[str, ...]] = {
-    "api": ("stadtpuls.ingest.codecs",),
+    "api": ("stadtpuls.ingest.codecs", "stadtpuls.alerts.store", "stadtpuls.alerts.kinds"),
     "simulators": ("stadtpuls.ingest.codecs", "stadtpuls.ingest.envelopes.*"),
     "bridges": ("stadtpuls.api.sta.*", "stadtpuls.api.ngsild.*"),
 }
@@ -67,6 +68,7 @@ NO_LIBRARIES: Mapping[str, frozenset[str]] = {
     "domain": _NETWORK | _DATABASE | _WEB,
     "codecs": _NETWORK | _DATABASE | _WEB,
     "ingest": _WEB,
+    "alerts": _WEB | {"paho", "amqtt"},
     "simulators": _DATABASE | _WEB,
     "api": frozenset({"paho", "amqtt"}),
     "dashboards": frozenset({"paho", "amqtt"}) | _WEB,
@@ -107,6 +109,8 @@ def room_of(module: str) -> str | None:
         return "codecs" if len(parts) > 2 and parts[2] == "codecs" else "ingest"
     if parts[1] == "planning":
         return "domain"
+    if parts[1] == "alerts":
+        return "alerts"
     if parts[1] in ("simulators", "api", "dashboards", "bridges"):
         return parts[1]
     return None

@@ -1,7 +1,8 @@
 """Web pages for citizens and operators: static HTML, CSS and JavaScript from ``api/static`` (no build step).
 
-``/`` and ``/parking`` (free spaces, live), ``/buses`` (occupancy per line), ``/operator/pickups`` (the pickup plan;
-the page is public, its data needs the operator key, which the page sends as ``X-API-Key``). Pages load nothing
+``/`` and ``/parking`` (free spaces, live), ``/buses`` (occupancy per line), ``/operator/pickups`` (the pickup plan)
+and ``/operator/alerts`` (alerts; operator pages are public, their data needs the operator key, which the page
+sends as ``X-API-Key``). Pages load nothing
 from other origins but the map tiles of ``STADTPULS_MAP_TILE_URL`` (none when it is empty), and the
 Content-Security-Policy says so. ``GET /api/v1/map`` (routes/map.py) tells the maps where their tiles come from.
 """
@@ -28,6 +29,7 @@ PAGES = {
     "/parking": "parking.html",
     "/buses": "buses.html",
     "/operator/pickups": "pickups.html",
+    "/operator/alerts": "alerts.html",
 }
 MEDIA_TYPES = {
     ".html": "text/html; charset=utf-8",

@@ -3,12 +3,9 @@
 import { clock, num, t, translatePage } from "/static/i18n.js";
 import { el } from "/static/dom.js";
 import { apiFetch, problemDetail } from "/static/live.js";
+import { keyForm, say, storedKey } from "/static/operator-key.js";
 import { drawRoute, OTHER_COLOUR, WASTE_COLOURS } from "/static/route-map.js";
 
-const KEY = "stadtpuls.operatorKey";
-const keyForm = document.getElementById("key-form");
-const keyInput = document.getElementById("key");
-const keyMessage = document.getElementById("key-message");
 const planForm = document.getElementById("plan-form");
 const dateInput = document.getElementById("date");
 const csvButton = document.getElementById("csv");
@@ -20,14 +17,8 @@ const mapRoot = document.getElementById("route-map");
 const svg = document.getElementById("map");
 const legend = document.getElementById("map-legend");
 
-const storedKey = () => sessionStorage.getItem(KEY) || "";
 const waste = (type) => (type ? t(`waste.${type}`) : "–");
 const pct = (v) => num(Math.round(v));
-
-function say(node, text, kind = "info") {
-  node.textContent = text;
-  node.dataset.kind = kind;
-}
 
 function localDate(d = new Date()) {
   const pad = (n) => String(n).padStart(2, "0");
@@ -53,12 +44,8 @@ function correct(siteId, add, remove) {
 
 async function authFailed(res) {
   if (res.status !== 401 && res.status !== 403) return false;
-  const detail = await problemDetail(res);
-  sessionStorage.removeItem(KEY);
-  showKeyState();
-  say(keyMessage, t("pickups.key.bad", { detail }), "error");
   say(planMessage, "");
-  keyInput.focus();
+  operatorKey.refused(await problemDetail(res));
   return true;
 }
 
@@ -136,7 +123,7 @@ async function loadPlan() {
   const key = storedKey();
   if (!key) {
     say(planMessage, t("pickups.key.missing"), "error");
-    keyInput.focus();
+    operatorKey.focus();
     return;
   }
   say(planMessage, t("pickups.loading"));
@@ -174,29 +161,11 @@ async function downloadCsv() {
   say(planMessage, t("pickups.downloaded"));
 }
 
-function showKeyState() {
-  const has = Boolean(storedKey());
-  document.getElementById("key-forget").hidden = !has;
-  document.getElementById("key-entry").hidden = has;
-  document.getElementById("key-save").hidden = has;
-  if (has) say(keyMessage, t("pickups.key.saved"));
-}
-
-keyForm.addEventListener("submit", (ev) => {
-  ev.preventDefault();
-  const key = keyInput.value.trim();
-  if (!key) { say(keyMessage, t("pickups.key.missing"), "error"); keyInput.focus(); return; }
-  sessionStorage.setItem(KEY, key);
-  keyInput.value = "";
-  showKeyState();
-  loadPlan();
-});
-document.getElementById("key-forget").addEventListener("click", () => {
-  sessionStorage.removeItem(KEY);
-  say(keyMessage, "");
-  planBox.hidden = true;
-  showKeyState();
-  keyInput.focus();
+translatePage();
+const operatorKey = keyForm({
+  missing: t("pickups.key.missing"),
+  onKey: loadPlan,
+  onForget: () => { planBox.hidden = true; },
 });
 const pinInput = document.getElementById("pin-id");
 planForm.addEventListener("submit", (ev) => {
@@ -207,8 +176,6 @@ planForm.addEventListener("submit", (ev) => {
 });
 csvButton.addEventListener("click", downloadCsv);
 
-translatePage();
 dateInput.value = new URLSearchParams(location.search).get("date") || localDate();
-showKeyState();
 if (storedKey()) loadPlan();
 else say(planMessage, t("pickups.key.missing"));

@@ -41,6 +41,7 @@ CLI = [sys.executable, "-m", "stadtpuls.cli"]
 COMPONENTS = {
     "ingest": "stadtpuls.ingest.service",
     "api": "stadtpuls.api.cli",
+    "alerts": "stadtpuls.alerts.service",
     "simulator": "stadtpuls.simulators.engine",
 }
 FORMAT = "mixed"  # half of the devices behind The Things Stack, half behind ChirpStack
@@ -83,6 +84,9 @@ def _child_env(settings: Settings, services: Services, port: int) -> dict[str, s
     env.setdefault("STADTPULS_MQTT_CLIENT_ID", "stadtpuls-demo-ingest")  # never take over a production session
     if "STADTPULS_METRICS_PORT" not in os.environ:
         env["STADTPULS_METRICS_PORT"] = str(free_port())
+    if "STADTPULS_ALERTS_METRICS_PORT" not in os.environ:
+        env["STADTPULS_ALERTS_METRICS_PORT"] = str(free_port())
+    env.setdefault("STADTPULS_ALERTS_PUBLIC_URL", f"http://{settings.api_host}:{port}")
     if "STADTPULS_SPOOL_DIR" not in os.environ:
         env["STADTPULS_SPOOL_DIR"] = str(settings.data_dir / "demo" / "spool")
     if settings.operator_key is None:
@@ -206,6 +210,8 @@ def _run(args: argparse.Namespace, settings: Settings, stopper: _Stopper, stack:
         )
         if not supervisor.wait_until(api, lambda: _http_up(base + "/health"), timeout=60):
             raise ServiceError("api", f"did not answer on {base}/health (see {api.log_path})")
+    if have["alerts"]:
+        supervisor.start(Child("alerts", [*CLI, "alerts", "run"], env, logs / "alerts.log"))
     if have["simulator"]:
         feed = [
             sys.executable,
@@ -242,6 +248,7 @@ def _run(args: argparse.Namespace, settings: Settings, stopper: _Stopper, stack:
             f"  parking   {base}/parking",
             f"  buses     {base}/buses",
             f"  pickups   {base}/operator/pickups   operator key: {key}",
+            f"  alerts    {base}/operator/alerts",
             f"  API docs  {base}/docs",
             f"  open data {base}/api/public/v3/parking-sites  {base}/api/public/datex2/json  "
             f"{base}/api/public/gtfs-rt/vehicle-positions.pb?format=json",

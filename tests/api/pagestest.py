@@ -25,7 +25,7 @@ import yaml
 from stadtpuls.demo.embedded import free_port
 from stadtpuls.fleet import apply, parse_text
 from stadtpuls.ingest.codecs import get as get_codec
-from stadtpuls.schema import CONFIGURATION_TABLES, INGEST_TABLES
+from stadtpuls.schema import ALERT_TABLES, CONFIGURATION_TABLES, INGEST_TABLES
 from stadtpuls.simulators.messages import tts_topic, tts_uplink
 
 OPERATOR_KEY = "pages-operator-key-0123456789abcdef"
@@ -36,7 +36,7 @@ LOTS = [  # lot_id, name, spaces, spaces occupied at the start
     ("lot-bahnhof", "Hauptbahnhof P+R", 6, 6),
     ("lot-park", "Am Stadtpark", 10, 2),
 ]
-DATA_TABLES = tuple(t.name for t in INGEST_TABLES) + CONFIGURATION_TABLES
+DATA_TABLES = tuple(t.name for t in INGEST_TABLES) + CONFIGURATION_TABLES + ALERT_TABLES
 
 
 def space_eui(lot_index: int, space: int) -> str:

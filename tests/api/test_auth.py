@@ -18,6 +18,9 @@ SAMPLE = {
     "entity_id": "urn:ngsi-ld:OffStreetParking:nope",
     "lot_id": "nope",
     "line_id": "nope",
+    "alert_id": "1",
+    "rule_id": "nope",
+    "notification_id": "1",
 }
 
 
@@ -55,7 +58,7 @@ def test_every_api_route_outside_parking_buses_and_the_map_is_guarded() -> None:
 
 @pytest.mark.parametrize(("method", "path", "role"), GUARDED, ids=[f"{m} {p}" for m, p, _ in GUARDED])
 def test_guarded_route_refuses_missing_and_wrong_keys(client: ApiClient, method: str, path: str, role: str) -> None:
-    body: dict[str, Any] = {"json": {}} if method in ("POST", "PATCH") else {}
+    body: dict[str, Any] = {"json": {}} if method in ("POST", "PATCH", "PUT") else {}
     for headers in ({}, {"X-API-Key": "wrong"}, {"X-API-Key": "sp_0123456789ab_" + "x" * 43}, {"X-API-Key": ""}):
         r = client.request(method, path, headers=headers, **body)
         assert r.status_code == 401, (headers, r.text)

@@ -26,6 +26,9 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
+from stadtpuls.alerts.evaluate import evaluate
+from stadtpuls.alerts.kinds import default_rules
+from stadtpuls.alerts.store import save_rule
 from stadtpuls.fleet import apply, parse_text
 from stadtpuls.migrate import migrate
 from stadtpuls.settings import Settings
@@ -299,7 +302,17 @@ def seed_week(url: str, end: datetime) -> CityWeek:
                 for row in week.rows.get(table, []):
                     copy.write_row(row)
         conn.execute("SELECT rollups_build()")  # loaded past the writer: build the rollups as the migration does
+    evaluate_alerts(url, week.end)
     return CityWeek(url=url, start=week.start, end=week.end, emptyings=week.emptyings)
+
+
+def evaluate_alerts(url: str, at: datetime) -> None:
+    """The default alert rules, evaluated once at ``at`` (the alert panels' data)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        with conn.transaction():
+            for rule in default_rules(battery_low_v=3.2, battery_low_pct=20):
+                save_rule(conn, rule)
+        evaluate(conn, now=at, next_service=at + timedelta(days=1))
 
 
 @pytest.fixture(scope="module")
@@ -367,7 +380,9 @@ def simulate_week(url: str, broker_url: str, spool: Path) -> CityWeek:
         service.stop()  # flushes, commits and acks what was received
         _end_session(broker_url, settings.mqtt_client_id)
     start = datetime.fromtimestamp(end_s - 7 * 86400, UTC)
-    return CityWeek(url=url, start=start, end=datetime.now(UTC).replace(microsecond=0))
+    end = datetime.now(UTC).replace(microsecond=0)
+    evaluate_alerts(url, end)
+    return CityWeek(url=url, start=start, end=end)
 
 
 def _end_session(broker_url: str, client_id: str) -> None:

@@ -122,6 +122,17 @@ EXPECTED: dict[tuple[str, str], list[tuple[str, str]]] = {
     ("stadtpuls-fleet", "Dead letters"): [("dead_letters", N)],
     ("stadtpuls-fleet", "Uplinks per minute"): [("time", TG), ("metric", S), ("uplinks_per_min", N)],
     ("stadtpuls-fleet", "Ingest lag"): [("time", TG), ("p50", N), ("p95", N), ("max", N)],
+    ("stadtpuls-fleet", "Active alerts per rule"): [("rule_id", S), ("active", N)],
+    ("stadtpuls-fleet", "Active alerts"): [
+        ("alert_id", N),
+        ("rule_id", S),
+        ("severity", S),
+        ("state", S),
+        ("subject", S),
+        ("site_id", S),
+        ("message", S),
+        ("opened_at", T),
+    ],
     ("stadtpuls-fleet", "Silent devices"): [
         ("dev_eui", S),
         ("name", S),
@@ -279,6 +290,11 @@ def test_alert_panels_find_the_planted_faults(planted_week) -> None:
     silent = {r["site_id"] for r in _rows(planted_week, "stadtpuls-fleet", "Silent devices")}
     assert silent == {None, "bin-007", "lot-zoo-s01"}  # the spare device was never heard
     assert _rows(planted_week, "stadtpuls-waste", "Sensor alerts") == [{"sensor_alerts": 3}]
+    # the alerts service, evaluated at the week's end, sees the same faults
+    active = {(r["rule_id"], r["site_id"]) for r in _rows(planted_week, "stadtpuls-fleet", "Active alerts")}
+    assert {("battery-low", "bin-005"), ("battery-low", "bin-010"), ("device-silent", "bin-007")} <= active
+    per_rule = {r["rule_id"]: r["active"] for r in _rows(planted_week, "stadtpuls-fleet", "Active alerts per rule")}
+    assert per_rule["battery-low"] == 2 and len(per_rule) == 8
 
 
 def test_pickups_per_day_count_every_emptying(planted_week) -> None:

@@ -232,17 +232,24 @@ def test_ports_match_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     ingest = _settings("ingest", monkeypatch)
     assert ingest.metrics_port in _container_ports("ingest")
     assert f"127.0.0.1:{ingest.metrics_port}/health" in _healthcheck_text("ingest")
+    alerts = _settings("alerts", monkeypatch)
+    assert alerts.alerts_metrics_port in _container_ports("alerts")
+    assert f"127.0.0.1:{alerts.alerts_metrics_port}/metrics" in _healthcheck_text("alerts")
     assert 1883 in _container_ports("mosquitto") and "-p 1883" in _healthcheck_text("mosquitto")
     assert SERVICES["grafana"]["ports"] == ["127.0.0.1:3000:3000"]
     assert SERVICES["api"]["ports"] == [f"127.0.0.1:{api.api_port}:{api.api_port}"]
     scrape = yaml.safe_load((REPO / "deploy/prometheus/prometheus.yml").read_text())["scrape_configs"]
     ports = {c["job_name"]: c["dns_sd_configs"][0]["port"] for c in scrape}
     names = {c["job_name"]: c["dns_sd_configs"][0]["names"] for c in scrape}
-    assert ports == {"stadtpuls-ingest": ingest.metrics_port, "stadtpuls-api": api.api_metrics_port}
+    assert ports == {
+        "stadtpuls-ingest": ingest.metrics_port,
+        "stadtpuls-api": api.api_metrics_port,
+        "stadtpuls-alerts": alerts.alerts_metrics_port,
+    }
     assert api.api_metrics_port in _container_ports("api") and f":{api.api_metrics_port}" not in str(
         SERVICES["api"]["ports"]
     )
-    assert names == {"stadtpuls-ingest": ["ingest"], "stadtpuls-api": ["api"]}
+    assert names == {"stadtpuls-ingest": ["ingest"], "stadtpuls-api": ["api"], "stadtpuls-alerts": ["alerts"]}
 
 
 def _command(name: str) -> list[list[str]]:

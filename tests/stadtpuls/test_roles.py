@@ -65,6 +65,11 @@ GRANTS: dict[str, tuple[set[str], set[str], set[str]]] = {
     "line_load_hourly": (RWD, R, set()),
     "parking_lot_daily": (RWD, R, set()),
     "line_load_daily": (RWD, R, set()),
+    "alert_rules": (set(), RWD, R),
+    "notification_channels": (set(), RWD, set()),
+    "alerts": (set(), RW, R),
+    "alert_events": (set(), RW, set()),
+    "notifications": (set(), RW, set()),
 }
 PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
 APP = "00000000-0000-0000-0000-00000000000a"

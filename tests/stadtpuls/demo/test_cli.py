@@ -143,13 +143,13 @@ def test_demo_comes_up_serves_live_data_and_exits_by_itself_leaving_nothing(demo
     try:
         demo.wait_running()
         out = demo.output
-        for label in ("parking", "buses", "pickups", "API docs", "open data", "metrics"):
+        for label in ("parking", "buses", "pickups", "alerts", "API docs", "open data", "metrics"):
             assert re.search(rf"^\s+{label}\s+http://", out, re.M), f"no {label} URL printed:\n{out}"
         assert "skipped" not in out, out
         pids = demo.child_pids()
-        assert {"broker", "ingest", "api", "simulator"} <= set(pids), out
+        assert {"broker", "ingest", "api", "alerts", "simulator"} <= set(pids), out
         with httpx.Client(base_url=demo.base, timeout=10) as client:
-            for path in ("/", "/parking", "/buses", "/operator/pickups"):
+            for path in ("/", "/parking", "/buses", "/operator/pickups", "/operator/alerts"):
                 res = client.get(path)
                 assert res.status_code == 200 and res.headers["content-type"].startswith("text/html"), path
             assert client.get("/docs").status_code == 200
@@ -161,6 +161,10 @@ def test_demo_comes_up_serves_live_data_and_exits_by_itself_leaving_nothing(demo
             lots = client.get("/api/v1/parking/lots").json()["data"]
             assert lots, "the demo city has no parking lots"
             assert client.get("/api/v1/waste/bins", headers=key).status_code == 200
+            deadline = time.monotonic() + 30  # the alerts service adds the default rules at its start
+            while client.get("/api/v1/alert-rules", headers=key).json()["count"] < 8:
+                assert time.monotonic() < deadline, "the alerts service added no default rules"
+                time.sleep(0.5)
             # live: the stream delivers the lots on connect and then a change, while the demo runs
             with client.stream("GET", "/api/v1/parking/stream", timeout=60) as res:
                 lines = res.iter_lines()

@@ -1,0 +1,213 @@
+"""Alerts (operator): list and acknowledge alerts, read and change rules, see and resend dead notifications.
+
+The statements are ``stadtpuls.alerts.store``'s, the ones ``stadtpuls alerts`` runs; an acknowledgement writes a
+state change whose notifications the alerts service sends.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Query
+from fastapi import Path as PathParam
+from psycopg.rows import dict_row
+from pydantic import BaseModel, Field
+
+from stadtpuls.alerts.kinds import KINDS, Rule, RuleError
+from stadtpuls.alerts.store import (
+    ACK,
+    ALERT_EVENTS,
+    GET_ALERT,
+    LIST_ALERTS,
+    LIST_NOTIFICATIONS,
+    LIST_RULES,
+    RESEND,
+    UPSERT_RULE,
+    rule_params,
+)
+
+from ..deps import ConnDep, CtxDep, OperatorKey
+from ..problems import Problem, responses
+from ..timerange import check_instant
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1", tags=["alerts"], responses=responses(401, 403, 422))
+
+MAX_ID = 2**62  # ids are bigint
+State = Literal["open", "acknowledged", "resolved"]
+Severity = Literal["info", "warning", "critical"]
+
+
+class AlertEvent(BaseModel):
+    time: datetime
+    state: State
+    actor: str | None
+    note: str | None
+
+
+class AlertPublic(BaseModel):
+    alert_id: int
+    rule_id: str
+    subject: str
+    dev_eui: str | None
+    site_id: str | None
+    severity: Severity
+    state: State
+    value: float | None
+    message: str
+    opened_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    ack_note: str | None
+    resolved_at: datetime | None
+    events: list[AlertEvent] | None = None
+
+
+class AlertsPublic(BaseModel):
+    data: list[AlertPublic]
+    count: int
+
+
+class Ack(BaseModel):
+    note: str = Field("", max_length=1000)
+
+
+class RulePublic(BaseModel):
+    rule_id: str
+    kind: str
+    enabled: bool
+    severity: Severity
+    params: dict[str, float]
+    values: dict[str, float] = Field(description="every parameter of the kind, the rule's own over the defaults")
+    description: str
+
+
+class RulesPublic(BaseModel):
+    data: list[RulePublic]
+    count: int
+
+
+class RuleIn(BaseModel):
+    kind: str = Field(max_length=64)
+    enabled: bool = True
+    severity: Severity = "warning"
+    params: dict[str, float] = Field(default_factory=dict, max_length=32)
+    description: str = Field("", max_length=500)
+
+
+class NotificationPublic(BaseModel):
+    notification_id: int
+    channel_id: str
+    status: Literal["pending", "sent", "dead"]
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    sent_at: datetime | None
+    alert_id: int
+    change: State
+    time: datetime
+
+
+class NotificationsPublic(BaseModel):
+    data: list[NotificationPublic]
+    count: int
+
+
+@router.get("/alerts", response_model=AlertsPublic, summary="alerts, active first, filtered")
+async def list_alerts(
+    ctx: CtxDep,
+    conn: ConnDep,
+    _: OperatorKey,
+    state: State | None = None,
+    rule: Annotated[str | None, Query(max_length=64)] = None,
+    severity: Severity | None = None,
+    site: Annotated[str | None, Query(max_length=128)] = None,
+    since: Annotated[datetime | None, Query(description="opened or resolved at or after")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> AlertsPublic:
+    params: dict[str, Any] = {"state": state, "rule_id": rule, "severity": severity, "site_id": site, "limit": limit}
+    params["since"] = check_instant(since, "since", ctx.settings.timezone)
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(LIST_ALERTS, params)
+    rows = await cur.fetchall()
+    return AlertsPublic.model_validate({"data": rows, "count": len(rows)})
+
+
+@router.get("/alerts/{alert_id}", response_model=AlertPublic, summary="one alert with its state changes")
+async def get_alert(conn: ConnDep, _: OperatorKey, alert_id: Annotated[int, PathParam(ge=1, le=MAX_ID)]) -> AlertPublic:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(GET_ALERT, {"alert_id": alert_id})
+    row = await cur.fetchone()
+    if row is None:
+        raise Problem(404, f"no alert {alert_id}")
+    await cur.execute(ALERT_EVENTS, {"alert_id": alert_id})
+    row["events"] = await cur.fetchall()
+    return AlertPublic.model_validate(row)
+
+
+@router.post("/alerts/{alert_id}/ack", response_model=AlertPublic, summary="acknowledge an open alert")
+async def acknowledge(
+    conn: ConnDep, who: OperatorKey, alert_id: Annotated[int, PathParam(ge=1, le=MAX_ID)], body: Annotated[Ack, Body()]
+) -> AlertPublic:
+    async with conn.transaction():
+        cur = await conn.execute(
+            ACK, {"alert_id": alert_id, "actor": who.key_id, "note": body.note, "now": datetime.now(UTC)}
+        )
+        done = await cur.fetchone()
+    if done is None:
+        existing = await get_alert(conn, who, alert_id)  # 404 when there is none
+        raise Problem(409, f"alert {alert_id} is {existing.state}, not open")
+    return await get_alert(conn, who, alert_id)
+
+
+def _rule_out(row: dict[str, Any]) -> dict[str, Any]:
+    rule = Rule(row["rule_id"], row["kind"], row["severity"], row["params"], row["enabled"], row["description"])
+    return {**row, "values": rule.values() if rule.kind in KINDS else dict(rule.params)}
+
+
+@router.get("/alert-rules", response_model=RulesPublic, summary="the alert rules")
+async def list_rules(conn: ConnDep, _: OperatorKey) -> RulesPublic:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(LIST_RULES)
+    rows = [_rule_out(r) for r in await cur.fetchall()]
+    return RulesPublic.model_validate({"data": rows, "count": len(rows)})
+
+
+@router.put("/alert-rules/{rule_id}", response_model=RulePublic, summary="create or replace a rule")
+async def put_rule(
+    conn: ConnDep,
+    _: OperatorKey,
+    rule_id: Annotated[str, PathParam(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")],
+    body: Annotated[RuleIn, Body()],
+) -> RulePublic:
+    try:
+        rule = Rule.checked({"id": rule_id, **body.model_dump()})
+    except RuleError as e:
+        raise Problem(422, str(e)) from None
+    await conn.execute(UPSERT_RULE, rule_params(rule))
+    return RulePublic.model_validate(_rule_out({**rule_params(rule), "params": dict(rule.params)}))
+
+
+@router.get("/notifications", response_model=NotificationsPublic, summary="notifications, e.g. the dead ones")
+async def list_notifications(
+    conn: ConnDep,
+    _: OperatorKey,
+    status: Literal["pending", "sent", "dead"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> NotificationsPublic:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(LIST_NOTIFICATIONS, {"status": status, "limit": limit})
+    rows = await cur.fetchall()
+    return NotificationsPublic.model_validate({"data": rows, "count": len(rows)})
+
+
+@router.post("/notifications/{notification_id}/resend", status_code=202, summary="send a notification again")
+async def resend(
+    conn: ConnDep, _: OperatorKey, notification_id: Annotated[int, PathParam(ge=1, le=MAX_ID)]
+) -> dict[str, int]:
+    cur = await conn.execute(RESEND, {"notification_id": notification_id})
+    if await cur.fetchone() is None:
+        raise Problem(404, f"no unsent notification {notification_id}")
+    return {"notification_id": notification_id}

@@ -1,0 +1,315 @@
+"""Rule kinds: what each kind watches, its parameters with their defaults, and its set-based SQL.
+
+A kind's SQL returns the *candidates* of one evaluation round, one row per subject, with the columns
+``subject`` (a DevEUI, or ``hub``), ``dev_eui``, ``value`` (the figure shown with the alert), ``firing`` and
+``message``. A subject with ``firing`` true is beyond the limit; a candidate with ``firing`` false lies inside the
+hysteresis band (near the limit: an open alert stays open, none opens); a subject that is no candidate is clear
+(its open alert resolves). One statement per rule, whatever the number of devices.
+
+Placeholders: ``%(now)s`` (evaluation time), ``%(next_service)s`` (start of the next collection round) and the
+kind's parameters by name. Every kind also takes ``every_s``: a rule is evaluated at most that often (the kinds
+that read days of readings and change slowly default to 10 minutes or an hour; between two of its evaluations a
+rule's alerts stay as they are).
+
+Exceptions::
+
+    RuleError           a rule's kind, severity or parameters are not valid (attributes: rule_id, field)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["KINDS", "SEVERITIES", "Kind", "Rule", "RuleError", "default_rules"]
+
+SEVERITIES = ("info", "warning", "critical")
+
+
+class RuleError(ValueError):
+    def __init__(self, rule_id: str, field: str, message: str) -> None:
+        super().__init__(f"rule {rule_id!r}: {field}: {message}")
+        self.rule_id = rule_id
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    description: str
+    params: Mapping[str, float]  # name -> default (every parameter is a number)
+    sql: str
+    severity: str = "warning"
+
+
+_SILENT = """
+SELECT d.dev_eui AS subject, d.dev_eui,
+       extract(epoch FROM %(now)s - s.last_time) / d.report_interval_s AS value,
+       true AS firing,
+       format('silent since %%s (%%s report intervals)', to_char(s.last_time AT TIME ZONE 'UTC',
+              'YYYY-MM-DD HH24:MI "UTC"'), round((extract(epoch FROM %(now)s - s.last_time)
+              / d.report_interval_s)::numeric, 1)) AS message
+FROM devices d JOIN device_state s ON s.dev_eui = d.dev_eui
+WHERE s.last_time < %(now)s - make_interval(secs => d.report_interval_s * %(intervals)s)
+"""
+
+# The latest battery figure of each device that reported one in the window, from every reading table with one.
+_BATTERY = """
+WITH latest AS (
+    SELECT DISTINCT ON (dev_eui) dev_eui, battery_v, battery_pct FROM (
+        SELECT time, dev_eui, battery_v, battery_pct FROM bin_levels
+        WHERE time > %(now)s - make_interval(hours => %(window_h)s::int) AND time <= %(now)s
+          AND (battery_v IS NOT NULL OR battery_pct IS NOT NULL)
+        UNION ALL
+        SELECT time, dev_eui, battery_v, NULL FROM parking_events
+        WHERE time > %(now)s - make_interval(hours => %(window_h)s::int) AND time <= %(now)s
+          AND battery_v IS NOT NULL
+        UNION ALL
+        SELECT time, dev_eui, battery_v, NULL FROM environment_readings
+        WHERE time > %(now)s - make_interval(hours => %(window_h)s::int) AND time <= %(now)s
+          AND battery_v IS NOT NULL
+    ) r ORDER BY dev_eui, time DESC
+)
+SELECT dev_eui AS subject, dev_eui, coalesce(battery_v, battery_pct) AS value,
+       coalesce(battery_v < %(low_v)s, false) OR coalesce(battery_pct < %(low_pct)s, false) AS firing,
+       format('battery %%s', concat_ws(' / ', round(battery_v::numeric, 2) || ' V',
+              round(battery_pct::numeric) || ' %%')) AS message
+FROM latest
+WHERE battery_v < %(low_v)s + %(hysteresis_v)s OR battery_pct < %(low_pct)s + %(hysteresis_pct)s
+"""
+
+# Median RSSI and SNR and mean spreading factor of the last `days` against the `days` before.
+_RADIO = """
+WITH r AS (
+    SELECT dev_eui,
+        percentile_cont(0.5) WITHIN GROUP (ORDER BY rssi) FILTER (WHERE recent) AS rssi_now,
+        percentile_cont(0.5) WITHIN GROUP (ORDER BY rssi) FILTER (WHERE NOT recent) AS rssi_before,
+        percentile_cont(0.5) WITHIN GROUP (ORDER BY snr) FILTER (WHERE recent) AS snr_now,
+        percentile_cont(0.5) WITHIN GROUP (ORDER BY snr) FILTER (WHERE NOT recent) AS snr_before,
+        avg(sf) FILTER (WHERE recent) AS sf_now,
+        avg(sf) FILTER (WHERE NOT recent) AS sf_before,
+        count(*) FILTER (WHERE recent) AS n_now,
+        count(*) FILTER (WHERE NOT recent) AS n_before
+    FROM (
+        SELECT dev_eui, rssi, snr, sf, time >= %(now)s - make_interval(days => %(days)s::int) AS recent
+        FROM uplinks
+        WHERE time >= %(now)s - make_interval(days => 2 * %(days)s::int) AND time < %(now)s
+    ) u
+    GROUP BY dev_eui
+)
+SELECT dev_eui AS subject, dev_eui, rssi_now - rssi_before AS value,
+       rssi_now < rssi_before - %(rssi_margin_db)s OR snr_now < snr_before - %(snr_margin_db)s
+           OR sf_now >= sf_before + %(sf_rise)s AS firing,
+       format('median RSSI %%s dBm (was %%s), SNR %%s dB (was %%s), SF %%s (was %%s)',
+              round(rssi_now::numeric), round(rssi_before::numeric), round(snr_now::numeric, 1),
+              round(snr_before::numeric, 1), round(sf_now, 1), round(sf_before, 1)) AS message
+FROM r
+WHERE n_now >= %(min_uplinks)s AND n_before >= %(min_uplinks)s
+  AND (rssi_now < rssi_before - %(rssi_margin_db)s + %(hysteresis_db)s
+       OR snr_now < snr_before - %(snr_margin_db)s + %(hysteresis_db)s
+       OR sf_now >= sf_before + %(sf_rise)s - 0.5)
+"""
+
+# A rejoin after earlier uplinks (the counter restarted), or more lost frames than allowed, within the window.
+_FRAMES = """
+WITH lost AS (
+    SELECT dev_eui, sum(missing) AS missing FROM fcnt_gaps
+    WHERE time > %(now)s - make_interval(hours => %(window_h)s::int) AND time <= %(now)s
+    GROUP BY dev_eui
+)
+SELECT s.dev_eui AS subject, s.dev_eui, coalesce(l.missing, 0)::double precision AS value, true AS firing,
+       concat_ws('; ', CASE WHEN rejoined THEN 'frame counter reset (rejoin) at '
+                 || to_char(s.last_join AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"') END,
+                 CASE WHEN l.missing > %(max_lost)s THEN l.missing || ' frames lost' END) AS message
+FROM device_state s
+LEFT JOIN lost l ON l.dev_eui = s.dev_eui
+CROSS JOIN LATERAL (
+    SELECT %(resets)s::int = 1
+       AND s.last_join > %(now)s - make_interval(hours => %(window_h)s::int) AND s.last_join <= %(now)s
+       AND EXISTS (SELECT 1 FROM uplinks u WHERE u.dev_eui = s.dev_eui AND u.time < s.last_join) AS rejoined
+) j
+WHERE j.rejoined OR l.missing > %(max_lost)s
+"""
+
+# Fill now, and the fill extrapolated (least squares over the fit window, rising only) to the next round.
+_BIN_FULL = """
+WITH fit AS (
+    SELECT dev_eui, max(site_id) AS site_id,
+           (array_agg(fill_pct ORDER BY time DESC))[1] AS fill,
+           greatest(coalesce(regr_slope(fill_pct, extract(epoch FROM time)), 0), 0) AS slope
+    FROM bin_levels
+    WHERE time > %(now)s - make_interval(hours => %(fit_h)s::int) AND time <= %(now)s AND fill_pct IS NOT NULL
+    GROUP BY dev_eui
+), f AS (
+    SELECT fit.dev_eui, fit.fill, coalesce(s.threshold_pct, %(threshold_pct)s) AS limit_pct,
+           fit.fill + CASE WHEN %(predict)s::int = 1
+               THEN fit.slope * greatest(extract(epoch FROM %(next_service)s::timestamptz - %(now)s), 0) ELSE 0 END
+               AS predicted
+    FROM fit LEFT JOIN sites s ON s.site_id = fit.site_id
+)
+SELECT dev_eui AS subject, dev_eui, fill AS value,
+       fill >= limit_pct OR predicted >= limit_pct AS firing,
+       CASE WHEN fill >= limit_pct THEN format('fill %%s %%%% over its limit of %%s %%%%', round(fill::numeric),
+                                               round(limit_pct::numeric))
+            ELSE format('fill %%s %%%%, expected %%s %%%% before the next round (limit %%s %%%%)',
+                        round(fill::numeric), round(predicted::numeric), round(limit_pct::numeric)) END AS message
+FROM f
+WHERE fill >= limit_pct - %(hysteresis_pct)s OR predicted >= limit_pct - %(hysteresis_pct)s
+"""
+
+# A space whose state stayed the same over the window while enough other spaces of its lot changed.
+_PARKING = """
+WITH w AS (
+    SELECT dev_eui, max(lot_id) AS lot_id, bool_or(occupied) <> bool_and(occupied) AS changed, count(*) AS n,
+           bool_and(occupied) AS occupied
+    FROM parking_events
+    WHERE time > %(now)s - make_interval(hours => %(hours)s::int) AND time <= %(now)s
+    GROUP BY dev_eui
+), lots AS (
+    SELECT lot_id, count(*) FILTER (WHERE changed) AS changing FROM w GROUP BY lot_id
+)
+SELECT w.dev_eui AS subject, w.dev_eui, lots.changing::double precision AS value, true AS firing,
+       format('reports %%s for %%s h while %%s spaces of lot %%s changed', CASE WHEN w.occupied THEN 'occupied'
+              ELSE 'free' END, %(hours)s::int, lots.changing, w.lot_id) AS message
+FROM w JOIN lots ON lots.lot_id = w.lot_id
+WHERE NOT w.changed AND lots.changing >= %(min_changing)s
+"""
+
+# Time from the network server's receive time to the hub's, 95th percentile over the window.
+_INGEST_LAG = """
+WITH lag AS (
+    SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM received_at - time)) AS p95
+    FROM uplinks
+    WHERE time > %(now)s - make_interval(mins => %(window_min)s::int) AND time <= %(now)s
+)
+SELECT 'hub' AS subject, NULL::text AS dev_eui, p95 AS value, p95 > %(max_lag_s)s AS firing,
+       format('ingest lag %%s s (95th percentile)', round(p95::numeric, 1)) AS message
+FROM lag WHERE p95 > %(max_lag_s)s * 0.8
+"""
+
+_DEAD_LETTERS = """
+WITH d AS (
+    SELECT count(*)::double precision / %(window_min)s AS per_min FROM dead_letters
+    WHERE received_at > %(now)s - make_interval(mins => %(window_min)s::int) AND received_at <= %(now)s
+)
+SELECT 'hub' AS subject, NULL::text AS dev_eui, per_min AS value, per_min > %(per_minute)s AS firing,
+       format('%%s dead letters per minute', round(per_min::numeric, 1)) AS message
+FROM d WHERE per_min > %(per_minute)s * 0.8
+"""
+
+KINDS: dict[str, Kind] = {
+    k.name: k
+    for k in (
+        Kind("device_silent", "a device silent for more than `intervals` report intervals", {"intervals": 3}, _SILENT),
+        Kind(
+            "battery_low",
+            "battery below the volt or percent limit (latest reading of the window)",
+            {"low_v": 3.2, "low_pct": 20, "hysteresis_v": 0.05, "hysteresis_pct": 3, "window_h": 48, "every_s": 600},
+            _BATTERY,
+        ),
+        Kind(
+            "radio_worse",
+            "median RSSI or SNR of the last `days` below the `days` before by a margin, or the spreading factor rising",
+            {
+                "days": 7,
+                "rssi_margin_db": 8,
+                "snr_margin_db": 4,
+                "sf_rise": 1,
+                "hysteresis_db": 1,
+                "min_uplinks": 10,
+                "every_s": 3600,
+            },
+            _RADIO,
+            "info",
+        ),
+        Kind(
+            "frame_loss",
+            "a frame-counter reset (rejoin), or more than `max_lost` frames lost in the window",
+            {"window_h": 24, "max_lost": 10, "resets": 1},
+            _FRAMES,
+            "info",
+        ),
+        Kind(
+            "bin_full",
+            "a bin over its threshold now, or predicted to cross it before the next service round",
+            {"threshold_pct": 80, "hysteresis_pct": 5, "predict": 1, "fit_h": 48, "every_s": 600},
+            _BIN_FULL,
+        ),
+        Kind(
+            "parking_stuck",
+            "a space sensor unchanged for `hours` while at least `min_changing` spaces of its lot changed",
+            {"hours": 48, "min_changing": 3},
+            _PARKING,
+        ),
+        Kind(
+            "ingest_lag",
+            "the hub receives uplinks late (95th percentile over the window above `max_lag_s`)",
+            {"max_lag_s": 120, "window_min": 10},
+            _INGEST_LAG,
+            "critical",
+        ),
+        Kind(
+            "dead_letters",
+            "more than `per_minute` dead letters a minute over the window",
+            {"per_minute": 10, "window_min": 5},
+            _DEAD_LETTERS,
+            "critical",
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A stored rule: ``params`` hold only the values that differ from the kind's defaults."""
+
+    rule_id: str
+    kind: str
+    severity: str = "warning"
+    params: Mapping[str, float] = field(default_factory=dict)
+    enabled: bool = True
+    description: str = ""
+
+    @classmethod
+    def checked(cls, raw: Mapping[str, Any]) -> Rule:
+        """A rule from a mapping (YAML, JSON); unknown kinds, severities and parameters raise :class:`RuleError`."""
+        rule_id = str(raw.get("id") or raw.get("rule_id") or "")
+        if not rule_id:
+            raise RuleError("?", "id", "missing")
+        kind = KINDS.get(str(raw.get("kind")))
+        if kind is None:
+            raise RuleError(rule_id, "kind", f"unknown {raw.get('kind')!r}; one of {', '.join(KINDS)}")
+        severity = str(raw.get("severity", kind.severity))
+        if severity not in SEVERITIES:
+            raise RuleError(rule_id, "severity", f"{severity!r} is not one of {', '.join(SEVERITIES)}")
+        params_raw = raw.get("params") or {}
+        if not isinstance(params_raw, Mapping):
+            raise RuleError(rule_id, "params", "must be a mapping of parameter names to numbers")
+        params: dict[str, float] = {}
+        for name, value in params_raw.items():
+            if name not in kind.params and name != "every_s":
+                known = ", ".join([*kind.params, *(() if "every_s" in kind.params else ("every_s",))])
+                raise RuleError(rule_id, f"params.{name}", f"unknown; {kind.name} takes {known}")
+            if isinstance(value, bool):
+                value = int(value)
+            if not isinstance(value, int | float) or value < 0:
+                raise RuleError(rule_id, f"params.{name}", f"must be a number >= 0, not {value!r}")
+            params[name] = float(value)
+        enabled = raw.get("enabled", True)
+        if not isinstance(enabled, bool):
+            raise RuleError(rule_id, "enabled", "must be true or false")
+        return cls(rule_id, kind.name, severity, params, enabled, str(raw.get("description") or kind.description))
+
+    def values(self) -> dict[str, float]:
+        """Every parameter of the kind, the rule's own values over the defaults."""
+        return {"every_s": 0.0, **KINDS[self.kind].params, **self.params}
+
+
+def default_rules(*, battery_low_v: float, battery_low_pct: float) -> list[Rule]:
+    """One rule per kind with the kind's defaults; the battery limits come from the hub's settings."""
+    rules = []
+    for kind in KINDS.values():
+        params = {"low_v": battery_low_v, "low_pct": battery_low_pct} if kind.name == "battery_low" else {}
+        rules.append(Rule(kind.name.replace("_", "-"), kind.name, kind.severity, params, True, kind.description))
+    return rules
