@@ -21,8 +21,11 @@ from pagestest import (  # noqa: E402
     CHROMIUM_ARGS,
     LOTS,
     Publisher,
+    api_service,
     ingest_service,
+    seed_city,
     space_eui,
+    start_api,
     wait_for,
 )
 
@@ -105,4 +108,21 @@ def ingest(city: str, project_broker: Any, tmp_path_factory: pytest.TempPathFact
         yield pub
     finally:
         pub.close()
+        service.stop()
+
+
+# The pages' browser tests: the seeded city (pagestest.seed_city) and a real `stadtpuls api` on it, per module.
+@pytest.fixture(scope="module")
+def city(db_url: str) -> str:
+    seed_city(db_url)
+    return db_url
+
+
+@pytest.fixture(scope="module")
+def api(city: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    service, base = api_service(city, tmp_path_factory.mktemp("api"))
+    start_api(service, base)
+    try:
+        yield base
+    finally:
         service.stop()

@@ -27,7 +27,6 @@ from pagestest import (  # noqa: E402
     api_service,
     free_port,
     new_page,
-    seed_city,
     start_api,
     wait_for,
 )
@@ -46,22 +45,6 @@ def world_px(lat: float, lon: float, z: int) -> tuple[float, float]:
     size = 256 * 2**z
     s = math.sin(math.radians(lat))
     return (lon + 180) / 360 * size, (0.5 - math.log((1 + s) / (1 - s)) / (4 * math.pi)) * size
-
-
-@pytest.fixture(scope="module")
-def city(db_url: str) -> str:
-    seed_city(db_url)
-    return db_url
-
-
-@pytest.fixture(scope="module")
-def api(city: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    service, base = api_service(city, tmp_path_factory.mktemp("api"))
-    start_api(service, base)
-    try:
-        yield base
-    finally:
-        service.stop()
 
 
 def markers(page: Any, selector: str) -> list[dict[str, Any]]:

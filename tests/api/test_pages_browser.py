@@ -10,7 +10,6 @@ import csv
 import signal
 import statistics
 import sys
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,6 @@ from pagestest import (  # noqa: E402
     Publisher,
     api_service,
     new_page,
-    seed_city,
     start_api,
     wait_for,
 )
@@ -38,22 +36,6 @@ pytestmark = pytest.mark.browser
 
 WIDTHS = (360, 1280)
 LIVE_WITHIN_MS = 2000  # issue 8: a change published over MQTT is on the open page within 2 seconds
-
-
-@pytest.fixture(scope="module")
-def city(db_url: str) -> str:
-    seed_city(db_url)
-    return db_url
-
-
-@pytest.fixture(scope="module")
-def api(city: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    service, base = api_service(city, tmp_path_factory.mktemp("api"))
-    start_api(service, base)
-    try:
-        yield base
-    finally:
-        service.stop()
 
 
 def lots_api(base: str) -> list[dict[str, Any]]:
