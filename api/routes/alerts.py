@@ -135,7 +135,12 @@ async def list_alerts(
     return AlertsPublic.model_validate({"data": rows, "count": len(rows)})
 
 
-@router.get("/alerts/{alert_id}", response_model=AlertPublic, summary="one alert with its state changes")
+@router.get(
+    "/alerts/{alert_id}",
+    response_model=AlertPublic,
+    responses=responses(404),
+    summary="one alert with its state changes",
+)
 async def get_alert(conn: ConnDep, _: OperatorKey, alert_id: Annotated[int, PathParam(ge=1, le=MAX_ID)]) -> AlertPublic:
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(GET_ALERT, {"alert_id": alert_id})
@@ -147,7 +152,12 @@ async def get_alert(conn: ConnDep, _: OperatorKey, alert_id: Annotated[int, Path
     return AlertPublic.model_validate(row)
 
 
-@router.post("/alerts/{alert_id}/ack", response_model=AlertPublic, summary="acknowledge an open alert")
+@router.post(
+    "/alerts/{alert_id}/ack",
+    response_model=AlertPublic,
+    responses=responses(404, 409),
+    summary="acknowledge an open alert",
+)
 async def acknowledge(
     conn: ConnDep, who: OperatorKey, alert_id: Annotated[int, PathParam(ge=1, le=MAX_ID)], body: Annotated[Ack, Body()]
 ) -> AlertPublic:
@@ -203,7 +213,12 @@ async def list_notifications(
     return NotificationsPublic.model_validate({"data": rows, "count": len(rows)})
 
 
-@router.post("/notifications/{notification_id}/resend", status_code=202, summary="send a notification again")
+@router.post(
+    "/notifications/{notification_id}/resend",
+    status_code=202,
+    responses=responses(404),
+    summary="send a notification again",
+)
 async def resend(
     conn: ConnDep, _: OperatorKey, notification_id: Annotated[int, PathParam(ge=1, le=MAX_ID)]
 ) -> dict[str, int]:

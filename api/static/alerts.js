@@ -14,14 +14,14 @@ async function call(url, options = {}) {
   const key = storedKey();
   if (!key) {
     say(listMessage, t("alerts.key.missing"), "error");
-    operatorKey.focus();
+    keyPanel.focus();
     return null;
   }
   const res = options.method
     ? await fetch(url, { ...options, headers: { "X-API-Key": key, "Content-Type": "application/json" } })
     : await apiFetch(url, key);
   if (res.status === 401 || res.status === 403) {
-    operatorKey.refused(await problemDetail(res));
+    keyPanel.refused(await problemDetail(res));
     return null;
   }
   if (!res.ok) {
@@ -134,7 +134,7 @@ async function loadAlerts() {
 }
 
 translatePage();
-const operatorKey = keyForm({
+const keyPanel = keyForm({
   missing: t("alerts.key.missing"),
   onKey: () => loadRules().then(loadAlerts),
   onForget: () => list.replaceChildren(),

@@ -45,7 +45,7 @@ function correct(siteId, add, remove) {
 async function authFailed(res) {
   if (res.status !== 401 && res.status !== 403) return false;
   say(planMessage, "");
-  operatorKey.refused(await problemDetail(res));
+  keyPanel.refused(await problemDetail(res));
   return true;
 }
 
@@ -123,7 +123,7 @@ async function loadPlan() {
   const key = storedKey();
   if (!key) {
     say(planMessage, t("pickups.key.missing"), "error");
-    operatorKey.focus();
+    keyPanel.focus();
     return;
   }
   say(planMessage, t("pickups.loading"));
@@ -162,7 +162,7 @@ async function downloadCsv() {
 }
 
 translatePage();
-const operatorKey = keyForm({
+const keyPanel = keyForm({
   missing: t("pickups.key.missing"),
   onKey: loadPlan,
   onForget: () => { planBox.hidden = true; },

@@ -54,6 +54,9 @@ SAMPLE = {
     "parking_site_id": "1",
     "path": "Things",
     "entity_id": "urn:ngsi-ld:WasteContainer:bin-000",
+    "alert_id": "1",
+    "rule_id": "device_silent",
+    "notification_id": "1",
 }
 BODIES: dict[str, dict[str, Any]] = {
     "DeviceCreate": {"dev_eui": "a0000000000000f1", "codec": "nwave/nps405", "name": "n"},
@@ -61,6 +64,8 @@ BODIES: dict[str, dict[str, Any]] = {
     "SiteCreate": {"site_id": "site-x", "kind": "bin", "name": "n"},
     "SiteUpdate": {"name": "n"},
     "KeyCreate": {"name": "n", "role": "operator"},
+    "Ack": {"note": "n"},
+    "RuleIn": {"kind": "device_silent"},
 }
 
 
