@@ -118,9 +118,10 @@ def migrate(
     raw_retention_days: int = 365,
     compress_after_days: int = 7,
     role_passwords: dict[str, str] | None = None,
+    upto: int | None = None,
 ) -> MigrationResult:
-    """Apply every pending migration to the database at ``url``, then :func:`set_role_passwords` with
-    ``role_passwords`` (service -> password, see :data:`SERVICE_ROLES`)."""
+    """Apply every pending migration to the database at ``url`` (only those up to version ``upto`` when given),
+    then :func:`set_role_passwords` with ``role_passwords`` (service -> password, see :data:`SERVICE_ROLES`)."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
         try:
@@ -133,7 +134,7 @@ def migrate(
             done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
             applied: list[str] = []
             for mig in migrations():
-                if mig.version in done:
+                if mig.version in done or (upto is not None and mig.version > upto):
                     continue
                 text = _render(
                     mig.text(mode),

@@ -25,6 +25,7 @@ __all__ = [
     "BIN_LEVELS",
     "CONFIGURATION_TABLES",
     "DEAD_LETTERS",
+    "DEFAULT_TENANT",
     "DEVICE_STATE",
     "ENVIRONMENT_READINGS",
     "FCNT_GAPS",
@@ -231,6 +232,8 @@ INGEST_TABLES = (UPLINKS, *READING_TABLES, UPLINK_DECODED, DEAD_LETTERS, FCNT_GA
 SOURCE_TABLES = ("source_cursors", "backfill_gaps", "fcnt_gaps_closed")
 #: the tables the API and the commands write (configuration)
 CONFIGURATION_TABLES = ("devices", "sites", "api_keys", "codec_scripts")
+#: the tenant (municipality) of a one-town install and of every row from before tenants (migration 0014)
+DEFAULT_TENANT = "default"
 #: the tables of the alerts service and the operators' alert settings (rules, channels, alerts, outbox)
 ALERT_TABLES = ("alert_rules", "alerts", "alert_events", "notification_channels", "notifications")
 

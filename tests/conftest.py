@@ -25,7 +25,14 @@ import pytest
 
 from stadtpuls.demo.embedded import EmbeddedBroker, EmbeddedPostgres, port_open
 from stadtpuls.migrate import migrate
-from stadtpuls.schema import ALERT_TABLES, CONFIGURATION_TABLES, INGEST_TABLES, ROLLUP_TABLES, SOURCE_TABLES
+from stadtpuls.schema import (
+    ALERT_TABLES,
+    CONFIGURATION_TABLES,
+    DEFAULT_TENANT,
+    INGEST_TABLES,
+    ROLLUP_TABLES,
+    SOURCE_TABLES,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path(os.environ.get("STADTPULS_TEST_CHROMIUM", "/usr/bin/chromium"))
@@ -101,6 +108,7 @@ def clean_db(db_url: str) -> str:
         ).fetchall()
         tables = DATA_TABLES + tuple(r[0] for r in rollups)
         conn.execute("TRUNCATE " + ", ".join(tables) + " RESTART IDENTITY CASCADE")
+        conn.execute(f"DELETE FROM tenants WHERE slug <> '{DEFAULT_TENANT}'")
     return db_url
 
 

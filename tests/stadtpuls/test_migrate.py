@@ -1,13 +1,20 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from datetime import UTC, datetime
 
 import psycopg
 import pytest
 
+from stadtpuls.fleet import apply, parse_text
+from stadtpuls.ingest.pipeline import Pipeline
+from stadtpuls.ingest.registry import load_registry
+from stadtpuls.ingest.writer import Writer
 from stadtpuls.migrate import detect_mode, migrate, migrations
+from stadtpuls.simulators import SimConfig, Simulation, TruthWriter, build_city, registry_yaml
+from stadtpuls.simulators.timebase import DAY_US, parse_start
 
 TABLES = {
     "sites",
@@ -177,3 +184,49 @@ def test_timescaledb_rolls_days_up_from_the_hourly_hypertable(timescaledb: str) 
         )
     assert {"parking_lot_hourly", "line_load_hourly"} <= hypertables
     assert caggs["parking_lot_daily"] == "parking_lot_hourly" and caggs["line_load_daily"] == "line_load_hourly"
+
+
+def test_a_filled_one_town_database_becomes_tenant_default_with_every_row_kept(new_database) -> None:
+    """A database at the schema before tenants (0013), filled by a simulated day of the small town through the
+    real pipeline and writer, keeps every row of every table when 0014 makes it tenant ``default``."""
+    url = new_database()
+    migrate(url, upto=13)
+    city = build_city("small", 4, "mixed")
+    with psycopg.connect(url) as conn:
+        report = apply(conn, parse_text(registry_yaml(city), "yaml"))
+        assert not report.errors, report.errors
+        conn.execute(
+            "INSERT INTO api_keys (key_id, name, role, key_hash) VALUES ('op1', 'ops', 'operator', 'x'),"
+            " ('ad1', 'hub', 'admin', 'y')"
+        )
+        registry = load_registry(conn)
+    config = SimConfig(city="small", seed=4, start_us=parse_start("2026-03-02"), duration_us=DAY_US, fmt="mixed")
+    messages = [(m.topic, m.payload) for m in Simulation(config, TruthWriter(), city).messages()]
+    pipeline, writer = Pipeline(registry), Writer(url)
+    for k in range(0, len(messages), 2000):
+        chunk = messages[k : k + 2000]
+        writer.write(pipeline.prepare([t for t, _ in chunk], [p for _, p in chunk], time.time()).batch)
+    writer.close()
+
+    def counts() -> dict[str, int]:
+        with psycopg.connect(url) as conn:
+            tables = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+                    " AND table_type = 'BASE TABLE' AND table_name <> 'schema_migrations'"
+                )
+            ]
+            return {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}  # type: ignore[index]
+
+    before = counts()
+    assert before["uplinks"] > 1000 and before["parking_events"] > 100 and before["bin_levels"] > 100
+    assert "tenants" not in before
+    assert [a.split("_", 1)[0] for a in migrate(url).applied][0] == "0014"
+    after = counts()
+    assert {t: n for t, n in after.items() if t in before} == before
+    assert after["tenants"] == 1
+    with psycopg.connect(url) as conn:
+        for table in ("sites", "devices", "api_keys"):
+            owners = conn.execute(f"SELECT tenant, count(*) FROM {table} GROUP BY 1").fetchall()
+            assert owners == [("default", before[table])], table

@@ -60,6 +60,7 @@ GRANTS: dict[str, tuple[set[str], set[str], set[str]]] = {
     "source_cursors": ({"SELECT", "INSERT", "UPDATE"}, R, set()),
     "backfill_gaps": (W, R, set()),
     "fcnt_gaps_closed": (W, R, set()),
+    "tenants": (R, RW, set()),
     "rollup_dirty": ({"SELECT", "INSERT", "DELETE"}, R, set()),
     "parking_lot_hourly": (RWD, R, R),
     "line_load_hourly": (RWD, R, set()),
