@@ -17,6 +17,8 @@ from typing import Literal
 
 from psycopg import AsyncConnection
 
+from stadtpuls.schema import DEFAULT_TENANT
+
 from .queries import keys as q
 
 __all__ = ["ROLES", "KeyRing", "NewKey", "Principal", "hash_secret", "new_key", "parse_key", "verify_secret"]
@@ -33,6 +35,7 @@ class Principal:
     role: Role
     key_id: str  # "settings" for keys from the environment
     name: str = ""
+    tenant: str = DEFAULT_TENANT  # an operator key sees only its tenant's rows; an admin key is the hub's
 
     def allows(self, role: Role) -> bool:
         return RANK[self.role] >= RANK[role]
@@ -101,4 +104,4 @@ class KeyRing:
         ok = verify_secret(secret, row["key_hash"] if row else _DUMMY)  # same work whether or not the id exists
         if row is None or not ok or row["role"] not in ROLES:
             return None
-        return Principal(row["role"], key_id, row["name"])
+        return Principal(row["role"], key_id, row["name"], row["tenant"])

@@ -22,6 +22,7 @@ from .metrics import ApiMetrics
 from .problems import Problem
 from .ratelimit import RateLimiter
 from .sse import StreamSlots
+from .tenancy import Tenant, TenantCache
 
 if TYPE_CHECKING:
     from .live import LiveHub
@@ -32,6 +33,7 @@ __all__ = [
     "ConnDep",
     "CtxDep",
     "OperatorKey",
+    "PathTenant",
     "api_key_header",
     "authenticate",
     "client_address",
@@ -52,6 +54,7 @@ class AppContext:
     mode: str = "unknown"  # timescaledb | postgresql, read from schema_migrations at start
     key_failures: RateLimiter = field(default_factory=lambda: RateLimiter(0))  # wrong keys per client
     streams: StreamSlots = field(default_factory=lambda: StreamSlots(500, 16))
+    tenants: TenantCache = field(default_factory=TenantCache)
 
 
 def get_ctx(request: Request) -> AppContext:
@@ -153,3 +156,18 @@ async def metrics_access(request: Request, ctx: CtxDep, key: Annotated[str | Non
             raise Problem(404, "Not Found")
         return
     await _principal(request, ctx, key, "operator")
+
+
+async def tenant_of_request(request: Request, ctx: CtxDep) -> Tenant | None:
+    """The tenant the request's path names (404 for an unknown slug), or None without a prefix."""
+    slug = getattr(request.state, "tenant", None)
+    if slug is None:
+        return None
+    async with ctx.pool.connection() as conn:
+        tenant = (await ctx.tenants.all(conn)).get(slug)
+    if tenant is None:
+        raise Problem(404, f"no town {slug!r} on this hub")
+    return tenant
+
+
+PathTenant = Annotated[Tenant | None, Depends(tenant_of_request)]

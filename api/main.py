@@ -32,6 +32,7 @@ from .queries import health as health_q
 from .queries import parking as parking_q
 from .ratelimit import RateLimiter
 from .sse import StreamSlots
+from .tenancy import TenantPrefixMiddleware
 
 __all__ = ["ROUTERS", "create_app"]
 
@@ -182,6 +183,7 @@ def create_app(
     if settings.trusted_proxies:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(TenantPrefixMiddleware)  # outermost: every layer sees the path without the town prefix
     app.state.metrics = metrics
     _register_problem_schema(app)
     return app

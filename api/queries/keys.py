@@ -13,7 +13,7 @@ __all__ = ["active_key", "insert_key", "list_keys", "revoke_key"]
 async def active_key(conn: AsyncConnection, *, key_id: str) -> dict[str, Any] | None:
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
-        "SELECT key_id, name, role, key_hash FROM api_keys WHERE key_id = %s AND revoked_at IS NULL", (key_id,)
+        "SELECT key_id, name, role, key_hash, tenant FROM api_keys WHERE key_id = %s AND revoked_at IS NULL", (key_id,)
     )
     return await cur.fetchone()
 
