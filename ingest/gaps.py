@@ -8,7 +8,8 @@ the previous one in the same session leaves a gap ``(previous + 1 .. counter - 1
   starts again;
 * a lower counter at a later time: the device reset its counter;
 * an uplink no later than the last one already seen ("late"): it does not move the state; instead it fills the
-  recorded gap it falls into (:data:`TRIM_GAPS_SQL` in the writer).
+  recorded gap it falls into (:data:`TRIM_GAPS_SQL` in the writer), and :func:`late_holes` looks for the holes
+  beside it among the stored uplinks (batches committed out of order by concurrent writers, a backfill).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["GapResult", "PriorState", "find_gaps"]
+__all__ = ["GapResult", "PriorState", "find_gaps", "late_holes"]
 
 
 @dataclass
@@ -98,8 +99,10 @@ def find_gaps(
         jt = np.array(when, dtype="datetime64[us]")
         join_t[dj] = jt if np.isnat(join_t[dj]) else max(join_t[dj], jt)
         in_dev = c == dj
-        # the first uplink of the device after the join starts a new count
-        after = np.flatnonzero(in_dev & (t >= jt) & (np.isnat(prev_t) | (prev_t < jt) | first))
+        # the first uplink of the device after the join starts a new count; a join no later than the uplink before
+        # it (a redelivered or held-back join message, or one a batch committed earlier had already passed)
+        # starts nothing: a hole behind it is still a gap
+        after = np.flatnonzero(in_dev & (t >= jt) & (np.isnat(prev_t) | (prev_t < jt)))
         if len(after):
             broken[after[0]] = True
     gap = (prev_f >= 0) & ~broken & (f > prev_f + 1)
@@ -127,3 +130,44 @@ def find_gaps(
         state_session=new_s,
         state_join=join_t,
     )
+
+
+def late_holes(
+    stored: dict[str, list[tuple[int, int]]],
+    late: dict[str, set[int]],
+    resets: dict[str, list[int]],
+    recorded: dict[str, list[tuple[int, int]]],
+) -> list[tuple[str, int, int, int]]:
+    """Holes next to late uplinks: per device, ``stored`` holds its stored uplinks ``(f_cnt, time)`` in time order
+    from the last one before its earliest late uplink to the first one after its latest (times in microseconds); a
+    counter more than one beyond the one before it, where either of the two is late, leaves a hole unless a join
+    (``resets``) lies between them. What ``recorded`` gaps or stored counters already cover is not a hole. Returns
+    ``(dev_eui, from, to, time of the uplink after the hole)``."""
+    holes: list[tuple[str, int, int, int]] = []
+    for dev, rows in stored.items():
+        mine = late.get(dev, set())
+        have = {f for f, _ in rows}
+        covered = recorded.get(dev, [])
+        joins = resets.get(dev, [])
+        for (f0, t0), (f1, t1) in zip(rows, rows[1:], strict=False):
+            if f1 <= f0 + 1 or not (f0 in mine or f1 in mine) or any(t0 < j <= t1 for j in joins):
+                continue
+            taken = covered + [(f, f) for f in have if f0 < f < f1]
+            holes += [(dev, lo, hi, t1) for lo, hi in _subtract(f0 + 1, f1 - 1, taken)]
+    return holes
+
+
+def _subtract(lo: int, hi: int, taken: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The parts of ``lo .. hi`` that no range of ``taken`` covers."""
+    parts: list[tuple[int, int]] = []
+    for a, b in sorted(taken):
+        if b < lo:
+            continue
+        if a > hi:
+            break
+        if a > lo:
+            parts.append((lo, a - 1))
+        lo = max(lo, b + 1)
+    if lo <= hi:
+        parts.append((lo, hi))
+    return parts

@@ -44,7 +44,7 @@ from stadtpuls.schema import (
 )
 
 from .domain import TableRows
-from .gaps import GapResult, PriorState, find_gaps
+from .gaps import GapResult, PriorState, find_gaps, late_holes
 from .pgcopy import Field, copy_fields, encode, var_from_strings
 
 __all__ = ["PreparedBatch", "Tracking", "WriteResult", "Writer"]
@@ -70,7 +70,7 @@ FROM device_state WHERE dev_eui = ANY(%s::text[]) ORDER BY dev_eui FOR UPDATE
 _NEW_STATE = "INSERT INTO device_state (dev_eui) SELECT unnest(%s::text[]) ORDER BY 1 ON CONFLICT DO NOTHING"
 _UPDATE_STATE = """
 UPDATE device_state d SET last_f_cnt = s.last_f_cnt, last_time = s.last_time, session = s.session,
-    last_join = coalesce(s.last_join, d.last_join), updated_at = now()
+    last_join = greatest(s.last_join, d.last_join), updated_at = now()
 FROM stage_device_state s WHERE d.dev_eui = s.dev_eui
 """
 # An uplink without a time of its own gets the hub's receive time (also its received_at), so a redelivery of it
@@ -85,6 +85,24 @@ RETURNING s.dev_eui, s.time
 # A late uplink fills a recorded gap of its device that holds its counter and was recorded at an uplink after it
 # (the gap's time, with a margin for network-server clock skew): a counter value that comes again in a later
 # session (after a join or a reset) must not fill an old session's gap.
+# The stored uplinks of each device from the last one before its earliest late uplink (lo) to the first one after
+# its latest (hi), in time order, with their times in microseconds.
+_LATE_NEIGHBOURS = """
+SELECT w.dev, n.f_cnt, (extract(epoch FROM n.time) * 1000000)::bigint
+FROM unnest(%s::text[], %s::bigint[], %s::bigint[]) AS w(dev, lo, hi)
+CROSS JOIN LATERAL (
+    (SELECT f_cnt, time FROM uplinks WHERE dev_eui = w.dev AND f_cnt IS NOT NULL
+       AND time < (timestamptz 'epoch' + w.lo * interval '1 microsecond') ORDER BY time DESC LIMIT 1)
+    UNION ALL
+    (SELECT f_cnt, time FROM uplinks WHERE dev_eui = w.dev AND f_cnt IS NOT NULL
+       AND time BETWEEN timestamptz 'epoch' + w.lo * interval '1 microsecond'
+                    AND timestamptz 'epoch' + w.hi * interval '1 microsecond')
+    UNION ALL
+    (SELECT f_cnt, time FROM uplinks WHERE dev_eui = w.dev AND f_cnt IS NOT NULL
+       AND time > (timestamptz 'epoch' + w.hi * interval '1 microsecond') ORDER BY time LIMIT 1)
+) n
+ORDER BY w.dev, n.time, n.f_cnt
+"""
 _GAPS_HIT = """
 SELECT g.time, g.dev_eui, g.f_cnt_from, g.f_cnt_to, array_agg(DISTINCT l.f_cnt)
 FROM fcnt_gaps g JOIN unnest(%s::text[], %s::bigint[], %s::bigint[]) AS l(dev_eui, f_cnt, time_us)
@@ -287,7 +305,54 @@ class Writer:
             result.missing = int((g.gap_to - g.gap_from + 1).sum())
         if len(g.late):
             self._fill_gaps(cur, tr.dev_eui[g.late], tr.f_cnt[g.late], tr.time[g.late])
+            self._late_holes(cur, tr, g.late, result)
         self._update_state(cur, g)
+
+    def _late_holes(self, cur: psycopg.Cursor[Any], tr: Tracking, late: np.ndarray, result: WriteResult) -> None:
+        """Record the holes beside late uplinks (:func:`ingest.gaps.late_holes`): an earlier batch committed after
+        a later one by another writer, or a backfill, shows a hole only once its uplinks are stored."""
+        devs = [bytes(d).decode() for d in tr.dev_eui[late].tolist()]
+        times = tr.time[late].astype("datetime64[us]").astype(np.int64).tolist()
+        window: dict[str, tuple[int, int]] = {}
+        for d, t in zip(devs, times, strict=True):
+            lo, hi = window.get(d, (t, t))
+            window[d] = (min(lo, t), max(hi, t))
+        names = list(window)
+        rows = cur.execute(
+            _LATE_NEIGHBOURS,
+            (names, [window[d][0] for d in names], [window[d][1] for d in names]),
+        ).fetchall()
+        stored: dict[str, list[tuple[int, int]]] = {}
+        for d, f, t_us in rows:
+            stored.setdefault(d, []).append((int(f), int(t_us)))
+        recorded: dict[str, list[tuple[int, int]]] = {}
+        for d, lo, hi in cur.execute(
+            "SELECT dev_eui, f_cnt_from, f_cnt_to FROM fcnt_gaps WHERE dev_eui = ANY(%s)", (names,)
+        ):
+            recorded.setdefault(d, []).append((int(lo), int(hi)))
+        mine: dict[str, set[int]] = {}
+        for d, f in zip(devs, tr.f_cnt[late].tolist(), strict=True):
+            mine.setdefault(d, set()).add(int(f))
+        joins: dict[str, list[int]] = {}
+        for d_b, when in tr.resets:
+            joins.setdefault(bytes(d_b).decode(), []).append(int(when.astype("datetime64[us]").astype(np.int64)))
+        holes = late_holes(stored, mine, joins, recorded)
+        if not holes:
+            return
+        cur.execute(
+            "INSERT INTO fcnt_gaps (time, dev_eui, f_cnt_from, f_cnt_to)"
+            " SELECT timestamptz 'epoch' + t * interval '1 microsecond', d, lo, hi"
+            " FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::bigint[])"
+            " AS h(t, d, lo, hi) ON CONFLICT DO NOTHING",
+            (
+                [h[3] for h in holes],
+                [h[0] for h in holes],
+                [h[1] for h in holes],
+                [h[2] for h in holes],
+            ),
+        )
+        result.gaps += max(cur.rowcount, 0)
+        result.missing += sum(h[2] - h[1] + 1 for h in holes)
 
     def _update_state(self, cur: psycopg.Cursor[Any], g: GapResult) -> None:
         sessions, no_session = var_from_strings(g.state_session)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stadtpuls.ingest.gaps import PriorState, find_gaps
+from stadtpuls.ingest.gaps import PriorState, find_gaps, late_holes
 
 A, B = b"aaaaaaaaaaaaaaaa", b"bbbbbbbbbbbbbbbb"
 T0 = np.datetime64("2026-01-05T06:00:00", "us")
@@ -89,3 +89,45 @@ def test_late_and_repeated_frames_do_not_move_the_state() -> None:
     assert r.late.tolist() == [0, 1]  # before or at the stored time: late, they fill recorded gaps instead
     assert _gaps(r) == [(A, 11, 11)]
     assert r.state_f_cnt.tolist() == [12]
+
+
+def test_a_join_older_than_the_last_uplink_seen_hides_no_gap() -> None:
+    """A join message delivered again (or late) after the device's next uplinks starts no new count: the hole
+    behind the batch's first uplink is still a gap."""
+    r = find_gaps(
+        np.array([A, A], dtype="S16"),
+        np.array([32, 33]),
+        _t(40, 50),
+        [None, None],
+        _prior((A, 30, 20, None)),
+        [(A, _t(5)[0])],
+    )
+    assert _gaps(r) == [(A, 31, 31)]
+    assert r.state_f_cnt.tolist() == [33]
+
+
+def test_a_join_after_the_last_uplink_seen_starts_the_count_at_the_batch_s_first_uplink() -> None:
+    r = find_gaps(
+        np.array([A, A], dtype="S16"),
+        np.array([0, 2]),
+        _t(40, 50),
+        [None, None],
+        _prior((A, 30, 20, None)),
+        [(A, _t(30)[0])],
+    )
+    assert _gaps(r) == [(A, 1, 1)]
+
+
+def test_holes_beside_late_uplinks_are_what_no_recorded_gap_or_stored_counter_covers() -> None:
+    stored = {"a": [(1, 10), (2, 20), (6, 30), (9, 40), (12, 50)], "b": [(5, 10), (9, 20)]}
+    holes = late_holes(stored, {"a": {6}, "b": set()}, {}, {"a": [(4, 4)]})
+    # 3 and 5 beside late 6 (4 already recorded); 7..8 beside it too; 10..11 lies between two uplinks not late
+    assert holes == [("a", 3, 3, 30), ("a", 5, 5, 30), ("a", 7, 8, 40)]
+
+
+def test_no_hole_across_a_join_or_a_lower_counter() -> None:
+    stored = {"a": [(70, 10), (0, 20), (3, 30), (2, 35)]}
+    # 70 -> 0: a lower counter; 0 -> 3 with 2 stored (out of time order): 1 is missing
+    assert late_holes(stored, {"a": {0, 3}}, {}, {}) == [("a", 1, 1, 30)]
+    # a join between 0 and 3: nothing
+    assert late_holes({"a": [(0, 20), (3, 30), (2, 35), (1, 36)]}, {"a": {3}}, {"a": [25]}, {}) == []

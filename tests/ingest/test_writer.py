@@ -133,6 +133,39 @@ def test_a_counter_value_of_a_later_session_does_not_fill_an_old_sessions_gap(cl
     writer.close()
 
 
+def test_a_hole_is_recorded_when_the_batch_before_it_commits_after_the_batch_behind_it(clean_db: str) -> None:
+    """Two writers may commit an earlier batch after a later one: the later batch's uplinks then follow an old
+    session's counter (no gap visible), the earlier batch's are late; the hole between them is found among the
+    stored uplinks once both are in."""
+    pipeline, writer = _setup(clean_db)
+    gaps = "SELECT f_cnt_from, f_cnt_to FROM fcnt_gaps ORDER BY f_cnt_from"
+    _write(clean_db, pipeline, writer, [_up(SPACE, f, (f - 69) * 60, b"\x01") for f in (70, 71, 72)])  # old session
+    join = chirpstack_join(dev_eui=SPACE, application_id=APP, time=T0 + timedelta(hours=1), dev_addr="01020306")
+    earlier = [(chirpstack_topic(APP, SPACE, "join"), orjson.dumps(join))]
+    earlier += [_up(SPACE, f, 3600 + 60 + f * 60, b"\x00") for f in (0, 1, 2, 3)]
+    later = [_up(SPACE, f, 3600 + 60 + f * 60, b"\x01") for f in (5, 6, 9)]  # 4, 7 and 8 lost
+    _write(clean_db, pipeline, writer, later)
+    with psycopg.connect(clean_db) as conn:
+        assert conn.execute(gaps).fetchall() == [(7, 8)]  # 5 after 72: a reset, nothing to see yet
+        _write(clean_db, pipeline, writer, earlier)
+        assert conn.execute(gaps).fetchall() == [(4, 4), (7, 8)]
+        _write(clean_db, pipeline, writer, earlier[1:])  # redelivered: nothing new
+        assert conn.execute(gaps).fetchall() == [(4, 4), (7, 8)]
+    writer.close()
+
+
+def test_a_join_delivered_again_later_hides_no_gap(clean_db: str) -> None:
+    pipeline, writer = _setup(clean_db)
+    join = chirpstack_join(dev_eui=SPACE, application_id=APP, time=T0 + timedelta(seconds=30), dev_addr="01020307")
+    message = (chirpstack_topic(APP, SPACE, "join"), orjson.dumps(join))
+    _write(clean_db, pipeline, writer, [message, *[_up(SPACE, f, 60 + f * 60, b"\x01") for f in (0, 1, 2)]])
+    _write(clean_db, pipeline, writer, [message, _up(SPACE, 4, 300, b"\x00")])  # the join again; 3 lost
+    with psycopg.connect(clean_db) as conn:
+        assert conn.execute("SELECT f_cnt_from, f_cnt_to FROM fcnt_gaps").fetchall() == [(3, 3)]
+        assert conn.execute("SELECT last_join FROM device_state").fetchone() == (T0 + timedelta(seconds=30),)
+    writer.close()
+
+
 def _pax(wifi: int, lat: float, lon: float) -> bytes:
     cols = {
         "wifi": np.array([wifi]),
