@@ -11,7 +11,7 @@ from typing import Any
 
 from stadtpuls.schema import DEFAULT_TENANT
 
-__all__ = ["setup"]
+__all__ = ["create_key", "setup"]
 
 
 def _out(text: str, *, err: bool = False) -> None:
@@ -36,6 +36,11 @@ async def _create(url: str, role: str, name: str, tenant: str) -> str:
         await insert_key(conn, key_id=key.key_id, name=name, role=role, key_hash=key.key_hash)
         await conn.execute("UPDATE api_keys SET tenant = %s WHERE key_id = %s", (tenant, key.key_id))
     return key.key
+
+
+def create_key(url: str, *, role: str, name: str, tenant: str = DEFAULT_TENANT) -> str:
+    """A new key of ``tenant`` in the database at ``url``; the key itself (shown once, only its hash is stored)."""
+    return asyncio.run(_create(url, role, name, tenant))
 
 
 async def _list(url: str, include_revoked: bool) -> list[dict[str, Any]]:
@@ -68,7 +73,7 @@ def _run(args: argparse.Namespace) -> int:
     url = args.database_url or database_url(load())
     try:
         if args.action == "create":
-            key = asyncio.run(_create(url, args.role, args.name, args.tenant))
+            key = create_key(url, role=args.role, name=args.name, tenant=args.tenant)
             _out(key)
             _out(
                 f"created {args.role} key {args.name!r} of tenant {args.tenant!r}; it is shown only now, store it"
