@@ -76,7 +76,7 @@ class _Stopper:
             raise KeyboardInterrupt
 
 
-def _child_env(settings: Settings, services: Services, port: int) -> dict[str, str]:
+def _child_env(settings: Settings, services: Services, port: int, *, towns: int = 1) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         STADTPULS_DATABASE_URL=services.database_url,
@@ -94,6 +94,8 @@ def _child_env(settings: Settings, services: Services, port: int) -> dict[str, s
         env["STADTPULS_SPOOL_DIR"] = str(settings.data_dir / "demo" / "spool")
     if settings.operator_key is None:
         env["STADTPULS_OPERATOR_KEY"] = "demo-" + secrets.token_urlsafe(12)
+    if towns > 1 and settings.admin_key is None:  # the hub's key: every town (the operator key is the default's)
+        env["STADTPULS_ADMIN_KEY"] = "demo-admin-" + secrets.token_urlsafe(12)
     return env
 
 
@@ -206,7 +208,7 @@ def _run(args: argparse.Namespace, settings: Settings, stopper: _Stopper, stack:
         raise ServiceError("api", f"port {port} is already in use (choose another with --port)")
     print(f"stadtpuls demo: starting in {demo_dir}", flush=True)
     services = start_services(settings, demo_dir, supervisor, stack, dict(os.environ))
-    env = _child_env(settings, services, port)
+    env = _child_env(settings, services, port, towns=args.towns)
     print(f"  database  {services.database_label}", flush=True)
     print(f"  broker    {services.broker_label}", flush=True)
     print(f"  schema    {_migrate(settings, services.database_url)}", flush=True)
@@ -261,7 +263,8 @@ def _run(args: argparse.Namespace, settings: Settings, stopper: _Stopper, stack:
         ]
         sim = supervisor.start(Child("simulator", feed, env, logs / "simulator.log"))
         if have["ingest"]:
-            print(f"  history   publishing the last {args.history:g} h of the city ...", flush=True)
+            what = "both towns" if registered else "the city"
+            print(f"  history   publishing the last {args.history:g} h of {what} ...", flush=True)
             t0 = time.monotonic()
             caught_up = supervisor.wait_until(sim, lambda: _caught_up(services.database_url), CATCH_UP_TIMEOUT_S)
             print(
@@ -285,6 +288,9 @@ def _run(args: argparse.Namespace, settings: Settings, stopper: _Stopper, stack:
             f"{base}/api/public/gtfs-rt/vehicle-positions.pb?format=json",
             f"  metrics   {base}/metrics   (with the operator key in X-API-Key)",
         ]
+        if registered:
+            admin = "$STADTPULS_ADMIN_KEY" if "STADTPULS_ADMIN_KEY" in os.environ else env["STADTPULS_ADMIN_KEY"]
+            lines.append(f"  hub       every town's rows, tenants admin: admin key {admin}")
         for r in registered:
             town = f"{base}/t/{r.town.slug}"
             lines += [

@@ -156,6 +156,9 @@ def test_demo_comes_up_serves_live_data_and_exits_by_itself_leaving_nothing(demo
                 res = client.get(path)
                 assert res.status_code == 200 and res.headers["content-type"].startswith("text/html"), path
             assert client.get("/docs").status_code == 200
+            admin = re.search(r"^\s+hub\s.*admin key (\S+)$", out, re.M)
+            assert admin, out
+            assert client.get("/api/v1/keys", headers={"X-API-Key": admin.group(1)}).status_code == 200
             for slug in ("nordstadt", "suedstadt"):
                 page = client.get(f"/t/{slug}/parking")
                 assert page.status_code == 200 and page.headers["content-type"].startswith("text/html"), slug
