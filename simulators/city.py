@@ -171,9 +171,14 @@ class City:
 
 
 def build_city(
-    size: str | CitySize = "medium", seed: int = 1, fmt: str = "mixed", center: tuple[float, float] = CENTER
+    size: str | CitySize = "medium",
+    seed: int = 1,
+    fmt: str = "mixed",
+    center: tuple[float, float] = CENTER,
+    site_prefix: str = "",
 ) -> City:
-    """The town of ``size`` for ``seed``; ``fmt`` (tts | chirpstack | mixed) picks each device's network server."""
+    """The town of ``size`` for ``seed``; ``fmt`` (tts | chirpstack | mixed) picks each device's network server.
+    ``site_prefix`` starts every site id (``nord-bin-0001``): several towns on one hub need distinct ids."""
     spec = SIZES[size] if isinstance(size, str) else size
     rng = stream(seed, "city")
     sites: list[Site] = []
@@ -201,7 +206,7 @@ def build_city(
             volume = {"organic": 240, "glass": 2500}.get(waste, int(rng.choice([660, 1100, 1100])))
             depth, full = {240: (1000, 180), 660: (1150, 200), 1100: (1250, 220), 2500: (1650, 250)}[volume]
             lat, lon = at(r * math.cos(a) + rng.normal(0, 3), r * math.sin(a) + rng.normal(0, 3))
-            sid = f"bin-{n_bin:04d}"
+            sid = f"{site_prefix}bin-{n_bin:04d}"
             sites.append(
                 Site(
                     sid,
@@ -226,7 +231,7 @@ def build_city(
         r = R * (band[0] + (band[1] - band[0]) * rng.random())
         a = rng.random() * 2 * math.pi
         east, north = r * math.cos(a), r * math.sin(a)
-        lot_id = f"lot-{i + 1:02d}"
+        lot_id = f"{site_prefix}lot-{i + 1:02d}"
         street = STREETS[int(rng.integers(len(STREETS)))]
         lat, lon = at(east, north)
         lot_type, hours, fee, ride = LOT_FACTS[profile]
@@ -261,7 +266,7 @@ def build_city(
     # bus lines: stops along a bent path across town, vehicles shuttling end to end
     for i in range(spec.lines):
         number = (60, 70, 72, 74, 80, 89, 90, 91, 131, 141, 162, 172)[i % 12] + 100 * (i // 12)
-        line_id = f"line-{number}"
+        line_id = f"{site_prefix}line-{number}"
         sites.append(Site(line_id, "line", f"Bus {number}", gtfs_route_id=str(number)))
         a0 = rng.random() * 2 * math.pi
         a1 = a0 + math.pi + rng.uniform(-0.6, 0.6)
@@ -278,7 +283,7 @@ def build_city(
             name = STREETS[int(rng.integers(len(STREETS)))].replace("str.", "straße").replace("Str.", "Straße")
             sites.append(Site(f"{line_id}-s{s + 1:02d}", "stop", name, line_id, lat, lon, seq=s + 1))
         for v in range(spec.vehicles):
-            vid = f"bus-{number}-{v + 1}"
+            vid = f"{site_prefix}bus-{number}-{v + 1}"
             capacity = 140 if rng.random() < 0.4 else 85
             seats, standing = BUS_SEATS[capacity]
             sites.append(
@@ -303,7 +308,7 @@ def build_city(
         a = rng.random() * 2 * math.pi
         lat, lon = at(r * math.cos(a), r * math.sin(a))
         label = buildings[(i // 2) % len(buildings)] if model == "ers" else "Wetterstation"
-        sid = f"station-{i + 1:02d}"
+        sid = f"{site_prefix}station-{i + 1:02d}"
         sites.append(
             Site(
                 sid,

@@ -12,10 +12,12 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from typing import Any
 
+from .geo import CENTER
 from .timebase import DAY_US, US, TimeParseError, iso_us, parse_duration, parse_start
 
 __all__ = ["setup"]
@@ -31,6 +33,22 @@ def _speed(text: str) -> float:
     if value < 0:
         raise argparse.ArgumentTypeError("speed must not be negative")
     return value
+
+
+def _site_prefix(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_.:\-]{0,40}", text):
+        raise argparse.ArgumentTypeError(f"a site id prefix is up to 40 letters, digits, _ . : -, not {text!r}")
+    return text
+
+
+def _center(text: str) -> tuple[float, float]:
+    try:
+        lat, lon = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not LAT,LON: {text!r}") from None
+    if not (-80 <= lat <= 80 and -180 <= lon <= 180):
+        raise argparse.ArgumentTypeError(f"not LAT,LON: {text!r}")
+    return lat, lon
 
 
 def setup(p: argparse.ArgumentParser) -> None:
@@ -65,6 +83,14 @@ def setup(p: argparse.ArgumentParser) -> None:
         "skew=0.01,garbage=0.01,unknown=0.005,malformed=0.005",
     )
     p.add_argument("--timezone", default=None, help="local time zone of the town (default: STADTPULS_TIMEZONE)")
+    p.add_argument(
+        "--site-prefix",
+        type=_site_prefix,
+        default="",
+        metavar="TEXT",
+        help="start every site id with TEXT (nord-bin-0001): one of several towns on a hub; use a seed of its own",
+    )
+    p.add_argument("--center", type=_center, default=CENTER, metavar="LAT,LON", help="the town's centre")
     p.add_argument("--mqtt-url", default=None, help="broker (default: STADTPULS_MQTT_URL or mqtt://127.0.0.1:1883)")
     p.add_argument("--out", default=None, help="write messages to this file (JSON lines) instead of publishing")
     p.add_argument("--truth", default=None, help="write the ground truth (JSON lines + summary) to this file")
@@ -112,7 +138,7 @@ def main(args: argparse.Namespace) -> int:
         from .city import build_city
         from .export import write_registry
 
-        city = build_city(args.city, args.seed, args.fmt)
+        city = build_city(args.city, args.seed, args.fmt, args.center, args.site_prefix)
         path = write_registry(city, args.export_devices)
         print(f"registry: {len(city.sites)} sites, {len(city.devices)} devices -> {path}")
         if not any((args.out, args.duration, args.rate is not None, args.count, args.replay, args.mqtt_url)):
@@ -155,6 +181,8 @@ def _simulate(args: argparse.Namespace, start_us: int, duration_us: int, faults:
         fmt=args.fmt,
         faults=faults,
         timezone=_timezone(args),
+        site_prefix=args.site_prefix,
+        center=args.center,
     )
     speed = args.speed if args.speed is not None else (0.0 if args.out else 1.0)
     sim = Simulation(config, TruthWriter(args.truth))
@@ -233,7 +261,7 @@ def _load(args: argparse.Namespace, start_us: int, duration_us: int, faults: Any
     else:
         print("stadtpuls simulate: load mode needs --count, or --rate with --duration", file=sys.stderr)
         return 2
-    city = build_city(args.city, args.seed, args.fmt)
+    city = build_city(args.city, args.seed, args.fmt, args.center, args.site_prefix)
     load = LoadRun(city, seed=args.seed, start_us=start_us, rate=rate, faults=faults)
     truth = TruthWriter(args.truth) if args.truth else None
     if truth is not None:

