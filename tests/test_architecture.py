@@ -33,6 +33,7 @@ CORE_MODULES = frozenset(
         "stadtpuls.migrate",
         "stadtpuls.migrations",
         "stadtpuls.settings",
+        "stadtpuls.tenant_roles",
     }
 )
 DEMO_MODULES = frozenset({"stadtpuls.embedded", "stadtpuls.supervisor"})
