@@ -5,11 +5,13 @@ roles still see and write everything."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import orjson
@@ -17,6 +19,8 @@ import psycopg
 import pytest
 from psycopg import errors, sql
 
+from stadtpuls.dashboards.build import DASHBOARD_DIR, PROVISIONING
+from stadtpuls.dashboards.macros import QueryContext, auto_interval, expand
 from stadtpuls.ingest.pipeline import Pipeline
 from stadtpuls.ingest.registry import load_registry
 from stadtpuls.ingest.writer import Writer
@@ -330,3 +334,48 @@ def test_the_ingest_writes_as_its_role_and_each_town_sees_its_new_rows(towns: To
             "SELECT count(*) FROM parking_events WHERE time > %s", (NOW - timedelta(hours=1),)
         ).fetchone() == (1,)
         assert conn.execute("SELECT count(*) FROM fcnt_gaps WHERE f_cnt_from = 101").fetchone() == (0,)
+
+
+def _panel_queries() -> list[tuple[dict[str, Any], dict[str, Any], str]]:
+    """(dashboard, panel, SQL) of every SQL target of the committed dashboards."""
+    out = []
+    for path in sorted((PROVISIONING / DASHBOARD_DIR).glob("*.json")):
+        dash = json.loads(path.read_text())
+        out += [(dash, p, t["rawSql"]) for p in dash["panels"] for t in p["targets"] if "rawSql" in t]
+    return out
+
+
+def _as_grafana_runs(conn: psycopg.Connection, dash: dict[str, Any], panel: dict[str, Any], query: str) -> list[Any]:
+    """The panel's SQL expanded as Grafana expands it over the last day, variables on "All"."""
+    start, end = NOW - timedelta(days=1), NOW + timedelta(minutes=1)
+    values: dict[str, Any] = {}
+    for var in dash["templating"]["list"]:
+        if var["type"] == "constant":
+            values[var["name"]] = var["query"]
+        else:
+            found = [str(r[-1]) for r in conn.execute(expand(var["query"], QueryContext(start, end)).encode())]
+            assert found, f"${var['name']} of {dash['uid']} has no values for the town"
+            values[var["name"]] = found
+    ctx = QueryContext(start, end, auto_interval(start, end, min_interval=panel.get("interval")), values)
+    return conn.execute(expand(query, ctx).encode()).fetchall()
+
+
+def test_every_dashboard_panel_runs_as_a_town_reader_on_its_towns_rows(towns: Towns) -> None:
+    """What the town's Grafana runs: every SQL panel works under the town role (grants, views, search path),
+    and the counts are the town's."""
+    queries = _panel_queries()
+    assert len(queries) > 30
+    for key, url in towns.readers.items():
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("SET statement_timeout = '20s'")
+            for dash, panel, query in queries:
+                try:
+                    rows = _as_grafana_runs(conn, dash, panel, query)
+                except psycopg.Error as e:
+                    pytest.fail(f"{key}: {dash['uid']} / {panel['title']}: {e}")
+                if (dash["uid"], panel["title"]) == ("stadtpuls-fleet", "Devices"):
+                    assert rows == [(len(towns.devices[key]),)]
+                if (dash["uid"], panel["title"]) == ("stadtpuls-fleet", "Uplinks"):
+                    assert rows == [(18,)]  # 6 hours x 3 devices of the town, none of the other's
+                if (dash["uid"], panel["title"]) == ("stadtpuls-fleet", "Dead letters"):
+                    assert rows == [(1,)]  # its device's; the other town's and the unknown device's are not
