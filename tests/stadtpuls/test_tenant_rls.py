@@ -347,7 +347,7 @@ def _panel_queries() -> list[tuple[dict[str, Any], dict[str, Any], str]]:
 
 def _as_grafana_runs(conn: psycopg.Connection, dash: dict[str, Any], panel: dict[str, Any], query: str) -> list[Any]:
     """The panel's SQL expanded as Grafana expands it over the last day, variables on "All"."""
-    start, end = NOW - timedelta(days=1), NOW + timedelta(minutes=1)
+    start, end = NOW - timedelta(days=1), datetime.now(UTC) + timedelta(minutes=1)  # dead letters: now()
     values: dict[str, Any] = {}
     for var in dash["templating"]["list"]:
         if var["type"] == "constant":
@@ -379,3 +379,27 @@ def test_every_dashboard_panel_runs_as_a_town_reader_on_its_towns_rows(towns: To
                     assert rows == [(18,)]  # 6 hours x 3 devices of the town, none of the other's
                 if (dash["uid"], panel["title"]) == ("stadtpuls-fleet", "Dead letters"):
                     assert rows == [(1,)]  # its device's; the other town's and the unknown device's are not
+
+
+@pytest.mark.timescaledb
+def test_timescaledb_town_reads_compressed_chunks_and_aggregates_only_through_its_views(
+    timescaledb: str, towns: Towns
+) -> None:
+    """Compressed chunks and continuous aggregates are read through the town views; the chunks and the
+    materialisation, which carry the hypertables' grants but not row security, stay closed to a town."""
+    with psycopg.connect(towns.owner, autocommit=True) as conn:
+        conn.execute("CALL refresh_continuous_aggregate('uplinks_hourly', NULL, NULL)")
+        chunks = [str(r[0]) for r in conn.execute("SELECT show_chunks('uplinks')")]
+        conn.execute("SELECT compress_chunk(c, true) FROM show_chunks('uplinks') c")
+        materialised = conn.execute(
+            "SELECT format('%I.%I', materialization_hypertable_schema, materialization_hypertable_name)"
+            " FROM timescaledb_information.continuous_aggregates WHERE view_name = 'uplinks_hourly'"
+        ).fetchone()
+    assert chunks and materialised
+    with psycopg.connect(towns.owner) as owner, psycopg.connect(towns.readers["a"]) as conn:
+        for relation in ("uplinks", "uplinks_hourly", "bin_levels", "parking_lot_hourly"):
+            cond = ROWS[relation][1]
+            assert _keys(conn, relation) == _keys(owner, relation, cond, t=towns.slugs["a"]), relation
+    for relation in [*chunks, str(materialised[0])]:
+        with psycopg.connect(towns.readers["a"]) as conn, pytest.raises(errors.InsufficientPrivilege):
+            conn.execute(f"SELECT count(*) FROM {relation}".encode())
