@@ -31,7 +31,7 @@ from typing import Any
 
 import psycopg
 
-from .build import DATASOURCE_FILE, PROVIDER_FILE, BuildOptions, _yaml, datasource, provider
+from .build import DATASOURCE_FILE, PROVIDER_FILE, BuildOptions, datasource, dump_yaml, provider
 from .panels import DATASOURCE_UID
 
 __all__ = ["HUB_ORG", "Town", "TownsError", "load_towns", "password_variable", "town_files", "write_towns"]
@@ -119,8 +119,8 @@ def town_files(towns: list[Town], options: BuildOptions) -> dict[str, str]:
     """``{relative path: text}`` of every town's datasource and provider."""
     files: dict[str, str] = {}
     for town in towns:
-        files[_path(DATASOURCE_FILE, town.slug)] = _yaml(_header(town, "datasource"), _datasource(town, options))
-        files[_path(PROVIDER_FILE, town.slug)] = _yaml(_header(town, "dashboards"), _provider(town))
+        files[_path(DATASOURCE_FILE, town.slug)] = dump_yaml(_header(town, "datasource"), _datasource(town, options))
+        files[_path(PROVIDER_FILE, town.slug)] = dump_yaml(_header(town, "dashboards"), _provider(town))
     return files
 
 

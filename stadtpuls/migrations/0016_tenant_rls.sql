@@ -5,8 +5,10 @@
 --
 --   configuration and plain tables (sites, devices, dead_letters, fcnt_gaps, alerts): row-level security.
 --       Policy `hub` (every role) admits all rows to a role that is not a member of stadtpuls_town: the ingest,
---       the API, the hub's Grafana and the alerts service see and write everything as before, and the condition
---       holds no column, so the planner evaluates it once per statement (a one-time filter). Policy `town`
+--       the API, the hub's Grafana and the alerts service see and write everything as before; the condition
+--       holds no column, so it is computed once per statement (an init plan) and each row only checks the
+--       flag. COPY FROM is refused on these tables for every role but the owner: the ingest writes dead letters
+--       and gaps from its staging tables with INSERT ... SELECT, and must keep doing so. Policy `town`
 --       (stadtpuls_town, SELECT only) admits the town's rows: sites and devices by their tenant, readings-like rows
 --       through their device (alerts also through their site); dead letters of unknown devices and hub alerts
 --       belong to no town.
