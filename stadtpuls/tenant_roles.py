@@ -12,7 +12,8 @@ is a superuser).
 
 Exceptions::
 
-    TownRoleError       the tenant is unknown (attribute: slug), or its db_role names another tenant's role
+    TownRoleError       the tenant is unknown, its db_role names another role, or the role could read around the
+                        town filter (another group, a grant on a table behind the town views) (attribute: slug)
 """
 
 from __future__ import annotations
@@ -57,16 +58,43 @@ def ensure_town_reader(conn: psycopg.Connection, slug: str, password: str) -> st
     verifier = conn.pgconn.encrypt_password(password.encode(), role.encode(), b"scram-sha-256").decode()
     exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
     conn.execute(
-        sql.SQL("{} ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT PASSWORD {}").format(
-            sql.SQL("ALTER" if exists else "CREATE"), sql.Identifier(role), sql.Literal(verifier)
-        )
+        sql.SQL(
+            "{} ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT PASSWORD {}"
+        ).format(sql.SQL("ALTER" if exists else "CREATE"), sql.Identifier(role), sql.Literal(verifier))
     )
     conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(TOWN_GROUP), sql.Identifier(role)))
     conn.execute(
         sql.SQL("ALTER ROLE {} SET search_path = {}, public").format(sql.Identifier(role), sql.Identifier(TOWN_SCHEMA))
     )
+    _check_only_town(conn, slug, role)
     conn.execute("UPDATE tenants SET db_role = %s, updated_at = now() WHERE slug = %s", (role, slug))
     return role
+
+
+def _check_only_town(conn: psycopg.Connection, slug: str, role: str) -> None:
+    """A town reader reads through the town group alone: another role's membership, or a grant on a table behind
+    the town views (the time series have no row security), would show it every town."""
+    groups = [
+        r[0]
+        for r in conn.execute(
+            "SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid"
+            " JOIN pg_roles u ON u.oid = m.member WHERE u.rolname = %s AND g.rolname <> %s ORDER BY 1",
+            (role, TOWN_GROUP),
+        )
+    ]
+    if groups:
+        raise TownRoleError(slug, f"role {role} is also a member of {', '.join(groups)}: revoke that first")
+    around = [
+        r[0]
+        for r in conn.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND to_regclass(format('public.%%I', c.relname)) IS NOT NULL"
+            " AND has_table_privilege(%s, format('public.%%I', c.relname), 'SELECT') ORDER BY 1",
+            (TOWN_SCHEMA, role),
+        )
+    ]
+    if around:
+        raise TownRoleError(slug, f"role {role} may read public.{', public.'.join(around)} unfiltered: revoke that")
 
 
 def _run(args: argparse.Namespace) -> int:

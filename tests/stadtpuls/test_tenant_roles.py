@@ -60,12 +60,12 @@ def test_ensure_town_reader_creates_a_login_member_of_the_town_group(clean_db: s
     with psycopg.connect(clean_db) as conn:
         assert conn.execute("SELECT db_role FROM tenants WHERE slug = %s", (slug,)).fetchone() == (role,)
         attrs = conn.execute(
-            "SELECT rolcanlogin, rolsuper, rolcreaterole, rolcreatedb, rolinherit, rolconfig,"
+            "SELECT rolcanlogin, rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, rolinherit, rolconfig,"
             " pg_has_role(rolname, %s, 'MEMBER'), rolpassword IS NULL FROM pg_roles WHERE rolname = %s",
             (TOWN_GROUP, role),
         ).fetchone()
         verifier = conn.execute("SELECT rolpassword FROM pg_authid WHERE rolname = %s", (role,)).fetchone()
-    assert attrs == (True, False, False, False, True, ["search_path=town, public"], True, False)
+    assert attrs == (True, False, False, False, False, True, ["search_path=town, public"], True, False)
     assert verifier is not None and str(verifier[0]).startswith("SCRAM-SHA-256$")
     with psycopg.connect(_login(clean_db, role, "first-pw")) as conn:
         assert conn.execute("SELECT current_user, current_schemas(false)").fetchone() == (role, ["town", "public"])
@@ -128,3 +128,30 @@ def test_cli_reads_the_password_from_stdin_and_names_an_unknown_tenant(
         assert _verifies(conn, reader_role(slug), "from-stdin")
     assert _cli(["nowhere", "--database-url", clean_db]) == 2
     assert "unknown tenant 'nowhere'" in capsys.readouterr().err
+
+
+def test_a_role_that_could_read_around_the_town_filter_is_refused(clean_db: str, slug: str) -> None:
+    """An existing role of the name that bypasses row security loses that; one in another group, or with a grant
+    on a table behind the town views, is refused (and the tenant keeps no reader)."""
+    role = reader_role(slug)
+    with psycopg.connect(clean_db, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN BYPASSRLS").format(sql.Identifier(role)))
+        conn.execute(sql.SQL("GRANT SELECT ON uplinks TO {}").format(sql.Identifier(role)))
+    with psycopg.connect(clean_db) as conn:
+        with pytest.raises(TownRoleError, match=r"may read public.uplinks unfiltered"):
+            ensure_town_reader(conn, slug, "pw")
+        conn.rollback()
+    with psycopg.connect(clean_db, autocommit=True) as conn:
+        conn.execute(sql.SQL("REVOKE SELECT ON uplinks FROM {}").format(sql.Identifier(role)))
+        conn.execute(sql.SQL("GRANT stadtpuls_grafana TO {}").format(sql.Identifier(role)))
+    with psycopg.connect(clean_db) as conn:
+        with pytest.raises(TownRoleError, match="also a member of stadtpuls_grafana"):
+            ensure_town_reader(conn, slug, "pw")
+        conn.rollback()
+        assert conn.execute("SELECT db_role FROM tenants WHERE slug = %s", (slug,)).fetchone() == (None,)
+    with psycopg.connect(clean_db, autocommit=True) as conn:
+        conn.execute(sql.SQL("REVOKE stadtpuls_grafana FROM {}").format(sql.Identifier(role)))
+    with psycopg.connect(clean_db) as conn:
+        assert ensure_town_reader(conn, slug, "pw") == role
+        bypass = conn.execute("SELECT rolbypassrls FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+    assert bypass == (False,)
