@@ -78,7 +78,9 @@ CREATE POLICY town ON alerts FOR SELECT TO stadtpuls_town
            OR site_id IN (SELECT s.site_id FROM sites s WHERE s.tenant = (SELECT tenant_of_role(current_user))));
 
 -- The time series and aggregates as the town sees them. Inside a view the tables are read with the owner's
--- rights (no policy applies), current_user is still the querying role.
+-- rights (no policy applies), current_user is still the querying role. A view keeps the columns its table had
+-- here: a later migration that adds or changes a column recreates the view (tests/stadtpuls/test_tenant_rls.py
+-- compares their columns).
 CREATE SCHEMA IF NOT EXISTS town;
 
 CREATE OR REPLACE VIEW town.uplinks WITH (security_barrier) AS

@@ -201,6 +201,19 @@ def test_relations_the_dashboards_read_are_exactly_those_checked_here(db_url: st
     assert set(ROWS) - shared <= filtered, "every town-readable relation but the shared ones is filtered"
 
 
+def test_each_town_view_has_the_columns_of_its_relation(db_url: str) -> None:
+    columns = (
+        "SELECT table_name, array_agg(column_name::text || ' ' || data_type ORDER BY ordinal_position)"
+        " FROM information_schema.columns WHERE table_schema = %s GROUP BY 1"
+    )
+    with psycopg.connect(db_url) as conn:
+        town = dict(conn.execute(columns, ("town",)).fetchall())
+        public = dict(conn.execute(columns, ("public",)).fetchall())
+    assert len(town) == 8
+    for name, cols in town.items():
+        assert cols == public[name], name
+
+
 def test_each_town_reader_sees_exactly_its_own_rows(towns: Towns) -> None:
     with psycopg.connect(towns.owner) as owner:
         for key, url in towns.readers.items():
