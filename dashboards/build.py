@@ -32,6 +32,9 @@ __all__ = [
     "BuildOptions",
     "build",
     "dashboards",
+    "datasource",
+    "dump_yaml",
+    "provider",
     "stale",
     "write",
 ]
@@ -162,7 +165,8 @@ def provider() -> dict[str, Any]:
     }
 
 
-def _yaml(header: str, data: dict[str, Any]) -> str:
+def dump_yaml(header: str, data: dict[str, Any]) -> str:
+    """A provisioning file: its comment header, then ``data`` as YAML in the key order given."""
     return header + yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
 
 
@@ -170,8 +174,8 @@ def build(options: BuildOptions | None = None) -> dict[str, str]:
     """Every provisioning file as ``{relative path: text}``."""
     options = options or BuildOptions.defaults()
     files = {
-        DATASOURCE_FILE: _yaml(_DATASOURCE_HEADER, datasource(options)),
-        PROVIDER_FILE: _yaml(_PROVIDER_HEADER, provider()),
+        DATASOURCE_FILE: dump_yaml(_DATASOURCE_HEADER, datasource(options)),
+        PROVIDER_FILE: dump_yaml(_PROVIDER_HEADER, provider()),
     }
     for dash in dashboards(options):
         files[f"{DASHBOARD_DIR}/{dash['uid']}.json"] = json.dumps(dash, indent=2, ensure_ascii=False) + "\n"

@@ -33,6 +33,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from .settings import Settings
+from .tenant_roles import setup_grafana_role
 
 __all__ = [
     "FIELDS",
@@ -370,4 +371,5 @@ def setup(p: argparse.ArgumentParser) -> None:
     _options(sub.add_parser("update", help="change a town's fields"), adding=False)
     ls = sub.add_parser("list", help="list the towns with their sites and devices")
     ls.add_argument("--json", action="store_true", help="print JSON")
+    setup_grafana_role(sub.add_parser("grafana-role", help="create or update the town's Grafana database role"))
     p.set_defaults(func=_run)

@@ -34,6 +34,7 @@ CORE_MODULES = frozenset(
         "stadtpuls.migrations",
         "stadtpuls.settings",
         "stadtpuls.tenants",
+        "stadtpuls.tenant_roles",
     }
 )
 DEMO_MODULES = frozenset({"stadtpuls.embedded", "stadtpuls.supervisor"})

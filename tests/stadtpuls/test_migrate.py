@@ -189,12 +189,30 @@ def test_timescaledb_rolls_days_up_from_the_hourly_hypertable(timescaledb: str) 
 def test_a_filled_one_town_database_becomes_tenant_default_with_every_row_kept(new_database) -> None:
     """A database at the schema before tenants (0013), filled by a simulated day of the small town through the
     real pipeline and writer, keeps every row of every table when 0014 makes it tenant ``default``."""
-    url = new_database()
+    url, scratch = new_database(), new_database()
     migrate(url, upto=13)
+    migrate(scratch)
     city = build_city("small", 4, "mixed")
-    with psycopg.connect(url) as conn:
+    with psycopg.connect(scratch) as conn:
         report = apply(conn, parse_text(registry_yaml(city), "yaml"))
         assert not report.errors, report.errors
+    with psycopg.connect(scratch) as src, psycopg.connect(url) as conn:  # the registry, as the old schema holds it
+        for table, order in (("sites", "parent_id IS NOT NULL, site_id"), ("devices", "dev_eui")):
+            columns = [
+                c
+                for (c,) in conn.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = %s"
+                    " ORDER BY ordinal_position",
+                    (table,),
+                )
+            ]
+            names = ", ".join(columns)
+            with (
+                src.cursor().copy(f"COPY (SELECT {names} FROM {table} ORDER BY {order}) TO STDOUT") as out,
+                conn.cursor().copy(f"COPY {table} ({names}) FROM STDIN") as into,
+            ):
+                for data in out:
+                    into.write(data)
         conn.execute(
             "INSERT INTO api_keys (key_id, name, role, key_hash) VALUES ('op1', 'ops', 'operator', 'x'),"
             " ('ad1', 'hub', 'admin', 'y')"

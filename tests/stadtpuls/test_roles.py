@@ -272,3 +272,14 @@ def test_timescaledb_chunks_and_continuous_aggregates_follow_the_grants(
     _refused(role_url["api"], "INSERT INTO parking_events (time, dev_eui, occupied) VALUES (now(), 'x', true)")
     with psycopg.connect(timescaledb) as conn:
         conn.execute("DELETE FROM parking_events WHERE dev_eui = '10000000000000ff'")
+
+
+def test_the_town_group_cannot_log_in_and_no_service_role_is_a_town_reader(
+    role_url: dict[str, str], db_url: str
+) -> None:
+    """0016_tenant_rls restricts members of stadtpuls_town to their tenant's rows: a service role must never be one."""
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT rolcanlogin FROM pg_roles WHERE rolname = 'stadtpuls_town'").fetchone() == (False,)
+        for role in SERVICE_ROLES.values():
+            member = conn.execute("SELECT pg_has_role(%s, 'stadtpuls_town', 'MEMBER')", (role,)).fetchone()
+            assert member == (False,), role
