@@ -28,13 +28,16 @@ _TOWN_EVENTS = (
     + _OF_TENANT
     + ")\n"
 )
+_LIST_ALERTS = _TOWN_ALERTS + store.LIST_ALERTS
+_GET_ALERT = _TOWN_ALERTS + store.GET_ALERT
+_LIST_NOTIFICATIONS = _TOWN_EVENTS + store.LIST_NOTIFICATIONS
 
 
 async def list_alerts(
     conn: AsyncConnection, *, tenant: str | None, unowned: bool, params: dict[str, Any]
 ) -> list[dict[str, Any]]:
     cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(_TOWN_ALERTS + store.LIST_ALERTS, {**params, "tenant": tenant, "unowned": unowned})
+    await cur.execute(_LIST_ALERTS, {**params, "tenant": tenant, "unowned": unowned})
     return await cur.fetchall()
 
 
@@ -43,7 +46,7 @@ async def get_alert(
 ) -> dict[str, Any] | None:
     """The alert with its state changes (``events``), if it is the town's."""
     cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(_TOWN_ALERTS + store.GET_ALERT, {"alert_id": alert_id, "tenant": tenant, "unowned": unowned})
+    await cur.execute(_GET_ALERT, {"alert_id": alert_id, "tenant": tenant, "unowned": unowned})
     row = await cur.fetchone()
     if row is not None:
         await cur.execute(store.ALERT_EVENTS, {"alert_id": alert_id})
@@ -64,7 +67,7 @@ async def list_notifications(
 ) -> list[dict[str, Any]]:
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
-        _TOWN_EVENTS + store.LIST_NOTIFICATIONS,
+        _LIST_NOTIFICATIONS,
         {"status": status, "limit": limit, "tenant": tenant, "unowned": unowned},
     )
     return await cur.fetchall()

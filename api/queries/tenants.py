@@ -25,6 +25,8 @@ COLUMNS = (
 _SELECT = sql.SQL("SELECT {}, db_role, created_at, updated_at FROM tenants").format(
     sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
 )
+_LIST = _SELECT + sql.SQL(" ORDER BY slug")
+_GET = _SELECT + sql.SQL(" WHERE slug = %s")
 
 
 def _values(fields: dict[str, Any]) -> dict[str, Any]:
@@ -33,13 +35,13 @@ def _values(fields: dict[str, Any]) -> dict[str, Any]:
 
 async def list_tenants(conn: AsyncConnection) -> list[dict[str, Any]]:
     cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(_SELECT + sql.SQL(" ORDER BY slug"))
+    await cur.execute(_LIST)
     return await cur.fetchall()
 
 
 async def get_tenant(conn: AsyncConnection, *, slug: str) -> dict[str, Any] | None:
     cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(_SELECT + sql.SQL(" WHERE slug = %s"), (slug,))
+    await cur.execute(_GET, (slug,))
     return await cur.fetchone()
 
 
