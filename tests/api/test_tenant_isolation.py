@@ -337,6 +337,19 @@ def test_an_operator_creates_and_imports_into_its_own_town_only(
     assert r.status_code == 201 and r.json()["tenant"] == "a"
     r = client.post("/api/v1/sites", headers=a["key"], json={"site_id": "a-x", "kind": "bin", "tenant": "b"})
     assert r.status_code == 422 and "tenant" in r.json()["detail"]
+    # nothing moves to another town: no tenant in a change, no parent or site of another town
+    b = towns["b"]
+    assert client.patch(f"/api/v1/sites/{a['lot']}", headers=a["key"], json={"tenant": "b"}).status_code == 422
+    assert client.patch(f"/api/v1/devices/{a['devices'][0]}", headers=a["key"], json={"tenant": "b"}).status_code == 422
+    r = client.patch(f"/api/v1/sites/{a['space']}", headers=a["key"], json={"parent_id": b["lot"]})
+    assert r.status_code == 422 and "parent_id" in r.json()["detail"]
+    r = client.patch(f"/api/v1/devices/{a['devices'][3]}", headers=a["key"], json={"site_id": b["bins"][0]})
+    assert r.status_code == 422 and "site_id" in r.json()["detail"]
+    moved = seed.conn.execute(
+        "SELECT count(*) FROM sites s JOIN sites p ON p.site_id = s.parent_id WHERE s.tenant <> p.tenant"
+    ).fetchone()
+    assert moved == (0,)
+    assert seed.conn.execute("SELECT site_id FROM devices WHERE dev_eui = %s", (a["devices"][3],)).fetchone() == (None,)
     csv = "dev_eui,codec,site_id\na0a0a0a0a0a0a0f1,nwave/nps405,a-new-bin\n"
     r = client.post("/api/v1/devices/import", headers={**a["key"], "Content-Type": "text/csv"}, content=csv)
     assert r.status_code == 200 and r.json()["devices_created"] == 1, r.text
