@@ -1,6 +1,7 @@
 """Dependencies as ``Annotated`` aliases: ``ConnDep`` (a pooled connection), ``CtxDep`` (the app context),
 ``OperatorKey`` / ``AdminKey`` (the caller's principal, 401 without a valid key, 403 without the role),
-and ``rate_limited`` for public routers."""
+``PathTenant`` (the town a ``/t/{slug}`` prefix names), ``OperatorScope`` / ``AdminScope`` (the principal and the
+tenant an authenticated route filters on) and ``rate_limited`` for public routers."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 from starlette.types import Scope
 
 from stadtpuls.logs import get_logger
+from stadtpuls.schema import DEFAULT_TENANT
 from stadtpuls.settings import Settings
 
 from .auth import KeyRing, Principal, Role
@@ -22,23 +24,27 @@ from .metrics import ApiMetrics
 from .problems import Problem
 from .ratelimit import RateLimiter
 from .sse import StreamSlots
-from .tenancy import Tenant, TenantCache
+from .tenancy import Tenant, TenantCache, scope_for
 
 if TYPE_CHECKING:
     from .live import LiveHub
 
 __all__ = [
+    "Access",
     "AdminKey",
+    "AdminScope",
     "AppContext",
     "ConnDep",
     "CtxDep",
     "OperatorKey",
+    "OperatorScope",
     "PathTenant",
     "api_key_header",
     "authenticate",
     "client_address",
     "metrics_access",
     "rate_limited",
+    "sees_unowned",
 ]
 log = get_logger("stadtpuls.api.auth")
 
@@ -171,3 +177,48 @@ async def tenant_of_request(request: Request, ctx: CtxDep) -> Tenant | None:
 
 
 PathTenant = Annotated[Tenant | None, Depends(tenant_of_request)]
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who calls an authenticated route and which rows it sees: ``tenant`` is the slug its queries filter on
+    (:func:`~.tenancy.scope_for`; None: every town, a hub admin key without a town prefix)."""
+
+    principal: Principal
+    tenant: str | None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.principal.role == "admin"
+
+    def owner(self, requested: str | None = None) -> str:
+        """The tenant a new row goes to: the scope's; a hub admin without a prefix may name one (default: the
+        default tenant). An operator naming another town than its own gets 422."""
+        if self.tenant is None:
+            return requested or DEFAULT_TENANT
+        if requested is not None and requested != self.tenant:
+            raise Problem(
+                422,
+                f"tenant: this key creates rows in town {self.tenant!r} only",
+                title="Invalid request",
+                errors=[{"loc": ["body", "tenant"], "msg": "another town", "type": "value_error"}],
+            )
+        return self.tenant
+
+
+def operator_scope(principal: OperatorKey, tenant: PathTenant) -> Access:
+    return Access(principal, scope_for(principal, tenant))
+
+
+def admin_scope(principal: AdminKey, tenant: PathTenant) -> Access:
+    return Access(principal, scope_for(principal, tenant))
+
+
+async def sees_unowned(ctx: AppContext, conn: AsyncConnection, access: Access) -> bool:
+    """Whether the caller sees rows of no town (dead letters of unknown devices, hub alerts): a hub admin key
+    without a town prefix, or any key on a hub of one town (a one-town install sees what it always saw)."""
+    return access.tenant is None or len(await ctx.tenants.all(conn)) <= 1
+
+
+OperatorScope = Annotated[Access, Depends(operator_scope)]
+AdminScope = Annotated[Access, Depends(admin_scope)]

@@ -33,8 +33,7 @@ async def _create(url: str, role: str, name: str, tenant: str) -> str:
         cur = await conn.execute("SELECT 1 FROM tenants WHERE slug = %s FOR KEY SHARE", (tenant,))
         if await cur.fetchone() is None:
             raise _UnknownTenant(f"no tenant {tenant!r} (stadtpuls tenants add {tenant} --name ...)")
-        await insert_key(conn, key_id=key.key_id, name=name, role=role, key_hash=key.key_hash)
-        await conn.execute("UPDATE api_keys SET tenant = %s WHERE key_id = %s", (tenant, key.key_id))
+        await insert_key(conn, key_id=key.key_id, name=name, role=role, key_hash=key.key_hash, tenant=tenant)
     return key.key
 
 
@@ -49,10 +48,7 @@ async def _list(url: str, include_revoked: bool) -> list[dict[str, Any]]:
     from .queries.keys import list_keys
 
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        rows = await list_keys(conn, include_revoked=include_revoked)
-        cur = await conn.execute("SELECT key_id, tenant FROM api_keys")
-        tenants: dict[str, str] = dict(await cur.fetchall())
-    return [{**r, "tenant": tenants.get(r["key_id"], "-")} for r in rows]
+        return await list_keys(conn, include_revoked=include_revoked)
 
 
 async def _revoke(url: str, key_id: str) -> bool:

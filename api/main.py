@@ -46,6 +46,7 @@ ROUTERS: list[str] = [
     "stadtpuls.api.routes.dead_letters",
     "stadtpuls.api.routes.alerts",
     "stadtpuls.api.routes.keys",
+    "stadtpuls.api.routes.tenants",
     "stadtpuls.api.routes.parkapi",
     "stadtpuls.api.routes.datex2",
     "stadtpuls.api.routes.gtfsrt",

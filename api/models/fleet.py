@@ -30,6 +30,16 @@ __all__ = [
 SiteKind = Literal["bin", "lot", "space", "line", "vehicle", "stop", "station"]
 ID_PATTERN = r"^[A-Za-z0-9_.:\-]{1,64}$"
 DEV_EUI_PATTERN = r"^[0-9a-fA-F]{16}$"
+TENANT_PATTERN = r"^[a-z0-9][a-z0-9-]{0,39}$"
+#: a new site's or device's town: only a hub admin key without a town prefix chooses it
+NewTenant = Annotated[
+    str | None,
+    Field(
+        pattern=TENANT_PATTERN,
+        description="the town (tenant slug) of the new row; only a hub admin key without a town prefix chooses "
+        "it (default: `default`), otherwise it is the caller's town",
+    ),
+]
 
 
 #: free text of the registry: no control characters (see :func:`stadtpuls.fleet.check_text`)
@@ -60,6 +70,7 @@ class DeviceFields(_Body):
 
 class DeviceCreate(DeviceFields):
     dev_eui: str = Field(pattern=DEV_EUI_PATTERN)
+    tenant: NewTenant = None
 
     @field_validator("dev_eui")
     @classmethod
@@ -96,6 +107,7 @@ class DevicePublic(BaseModel):
     lon: float | None
     report_interval_s: int
     params: dict[str, Any]
+    tenant: str = Field(description="the town (tenant slug) the device belongs to")
     created_at: datetime
     updated_at: datetime
     last_seen: datetime | None = None
@@ -206,6 +218,7 @@ class SiteFields(SiteOpenData, _Body):
 
 class SiteCreate(SiteFields):
     site_id: str = Field(pattern=ID_PATTERN)
+    tenant: NewTenant = None
 
 
 class SiteUpdate(SiteOpenData, _Body):
@@ -240,6 +253,7 @@ class SitePublic(SiteOpenData):
     capacity: int | None
     seq: int | None
     params: dict[str, Any]
+    tenant: str = Field(description="the town (tenant slug) the site belongs to")
     created_at: datetime
     updated_at: datetime
 

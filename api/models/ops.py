@@ -50,12 +50,18 @@ class KeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=100)
     role: Literal["operator", "admin"] = "operator"
+    tenant: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9-]{0,39}$",
+        description="the key's town (tenant slug; default: the path's town, else `default`)",
+    )
 
 
 class KeyPublic(BaseModel):
     key_id: str
     name: str
     role: Literal["operator", "admin"]
+    tenant: str = Field(description="the key's town; an admin key sees every town whatever its own")
     created_at: datetime
     revoked_at: datetime | None
 

@@ -1,4 +1,6 @@
-"""Dead letters: messages the ingest could not store as readings, with stage and reason."""
+"""Dead letters: messages the ingest could not store as readings, with stage and reason. A dead letter belongs to
+the tenant of its device; one without a known device (a bad envelope, an unknown DevEUI) to no tenant, and a
+filtered listing shows those only with ``unowned`` (``deps.sees_unowned``)."""
 
 from __future__ import annotations
 
@@ -12,19 +14,31 @@ __all__ = ["count_dead_letters", "list_dead_letters"]
 
 PREVIEW_BYTES = 256
 _FILTER = """
-WHERE (%(stage)s::text IS NULL OR stage = %(stage)s::text)
+WHERE (%(tenant)s::text IS NULL OR coalesce(
+           (SELECT d.tenant FROM devices d WHERE d.dev_eui = dead_letters.dev_eui),
+           CASE WHEN %(unowned)s THEN %(tenant)s::text END) = %(tenant)s::text)
+  AND (%(stage)s::text IS NULL OR stage = %(stage)s::text)
   AND (%(dev)s::text IS NULL OR dev_eui = %(dev)s::text)
   AND (%(start)s::timestamptz IS NULL OR received_at >= %(start)s::timestamptz)
   AND (%(end)s::timestamptz IS NULL OR received_at < %(end)s::timestamptz)"""
 
 
-def _params(stage: str | None, dev_eui: str | None, start: datetime | None, end: datetime | None) -> dict[str, Any]:
-    return {"stage": stage, "dev": dev_eui, "start": start, "end": end}
+def _params(
+    tenant: str | None,
+    unowned: bool,
+    stage: str | None,
+    dev_eui: str | None,
+    start: datetime | None,
+    end: datetime | None,
+) -> dict[str, Any]:
+    return {"tenant": tenant, "unowned": unowned, "stage": stage, "dev": dev_eui, "start": start, "end": end}
 
 
 async def list_dead_letters(
     conn: AsyncConnection,
     *,
+    tenant: str | None,
+    unowned: bool = False,
     stage: str | None,
     dev_eui: str | None,
     start: datetime | None,
@@ -39,7 +53,12 @@ async def list_dead_letters(
            FROM dead_letters"""
         + _FILTER
         + " ORDER BY received_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s",
-        {**_params(stage, dev_eui, start, end), "preview": PREVIEW_BYTES, "limit": limit, "offset": offset},
+        {
+            **_params(tenant, unowned, stage, dev_eui, start, end),
+            "preview": PREVIEW_BYTES,
+            "limit": limit,
+            "offset": offset,
+        },
     )
     rows = await cur.fetchall()
     for r in rows:
@@ -49,8 +68,16 @@ async def list_dead_letters(
 
 
 async def count_dead_letters(
-    conn: AsyncConnection, *, stage: str | None, dev_eui: str | None, start: datetime | None, end: datetime | None
+    conn: AsyncConnection,
+    *,
+    tenant: str | None,
+    unowned: bool = False,
+    stage: str | None,
+    dev_eui: str | None,
+    start: datetime | None,
+    end: datetime | None,
 ) -> int:
-    cur = await conn.execute("SELECT count(*) FROM dead_letters" + _FILTER, _params(stage, dev_eui, start, end))
+    params = _params(tenant, unowned, stage, dev_eui, start, end)
+    cur = await conn.execute("SELECT count(*) FROM dead_letters" + _FILTER, params)
     row = await cur.fetchone()
     return int(row[0]) if row else 0

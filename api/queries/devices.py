@@ -1,4 +1,5 @@
-"""Devices: list, get, create, update, delete; a device's last uplinks and radio health."""
+"""Devices: list, get, create, update, delete; a device's last uplinks and radio health. Lists and lookups
+filter on a tenant (``None``: every tenant)."""
 
 from __future__ import annotations
 
@@ -24,11 +25,12 @@ __all__ = [
 COLUMNS = DEVICE_COLUMNS
 _SELECT = """SELECT d.dev_eui, d.codec, d.name, d.site_id, d.lns_device_id, d.lns_application_id, d.lat, d.lon,
        d.report_interval_s,
-       d.params, d.created_at, d.updated_at,
+       d.params, d.tenant, d.created_at, d.updated_at,
        (SELECT max(u.time) FROM uplinks u WHERE u.dev_eui = d.dev_eui) AS last_seen
 FROM devices d"""
 _FILTER = """
-WHERE (%(site)s::text IS NULL OR d.site_id = %(site)s::text)
+WHERE (%(tenant)s::text IS NULL OR d.tenant = %(tenant)s::text)
+  AND (%(site)s::text IS NULL OR d.site_id = %(site)s::text)
   AND (%(codec)s::text IS NULL OR d.codec = %(codec)s::text)
   AND (%(q)s::text IS NULL OR d.name ILIKE %(q)s::text OR d.dev_eui LIKE lower(%(q)s::text)
        OR d.lns_device_id ILIKE %(q)s::text)"""
@@ -45,51 +47,70 @@ def _values(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 async def list_devices(
-    conn: AsyncConnection, *, site_id: str | None, codec: str | None, q: str | None, limit: int, offset: int
+    conn: AsyncConnection,
+    *,
+    tenant: str | None,
+    site_id: str | None,
+    codec: str | None,
+    q: str | None,
+    limit: int,
+    offset: int,
 ) -> list[dict[str, Any]]:
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
         _SELECT + _FILTER + " ORDER BY d.dev_eui LIMIT %(limit)s OFFSET %(offset)s",
-        {"site": site_id, "codec": codec, "q": _like(q), "limit": limit, "offset": offset},
+        {"tenant": tenant, "site": site_id, "codec": codec, "q": _like(q), "limit": limit, "offset": offset},
     )
     return await cur.fetchall()
 
 
-async def count_devices(conn: AsyncConnection, *, site_id: str | None, codec: str | None, q: str | None) -> int:
+async def count_devices(
+    conn: AsyncConnection, *, tenant: str | None, site_id: str | None, codec: str | None, q: str | None
+) -> int:
     cur = await conn.execute(
-        "SELECT count(*) FROM devices d" + _FILTER, {"site": site_id, "codec": codec, "q": _like(q)}
+        "SELECT count(*) FROM devices d" + _FILTER, {"tenant": tenant, "site": site_id, "codec": codec, "q": _like(q)}
     )
     row = await cur.fetchone()
     return int(row[0]) if row else 0
 
 
-async def get_device(conn: AsyncConnection, *, dev_eui: str) -> dict[str, Any] | None:
+async def get_device(conn: AsyncConnection, *, dev_eui: str, tenant: str | None = None) -> dict[str, Any] | None:
+    """The device, if it is in ``tenant`` (``None``: in any tenant)."""
     cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(_SELECT + " WHERE d.dev_eui = %s", (dev_eui,))
+    await cur.execute(
+        _SELECT + " WHERE d.dev_eui = %(dev)s AND (%(tenant)s::text IS NULL OR d.tenant = %(tenant)s::text)",
+        {"dev": dev_eui, "tenant": tenant},
+    )
     return await cur.fetchone()
 
 
-async def insert_device(conn: AsyncConnection, *, fields: dict[str, Any]) -> None:
-    names = [c for c in COLUMNS if c in fields]
-    query = sql.SQL("INSERT INTO devices ({}) VALUES ({})").format(
-        sql.SQL(", ").join(map(sql.Identifier, names)), sql.SQL(", ").join(sql.Placeholder(n) for n in names)
+async def insert_device(conn: AsyncConnection, *, fields: dict[str, Any], tenant: str) -> None:
+    names = [c for c in COLUMNS if c in fields and c != "tenant"]
+    query = sql.SQL("INSERT INTO devices ({}, tenant) VALUES ({}, {})").format(
+        sql.SQL(", ").join(map(sql.Identifier, names)),
+        sql.SQL(", ").join(sql.Placeholder(n) for n in names),
+        sql.Placeholder("_tenant"),
     )
-    await conn.execute(query, _values({n: fields[n] for n in names}))
+    await conn.execute(query, {**_values({n: fields[n] for n in names}), "_tenant": tenant})
 
 
-async def update_device(conn: AsyncConnection, *, dev_eui: str, fields: dict[str, Any]) -> bool:
-    names = [c for c in COLUMNS[1:] if c in fields]
+async def update_device(conn: AsyncConnection, *, dev_eui: str, fields: dict[str, Any], tenant: str | None) -> bool:
+    """Changes the fields sent (never the tenant) of the device if it is in ``tenant``; False when it is not."""
+    names = [c for c in COLUMNS[1:] if c in fields and c != "tenant"]
     sets: list[sql.Composable] = [sql.SQL("{} = {}").format(sql.Identifier(n), sql.Placeholder(n)) for n in names]
     sets.append(sql.SQL("updated_at = now()"))
-    query = sql.SQL("UPDATE devices SET {} WHERE dev_eui = {}").format(
-        sql.SQL(", ").join(sets), sql.Placeholder("_key")
+    query = sql.SQL("UPDATE devices SET {} WHERE dev_eui = {} AND ({}::text IS NULL OR tenant = {}::text)").format(
+        sql.SQL(", ").join(sets), sql.Placeholder("_key"), sql.Placeholder("_tenant"), sql.Placeholder("_tenant")
     )
-    cur = await conn.execute(query, {**_values({n: fields[n] for n in names}), "_key": dev_eui})
+    cur = await conn.execute(query, {**_values({n: fields[n] for n in names}), "_key": dev_eui, "_tenant": tenant})
     return cur.rowcount > 0
 
 
-async def delete_device(conn: AsyncConnection, *, dev_eui: str) -> bool:
-    cur = await conn.execute("DELETE FROM devices WHERE dev_eui = %s", (dev_eui,))
+async def delete_device(conn: AsyncConnection, *, dev_eui: str, tenant: str | None) -> bool:
+    cur = await conn.execute(
+        "DELETE FROM devices WHERE dev_eui = %(dev)s AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s::text)",
+        {"dev": dev_eui, "tenant": tenant},
+    )
     return cur.rowcount > 0
 
 

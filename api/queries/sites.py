@@ -1,4 +1,4 @@
-"""Sites: list, get, create, update, delete."""
+"""Sites: list, get, create, update, delete; each filtered on a tenant (``None``: every tenant)."""
 
 from __future__ import annotations
 
@@ -13,16 +13,17 @@ from stadtpuls.fleet import SITE_COLUMNS
 __all__ = ["children", "count_sites", "delete_site", "get_site", "insert_site", "list_sites", "update_site"]
 
 COLUMNS = SITE_COLUMNS  # the registry file's site columns, in the same order
-_SELECT = sql.SQL("SELECT {}, public_id, created_at, updated_at FROM sites s").format(
+_SELECT = sql.SQL("SELECT {}, s.tenant, public_id, created_at, updated_at FROM sites s").format(
     sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
 )
 _FILTER = """
-WHERE (%(kind)s::text IS NULL OR s.kind = %(kind)s::text)
+WHERE (%(tenant)s::text IS NULL OR s.tenant = %(tenant)s::text)
+  AND (%(kind)s::text IS NULL OR s.kind = %(kind)s::text)
   AND (%(parent)s::text IS NULL OR s.parent_id = %(parent)s::text)
   AND (%(q)s::text IS NULL OR s.name ILIKE %(q)s::text OR s.site_id ILIKE %(q)s::text)"""
 
 _LIST = _SELECT + sql.SQL(_FILTER + " ORDER BY s.site_id LIMIT %(limit)s OFFSET %(offset)s")
-_GET = _SELECT + sql.SQL(" WHERE s.site_id = %s")
+_GET = _SELECT + sql.SQL(" WHERE s.site_id = %(site)s AND (%(tenant)s::text IS NULL OR s.tenant = %(tenant)s::text)")
 
 
 def _like(text: str | None) -> str | None:
@@ -36,27 +37,37 @@ def _values(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 async def list_sites(
-    conn: AsyncConnection, *, kind: str | None, parent_id: str | None, q: str | None, limit: int, offset: int
+    conn: AsyncConnection,
+    *,
+    tenant: str | None,
+    kind: str | None,
+    parent_id: str | None,
+    q: str | None,
+    limit: int,
+    offset: int,
 ) -> list[dict[str, Any]]:
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
         _LIST,
-        {"kind": kind, "parent": parent_id, "q": _like(q), "limit": limit, "offset": offset},
+        {"tenant": tenant, "kind": kind, "parent": parent_id, "q": _like(q), "limit": limit, "offset": offset},
     )
     return await cur.fetchall()
 
 
-async def count_sites(conn: AsyncConnection, *, kind: str | None, parent_id: str | None, q: str | None) -> int:
+async def count_sites(
+    conn: AsyncConnection, *, tenant: str | None, kind: str | None, parent_id: str | None, q: str | None
+) -> int:
     cur = await conn.execute(
-        "SELECT count(*) FROM sites s" + _FILTER, {"kind": kind, "parent": parent_id, "q": _like(q)}
+        "SELECT count(*) FROM sites s" + _FILTER, {"tenant": tenant, "kind": kind, "parent": parent_id, "q": _like(q)}
     )
     row = await cur.fetchone()
     return int(row[0]) if row else 0
 
 
-async def get_site(conn: AsyncConnection, *, site_id: str) -> dict[str, Any] | None:
+async def get_site(conn: AsyncConnection, *, site_id: str, tenant: str | None = None) -> dict[str, Any] | None:
+    """The site, if it is in ``tenant`` (``None``: in any tenant)."""
     cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(_GET, (site_id,))
+    await cur.execute(_GET, {"site": site_id, "tenant": tenant})
     return await cur.fetchone()
 
 
@@ -66,16 +77,19 @@ async def children(conn: AsyncConnection, *, site_id: str) -> int:
     return int(row[0]) if row else 0
 
 
-async def insert_site(conn: AsyncConnection, *, fields: dict[str, Any]) -> None:
-    names = [c for c in COLUMNS if c in fields]
-    query = sql.SQL("INSERT INTO sites ({}) VALUES ({})").format(
-        sql.SQL(", ").join(map(sql.Identifier, names)), sql.SQL(", ").join(sql.Placeholder(n) for n in names)
+async def insert_site(conn: AsyncConnection, *, fields: dict[str, Any], tenant: str) -> None:
+    names = [c for c in COLUMNS if c in fields and c != "tenant"]
+    query = sql.SQL("INSERT INTO sites ({}, tenant) VALUES ({}, {})").format(
+        sql.SQL(", ").join(map(sql.Identifier, names)),
+        sql.SQL(", ").join(sql.Placeholder(n) for n in names),
+        sql.Placeholder("_tenant"),
     )
-    await conn.execute(query, _values({n: fields[n] for n in names}))
+    await conn.execute(query, {**_values({n: fields[n] for n in names}), "_tenant": tenant})
 
 
 async def update_site(conn: AsyncConnection, *, site_id: str, fields: dict[str, Any]) -> bool:
-    names = [c for c in COLUMNS[1:] if c in fields]
+    """Changes the fields sent (never the tenant: the route checked the site is the caller's)."""
+    names = [c for c in COLUMNS[1:] if c in fields and c != "tenant"]
     sets: list[sql.Composable] = [sql.SQL("{} = {}").format(sql.Identifier(n), sql.Placeholder(n)) for n in names]
     sets.append(sql.SQL("updated_at = now()"))
     query = sql.SQL("UPDATE sites SET {} WHERE site_id = {}").format(sql.SQL(", ").join(sets), sql.Placeholder("_key"))

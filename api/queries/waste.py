@@ -15,9 +15,9 @@ HISTORY_RAW_LIMIT = 20_000
 
 
 async def bins(
-    conn: AsyncConnection, *, site_id: str | None = None, waste_type: str | None = None
+    conn: AsyncConnection, *, site_id: str | None = None, waste_type: str | None = None, tenant: str | None = None
 ) -> list[dict[str, Any]]:
-    """Bins with their (first) sensor's DevEUI and report interval."""
+    """Bins (of ``tenant``; None: of every tenant) with their (first) sensor's DevEUI and report interval."""
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
         """SELECT b.site_id, b.name, b.waste_type, b.volume_l, b.lat, b.lon, b.threshold_pct,
@@ -27,14 +27,19 @@ async def bins(
                               ORDER BY created_at, dev_eui LIMIT 1) d ON true
            WHERE b.kind = 'bin' AND (%(site)s::text IS NULL OR b.site_id = %(site)s::text)
              AND (%(wt)s::text IS NULL OR b.waste_type = %(wt)s::text)
+             AND (%(tenant)s::text IS NULL OR b.tenant = %(tenant)s::text)
            ORDER BY b.site_id""",
-        {"site": site_id, "wt": waste_type},
+        {"site": site_id, "wt": waste_type, "tenant": tenant},
     )
     return await cur.fetchall()
 
 
-async def bin_exists(conn: AsyncConnection, *, site_id: str) -> bool:
-    cur = await conn.execute("SELECT 1 FROM sites WHERE site_id = %s AND kind = 'bin'", (site_id,))
+async def bin_exists(conn: AsyncConnection, *, site_id: str, tenant: str | None = None) -> bool:
+    cur = await conn.execute(
+        "SELECT 1 FROM sites WHERE site_id = %(site)s AND kind = 'bin'"
+        " AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s::text)",
+        {"site": site_id, "tenant": tenant},
+    )
     return await cur.fetchone() is not None
 
 

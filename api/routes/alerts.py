@@ -2,6 +2,11 @@
 
 The statements are ``stadtpuls.alerts.store``'s, the ones ``stadtpuls alerts`` runs; an acknowledgement writes a
 state change whose notifications the alerts service sends.
+
+An operator key sees the alerts (and their notifications) of its town's devices and sites only; another town's is
+answered 404 like an unknown id (``api/queries/alerts.py``); hub alerts (no device or site) only a hub admin key
+without a town prefix, or any key on a hub of one town. Rules are the hub's: every key reads them; on a hub of
+several towns only a hub admin key changes them.
 """
 
 from __future__ import annotations
@@ -15,20 +20,11 @@ from psycopg.rows import dict_row
 from pydantic import BaseModel, Field
 
 from stadtpuls.alerts.kinds import KINDS, Rule, RuleError
-from stadtpuls.alerts.store import (
-    ACK,
-    ALERT_EVENTS,
-    GET_ALERT,
-    LIST_ALERTS,
-    LIST_NOTIFICATIONS,
-    LIST_RULES,
-    RESEND,
-    UPSERT_RULE,
-    rule_params,
-)
+from stadtpuls.alerts.store import ACK, LIST_RULES, RESEND, UPSERT_RULE, rule_params
 
-from ..deps import ConnDep, CtxDep, OperatorKey
+from ..deps import Access, ConnDep, CtxDep, OperatorScope, sees_unowned
 from ..problems import Problem, responses
+from ..queries import alerts as q
 from ..timerange import check_instant
 
 __all__ = ["router"]
@@ -119,7 +115,7 @@ class NotificationsPublic(BaseModel):
 async def list_alerts(
     ctx: CtxDep,
     conn: ConnDep,
-    _: OperatorKey,
+    access: OperatorScope,
     state: State | None = None,
     rule: Annotated[str | None, Query(max_length=64)] = None,
     severity: Severity | None = None,
@@ -129,9 +125,7 @@ async def list_alerts(
 ) -> AlertsPublic:
     params: dict[str, Any] = {"state": state, "rule_id": rule, "severity": severity, "site_id": site, "limit": limit}
     params["since"] = check_instant(since, "since", ctx.settings.timezone)
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(LIST_ALERTS, params)
-    rows = await cur.fetchall()
+    rows = await q.list_alerts(conn, tenant=access.tenant, unowned=await sees_unowned(ctx, conn, access), params=params)
     return AlertsPublic.model_validate({"data": rows, "count": len(rows)})
 
 
@@ -141,14 +135,13 @@ async def list_alerts(
     responses=responses(404),
     summary="one alert with its state changes",
 )
-async def get_alert(conn: ConnDep, _: OperatorKey, alert_id: Annotated[int, PathParam(ge=1, le=MAX_ID)]) -> AlertPublic:
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(GET_ALERT, {"alert_id": alert_id})
-    row = await cur.fetchone()
+async def get_alert(
+    ctx: CtxDep, conn: ConnDep, access: OperatorScope, alert_id: Annotated[int, PathParam(ge=1, le=MAX_ID)]
+) -> AlertPublic:
+    unowned = await sees_unowned(ctx, conn, access)
+    row = await q.get_alert(conn, alert_id=alert_id, tenant=access.tenant, unowned=unowned)
     if row is None:
         raise Problem(404, f"no alert {alert_id}")
-    await cur.execute(ALERT_EVENTS, {"alert_id": alert_id})
-    row["events"] = await cur.fetchall()
     return AlertPublic.model_validate(row)
 
 
@@ -159,17 +152,29 @@ async def get_alert(conn: ConnDep, _: OperatorKey, alert_id: Annotated[int, Path
     summary="acknowledge an open alert",
 )
 async def acknowledge(
-    conn: ConnDep, who: OperatorKey, alert_id: Annotated[int, PathParam(ge=1, le=MAX_ID)], body: Annotated[Ack, Body()]
+    ctx: CtxDep,
+    conn: ConnDep,
+    access: OperatorScope,
+    alert_id: Annotated[int, PathParam(ge=1, le=MAX_ID)],
+    body: Annotated[Ack, Body()],
 ) -> AlertPublic:
+    unowned = await sees_unowned(ctx, conn, access)
+    if not await q.alert_in_tenant(conn, alert_id=alert_id, tenant=access.tenant, unowned=unowned):
+        raise Problem(404, f"no alert {alert_id}")
+    ack = {"alert_id": alert_id, "actor": access.principal.key_id, "note": body.note, "now": datetime.now(UTC)}
     async with conn.transaction():
-        cur = await conn.execute(
-            ACK, {"alert_id": alert_id, "actor": who.key_id, "note": body.note, "now": datetime.now(UTC)}
-        )
+        cur = await conn.execute(ACK, ack)
         done = await cur.fetchone()
     if done is None:
-        existing = await get_alert(conn, who, alert_id)  # 404 when there is none
+        existing = await get_alert(ctx, conn, access, alert_id)
         raise Problem(409, f"alert {alert_id} is {existing.state}, not open")
-    return await get_alert(conn, who, alert_id)
+    return await get_alert(ctx, conn, access, alert_id)
+
+
+async def _hub_wide(ctx: Any, conn: Any, access: Access) -> None:
+    """A change to the hub's configuration: an admin key's, or an operator's on a hub of one town."""
+    if not access.is_admin and len(await ctx.tenants.all(conn)) > 1:
+        raise Problem(403, "alert rules are the hub's; on a hub of several towns changing one needs an admin key")
 
 
 def _rule_out(row: dict[str, Any]) -> dict[str, Any]:
@@ -178,20 +183,29 @@ def _rule_out(row: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/alert-rules", response_model=RulesPublic, summary="the alert rules")
-async def list_rules(conn: ConnDep, _: OperatorKey) -> RulesPublic:
+async def list_rules(conn: ConnDep, _: OperatorScope) -> RulesPublic:
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(LIST_RULES)
     rows = [_rule_out(r) for r in await cur.fetchall()]
     return RulesPublic.model_validate({"data": rows, "count": len(rows)})
 
 
-@router.put("/alert-rules/{rule_id}", response_model=RulePublic, summary="create or replace a rule")
+@router.put(
+    "/alert-rules/{rule_id}",
+    response_model=RulePublic,
+    responses=responses(403),
+    summary="create or replace a rule",
+    description="Rules are the hub's: on a hub of several towns only a hub admin key changes them (403 for an "
+    "operator key); on a one-town hub an operator key does too.",
+)
 async def put_rule(
+    ctx: CtxDep,
     conn: ConnDep,
-    _: OperatorKey,
+    access: OperatorScope,
     rule_id: Annotated[str, PathParam(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")],
     body: Annotated[RuleIn, Body()],
 ) -> RulePublic:
+    await _hub_wide(ctx, conn, access)
     try:
         rule = Rule.checked({"id": rule_id, **body.model_dump()})
     except RuleError as e:
@@ -202,14 +216,14 @@ async def put_rule(
 
 @router.get("/notifications", response_model=NotificationsPublic, summary="notifications, e.g. the dead ones")
 async def list_notifications(
+    ctx: CtxDep,
     conn: ConnDep,
-    _: OperatorKey,
+    access: OperatorScope,
     status: Literal["pending", "sent", "dead"] | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> NotificationsPublic:
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(LIST_NOTIFICATIONS, {"status": status, "limit": limit})
-    rows = await cur.fetchall()
+    unowned = await sees_unowned(ctx, conn, access)
+    rows = await q.list_notifications(conn, tenant=access.tenant, unowned=unowned, status=status, limit=limit)
     return NotificationsPublic.model_validate({"data": rows, "count": len(rows)})
 
 
@@ -220,8 +234,11 @@ async def list_notifications(
     summary="send a notification again",
 )
 async def resend(
-    conn: ConnDep, _: OperatorKey, notification_id: Annotated[int, PathParam(ge=1, le=MAX_ID)]
+    ctx: CtxDep, conn: ConnDep, access: OperatorScope, notification_id: Annotated[int, PathParam(ge=1, le=MAX_ID)]
 ) -> dict[str, int]:
+    unowned = await sees_unowned(ctx, conn, access)
+    if not await q.notification_in_tenant(conn, notification_id=notification_id, tenant=access.tenant, unowned=unowned):
+        raise Problem(404, f"no unsent notification {notification_id}")
     cur = await conn.execute(RESEND, {"notification_id": notification_id})
     if await cur.fetchone() is None:
         raise Problem(404, f"no unsent notification {notification_id}")

@@ -1,4 +1,6 @@
-"""Dead letters (operator): rejected messages with their stage and reason, newest first."""
+"""Dead letters (operator): rejected messages with their stage and reason, newest first. An operator key sees
+those of its town's devices; those of unknown devices only a hub admin key (without a town prefix) sees, or any
+key on a hub of one town."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from ..deps import ConnDep, CtxDep, OperatorKey
+from ..deps import ConnDep, CtxDep, OperatorScope, sees_unowned
 from ..models.ops import DeadLettersPublic
 from ..problems import responses
 from ..queries import dead_letters as q
@@ -18,11 +20,17 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api/v1/dead-letters", tags=["operations"], responses=responses(401, 403, 422))
 
 
-@router.get("", response_model=DeadLettersPublic, summary="dead letters, filtered by stage, device and time")
+@router.get(
+    "",
+    response_model=DeadLettersPublic,
+    summary="dead letters, filtered by stage, device and time",
+    description="An operator key sees the dead letters of its town's devices; those without a known device "
+    "(bad envelopes, unknown DevEUIs) only a hub admin key without a town prefix, or any key on a hub of one town.",
+)
 async def list_dead_letters(
     ctx: CtxDep,
     conn: ConnDep,
-    _: OperatorKey,
+    access: OperatorScope,
     stage: Annotated[
         str | None, Query(max_length=32, description="envelope | size | source | device | codec | database")
     ] = None,
@@ -37,6 +45,9 @@ async def list_dead_letters(
     if start_ is not None and end_ is not None and start_ >= end_:
         raise invalid("start", "must be before end")
     dev = dev_eui.lower() if dev_eui else None
-    rows = await q.list_dead_letters(conn, stage=stage, dev_eui=dev, start=start_, end=end_, limit=limit, offset=offset)
-    total = await q.count_dead_letters(conn, stage=stage, dev_eui=dev, start=start_, end=end_)
+    t, u = access.tenant, await sees_unowned(ctx, conn, access)
+    rows = await q.list_dead_letters(
+        conn, tenant=t, unowned=u, stage=stage, dev_eui=dev, start=start_, end=end_, limit=limit, offset=offset
+    )
+    total = await q.count_dead_letters(conn, tenant=t, unowned=u, stage=stage, dev_eui=dev, start=start_, end=end_)
     return DeadLettersPublic.model_validate({"data": rows, "count": total})

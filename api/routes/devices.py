@@ -1,4 +1,9 @@
-"""Devices (operator): list, get, create, update, delete, bulk import; last uplinks, open gaps and radio health."""
+"""Devices (operator): list, get, create, update, delete, bulk import; last uplinks, open gaps and radio health.
+
+Every route sees the devices of the caller's town only (an operator key's tenant, or the town of a ``/t/{slug}``
+prefix for a hub admin key); another town's device is answered 404 like one that does not exist. A new or imported
+device goes to the caller's town, and its site must be in the same town.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from stadtpuls import fleet
 from stadtpuls.ingest.codecs import all_codecs
 
-from ..deps import ConnDep, CtxDep, OperatorKey
+from ..deps import Access, ConnDep, CtxDep, OperatorScope
 from ..models.fleet import (
     DeviceCreate,
     DeviceGapsPublic,
@@ -24,6 +29,7 @@ from ..models.fleet import (
 )
 from ..problems import Problem, integrity_problem, responses
 from ..queries import devices as q
+from ..queries import sites as sites_q
 
 __all__ = ["router"]
 
@@ -52,43 +58,70 @@ async def _check_codec(conn: psycopg.AsyncConnection, codec: str | None) -> None
         )
 
 
-async def _get(conn: psycopg.AsyncConnection, dev_eui: str) -> dict[str, Any]:
-    row = await q.get_device(conn, dev_eui=dev_eui.lower())
+async def _get(conn: psycopg.AsyncConnection, dev_eui: str, access: Access) -> dict[str, Any]:
+    row = await q.get_device(conn, dev_eui=dev_eui.lower(), tenant=access.tenant)
     if row is None:
         raise Problem(404, f"no device {dev_eui.lower()}")
     return row
 
 
+async def _check_site(conn: psycopg.AsyncConnection, site_id: str | None, tenant: str) -> None:
+    """A device's site must exist in the device's town (422 otherwise, the same answer for another town's)."""
+    if site_id is not None and await sites_q.get_site(conn, site_id=site_id, tenant=tenant) is None:
+        raise Problem(
+            422,
+            f"site_id: no site {site_id!r}",
+            title="Invalid request",
+            errors=[{"loc": ["body", "site_id"], "msg": "no such site", "type": "value_error"}],
+        )
+
+
 @router.get("", response_model=DevicesPublic, summary="devices, filtered and paginated")
 async def list_devices(
     conn: ConnDep,
-    _: OperatorKey,
+    access: OperatorScope,
     site_id: Annotated[str | None, Query(max_length=64)] = None,
     codec: Annotated[str | None, Query(max_length=100)] = None,
     q_: Annotated[str | None, Query(alias="q", max_length=100, description="part of name, DevEUI or LNS id")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> DevicesPublic:
-    rows = await q.list_devices(conn, site_id=site_id, codec=codec, q=q_, limit=limit, offset=offset)
-    total = await q.count_devices(conn, site_id=site_id, codec=codec, q=q_)
+    t = access.tenant
+    rows = await q.list_devices(conn, tenant=t, site_id=site_id, codec=codec, q=q_, limit=limit, offset=offset)
+    total = await q.count_devices(conn, tenant=t, site_id=site_id, codec=codec, q=q_)
     return DevicesPublic.model_validate({"data": rows, "count": total})
 
 
-@router.post("", response_model=DevicePublic, status_code=201, responses=responses(409), summary="add a device")
-async def create_device(conn: ConnDep, _: OperatorKey, device: DeviceCreate) -> DevicePublic:
+@router.post(
+    "",
+    response_model=DevicePublic,
+    status_code=201,
+    responses=responses(409),
+    summary="add a device",
+    description="The device goes to the caller's town: an operator key's tenant, or the town of the path's "
+    "`/t/{slug}` prefix; a hub admin key without a prefix may name the `tenant` (default: `default`). DevEUIs "
+    "are unique across the hub.",
+)
+async def create_device(conn: ConnDep, access: OperatorScope, device: DeviceCreate) -> DevicePublic:
     await _check_codec(conn, device.codec)
+    tenant = access.owner(device.tenant)
+    await _check_site(conn, device.site_id, tenant)
     try:
-        await q.insert_device(conn, fields=device.model_dump())
+        await q.insert_device(conn, fields=device.model_dump(exclude={"tenant"}), tenant=tenant)
     except psycopg.IntegrityError as e:
         raise integrity_problem(e) from None
-    return DevicePublic.model_validate(await _get(conn, device.dev_eui))
+    return DevicePublic.model_validate(await _get(conn, device.dev_eui, access))
 
 
 @router.post(
     "/import",
     response_model=ImportReportPublic,
     summary="bulk import devices and sites (CSV or YAML)",
-    responses=responses(413, 415),
+    description="Every site and device of the file goes to the caller's town (an operator key's tenant, the "
+    "town of the path's `/t/{slug}` prefix, or for a hub admin key without a prefix `default`). A site id or "
+    "DevEUI already used by another town is refused (422) and nothing of the file is applied; codec maps "
+    "(`codecs:`) are the hub's and need a hub admin key (403).",
+    responses=responses(403, 413, 415),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -98,7 +131,7 @@ async def create_device(conn: ConnDep, _: OperatorKey, device: DeviceCreate) -> 
 )
 async def import_devices(
     ctx: CtxDep,
-    _: OperatorKey,
+    access: OperatorScope,
     request: Request,
     dry_run: Annotated[bool, Query(description="validate and report without changing anything")] = False,
     format_: Annotated[
@@ -118,11 +151,23 @@ async def import_devices(
         parsed = fleet.parse_text(text, fmt, source="request body")
     except fleet.FleetError as e:
         raise Problem(422, str(e)) from None
+    if parsed.codecs and not access.is_admin:
+        raise Problem(403, "codecs: a codec's readings map is the hub's; changing it needs a hub admin key")
     url = ctx.settings.database_url.get_secret_value() if ctx.settings.database_url else ""
+    tenant = access.owner()
 
     def run() -> fleet.ImportReport:
         with psycopg.connect(url) as conn:
-            return fleet.apply(conn, parsed, dry_run=dry_run)
+            report = fleet.apply(conn, parsed, dry_run=dry_run, tenant=tenant)
+        if report.refused:
+            taken = "; ".join(e.message for e in report.errors)
+            raise Problem(
+                422,
+                f"rows of another town (ids are unique across the hub; choose others, e.g. with a prefix): {taken};"
+                " nothing was imported",
+                title="Invalid request",
+            )
+        return report
 
     report = await asyncio.to_thread(run)
     if not dry_run:
@@ -132,8 +177,8 @@ async def import_devices(
 
 
 @router.get("/{dev_eui}", response_model=DevicePublic, responses=responses(404), summary="one device")
-async def get_device(conn: ConnDep, _: OperatorKey, dev_eui: DevEui) -> DevicePublic:
-    return DevicePublic.model_validate(await _get(conn, dev_eui))
+async def get_device(conn: ConnDep, access: OperatorScope, dev_eui: DevEui) -> DevicePublic:
+    return DevicePublic.model_validate(await _get(conn, dev_eui, access))
 
 
 @router.patch(
@@ -142,19 +187,22 @@ async def get_device(conn: ConnDep, _: OperatorKey, dev_eui: DevEui) -> DevicePu
     responses=responses(404, 409),
     summary="change a device (only the fields sent)",
 )
-async def update_device(conn: ConnDep, _: OperatorKey, dev_eui: DevEui, change: DeviceUpdate) -> DevicePublic:
+async def update_device(conn: ConnDep, access: OperatorScope, dev_eui: DevEui, change: DeviceUpdate) -> DevicePublic:
     fields = change.model_dump(exclude_unset=True)
     for required in ("codec", "name", "report_interval_s", "params"):
         if required in fields and fields[required] is None:
             raise Problem(422, f"{required}: may not be null", title="Invalid request")
+    current = await _get(conn, dev_eui, access)
     await _check_codec(conn, fields.get("codec"))
+    if "site_id" in fields:
+        await _check_site(conn, fields["site_id"], current["tenant"])
     try:
-        found = await q.update_device(conn, dev_eui=dev_eui.lower(), fields=fields)
+        found = await q.update_device(conn, dev_eui=current["dev_eui"], fields=fields, tenant=access.tenant)
     except psycopg.IntegrityError as e:
         raise integrity_problem(e) from None
     if not found:
         raise Problem(404, f"no device {dev_eui.lower()}")
-    return DevicePublic.model_validate(await _get(conn, dev_eui))
+    return DevicePublic.model_validate(await _get(conn, dev_eui, access))
 
 
 @router.delete(
@@ -164,8 +212,8 @@ async def update_device(conn: ConnDep, _: OperatorKey, dev_eui: DevEui, change: 
     response_class=Response,
     summary="remove a device (its stored readings stay)",
 )
-async def delete_device(conn: ConnDep, _: OperatorKey, dev_eui: DevEui) -> Response:
-    if not await q.delete_device(conn, dev_eui=dev_eui.lower()):
+async def delete_device(conn: ConnDep, access: OperatorScope, dev_eui: DevEui) -> Response:
+    if not await q.delete_device(conn, dev_eui=dev_eui.lower(), tenant=access.tenant):
         raise Problem(404, f"no device {dev_eui.lower()}")
     return Response(status_code=204)
 
@@ -177,9 +225,9 @@ async def delete_device(conn: ConnDep, _: OperatorKey, dev_eui: DevEui) -> Respo
     summary="a device's last uplinks, newest first",
 )
 async def device_uplinks(
-    conn: ConnDep, _: OperatorKey, dev_eui: DevEui, limit: Annotated[int, Query(ge=1, le=1000)] = 50
+    conn: ConnDep, access: OperatorScope, dev_eui: DevEui, limit: Annotated[int, Query(ge=1, le=1000)] = 50
 ) -> DeviceUplinksPublic:
-    await _get(conn, dev_eui)
+    await _get(conn, dev_eui, access)
     rows = await q.uplinks(conn, dev_eui=dev_eui.lower(), limit=limit)
     return DeviceUplinksPublic.model_validate({"dev_eui": dev_eui.lower(), "data": rows, "count": len(rows)})
 
@@ -191,9 +239,9 @@ async def device_uplinks(
     summary="a device's frame-counter gaps still open, newest first",
 )
 async def device_gaps(
-    conn: ConnDep, _: OperatorKey, dev_eui: DevEui, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    conn: ConnDep, access: OperatorScope, dev_eui: DevEui, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> DeviceGapsPublic:
-    device = await _get(conn, dev_eui)
+    device = await _get(conn, dev_eui, access)
     rows, closed = await q.open_gaps(conn, dev_eui=device["dev_eui"], limit=limit)
     return DeviceGapsPublic.model_validate(
         {"dev_eui": device["dev_eui"], "data": rows, "count": len(rows), "closed_f_cnt_24h": closed}
@@ -206,8 +254,8 @@ async def device_gaps(
     responses=responses(404),
     summary="radio health over 24 hours: uplinks, RSSI/SNR, frame-counter gaps, last seen",
 )
-async def device_radio(conn: ConnDep, _: OperatorKey, dev_eui: DevEui) -> DeviceRadio:
-    device = await _get(conn, dev_eui)
+async def device_radio(conn: ConnDep, access: OperatorScope, dev_eui: DevEui) -> DeviceRadio:
+    device = await _get(conn, dev_eui, access)
     stats = await q.radio(conn, dev_eui=device["dev_eui"])
     interval = int(device["report_interval_s"])
     last = stats["last_seen"]

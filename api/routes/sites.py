@@ -1,4 +1,9 @@
-"""Sites (operator): list, get, create, update, delete."""
+"""Sites (operator): list, get, create, update, delete.
+
+Every route sees the sites of the caller's town only (an operator key's tenant, or the town of a ``/t/{slug}``
+prefix for a hub admin key); another town's site is answered 404 like one that does not exist. A new site goes to
+the caller's town, and a parent must be in the same town.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from typing import Annotated, Any
 import psycopg
 from fastapi import APIRouter, Path, Query, Response
 
-from ..deps import ConnDep, CtxDep, OperatorKey
+from ..deps import Access, ConnDep, CtxDep, OperatorScope
 from ..models.fleet import SiteCreate, SiteKind, SitePublic, SitesPublic, SiteUpdate
 from ..problems import Problem, integrity_problem, responses
 from ..queries import sites as q
@@ -18,11 +23,22 @@ router = APIRouter(prefix="/api/v1/sites", tags=["sites"], responses=responses(4
 SiteId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
-async def _get(conn: psycopg.AsyncConnection, site_id: str) -> dict[str, Any]:
-    row = await q.get_site(conn, site_id=site_id)
+async def _get(conn: psycopg.AsyncConnection, site_id: str, access: Access) -> dict[str, Any]:
+    row = await q.get_site(conn, site_id=site_id, tenant=access.tenant)
     if row is None:
         raise Problem(404, f"no site {site_id!r}")
     return row
+
+
+async def _check_parent(conn: psycopg.AsyncConnection, parent_id: str | None, tenant: str) -> None:
+    """A parent site must exist in the child's town (422 otherwise, the same answer for another town's site)."""
+    if parent_id is not None and await q.get_site(conn, site_id=parent_id, tenant=tenant) is None:
+        raise Problem(
+            422,
+            f"parent_id: no site {parent_id!r}",
+            title="Invalid request",
+            errors=[{"loc": ["body", "parent_id"], "msg": "no such site", "type": "value_error"}],
+        )
 
 
 def _refresh_live(ctx: Any) -> None:
@@ -33,35 +49,46 @@ def _refresh_live(ctx: Any) -> None:
 @router.get("", response_model=SitesPublic, summary="sites, filtered and paginated")
 async def list_sites(
     conn: ConnDep,
-    _: OperatorKey,
+    access: OperatorScope,
     kind: SiteKind | None = None,
     parent_id: Annotated[str | None, Query(max_length=64)] = None,
     q_: Annotated[str | None, Query(alias="q", max_length=100, description="part of the name or id")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> SitesPublic:
-    rows = await q.list_sites(conn, kind=kind, parent_id=parent_id, q=q_, limit=limit, offset=offset)
-    total = await q.count_sites(conn, kind=kind, parent_id=parent_id, q=q_)
+    t = access.tenant
+    rows = await q.list_sites(conn, tenant=t, kind=kind, parent_id=parent_id, q=q_, limit=limit, offset=offset)
+    total = await q.count_sites(conn, tenant=t, kind=kind, parent_id=parent_id, q=q_)
     return SitesPublic.model_validate({"data": rows, "count": total})
 
 
-@router.post("", response_model=SitePublic, status_code=201, responses=responses(409), summary="add a site")
-async def create_site(ctx: CtxDep, conn: ConnDep, _: OperatorKey, site: SiteCreate) -> SitePublic:
+@router.post(
+    "",
+    response_model=SitePublic,
+    status_code=201,
+    responses=responses(409),
+    summary="add a site",
+    description="The site goes to the caller's town: an operator key's tenant, or the town of the path's "
+    "`/t/{slug}` prefix; a hub admin key without a prefix may name the `tenant` (default: `default`).",
+)
+async def create_site(ctx: CtxDep, conn: ConnDep, access: OperatorScope, site: SiteCreate) -> SitePublic:
     if site.parent_id == site.site_id:
         raise Problem(422, "parent_id: a site cannot be its own parent", title="Invalid request")
     if site.depth_mm is not None and site.full_mm is not None and site.full_mm >= site.depth_mm:
         raise Problem(422, "full_mm: must be less than depth_mm", title="Invalid request")
+    tenant = access.owner(site.tenant)
+    await _check_parent(conn, site.parent_id, tenant)
     try:
-        await q.insert_site(conn, fields=site.model_dump())
+        await q.insert_site(conn, fields=site.model_dump(exclude={"tenant"}), tenant=tenant)
     except psycopg.IntegrityError as e:
         raise integrity_problem(e) from None
     _refresh_live(ctx)
-    return SitePublic.model_validate(await _get(conn, site.site_id))
+    return SitePublic.model_validate(await _get(conn, site.site_id, access))
 
 
 @router.get("/{site_id}", response_model=SitePublic, responses=responses(404), summary="one site")
-async def get_site(conn: ConnDep, _: OperatorKey, site_id: SiteId) -> SitePublic:
-    return SitePublic.model_validate(await _get(conn, site_id))
+async def get_site(conn: ConnDep, access: OperatorScope, site_id: SiteId) -> SitePublic:
+    return SitePublic.model_validate(await _get(conn, site_id, access))
 
 
 @router.patch(
@@ -70,14 +97,18 @@ async def get_site(conn: ConnDep, _: OperatorKey, site_id: SiteId) -> SitePublic
     responses=responses(404, 409),
     summary="change a site (only the fields sent)",
 )
-async def update_site(ctx: CtxDep, conn: ConnDep, _: OperatorKey, site_id: SiteId, change: SiteUpdate) -> SitePublic:
+async def update_site(
+    ctx: CtxDep, conn: ConnDep, access: OperatorScope, site_id: SiteId, change: SiteUpdate
+) -> SitePublic:
     fields = change.model_dump(exclude_unset=True)
     for required in ("kind", "name", "params"):
         if required in fields and fields[required] is None:
             raise Problem(422, f"{required}: may not be null", title="Invalid request")
     if fields.get("parent_id") == site_id:
         raise Problem(422, "parent_id: a site cannot be its own parent", title="Invalid request")
-    current = await _get(conn, site_id)
+    current = await _get(conn, site_id, access)
+    if "parent_id" in fields:
+        await _check_parent(conn, fields["parent_id"], current["tenant"])
     depth = fields.get("depth_mm", current["depth_mm"])
     full = fields.get("full_mm", current["full_mm"])
     if depth is not None and full is not None and full >= depth:
@@ -87,7 +118,7 @@ async def update_site(ctx: CtxDep, conn: ConnDep, _: OperatorKey, site_id: SiteI
     except psycopg.IntegrityError as e:
         raise integrity_problem(e) from None
     _refresh_live(ctx)
-    return SitePublic.model_validate(await _get(conn, site_id))
+    return SitePublic.model_validate(await _get(conn, site_id, access))
 
 
 @router.delete(
@@ -100,11 +131,11 @@ async def update_site(ctx: CtxDep, conn: ConnDep, _: OperatorKey, site_id: SiteI
 async def delete_site(
     ctx: CtxDep,
     conn: ConnDep,
-    _: OperatorKey,
+    access: OperatorScope,
     site_id: SiteId,
     cascade: Annotated[bool, Query(description="also remove the site's children")] = False,
 ) -> Response:
-    await _get(conn, site_id)
+    await _get(conn, site_id, access)
     if not cascade and (n := await q.children(conn, site_id=site_id)):
         raise Problem(409, f"site {site_id!r} has {n} child sites; delete them first or pass cascade=true")
     await q.delete_site(conn, site_id=site_id)

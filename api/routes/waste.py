@@ -1,4 +1,9 @@
-"""Waste (operator): bins with fill, rate, predicted full time and flags; a bin's history; the pickup plan."""
+"""Waste (operator): bins with fill, rate, predicted full time and flags; a bin's history; the pickup plan.
+
+Every route sees the bins of the caller's town only (another town's bin is answered 404 like an unknown one), and
+plans and reports with the town's time zone, depot, service days and round start hour (:func:`..waste.town_settings`;
+the hub's settings where the town has none, and for a hub admin key without a town prefix).
+"""
 
 from __future__ import annotations
 
@@ -20,14 +25,14 @@ from stadtpuls.planning.rounds import Distances, Visit, great_circle
 from stadtpuls.planning.trucks import Fleet, FleetConfigError, default_fleet, fleet_from_mapping
 from stadtpuls.settings import Settings
 
-from ..deps import ConnDep, CtxDep, OperatorKey
+from ..deps import Access, AppContext, ConnDep, CtxDep, OperatorScope
 from ..export import plan_csv, plan_geojson
 from ..models.waste import BinHistoryPublic, BinPublic, BinsPublic, PickupPlanPublic
 from ..osrm import RoutingServiceError, lookup, table_km
 from ..problems import Problem, responses
 from ..queries import waste as q
 from ..timerange import check_day, check_instant, resolve_range
-from ..waste import FIT_WINDOW_DAYS, Limits, bin_state, bin_status
+from ..waste import FIT_WINDOW_DAYS, Limits, bin_state, bin_status, town_settings
 
 __all__ = ["router", "statuses"]
 
@@ -44,9 +49,10 @@ async def statuses(
     at: datetime,
     site_id: str | None = None,
     waste_type: str | None = None,
+    tenant: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Every bin's status as of ``at`` from readings of the last 21 days."""
-    meta = await q.bins(conn, site_id=site_id, waste_type=waste_type)
+    """Every bin's (of ``tenant``; None: of every town) status as of ``at`` from readings of the last 21 days."""
+    meta = await q.bins(conn, site_id=site_id, waste_type=waste_type, tenant=tenant)
     ids = [m["site_id"] for m in meta]
     since = at - timedelta(days=FIT_WINDOW_DAYS)
     series = await q.fill_series(conn, site_ids=ids, since=since, until=at)
@@ -59,17 +65,25 @@ async def statuses(
     return await asyncio.to_thread(compute)
 
 
+async def town(ctx: AppContext, conn: AsyncConnection, access: Access) -> Settings:
+    """The settings the caller's town plans and reports with (the hub's for a hub admin without a prefix)."""
+    if access.tenant is None:
+        return ctx.settings
+    return town_settings(ctx.settings, (await ctx.tenants.all(conn)).get(access.tenant))
+
+
 @router.get("/bins", response_model=BinsPublic, summary="bins with fill, fill rate, predicted full time and flags")
 async def list_bins(
     ctx: CtxDep,
     conn: ConnDep,
-    _: OperatorKey,
+    access: OperatorScope,
     waste_type: Annotated[str | None, Query(max_length=50)] = None,
     flag: Annotated[Flag | None, Query(description="only bins with this flag set")] = None,
     at: Annotated[datetime | None, Query(description="status at this instant instead of now")] = None,
 ) -> BinsPublic:
-    when = check_instant(at, "at", ctx.settings.timezone) or datetime.now(UTC)
-    rows = await statuses(conn, ctx.settings, at=when, waste_type=waste_type)
+    s = await town(ctx, conn, access)
+    when = check_instant(at, "at", s.timezone) or datetime.now(UTC)
+    rows = await statuses(conn, s, at=when, waste_type=waste_type, tenant=access.tenant)
     if flag is not None:
         rows = [r for r in rows if r["flags"][flag]]
     return BinsPublic.model_validate({"data": rows, "count": len(rows)})
@@ -79,12 +93,13 @@ async def list_bins(
 async def get_bin(
     ctx: CtxDep,
     conn: ConnDep,
-    _: OperatorKey,
+    access: OperatorScope,
     site_id: SiteId,
     at: Annotated[datetime | None, Query(description="status at this instant instead of now")] = None,
 ) -> BinPublic:
-    when = check_instant(at, "at", ctx.settings.timezone) or datetime.now(UTC)
-    rows = await statuses(conn, ctx.settings, at=when, site_id=site_id)
+    s = await town(ctx, conn, access)
+    when = check_instant(at, "at", s.timezone) or datetime.now(UTC)
+    rows = await statuses(conn, s, at=when, site_id=site_id, tenant=access.tenant)
     if not rows:
         raise Problem(404, f"no bin {site_id!r}")
     return BinPublic.model_validate(rows[0])
@@ -99,13 +114,13 @@ async def get_bin(
 async def bin_history(
     ctx: CtxDep,
     conn: ConnDep,
-    _: OperatorKey,
+    access: OperatorScope,
     site_id: SiteId,
     start: Annotated[datetime | None, Query(description="default: end minus 7 days")] = None,
     end: Annotated[datetime | None, Query(description="default: now")] = None,
     bucket: Annotated[Literal["raw", "hour", "day"], Query()] = "hour",
 ) -> BinHistoryPublic:
-    s = ctx.settings
+    s = await town(ctx, conn, access)
     step = {"raw": None, "hour": timedelta(hours=1), "day": timedelta(days=1)}[bucket]
     start_, end_ = resolve_range(
         start,
@@ -116,7 +131,7 @@ async def bin_history(
         max_span=timedelta(days=s.api_max_range_days),
         step=step,
     )
-    if not await q.bin_exists(conn, site_id=site_id):
+    if not await q.bin_exists(conn, site_id=site_id, tenant=access.tenant):
         raise Problem(404, f"no bin {site_id!r}")
     if bucket == "raw":
         rows = await q.history_raw(conn, site_id=site_id, start=start_, end=end_)
@@ -186,8 +201,10 @@ async def build_plan(
     *,
     pins: Collection[str] = (),
     skips: Collection[str] = (),
+    tenant: str | None = None,
 ) -> dict[str, Any]:
-    """The pickup plan for ``day`` (default: the next service day) as :class:`PickupPlanPublic` fields."""
+    """The pickup plan of ``tenant``'s bins (None: every bin) for ``day`` (default: the next service day) as
+    :class:`PickupPlanPublic` fields; ``settings`` are the town's (:func:`town`)."""
     tz = settings.timezone
     zone = ZoneInfo(tz)
     today = now.astimezone(zone).date()
@@ -203,7 +220,7 @@ async def build_plan(
     nxt = next_service_day(day, settings.service_days)
     start = day_start(day, tz, fleet.shift_start_hour)
     as_of = min(now, start)
-    rows = await statuses(conn, settings, at=as_of)
+    rows = await statuses(conn, settings, at=as_of, tenant=tenant)
     states = [b for b in (bin_state(r, as_of) for r in rows) if b is not None]
     unknown = set(pins) - {b.site_id for b in states}
     if unknown:
@@ -277,11 +294,13 @@ async def build_plan(
     response_model=PickupPlanPublic,
     responses={200: {"content": {"text/csv": {}, "application/geo+json": {}}}},
     summary="the pickup plan for a service day in route order from the depot (JSON, CSV or GeoJSON)",
+    description="The caller's town's bins, planned with the town's depot (its first), service days, round start "
+    "hour and time zone; where the town has none of these, the hub's settings.",
 )
 async def pickups(
     ctx: CtxDep,
     conn: ConnDep,
-    _: OperatorKey,
+    access: OperatorScope,
     date_: Annotated[date | None, Query(alias="date", description="service day (default: the next one)")] = None,
     format_: Annotated[Literal["json", "csv", "geojson"], Query(alias="format")] = "json",
     pin: Annotated[list[str], Query(max_length=500, description="site_ids to empty whatever their fill")] = [],  # noqa: B006
@@ -289,7 +308,8 @@ async def pickups(
 ) -> Response:
     if set(pin) & set(skip):
         raise Problem(422, f"pinned and skipped at once: {sorted(set(pin) & set(skip))}")
-    result = await build_plan(conn, ctx.settings, date_, datetime.now(UTC), pins=pin, skips=skip)
+    settings = await town(ctx, conn, access)
+    result = await build_plan(conn, settings, date_, datetime.now(UTC), pins=pin, skips=skip, tenant=access.tenant)
     if format_ == "csv":
         filename = f"pickups-{result['date'].isoformat()}.csv"
         return Response(

@@ -21,6 +21,7 @@ SAMPLE = {
     "alert_id": "1",
     "rule_id": "nope",
     "notification_id": "1",
+    "slug": "nope",
 }
 
 
@@ -36,9 +37,12 @@ def _operations() -> list[tuple[str, str, bool]]:
 
 
 def _guarded_routes() -> list[tuple[str, str, str]]:
-    """(method, path, role): key management needs the admin role, every other guarded route the operator role."""
+    """(method, path, role): key and town management need the admin role, every other guarded route the operator
+    role."""
     return [
-        (m, p, "admin" if p.startswith("/api/v1/keys") else "operator") for m, p, guarded in _operations() if guarded
+        (m, p, "admin" if p.startswith(("/api/v1/keys", "/api/v1/tenants")) else "operator")
+        for m, p, guarded in _operations()
+        if guarded
     ]
 
 
