@@ -7,7 +7,10 @@ in its body are the ones the device is registered with (``devices.lns_applicatio
 and ``devices.lns_device_id``), where the registration names them. An uplink that disagrees is a dead letter at stage
 ``source`` with the mismatch named: it is not stored, so it can neither change a reading nor take the key of the
 real uplink. A topic of another layout (a network server configured with its own topic template) is not compared;
-the registration still is. Timestamps ahead of the hub's clock by more than the allowed skew are refused here too.
+the registration still is. A source configured with a list of network-server applications (``applications`` in
+:mod:`ingest.sources`) delivers only messages of those: each batch carries the position of every message's source,
+and the uplinks and joins of any other application are refused (:func:`application_refusals`). Timestamps ahead of
+the hub's clock by more than the allowed skew are refused here too.
 """
 
 from __future__ import annotations
@@ -21,7 +24,10 @@ from .envelopes import EnvelopeBatch
 from .envelopes.model import LNS_TTS
 from .registry import Registry
 
-__all__ = ["future_rows", "source_mismatches", "topic_ids"]
+__all__ = ["SourceApplications", "application_refusals", "future_rows", "source_mismatches", "topic_ids"]
+
+#: per source position (``Message.source``): (source name, the applications it may deliver), None: any
+SourceApplications = Sequence[tuple[str, frozenset[str]] | None]
 
 
 def topic_ids(topic: str) -> tuple[str, str | None, str] | None:
@@ -96,6 +102,36 @@ def _reason(env: EnvelopeBatch, r: int, named: tuple[str, str | None, str] | Non
         if lns_id is not None and env.lns_device_id[r] is not None and env.lns_device_id[r] != lns_id:
             return f"not the registered source: device id {env.lns_device_id[r]!r} is not the registered {lns_id!r}"
     return "not the registered source"
+
+
+def application_refusals(
+    env: EnvelopeBatch, sources: npt.NDArray[np.int64] | None, allowed: SourceApplications
+) -> list[tuple[int, str]]:
+    """(row, reason) of every uplink row whose application its source may not deliver; ``sources`` is the source
+    position of every message of the batch (-1: not known, not checked). One comparison per allowed application
+    over the rows of each limited source: nothing is done for sources without a list."""
+    if sources is None or not len(env) or not any(rule is not None for rule in allowed):
+        return []
+    src = sources[env.index]
+    out: list[tuple[int, str]] = []
+    for k, rule in enumerate(allowed):
+        if rule is None:
+            continue
+        rows = np.flatnonzero(src == k)
+        if not len(rows):
+            continue
+        app = env.app_id[rows]
+        ok = np.zeros(len(rows), dtype=bool)
+        for a in rule[1]:
+            ok |= app == a
+        out += [(r, refusal(rule, env.app_id[r])) for r in rows[~ok].tolist()]
+    return out
+
+
+def refusal(rule: tuple[str, frozenset[str]], app: str | None) -> str:
+    """The dead-letter reason of a message of application ``app`` that the source of ``rule`` may not deliver."""
+    name, apps = rule
+    return f"application not allowed for the source: {app!r} is not one of {name!r}'s {', '.join(sorted(apps))}"
 
 
 def future_rows(env: EnvelopeBatch, hub_time: float, max_skew_s: float) -> npt.NDArray[np.int64]:
