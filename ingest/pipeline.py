@@ -16,7 +16,7 @@ import numpy as np
 
 from stadtpuls.schema import DEAD_LETTERS, UPLINKS
 
-from .authentic import SourceApplications, application_refusals, future_rows, refusal, source_mismatches
+from .authentic import SourceApplications, SourceCheck, application_refusals, future_rows, refusal
 from .domain import map_domain
 from .envelopes import EnvelopeBatch, parse_batch
 from .envelopes.model import Join
@@ -93,6 +93,7 @@ class Pipeline:
         self.stops = StopTracker()
         self.recent_stops = recent_stops
         self.applications = applications
+        self.source_check = SourceCheck()
 
     def prepare(
         self, topics: Sequence[str], payloads: Sequence[bytes], hub_time: float, sources: Sequence[int] | None = None
@@ -153,7 +154,7 @@ class Pipeline:
         deliver their application, their source disagrees, or their time lies ahead of the hub's clock; each
         becomes a dead letter at stage ``source``."""
         refused = dict(application_refusals(env, sources, self.applications))
-        for r, reason in source_mismatches(env, topics, dev, self.registry):
+        for r, reason in self.source_check.mismatches(env, topics, dev, self.registry):
             refused.setdefault(r, reason)
         for r in future_rows(env, hub_time, self.max_clock_skew).tolist():
             ahead = (env.time[r] - datetime64_from_epoch(hub_time)) / np.timedelta64(1, "s")
