@@ -87,7 +87,8 @@ class SourceCheck:
         if None in found:
             for r, v in enumerate(found):
                 if v is None:
-                    found[r] = verdicts[keys[r]] = _disagreement(*keys[r], registry) or ""
+                    topic, app, lns_id, eui, d, lns = keys[r]
+                    found[r] = verdicts[keys[r]] = _disagreement(topic, app, lns_id, eui, d, lns, registry) or ""
         return [(r, v) for r, v in enumerate(found) if v]
 
 
