@@ -52,17 +52,23 @@ class Unavailable(Exception):
 class MessageBatch:
     """Messages on their way to the database, in order. ``messages`` are what is acknowledged once the batch is
     committed or spooled (none for a batch replayed from the spool); ``hub_time`` is the hub's receive time
-    (POSIX seconds)."""
+    (POSIX seconds); ``sources`` the position of each message's source (``Message.source``; -1 not known, e.g.
+    a tool's batch), for the check of the applications a source may deliver."""
 
     topics: list[str]
     payloads: list[bytes]
     hub_time: float
     messages: list[Message] = field(default_factory=list)
+    sources: list[int] = field(default_factory=list)
     #: what the pipeline made of the batch; None until prepared, or when preparing raised (see ``failure``)
     prepared: Prepared | None = None
     failure: str | None = None
     #: ``time.perf_counter()`` when preparing began
     started: float = 0.0
+
+    def __post_init__(self) -> None:
+        if len(self.sources) != len(self.topics):
+            self.sources = [m.source for m in self.messages] if self.messages else [-1] * len(self.topics)
 
     @classmethod
     def received(cls, messages: Sequence[Message], hub_time: float | None = None) -> MessageBatch:
@@ -80,7 +86,11 @@ class MessageBatch:
     def followed_by(self, later: MessageBatch) -> MessageBatch:
         """This batch and ``later`` as one, unprepared, at this batch's receive time."""
         return MessageBatch(
-            self.topics + later.topics, self.payloads + later.payloads, self.hub_time, self.messages + later.messages
+            self.topics + later.topics,
+            self.payloads + later.payloads,
+            self.hub_time,
+            self.messages + later.messages,
+            self.sources + later.sources,
         )
 
     def halves(self) -> tuple[MessageBatch, MessageBatch]:
@@ -89,8 +99,8 @@ class MessageBatch:
         hub is read at most ``h`` µs after the hub time of its half, so no device's readings collide."""
         h = len(self) // 2
         later = self.hub_time + (h + 2) / 1e6
-        first = MessageBatch(self.topics[:h], self.payloads[:h], self.hub_time, self.messages[:h])
-        second = MessageBatch(self.topics[h:], self.payloads[h:], later, self.messages[h:])
+        first = MessageBatch(self.topics[:h], self.payloads[:h], self.hub_time, self.messages[:h], self.sources[:h])
+        second = MessageBatch(self.topics[h:], self.payloads[h:], later, self.messages[h:], self.sources[h:])
         return first, second
 
 
@@ -106,7 +116,7 @@ class Committer:
         batch.started = time.perf_counter()
         batch.failure = None
         try:
-            batch.prepared = self.pipeline.prepare(batch.topics, batch.payloads, batch.hub_time)
+            batch.prepared = self.pipeline.prepare(batch.topics, batch.payloads, batch.hub_time, batch.sources)
         except Exception as e:  # a defect that some message triggers: commit finds that message by splitting
             batch.prepared = None
             batch.failure = f"internal error: {type(e).__name__}: {e}"

@@ -16,9 +16,10 @@ import numpy as np
 
 from stadtpuls.schema import DEAD_LETTERS, UPLINKS
 
-from .authentic import future_rows, source_mismatches
+from .authentic import SourceApplications, SourceCheck, application_refusals, future_rows, refusal
 from .domain import map_domain
 from .envelopes import EnvelopeBatch, parse_batch
+from .envelopes.model import Join
 from .envelopes.timestamps import datetime64_from_epoch
 from .pgcopy import Field, Var, copy_fields, var_from_strings
 from .registry import Registry
@@ -72,7 +73,8 @@ def dead_letter_fields(
 
 
 class Pipeline:
-    """Holds what ``prepare`` needs across batches: the registry and the stop tracker."""
+    """Holds what ``prepare`` needs across batches: the registry, the stop tracker and the applications each
+    source may deliver (``applications``, by source position; see :func:`ingest.authentic.application_refusals`)."""
 
     def __init__(
         self,
@@ -82,6 +84,7 @@ class Pipeline:
         store_simulated: bool = False,
         max_clock_skew: float = 300.0,
         recent_stops: Callable[[list[str]], dict[str, tuple[str, np.datetime64]]] | None = None,
+        applications: SourceApplications = (),
     ) -> None:
         self.registry = registry
         self.max_message_bytes = max_message_bytes
@@ -89,15 +92,22 @@ class Pipeline:
         self.max_clock_skew = max_clock_skew
         self.stops = StopTracker()
         self.recent_stops = recent_stops
+        self.applications = applications
+        self.source_check = SourceCheck()
 
-    def prepare(self, topics: Sequence[str], payloads: Sequence[bytes], hub_time: float) -> Prepared:
+    def prepare(
+        self, topics: Sequence[str], payloads: Sequence[bytes], hub_time: float, sources: Sequence[int] | None = None
+    ) -> Prepared:
+        """``sources``: the position of each message's source (-1 or None: not known; no application check)."""
         env = parse_batch(
             topics, payloads, hub_time, max_message_bytes=self.max_message_bytes, store_simulated=self.store_simulated
         )
         reg = self.registry
         dead = [DeadLetter(r.index, r.stage, r.reason, lns=r.lns) for r in env.rejects]
         dev = reg.lookup(env.dev_eui, env.lns_device_id)
-        env, dev = self._authentic(env, dev, topics, hub_time, dead)
+        src = None if sources is None else np.asarray(sources, dtype=np.int64)
+        joins = self._joins(env, src, dead)
+        env, dev = self._authentic(env, dev, topics, hub_time, dead, src)
         n = len(env)
         known = dev >= 0
         dev_eui = env.dev_eui.copy()
@@ -111,7 +121,7 @@ class Pipeline:
         for r, reason in domain.rejects:
             dead.append(DeadLetter(int(env.index[r]), "codec", reason, dev_eui[r].decode(), env.lns[r]))
         tracked = rows[~env.simulated[rows]]
-        resets = self._resets(env)
+        resets = self._resets(env, joins)
         batch = PreparedBatch(
             uplinks=self._uplink_fields(env, dev_eui, hub_time),
             n_uplinks=n,
@@ -138,10 +148,14 @@ class Pipeline:
         topics: Sequence[str],
         hub_time: float,
         dead: list[DeadLetter],
+        sources: np.ndarray | None,
     ) -> tuple[EnvelopeBatch, np.ndarray]:
-        """The batch without the uplinks that are not authentic (:mod:`ingest.authentic`): their source disagrees,
-        or their time lies ahead of the hub's clock; each becomes a dead letter at stage ``source``."""
-        refused = dict(source_mismatches(env, topics, dev, self.registry))
+        """The batch without the uplinks that are not authentic (:mod:`ingest.authentic`): their source may not
+        deliver their application, their source disagrees, or their time lies ahead of the hub's clock; each
+        becomes a dead letter at stage ``source``."""
+        refused = dict(application_refusals(env, sources, self.applications))
+        for r, reason in self.source_check.mismatches(env, topics, dev, self.registry):
+            refused.setdefault(r, reason)
         for r in future_rows(env, hub_time, self.max_clock_skew).tolist():
             ahead = (env.time[r] - datetime64_from_epoch(hub_time)) / np.timedelta64(1, "s")
             detail = f"{env.time[r]}Z is {ahead:.0f} s ahead (more than {self.max_clock_skew:g} s)"
@@ -154,11 +168,25 @@ class Pipeline:
         keep[list(refused)] = False
         return env.select(keep), dev[keep]
 
-    def _resets(self, env: EnvelopeBatch) -> list[tuple[bytes, np.datetime64]]:
+    def _joins(self, env: EnvelopeBatch, sources: np.ndarray | None, dead: list[DeadLetter]) -> list[Join]:
+        """The batch's joins whose source may deliver their application; the others become dead letters."""
+        if sources is None or not env.joins or not any(rule is not None for rule in self.applications):
+            return env.joins
+        kept = []
+        for j in env.joins:
+            k = int(sources[j.index])
+            rule = self.applications[k] if 0 <= k < len(self.applications) else None
+            if rule is None or j.app_id in rule[1]:
+                kept.append(j)
+            else:
+                dead.append(DeadLetter(j.index, "source", refusal(rule, j.app_id), j.dev_eui or None, j.lns))
+        return kept
+
+    def _resets(self, env: EnvelopeBatch, joins: list[Join]) -> list[tuple[bytes, np.datetime64]]:
         """Joins and counter-reset logs of registered devices, as (DevEUI, time)."""
         reg = self.registry
         out: list[tuple[bytes, np.datetime64]] = []
-        events = [(j.dev_eui, j.lns_device_id, j.time) for j in env.joins]
+        events = [(j.dev_eui, j.lns_device_id, j.time) for j in joins]
         events += [(e.dev_eui, None, e.time) for e in env.logs if e.code in _RESET_CODES]
         for eui, lns_id, when in events:
             i = reg.by_eui.get(eui.encode(), -1) if eui else -1

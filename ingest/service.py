@@ -26,6 +26,7 @@ from typing import Any
 from stadtpuls.logs import configure_logging, get_logger
 from stadtpuls.settings import Settings, load
 
+from .authentic import SourceApplications
 from .backfill import Backfill, BackfillReport, BackfillScheduler, InboxFeed
 from .codecs.script import Limits, configure_limits
 from .inbox import Inbox, Message
@@ -108,6 +109,7 @@ class IngestService:
                 max_message_bytes=s.max_message_bytes,
                 store_simulated=s.store_simulated,
                 max_clock_skew=s.max_clock_skew,
+                applications=_applications(sources),
             ),
             self.inbox,
             self.acks,
@@ -245,6 +247,16 @@ class IngestService:
 
     def request_stop(self) -> None:
         self._stop.set()
+
+
+def _applications(sources: list[Source]) -> SourceApplications:
+    """Per source position, the source's name and the applications it may deliver (None: any). Positions beyond
+    the sources (the backfill feeds) are not limited: their messages come from their TTS application's storage."""
+    out: list[tuple[str, frozenset[str]] | None] = []
+    for src in sources:
+        apps = src.allowed_applications()
+        out.append(None if apps is None else (src.name, apps))
+    return tuple(out)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -15,11 +15,17 @@ one-source configuration (the broker, the ``STADTPULS_MQTT_*`` settings). ::
         kind: mqtt
         url: mqtts://chirpstack.kreis.example:8883
         topics: [application/+/device/+/event/up, application/+/device/+/event/join]
+        applications: [b3a7c1de-0a6f-4c39-9d0e-1f2a3b4c5d6e]   # optional: the only network-server applications
 
 A TTS source connects to the cluster's MQTT server (``mqtts://<cluster host>:8883``, user
 ``<application_id>@<tenant>``, the API key as password, topics ``v3/<application_id>@<tenant>/devices/+/up`` and
 ``.../join``, QoS 0: TTS keeps nothing for a disconnected client); ``mqtt_url`` overrides the address. Durations
 are seconds or a number with ``s``, ``m``, ``h`` or ``d``.
+
+``applications`` of an MQTT source lists the network-server application ids (ChirpStack ``deviceInfo.applicationId``,
+TTS ``end_device_ids.application_ids.application_id``) whose messages it may deliver: a message of any other
+application is a dead letter at stage ``source`` (:mod:`ingest.authentic`). Unset, the source is not limited by
+application (the topic and registration checks still apply).
 
 Exceptions::
 
@@ -108,6 +114,11 @@ class MqttBrokerSource(_SourceBase):
     url: str
     topics: list[str] | None = None  # default: STADTPULS_MQTT_TOPICS
     share_group: str | None = None
+    applications: list[Annotated[str, Field(min_length=1, max_length=256)]] | None = Field(None, min_length=1)
+
+    def allowed_applications(self) -> frozenset[str] | None:
+        """The network-server applications whose messages this source may deliver (None: any)."""
+        return None if self.applications is None else frozenset(self.applications)
 
     @field_validator("url")
     @classmethod
@@ -152,6 +163,10 @@ class TtsSource(_SourceBase):
 
     def topics(self) -> list[str]:
         return [f"v3/{self.username}/devices/+/up", f"v3/{self.username}/devices/+/join"]
+
+    def allowed_applications(self) -> frozenset[str] | None:
+        """None: the subscription (``topics``) and the topic check already hold it to its application."""
+        return None
 
 
 Source = MqttBrokerSource | TtsSource

@@ -2,8 +2,13 @@
 
 One append-only file ``spool.log`` in the spool directory holds records, one per batch::
 
-    magic b"SPL1" | body length u32 | crc32 of body u32 | body
-    body = hub time f64 | message count u32 | per message: topic length u16, payload length u32, topic, payload
+    magic b"SPL2" | body length u32 | crc32 of body u32 | body
+    body = hub time f64 | message count u32 | per message: source i16 | per message: topic length u16, payload
+           length u32, topic, payload
+
+The source is the position of the message's source (``Message.source``, -1 not known): a replayed message is
+checked against the applications its source may deliver like a live one. Records of the older layout ``SPL1``
+(no sources) are still read, their sources not known.
 
 Each append is written and fsynced before the batch's messages are acknowledged. ``spool.pos`` (replaced
 atomically) holds the offset up to which records have been replayed and committed; when replay reaches the end
@@ -27,12 +32,13 @@ from pathlib import Path
 
 __all__ = ["Spool", "SpoolError", "SpoolRecord"]
 
-_MAGIC = b"SPL1"
+_MAGIC = b"SPL2"
+_MAGIC_V1 = b"SPL1"  # without the sources
 _HEAD = struct.Struct("<4sII")
 _BODY_HEAD = struct.Struct("<dI")
 _MSG_HEAD = struct.Struct("<HI")
 
-SpoolRecord = tuple[float, list[str], list[bytes], int]  # hub time, topics, payloads, end offset
+SpoolRecord = tuple[float, list[str], list[bytes], int, list[int]]  # hub time, topics, payloads, end offset, sources
 
 
 class SpoolError(Exception):
@@ -92,15 +98,15 @@ class Spool:
         if self.pos > size:
             self._write_pos(0)
         end = self.pos
-        for _, _, _, rec_end in self._scan(self.pos, size):
-            end = rec_end
+        for record in self._scan(self.pos, size):
+            end = record[3]
         if end < size:
             self._f.truncate(end)
             os.fsync(self._f.fileno())
         return end
 
     def _count_pending(self) -> int:
-        return sum(len(topics) for _, topics, _, _ in self._scan(self.pos, self.size))
+        return sum(len(record[1]) for record in self._scan(self.pos, self.size))
 
     def _scan(self, start: int, end: int) -> list[SpoolRecord]:
         out: list[SpoolRecord] = []
@@ -111,11 +117,16 @@ class Spool:
         while off + _HEAD.size <= len(data):
             magic, length, crc = _HEAD.unpack_from(data, off)
             body = data[off + _HEAD.size : off + _HEAD.size + length]
-            if magic != _MAGIC or len(body) != length or zlib.crc32(body) != crc:
+            if magic not in (_MAGIC, _MAGIC_V1) or len(body) != length or zlib.crc32(body) != crc:
                 break
             off += _HEAD.size + length
             hub_time, count = _BODY_HEAD.unpack_from(body, 0)
             p = _BODY_HEAD.size
+            if magic == _MAGIC:
+                sources = list(struct.unpack_from(f"<{count}h", body, p))
+                p += 2 * count
+            else:
+                sources = [-1] * count
             topics, payloads = [], []
             for _ in range(count):
                 tl, pl = _MSG_HEAD.unpack_from(body, p)
@@ -124,7 +135,7 @@ class Spool:
                 p += tl
                 payloads.append(body[p : p + pl])
                 p += pl
-            out.append((hub_time, topics, payloads, start + off))
+            out.append((hub_time, topics, payloads, start + off, sources))
         return out
 
     @property
@@ -135,9 +146,14 @@ class Spool:
     def pending_bytes(self) -> int:
         return self.size - self.pos
 
-    def append(self, hub_time: float, topics: Sequence[str], payloads: Sequence[bytes]) -> bool:
-        """Durably add one batch; False (nothing written) when it would pass the size limit."""
-        parts = [_BODY_HEAD.pack(hub_time, len(topics))]
+    def append(
+        self, hub_time: float, topics: Sequence[str], payloads: Sequence[bytes], sources: Sequence[int] | None = None
+    ) -> bool:
+        """Durably add one batch (``sources``: each message's source position, None: not known); False (nothing
+        written) when it would pass the size limit."""
+        n = len(topics)
+        src = [-1] * n if sources is None else [s if -1 <= s < 1 << 15 else -1 for s in sources]
+        parts = [_BODY_HEAD.pack(hub_time, n), struct.pack(f"<{n}h", *src)]
         for topic, payload in zip(topics, payloads, strict=True):
             t = topic.encode("utf-8", "replace")[:65535]
             parts.append(_MSG_HEAD.pack(len(t), len(payload)))
@@ -158,7 +174,7 @@ class Spool:
         return True
 
     def next_record(self) -> SpoolRecord | None:
-        """The oldest record not yet replayed (hub time, topics, payloads, end offset), or None."""
+        """The oldest record not yet replayed (hub time, topics, payloads, end offset, sources), or None."""
         if not self.pending:
             return None
         with open(self.log_path, "rb") as f:
@@ -170,7 +186,7 @@ class Spool:
 
     def commit(self, record: SpoolRecord) -> None:
         """The record was written to the database: advance past it; truncate the spool once it is drained."""
-        _, topics, _, end = record
+        topics, end = record[1], record[3]
         self.messages = max(0, self.messages - len(topics))
         if end >= self.size:
             self._f.truncate(0)

@@ -31,6 +31,7 @@ import psycopg
 
 from stadtpuls.logs import get_logger
 
+from .authentic import SourceApplications
 from .commit import Committer, MessageBatch, Unavailable
 from .db_problem import DatabaseProblem, explain
 from .inbox import Inbox, Message
@@ -70,6 +71,7 @@ class WorkerConfig:
     max_message_bytes: int = 65536
     store_simulated: bool = False
     max_clock_skew: float = 300.0
+    applications: SourceApplications = ()  # by source position: see ingest.authentic.application_refusals
 
 
 class Worker:
@@ -130,6 +132,7 @@ class Worker:
                 store_simulated=self.config.store_simulated,
                 max_clock_skew=self.config.max_clock_skew,
                 recent_stops=self._recent_stops,
+                applications=self.config.applications,
             )
             self.committer = Committer(self.pipeline, self.metrics)
             log.info("device registry loaded", extra={"devices": len(registry)})
@@ -231,7 +234,7 @@ class Worker:
 
     def _spool_or_hold(self, batch: MessageBatch) -> None:
         batch.prepared, batch.failure = None, None  # prepared again when retried or replayed
-        if self._held is None and self.spool.append(batch.hub_time, batch.topics, batch.payloads):
+        if self._held is None and self.spool.append(batch.hub_time, batch.topics, batch.payloads, batch.sources):
             self.metrics.spooled.inc(len(batch))
             self._spool_gauges()
             self.acker.ack(batch.messages)
@@ -261,8 +264,8 @@ class Worker:
         record = self.spool.next_record()
         if record is None:
             return False
-        hub_time, topics, payloads, _ = record
-        if not self._commit(MessageBatch(topics, payloads, hub_time), self.writer):
+        hub_time, topics, payloads, _, sources = record
+        if not self._commit(MessageBatch(topics, payloads, hub_time, sources=sources), self.writer):
             return False
         self.spool.commit(record)
         self.metrics.replayed.inc(len(topics))

@@ -23,6 +23,7 @@ staging tables, on the next batch.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -176,14 +177,19 @@ def _insert_stmt(table: Table) -> sql.Composed:
     )
 
 
-def _queue_rollup_stmt(table: ReadingTable) -> sql.Composed:
-    """Queue the span of the staged rows of ``table`` per parent (lot, line) for the rollup job."""
-    assert table.parent
-    parent = sql.Identifier(table.parent)
-    return sql.SQL(
-        "INSERT INTO rollup_dirty (kind, key, first, last) SELECT %s, {}, min(time), max(time) FROM {}"
-        " WHERE {} IS NOT NULL GROUP BY 2"
-    ).format(parent, sql.Identifier(table.staging), parent)
+def _queue_rollups_stmt(tables: Sequence[ReadingTable]) -> sql.Composed:
+    """Queue the span of the staged rows of each of ``tables`` per parent (lot, line) for the rollup job, in one
+    statement (parameters: the tables' rollup kinds)."""
+    parts = []
+    for table in tables:
+        assert table.parent
+        parent = sql.Identifier(table.parent)
+        parts.append(
+            sql.SQL("SELECT %s::text, {}, min(time), max(time) FROM {} WHERE {} IS NOT NULL GROUP BY 2").format(
+                parent, sql.Identifier(table.staging), parent
+            )
+        )
+    return sql.SQL("INSERT INTO rollup_dirty (kind, key, first, last) ") + sql.SQL(" UNION ALL ").join(parts)
 
 
 class Writer:
@@ -241,12 +247,15 @@ class Writer:
             cur.execute(_insert_stmt(UPLINKS))
             result.stored = max(cur.rowcount, 0)
             result.duplicates = batch.n_uplinks - result.stored
+        rollups: dict[str, ReadingTable] = {}
         for t in batch.tables:
             cur.execute(_insert_stmt(t.table))
             stored = max(cur.rowcount, 0)
             result.domain[t.table.name] = result.domain.get(t.table.name, 0) + stored
             if stored and isinstance(t.table, ReadingTable) and t.table.rollup:
-                cur.execute(_queue_rollup_stmt(t.table), (t.table.rollup,))
+                rollups[t.table.name] = t.table
+        if rollups:
+            cur.execute(_queue_rollups_stmt(list(rollups.values())), [t.rollup for t in rollups.values()])
         if batch.n_dead:
             self._copy(cur, DEAD_LETTERS, batch.dead_letters, batch.n_dead)
             cur.execute(_DEAD_LETTERS)

@@ -54,6 +54,7 @@ class Builder:
         self._everywhere: np.ndarray | None = None
         self._rows: np.ndarray | None = None  # the rows of the last new column written for some rows only
         self._rows_present = np.zeros(0, dtype=bool)
+        self._last_marked: dict[bool, tuple[Any, ...]] = {}  # see _marked
 
     def _whole(self, rows: Rows) -> bool:
         return isinstance(rows, slice) and rows.indices(self.n) == (0, self.n, 1)
@@ -106,21 +107,35 @@ class Builder:
             col = LazyColumn(self.n, numbers.present, numbers.null, dtype=_OBJECT)
             col.write(slice(None), numbers.values)
             self.columns[name] = col
-        if name in self._shared:  # about to change masks that other columns may share
-            self._shared.discard(name)
-            col.present = col.present.copy()
-            if col.null is not None:
-                col.null = col.null.copy()
+        shared = name in self._shared  # its masks may be shared: changed ones are new arrays
         if null is not None:
-            if col.null is None:
-                col.null = np.zeros(self.n, dtype=bool)
-            put(col.null, rows, null, where)
+            if col.null is None or shared:
+                col.null = self._marked(col.null, rows, null, where)
+            else:
+                put(col.null, rows, null, where)
         if isinstance(col, LazyColumn):
             col.write(rows, values, where)
         else:
             _widen_for(col, values)
             put(col.values, rows, values, where)
-        put(col.present, rows, True, where)
+        if shared:
+            col.present = self._marked(col.present, rows, True, where)
+        else:
+            put(col.present, rows, True, where)
+
+    def _marked(self, mask: np.ndarray | None, rows: Rows, value: Any, where: np.ndarray | None) -> np.ndarray:
+        """A new mask: ``mask`` (None: all False) with ``value`` written at ``rows`` where ``where``. The columns
+        of one frame type get the same writes, one after the other: the same inputs give the same (shared)
+        mask, made once."""
+        slot = value is True  # presence and null masks are remembered apart: a column's write changes both
+        last = self._last_marked.get(slot)
+        if last is not None and all(a is b for a, b in zip(last[:4], (mask, rows, value, where), strict=True)):
+            returned: np.ndarray = last[4]
+            return returned
+        out = np.zeros(self.n, dtype=bool) if mask is None else mask.copy()
+        put(out, rows, value, where)
+        self._last_marked[slot] = (mask, rows, value, where, out)
+        return out
 
     def _rows_mask(self, rows: Rows) -> np.ndarray | None:
         """The presence mask of exactly ``rows`` (an index array): consecutive new columns of the same rows

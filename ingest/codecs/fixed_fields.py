@@ -309,30 +309,39 @@ class Table(Num):
         nulls = np.array([v is None for v in self.values], dtype=bool)
         return vals, nulls
 
-    def _bits_of(self, view: View) -> tuple[np.ndarray, np.ndarray]:
-        """The raw numbers and the same as indices, computed once per view for all the tables of the same
-        bits."""
+    @cached_property
+    def _pieces(self) -> _Pieces | None:
+        """The table as a few ramps and steps (see :class:`_Pieces`), or None: looked up."""
+        values = self._arrays[0]
+        if values.dtype.kind not in "iu" or self.limits()[1] >= len(values):
+            return None
+        return _Pieces.of(values.astype(np.int64).tolist())
+
+    def _bits_of(self, view: View) -> np.ndarray:
+        """The raw numbers, computed once per view for all the tables of the same bits."""
         key = (self.at, self.type, self.mask, self.shift)
-        both = view.indices.get(key)
-        if both is None:
-            raw = self._raw(view)
-            both = view.indices[key] = (raw, raw.astype(np.intp))
-        return both
+        raw = view.indices.get(key)
+        if raw is None:
+            raw = view.indices[key] = self._raw(view)
+        return raw
 
     def read(self, view: View) -> Any:
         values = self._arrays[0]
         if values.dtype == bool and np.count_nonzero(values) == 1:  # one true entry: a comparison
-            return self._bits_of(view)[0] == np.flatnonzero(values)[0]
-        return values.take(self._bits_of(view)[1])
+            return self._bits_of(view) == np.flatnonzero(values)[0]
+        pieces = self._pieces
+        if pieces is not None:  # a few passes over the column instead of a gather from the table
+            return pieces.apply(self._bits_of(view)).astype(values.dtype, copy=False)
+        return values.take(self._bits_of(view))
 
     def null(self, view: View) -> np.ndarray | None:
         nulls = self._arrays[1]
         if not nulls.any():
             return None
         if np.count_nonzero(nulls) == 1:  # one null entry: a comparison
-            returned: np.ndarray = self._bits_of(view)[0] == np.flatnonzero(nulls)[0]
+            returned: np.ndarray = self._bits_of(view) == np.flatnonzero(nulls)[0]
             return returned
-        return nulls.take(self._bits_of(view)[1])
+        return nulls.take(self._bits_of(view))
 
     @cached_property
     def row_reader(self) -> Callable[[bytes], Any]:
@@ -345,6 +354,67 @@ class Table(Num):
         dt = np.dtype(self.type)
         mask = (1 << _bits(dt)) - 1 if self.mask is None else self.mask
         _put_bits(frames, rows, self.at, dt, mask, raw.astype(np.int64) << self.shift)
+
+
+_MAX_PIECES = 4  # ramps and steps of a table read arithmetically; a table needing more is looked up
+
+
+@dataclass(frozen=True)
+class _Pieces:
+    """An integer table ``values[c]`` as ``start + slope * c + sum(d * max(c - k, 0) for k, d in ramps) +
+    sum(j * (c >= k) for k, j in steps)``: a handful of passes over a column, where a gather from a table
+    (``take``) costs several times more per row (the Nwave duration tables: three pieces)."""
+
+    start: int
+    slope: int
+    ramps: tuple[tuple[int, int], ...]
+    steps: tuple[tuple[int, int], ...]
+    dtype: np.dtype
+
+    @classmethod
+    def of(cls, values: list[int]) -> _Pieces | None:
+        """The pieces of ``values`` (None: more than :data:`_MAX_PIECES`, or too wide for 32 bits)."""
+        if len(values) < 2:
+            return None
+        d = [b - a for a, b in zip(values, values[1:], strict=False)]
+        slope, ramps, steps = d[0], [], []
+        for j, dj in enumerate(d):
+            if dj == slope:
+                continue
+            if j + 1 == len(d) or d[j + 1] == slope:  # a jump: the slope goes on after it
+                steps.append((j + 1, dj - slope))
+            else:  # a new slope from c = j on
+                ramps.append((j, dj - slope))
+                slope = dj
+        if len(ramps) + len(steps) > _MAX_PIECES:
+            return None
+        top = len(values) - 1
+        bound = abs(values[0]) + abs(d[0]) * top + sum(abs(x) * top for _, x in ramps) + sum(abs(x) for _, x in steps)
+        dtype = np.dtype(np.int16 if bound < 1 << 15 else np.int32 if bound < 1 << 31 else np.int64)
+        if dtype == np.int64:
+            return None
+        return cls(values[0], d[0], tuple(ramps), tuple(steps), dtype)
+
+    def apply(self, raw: np.ndarray) -> np.ndarray:
+        c = raw.astype(self.dtype) if self.slope or self.ramps else raw
+        if not self.slope:
+            out = np.full(len(raw), self.start, dtype=self.dtype)
+        else:
+            out = c if self.slope == 1 else c * self.dtype.type(self.slope)
+            if self.start:
+                out = out + self.dtype.type(self.start)
+            if out is c and (self.ramps or self.steps):
+                out = c.copy()
+        # (products with comparisons: numpy's maximum and where= are several times slower on small integers)
+        for k, d in self.ramps:
+            t = c - self.dtype.type(k)
+            t *= raw >= k
+            if d != 1:
+                t *= self.dtype.type(d)
+            out += t
+        for k, j in self.steps:
+            out += (raw >= k) * self.dtype.type(j)
+        return out
 
 
 @dataclass(frozen=True)

@@ -161,7 +161,7 @@ class Layout:
         if self._types is not None:
             out.set(self.type_key, slice(None), Lookup(self._types, code), where=code != 0)
         view, code, rare_rows = self._view(out, port, code, buf, offsets)
-        rare, rare_code = rare_rows if rare_rows is not None else (None, None)
+        rare, rare_code = rare_rows[:2] if rare_rows is not None else (None, None)
         if view is None:
             return out.build()
         masks: dict[tuple[int, ...], np.ndarray | None] = {}
@@ -171,7 +171,7 @@ class Layout:
         pool = self._pool(view) if rare is None else None
         for group in self.groups:
             if group.sparse:
-                sub = self._sparse_rows(pool or view, group, code, rare, rare_code, masks)
+                sub = self._sparse_rows(pool or view, group, code, rare_rows, masks)
                 if sub is not None:
                     for f in group.fields:
                         f.put(out, sub, sub.test(f.when))
@@ -210,17 +210,18 @@ class Layout:
         view: View,
         group: Group,
         code: np.ndarray,
-        rare: np.ndarray | None,
-        rare_code: np.ndarray | None,
+        rare_rows: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
         masks: dict[tuple[int, ...], np.ndarray | None],
     ) -> View | None:
-        """The rows of a sparse group, gathered (None: no row)."""
+        """The rows of a sparse group, gathered (None: no row); ``rare_rows``: see :meth:`_view`."""
         codes = self._codes_of(group.ports)
-        if rare is not None and rare_code is not None:  # pick from the rows of the fPorts with rare frame types
-            idx = rare[_code_mask(rare_code, codes)]
+        if rare_rows is not None:  # pick from the rows of the fPorts with rare frame types
+            rare, rare_code, rare_starts = rare_rows
+            pick = _code_mask(rare_code, codes)
+            idx = rare[pick]
             if not len(idx):
                 return None
-            sub = view.take_rows(idx, group.extent)
+            sub = view.take_rows(idx, group.extent, rare_starts[pick])
             cond = sub.test(group.when)
             if cond is None:
                 return sub
@@ -232,10 +233,10 @@ class Layout:
 
     def _view(
         self, out: Builder, port: np.ndarray, code: np.ndarray, buf: np.ndarray, offsets: np.ndarray
-    ) -> tuple[View | None, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+    ) -> tuple[View | None, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray] | None]:
         """The view of the frames, the fPort codes of its rows and (payloads of several widths) the rows of
-        fPorts with rare frame types long enough for them, with their codes. Rows too short (or of the wrong
-        length) fail here; build() clears their columns."""
+        fPorts with rare frame types long enough for them, with their codes and where their payloads start.
+        Rows too short (or of the wrong length) fail here; build() clears their columns."""
         if self.width is not None:
             exact = self.ports[0].exact
             rows, d = frames(buf, offsets, self.width, exact=exact)
@@ -262,12 +263,14 @@ class Layout:
                 fail_by_length(out, np.flatnonzero(short), port, offsets, self._reason)
         rare = np.flatnonzero(code > self._n_plain)
         rare_code = code[rare]
+        starts = offsets[rare]
         if len(rare):  # (short rows of common fPorts fail again here, for the same reason)
-            short = offsets[1:][rare] - offsets[:-1][rare] < self._need[rare_code]
+            short = offsets[rare + 1] - starts < np.take(self._need, rare_code)
             if short.any():
                 fail_by_length(out, rare[short], port, offsets, self._reason)
-                rare, rare_code = rare[~short], rare_code[~short]
-        return view, code, (rare, rare_code)
+                keep = ~short
+                rare, rare_code, starts = rare[keep], rare_code[keep], starts[keep]
+        return view, code, (rare, rare_code, starts)
 
     def _port_mask(
         self, masks: dict[tuple[int, ...], np.ndarray | None], code: np.ndarray, ports: tuple[int, ...]

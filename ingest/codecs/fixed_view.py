@@ -89,7 +89,7 @@ class View:
         self._masked: dict[int, np.ndarray] = {}
         self._tests: dict[tuple[int, tuple[int, ...], int], np.ndarray] = {}
         self.values: dict[int, Any] = {}  # see Num.read
-        self.indices: dict[tuple[int, str, int | None, int], tuple[np.ndarray, np.ndarray]] = {}  # see Table
+        self.indices: dict[tuple[int, str, int | None, int], np.ndarray] = {}  # raw numbers of tables, see Table
 
     def byte(self, j: int) -> np.ndarray:
         if self.data is not None:
@@ -142,10 +142,11 @@ class View:
         idx = np.flatnonzero(mask)
         return self.take_rows(idx[self.offsets[idx + 1] - self.offsets[idx] >= width], width)
 
-    def take_rows(self, idx: np.ndarray, width: int) -> View:
-        """Batch rows ``idx`` (each at least ``width`` bytes long) with their first ``width`` bytes."""
+    def take_rows(self, idx: np.ndarray, width: int, starts: np.ndarray | None = None) -> View:
+        """Batch rows ``idx`` (each at least ``width`` bytes long) with their first ``width`` bytes; ``starts``:
+        where their payloads start, when known."""
         assert self.buf is not None and isinstance(self.rows, slice)
-        return View(idx, self.offsets, data=heads(self.buf, self.offsets[idx], width))
+        return View(idx, self.offsets, data=heads(self.buf, self.offsets[idx] if starts is None else starts, width))
 
     def _is(self, c: Is) -> np.ndarray:
         """``c`` on every row, computed once per view (a negated condition from its positive)."""

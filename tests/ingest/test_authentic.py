@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import orjson
 import psycopg
@@ -14,10 +15,11 @@ import pytest
 
 from stadtpuls.ingest.authentic import topic_ids
 from stadtpuls.ingest.service import IngestService
+from stadtpuls.ingest.sources import MqttBrokerSource
 from stadtpuls.simulators.messages import chirpstack_topic, chirpstack_uplink, tts_topic, tts_uplink
 from stadtpuls.simulators.mqtt_raw import publish_all
 
-from .conftest import register, scalar, wait_for
+from .conftest import drop_session, ingest_settings, register, scalar, wait_for
 
 APP_CS = "b3a7c1de-0a6f-4c39-9d0e-1f2a3b4c5d6e"
 CS_EUI = "0101010101010101"
@@ -112,3 +114,58 @@ def test_forged_and_future_uplinks_are_source_dead_letters_and_change_no_reading
 )
 def test_topic_layouts(topic: str, expected: tuple[str, str | None, str] | None) -> None:
     assert topic_ids(topic) == expected
+
+
+OTHER_EUI = "0303030303030303"  # registered without an application: only the source's list refuses its forgeries
+FLEET_LIMITED = (
+    FLEET.replace("devices:\n", "  - {site_id: space-3, kind: space, parent_id: lot-1}\ndevices:\n")
+    + f'  - {{dev_eui: "{OTHER_EUI}", codec: nwave/nps405, site_id: space-3}}\n'
+)
+
+
+def test_a_source_limited_to_its_applications_dead_letters_the_others_and_stores_its_own(
+    clean_db: str, broker_url: str, tmp_path: Path
+) -> None:
+    register(clean_db, FLEET_LIMITED)
+    now = datetime.now(UTC)
+
+    def cs(app: str, eui: str, seconds: int, f_cnt: int) -> tuple[str, bytes]:
+        body = chirpstack_uplink(
+            dev_eui=eui,
+            application_id=app,
+            time=now - timedelta(seconds=seconds),
+            f_port=1,
+            payload=OCCUPIED,
+            f_cnt=f_cnt,
+        )
+        return chirpstack_topic(app, eui), orjson.dumps(body)
+
+    # topic and body agree and the device has no registered application: only the source's list tells them apart
+    forged = [cs("attacker-app", OTHER_EUI, 40, 30), cs("another-app", OTHER_EUI, 35, 31)]
+    real = [cs(APP_CS, OTHER_EUI, 20, 32), cs(APP_CS, CS_EUI, 10, 33)]
+    source = MqttBrokerSource(name="kreis-cs", url=broker_url, topics=["application/#"], applications=[APP_CS])
+    settings = ingest_settings(clean_db, broker_url, tmp_path)
+    service = IngestService(settings, database_url=clean_db, sources=[source])
+    service.start()
+    try:
+        assert service.source.connected.wait(10)
+        publish_all(broker_url, forged + real)
+        wait_for(lambda: scalar(clean_db, "SELECT count(*) FROM dead_letters") == len(forged))
+        wait_for(lambda: scalar(clean_db, "SELECT count(*) FROM parking_events") == len(real))
+        time.sleep(0.5)
+    finally:
+        service.stop()
+        drop_session(broker_url, service.source.config.client_id)
+    assert scalar(clean_db, "SELECT count(*) FROM uplinks") == len(real)
+    with psycopg.connect(clean_db) as conn:
+        rows = conn.execute("SELECT stage, reason, dev_eui FROM dead_letters ORDER BY reason").fetchall()
+    assert [(stage, eui) for stage, _, eui in rows] == [("source", OTHER_EUI)] * 2
+    assert rows[0][1] == f"application not allowed for the source: 'another-app' is not one of 'kreis-cs''s {APP_CS}"
+    assert "'attacker-app' is not one of 'kreis-cs''s" in rows[1][1]
+    counted = {
+        s.labels["reason"]: s.value
+        for m in service.metrics.registry.collect()
+        for s in m.samples
+        if s.name.endswith("dead_letters_total") and s.labels.get("stage") == "source"
+    }
+    assert counted == {"application not allowed for the source": 2}

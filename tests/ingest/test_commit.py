@@ -85,9 +85,11 @@ def test_a_batch_written_in_a_thread_that_the_database_rejects_is_prepared_once_
         prepare = worker.pipeline.prepare
         prepared_sizes: list[int] = []
 
-        def counting_prepare(topics: Sequence[str], payloads: Sequence[bytes], hub_time: float) -> Prepared:
+        def counting_prepare(
+            topics: Sequence[str], payloads: Sequence[bytes], hub_time: float, sources: Sequence[int] | None = None
+        ) -> Prepared:
             prepared_sizes.append(len(topics))
-            return prepare(topics, payloads, hub_time)
+            return prepare(topics, payloads, hub_time, sources)
 
         worker.pipeline.prepare = counting_prepare  # type: ignore[method-assign]
         messages = [_message(f) for f in range(1, 21)]

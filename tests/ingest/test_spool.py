@@ -73,3 +73,25 @@ def test_a_spool_directory_has_one_owner(tmp_path: Path) -> None:
     assert err.value.path == tmp_path
     spool.close()
     Spool(tmp_path, 1 << 20).close()
+
+
+def test_each_message_keeps_its_source_and_an_older_record_reads_as_not_known(tmp_path: Path) -> None:
+    import struct
+    import zlib
+
+    spool = Spool(tmp_path, 1 << 20)
+    assert spool.append(1.0, ["a/1", "b/1", "a/2"], [b"x", b"y", b"z"], [0, 1, 0])
+    assert spool.append(2.0, ["t/1"], [b"w"])  # sources not known
+    spool.close()
+    # a record of the older layout (no sources), appended as the previous version wrote it
+    body = struct.pack("<dI", 3.0, 1) + struct.pack("<HI", 3, 1) + b"old" + b"v"
+    with open(tmp_path / "spool.log", "ab") as f:
+        f.write(struct.pack("<4sII", b"SPL1", len(body), zlib.crc32(body)) + body)
+    again = Spool(tmp_path, 1 << 20)
+    assert again.messages == 5
+    records = []
+    while (record := again.next_record()) is not None:
+        records.append((record[0], record[1], record[4]))
+        again.commit(record)
+    assert records == [(1.0, ["a/1", "b/1", "a/2"], [0, 1, 0]), (2.0, ["t/1"], [-1]), (3.0, ["old"], [-1])]
+    again.close()

@@ -398,3 +398,29 @@ def test_encode_then_decode_gives_the_values_back(codec_id: str, port: int, rows
             same(codec.decode_row(port, bytes(buf[offsets[i] : offsets[i + 1]])), want, f"row {i} decode_row")
 
     run()
+
+
+@pytest.mark.parametrize("codec_id", CODECS)
+def test_every_first_byte_of_every_port_equals_reference(codec_id: str) -> None:
+    """Tables read arithmetically (the Nwave durations) and masks shared between frame types, exhaustively over the
+    first byte: every value of it, on every fPort, mixed in one batch."""
+    rest = bytes(range(1, 17))
+    frames = [(port, bytes([b]) + rest) for port in get(codec_id).f_ports for b in range(256)]
+    check_matches_reference(codec_id, frames)
+
+
+def test_table_pieces_equal_the_table() -> None:
+    from stadtpuls.ingest.codecs.fixed_fields import _Pieces
+
+    rng = np.random.default_rng(5)
+    found = 0
+    for _ in range(3000):
+        n = int(rng.integers(2, 60))
+        steps = rng.choice([0, 0, 0, 0, 1, 2, -3, 7, 60], n - 1)
+        values = [int(v) for v in np.concatenate([[0], np.cumsum(steps)]) + int(rng.integers(-9, 9))]
+        pieces = _Pieces.of(values)
+        if pieces is None:
+            continue
+        found += 1
+        assert pieces.apply(np.arange(n, dtype=np.uint8)).tolist() == values, values
+    assert found > 100  # the random tables include enough of a few pieces
