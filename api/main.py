@@ -33,6 +33,7 @@ from .queries import parking as parking_q
 from .ratelimit import RateLimiter
 from .sse import StreamSlots
 from .tenancy import TenantPrefixMiddleware
+from .towns import add_site_towns
 
 __all__ = ["ROUTERS", "create_app"]
 
@@ -89,6 +90,7 @@ def _topics(hub: LiveHub, settings: Settings) -> None:
     hub.add("lots", lots, ttl)
     hub.add("vehicles", vehicles, ttl)
     hub.add("lines", lines, ttl)
+    add_site_towns(hub, ttl)
     open_data_topics(hub, settings)
 
 
