@@ -21,6 +21,7 @@ from stadtpuls.settings import Settings, SettingsError, load
 
 from .auth import KeyRing
 from .deps import AppContext
+from .district import add_district
 from .edge import BodyTimeoutMiddleware, KeyFirstMiddleware, PublicHostMiddleware, SecurityHeadersMiddleware
 from .live import LiveHub
 from .metrics import ApiMetrics
@@ -54,6 +55,7 @@ ROUTERS: list[str] = [
     "stadtpuls.api.routes.ngsild",
     "stadtpuls.api.routes.pages",
     "stadtpuls.api.routes.map",
+    "stadtpuls.api.routes.district",
     "stadtpuls.api.routes.docs",
 ]
 POOL_MIN, POOL_MAX = 2, 10
@@ -92,6 +94,7 @@ def _topics(hub: LiveHub, settings: Settings) -> None:
     hub.add("lines", lines, ttl)
     add_site_towns(hub, ttl)
     open_data_topics(hub, settings)
+    add_district(hub, settings)
 
 
 def create_app(
