@@ -30,8 +30,8 @@ __all__ = ["LiveHub", "Topic"]
 MAX_DERIVED = 256
 #: the topics to refresh when readings of a kind (a NOTIFY payload key) were stored
 TOPICS_BY_KIND = {
-    PARKING_EVENTS.notify_key: ("lots", "parking_sites", "parking_spots", "datex2", "datex2_spaces", "district"),
-    PASSENGER_COUNTS.notify_key: ("lines", "vehicles", "vehicle_positions", "district"),
+    PARKING_EVENTS.notify_key: ("lots", "parking_sites", "parking_spots", "datex2", "datex2_spaces"),
+    PASSENGER_COUNTS.notify_key: ("lines", "vehicles", "vehicle_positions"),
 }
 log = get_logger("stadtpuls.api.live")
 

@@ -13,6 +13,8 @@ from fastapi import Request
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from .towns import town_body
+
 if TYPE_CHECKING:
     from .deps import AppContext
 
@@ -74,8 +76,6 @@ def format_event(event: str, data: bytes) -> bytes:
 
 
 async def _events(ctx: AppContext, request: Request, names: list[str], town: str | None = None) -> AsyncIterator[bytes]:
-    from .towns import town_body
-
     hub = ctx.hub
     queues = {name: hub.topics[name].subscribe() for name in names}
     waiters: dict[str, asyncio.Task[bytes]] = {}
