@@ -29,7 +29,6 @@ __all__ = [
     "VIEWS",
     "InTown",
     "add_site_towns",
-    "api_prefix",
     "in_town",
     "page_prefix",
     "town_body",
@@ -57,12 +56,6 @@ def page_prefix(request: Request) -> str:
     """``/t/{slug}`` for a request that came in under a town's prefix, else ''."""
     slug = getattr(request.state, "tenant", None)
     return f"/t/{slug}" if slug else ""
-
-
-def api_prefix(request: Request) -> str:
-    """``/api/v1/t/{slug}`` (or ``/api/v1`` without a town): where the request's town's JSON API lives."""
-    slug = getattr(request.state, "tenant", None)
-    return f"/api/v1/t/{slug}" if slug else "/api/v1"
 
 
 def town_key(slug: str | None, key: str) -> str:

@@ -195,6 +195,28 @@ def test_sensorthings_keeps_each_towns_answer_under_its_own_url(make_client: Any
             assert {t["properties"]["siteId"] for t in things} == (set(town.lots) if town else ALL_LOTS)
 
 
+def test_cached_answers_of_each_town_and_of_the_hub_stay_apart(make_client: Any, clean_db: str, seed: Seeder) -> None:
+    """With the live cache on, each town's cut of a cached summary or feed (and of a filtered page of it) is kept
+    beside the hub's, never answered for another town."""
+    seed_towns(seed)
+    client = make_client(make_settings(clean_db, api_cache_ttl=60))
+    for _ in range(2):  # the second round is answered from the kept bodies
+        for town in (NORTH, SOUTH, None):
+            expected = set(town.lots) if town else ALL_LOTS
+            lots = _json(client, api(town, "/api/v1/parking/lots"))["data"]
+            assert {lot["lot_id"] for lot in lots} == expected
+            for query in ("", "?limit=1", "?purpose=CAR"):
+                sites = _json(client, feed(town, "/api/public/v3/parking-sites" + query))
+                assert sites["total_count"] == len(expected), (town, query)
+            spots = _json(client, feed(town, "/api/public/v3/parking-spots?limit=100"))
+            assert len(spots["items"]) == 3 * len(expected)
+            buses = {t.bus for t in ([town] if town else TOWNS)}
+            msg = rt.FeedMessage.FromString(client.get(feed(town, "/api/public/gtfs-rt/vehicle-positions.pb")).content)
+            assert {e.id for e in msg.entity} == buses
+            people = _json(client, feed(town, "/api/public/gtfs-rt/vehicle-positions.pb?format=json"))
+            assert {e["id"] for e in people["entity"]} == buses
+
+
 @pytest.mark.usefixtures("towns")
 @pytest.mark.parametrize("town", [NORTH, SOUTH, None], ids=["north", "south", "hub"])
 def test_ngsi_ld_of_a_town_and_of_the_hub(client: ApiClient, town: Town | None) -> None:
