@@ -28,6 +28,7 @@ from fastapi.responses import FileResponse, Response
 
 from stadtpuls.settings import Settings
 
+from ..deps import tenant_of_request
 from ..problems import Problem
 from ..tenancy import Tenant
 
@@ -116,21 +117,17 @@ def town_page(filename: str, slug: str, title: str, logo_url: str | None, colour
 
 async def _town(request: Request) -> Tenant | None | Response:
     """The path's town; None without a prefix; a 404 page for a town the hub does not have."""
-    slug = getattr(request.state, "tenant", None)
-    if slug is None:
-        return None
-    ctx = request.app.state.ctx
-    async with ctx.pool.connection() as conn:
-        tenant: Tenant | None = (await ctx.tenants.all(conn)).get(slug)
-    if tenant is None:
+    try:
+        return await tenant_of_request(request, request.app.state.ctx)
+    except Problem:
+        slug = str(getattr(request.state, "tenant", ""))
         body = (
             '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>No such town · stadtpuls</title>'
             '<link rel="stylesheet" href="/static/app.css"></head><body><main id="main"><h1>No such town</h1>'
-            f"<p>This hub has no town {html.escape(slug)!s}.</p>"
+            f"<p>This hub has no town {html.escape(slug)}.</p>"
             '<p><a href="/district">Every town of this hub</a></p></main></body></html>'
         )
         return Response(body, 404, media_type=MEDIA_TYPES[".html"], headers=SECURITY_HEADERS)
-    return tenant
 
 
 def _logo_origin(logo_url: str | None) -> str:
