@@ -95,10 +95,10 @@ async def parking_sites(
     start: Start = 0,
 ) -> Response:
     slug = path_tenant(tenant)
-    body, data = await town_body(ctx.hub, "parking_sites", slug)
+    keep = await in_town(ctx.hub, slug) if slug else None
+    body, data = await town_body(ctx.hub, "parking_sites", slug)  # the last wait: data and body agree below
     if request.url.query == "":
         return _json(body)
-    keep = await in_town(ctx.hub, slug) if slug else None
 
     def answer() -> bytes:
         needle = name.casefold() if name else None
@@ -151,8 +151,8 @@ async def parking_spots(
     start: Start = 0,
 ) -> Response:
     slug = path_tenant(tenant)
-    _, data = await ctx.hub.get("parking_spots")
     keep = await in_town(ctx.hub, slug) if slug else None
+    _, data = await ctx.hub.get("parking_spots")
 
     def answer() -> bytes:
         items = data["items"]
