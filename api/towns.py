@@ -16,13 +16,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 from fastapi import Request
 from psycopg_pool import AsyncConnectionPool
 
+from stadtpuls.settings import Settings
+
 from .live import LiveHub, Topic
 from .opendata import gtfsrt
+from .tenancy import Tenant
 
 __all__ = [
     "SITE_TOWNS",
@@ -33,6 +37,7 @@ __all__ = [
     "page_prefix",
     "town_body",
     "town_key",
+    "town_timezone",
 ]
 
 SITE_TOWNS = "site_towns"
@@ -56,6 +61,19 @@ def page_prefix(request: Request) -> str:
     """``/t/{slug}`` for a request that came in under a town's prefix, else ''."""
     slug = getattr(request.state, "tenant", None)
     return f"/t/{slug}" if slug else ""
+
+
+def town_timezone(settings: Settings, tenant: Tenant | None) -> str:
+    """The time zone a town's history is bucketed and shown in: its own, else the hub's (also for a name that is
+    not an IANA zone: a town's row never breaks its pages)."""
+    tz = tenant.timezone if tenant is not None else None
+    if not tz:
+        return settings.timezone
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        return settings.timezone
+    return tz
 
 
 def town_key(slug: str | None, key: str) -> str:

@@ -19,7 +19,7 @@ from ..queries import rollups
 from ..sse import event_stream
 from ..tenancy import path_tenant
 from ..timerange import history_range, resolve_range
-from ..towns import town_body
+from ..towns import town_body, town_timezone
 
 __all__ = ["router"]
 
@@ -61,10 +61,11 @@ async def line_hourly(
     end: Annotated[datetime | None, Query(description="default: now (exclusive)")] = None,
 ) -> LineHourlyPublic:
     s = ctx.settings
+    tz = town_timezone(s, tenant)
     start_, end_ = resolve_range(
         start,
         end,
-        tz=s.timezone,
+        tz=tz,
         now=datetime.now(UTC),
         default_span=timedelta(days=7),
         max_span=timedelta(days=s.api_max_range_days),
@@ -72,14 +73,14 @@ async def line_hourly(
     )
     if not await q.line_exists(conn, line_id=line_id, tenant=path_tenant(tenant)):
         raise Problem(404, f"no bus line {line_id!r}")
-    zone = ZoneInfo(s.timezone)
+    zone = ZoneInfo(tz)
     rows = await q.hourly(conn, line_id=line_id, start=start_, end=end_)
     for r in rows:
         r["hour"] = r["hour"].astimezone(zone)
     return LineHourlyPublic.model_validate(
         {
             "line_id": line_id,
-            "timezone": s.timezone,
+            "timezone": tz,
             "start": start_.astimezone(zone),
             "end": end_.astimezone(zone),
             "data": rows,
@@ -104,13 +105,14 @@ async def line_load(
     bucket: Annotated[Literal["15min", "hour", "day"], Query()] = "hour",
 ) -> LineLoadPublic:
     s = ctx.settings
+    tz = town_timezone(s, tenant)
     now = datetime.now(UTC)
-    start_, end_ = history_range(start, end, bucket=bucket, tz=s.timezone, now=now, max_range_days=s.api_max_range_days)
+    start_, end_ = history_range(start, end, bucket=bucket, tz=tz, now=now, max_range_days=s.api_max_range_days)
     if not await q.line_exists(conn, line_id=line_id, tenant=path_tenant(tenant)):
         raise Problem(404, f"no bus line {line_id!r}")
-    zone = ZoneInfo(s.timezone)
+    zone = ZoneInfo(tz)
     buckets = await rollups.history(
-        conn, rollups.LINE_LOAD, key=line_id, start=start_, end=end_, bucket=bucket, tz=s.timezone, now=now
+        conn, rollups.LINE_LOAD, key=line_id, start=start_, end=end_, bucket=bucket, tz=tz, now=now
     )
     rows = [
         {
@@ -125,7 +127,7 @@ async def line_load(
         for b in buckets
     ]
     return LineLoadPublic.model_validate(
-        {"line_id": line_id, "bucket": bucket, "timezone": s.timezone, "data": rows, "count": len(rows)}
+        {"line_id": line_id, "bucket": bucket, "timezone": tz, "data": rows, "count": len(rows)}
     )
 
 

@@ -19,7 +19,7 @@ from ..queries import rollups
 from ..sse import event_stream
 from ..tenancy import Tenant, path_tenant
 from ..timerange import check_instant, history_range
-from ..towns import in_town, town_body
+from ..towns import in_town, town_body, town_timezone
 
 __all__ = ["router"]
 
@@ -50,7 +50,7 @@ async def list_lots(
     tenant: PathTenant,
     at: Annotated[datetime | None, Query(description="state at this instant instead of now")] = None,
 ) -> Response:
-    at = check_instant(at, "at", ctx.settings.timezone)
+    at = check_instant(at, "at", town_timezone(ctx.settings, tenant))
     if at is None:
         body, _ = await town_body(ctx.hub, "lots", path_tenant(tenant))
         return _json(body)
@@ -86,7 +86,7 @@ async def get_lot(
     lot_id: LotId,
     at: Annotated[datetime | None, Query(description="state at this instant instead of now")] = None,
 ) -> Response:
-    at = check_instant(at, "at", ctx.settings.timezone)
+    at = check_instant(at, "at", town_timezone(ctx.settings, tenant))
     if at is None:
         found = [lot for lot in await _live_lots(ctx, tenant) if lot["lot_id"] == lot_id]
     else:
@@ -127,22 +127,23 @@ async def lot_history(
     bucket: Annotated[Literal["15min", "hour", "day"], Query()] = "hour",
 ) -> LotHistoryPublic:
     s = ctx.settings
+    tz = town_timezone(s, tenant)
     now = datetime.now(UTC)
-    start_, end_ = history_range(start, end, bucket=bucket, tz=s.timezone, now=now, max_range_days=s.api_max_range_days)
+    start_, end_ = history_range(start, end, bucket=bucket, tz=tz, now=now, max_range_days=s.api_max_range_days)
     if not await q.lot_exists(conn, lot_id=lot_id, tenant=path_tenant(tenant)):
         raise Problem(404, f"no parking lot {lot_id!r}")
     summary = await q.lots(conn, at=min(end_, now), lot_id=lot_id)
     capacity = summary[0]["capacity"] if summary else 0
     buckets = await rollups.history(
-        conn, rollups.PARKING_LOT, key=lot_id, start=start_, end=end_, bucket=bucket, tz=s.timezone, now=now
+        conn, rollups.PARKING_LOT, key=lot_id, start=start_, end=end_, bucket=bucket, tz=tz, now=now
     )
-    zone = ZoneInfo(s.timezone)
+    zone = ZoneInfo(tz)
     rows = [_bucket_row(b, capacity, zone) for b in buckets]
     return LotHistoryPublic.model_validate(
         {
             "lot_id": lot_id,
             "bucket": bucket,
-            "timezone": s.timezone,
+            "timezone": tz,
             "capacity": capacity,
             "data": rows,
             "count": len(rows),

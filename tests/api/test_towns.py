@@ -74,6 +74,21 @@ def test_another_towns_lot_and_line_are_not_found_under_a_prefix(client: ApiClie
         _json(client, api(SOUTH, path), 200)
 
 
+def test_a_towns_history_is_in_its_own_time_zone(client: ApiClient, seed: Seeder) -> None:
+    seed_towns(seed)
+    seed.conn.execute("UPDATE tenants SET timezone = 'America/New_York' WHERE slug = 'south'")
+    seed.conn.execute("UPDATE tenants SET timezone = 'Not/AZone' WHERE slug = 'north'")
+    south = _json(client, api(SOUTH, f"/api/v1/parking/lots/{SOUTH.lots[0]}/history?bucket=day"))
+    assert south["timezone"] == "America/New_York"
+    assert all(b["start"].endswith(("-05:00", "-04:00")) for b in south["data"]) and south["data"]
+    load = _json(client, api(SOUTH, f"/api/v1/buses/lines/{SOUTH.line}/load"))
+    assert load["timezone"] == "America/New_York"
+    hub = _json(client, f"/api/v1/parking/lots/{SOUTH.lots[0]}/history?bucket=day")
+    assert hub["timezone"] == "Europe/Berlin"  # the hub's
+    north = _json(client, api(NORTH, f"/api/v1/parking/lots/{NORTH.lots[0]}/history"))
+    assert north["timezone"] == "Europe/Berlin"  # not a zone: the hub's
+
+
 @pytest.mark.usefixtures("towns")
 def test_an_unknown_town_is_not_found(client: ApiClient) -> None:
     for url in (
