@@ -169,8 +169,11 @@ async def tenant_of_request(request: Request, ctx: CtxDep) -> Tenant | None:
     slug = getattr(request.state, "tenant", None)
     if slug is None:
         return None
-    async with ctx.pool.connection() as conn:
-        tenant = (await ctx.tenants.all(conn)).get(slug)
+    towns = ctx.tenants.fresh()  # most requests: no pool connection borrowed for the lookup
+    if towns is None:
+        async with ctx.pool.connection() as conn:
+            towns = await ctx.tenants.all(conn)
+    tenant = towns.get(slug)
     if tenant is None:
         raise Problem(404, f"no town {slug!r} on this hub")
     return tenant

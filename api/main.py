@@ -21,6 +21,7 @@ from stadtpuls.settings import Settings, SettingsError, load
 
 from .auth import KeyRing
 from .deps import AppContext
+from .district import add_district
 from .edge import BodyTimeoutMiddleware, KeyFirstMiddleware, PublicHostMiddleware, SecurityHeadersMiddleware
 from .live import LiveHub
 from .metrics import ApiMetrics
@@ -33,6 +34,7 @@ from .queries import parking as parking_q
 from .ratelimit import RateLimiter
 from .sse import StreamSlots
 from .tenancy import TenantPrefixMiddleware
+from .towns import add_site_towns
 
 __all__ = ["ROUTERS", "create_app"]
 
@@ -54,6 +56,7 @@ ROUTERS: list[str] = [
     "stadtpuls.api.routes.ngsild",
     "stadtpuls.api.routes.pages",
     "stadtpuls.api.routes.map",
+    "stadtpuls.api.routes.district",
     "stadtpuls.api.routes.docs",
 ]
 POOL_MIN, POOL_MAX = 2, 10
@@ -90,7 +93,9 @@ def _topics(hub: LiveHub, settings: Settings) -> None:
     hub.add("lots", lots, ttl)
     hub.add("vehicles", vehicles, ttl)
     hub.add("lines", lines, ttl)
+    add_site_towns(hub, ttl)
     open_data_topics(hub, settings)
+    add_district(hub, settings)
 
 
 def create_app(

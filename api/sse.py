@@ -1,5 +1,6 @@
 """Server-sent event streams over the live hub's topics: the current body on connect, then every change, and a
-``ping`` event every 15 seconds so proxies and browsers keep the connection."""
+``ping`` event every 15 seconds so proxies and browsers keep the connection. A town's stream sends the town's share
+of each body (:mod:`.towns`), and only when that share changed."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from typing import TYPE_CHECKING
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
+
+from .towns import town_body
 
 if TYPE_CHECKING:
     from .deps import AppContext
@@ -72,7 +75,7 @@ def format_event(event: str, data: bytes) -> bytes:
     return b"event: " + event.encode() + b"\ndata: " + data + b"\n\n"
 
 
-async def _events(ctx: AppContext, request: Request, names: list[str]) -> AsyncIterator[bytes]:
+async def _events(ctx: AppContext, request: Request, names: list[str], town: str | None = None) -> AsyncIterator[bytes]:
     hub = ctx.hub
     queues = {name: hub.topics[name].subscribe() for name in names}
     waiters: dict[str, asyncio.Task[bytes]] = {}
@@ -81,7 +84,7 @@ async def _events(ctx: AppContext, request: Request, names: list[str]) -> AsyncI
         yield b"retry: 3000\n\n"
         sent: dict[str, bytes] = {}  # a change that lands between subscribing and the first body is not sent twice
         for name in names:
-            sent[name], _ = await hub.get(name)
+            sent[name], _ = await town_body(hub, name, town)
             yield format_event(name, sent[name])
         while not await request.is_disconnected():
             for name, q in queues.items():
@@ -94,6 +97,8 @@ async def _events(ctx: AppContext, request: Request, names: list[str]) -> AsyncI
             for name in list(waiters):
                 if waiters[name].done():
                     body = waiters.pop(name).result()
+                    if town is not None:  # the hub changed: what the town sees may not have
+                        body, _ = await town_body(hub, name, town)
                     if body != sent[name]:
                         sent[name] = body
                         yield format_event(name, body)
@@ -107,10 +112,11 @@ async def _events(ctx: AppContext, request: Request, names: list[str]) -> AsyncI
             hub.topics[name].unsubscribe(q)
 
 
-def event_stream(ctx: AppContext, request: Request, names: list[str]) -> StreamingResponse:
-    """The stream of ``names``, within the caps of ``ctx.streams`` (429 per client, 503 in all)."""
+def event_stream(ctx: AppContext, request: Request, names: list[str], town: str | None = None) -> StreamingResponse:
+    """The stream of ``names`` (with ``town``, that town's share of each: :mod:`.towns`), within the caps of
+    ``ctx.streams`` (429 per client, 503 in all)."""
     from .deps import client_address
 
     client = client_address(request.scope)
     ctx.streams.take(client)
-    return _SlotStream(_events(ctx, request, names), ctx.streams, client)
+    return _SlotStream(_events(ctx, request, names, town), ctx.streams, client)

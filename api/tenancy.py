@@ -85,6 +85,10 @@ class TenantCache:
         self._at = -1e9
         self._by_slug: dict[str, Tenant] = {}
 
+    def fresh(self) -> dict[str, Tenant] | None:
+        """The towns as last read while that is younger than ``ttl`` (no connection needed), else None."""
+        return self._by_slug if time.monotonic() - self._at <= self.ttl else None
+
     async def all(self, conn: AsyncConnection) -> dict[str, Tenant]:
         if time.monotonic() - self._at > self.ttl:
             cur = conn.cursor(row_factory=dict_row)

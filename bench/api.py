@@ -16,7 +16,14 @@ hundred bins); ``--no-feeds`` skips them.
 Figures are medians of several runs. Target: p99 under 50 ms at 500 requests/s, for the parking endpoints and for
 each feed.
 
+With ``--towns N`` (N > 1) the city is split into N towns (tenants ``town-1`` ...: each lot with its spaces, each
+line with its stops and buses, each bin goes to one town by a hash of its id, so N small towns of about equal
+size), and a third measurement on the cached API mixes every town's prefixed public routes at the same rate:
+``/api/v1/t/{slug}/parking/lots``, a lot, the GeoJSON, the bus lines, ParkAPI and GTFS-Realtime under
+``/t/{slug}``, and ``/api/v1/district``.
+
     python -m bench.api [--days 30] [--rate 500] [--concurrency 50] [--duration 8] [--runs 3] [--no-feeds]
+                        [--towns 5]
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -243,6 +251,7 @@ def main() -> int:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--keep", action="store_true", help="keep the benchmark database")
     p.add_argument("--no-feeds", action="store_true", help="skip the open-data feeds")
+    p.add_argument("--towns", type=int, default=1, help="split the city into this many towns (tenants)")
     p.add_argument("--load", help=argparse.SUPPRESS)
     p.add_argument("--paths", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -259,6 +268,7 @@ def main() -> int:
             f"seeded {args.days} days of a {args.city} city in {time.perf_counter() - t0:.1f} s: "
             + ", ".join(f"{k}={v:,}" for k, v in counts.items())
         )
+        towns = split_into_towns(url, args.towns) if args.towns > 1 else {}
         with psycopg.connect(url) as conn:
             lots = [r[0] for r in conn.execute("SELECT site_id FROM sites WHERE kind = 'lot' ORDER BY 1")]
         paths = [
@@ -278,6 +288,16 @@ def main() -> int:
                 f"{label:<24} {f['rps']:7.0f} req/s achieved  p50 {f['p50_ms']:7.1f} ms  p99 {f['p99_ms']:7.1f} ms"
                 f"  | closed loop {f['max_rps']:6.0f} req/s (p99 {f['closed_p99_ms']:.1f} ms)  errors {f['errors']}"
             )
+        if towns:
+            town_paths = prefixed_paths(towns)
+            label = f"{len(towns)} towns (prefixed)"
+            with api_server(url) as base:
+                figures[label] = f = measure(base, town_paths, args)
+            print(
+                f"{label:<24} {f['rps']:7.0f} req/s achieved  p50 {f['p50_ms']:7.1f} ms  p99 {f['p99_ms']:7.1f} ms"
+                f"  | closed loop {f['max_rps']:6.0f} req/s (p99 {f['closed_p99_ms']:.1f} ms)  errors {f['errors']}"
+                f"  ({len(town_paths)} paths)"
+            )
         if not args.no_feeds:
             measure_feeds(url, args)
         ours, base_f = figures["stadtpuls (cached lots)"], figures["baseline (no cache)"]
@@ -290,8 +310,49 @@ def main() -> int:
         report.figure("p99", ours["p99_ms"], f"ms at {args.rate:.0f} req/s")
         report.figure("closed loop", ours["max_rps"], "req/s")
         report.target(f"p99 < {TARGET_P99_MS:.0f} ms at {args.rate:.0f} req/s, no errors", met)
+        if towns:
+            f = figures[f"{len(towns)} towns (prefixed)"]
+            report.figure(f"p99 of {len(towns)} towns", f["p99_ms"], f"ms at {args.rate:.0f} req/s")
+            report.target(
+                f"{len(towns)} towns: p99 < {TARGET_P99_MS:.0f} ms at {args.rate:.0f} req/s", _met(f, args.rate)
+            )
         report.write()
     return 0
+
+
+def split_into_towns(url: str, n: int) -> dict[str, list[str]]:
+    """Tenants ``town-1`` .. ``town-n``, each given the sites of a share of the city (a site goes with its parent:
+    spaces with their lot, stops and buses with their line) and the devices on them; the lots of each town."""
+    slugs = [f"town-{k + 1}" for k in range(n)]
+    with psycopg.connect(url) as conn:
+        for slug in slugs:
+            conn.execute("INSERT INTO tenants (slug, name) VALUES (%s, %s)", (slug, f"Town {slug[5:]}"))
+        conn.execute(
+            "UPDATE sites SET tenant = 'town-' || (abs(hashtext(coalesce(parent_id, site_id))) %% %s + 1)", (n,)
+        )
+        conn.execute("UPDATE devices d SET tenant = s.tenant FROM sites s WHERE s.site_id = d.site_id")
+        rows = conn.execute("SELECT tenant, site_id FROM sites WHERE kind = 'lot' ORDER BY 2").fetchall()
+    lots: dict[str, list[str]] = {slug: [] for slug in slugs}
+    for tenant, lot in rows:
+        lots[tenant].append(lot)
+    return lots
+
+
+def prefixed_paths(towns: dict[str, list[str]]) -> list[str]:
+    """Every town's public routes, interleaved town by town (so consecutive requests go to different towns)."""
+    per_town = [
+        [
+            f"/api/v1/t/{slug}/parking/lots",
+            *(f"/api/v1/t/{slug}/parking/lots/{lot}" for lot in lots[:1]),
+            f"/api/v1/t/{slug}/parking/lots.geojson",
+            f"/api/v1/t/{slug}/buses/lines",
+            f"/t/{slug}/api/public/v3/parking-sites",
+            f"/t/{slug}/api/public/gtfs-rt/vehicle-positions.pb",
+        ]
+        for slug, lots in towns.items()
+    ]
+    mixed = [path for group in zip_longest(*per_town) for path in group if path is not None]
+    return [*mixed, "/api/v1/district"]
 
 
 def _met(f: dict[str, float], rate: float) -> bool:

@@ -18,14 +18,14 @@ FeedHeader: ``gtfs_realtime_version`` "2.0", ``incrementality`` FULL_DATASET, ``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from google.protobuf import json_format
 from google.transit import gtfs_realtime_pb2 as rt
 
-__all__ = ["FEW_SEATS_SHARE", "TIGHT_STANDING_SHARE", "feed", "feed_json", "occupancy_status"]
+__all__ = ["FEW_SEATS_SHARE", "TIGHT_STANDING_SHARE", "feed", "feed_json", "occupancy_status", "only"]
 
 #: Free seats up to this share of the seats are "few" (FEW_SEATS_AVAILABLE), more are "many".
 FEW_SEATS_SHARE = 0.25
@@ -106,6 +106,18 @@ def feed(
         newest = updated if newest is None or updated > newest else newest
     msg.header.timestamp = int((newest or now).timestamp())
     return msg
+
+
+def only(msg: rt.FeedMessage, keep: Callable[[str], bool]) -> rt.FeedMessage:
+    """The feed with only the vehicles whose id ``keep`` accepts (a town's buses); the header's timestamp is their
+    newest reading (the whole feed's when none is left)."""
+    out = rt.FeedMessage()
+    out.header.CopyFrom(msg.header)
+    kept = [e for e in msg.entity if keep(e.id)]
+    out.entity.extend(kept)
+    if kept:
+        out.header.timestamp = max(e.vehicle.timestamp for e in kept)
+    return out
 
 
 def feed_json(msg: rt.FeedMessage) -> dict[str, Any]:

@@ -53,7 +53,7 @@ LEFT JOIN pax_now pn ON pn.site_id = v.site_id
 LEFT JOIN stop_now sn ON sn.site_id = v.site_id
 LEFT JOIN sites st ON st.site_id = sn.stop_id
 LEFT JOIN latest l ON l.site_id = v.site_id
-WHERE v.kind = 'vehicle'
+WHERE v.kind = 'vehicle' AND (%(tenant)s::text IS NULL OR v.tenant = %(tenant)s::text)
 ORDER BY v.site_id
 """
 
@@ -64,9 +64,12 @@ def _pct(passengers: int | None, capacity: int | None) -> float | None:
     return round(100.0 * passengers / capacity, 1)
 
 
-async def vehicles(conn: AsyncConnection, *, tz: str, at: datetime | None = None) -> list[dict[str, Any]]:
+async def vehicles(
+    conn: AsyncConnection, *, tz: str, at: datetime | None = None, tenant: str | None = None
+) -> list[dict[str, Any]]:
+    """Every vehicle (of ``tenant``, when given) with its passengers at ``at`` (default now)."""
     cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(_VEHICLES, {"at": at, "tz": tz, "in_service": IN_SERVICE_S})
+    await cur.execute(_VEHICLES, {"at": at, "tz": tz, "in_service": IN_SERVICE_S, "tenant": tenant})
     out = []
     for r in await cur.fetchall():
         passengers = int(r["passengers"]) if r["passengers"] is not None else None
@@ -95,19 +98,25 @@ async def lines(conn: AsyncConnection, *, vehicles: list[dict[str, Any]]) -> lis
     return list(by_line.values())
 
 
-async def stops(conn: AsyncConnection) -> list[dict[str, Any]]:
-    """Every stop with its position, by line and order along it (the lines as drawn on a map)."""
+async def stops(conn: AsyncConnection, *, tenant: str | None = None) -> list[dict[str, Any]]:
+    """Every stop (of ``tenant``, when given) with its position, by line and order along it (the lines as drawn on
+    a map)."""
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
         """SELECT site_id AS stop_id, name, parent_id AS line_id, seq, lat, lon
-           FROM sites WHERE kind = 'stop'
-           ORDER BY parent_id NULLS LAST, seq NULLS LAST, site_id"""
+           FROM sites WHERE kind = 'stop' AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s::text)
+           ORDER BY parent_id NULLS LAST, seq NULLS LAST, site_id""",
+        {"tenant": tenant},
     )
     return await cur.fetchall()
 
 
-async def line_exists(conn: AsyncConnection, *, line_id: str) -> bool:
-    cur = await conn.execute("SELECT 1 FROM sites WHERE site_id = %s AND kind = 'line'", (line_id,))
+async def line_exists(conn: AsyncConnection, *, line_id: str, tenant: str | None = None) -> bool:
+    """Whether ``line_id`` is a bus line (of ``tenant``, when given)."""
+    cur = await conn.execute(
+        "SELECT 1 FROM sites WHERE site_id = %s AND kind = 'line' AND (%s::text IS NULL OR tenant = %s::text)",
+        (line_id, tenant, tenant),
+    )
     return await cur.fetchone() is not None
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
-__all__ = ["HISTORY", "history", "stop_positions"]
+__all__ = ["HISTORY", "history", "site_ids", "stop_positions"]
 
 #: entity type -> (reading table, column) of its measured attribute's history
 HISTORY: dict[str, tuple[str, str, str]] = {
@@ -22,6 +22,12 @@ async def stop_positions(conn: AsyncConnection) -> dict[str, dict[str, Any]]:
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute("SELECT site_id, lat, lon FROM sites WHERE kind = 'stop' AND lat IS NOT NULL AND lon IS NOT NULL")
     return {r["site_id"]: r for r in await cur.fetchall()}
+
+
+async def site_ids(conn: AsyncConnection, *, kind: str, tenant: str) -> set[str]:
+    """The ids of one tenant's sites of one kind."""
+    cur = await conn.execute("SELECT site_id FROM sites WHERE kind = %s AND tenant = %s", (kind, tenant))
+    return {r[0] for r in await cur.fetchall()}
 
 
 async def history(

@@ -32,6 +32,7 @@ WITH t AS (SELECT coalesce(%(at)s::timestamptz, now()) AS at),
 lots AS (
     SELECT site_id, name, capacity, lat, lon FROM sites
     WHERE kind = 'lot' AND (%(lot_id)s::text IS NULL OR site_id = %(lot_id)s::text)
+      AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s::text)
 ),
 last AS (
     SELECT DISTINCT ON (sp.site_id) sp.site_id, sp.parent_id AS lot_id, e.time, e.occupied,
@@ -102,23 +103,30 @@ def _summary(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def lots(conn: AsyncConnection, *, at: datetime | None = None, lot_id: str | None = None) -> list[dict[str, Any]]:
-    """Every lot (or one) with free/occupied/unknown spaces at ``at`` (default now), in ``lot_id`` order."""
+async def lots(
+    conn: AsyncConnection, *, at: datetime | None = None, lot_id: str | None = None, tenant: str | None = None
+) -> list[dict[str, Any]]:
+    """Every lot (or one; of one tenant, or of all) with free/occupied/unknown spaces at ``at`` (default now), in
+    ``lot_id`` order."""
     cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(_LOTS, {"at": at, "lot_id": lot_id, "factor": SILENT_FACTOR})
+    await cur.execute(_LOTS, {"at": at, "lot_id": lot_id, "tenant": tenant, "factor": SILENT_FACTOR})
     return [_summary(r) for r in await cur.fetchall()]
 
 
 async def spaces(
-    conn: AsyncConnection, *, at: datetime | None = None, lot_id: str | None = None
+    conn: AsyncConnection, *, at: datetime | None = None, lot_id: str | None = None, tenant: str | None = None
 ) -> list[dict[str, Any]]:
     """Every space of every lot (or of one) with its state at ``at`` (default now), in ``public_id`` order:
     ``occupied`` and ``updated_at`` of its sensors' last event, ``fresh`` False for a silent or missing sensor."""
     cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(_SPACES, {"at": at, "lot_id": lot_id, "factor": SILENT_FACTOR})
+    await cur.execute(_SPACES, {"at": at, "lot_id": lot_id, "tenant": tenant, "factor": SILENT_FACTOR})
     return await cur.fetchall()
 
 
-async def lot_exists(conn: AsyncConnection, *, lot_id: str) -> bool:
-    cur = await conn.execute("SELECT 1 FROM sites WHERE site_id = %s AND kind = 'lot'", (lot_id,))
+async def lot_exists(conn: AsyncConnection, *, lot_id: str, tenant: str | None = None) -> bool:
+    """Whether ``lot_id`` is a lot (of ``tenant``, when given)."""
+    cur = await conn.execute(
+        "SELECT 1 FROM sites WHERE site_id = %s AND kind = 'lot' AND (%s::text IS NULL OR tenant = %s::text)",
+        (lot_id, tenant, tenant),
+    )
     return await cur.fetchone() is not None

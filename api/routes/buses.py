@@ -1,5 +1,6 @@
 """Buses (public): occupancy per vehicle and line now, hourly usage per line and stop, a line's load over time
-(passengers on board, from the rollups), a live stream."""
+(passengers on board, from the rollups), a live stream; under a town's prefix (``/api/v1/t/{slug}/buses/...``)
+the town's lines, vehicles and stops only."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from ..deps import ConnDep, CtxDep, rate_limited
+from ..deps import ConnDep, CtxDep, PathTenant, rate_limited
 from ..models.buses import BusStopsPublic, LineHourlyPublic, LineLoadPublic, LinesPublic, VehiclesPublic
 from ..problems import Problem, responses
 from ..queries import buses as q
 from ..queries import rollups
 from ..sse import event_stream
+from ..tenancy import path_tenant
 from ..timerange import history_range, resolve_range
+from ..towns import town_body, town_timezone
 
 __all__ = ["router"]
 
@@ -26,20 +29,20 @@ router = APIRouter(
 
 
 @router.get("/vehicles", response_model=VehiclesPublic, summary="every vehicle's passengers now")
-async def list_vehicles(ctx: CtxDep) -> Response:
-    body, _ = await ctx.hub.get("vehicles")
+async def list_vehicles(ctx: CtxDep, tenant: PathTenant) -> Response:
+    body, _ = await town_body(ctx.hub, "vehicles", path_tenant(tenant))
     return Response(body, media_type="application/json")
 
 
 @router.get("/lines", response_model=LinesPublic, summary="every line's passengers now (vehicles in service)")
-async def list_lines(ctx: CtxDep) -> Response:
-    body, _ = await ctx.hub.get("lines")
+async def list_lines(ctx: CtxDep, tenant: PathTenant) -> Response:
+    body, _ = await town_body(ctx.hub, "lines", path_tenant(tenant))
     return Response(body, media_type="application/json")
 
 
 @router.get("/stops", response_model=BusStopsPublic, summary="every stop with its position, by line and order")
-async def list_stops(conn: ConnDep) -> BusStopsPublic:
-    rows = await q.stops(conn)
+async def list_stops(conn: ConnDep, tenant: PathTenant) -> BusStopsPublic:
+    rows = await q.stops(conn, tenant=path_tenant(tenant))
     return BusStopsPublic.model_validate({"data": rows, "count": len(rows)})
 
 
@@ -52,30 +55,32 @@ async def list_stops(conn: ConnDep) -> BusStopsPublic:
 async def line_hourly(
     ctx: CtxDep,
     conn: ConnDep,
+    tenant: PathTenant,
     line_id: Annotated[str, Path(min_length=1, max_length=64)],
     start: Annotated[datetime | None, Query(description="default: end minus 7 days; naive = local time")] = None,
     end: Annotated[datetime | None, Query(description="default: now (exclusive)")] = None,
 ) -> LineHourlyPublic:
     s = ctx.settings
+    tz = town_timezone(s, tenant)
     start_, end_ = resolve_range(
         start,
         end,
-        tz=s.timezone,
+        tz=tz,
         now=datetime.now(UTC),
         default_span=timedelta(days=7),
         max_span=timedelta(days=s.api_max_range_days),
         step=timedelta(hours=1),
     )
-    if not await q.line_exists(conn, line_id=line_id):
+    if not await q.line_exists(conn, line_id=line_id, tenant=path_tenant(tenant)):
         raise Problem(404, f"no bus line {line_id!r}")
-    zone = ZoneInfo(s.timezone)
+    zone = ZoneInfo(tz)
     rows = await q.hourly(conn, line_id=line_id, start=start_, end=end_)
     for r in rows:
         r["hour"] = r["hour"].astimezone(zone)
     return LineHourlyPublic.model_validate(
         {
             "line_id": line_id,
-            "timezone": s.timezone,
+            "timezone": tz,
             "start": start_.astimezone(zone),
             "end": end_.astimezone(zone),
             "data": rows,
@@ -93,19 +98,21 @@ async def line_hourly(
 async def line_load(
     ctx: CtxDep,
     conn: ConnDep,
+    tenant: PathTenant,
     line_id: Annotated[str, Path(min_length=1, max_length=64)],
     start: Annotated[datetime | None, Query(description="default: end minus one day (30 days for day buckets)")] = None,
     end: Annotated[datetime | None, Query(description="default: now")] = None,
     bucket: Annotated[Literal["15min", "hour", "day"], Query()] = "hour",
 ) -> LineLoadPublic:
     s = ctx.settings
+    tz = town_timezone(s, tenant)
     now = datetime.now(UTC)
-    start_, end_ = history_range(start, end, bucket=bucket, tz=s.timezone, now=now, max_range_days=s.api_max_range_days)
-    if not await q.line_exists(conn, line_id=line_id):
+    start_, end_ = history_range(start, end, bucket=bucket, tz=tz, now=now, max_range_days=s.api_max_range_days)
+    if not await q.line_exists(conn, line_id=line_id, tenant=path_tenant(tenant)):
         raise Problem(404, f"no bus line {line_id!r}")
-    zone = ZoneInfo(s.timezone)
+    zone = ZoneInfo(tz)
     buckets = await rollups.history(
-        conn, rollups.LINE_LOAD, key=line_id, start=start_, end=end_, bucket=bucket, tz=s.timezone, now=now
+        conn, rollups.LINE_LOAD, key=line_id, start=start_, end=end_, bucket=bucket, tz=tz, now=now
     )
     rows = [
         {
@@ -120,7 +127,7 @@ async def line_load(
         for b in buckets
     ]
     return LineLoadPublic.model_validate(
-        {"line_id": line_id, "bucket": bucket, "timezone": s.timezone, "data": rows, "count": len(rows)}
+        {"line_id": line_id, "bucket": bucket, "timezone": tz, "data": rows, "count": len(rows)}
     )
 
 
@@ -131,5 +138,5 @@ async def line_load(
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}}},
 )
-async def stream(ctx: CtxDep, request: Request) -> StreamingResponse:
-    return event_stream(ctx, request, ["lines", "vehicles"])
+async def stream(ctx: CtxDep, request: Request, tenant: PathTenant) -> StreamingResponse:
+    return event_stream(ctx, request, ["lines", "vehicles"], path_tenant(tenant))

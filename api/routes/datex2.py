@@ -1,4 +1,5 @@
-"""DATEX II v3 parking publication light (public, read-only), JSON encoding, as ParkAPI serves it."""
+"""DATEX II v3 parking publication light (public, read-only), JSON encoding, as ParkAPI serves it; under a town's
+prefix (``/t/{slug}/api/public/datex2/json``) the town's lots and spaces only."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
-from ..deps import CtxDep, rate_limited
+from ..deps import CtxDep, PathTenant, rate_limited
 from ..models.opendata import Datex2Publication
 from ..problems import responses
+from ..tenancy import path_tenant
+from ..towns import town_body
 
 __all__ = ["router"]
 
@@ -28,7 +31,8 @@ router = APIRouter(
 )
 async def datex2_json(
     ctx: CtxDep,
+    tenant: PathTenant,
     spaces: Annotated[bool, Query(description="also every single space as parkingSpace")] = False,
 ) -> Response:
-    body, _ = await ctx.hub.get("datex2_spaces" if spaces else "datex2")
+    body, _ = await town_body(ctx.hub, "datex2_spaces" if spaces else "datex2", path_tenant(tenant))
     return Response(body, media_type="application/json")

@@ -4,7 +4,8 @@
 
 The ``@context`` (Smart Data Models) is in the body when the client accepts ``application/ld+json``, otherwise in a
 ``Link`` header (NGSI-LD 6.3.5). Errors are NGSI-LD ProblemDetails (``.../errors/BadRequestData``,
-``.../errors/ResourceNotFound``).
+``.../errors/ResourceNotFound``). Under a town's prefix (``/t/{slug}/ngsi-ld/v1``) the town's entities only; another
+town's entity is not found.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from ..deps import ConnDep, CtxDep, rate_limited
+from ..deps import ConnDep, CtxDep, PathTenant, rate_limited
 from ..ngsild import CONTEXT, TYPES, QueryError, key_values, parse_geoquery, parse_q
 from ..ngsild import models as m
 from ..ngsild.current import current_entities
 from ..problems import PROBLEM_JSON, responses
 from ..queries import ngsild as ngsild_q
+from ..tenancy import Tenant, path_tenant
 
 __all__ = ["router"]
 
@@ -65,8 +67,11 @@ def _answer(request: Request, body: Any, headers: dict[str, str] | None = None) 
     return Response(orjson.dumps(body), media_type="application/json", headers=headers)
 
 
-async def _entities(conn: ConnDep, ctx: CtxDep, types: set[str]) -> list[dict[str, Any]]:
-    return await current_entities(conn, types, tz=ctx.settings.timezone, max_age_days=ctx.settings.api_max_range_days)
+async def _entities(conn: ConnDep, ctx: CtxDep, tenant: Tenant | None, types: set[str]) -> list[dict[str, Any]]:
+    s = ctx.settings
+    return await current_entities(
+        conn, types, tz=s.timezone, max_age_days=s.api_max_range_days, tenant=path_tenant(tenant)
+    )
 
 
 def _type_of(entity_id: str) -> tuple[str, str]:
@@ -81,6 +86,7 @@ async def entities(
     request: Request,
     conn: ConnDep,
     ctx: CtxDep,
+    tenant: PathTenant,
     type_: Annotated[str | None, Query(alias="type", max_length=200, description="comma-separated types")] = None,
     id_: Annotated[str | None, Query(alias="id", max_length=4000, description="comma-separated entity ids")] = None,
     q: Annotated[str | None, Query(max_length=1000, description='e.g. availableSpotNumber>5;name=="Markt"')] = None,
@@ -111,7 +117,7 @@ async def entities(
         return _error(NgsiError(400, "BadRequestData", str(e)))
     except NgsiError as e:
         return _error(e)
-    found = [e for e in await _entities(conn, ctx, types) if all(t(e) for t in tests)]
+    found = [e for e in await _entities(conn, ctx, tenant, types) if all(t(e) for t in tests)]
     page = found[offset : offset + limit]
     if options == "keyValues":
         page = [key_values(e) for e in page]
@@ -124,11 +130,12 @@ async def entity(
     request: Request,
     conn: ConnDep,
     ctx: CtxDep,
+    tenant: PathTenant,
     options: Annotated[str | None, Query(max_length=100, description="keyValues")] = None,
 ) -> Response:
     try:
         kind, _ = _type_of(entity_id)
-        found = [e for e in await _entities(conn, ctx, {kind}) if e["id"] == entity_id]
+        found = [e for e in await _entities(conn, ctx, tenant, {kind}) if e["id"] == entity_id]
         if not found:
             raise NgsiError(404, "ResourceNotFound", f"no entity {entity_id!r}")
     except NgsiError as e:
@@ -158,6 +165,7 @@ async def temporal(
     request: Request,
     conn: ConnDep,
     ctx: CtxDep,
+    tenant: PathTenant,
     timerel: Annotated[str | None, Query(max_length=10, description="before, after or between")] = None,
     time_at: Annotated[str | None, Query(alias="timeAt", max_length=40)] = None,
     end_time_at: Annotated[str | None, Query(alias="endTimeAt", max_length=40)] = None,
@@ -178,7 +186,7 @@ async def temporal(
         start = start or stop - timedelta(days=ctx.settings.api_max_range_days)
         if stop - start > timedelta(days=ctx.settings.api_max_range_days):
             raise NgsiError(400, "BadRequestData", f"the range is longer than {ctx.settings.api_max_range_days} days")
-        current = [e for e in await _entities(conn, ctx, {kind}) if e["id"] == entity_id]
+        current = [e for e in await _entities(conn, ctx, tenant, {kind}) if e["id"] == entity_id]
         if not current:
             raise NgsiError(404, "ResourceNotFound", f"no entity {entity_id!r}")
     except NgsiError as e:

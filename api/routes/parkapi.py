@@ -1,5 +1,6 @@
 """ParkAPI v3 (public, read-only): parking sites, parking spots and the source, from the cached feeds of
-:mod:`stadtpuls.api.opendata.topics`. Bad parameters are 400 problems, as ParkAPI answers them."""
+:mod:`stadtpuls.api.opendata.topics`. Bad parameters are 400 problems, as ParkAPI answers them. Under a town's
+prefix (``/t/{slug}/api/public/v3/...``) the town's lots and spaces only (:mod:`stadtpuls.api.towns`)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from fastapi.responses import Response
 
 from stadtpuls.fleet import LOT_TYPES, PURPOSES
 
-from ..deps import CtxDep, rate_limited
+from ..deps import CtxDep, PathTenant, rate_limited
 from ..models.opendata import LotType, ParkingSite, ParkingSites, ParkingSpots, Purpose, Sources
 from ..opendata import parkapi
 from ..problems import Problem, responses
+from ..tenancy import path_tenant
+from ..towns import in_town, page_prefix, town_body, town_key
 
 __all__ = ["router"]
 
@@ -70,7 +73,8 @@ Ours = Annotated[bool, Depends(_ours)]
 
 def _listing(request: Request, items: list[dict[str, Any]], *, start: int, limit: int | None) -> bytes:
     params = dict(request.query_params)
-    return orjson.dumps(parkapi.page(items, start=start, limit=limit, path=request.url.path, params=params))
+    path = page_prefix(request) + request.url.path
+    return orjson.dumps(parkapi.page(items, start=start, limit=limit, path=path, params=params))
 
 
 @router.get(
@@ -81,6 +85,7 @@ def _listing(request: Request, items: list[dict[str, Any]], *, start: int, limit
 async def parking_sites(
     ctx: CtxDep,
     request: Request,
+    tenant: PathTenant,
     geo: Geo,
     ours: Ours,
     name: Annotated[str | None, Query(max_length=256, description="part of the name")] = None,
@@ -89,7 +94,9 @@ async def parking_sites(
     limit: Annotated[int | None, Query(ge=1, le=1000, description="page size (default: all)")] = None,
     start: Start = 0,
 ) -> Response:
-    body, data = await ctx.hub.get("parking_sites")
+    slug = path_tenant(tenant)
+    keep = await in_town(ctx.hub, slug) if slug else None
+    body, data = await town_body(ctx.hub, "parking_sites", slug)  # the last wait: data and body agree below
     if request.url.query == "":
         return _json(body)
 
@@ -98,14 +105,15 @@ async def parking_sites(
         items = [
             s
             for s in data["items"]
-            if (purpose is None or s["purpose"] == purpose)
+            if (keep is None or keep.site(s["original_uid"]))
+            and (purpose is None or s["purpose"] == purpose)
             and (type_ is None or s["type"] == type_)
             and (needle is None or needle in s["name"].casefold())
             and geo.keeps(s["lat"], s["lon"])
         ]
         return _listing(request, items if ours else [], start=start, limit=limit)
 
-    return _json(ctx.hub.topics["parking_sites"].derived(request.url.query, answer))
+    return _json(ctx.hub.topics["parking_sites"].derived(town_key(slug, request.url.query), answer))
 
 
 @router.get(
@@ -115,11 +123,14 @@ async def parking_sites(
     summary="one parking lot (ParkAPI v3 parking site)",
 )
 async def parking_site(
-    ctx: CtxDep, parking_site_id: Annotated[int, Path(ge=1, le=MAX_ID, description="the site's id")]
+    ctx: CtxDep,
+    tenant: PathTenant,
+    parking_site_id: Annotated[int, Path(ge=1, le=MAX_ID, description="the site's id")],
 ) -> Response:
     _, data = await ctx.hub.get("parking_sites")
+    keep = await in_town(ctx.hub, tenant.slug) if tenant else None
     for s in data["items"]:
-        if s["id"] == parking_site_id:
+        if s["id"] == parking_site_id and (keep is None or keep.site(s["original_uid"])):
             return _json(orjson.dumps(s))
     raise Problem(404, f"no parking site {parking_site_id}")
 
@@ -132,37 +143,45 @@ async def parking_site(
 async def parking_spots(
     ctx: CtxDep,
     request: Request,
+    tenant: PathTenant,
     geo: Geo,
     ours: Ours,
     parking_site_id: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=100, description="page size")] = 20,
     start: Start = 0,
 ) -> Response:
+    slug = path_tenant(tenant)
+    keep = await in_town(ctx.hub, slug) if slug else None
     _, data = await ctx.hub.get("parking_spots")
 
     def answer() -> bytes:
         items = data["items"]
-        if parking_site_id is not None or geo.active:
+        if parking_site_id is not None or geo.active or keep is not None:
             items = [
                 p
                 for p in items
-                if (parking_site_id is None or p["parking_site_id"] == parking_site_id)
+                if (keep is None or keep.site(p["original_uid"]))
+                and (parking_site_id is None or p["parking_site_id"] == parking_site_id)
                 and geo.keeps(p["lat"], p["lon"])
             ]
         return _listing(request, items if ours else [], start=start, limit=limit)
 
-    return _json(ctx.hub.topics["parking_spots"].derived(request.url.query, answer))
+    return _json(ctx.hub.topics["parking_spots"].derived(town_key(slug, request.url.query), answer))
 
 
 @router.get("/sources", response_model=Sources, summary="the data source: this hub (ParkAPI v3 sources)")
-async def sources(ctx: CtxDep, request: Request) -> Response:
+async def sources(ctx: CtxDep, request: Request, tenant: PathTenant) -> Response:
     _, data = await ctx.hub.get("parking_sites")
+    sites = data["items"]
+    if tenant is not None:
+        keep = await in_town(ctx.hub, tenant.slug)
+        sites = [site for site in sites if keep.site(site["original_uid"])]
     s = ctx.settings
     item = parkapi.source_item(
         uid=s.open_data_source_uid,
-        name=s.open_data_name,
+        name=f"{s.open_data_name} · {tenant.title}" if tenant else s.open_data_name,
         public_url=s.open_data_public_url or str(request.base_url),
         license=s.open_data_license,
-        sites=data["items"],
+        sites=sites,
     )
     return _json(orjson.dumps({"items": [item], "total_count": 1}))

@@ -6,6 +6,9 @@ read here from the raw request rather than declared one by one; :mod:`stadtpuls.
 Answers are kept per request URL for ``api_cache_ttl`` seconds (the freshness of the other public routes; at most
 :data:`CACHE_SIZE` of them per app, the oldest dropped first): a GIS portal polling the same query costs the
 database once per interval, not once per request. Errors are not kept.
+
+Under a town's prefix (``/t/{slug}/sta/v1.1``) the service shows that town's entities (:mod:`stadtpuls.api.sta`),
+its links keep the prefix, and its answers are kept under the prefixed URL (the path the routes see has lost it).
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from psycopg import AsyncConnection
 
-from ..deps import CtxDep, rate_limited
+from ..deps import CtxDep, PathTenant, rate_limited
 from ..problems import Problem, responses
 from ..sta import FilterError, NotFound, answer, service_root
+from ..tenancy import Tenant, path_tenant
+from ..towns import page_prefix
 
 __all__ = ["CACHE_SIZE", "PREFIX", "router"]
 
@@ -36,7 +41,7 @@ router = APIRouter(
 
 
 def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + PREFIX
+    return str(request.base_url).rstrip("/") + page_prefix(request) + PREFIX
 
 
 def _json(body: object) -> Response:
@@ -44,7 +49,7 @@ def _json(body: object) -> Response:
 
 
 @router.get("", summary="the SensorThings service root: entity sets and conformance classes")
-async def root(request: Request, ctx: CtxDep) -> Response:
+async def root(request: Request, ctx: CtxDep, tenant: PathTenant) -> Response:
     return _json(service_root(_base(request), ctx.settings.sta_mqtt_endpoints))
 
 
@@ -55,10 +60,10 @@ async def root(request: Request, ctx: CtxDep) -> Response:
     "Observations, FeaturesOfInterest, HistoricalLocations) with the query options $top, $skip, $count, $orderby, "
     "$select, $filter, $expand",
 )
-async def resource(path: str, request: Request, ctx: CtxDep) -> Response:
+async def resource(path: str, request: Request, ctx: CtxDep, tenant: PathTenant) -> Response:
     ttl = ctx.settings.api_cache_ttl
     cache: OrderedDict[str, tuple[float, bytes, str]] | None = None
-    key = str(request.url)
+    key = _base(request) + "/" + path + "?" + request.url.query  # the town's prefix is part of the key
     now = time.monotonic()
     if ttl > 0:
         cache = getattr(request.app.state, "sta_cache", None)
@@ -68,7 +73,7 @@ async def resource(path: str, request: Request, ctx: CtxDep) -> Response:
         if hit is not None and hit[0] > now:
             return Response(hit[1], media_type=hit[2])
     async with ctx.pool.connection() as conn:
-        content, media = await _answer(conn, path, request)
+        content, media = await _answer(conn, path, request, tenant)
     if cache is not None:
         cache[key] = (now + ttl, content, media)
         cache.move_to_end(key)
@@ -77,10 +82,10 @@ async def resource(path: str, request: Request, ctx: CtxDep) -> Response:
     return Response(content, media_type=media)
 
 
-async def _answer(conn: AsyncConnection, path: str, request: Request) -> tuple[bytes, str]:
+async def _answer(conn: AsyncConnection, path: str, request: Request, tenant: Tenant | None) -> tuple[bytes, str]:
     """The body and media type of a resource path."""
     try:
-        body = await answer(conn, _base(request), path, request.query_params)
+        body = await answer(conn, _base(request), path, request.query_params, tenant=path_tenant(tenant))
     except FilterError as e:
         raise Problem(400, str(e), title="Bad query") from None
     except NotFound as e:

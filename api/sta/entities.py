@@ -11,6 +11,10 @@ Observation            one stored reading of that quantity: ``@iot.id`` = ``'<da
 HistoricalLocation     none (sites do not move)
 =====================  =======================================================================================
 
+A town's service (``/t/{slug}/sta/v1.1``) shows the entities of its sites: the sources of Things, Locations,
+FeaturesOfInterest, Datastreams and Observations carry the ``tenant`` of their site (:attr:`EntitySet.by_town`);
+Sensors (device models) and ObservedProperties (quantities) are catalogues, the same in every town.
+
 Each entity set is a SQL ``SELECT`` with named columns (:attr:`EntitySet.source`); ``$filter`` and ``$orderby``
 paths map to those columns (:attr:`EntitySet.columns`), navigation properties to a column pair
 (:class:`Nav`). The reading tables and their quantities come from :mod:`stadtpuls.schema`; this module only adds
@@ -85,6 +89,7 @@ class EntitySet:
     body: Callable[[Mapping[str, Any]], dict[str, Any]]
     fields: tuple[str, ...]  # the keys of ``body``, for $select
     id_type: str = "int"
+    by_town: bool = True  # its source has the ``tenant`` of each row (a site's); False: one catalogue for all towns
 
 
 def _sensor_id(codec: str) -> sql.Composable:
@@ -133,7 +138,7 @@ def parse_observation_id(text: str) -> tuple[int, datetime] | None:
 _SITES = sql.SQL(
     """SELECT s.public_id AS id, s.name, {kind} || ' ' || s.name AS description, s.site_id, s.kind,
               p.site_id AS parent_site, s.lat, s.lon, point(s.lon, s.lat) AS location, s.waste_type, s.capacity,
-              s.volume_l, s.threshold_pct
+              s.volume_l, s.threshold_pct, s.tenant
        FROM sites s LEFT JOIN sites p ON p.site_id = s.parent_id"""
 ).format(kind=_kind_text("s.kind"))
 _PLACES = sql.SQL("SELECT * FROM ({}) t WHERE lat IS NOT NULL AND lon IS NOT NULL").format(_SITES)
@@ -149,7 +154,7 @@ _DATASTREAMS = sql.SQL(
               p.description || ', measured by device ' || d.dev_eui || ' (' || d.codec || ')' AS description,
               s.public_id AS thing_id, {sensor} AS sensor_id, q.property_id, d.dev_eui, d.codec, q.tbl, q.col,
               d.public_id AS device_id,
-              p.name AS property_name
+              p.name AS property_name, s.tenant
        FROM devices d JOIN sites s ON s.site_id = d.site_id
        JOIN (VALUES {columns}) q(kind, tbl, col, property_id) ON q.kind = s.kind
        JOIN ({properties}) p ON p.id = q.property_id"""
@@ -303,6 +308,7 @@ ENTITY_SETS: Mapping[str, EntitySet] = {
             {"Thing": Nav("Things", False, "thing_id", "id"), "Locations": Nav("Locations", True, "thing_id", "id")},
             _historical_body,
             ("time",),
+            by_town=False,
         ),
         EntitySet(
             "Sensors",
@@ -312,6 +318,7 @@ ENTITY_SETS: Mapping[str, EntitySet] = {
             {"Datastreams": Nav("Datastreams", True, "id", "sensor_id")},
             _sensor_body,
             ("name", "description", "encodingType", "metadata", "properties"),
+            by_town=False,
         ),
         EntitySet(
             "ObservedProperties",
@@ -321,6 +328,7 @@ ENTITY_SETS: Mapping[str, EntitySet] = {
             {"Datastreams": Nav("Datastreams", True, "id", "property_id")},
             _property_body,
             ("name", "definition", "description", "properties"),
+            by_town=False,
         ),
         EntitySet(
             "Datastreams",

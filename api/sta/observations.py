@@ -55,11 +55,12 @@ async def datastream_row(conn: AsyncConnection, datastream_id: int) -> dict[str,
 def _one(ds: dict[str, Any]) -> sql.Composable:
     return sql.SQL(
         """SELECT {ds}::int AS datastream_id, r.time AS phenomenon_time, {value} AS result, fs.public_id AS foi_id,
-                  {id} AS id
+                  {id} AS id, {tenant}::text AS tenant
            FROM {tbl} r LEFT JOIN sites fs ON fs.site_id = r.site_id AND fs.lat IS NOT NULL AND fs.lon IS NOT NULL
            WHERE r.dev_eui = {dev} AND r.{col} IS NOT NULL"""
     ).format(
         ds=sql.Literal(ds["id"]),
+        tenant=sql.Literal(ds["tenant"]),
         value=_value(ds["col"]),
         id=_ID.format(ds=sql.Literal(ds["id"]), t=sql.SQL("r.time")),
         tbl=sql.Identifier(ds["tbl"]),
@@ -72,7 +73,7 @@ def _all() -> sql.Composable:
     branches = [
         sql.SQL(
             """SELECT d.public_id * {factor} + {prop} AS datastream_id, r.time AS phenomenon_time, {value} AS result,
-                      r.site_id
+                      r.site_id, s.tenant
                FROM {tbl} r JOIN devices d ON d.dev_eui = r.dev_eui
                JOIN sites s ON s.site_id = d.site_id AND s.kind = {kind}
                WHERE r.{col} IS NOT NULL"""
@@ -87,7 +88,7 @@ def _all() -> sql.Composable:
         for kind, tbl, col, prop in datastream_columns()
     ]
     return sql.SQL(
-        """SELECT o.datastream_id, o.phenomenon_time, o.result, fs.public_id AS foi_id, {id} AS id
+        """SELECT o.datastream_id, o.phenomenon_time, o.result, fs.public_id AS foi_id, {id} AS id, o.tenant
            FROM ({union}) o
            LEFT JOIN sites fs ON fs.site_id = o.site_id AND fs.lat IS NOT NULL AND fs.lon IS NOT NULL"""
     ).format(
@@ -99,7 +100,7 @@ def _all() -> sql.Composable:
 ALL_OBSERVATIONS = _all()
 _NONE = sql.SQL(
     "SELECT NULL::int AS datastream_id, NULL::timestamptz AS phenomenon_time, NULL::float8 AS result, "
-    "NULL::int AS foi_id, NULL::text AS id WHERE false"
+    "NULL::int AS foi_id, NULL::text AS id, NULL::text AS tenant WHERE false"
 )
 
 

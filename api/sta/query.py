@@ -37,6 +37,7 @@ class Scope:
     equal: tuple[str, Any] | None = None
     extra: list[sql.Composable] = field(default_factory=list)
     datastream: Row | None = None  # the Datastream row, when Observations are read through one
+    tenant: str | None = None  # a town's service: only the entities of that tenant's sites
 
 
 def entity_link(base: str, es: EntitySet, id_: Any) -> str:
@@ -56,6 +57,8 @@ async def _source(conn: AsyncConnection, scope: Scope) -> sql.Composable:
 
 def _conditions(scope: Scope, opts: Options) -> list[sql.Composable]:
     conds = list(scope.extra)
+    if scope.tenant is not None and scope.es.by_town:
+        conds.append(sql.SQL("tenant = {}").format(sql.Literal(scope.tenant)))
     if scope.equal is not None:
         conds.append(sql.SQL("{} = {}").format(sql.Identifier(scope.equal[0]), sql.Literal(scope.equal[1])))
     if opts.filter is not None:
@@ -120,7 +123,7 @@ async def collection(
     out: dict[str, Any] = {}
     if count is not None:
         out["@iot.count"] = count
-    out["value"] = await render(conn, scope.base, scope.es, rows, opts)
+    out["value"] = await render(conn, scope.base, scope.es, rows, opts, tenant=scope.tenant)
     if more and rows:
         nxt = dict(params)
         if _keyset(scope, opts) is not None:
@@ -155,9 +158,10 @@ def _selected(key: str, select: tuple[str, ...]) -> bool:
 
 
 async def render(
-    conn: AsyncConnection, base: str, es: EntitySet, rows: list[Row], opts: Options
+    conn: AsyncConnection, base: str, es: EntitySet, rows: list[Row], opts: Options, *, tenant: str | None = None
 ) -> list[dict[str, Any]]:
-    """Rows as SensorThings JSON objects, with ``$select`` applied and ``$expand`` fetched."""
+    """Rows as SensorThings JSON objects, with ``$select`` applied and ``$expand`` fetched (of ``tenant``'s sites
+    only, when given)."""
     unknown = [s for s in opts.select if s not in {*es.fields, "id", "selfLink", *es.navigation}]
     if unknown:
         raise FilterError(f"$select names unknown properties of {es.singular}: {', '.join(unknown)}")
@@ -176,7 +180,7 @@ async def render(
         nav = es.navigation.get(name)
         if nav is None:
             raise FilterError(f"{es.singular} has no navigation property {name!r} to $expand")
-        await _expand(conn, base, es, rows, out, name, nav, nested)
+        await _expand(conn, base, es, rows, out, name, nav, nested, tenant)
     return out
 
 
@@ -189,6 +193,7 @@ async def _expand(
     name: str,
     nav: Nav,
     opts: Options,
+    tenant: str | None,
 ) -> None:
     target = ENTITY_SETS[nav.target]
     keys = sorted({r[nav.local] for r in rows if r[nav.local] is not None})
@@ -199,11 +204,16 @@ async def _expand(
         return
     if not nav.to_many:
         scope = Scope(
-            base, target, extra=[sql.SQL("{} = ANY({})").format(sql.Identifier(nav.remote), sql.Literal(keys))]
+            base,
+            target,
+            extra=[sql.SQL("{} = ANY({})").format(sql.Identifier(nav.remote), sql.Literal(keys))],
+            tenant=tenant,
         )
         found, _, _ = await fetch(conn, scope, Options(top=len(keys), expand=opts.expand, select=opts.select))
         by_key = {r[nav.remote]: r for r in found}
-        rendered = dict(zip(by_key, await render(conn, base, target, list(by_key.values()), opts), strict=True))
+        rendered = dict(
+            zip(by_key, await render(conn, base, target, list(by_key.values()), opts, tenant=tenant), strict=True)
+        )
         for row, obj in zip(rows, out, strict=True):
             if row[nav.local] in rendered:
                 obj[name] = rendered[row[nav.local]]
@@ -211,8 +221,10 @@ async def _expand(
     for row, obj in zip(rows, out, strict=True):  # one page per parent (each an index range of its own)
         value = row[nav.local]
         known = row if es.name == "Datastreams" and target.name == "Observations" else None
-        children, more, count = await fetch(conn, Scope(base, target, (nav.remote, value), datastream=known), opts)
-        obj[name] = await render(conn, base, target, children, opts)
+        children, more, count = await fetch(
+            conn, Scope(base, target, (nav.remote, value), datastream=known, tenant=tenant), opts
+        )
+        obj[name] = await render(conn, base, target, children, opts, tenant=tenant)
         if count is not None:
             obj[f"{name}@iot.count"] = count
         if more:

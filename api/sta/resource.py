@@ -95,6 +95,7 @@ async def _one(conn: AsyncConnection, scope: Scope, key: str | None) -> dict[str
                 scope.equal,
                 [*scope.extra, sql.SQL("phenomenon_time = {}").format(sql.Literal(time))],
                 known,
+                scope.tenant,
             )
             if known is None:
                 raise NotFound(f"no Observation {value!r}")
@@ -105,6 +106,7 @@ async def _one(conn: AsyncConnection, scope: Scope, key: str | None) -> dict[str
                 scope.equal,
                 [*scope.extra, sql.SQL("id = {}").format(sql.Literal(value))],
                 scope.datastream,
+                scope.tenant,
             )
     rows, _, _ = await fetch(conn, scope, Options(top=1))
     if not rows:
@@ -112,14 +114,17 @@ async def _one(conn: AsyncConnection, scope: Scope, key: str | None) -> dict[str
     return rows[0]
 
 
-async def answer(conn: AsyncConnection, base: str, path: str, params: Mapping[str, str]) -> dict[str, Any] | str:
-    """The answer to ``GET {base}/{path}?{params}``: a JSON object, or plain text for ``$value``."""
+async def answer(
+    conn: AsyncConnection, base: str, path: str, params: Mapping[str, str], *, tenant: str | None = None
+) -> dict[str, Any] | str:
+    """The answer to ``GET {base}/{path}?{params}``: a JSON object, or plain text for ``$value``; with ``tenant``,
+    of that town's sites only (another town's entity is not found)."""
     opts = parse_options(params)
     segs = _segments(path)
     es = ENTITY_SETS.get(segs[0].name)
     if es is None:
         raise NotFound(f"no entity set {segs[0].name!r}; there are {', '.join(ENTITY_SETS)}")
-    scope = Scope(base, es)
+    scope = Scope(base, es, tenant=tenant)
     row = await _one(conn, scope, segs[0].key) if segs[0].key is not None else None
     rest = segs[1:]
     while rest:
@@ -140,7 +145,7 @@ async def answer(conn: AsyncConnection, base: str, path: str, params: Mapping[st
             target = ENTITY_SETS[nav.target]
             via = row if scope.es.name == "Datastreams" and target.name == "Observations" else None
             extra: list[sql.Composable] = [sql.SQL("false")] if value is None else []
-            scope = Scope(base, target, (nav.remote, value) if value is not None else None, extra, via)
+            scope = Scope(base, target, (nav.remote, value) if value is not None else None, extra, via, tenant)
             if nav.to_many:
                 row = await _one(conn, scope, seg.key) if seg.key is not None else None
             elif seg.key is not None:
@@ -151,7 +156,7 @@ async def answer(conn: AsyncConnection, base: str, path: str, params: Mapping[st
         return await _property(conn, scope, row, seg, rest)
     if row is None:
         return await collection(conn, scope, opts, path, params)
-    return (await render(conn, base, scope.es, [row], opts))[0]
+    return (await render(conn, base, scope.es, [row], opts, tenant=tenant))[0]
 
 
 async def _property(

@@ -4,6 +4,7 @@ import { clock, num, t, translatePage } from "/static/i18n.js";
 import { el } from "/static/dom.js";
 import { apiFetch, problemDetail } from "/static/live.js";
 import { keyForm, say, storedKey } from "/static/operator-key.js";
+import { api } from "/static/town.js";
 
 const filterForm = document.getElementById("filter-form");
 const ruleSelect = document.getElementById("rule");
@@ -18,8 +19,8 @@ async function call(url, options = {}) {
     return null;
   }
   const res = options.method
-    ? await fetch(url, { ...options, headers: { "X-API-Key": key, "Content-Type": "application/json" } })
-    : await apiFetch(url, key);
+    ? await fetch(api(url), { ...options, headers: { "X-API-Key": key, "Content-Type": "application/json" } })
+    : await apiFetch(api(url), key);
   if (res.status === 401 || res.status === 403) {
     keyPanel.refused(await problemDetail(res));
     return null;

@@ -2,6 +2,7 @@
 import { ago, clock, num, t, translatePage } from "/static/i18n.js";
 import { el, flash, placeInOrder, safeId } from "/static/dom.js";
 import { Announcer, LiveSource } from "/static/live.js";
+import { api } from "/static/town.js";
 import { LEVEL_COLOURS, TileMap } from "/static/map.js";
 
 const list = document.getElementById("lines");
@@ -188,13 +189,13 @@ function showState(connection) {
 }
 
 translatePage();
-fetch("/api/v1/buses/stops", { headers: { Accept: "application/json" } })
+fetch(api("/api/v1/buses/stops"), { headers: { Accept: "application/json" } })
   .then((res) => (res.ok ? res.json() : { data: [] }))
   .then((body) => { stops = rows(body); drawMap(); map.fit(); })
   .catch(() => {});
 new LiveSource({
-  streamUrl: "/api/v1/buses/stream",
-  snapshots: { lines: "/api/v1/buses/lines", vehicles: "/api/v1/buses/vehicles" },
+  streamUrl: api("/api/v1/buses/stream"),
+  snapshots: { lines: api("/api/v1/buses/lines"), vehicles: api("/api/v1/buses/vehicles") },
   events: {
     lines: (body) => { lines = rows(body); render(); },
     vehicles: (body) => { vehicles = rows(body); render(); },

@@ -6,6 +6,15 @@ const TEXTS = {
     "nav.parking": "Parking",
     "nav.buses": "Buses",
     "nav.pickups": "Waste pickups",
+    "nav.district": "Every town",
+    "district.title": "Every town",
+    "district.lead": "Each town of this hub with its free parking spaces, its buses on the road and its bins to empty, right now.",
+    "district.free": "free parking spaces of {capacity}",
+    "district.buses": "buses on the road ({lines} lines)",
+    "district.load": "load of the buses on the road",
+    "district.bins": "bins over their threshold (of {bins})",
+    "district.none": "No towns yet.",
+    "district.error": "The figures could not be loaded ({detail}).",
     "footer.text": "Live data from the city's sensors, served by stadtpuls.",
     "footer.api": "API documentation",
     "footer.opendata": "Open data:",
@@ -151,6 +160,15 @@ const TEXTS = {
     "nav.parking": "Parken",
     "nav.buses": "Busse",
     "nav.pickups": "Abfuhr",
+    "nav.district": "Alle Orte",
+    "district.title": "Alle Orte",
+    "district.lead": "Jeder Ort dieses Hubs mit seinen freien Parkplätzen, den Bussen unterwegs und den zu leerenden Tonnen – jetzt.",
+    "district.free": "freie Parkplätze von {capacity}",
+    "district.buses": "Busse unterwegs ({lines} Linien)",
+    "district.load": "Auslastung der Busse unterwegs",
+    "district.bins": "Tonnen über ihrer Schwelle (von {bins})",
+    "district.none": "Noch keine Orte.",
+    "district.error": "Die Zahlen konnten nicht geladen werden ({detail}).",
     "footer.text": "Live-Daten der Sensoren der Stadt, bereitgestellt von stadtpuls.",
     "footer.api": "API-Dokumentation",
     "footer.opendata": "Offene Daten:",
@@ -346,5 +364,6 @@ export function translatePage(root = document) {
     }
   }
   const title = document.querySelector("h1[data-i18n]");
-  if (title) document.title = `${title.textContent} · stadtpuls`;
+  const brand = document.querySelector('meta[name="application-name"]')?.content || "stadtpuls"; // the town's
+  if (title) document.title = `${title.textContent} · ${brand}`;
 }

@@ -2,6 +2,8 @@
 // under one SVG layer of lines and markers. Without tiles (turned off, offline, blocked by the network) the same
 // layer stands on a plain background, so a page never depends on the tile server.
 // Keyboard: the map takes focus; arrow keys pan, + and - zoom; markers are buttons (Enter or Space selects).
+import { api } from "/static/town.js";
+
 const SVG = "http://www.w3.org/2000/svg";
 const TILE = 256;
 const MIN_ZOOM = 2;
@@ -12,7 +14,7 @@ let configPromise = null;
 // The tile settings, fetched once per page. A failed fetch means no tiles (the plain background).
 export function mapConfig() {
   if (!configPromise) {
-    configPromise = fetch("/api/v1/map", { headers: { Accept: "application/json" } })
+    configPromise = fetch(api("/api/v1/map"), { headers: { Accept: "application/json" } })
       .then((res) => (res.ok ? res.json() : { tiles: false }))
       .catch(() => ({ tiles: false }));
   }

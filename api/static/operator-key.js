@@ -1,8 +1,9 @@
 // The operator key of the operator pages: kept in sessionStorage (this browser tab only), sent as X-API-Key.
 // `keyForm` wires the page's #key-form (#key, #key-save, #key-forget, #key-entry, #key-message).
 import { t } from "/static/i18n.js";
+import { town } from "/static/town.js";
 
-const KEY = "stadtpuls.operatorKey";
+const KEY = town ? `stadtpuls.operatorKey.${town}` : "stadtpuls.operatorKey"; // a key belongs to one town
 
 export const storedKey = () => sessionStorage.getItem(KEY) || "";
 

@@ -2,6 +2,7 @@
 import { ago, clock, num, t, translatePage } from "/static/i18n.js";
 import { el, flash, placeInOrder, safeId } from "/static/dom.js";
 import { Announcer, LiveSource } from "/static/live.js";
+import { api } from "/static/town.js";
 import { distanceM, LEVEL_COLOURS, TileMap } from "/static/map.js";
 
 const list = document.getElementById("lots");
@@ -187,8 +188,8 @@ nearButton.addEventListener("click", () => {
 
 translatePage();
 const source = new LiveSource({
-  streamUrl: "/api/v1/parking/stream",
-  snapshots: { lots: "/api/v1/parking/lots" },
+  streamUrl: api("/api/v1/parking/stream"),
+  snapshots: { lots: api("/api/v1/parking/lots") },
   events: { lots: render },
   onState: showState,
 });

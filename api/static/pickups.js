@@ -5,6 +5,7 @@ import { el } from "/static/dom.js";
 import { apiFetch, problemDetail } from "/static/live.js";
 import { keyForm, say, storedKey } from "/static/operator-key.js";
 import { drawRoute, OTHER_COLOUR, WASTE_COLOURS } from "/static/route-map.js";
+import { api } from "/static/town.js";
 
 const planForm = document.getElementById("plan-form");
 const dateInput = document.getElementById("date");
@@ -33,7 +34,7 @@ function planUrl(format) {
   const q = new URLSearchParams({ date: dateInput.value, format });
   for (const id of pins) q.append("pin", id);
   for (const id of skips) q.append("skip", id);
-  return `/api/v1/waste/pickups?${q}`;
+  return api(`/api/v1/waste/pickups?${q}`);
 }
 
 function correct(siteId, add, remove) {

@@ -49,12 +49,12 @@ def _guarded_routes() -> list[tuple[str, str, str]]:
 GUARDED = _guarded_routes()
 
 
-def test_every_api_route_outside_parking_buses_and_the_map_is_guarded() -> None:
+def test_every_api_route_outside_parking_buses_the_map_and_the_district_is_guarded() -> None:
     ops = _operations()
     assert len(GUARDED) >= 20
     for method, path, guarded in ops:
         if path.startswith("/api/v1/"):
-            public = path.startswith(("/api/v1/parking", "/api/v1/buses", "/api/v1/map"))
+            public = path.startswith(("/api/v1/parking", "/api/v1/buses", "/api/v1/map", "/api/v1/district"))
             assert public != guarded, (method, path)
         else:
             assert guarded == (path == "/metrics"), path  # /metrics: an operator key, or the internal port

@@ -98,6 +98,30 @@ def test_parking_stream_sends_lots_on_connect_and_on_notify(live: Any, clean_db:
         assert http.get("/api/v1/parking/lots").json() == changed  # the same body as the list endpoint
 
 
+def test_a_towns_stream_sends_its_lots_and_only_changes_it_can_see(live: Any, clean_db: str, seed: Seeder) -> None:
+    seed.conn.execute("INSERT INTO tenants (slug, name) VALUES ('north', 'Nordstadt'), ('south', 'Südheim')")
+    north, south = seed.lot("n-lot", 2), seed.lot("s-lot", 2)
+    seed.conn.execute("UPDATE sites SET tenant = 'north' WHERE site_id LIKE 'n-%'")
+    seed.conn.execute("UPDATE sites SET tenant = 'south' WHERE site_id LIKE 's-%'")
+    seed.park(north[0], hours_ago(0.5), False)
+    server = live(make_settings(clean_db, api_cache_ttl=30, live_poll_interval=60))
+    url = "/api/v1/t/north/parking/stream"
+    with httpx.Client(base_url=server.url, timeout=10) as http, http.stream("GET", url) as r:
+        assert r.status_code == 200
+        stream = events(r)
+        name, first = next(stream)
+        assert name == "lots" and [lot["lot_id"] for lot in first["data"]] == ["n-lot"] and first["count"] == 1
+        seed.park(south[0], now(), True)  # another town's change: the hub's body changes, the town's does not
+        notify(clean_db)
+        seed.park(north[1], now(), False)
+        time.sleep(0.3)
+        notify(clean_db)
+        name, changed = _wait_for(stream, lambda n, d: n == "lots")
+        assert [lot["lot_id"] for lot in changed["data"]] == ["n-lot"] and changed["data"][0]["free"] == 2
+        assert http.get("/api/v1/t/north/parking/lots").json() == changed
+        assert len(http.get("/api/v1/parking/lots").json()["data"]) == 2
+
+
 def test_stream_falls_back_to_polling_and_pings(
     live: Any, clean_db: str, seed: Seeder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
