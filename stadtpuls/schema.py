@@ -231,8 +231,17 @@ INGEST_TABLES = (UPLINKS, *READING_TABLES, UPLINK_DECODED, DEAD_LETTERS, FCNT_GA
 SOURCE_TABLES = ("source_cursors", "backfill_gaps", "fcnt_gaps_closed")
 #: the tables the API and the commands write (configuration)
 CONFIGURATION_TABLES = ("devices", "sites", "api_keys", "codec_scripts")
-#: the tables of the alerts service and the operators' alert settings (rules, channels, alerts, outbox)
-ALERT_TABLES = ("alert_rules", "alerts", "alert_events", "notification_channels", "notifications")
+#: the tables of the alerts service and the operators' alert settings (rules, channels, alerts, outbox, day summaries)
+ALERT_TABLES = (
+    "alert_rules",
+    "alerts",
+    "alert_events",
+    "notification_channels",
+    "notifications",
+    "device_daily",
+    "device_health",
+    "alert_summary_state",
+)
 
 
 def notify_payload(stored: Mapping[str, int]) -> str:

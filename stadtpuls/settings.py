@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     grafana_db_password: SecretStr | None = Field(
         None, description="`migrate`: LOGIN password it sets for the role stadtpuls_grafana (Grafana's user)"
     )
+    alerts_db_password: SecretStr | None = Field(
+        None, description="`migrate`: LOGIN password it sets for the role stadtpuls_alerts (the alerts service's user)"
+    )
 
     # MQTT
     mqtt_url: SecretStr | None = Field(None, description="mqtt://user:pass@host:1883 or mqtts://host:8883")
