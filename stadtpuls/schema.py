@@ -241,6 +241,7 @@ ALERT_TABLES = (
     "device_daily",
     "device_health",
     "alert_summary_state",
+    "ingest_status",
 )
 
 

@@ -177,6 +177,25 @@ SELECT 'hub' AS subject, NULL::text AS dev_eui, per_min AS value, per_min > %(pe
 FROM d WHERE per_min > %(per_minute)s * 0.8
 """
 
+# The ingest's spool holds messages not yet written (the database is away or slow), from its last /health answer.
+_SPOOL = """
+SELECT 'hub' AS subject, NULL::text AS dev_eui, spool_messages::double precision AS value, true AS firing,
+       format('%%s messages (%%s bytes) in the ingest''s spool, not yet written', spool_messages, spool_bytes)
+           AS message
+FROM ingest_status
+WHERE source = '' AND reachable AND checked_at <= %(now)s AND spool_messages >= %(min_messages)s
+"""
+
+# A network-server source whose MQTT connection is down, or the ingest not answering at all.
+_SOURCE = """
+SELECT CASE WHEN source = '' THEN 'ingest' ELSE 'source:' || source END AS subject, NULL::text AS dev_eui,
+       NULL::double precision AS value, true AS firing,
+       CASE WHEN source = '' THEN format('the ingest does not answer at its health URL (%%s)', error)
+            ELSE format('network-server source %%s disconnected', source) END AS message
+FROM ingest_status
+WHERE checked_at <= %(now)s AND ((source = '' AND NOT reachable) OR (source <> '' AND connected = false))
+"""
+
 KINDS: dict[str, Kind] = {
     k.name: k
     for k in (
@@ -232,6 +251,19 @@ KINDS: dict[str, Kind] = {
             "more than `per_minute` dead letters a minute over the window",
             {"per_minute": 10, "window_min": 5},
             _DEAD_LETTERS,
+            "critical",
+        ),
+        Kind(
+            "spool_in_use",
+            "the ingest's spool holds at least `min_messages` messages not yet written (its /health, every round)",
+            {"min_messages": 1},
+            _SPOOL,
+        ),
+        Kind(
+            "source_disconnected",
+            "a network-server source of the ingest disconnected, or the ingest not answering (its /health)",
+            {},
+            _SOURCE,
             "critical",
         ),
     )

@@ -253,6 +253,19 @@ CREATE OR REPLACE FUNCTION device_daily_build(p_from date, p_to date) RETURNS in
     FROM devices
 $$;
 
+-- The ingest's state as its /health answered the alerts service (STADTPULS_ALERTS_INGEST_HEALTH_URL), one row per
+-- network-server source and one for the ingest itself (source ''): the hub rules spool_in_use and
+-- source_disconnected read it. Replaced at every round.
+CREATE TABLE IF NOT EXISTS ingest_status (
+    source          text PRIMARY KEY,           -- a source's name, or '' for the ingest as a whole
+    reachable       boolean NOT NULL,           -- the ingest answered
+    connected       boolean,                    -- the source's MQTT connection
+    spool_messages  bigint,                     -- messages kept in the spool, not yet written
+    spool_bytes     bigint,
+    error           text,
+    checked_at      timestamptz NOT NULL
+);
+
 -- the summaries of what is stored already
 SELECT device_daily_refresh();
 
@@ -274,6 +287,7 @@ GRANT SELECT ON sites, devices, device_state, uplinks, bin_levels, parking_event
     dead_letters TO stadtpuls_alerts;
 GRANT SELECT, INSERT, UPDATE, DELETE ON device_daily, device_health TO stadtpuls_alerts;
 GRANT SELECT, INSERT, UPDATE ON alert_summary_state TO stadtpuls_alerts;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ingest_status TO stadtpuls_alerts;
 GRANT SELECT, INSERT, UPDATE ON alert_rules TO stadtpuls_alerts;  -- the default rules at start; evaluated_at
 GRANT SELECT ON notification_channels TO stadtpuls_alerts;
 GRANT SELECT, INSERT, UPDATE ON alerts, alert_events, notifications TO stadtpuls_alerts;

@@ -72,6 +72,7 @@ GRANTS: dict[str, tuple[set[str], set[str], set[str]]] = {
     "notifications": (set(), RW, set()),
     "device_daily": (set(), set(), set()),
     "device_health": (set(), set(), set()),
+    "ingest_status": (set(), set(), set()),
     "alert_summary_state": (set(), set(), set()),
 }
 # relation -> the alerts service's grants (0015); a relation not listed: none
@@ -87,6 +88,7 @@ ALERTS: dict[str, set[str]] = {
     "dead_letters": R,
     "device_daily": RWD,
     "device_health": RWD,
+    "ingest_status": RWD,
     "alert_summary_state": RW,
     "alert_rules": RW,
     "notification_channels": R,
