@@ -2,10 +2,10 @@
 -- bin fill and the sums of its trend), so that a rule reads a few rows per device instead of days of readings.
 -- The alerts service keeps it current at the start of every round (``device_daily_refresh``): the devices the
 -- ingest touched since the last refresh (``device_state.updated_at``, which the writer sets in every batch) get
--- their days recomputed from the one before their newest summarised day to their newest reading. The ingest does
--- nothing more than before. Readings that arrive more than a day behind a device's newest summarised day (a
--- backfill) are summarised by ``stadtpuls alerts summarize --days N`` (``device_daily_build``).
--- A plain table in both modes (a continuous aggregate cannot hold percentiles over several source tables).
+-- their days recomputed from their newest summarised day to their newest reading. The ingest does nothing more
+-- than before. Readings that arrive for a day before a device's newest summarised day (a backfill) are summarised by ``stadtpuls alerts summarize --days N`` (``device_daily_build``).
+-- Plain tables in both modes (a continuous aggregate cannot hold percentiles over several source tables, nor
+-- the per-device health row built from them).
 -- The alerts service connects as its own role, ``stadtpuls_alerts`` (LOGIN and password from ``migrate`` with
 -- STADTPULS_ALERTS_DB_PASSWORD), and may do only what a round needs.
 
@@ -65,8 +65,9 @@ CREATE TABLE IF NOT EXISTS device_health (
 );
 CREATE INDEX IF NOT EXISTS device_health_last_time_idx ON device_health (last_time);
 
--- When the last refresh started (one row): the next takes the devices touched since, less a margin for batches
--- that were being written meanwhile.
+-- When the last refresh started (one row): the next takes the devices touched since, less a margin (15 s) for
+-- batches that were being written meanwhile (a batch's updated_at is its transaction's start). A device whose
+-- batch committed later than that is summarised when it is touched again (from its newest summarised day on).
 CREATE TABLE IF NOT EXISTS alert_summary_state (
     one          boolean PRIMARY KEY DEFAULT true CHECK (one),
     refreshed_at timestamptz NOT NULL
@@ -134,20 +135,27 @@ BEGIN
     WHERE dd.dev_eui = ANY(p_devs) AND dd.dev_eui = s.dev_eui AND dd.day BETWEEN s.lo AND s.hi;  -- by the key
     INSERT INTO device_daily SELECT * FROM device_daily_rows(p_devs, p_lo, p_hi);
     GET DIAGNOSTICS n = ROW_COUNT;
-    DELETE FROM device_health WHERE dev_eui = ANY(p_devs);
-    INSERT INTO device_health SELECT * FROM device_health_rows(p_devs);
+    INSERT INTO device_health SELECT * FROM device_health_rows(p_devs)
+    ON CONFLICT (dev_eui) DO UPDATE SET
+        last_time = EXCLUDED.last_time, battery_time = EXCLUDED.battery_time, battery_v = EXCLUDED.battery_v, battery_pct = EXCLUDED.battery_pct,
+        fill_time = EXCLUDED.fill_time, fill_pct = EXCLUDED.fill_pct, fill_n = EXCLUDED.fill_n, fill_sx = EXCLUDED.fill_sx,
+        fill_sy = EXCLUDED.fill_sy, fill_sxy = EXCLUDED.fill_sxy, fill_sxx = EXCLUDED.fill_sxx, radio_day = EXCLUDED.radio_day,
+        rssi_now = EXCLUDED.rssi_now, rssi_before = EXCLUDED.rssi_before, snr_now = EXCLUDED.snr_now, snr_before = EXCLUDED.snr_before,
+        sf_now = EXCLUDED.sf_now, sf_before = EXCLUDED.sf_before, n_now = EXCLUDED.n_now, n_before = EXCLUDED.n_before;
     RETURN n;
 END $$;
 
 -- The health rows of ``p_devs`` from their day summaries as they stood at ``p_now``.
 CREATE OR REPLACE FUNCTION device_health_rows(p_devs text[], p_now timestamptz DEFAULT 'infinity')
 RETURNS SETOF device_health LANGUAGE sql STABLE AS $$
-    WITH dd AS (
-        SELECT * FROM device_daily WHERE dev_eui = ANY(p_devs) AND last_time <= p_now
+    WITH dd AS (  -- by the key, device by device (the planner cannot see how few they are)
+        SELECT dd.* FROM unnest(p_devs) AS d(dev_eui) JOIN device_daily dd ON dd.dev_eui = d.dev_eui
+        WHERE dd.last_time <= p_now
         UNION ALL
         SELECT r.* FROM (
-            SELECT array_agg(dev_eui) AS devs, array_agg(day) AS days FROM device_daily
-            WHERE dev_eui = ANY(p_devs) AND day <= (p_now AT TIME ZONE 'UTC')::date AND last_time > p_now
+            SELECT array_agg(dd.dev_eui) AS devs, array_agg(dd.day) AS days
+            FROM unnest(p_devs) AS d(dev_eui) JOIN device_daily dd ON dd.dev_eui = d.dev_eui
+            WHERE p_now < 'infinity' AND dd.day <= (p_now AT TIME ZONE 'UTC')::date AND dd.last_time > p_now
         ) late CROSS JOIN LATERAL device_daily_rows(late.devs, late.days, late.days, p_now) r
         WHERE late.devs IS NOT NULL
     ), newest AS (
@@ -209,23 +217,31 @@ LANGUAGE sql STABLE AS $$
                         WHERE environment_readings.dev_eui = d) e
 $$;
 
--- Summarise the devices ``p_devs`` from the day before their newest summarised day (or their first reading) to
--- their newest reading, at most ``p_max_days`` days back from it; returns the device-days written.
+-- Summarise the devices ``p_devs`` from their newest summarised day (or their first reading) to
+-- their newest reading (``device_state.last_time``, or looked up for a device without either), at most
+-- ``p_max_days`` days back from it; returns the device-days written.
 CREATE OR REPLACE FUNCTION device_daily_update(p_devs text[], p_max_days integer DEFAULT 60) RETURNS integer
 LANGUAGE sql AS $$
+    WITH span AS (
+        SELECT d.dev_eui, m.day AS summarised, coalesce(r.first_time, s.last_time) AS first_time,
+               coalesce(r.last_time, s.last_time) AS last_time
+        FROM unnest(p_devs) AS d(dev_eui)
+        LEFT JOIN device_state s ON s.dev_eui = d.dev_eui
+        LEFT JOIN LATERAL (SELECT max(dd.day) AS day FROM device_daily dd WHERE dd.dev_eui = d.dev_eui) m ON true
+        LEFT JOIN LATERAL (SELECT * FROM device_newest_reading(ARRAY[d.dev_eui])
+                           WHERE m.day IS NULL OR s.last_time IS NULL) r ON true
+    )
     SELECT coalesce(device_daily_compute(
-        array_agg(r.dev_eui),
-        array_agg(greatest(coalesce(m.day - 1, (r.first_time AT TIME ZONE 'UTC')::date),
-                           (r.last_time AT TIME ZONE 'UTC')::date - p_max_days)),
-        array_agg((r.last_time AT TIME ZONE 'UTC')::date)), 0)
-    FROM device_newest_reading(p_devs) r
-    LEFT JOIN LATERAL (SELECT max(day) AS day FROM device_daily dd WHERE dd.dev_eui = r.dev_eui) m ON true
-    WHERE r.last_time IS NOT NULL
+        array_agg(dev_eui),
+        array_agg(greatest(coalesce(summarised, (first_time AT TIME ZONE 'UTC')::date),
+                           (last_time AT TIME ZONE 'UTC')::date - p_max_days)),
+        array_agg((last_time AT TIME ZONE 'UTC')::date)), 0)
+    FROM span WHERE last_time IS NOT NULL
 $$;
 
 -- One refresh: the devices touched since the last one (less ``p_margin``), their days updated; the summaries
 -- older than ``p_keep_days`` before the newest day deleted. Returns the device-days written.
-CREATE OR REPLACE FUNCTION device_daily_refresh(p_margin interval DEFAULT '5 minutes', p_keep_days integer DEFAULT 60)
+CREATE OR REPLACE FUNCTION device_daily_refresh(p_margin interval DEFAULT '15 seconds', p_keep_days integer DEFAULT 60)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
     since timestamptz;
@@ -266,8 +282,9 @@ CREATE TABLE IF NOT EXISTS ingest_status (
     checked_at      timestamptz NOT NULL
 );
 
--- the summaries of what is stored already
+-- the summaries of what is stored already, and the planner's statistics of them (lookups by device, not scans)
 SELECT device_daily_refresh();
+ANALYZE device_daily, device_health;
 
 -- The alerts service's role: reads the registry and the readings its rules watch, keeps the summaries, writes the
 -- alerts, their events and the outbox (delivery state); never api_keys, never the registry or the readings.

@@ -143,16 +143,18 @@ def test_a_disconnected_source_and_the_spool_in_use_open_and_resolve(
         conn.execute(f"ALTER ROLE {SERVICE_ROLES['ingest']} LOGIN")
         wait_until(lambda: (round_now(service, conn), not active(conn, "spool-in-use"))[1], 90, "spool written")
         assert conn.execute("SELECT count(*) FROM uplinks WHERE dev_eui = %s", (DEV,)).fetchone() == (1,)
+        wait_until(lambda: (round_now(service, conn), not active(conn, "source-disconnected"))[1], 60, "connected")
         events = conn.execute(
             "SELECT a.rule_id, e.state FROM alert_events e JOIN alerts a USING (alert_id)"
             " WHERE a.rule_id IN ('source-disconnected', 'spool-in-use') ORDER BY e.event_id"
         ).fetchall()
-        assert events == [
-            ("source-disconnected", "open"),
-            ("source-disconnected", "resolved"),
-            ("spool-in-use", "open"),
-            ("spool-in-use", "resolved"),
-        ]
+        # one change each, and nothing left open (the ingest may also drop its broker connection while the
+        # database refuses it: that is a disconnection of its own, opened and resolved again)
+        assert [s for r, s in events if r == "spool-in-use"] == ["open", "resolved"]
+        assert events[:2] == [("source-disconnected", "open"), ("source-disconnected", "resolved")]
+        assert [s for r, s in events if r == "source-disconnected"].count("open") == len(
+            [s for r, s in events if r == "source-disconnected"]
+        ) // 2
     finally:
         service.sender.close()
 

@@ -17,6 +17,7 @@ import psycopg
 import pytest
 from alertstest import Planter, WebhookReceiver, add_channel
 
+from stadtpuls.alerts.kinds import KINDS
 from stadtpuls.alerts.service import next_round_start
 from stadtpuls.settings import Settings
 
@@ -94,7 +95,7 @@ def test_a_new_town_gets_the_default_rules_with_its_battery_limits(clean_db: str
     subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=60)
     with psycopg.connect(clean_db) as c:
         rules = dict(c.execute("SELECT rule_id, params FROM alert_rules").fetchall())
-    assert len(rules) == 8 and rules["battery-low"] == {"low_v": 3.4, "low_pct": 20.0}
+    assert len(rules) == len(KINDS) == 10 and rules["battery-low"] == {"low_v": 3.4, "low_pct": 20.0}
 
 
 def test_yaml_import_checks_everything_before_saving(clean_db: str, tmp_path: Path) -> None:
