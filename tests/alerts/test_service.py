@@ -162,6 +162,12 @@ def test_cli_replays_a_time_lists_acknowledges_and_resends(
         0,
     )
     assert cli("resend", "999").returncode == 1
+    # a backfill of older readings, summarised on demand
+    conn.execute("TRUNCATE device_daily, device_health")
+    plant.bin_levels(dev, at - timedelta(days=3), at - timedelta(days=3, hours=-5), fill="10", battery_v="2.9")
+    out = cli("summarize", "--days", "5")
+    assert out.returncode == 0 and out.stdout.strip() == "summarised 1 device-days", out.stderr
+    assert conn.execute("SELECT battery_v FROM device_health").fetchone() == (pytest.approx(2.9),)
 
 
 def test_round_sets_the_active_alerts_gauge_per_rule(clean_db: str, plant: Planter, conn: psycopg.Connection) -> None:
