@@ -10,9 +10,10 @@ A subject that keeps firing changes nothing, so a round writes (and notifies) on
 takes ``now`` as a parameter, so a simulated clock evaluates history as it would have been seen. A rule whose
 ``every_s`` has not passed since its last evaluation (``alert_rules.evaluated_at``) is left out of the round.
 
-Before the rules, the round brings the day summaries (``device_daily``, migration 0015) up to date for the
-devices the ingest touched since the last round; the radio, battery and bin rules read those instead of days of
-readings, so a round's cost does not grow with the data kept.
+Before the rules, a round in which a rule that reads them is due brings the day summaries (``device_daily``,
+``device_health``, migration 0015) up to date for the devices the ingest touched since they last were; the
+radio, battery and bin rules read those instead of days of readings, so a round's cost does not grow with the
+data kept.
 """
 
 from __future__ import annotations
@@ -95,19 +96,23 @@ def evaluate(conn: psycopg.Connection, *, now: datetime, next_service: datetime)
     """Evaluate every enabled rule at ``now`` in one transaction; returns the changes per rule."""
     result = RoundResult(now)
     with conn.transaction():
-        try:
-            with conn.transaction():  # a savepoint: the rules still run on the summaries as they were
-                row = conn.execute(_SUMMARIZE).fetchone()
-                result.summarized = int(row[0]) if row else 0
-        except (psycopg.DataError, psycopg.ProgrammingError, psycopg.InternalError, psycopg.IntegrityError) as e:
-            result.failed["summaries"] = str(e).strip()
-            log.error("summaries not refreshed", extra={"error": str(e).strip()})
+        due: list[Rule] = []
         for rule, last in load_rules(conn):
             if not rule.enabled:
                 continue
             if not _due(rule, last, now):
                 result.skipped.append(rule.rule_id)
                 continue
+            due.append(rule)
+        if any(KINDS[rule.kind].summaries for rule in due):  # brought up to date when a rule reads them
+            try:
+                with conn.transaction():  # a savepoint: the rules still run on the summaries as they were
+                    row = conn.execute(_SUMMARIZE).fetchone()
+                    result.summarized = int(row[0]) if row else 0
+            except (psycopg.DataError, psycopg.ProgrammingError, psycopg.InternalError, psycopg.IntegrityError) as e:
+                result.failed["summaries"] = str(e).strip()
+                log.error("summaries not refreshed", extra={"error": str(e).strip()})
+        for rule in due:
             statement = sql.SQL(_ROUND).format(candidates=sql.SQL(KINDS[rule.kind].sql))
             params = {**rule.values(), "now": now, "next_service": next_service}
             params.update(rule_id=rule.rule_id, severity=rule.severity)

@@ -41,6 +41,7 @@ class Kind:
     params: Mapping[str, float]  # name -> default (every parameter is a number)
     sql: str
     severity: str = "warning"
+    summaries: bool = False  # reads the device summaries (``device_health``), which a round then brings up to date
 
 
 _SILENT = """
@@ -205,6 +206,7 @@ KINDS: dict[str, Kind] = {
             "battery below the volt or percent limit (latest reading of the window)",
             {"low_v": 3.2, "low_pct": 20, "hysteresis_v": 0.05, "hysteresis_pct": 3, "window_h": 48, "every_s": 600},
             _BATTERY,
+            summaries=True,
         ),
         Kind(
             "radio_worse",
@@ -219,6 +221,7 @@ KINDS: dict[str, Kind] = {
             },
             _RADIO,
             "info",
+            summaries=True,
         ),
         Kind(
             "frame_loss",
@@ -232,6 +235,7 @@ KINDS: dict[str, Kind] = {
             "a bin over its threshold now, or predicted to cross it before the next service round",
             {"threshold_pct": 80, "hysteresis_pct": 5, "predict": 1, "fit_h": 48, "every_s": 600},
             _BIN_FULL,
+            summaries=True,
         ),
         Kind(
             "parking_stuck",
