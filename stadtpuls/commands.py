@@ -35,6 +35,7 @@ def role_passwords(settings: Settings) -> dict[str, str]:
         "ingest": settings.ingest_db_password,
         "api": settings.api_db_password,
         "grafana": settings.grafana_db_password,
+        "alerts": settings.alerts_db_password,
     }
     return {service: secret.get_secret_value() for service, secret in given.items() if secret is not None}
 

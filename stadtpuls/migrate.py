@@ -8,8 +8,9 @@ runs in its own transaction; a session advisory lock makes concurrent runs wait 
 or from two processes at once, applies each migration once.
 
 After the migrations, :func:`migrate` gives each service role of ``0007_roles`` (``stadtpuls_ingest``,
-``stadtpuls_api``, ``stadtpuls_grafana``) whose password is passed LOGIN and that password, sent as a SCRAM
-verifier computed on the client (the clear text never reaches the server or its statement log).
+``stadtpuls_api``, ``stadtpuls_grafana``) and ``0015_alert_summaries`` (``stadtpuls_alerts``) whose password is
+passed LOGIN and that password, sent as a SCRAM verifier computed on the client (the clear text never reaches
+the server or its statement log).
 
 Tokens in the SQL: ``@TZ@`` (reporting time zone, a quoted literal), ``@RAW_RETENTION_DAYS@``,
 ``@COMPRESS_AFTER_DAYS@`` (integers), ``@SILENT_FACTOR@`` (report intervals after which a reading is stale,
@@ -48,7 +49,12 @@ Mode = Literal["timescaledb", "postgresql"]
 LOCK_KEY = 0x5354_4144_5450  # "STADTP"
 log = get_logger("stadtpuls.migrate")
 #: the roles the services connect as (created by 0007_roles.sql), by service
-SERVICE_ROLES = {"ingest": "stadtpuls_ingest", "api": "stadtpuls_api", "grafana": "stadtpuls_grafana"}
+SERVICE_ROLES = {
+    "ingest": "stadtpuls_ingest",
+    "api": "stadtpuls_api",
+    "grafana": "stadtpuls_grafana",
+    "alerts": "stadtpuls_alerts",  # created by 0015_alert_summaries
+}
 
 
 class MigrationError(Exception):

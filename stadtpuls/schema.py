@@ -234,8 +234,18 @@ SOURCE_TABLES = ("source_cursors", "backfill_gaps", "fcnt_gaps_closed")
 CONFIGURATION_TABLES = ("devices", "sites", "api_keys", "codec_scripts")
 #: the tenant (municipality) of a one-town install and of every row from before tenants (migration 0014)
 DEFAULT_TENANT = "default"
-#: the tables of the alerts service and the operators' alert settings (rules, channels, alerts, outbox)
-ALERT_TABLES = ("alert_rules", "alerts", "alert_events", "notification_channels", "notifications")
+#: the tables of the alerts service and the operators' alert settings (rules, channels, alerts, outbox, day summaries)
+ALERT_TABLES = (
+    "alert_rules",
+    "alerts",
+    "alert_events",
+    "notification_channels",
+    "notifications",
+    "device_daily",
+    "device_health",
+    "alert_summary_state",
+    "ingest_status",
+)
 
 
 def notify_payload(stored: Mapping[str, int]) -> str:

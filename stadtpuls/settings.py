@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     grafana_db_password: SecretStr | None = Field(
         None, description="`migrate`: LOGIN password it sets for the role stadtpuls_grafana (Grafana's user)"
     )
+    alerts_db_password: SecretStr | None = Field(
+        None, description="`migrate`: LOGIN password it sets for the role stadtpuls_alerts (the alerts service's user)"
+    )
 
     # MQTT
     mqtt_url: SecretStr | None = Field(None, description="mqtt://user:pass@host:1883 or mqtts://host:8883")
@@ -199,6 +202,9 @@ class Settings(BaseSettings):
         None, description="base URL of the operator page in notifications (default: http://API_HOST:API_PORT)"
     )
     alerts_language: Literal["de", "en"] = Field("de", description="language of the alert e-mails")
+    alerts_ingest_health_url: str | None = Field(
+        None, description="the ingest's /health URL, read every round for the spool and source rules (unset: off)"
+    )
     alerts_retry_base_s: float = Field(
         30.0, gt=0, le=86400, description="first retry delay of a failed notification (doubles each attempt)"
     )

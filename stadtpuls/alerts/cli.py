@@ -113,6 +113,17 @@ def _resend(args: argparse.Namespace) -> int:
     return 0
 
 
+def _summarize(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    with _connect(args) as conn:
+        newest = conn.execute("SELECT (max(last_time) AT TIME ZONE 'UTC')::date FROM device_state").fetchone()
+        last = newest[0] if newest and newest[0] else datetime.now(UTC).date()
+        row = conn.execute("SELECT device_daily_build(%s, %s)", (last - timedelta(days=args.days - 1), last)).fetchone()
+    print(f"summarised {row[0] if row else 0} device-days")
+    return 0
+
+
 def setup(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="alerts_command", metavar="ACTION")
     p.set_defaults(func=_run, interval=None, once=False, at=None)
@@ -145,6 +156,10 @@ def setup(p: argparse.ArgumentParser) -> None:
     ns.add_argument("--status", choices=("pending", "sent", "dead"))
     ns.add_argument("--limit", type=int, default=100)
     ns.set_defaults(func=_notifications)
+
+    sm = sub.add_parser("summarize", help="rebuild the devices' day summaries of the last days (after a backfill)")
+    sm.add_argument("--days", type=int, default=15, help="days back from the newest reading (default 15)")
+    sm.set_defaults(func=_summarize)
 
     rs = sub.add_parser("resend", help="send a dead notification again")
     rs.add_argument("notification_id", type=int)

@@ -9,6 +9,11 @@ Per rule, one statement (data-modifying CTEs) takes the kind's candidates (:mod:
 A subject that keeps firing changes nothing, so a round writes (and notifies) only state changes. The round
 takes ``now`` as a parameter, so a simulated clock evaluates history as it would have been seen. A rule whose
 ``every_s`` has not passed since its last evaluation (``alert_rules.evaluated_at``) is left out of the round.
+
+Before the rules, a round in which a rule that reads them is due brings the day summaries (``device_daily``,
+``device_health``, migration 0015) up to date for the devices the ingest touched since they last were; the
+radio, battery and bin rules read those instead of days of readings, so a round's cost does not grow with the
+data kept.
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ _RULES = """
 SELECT rule_id, kind, severity, params, enabled, description, evaluated_at FROM alert_rules ORDER BY rule_id
 """
 _EVALUATED = "UPDATE alert_rules SET evaluated_at = %s WHERE rule_id = %s"
+_SUMMARIZE = "SELECT device_daily_refresh()"
 
 
 @dataclass
@@ -66,6 +72,7 @@ class RoundResult:
     now: datetime
     opened: Counter[str] = field(default_factory=Counter)  # rule_id -> alerts opened
     resolved: Counter[str] = field(default_factory=Counter)
+    summarized: int = 0  # device-days of the summaries brought up to date
     skipped: list[str] = field(default_factory=list)  # rules not due in this round
     failed: dict[str, str] = field(default_factory=dict)  # rule_id -> the database's error (the others still ran)
 
@@ -89,12 +96,23 @@ def evaluate(conn: psycopg.Connection, *, now: datetime, next_service: datetime)
     """Evaluate every enabled rule at ``now`` in one transaction; returns the changes per rule."""
     result = RoundResult(now)
     with conn.transaction():
+        due: list[Rule] = []
         for rule, last in load_rules(conn):
             if not rule.enabled:
                 continue
             if not _due(rule, last, now):
                 result.skipped.append(rule.rule_id)
                 continue
+            due.append(rule)
+        if any(KINDS[rule.kind].summaries for rule in due):  # brought up to date when a rule reads them
+            try:
+                with conn.transaction():  # a savepoint: the rules still run on the summaries as they were
+                    row = conn.execute(_SUMMARIZE).fetchone()
+                    result.summarized = int(row[0]) if row else 0
+            except (psycopg.DataError, psycopg.ProgrammingError, psycopg.InternalError, psycopg.IntegrityError) as e:
+                result.failed["summaries"] = str(e).strip()
+                log.error("summaries not refreshed", extra={"error": str(e).strip()})
+        for rule in due:
             statement = sql.SQL(_ROUND).format(candidates=sql.SQL(KINDS[rule.kind].sql))
             params = {**rule.values(), "now": now, "next_service": next_service}
             params.update(rule_id=rule.rule_id, severity=rule.severity)

@@ -41,6 +41,7 @@ class Kind:
     params: Mapping[str, float]  # name -> default (every parameter is a number)
     sql: str
     severity: str = "warning"
+    summaries: bool = False  # reads the device summaries (``device_health``), which a round then brings up to date
 
 
 _SILENT = """
@@ -54,22 +55,14 @@ FROM devices d JOIN device_state s ON s.dev_eui = d.dev_eui
 WHERE s.last_time < %(now)s - make_interval(secs => d.report_interval_s * %(intervals)s)
 """
 
-# The latest battery figure of each device that reported one in the window, from every reading table with one.
+# The rules below read one row per device, ``device_health_asof(now)`` (migration 0015): the figures of its day
+# summaries, which every round brings up to date for the devices the ingest touched.
+
+# The newest battery figure of each device, if it lies in the window.
 _BATTERY = """
 WITH latest AS (
-    SELECT DISTINCT ON (dev_eui) dev_eui, battery_v, battery_pct FROM (
-        SELECT time, dev_eui, battery_v, battery_pct FROM bin_levels
-        WHERE time > %(now)s - make_interval(hours => %(window_h)s::int) AND time <= %(now)s
-          AND (battery_v IS NOT NULL OR battery_pct IS NOT NULL)
-        UNION ALL
-        SELECT time, dev_eui, battery_v, NULL FROM parking_events
-        WHERE time > %(now)s - make_interval(hours => %(window_h)s::int) AND time <= %(now)s
-          AND battery_v IS NOT NULL
-        UNION ALL
-        SELECT time, dev_eui, battery_v, NULL FROM environment_readings
-        WHERE time > %(now)s - make_interval(hours => %(window_h)s::int) AND time <= %(now)s
-          AND battery_v IS NOT NULL
-    ) r ORDER BY dev_eui, time DESC
+    SELECT dev_eui, battery_v, battery_pct FROM device_health_asof(%(now)s)
+    WHERE battery_time > %(now)s - make_interval(hours => %(window_h)s::int) AND battery_time <= %(now)s
 )
 SELECT dev_eui AS subject, dev_eui, coalesce(battery_v, battery_pct) AS value,
        coalesce(battery_v < %(low_v)s, false) OR coalesce(battery_pct < %(low_pct)s, false) AS firing,
@@ -79,31 +72,19 @@ FROM latest
 WHERE battery_v < %(low_v)s + %(hysteresis_v)s OR battery_pct < %(low_pct)s + %(hysteresis_pct)s
 """
 
-# Median RSSI and SNR and mean spreading factor of the last `days` against the `days` before.
+# Median of the daily median RSSI and SNR, and mean spreading factor, of the 7 days ending with the device's newest
+# day with uplinks (today or yesterday) against the 7 days before.
 _RADIO = """
 WITH r AS (
-    SELECT dev_eui,
-        percentile_cont(0.5) WITHIN GROUP (ORDER BY rssi) FILTER (WHERE recent) AS rssi_now,
-        percentile_cont(0.5) WITHIN GROUP (ORDER BY rssi) FILTER (WHERE NOT recent) AS rssi_before,
-        percentile_cont(0.5) WITHIN GROUP (ORDER BY snr) FILTER (WHERE recent) AS snr_now,
-        percentile_cont(0.5) WITHIN GROUP (ORDER BY snr) FILTER (WHERE NOT recent) AS snr_before,
-        avg(sf) FILTER (WHERE recent) AS sf_now,
-        avg(sf) FILTER (WHERE NOT recent) AS sf_before,
-        count(*) FILTER (WHERE recent) AS n_now,
-        count(*) FILTER (WHERE NOT recent) AS n_before
-    FROM (
-        SELECT dev_eui, rssi, snr, sf, time >= %(now)s - make_interval(days => %(days)s::int) AS recent
-        FROM uplinks
-        WHERE time >= %(now)s - make_interval(days => 2 * %(days)s::int) AND time < %(now)s
-    ) u
-    GROUP BY dev_eui
+    SELECT * FROM device_health_asof(%(now)s)
+    WHERE radio_day >= (%(now)s::timestamptz AT TIME ZONE 'UTC')::date - 1
 )
 SELECT dev_eui AS subject, dev_eui, rssi_now - rssi_before AS value,
        rssi_now < rssi_before - %(rssi_margin_db)s OR snr_now < snr_before - %(snr_margin_db)s
            OR sf_now >= sf_before + %(sf_rise)s AS firing,
        format('median RSSI %%s dBm (was %%s), SNR %%s dB (was %%s), SF %%s (was %%s)',
               round(rssi_now::numeric), round(rssi_before::numeric), round(snr_now::numeric, 1),
-              round(snr_before::numeric, 1), round(sf_now, 1), round(sf_before, 1)) AS message
+              round(snr_before::numeric, 1), round(sf_now::numeric, 1), round(sf_before::numeric, 1)) AS message
 FROM r
 WHERE n_now >= %(min_uplinks)s AND n_before >= %(min_uplinks)s
   AND (rssi_now < rssi_before - %(rssi_margin_db)s + %(hysteresis_db)s
@@ -132,21 +113,20 @@ CROSS JOIN LATERAL (
 WHERE j.rejoined OR l.missing > %(max_lost)s
 """
 
-# Fill now, and the fill extrapolated (least squares over the fit window, rising only) to the next round.
+# The newest fill (if within `fit_h`), and the fill extrapolated to the next round by its least-squares trend
+# (rising only) over the newest fill's day and the two before (x in hours).
 _BIN_FULL = """
-WITH fit AS (
-    SELECT dev_eui, max(site_id) AS site_id,
-           (array_agg(fill_pct ORDER BY time DESC))[1] AS fill,
-           greatest(coalesce(regr_slope(fill_pct, extract(epoch FROM time)), 0), 0) AS slope
-    FROM bin_levels
-    WHERE time > %(now)s - make_interval(hours => %(fit_h)s::int) AND time <= %(now)s AND fill_pct IS NOT NULL
-    GROUP BY dev_eui
-), f AS (
-    SELECT fit.dev_eui, fit.fill, coalesce(s.threshold_pct, %(threshold_pct)s) AS limit_pct,
-           fit.fill + CASE WHEN %(predict)s::int = 1
-               THEN fit.slope * greatest(extract(epoch FROM %(next_service)s::timestamptz - %(now)s), 0) ELSE 0 END
+WITH f AS (
+    SELECT h.dev_eui, h.fill_pct AS fill, coalesce(s.threshold_pct, %(threshold_pct)s) AS limit_pct,
+           h.fill_pct + CASE WHEN %(predict)s::int = 1 AND t.det > 0
+               THEN greatest((h.fill_n * h.fill_sxy - h.fill_sx * h.fill_sy) / t.det, 0)  -- %% per hour
+                    * greatest(extract(epoch FROM %(next_service)s::timestamptz - %(now)s), 0) / 3600 ELSE 0 END
                AS predicted
-    FROM fit LEFT JOIN sites s ON s.site_id = fit.site_id
+    FROM device_health_asof(%(now)s) h
+    CROSS JOIN LATERAL (SELECT h.fill_n * h.fill_sxx - h.fill_sx * h.fill_sx AS det) t
+    JOIN devices d ON d.dev_eui = h.dev_eui
+    LEFT JOIN sites s ON s.site_id = d.site_id
+    WHERE h.fill_time > %(now)s - make_interval(hours => %(fit_h)s::int) AND h.fill_time <= %(now)s
 )
 SELECT dev_eui AS subject, dev_eui, fill AS value,
        fill >= limit_pct OR predicted >= limit_pct AS firing,
@@ -198,6 +178,25 @@ SELECT 'hub' AS subject, NULL::text AS dev_eui, per_min AS value, per_min > %(pe
 FROM d WHERE per_min > %(per_minute)s * 0.8
 """
 
+# The ingest's spool holds messages not yet written (the database is away or slow), from its last /health answer.
+_SPOOL = """
+SELECT 'hub' AS subject, NULL::text AS dev_eui, spool_messages::double precision AS value, true AS firing,
+       format('%%s messages (%%s bytes) in the ingest''s spool, not yet written', spool_messages, spool_bytes)
+           AS message
+FROM ingest_status
+WHERE source = '' AND reachable AND checked_at <= %(now)s AND spool_messages >= %(min_messages)s
+"""
+
+# A network-server source whose MQTT connection is down, or the ingest not answering at all.
+_SOURCE = """
+SELECT CASE WHEN source = '' THEN 'ingest' ELSE 'source:' || source END AS subject, NULL::text AS dev_eui,
+       NULL::double precision AS value, true AS firing,
+       CASE WHEN source = '' THEN format('the ingest does not answer at its health URL (%%s)', error)
+            ELSE format('network-server source %%s disconnected', source) END AS message
+FROM ingest_status
+WHERE checked_at <= %(now)s AND ((source = '' AND NOT reachable) OR (source <> '' AND connected = false))
+"""
+
 KINDS: dict[str, Kind] = {
     k.name: k
     for k in (
@@ -207,12 +206,12 @@ KINDS: dict[str, Kind] = {
             "battery below the volt or percent limit (latest reading of the window)",
             {"low_v": 3.2, "low_pct": 20, "hysteresis_v": 0.05, "hysteresis_pct": 3, "window_h": 48, "every_s": 600},
             _BATTERY,
+            summaries=True,
         ),
         Kind(
             "radio_worse",
-            "median RSSI or SNR of the last `days` below the `days` before by a margin, or the spreading factor rising",
+            "median RSSI or SNR of the last 7 days below the 7 days before by a margin, or the spreading factor rising",
             {
-                "days": 7,
                 "rssi_margin_db": 8,
                 "snr_margin_db": 4,
                 "sf_rise": 1,
@@ -222,6 +221,7 @@ KINDS: dict[str, Kind] = {
             },
             _RADIO,
             "info",
+            summaries=True,
         ),
         Kind(
             "frame_loss",
@@ -235,6 +235,7 @@ KINDS: dict[str, Kind] = {
             "a bin over its threshold now, or predicted to cross it before the next service round",
             {"threshold_pct": 80, "hysteresis_pct": 5, "predict": 1, "fit_h": 48, "every_s": 600},
             _BIN_FULL,
+            summaries=True,
         ),
         Kind(
             "parking_stuck",
@@ -254,6 +255,19 @@ KINDS: dict[str, Kind] = {
             "more than `per_minute` dead letters a minute over the window",
             {"per_minute": 10, "window_min": 5},
             _DEAD_LETTERS,
+            "critical",
+        ),
+        Kind(
+            "spool_in_use",
+            "the ingest's spool holds at least `min_messages` messages not yet written (its /health, every round)",
+            {"min_messages": 1},
+            _SPOOL,
+        ),
+        Kind(
+            "source_disconnected",
+            "a network-server source of the ingest disconnected, or the ingest not answering (its /health)",
+            {},
+            _SOURCE,
             "critical",
         ),
     )

@@ -21,6 +21,7 @@ from stadtpuls.planning import day_start, next_service_day
 from stadtpuls.settings import Settings
 
 from .evaluate import RoundResult, evaluate
+from .hub import fetch_ingest_status, record_ingest_status
 from .kinds import default_rules
 from .notify import Sender, SenderConfig, SendStats
 from .store import OPEN_COUNTS, save_rule
@@ -82,6 +83,9 @@ class AlertService:
         )
 
     def round(self, conn: psycopg.Connection, now: datetime | None = None) -> RoundReport:
+        if self.settings.alerts_ingest_health_url:  # the present state, also when a past time is replayed
+            status = fetch_ingest_status(self.settings.alerts_ingest_health_url)
+            record_ingest_status(conn, status, datetime.now(UTC))
         now = now or datetime.now(UTC)
         evaluated = evaluate(conn, now=now, next_service=next_round_start(now, self.settings))
         sent = self.sender.send_due(conn, now=datetime.now(UTC))

@@ -39,8 +39,16 @@ class Planter:
     def state(self, dev: str, last_time: datetime, *, last_join: datetime | None = None) -> None:
         self.conn.execute(
             "INSERT INTO device_state (dev_eui, last_time, last_join) VALUES (%s, %s, %s) ON CONFLICT (dev_eui) "
-            "DO UPDATE SET last_time = EXCLUDED.last_time, last_join = EXCLUDED.last_join",
+            "DO UPDATE SET last_time = EXCLUDED.last_time, last_join = EXCLUDED.last_join, updated_at = now()",
             (dev, last_time, last_join),
+        )
+
+    def touch(self, dev: str) -> None:
+        """What the writer does in every batch: the device's state row marked updated (the alerts service's day
+        summaries follow the devices touched since their last refresh)."""
+        self.conn.execute(
+            "INSERT INTO device_state (dev_eui) VALUES (%s) ON CONFLICT (dev_eui) DO UPDATE SET updated_at = now()",
+            (dev,),
         )
 
     def bin_levels(self, dev: str, start: datetime, end: datetime, *, fill: str, battery_v: str = "3.6") -> None:
@@ -53,6 +61,7 @@ class Planter:
                      devices d WHERE d.dev_eui = %(dev)s""",
             {"start": start, "end": end, "dev": dev},
         )
+        self.touch(dev)
 
     def uplinks(self, dev: str, start: datetime, end: datetime, *, rssi: str = "-90", sf: str = "7") -> None:
         """Hourly uplinks, counter = hour; ``rssi`` and ``sf`` are SQL expressions of ``h``."""
@@ -63,6 +72,7 @@ class Planter:
                      LATERAL (SELECT %(start)s + make_interval(hours => h) AS t) x""",
             {"start": start, "end": end, "dev": dev},
         )
+        self.touch(dev)
 
     def alerts(self) -> list[dict[str, Any]]:
         cur = self.conn.cursor(row_factory=dict_row)

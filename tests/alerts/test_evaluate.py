@@ -55,6 +55,7 @@ def test_battery_hovering_at_the_limit_does_not_flap(conn: psycopg.Connection, p
 def test_battery_percent_limit_and_disabled_rule(conn: psycopg.Connection, plant: Planter) -> None:
     dev = plant.bin("bin-1")
     conn.execute("INSERT INTO bin_levels (time, dev_eui, site_id, battery_pct) VALUES (%s, %s, 'bin-1', 15)", (T0, dev))
+    plant.touch(dev)
     save_rule(conn, Rule("battery-low", "battery_low", enabled=False))
     assert run(conn, T0) == (Counter(), Counter())
     save_rule(conn, Rule("battery-low", "battery_low", params={"low_pct": 20}))
@@ -102,7 +103,7 @@ def test_radio_getting_worse(conn: psycopg.Connection, plant: Planter) -> None:
     plant.uplinks(worse, start, T0 - timedelta(hours=1), rssi="CASE WHEN h < 168 THEN -90 ELSE -101 END")
     plant.uplinks(steady, start, T0 - timedelta(hours=1), rssi="-90 - (h %% 5)")
     plant.uplinks(climbing, start, T0 - timedelta(hours=1), sf="CASE WHEN h < 168 THEN 7 ELSE 9 END")
-    assert run(conn, T0) == (Counter({"radio-worse": 2}), Counter())
+    assert run(conn, T0) == (Counter({"radio-worse": 2}), Counter()), plant.alerts()
     assert {a["subject"] for a in plant.alerts()} == {worse, climbing}
 
 
@@ -143,6 +144,7 @@ def test_acknowledged_alert_resolves_by_itself_and_history_is_kept(conn: psycopg
     dev = plant.device()
     plant.state(dev, T0 - timedelta(hours=5))
     run(conn, T0)
+    assert len(plant.alerts()) == 1, plant.alerts()
     [alert] = plant.alerts()
     assert acknowledge(conn, alert["alert_id"], actor="k1", note="truck on its way", now=T0)
     assert not acknowledge(conn, alert["alert_id"], actor="k1", note="again", now=T0)
@@ -154,7 +156,7 @@ def test_acknowledged_alert_resolves_by_itself_and_history_is_kept(conn: psycopg
     assert [s for _, s in events(conn)] == ["open", "acknowledged", "resolved"]
     # silent again: a new alert, the old one stays in the history
     run(conn, T0 + timedelta(hours=10))
-    assert [a["state"] for a in plant.alerts()] == ["resolved", "open"]
+    assert [a["state"] for a in plant.alerts()] == ["resolved", "open"], plant.alerts()
 
 
 def test_a_simulated_month_gives_exactly_the_planted_faults(conn: psycopg.Connection, plant: Planter) -> None:

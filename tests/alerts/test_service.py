@@ -17,6 +17,7 @@ import psycopg
 import pytest
 from alertstest import Planter, WebhookReceiver, add_channel
 
+from stadtpuls.alerts.kinds import KINDS
 from stadtpuls.alerts.service import next_round_start
 from stadtpuls.settings import Settings
 
@@ -94,7 +95,7 @@ def test_a_new_town_gets_the_default_rules_with_its_battery_limits(clean_db: str
     subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=60)
     with psycopg.connect(clean_db) as c:
         rules = dict(c.execute("SELECT rule_id, params FROM alert_rules").fetchall())
-    assert len(rules) == 8 and rules["battery-low"] == {"low_v": 3.4, "low_pct": 20.0}
+    assert len(rules) == len(KINDS) == 10 and rules["battery-low"] == {"low_v": 3.4, "low_pct": 20.0}
 
 
 def test_yaml_import_checks_everything_before_saving(clean_db: str, tmp_path: Path) -> None:
@@ -161,6 +162,12 @@ def test_cli_replays_a_time_lists_acknowledges_and_resends(
         0,
     )
     assert cli("resend", "999").returncode == 1
+    # a backfill of older readings, summarised on demand
+    conn.execute("TRUNCATE device_daily, device_health")
+    plant.bin_levels(dev, at - timedelta(days=3), at - timedelta(days=3, hours=-5), fill="10", battery_v="2.9")
+    out = cli("summarize", "--days", "5")
+    assert out.returncode == 0 and out.stdout.strip() == "summarised 1 device-days", out.stderr
+    assert conn.execute("SELECT battery_v FROM device_health").fetchone() == (pytest.approx(2.9),)
 
 
 def test_round_sets_the_active_alerts_gauge_per_rule(clean_db: str, plant: Planter, conn: psycopg.Connection) -> None:

@@ -36,6 +36,7 @@ SECRETS = {
     "MQTT_PASSWORD",
     "GRAFANA_ADMIN_PASSWORD",
     "GRAFANA_DB_PASSWORD",
+    "ALERTS_DB_PASSWORD",
     "STADTPULS_OPERATOR_KEY",
 }
 DEMO_SECRETS = {"MQTT_SIMULATOR_PASSWORD"}  # the demo profile's simulator publishes as its own broker user
@@ -161,7 +162,8 @@ def test_hub_services_get_valid_settings(service: str, monkeypatch: pytest.Monke
     settings = _settings(service, monkeypatch)
     assert settings.database_url is not None and settings.mqtt_url is not None
     db = urlsplit(settings.database_url.get_secret_value())
-    password = {"ingest": "INGEST_DB_PASSWORD", "api": "API_DB_PASSWORD"}.get(service, "POSTGRES_PASSWORD")
+    own = {"ingest": "INGEST_DB_PASSWORD", "api": "API_DB_PASSWORD", "alerts": "ALERTS_DB_PASSWORD"}
+    password = own.get(service, "POSTGRES_PASSWORD")
     assert (db.hostname, db.port, db.password) == ("timescaledb", 5432, SAMPLE[password])
     mqtt = urlsplit(settings.mqtt_url.get_secret_value())
     publishes = service in ("demo-history", "simulator")  # the simulated city live and its week of history
@@ -390,13 +392,15 @@ def test_compose_itself_accepts_the_file(profile: str | None) -> None:
 
 
 def test_ingest_and_api_connect_as_their_roles_and_migrate_as_the_owner(monkeypatch: pytest.MonkeyPatch) -> None:
-    users = {name: urlsplit(resolved(name)["STADTPULS_DATABASE_URL"]).username for name in ("migrate", "ingest", "api")}
-    assert users == {"migrate": "stadtpuls", "ingest": SERVICE_ROLES["ingest"], "api": SERVICE_ROLES["api"]}
-    passwords = {name: urlsplit(resolved(name)["STADTPULS_DATABASE_URL"]).password for name in ("ingest", "api")}
-    assert passwords == {"ingest": SAMPLE["INGEST_DB_PASSWORD"], "api": SAMPLE["API_DB_PASSWORD"]}
+    services = ("migrate", "ingest", "api", "alerts")
+    users = {name: urlsplit(resolved(name)["STADTPULS_DATABASE_URL"]).username for name in services}
+    assert users == {"migrate": "stadtpuls", **{name: SERVICE_ROLES[name] for name in services[1:]}}
+    passwords = {name: urlsplit(resolved(name)["STADTPULS_DATABASE_URL"]).password for name in services[1:]}
+    assert passwords == {name: SAMPLE[f"{name.upper()}_DB_PASSWORD"] for name in services[1:]}
     migrate = _settings("migrate", monkeypatch)
     assert migrate.ingest_db_password and migrate.ingest_db_password.get_secret_value() == passwords["ingest"]
     assert migrate.api_db_password and migrate.api_db_password.get_secret_value() == passwords["api"]
+    assert migrate.alerts_db_password and migrate.alerts_db_password.get_secret_value() == passwords["alerts"]
     assert migrate.grafana_db_password is not None
 
 

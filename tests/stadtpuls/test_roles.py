@@ -71,6 +71,31 @@ GRANTS: dict[str, tuple[set[str], set[str], set[str]]] = {
     "alerts": (set(), RW, R),
     "alert_events": (set(), RW, set()),
     "notifications": (set(), RW, set()),
+    "device_daily": (set(), set(), set()),
+    "device_health": (set(), set(), set()),
+    "ingest_status": (set(), set(), set()),
+    "alert_summary_state": (set(), set(), set()),
+}
+# relation -> the alerts service's grants (0015); a relation not listed: none
+ALERTS: dict[str, set[str]] = {
+    "sites": R,
+    "devices": R,
+    "device_state": R,
+    "uplinks": R,
+    "bin_levels": R,
+    "parking_events": R,
+    "environment_readings": R,
+    "fcnt_gaps": R,
+    "dead_letters": R,
+    "device_daily": RWD,
+    "device_health": RWD,
+    "ingest_status": RWD,
+    "alert_summary_state": RW,
+    "alert_rules": RW,
+    "notification_channels": R,
+    "alerts": RW,
+    "alert_events": RW,
+    "notifications": RW,
 }
 PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
 APP = "00000000-0000-0000-0000-00000000000a"
@@ -125,8 +150,10 @@ def test_every_relation_has_exactly_the_decided_grants(db_url: str) -> None:
         }
         undecided = relations - set(GRANTS)
         assert not undecided, f"grant {sorted(undecided)} to the roles in its migration, then list it in GRANTS"
+        assert set(ALERTS) <= set(GRANTS)
         for relation, wanted in GRANTS.items():
-            for service, privileges in zip(SERVICE_ROLES.values(), wanted, strict=True):
+            roles = [SERVICE_ROLES[s] for s in ("ingest", "api", "grafana", "alerts")]
+            for service, privileges in zip(roles, (*wanted, ALERTS.get(relation, set())), strict=True):
                 held = {
                     p
                     for p in PRIVILEGES
@@ -177,13 +204,20 @@ FORBIDDEN = [
     ("grafana", "SELECT * FROM api_keys"),
     ("grafana", "SELECT * FROM device_state"),
     ("grafana", "INSERT INTO sites (site_id, kind) VALUES ('evil', 'lot')"),
+    ("alerts", "SELECT * FROM api_keys"),
+    ("alerts", "UPDATE devices SET codec = 'x'"),
+    ("alerts", "DELETE FROM uplinks"),
+    ("alerts", "INSERT INTO bin_levels (time, dev_eui, fill_pct) VALUES (now(), '1000000000000001', 99)"),
+    ("alerts", "DELETE FROM alerts"),
+    ("alerts", "UPDATE notification_channels SET target = 'https://evil.example/'"),
+    ("alerts", "CREATE TABLE evil (x int)"),
 ]
 
 
 @pytest.mark.parametrize(("service", "statement"), FORBIDDEN, ids=[f"{s}: {q[:40]}" for s, q in FORBIDDEN])
 def test_each_role_is_refused_what_it_must_not_do(role_url: dict[str, str], service: str, statement: str) -> None:
     """The ingest never reads keys nor changes the registry; the API never writes readings; Grafana never reads
-    keys."""
+    keys; the alerts service never reads keys, never changes the registry, the readings or the channels."""
     _refused(role_url[service], statement)
 
 
@@ -230,6 +264,43 @@ def test_the_ingest_writes_a_batch_as_its_role(role_url: dict[str, str], clean_d
         assert conn.execute("SELECT repeats FROM dead_letters").fetchone() == (2,)
         assert conn.execute("SELECT last_f_cnt FROM device_state").fetchone() == (6,)
         assert conn.execute("SELECT sum(missing) FROM fcnt_gaps").fetchone() == (2,)
+
+
+def test_the_alerts_service_runs_a_round_as_its_role(role_url: dict[str, str], clean_db: str) -> None:
+    """Default rules, the day summaries, an alert opened with its event and queued notification, as
+    stadtpuls_alerts."""
+    from datetime import UTC, datetime, timedelta
+
+    from stadtpuls.alerts.service import AlertService, ensure_default_rules
+    from stadtpuls.settings import load
+
+    now = datetime(2026, 3, 2, 12, tzinfo=UTC)
+    with psycopg.connect(clean_db, autocommit=True) as conn:
+        apply(conn, parse_text(FLEET, "yaml"))
+        conn.execute(
+            "INSERT INTO notification_channels (channel_id, kind, target) VALUES ('crew', 'email', 'crew@town.example')"
+        )
+        conn.execute(
+            "INSERT INTO parking_events (time, dev_eui, lot_id, occupied, battery_v)"
+            " VALUES (%s, %s, 'lot-1', true, 2.9)",
+            (now - timedelta(hours=1), "1000000000000001"),
+        )
+        conn.execute("INSERT INTO device_state (dev_eui, last_time) VALUES ('1000000000000001', %s)", (now,))
+    settings = load(database_url=role_url["alerts"], alerts_metrics_port=0)
+    service = AlertService(settings, role_url["alerts"])
+    try:
+        with psycopg.connect(role_url["alerts"], autocommit=True) as conn:
+            ensure_default_rules(conn, settings)
+            report = service.round(conn, now)
+            assert conn.execute("SELECT current_user").fetchone() == ("stadtpuls_alerts",)
+    finally:
+        service.sender.close()
+    assert report.evaluated.failed == {}
+    assert report.evaluated.summarized >= 1
+    assert report.evaluated.opened["battery-low"] == 1
+    with psycopg.connect(clean_db) as conn:
+        assert conn.execute("SELECT count(*) FROM notifications").fetchone() == (1,)
+        assert conn.execute("SELECT battery_v_min FROM device_daily").fetchone() == (pytest.approx(2.9),)
 
 
 def test_the_api_serves_and_manages_configuration_as_its_role(role_url: dict[str, str], clean_db: str) -> None:
