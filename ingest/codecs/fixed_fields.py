@@ -11,7 +11,7 @@ that: ``read`` (every row of a :class:`~ingest.codecs.fixed_view.View`: an array
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, Literal
 
@@ -90,11 +90,23 @@ class Field:
             where = present if where is None else where & present
         if where is not None and not where.any():
             return
+        out.set(self.name, view.rows, self.read(view), where=where, null=self.null_of(view))
+
+    def null_of(self, view: View) -> np.ndarray | None:
+        """Rows whose value is JSON null: the kind's own (:meth:`null`) or where ``null_when`` holds."""
         null = self.null(view)
         if self.null_when:
             nulls = view.test(self.null_when)
             null = nulls if null is None else null | nulls
-        out.set(self.name, view.rows, self.read(view), where=where, null=null)
+        return null
+
+    def reads_like(self, other: Field) -> bool:
+        """``other`` has the same key and reads the same values from the same bytes (its nulls, ``encode()``
+        default and conditions may differ): a layout reads such fields of several groups once."""
+        return type(other) is type(self) and self._value_part() == other._value_part()
+
+    def _value_part(self) -> Field:
+        return replace(self, when=(), null_when=(), default=REQUIRED, encoded=True)
 
 
 ABSENT: Any = _Sentinel("ABSENT")
@@ -231,6 +243,9 @@ class Flag(Num):
     def null(self, view: View) -> np.ndarray | None:
         return None if self.false is not None else self._bit(view) == 0
 
+    def _value_part(self) -> Field:
+        return replace(self, when=(), null_when=(), default=REQUIRED, encoded=True, false=False)  # (nulls: null())
+
     @cached_property
     def row_reader(self) -> Callable[[bytes], Any]:
         at, mask, false = self.at, self.mask or 0, self.false
@@ -328,7 +343,8 @@ class Table(Num):
     def read(self, view: View) -> Any:
         values = self._arrays[0]
         if values.dtype == bool and np.count_nonzero(values) == 1:  # one true entry: a comparison
-            return self._bits_of(view) == np.flatnonzero(values)[0]
+            # (a Python int: an int64 scalar would widen the whole byte column to int64 first)
+            return self._bits_of(view) == int(np.flatnonzero(values)[0])
         pieces = self._pieces
         if pieces is not None:  # a few passes over the column instead of a gather from the table
             return pieces.apply(self._bits_of(view)).astype(values.dtype, copy=False)
@@ -339,7 +355,7 @@ class Table(Num):
         if not nulls.any():
             return None
         if np.count_nonzero(nulls) == 1:  # one null entry: a comparison
-            returned: np.ndarray = self._bits_of(view) == np.flatnonzero(nulls)[0]
+            returned: np.ndarray = self._bits_of(view) == int(np.flatnonzero(nulls)[0])
             return returned
         return nulls.take(self._bits_of(view))
 

@@ -22,7 +22,8 @@ Decoding a batch (:meth:`Layout.decode`):
    fPorts fail (or decode to ``{}``), rows too short (or of the wrong length) fail with the length reason.
 2. *Common* groups (the bulk of the traffic) are read over the whole batch, straight from the buffer (or
    from the ``(n, width)`` frames when every frame has one width), with a ``where`` mask per condition:
-   no gather, no scatter.
+   no gather, no scatter. A field that several common groups read alike (same key and bytes, nulls of their
+   own) is read once and written once, where any of them holds.
 3. *Sparse* groups (rare frame types) are cut out of the batch and read on their own rows.
 
 Encoding (:meth:`Layout.encode`) writes the fields in the order of their group, each where its conditions
@@ -32,6 +33,8 @@ selector bytes that no field holds beforehand (``prepare``).
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -133,6 +136,16 @@ class Layout:
         types = [p.type for p in ordered]
         self._types = lut([None, *types], len(types) + 1) if any(types) else None
         self._plans: dict[tuple[int, int], tuple[list[_Step], list[int], bool]] = {}
+        # The common groups' fields, those that several groups read alike (same key, same bytes, same
+        # values; their nulls may differ) together: each is read over the whole batch once.
+        self._common: list[list[tuple[int, Group, Field]]] = []
+        for k, g in enumerate(self.groups):
+            for f in () if g.sparse else g.fields:
+                alike = [m for m in self._common if m[0][2].reads_like(f)]
+                if alike:
+                    alike[0].append((k, g, f))
+                else:
+                    self._common.append([(k, g, f)])
         self._chosen: dict[tuple[int, ...], list[tuple[str, Callable[[bytes], Any] | None, bool]]] = {}
 
     def port(self, f_port: int) -> Port | None:
@@ -165,9 +178,7 @@ class Layout:
         if view is None:
             return out.build()
         masks: dict[tuple[int, ...], np.ndarray | None] = {}
-        for group in self.groups:
-            if not group.sparse:
-                self._decode_group(out, view, group, self._port_mask(masks, code, group.ports))
+        self._decode_common(out, view, code, masks)
         pool = self._pool(view) if rare is None else None
         for group in self.groups:
             if group.sparse:
@@ -217,11 +228,11 @@ class Layout:
         codes = self._codes_of(group.ports)
         if rare_rows is not None:  # pick from the rows of the fPorts with rare frame types
             rare, rare_code, rare_starts = rare_rows
-            pick = _code_mask(rare_code, codes)
-            idx = rare[pick]
-            if not len(idx):
+            # (positions, then two takes: cheaper than two boolean selections by the same mask)
+            pick = np.flatnonzero(_code_mask(rare_code, codes))
+            if not len(pick):
                 return None
-            sub = view.take_rows(idx, group.extent, rare_starts[pick])
+            sub = view.take_rows(rare.take(pick), group.extent, rare_starts.take(pick))
             cond = sub.test(group.when)
             if cond is None:
                 return sub
@@ -281,16 +292,52 @@ class Layout:
             masks[ports] = None if every else _code_mask(code, self._codes_of(ports))
         return masks[ports]
 
-    @staticmethod
-    def _decode_group(out: Builder, view: View, group: Group, mask: np.ndarray | None) -> None:
-        if mask is not None and not mask.any():
-            return
-        mask = _both(mask, view.test(group.when))
-        shared: dict[tuple[Cond, ...], np.ndarray | None] = {}
-        for f in group.fields:
-            if f.when not in shared:
-                shared[f.when] = _both(mask, view.test(f.when))
-            f.put(out, view, shared[f.when])
+    def _decode_common(
+        self, out: Builder, view: View, code: np.ndarray, masks: dict[tuple[int, ...], np.ndarray | None]
+    ) -> None:
+        """The common groups' fields over the whole batch; a field that several groups read alike (see
+        :attr:`_common`) is read once and written once, where any of them holds."""
+        group_masks: dict[int, tuple[bool, np.ndarray | None]] = {}  # (the group has rows, its mask)
+        shared: dict[tuple[int, tuple[Cond, ...]], np.ndarray | None] = {}
+
+        def rows_of(k: int, group: Group, f: Field) -> tuple[bool, np.ndarray | None]:
+            if k not in group_masks:
+                mask = self._port_mask(masks, code, group.ports)
+                if mask is not None and not mask.any():
+                    group_masks[k] = (False, None)
+                else:
+                    group_masks[k] = (True, _both(mask, view.test(group.when)))
+            has, mask = group_masks[k]
+            if not has:
+                return False, None
+            if (k, f.when) not in shared:
+                shared[(k, f.when)] = _both(mask, view.test(f.when))
+            return True, shared[(k, f.when)]
+
+        for members in self._common:
+            if len(members) == 1:
+                has, where = rows_of(*members[0])
+                if has:
+                    members[0][2].put(out, view, where)
+                continue
+            parts: list[tuple[np.ndarray | None, np.ndarray | None]] = []
+            for k, group, f in members:
+                has, where = rows_of(k, group, f)
+                if not has:
+                    continue
+                where = _both(where, f.present(view))
+                if where is not None and not where.any():
+                    continue
+                parts.append((where, f.null_of(view)))
+            if not parts:
+                continue
+            first = members[0][2]
+            # each group's nulls on its own rows only: a later write of other rows (a sparse group's) keeps
+            # its values non-null
+            where = None if any(w is None for w, _ in parts) else functools.reduce(operator.or_, [w for w, _ in parts])
+            pieces = [nl if w is None else nl & w for w, nl in parts if nl is not None]
+            null = functools.reduce(operator.or_, pieces) if pieces else None
+            out.set(first.name, view.rows, first.read(view), where=where, null=null)
 
     # --- per-message decoding -----------------------------------------------------------------------------
 

@@ -63,8 +63,8 @@ class _Health(Field):
 
     def read(self, view: View) -> Any:
         mv = np.rint(self.volts.read(view) * 1000)
-        cold = np.where(self.temperature.read(view) >= -5, 0, 100)
-        return Lookup(_HEALTH, (mv < 3000 - cold).astype(np.uint8) + (mv < 2900 - cold))
+        low = np.where(self.temperature.read(view) >= -5, 3000.0, 2900.0)  # (floats: compared without a cast)
+        return Lookup(_HEALTH, (mv < low).view(np.uint8) + (mv < low - 100))
 
     def read_row(self, b: bytes) -> Any:
         mv = round(self.volts.read_row(b) * 1000)
@@ -153,15 +153,10 @@ LAYOUT = Layout(
             ),
             sparse=True,
         ),
-        Group(
-            (10,),
-            (
-                Flag("occupied", at=0, false=None, default=OPTIONAL),
-                *_durations(_UNOCCUPIED),
-                _TagId("tag_id", at=1),
-            ),
-            sparse=True,
-        ),
+        # registrations' occupancy and duration sit where the status frames' do: read with them, over the
+        # whole batch (null where unoccupied); only the tag is read on the registrations' own rows
+        Group((10,), (Flag("occupied", at=0, false=None, default=OPTIONAL), *_durations(_UNOCCUPIED))),
+        Group((10,), (_TagId("tag_id", at=1),), sparse=True),
     ),
 )
 

@@ -36,6 +36,21 @@ def test_registration_without_occupancy_has_nulls() -> None:
     }
 
 
+@pytest.mark.parametrize("others", [[], [(1, "00"), (2, "000000")]])
+def test_registration_nulls_stay_on_registration_rows(others: list[tuple[int, str]]) -> None:
+    """Registrations share the status frames' whole-batch occupancy and duration columns; their nulls (no
+    occupancy) must not reach a startup frame's occupancy, with or without status frames in the batch."""
+    rows = [(10, "0000000001"), (3, "0000000000"), (10, "0300000002"), *others]
+    payloads = [bytes.fromhex(h) for _, h in rows]
+    offsets = np.concatenate([[0], np.cumsum([len(p) for p in payloads])])
+    codec = get("nwave/nps405")
+    port = np.array([p for p, _ in rows])
+    objs = codec.decode(port, np.frombuffer(b"".join(payloads), np.uint8), offsets).objects()
+    assert objs == [codec.decode_row(p, b) for (p, _), b in zip(rows, payloads, strict=True)]
+    assert objs[1]["occupied"] is False and objs[0]["occupied"] is None and objs[2]["occupied"] is True
+    assert objs[2]["previous_state_duration"] == 1
+
+
 def test_overflowing_duration_has_null_error() -> None:
     (obj,) = decode(1, "ff").objects()
     assert obj["previous_state_duration"] == 660
