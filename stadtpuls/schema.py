@@ -26,6 +26,7 @@ __all__ = [
     "CONFIGURATION_TABLES",
     "DEAD_LETTERS",
     "DEFAULT_TENANT",
+    "RESET_TENANTS",
     "DEVICE_STATE",
     "ENVIRONMENT_READINGS",
     "FCNT_GAPS",
@@ -234,6 +235,16 @@ SOURCE_TABLES = ("source_cursors", "backfill_gaps", "fcnt_gaps_closed")
 CONFIGURATION_TABLES = ("devices", "sites", "api_keys", "codec_scripts")
 #: the tenant (municipality) of a one-town install and of every row from before tenants (migration 0014)
 DEFAULT_TENANT = "default"
+#: the tenants as migration 0014 leaves them (tenant ``default`` alone, every field the hub's); deletes only towns
+#: that no site, device or key names (tests start each registry from here)
+RESET_TENANTS = f"""
+DELETE FROM tenants t WHERE slug <> '{DEFAULT_TENANT}'
+    AND NOT EXISTS (SELECT 1 FROM sites WHERE tenant = t.slug)
+    AND NOT EXISTS (SELECT 1 FROM devices WHERE tenant = t.slug)
+    AND NOT EXISTS (SELECT 1 FROM api_keys WHERE tenant = t.slug);
+UPDATE tenants SET name = '{DEFAULT_TENANT}', timezone = NULL, depots = NULL, service_days = NULL,
+    pickup_start_hour = NULL, brand_name = NULL, logo_url = NULL, colour = NULL WHERE slug = '{DEFAULT_TENANT}'
+"""
 #: the tables of the alerts service and the operators' alert settings (rules, channels, alerts, outbox, day summaries)
 ALERT_TABLES = (
     "alert_rules",

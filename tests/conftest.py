@@ -28,8 +28,8 @@ from stadtpuls.migrate import migrate
 from stadtpuls.schema import (
     ALERT_TABLES,
     CONFIGURATION_TABLES,
-    DEFAULT_TENANT,
     INGEST_TABLES,
+    RESET_TENANTS,
     ROLLUP_TABLES,
     SOURCE_TABLES,
 )
@@ -108,7 +108,7 @@ def clean_db(db_url: str) -> str:
         ).fetchall()
         tables = DATA_TABLES + tuple(r[0] for r in rollups)
         conn.execute("TRUNCATE " + ", ".join(tables) + " RESTART IDENTITY CASCADE")
-        conn.execute(f"DELETE FROM tenants WHERE slug <> '{DEFAULT_TENANT}'")
+        conn.execute(RESET_TENANTS)
     return db_url
 
 

@@ -25,7 +25,7 @@ import yaml
 from stadtpuls.demo.embedded import free_port
 from stadtpuls.fleet import apply, parse_text
 from stadtpuls.ingest.codecs import get as get_codec
-from stadtpuls.schema import ALERT_TABLES, CONFIGURATION_TABLES, DEFAULT_TENANT, INGEST_TABLES
+from stadtpuls.schema import ALERT_TABLES, CONFIGURATION_TABLES, INGEST_TABLES, RESET_TENANTS
 from stadtpuls.simulators.messages import tts_topic, tts_uplink
 
 OPERATOR_KEY = "pages-operator-key-0123456789abcdef"
@@ -137,7 +137,7 @@ def seed_city(url: str) -> None:
     now = datetime.now(UTC)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("TRUNCATE " + ", ".join(DATA_TABLES) + " RESTART IDENTITY CASCADE")
-        conn.execute(f"DELETE FROM tenants WHERE slug <> '{DEFAULT_TENANT}'")
+        conn.execute(RESET_TENANTS)
     fleet = parse_text(yaml.safe_dump(registry()), "yaml")
     with psycopg.connect(url) as conn:
         report = apply(conn, fleet)

@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from stadtpuls.demo.embedded import free_port
+from stadtpuls.schema import RESET_TENANTS
 
 TESTS = Path(__file__).resolve().parents[1]
 REPO = TESTS.parent
@@ -68,6 +69,7 @@ def seed_city(url: str) -> dict[str, Any]:
             "TRUNCATE " + ", ".join(DATA_TABLES) + ", environment_readings, fcnt_gaps, device_state"
             " RESTART IDENTITY CASCADE"
         )
+        conn.execute(RESET_TENANTS)
     with fixed_now():
         s = Seeder(url)
         try:

@@ -17,6 +17,7 @@ import pytest
 
 from stadtpuls.api import auth
 from stadtpuls.api.main import create_app
+from stadtpuls.schema import RESET_TENANTS
 from stadtpuls.settings import Settings
 
 from .conftest import (
@@ -131,6 +132,15 @@ def app_client(db_url: str, seeded: dict[str, Any]) -> Iterator[Callable[..., Ap
 @pytest.fixture
 def client(app_client: Callable[..., ApiClient]) -> ApiClient:
     return app_client()
+
+
+@pytest.fixture(autouse=True)
+def one_town(db_url: str) -> Iterator[None]:
+    """Every test starts on a hub of one town: a test that adds a town or renames one (the route checks send
+    bodies) leaves none behind."""
+    yield
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(RESET_TENANTS)
 
 
 # -- authentication and roles ----------------------------------------------------------------------------------
