@@ -5,7 +5,10 @@ One :class:`LiveHub` per app holds one LISTEN connection (the writer's channel a
 ``live_poll_interval`` seconds (the fallback, and what turns silent sensors into ``unknown``). Each :class:`Topic`
 (``lots``, ``lines``, ``vehicles``, and the open-data feeds of :mod:`stadtpuls.api.opendata.topics`) caches its body
 (JSON, or what its ``encode`` makes) for ``api_cache_ttl`` seconds, recomputes it once however many requests wait
-(single flight), and pushes it to its subscribers only when it changed. Subscribers are bounded queues holding the
+(single flight), and pushes it to its subscribers only when it changed. After a NOTIFY (the data changed) the next
+request waits for the recomputed body; a body that is only older than ``api_cache_ttl`` (or expired by the poll) but
+younger than twice that is still served while the hub's refresher recomputes it, so a polled summary never makes
+its requests wait for the database. Subscribers are bounded queues holding the
 latest body: a slow client skips intermediate states, it never makes the hub wait.
 """
 
@@ -15,6 +18,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 import orjson
@@ -37,6 +41,8 @@ log = get_logger("stadtpuls.api.live")
 
 Compute = Callable[[AsyncConnectionPool], Awaitable[Any]]
 Encode = Callable[[Any], bytes]
+#: set while a topic is computed: the topics it reads are then recomputed when out of date, never served stale
+_REFRESHING: ContextVar[bool] = ContextVar("live_refreshing", default=False)
 
 
 def _dumps(value: Any) -> bytes:
@@ -67,7 +73,13 @@ class Topic:
         return self.body is not None and self._body_gen == self._gen and time.monotonic() - self._at < self.ttl
 
     def invalidate(self) -> None:
+        """The data changed (a NOTIFY): the next request waits for the recomputed body."""
         self._gen += 1
+        self.wake.set()
+
+    def expire(self) -> None:
+        """Time passed (the poll: silent sensors turn unknown): recomputed now, the last body served meanwhile."""
+        self._at = min(self._at, time.monotonic() - self.ttl)
         self.wake.set()
 
     async def get(self, pool: AsyncConnectionPool) -> tuple[bytes, Any]:
@@ -78,15 +90,29 @@ class Topic:
         if self.fresh():
             assert self.body is not None
             return self.body, self.data
+        if (
+            self.body is not None
+            and self._body_gen == self._gen
+            and time.monotonic() - self._at < 2 * self.ttl
+            and not _REFRESHING.get()
+        ):
+            self.wake.set()  # the hub's refresher recomputes it; until then the last body, at most 2 ttl old
+            return self.body, self.data
         return await self.refresh(pool)
 
     async def refresh(self, pool: AsyncConnectionPool) -> tuple[bytes, Any]:
         async with self._lock:
             if not self.fresh():
                 gen = self._gen
-                data = await self.compute(pool)
+                token = _REFRESHING.set(True)  # the topics a computation reads are read fresh, never stale
+                try:
+                    data = await self.compute(pool)
+                finally:
+                    _REFRESHING.reset(token)
                 body = self.encode(data)
                 changed = body != self.body
+                if not changed and self.body is not None:  # the same object: its derived renderings stay valid
+                    body = self.body
                 self.body, self.data, self._at, self._body_gen = body, data, time.monotonic(), gen
                 self.refreshes += 1
                 if changed:
@@ -193,7 +219,7 @@ class LiveHub:
         while True:
             await asyncio.sleep(self.poll_interval)
             for topic in self.topics.values():
-                topic.invalidate()
+                topic.expire()
 
     async def _refresher(self, topic: Topic) -> None:
         while True:

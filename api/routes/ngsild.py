@@ -5,7 +5,8 @@
 The ``@context`` (Smart Data Models) is in the body when the client accepts ``application/ld+json``, otherwise in a
 ``Link`` header (NGSI-LD 6.3.5). Errors are NGSI-LD ProblemDetails (``.../errors/BadRequestData``,
 ``.../errors/ResourceNotFound``). Under a town's prefix (``/t/{slug}/ngsi-ld/v1``) the town's entities only; another
-town's entity is not found.
+town's entity is not found. Answers of ``/entities`` are kept per request URL for ``api_cache_ttl`` seconds, like
+SensorThings' (:class:`~stadtpuls.api.answers.AnswerCache`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
+from ..answers import AnswerCache
 from ..deps import ConnDep, CtxDep, PathTenant, rate_limited
 from ..ngsild import CONTEXT, TYPES, QueryError, key_values, parse_geoquery, parse_q
 from ..ngsild import models as m
@@ -25,8 +27,11 @@ from ..ngsild.current import current_entities
 from ..problems import PROBLEM_JSON, responses
 from ..queries import ngsild as ngsild_q
 from ..tenancy import Tenant, path_tenant
+from ..towns import page_prefix
 
-__all__ = ["router"]
+__all__ = ["CACHE_SIZE", "router"]
+
+CACHE_SIZE = 256
 
 router = APIRouter(
     prefix="/ngsi-ld/v1",
@@ -84,7 +89,6 @@ def _type_of(entity_id: str) -> tuple[str, str]:
 @router.get("/entities", summary="entities by type, id, q and georel (Smart Data Models)", responses=OK)
 async def entities(
     request: Request,
-    conn: ConnDep,
     ctx: CtxDep,
     tenant: PathTenant,
     type_: Annotated[str | None, Query(alias="type", max_length=200, description="comma-separated types")] = None,
@@ -117,11 +121,25 @@ async def entities(
         return _error(NgsiError(400, "BadRequestData", str(e)))
     except NgsiError as e:
         return _error(e)
-    found = [e for e in await _entities(conn, ctx, tenant, types) if all(t(e) for t in tests)]
-    page = found[offset : offset + limit]
-    if options == "keyValues":
-        page = [key_values(e) for e in page]
-    return _answer(request, page, {"NGSILD-Results-Count": str(len(found))} if count else None)
+
+    async def compute() -> tuple[bytes, str | None, dict[str, str]]:
+        async with ctx.pool.connection() as conn:
+            found = [e for e in await _entities(conn, ctx, tenant, types) if all(t(e) for t in tests)]
+        page = found[offset : offset + limit]
+        if options == "keyValues":
+            page = [key_values(e) for e in page]
+        r = _answer(request, page, {"NGSILD-Results-Count": str(len(found))} if count else None)
+        headers = {k: v for k, v in r.headers.items() if k not in ("content-length", "content-type")}
+        return bytes(r.body), r.media_type, headers
+
+    cache: AnswerCache[tuple[bytes, str | None, dict[str, str]]] | None
+    cache = getattr(request.app.state, "ngsild_cache", None)
+    if cache is None:
+        cache = request.app.state.ngsild_cache = AnswerCache(ctx.settings.api_cache_ttl, CACHE_SIZE)
+    ld = JSON_LD in request.headers.get("accept", "")
+    key = f"{ld} {page_prefix(request)}{request.url.path}?{request.url.query}"
+    body, media, headers = await cache.get(key, compute)
+    return Response(body, media_type=media, headers=headers)
 
 
 @router.get("/entities/{entity_id}", summary="one entity by its id (urn:ngsi-ld:<type>:<site_id>)", responses=OK)

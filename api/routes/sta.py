@@ -4,8 +4,8 @@ The paths and query options are the standard's (OData-style ``Things(5)/Datastre
 read here from the raw request rather than declared one by one; :mod:`stadtpuls.api.sta` answers them.
 
 Answers are kept per request URL for ``api_cache_ttl`` seconds (the freshness of the other public routes; at most
-:data:`CACHE_SIZE` of them per app, the oldest dropped first): a GIS portal polling the same query costs the
-database once per interval, not once per request. Errors are not kept.
+:data:`CACHE_SIZE` of them per app; :class:`~stadtpuls.api.answers.AnswerCache`): a GIS portal polling the same
+query costs the database once per interval, not once per request. Errors are not kept.
 
 Under a town's prefix (``/t/{slug}/sta/v1.1``) the service shows that town's entities (:mod:`stadtpuls.api.sta`),
 its links keep the prefix, and its answers are kept under the prefixed URL (the path the routes see has lost it).
@@ -13,15 +13,13 @@ its links keep the prefix, and its answers are kept under the prefixed URL (the 
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
-
 import orjson
 import psycopg
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from psycopg import AsyncConnection
 
+from ..answers import AnswerCache
 from ..deps import CtxDep, PathTenant, rate_limited
 from ..problems import Problem, responses
 from ..sta import FilterError, NotFound, answer, service_root
@@ -61,24 +59,16 @@ async def root(request: Request, ctx: CtxDep, tenant: PathTenant) -> Response:
     "$select, $filter, $expand",
 )
 async def resource(path: str, request: Request, ctx: CtxDep, tenant: PathTenant) -> Response:
-    ttl = ctx.settings.api_cache_ttl
-    cache: OrderedDict[str, tuple[float, bytes, str]] | None = None
+    cache: AnswerCache[tuple[bytes, str]] | None = getattr(request.app.state, "sta_cache", None)
+    if cache is None:
+        cache = request.app.state.sta_cache = AnswerCache(ctx.settings.api_cache_ttl, CACHE_SIZE)
     key = _base(request) + "/" + path + "?" + request.url.query  # the town's prefix is part of the key
-    now = time.monotonic()
-    if ttl > 0:
-        cache = getattr(request.app.state, "sta_cache", None)
-        if cache is None:
-            cache = request.app.state.sta_cache = OrderedDict()
-        hit = cache.get(key)
-        if hit is not None and hit[0] > now:
-            return Response(hit[1], media_type=hit[2])
-    async with ctx.pool.connection() as conn:
-        content, media = await _answer(conn, path, request, tenant)
-    if cache is not None:
-        cache[key] = (now + ttl, content, media)
-        cache.move_to_end(key)
-        while len(cache) > CACHE_SIZE:
-            cache.popitem(last=False)
+
+    async def compute() -> tuple[bytes, str]:
+        async with ctx.pool.connection() as conn:
+            return await _answer(conn, path, request, tenant)
+
+    content, media = await cache.get(key, compute)
     return Response(content, media_type=media)
 
 
