@@ -89,10 +89,16 @@ def test_vehicle_positions_feed(client: ApiClient, seed: Seeder) -> None:
     assert first["occupancy_status"] == "STANDING_ROOM_ONLY" and first["trip"]["route_id"] == "de:leipzig:5"
 
 
+def _zone_at_noon() -> str:
+    """A fixed-offset time zone in which it is now about noon: a bus day there (counted from local midnight) began
+    hours ago, whatever the hour the test runs at."""
+    return f"Etc/GMT{now().hour - 12:+d}"  # Etc/GMT+N is N hours behind UTC
+
+
 def test_the_silent_time_is_a_setting(make_client, clean_db: str, seed: Seeder) -> None:
     d = _fleet(seed)
     seed.passengers(d["door3"], now() - timedelta(minutes=20), pax_in=5, pax_out=0, stop_id="stop-0")
-    api = make_client(make_settings(clean_db, gtfs_rt_max_age=3600))
+    api = make_client(make_settings(clean_db, gtfs_rt_max_age=3600, timezone=_zone_at_noon()))
     msg = rt.FeedMessage()
     msg.ParseFromString(api.get(URL).content)
     assert [e.id for e in msg.entity] == ["bus-3"]
