@@ -10,6 +10,7 @@ from apitest import ApiClient, Seeder, make_settings, now
 from google.transit import gtfs_realtime_pb2 as rt
 
 from stadtpuls.api.opendata.gtfsrt import occupancy_status
+from stadtpuls.settings import Settings
 
 S = rt.VehiclePosition.OccupancyStatus
 URL = "/api/public/gtfs-rt/vehicle-positions.pb"
@@ -39,6 +40,18 @@ def test_occupancy_status_at_every_boundary(passengers: int, status: int) -> Non
 def test_occupancy_status_of_a_vehicle_without_standing_places() -> None:
     assert occupancy_status(39, 40, 0) == S.FEW_SEATS_AVAILABLE
     assert occupancy_status(40, 40, 0) == S.FULL
+
+
+def _zone_at_noon() -> str:
+    """A fixed-offset time zone in which it is now about noon: a bus day there (counted from local midnight) began
+    hours ago, whatever the hour the test runs at."""
+    return f"Etc/GMT{now().hour - 12:+d}"  # Etc/GMT+N is N hours behind UTC
+
+
+@pytest.fixture
+def settings(clean_db: str) -> Settings:
+    """The hub's settings in a zone where it is about noon: readings minutes old are of today's bus day."""
+    return make_settings(clean_db, timezone=_zone_at_noon())
 
 
 def _fleet(seed: Seeder) -> dict[str, str]:
@@ -87,12 +100,6 @@ def test_vehicle_positions_feed(client: ApiClient, seed: Seeder) -> None:
     assert body["header"]["gtfs_realtime_version"] == "2.0" and len(body["entity"]) == 2
     first = next(e for e in body["entity"] if e["id"] == "bus-1")["vehicle"]
     assert first["occupancy_status"] == "STANDING_ROOM_ONLY" and first["trip"]["route_id"] == "de:leipzig:5"
-
-
-def _zone_at_noon() -> str:
-    """A fixed-offset time zone in which it is now about noon: a bus day there (counted from local midnight) began
-    hours ago, whatever the hour the test runs at."""
-    return f"Etc/GMT{now().hour - 12:+d}"  # Etc/GMT+N is N hours behind UTC
 
 
 def test_the_silent_time_is_a_setting(make_client, clean_db: str, seed: Seeder) -> None:
