@@ -21,7 +21,7 @@ from stadtpuls.settings import Settings
 
 from .auth import KeyRing, Principal, Role
 from .metrics import ApiMetrics
-from .problems import Problem
+from .problems import Problem, invalid_body
 from .ratelimit import RateLimiter
 from .sse import StreamSlots
 from .tenancy import Tenant, TenantCache, scope_for
@@ -200,12 +200,7 @@ class Access:
         if self.tenant is None:
             return requested or DEFAULT_TENANT
         if requested is not None and requested != self.tenant:
-            raise Problem(
-                422,
-                f"tenant: this key creates rows in town {self.tenant!r} only",
-                title="Invalid request",
-                errors=[{"loc": ["body", "tenant"], "msg": "another town", "type": "value_error"}],
-            )
+            raise invalid_body("tenant", f"this key creates rows in town {self.tenant!r} only", "another town")
         return self.tenant
 
 

@@ -18,12 +18,10 @@ def _out(text: str, *, err: bool = False) -> None:
     (sys.stderr if err else sys.stdout).write(text + "\n")
 
 
-class _UnknownTenant(Exception):
-    pass
-
-
 async def _create(url: str, role: str, name: str, tenant: str) -> str:
     import psycopg
+
+    from stadtpuls.tenants import unknown_tenant
 
     from .auth import new_key
     from .queries.keys import insert_key
@@ -32,7 +30,7 @@ async def _create(url: str, role: str, name: str, tenant: str) -> str:
     async with await psycopg.AsyncConnection.connect(url) as conn, conn.transaction():
         cur = await conn.execute("SELECT 1 FROM tenants WHERE slug = %s FOR KEY SHARE", (tenant,))
         if await cur.fetchone() is None:
-            raise _UnknownTenant(f"no tenant {tenant!r} (stadtpuls tenants add {tenant} --name ...)")
+            raise unknown_tenant(tenant)
         await insert_key(conn, key_id=key.key_id, name=name, role=role, key_hash=key.key_hash, tenant=tenant)
     return key.key
 
@@ -65,6 +63,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from stadtpuls.commands import database_url
     from stadtpuls.settings import load
+    from stadtpuls.tenants import UnknownTenant
 
     url = args.database_url or database_url(load())
     try:
@@ -90,7 +89,7 @@ def _run(args: argparse.Namespace) -> int:
                 _out(f"stadtpuls: no active key {args.key_id!r}", err=True)
                 return 1
             _out(f"revoked {args.key_id}")
-    except _UnknownTenant as e:
+    except UnknownTenant as e:
         _out(f"stadtpuls keys: {e}", err=True)
         return 2
     except psycopg.OperationalError as e:

@@ -27,6 +27,7 @@ __all__ = [
     "ProblemDetail",
     "integrity_problem",
     "install_handlers",
+    "invalid_body",
     "problem_response",
     "responses",
 ]
@@ -61,6 +62,16 @@ class Problem(HTTPException):
         super().__init__(status_code, detail, headers)
         self.title = title or HTTPStatus(status_code).phrase
         self.errors = errors
+
+
+def invalid_body(field: str, detail: str, msg: str) -> Problem:
+    """422 for a body field the checks after validation refuse: ``detail`` says why, ``msg`` in a word or two."""
+    return Problem(
+        422,
+        f"{field}: {detail}",
+        title="Invalid request",
+        errors=[{"loc": ["body", field], "msg": msg, "type": "value_error"}],
+    )
 
 
 def integrity_problem(e: psycopg.IntegrityError) -> Problem:

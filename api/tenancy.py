@@ -9,21 +9,21 @@ show all of them.
 Keys: an operator key belongs to one tenant and sees only that tenant's rows; a request of its key under another
 town's prefix is answered 404 (so town B's ids do not leak). An admin key is the hub's: it sees every town, or the
 one its path names. :func:`scope_for` gives a route the tenant its queries filter on (``None``: every
-tenant); ``deps.PathTenant`` is the tenant a path names.
+tenant); ``deps.PathTenant`` is the tenant a path names, a :class:`stadtpuls.tenants.Tenant` as :class:`TenantCache`
+keeps them.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
-from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from stadtpuls.schema import DEFAULT_TENANT
+from stadtpuls.tenants import COLUMNS, SLUG_TEXT, Tenant, from_row
 
 from .auth import Principal
 from .problems import Problem
@@ -36,7 +36,8 @@ __all__ = [
     "scope_for",
 ]
 
-_PREFIX = re.compile(r"^(/api/v1)?/t/([a-z0-9][a-z0-9-]{0,39})(/.*)?$")
+_TOWNS = sql.SQL("SELECT {} FROM tenants ORDER BY slug").format(sql.SQL(", ").join(map(sql.Identifier, COLUMNS)))
+_PREFIX = re.compile(rf"^(/api/v1)?/t/({SLUG_TEXT})(/.*)?$")
 
 
 class TenantPrefixMiddleware:
@@ -59,24 +60,6 @@ class TenantPrefixMiddleware:
         await self.app(scope, receive, send)
 
 
-@dataclass(frozen=True)
-class Tenant:
-    slug: str
-    name: str
-    timezone: str | None = None
-    depots: list[dict[str, Any]] | None = None
-    service_days: list[int] | None = None
-    pickup_start_hour: float | None = None
-    brand_name: str | None = None
-    logo_url: str | None = None
-    colour: str | None = None
-
-    @property
-    def title(self) -> str:
-        """What the town's public pages are called."""
-        return self.brand_name or self.name
-
-
 class TenantCache:
     """The ``tenants`` table, read at most every ``ttl`` seconds (a new town is served within that time)."""
 
@@ -92,11 +75,8 @@ class TenantCache:
     async def all(self, conn: AsyncConnection) -> dict[str, Tenant]:
         if time.monotonic() - self._at > self.ttl:
             cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(
-                "SELECT slug, name, timezone, depots, service_days, pickup_start_hour, brand_name, logo_url, colour"
-                " FROM tenants ORDER BY slug"
-            )
-            self._by_slug = {r["slug"]: Tenant(**r) for r in await cur.fetchall()}
+            await cur.execute(_TOWNS)
+            self._by_slug = {r["slug"]: from_row(r) for r in await cur.fetchall()}
             self._at = time.monotonic()
         return self._by_slug
 

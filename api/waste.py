@@ -10,11 +10,8 @@ from typing import Any
 import numpy as np
 
 from stadtpuls.planning import BinState, fit_fill_rate, last_emptying
-from stadtpuls.settings import Settings
 
-from .tenancy import Tenant
-
-__all__ = ["DEFAULT_THRESHOLD", "FIT_WINDOW_DAYS", "Limits", "bin_state", "bin_status", "town_settings"]
+__all__ = ["DEFAULT_THRESHOLD", "FIT_WINDOW_DAYS", "Limits", "bin_state", "bin_status"]
 
 DEFAULT_VOLUME_L = 1100.0  # a bin without a stated volume counts as the common 1,100 l container
 DEFAULT_THRESHOLD = 80.0
@@ -30,23 +27,6 @@ class Limits:
 
 def _epoch(t: float) -> datetime:
     return datetime.fromtimestamp(t, UTC)
-
-
-def town_settings(settings: Settings, town: Tenant | None) -> Settings:
-    """The hub's settings with a town's own time zone, depot (its first), service days and round start hour;
-    each field the town leaves null (or ``town`` None) stays the hub's."""
-    if town is None:
-        return settings
-    change: dict[str, Any] = {}
-    if town.timezone:
-        change["timezone"] = town.timezone
-    if town.depots:
-        change["depot_lat"], change["depot_lon"] = float(town.depots[0]["lat"]), float(town.depots[0]["lon"])
-    if town.service_days:
-        change["service_days"] = sorted({int(d) for d in town.service_days})
-    if town.pickup_start_hour is not None:
-        change["pickup_start_hour"] = float(town.pickup_start_hour)
-    return settings.model_copy(update=change) if change else settings
 
 
 def bin_status(

@@ -31,6 +31,7 @@ from opening_hours import OpeningHours, ParserError  # type: ignore[attr-defined
 from psycopg.types.json import Jsonb
 
 from .schema import DEFAULT_TENANT
+from .tenants import unknown_tenant
 
 __all__ = [
     "CONTROL_CHARS",
@@ -573,7 +574,7 @@ def apply(
     stops the whole file: nothing is written and every such row is reported.
     """
     if conn.execute("SELECT 1 FROM tenants WHERE slug = %s", (tenant,)).fetchone() is None:
-        raise FleetError("--tenant", f"no tenant {tenant!r} (stadtpuls tenants add {tenant} --name ...)")
+        raise FleetError("--tenant", str(unknown_tenant(tenant)))
     report = ImportReport(dry_run=dry_run, errors=list(fleet.errors))
     foreign = _foreign_rows(conn, fleet, tenant)
     if foreign:

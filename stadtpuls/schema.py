@@ -5,7 +5,8 @@ The migrations (``stadtpuls/migrations``) create the tables; this module describ
 fills, in COPY order, each with its :mod:`~stadtpuls.ingest.pgcopy` kind (a test checks both against a migrated
 database). From it derive the writer's COPY column lists and staging tables, the reading tables the domain mapping
 fills (site kind, parent column, quantities), the NOTIFY payload keys that the writer sends and ``api/live.py``
-reads, and the tests' list of tables to empty.
+reads, and the tests' list of tables to empty. The configuration tables (towns, sites, devices) are written one
+row at a time: :func:`insert_row` and :func:`assignments` build those statements for the API and the command line.
 
 After a commit that stored readings, the writer sends ``NOTIFY stadtpuls`` with the payload
 ``{"bins": n, "parking": n, "passengers": n, "environment": n}`` (readings stored per reading table, by its
@@ -14,11 +15,12 @@ After a commit that stored readings, the writer sends ``NOTIFY stadtpuls`` with 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from psycopg import sql
 
 __all__ = [
     "ALERT_TABLES",
@@ -42,6 +44,8 @@ __all__ = [
     "UPLINK_DECODED",
     "ReadingTable",
     "Table",
+    "assignments",
+    "insert_row",
     "notify_counts",
     "notify_payload",
 ]
@@ -271,3 +275,21 @@ def notify_counts(payload: str) -> dict[str, Any] | None:
     except orjson.JSONDecodeError:
         return None
     return counts if isinstance(counts, dict) else None
+
+
+def insert_row(table: str, values: Mapping[str, Any]) -> tuple[sql.Composed, dict[str, Any]]:
+    """The INSERT of one row of ``values`` (column -> value) into ``table``, and its parameters."""
+    names = list(values)
+    query = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+        sql.Identifier(table),
+        sql.SQL(", ").join(map(sql.Identifier, names)),
+        sql.SQL(", ").join(map(sql.Placeholder, names)),
+    )
+    return query, dict(values)
+
+
+def assignments(names: Iterable[str]) -> sql.Composed:
+    """The SET list of an UPDATE of the columns ``names``, each from the parameter of its name, and of
+    ``updated_at``; the statement's other parameters take names starting with ``_``."""
+    sets = [sql.SQL("{} = {}").format(sql.Identifier(n), sql.Placeholder(n)) for n in names]
+    return sql.SQL(", ").join([*sets, sql.SQL("updated_at = now()")])

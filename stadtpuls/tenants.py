@@ -1,8 +1,10 @@
 """Tenants: the municipalities one hub serves (table ``tenants``, migration 0014), and ``stadtpuls tenants``.
 
 A tenant's per-town fields (time zone, depots, service days, pickup start hour) are null where the town takes the
-hub's setting; :func:`effective` gives the values a town actually runs on. Values are checked here as the
-migration's CHECKs do, so a bad one gets a message naming the field instead of a database error.
+hub's setting; :func:`effective` gives the values a town actually runs on, :func:`town_settings` the hub's settings
+with them. Values are checked here as the migration's CHECKs do, so a bad one gets a message naming the field
+instead of a database error. The table's statements are built here once, for this module's connection and for the
+API's asynchronous one.
 
 Command line: ``stadtpuls tenants add SLUG --name ...``, ``stadtpuls tenants update SLUG ...`` (an empty value
 clears a field: the town takes the hub's setting again), ``stadtpuls tenants list [--json]``. Exit code 2 and a
@@ -32,32 +34,49 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from .schema import assignments, insert_row
 from .settings import Settings
 from .tenant_roles import setup_grafana_role
 
 __all__ = [
+    "COLOUR_PATTERN",
+    "COLUMNS",
     "FIELDS",
+    "LOGO_URL_PATTERN",
+    "SLUG_PATTERN",
+    "SLUG_TEXT",
     "Depot",
     "DuplicateTenant",
     "Effective",
     "InvalidTenantValue",
+    "Tenant",
     "TenantError",
     "TenantRecord",
     "UnknownTenant",
     "add",
     "check_fields",
     "effective",
+    "from_row",
     "get",
+    "insert_statement",
     "list_tenants",
     "parse_depot",
     "require",
     "setup",
+    "town_settings",
+    "unknown_tenant",
     "update",
+    "update_statement",
 ]
 
-SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
-_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
-_LOGO_URL = re.compile(r"""^(https://|/)[^\s"'<>]*$""")
+#: the migration's CHECKs of a slug, a colour and a logo URL, for the API's models and the prefix of a town's paths
+SLUG_TEXT = r"[a-z0-9][a-z0-9-]{0,39}"
+SLUG_PATTERN = rf"^{SLUG_TEXT}$"
+COLOUR_PATTERN = r"^#[0-9a-fA-F]{6}$"
+LOGO_URL_PATTERN = r"""^(https://|/)[^\s"'<>]*$"""
+SLUG = re.compile(SLUG_PATTERN)
+_COLOUR = re.compile(COLOUR_PATTERN)
+_LOGO_URL = re.compile(LOGO_URL_PATTERN)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 #: the settable columns of ``tenants`` (slug is the key; db_role belongs to the database roles' migration)
 FIELDS = ("name", "timezone", "depots", "service_days", "pickup_start_hour", "brand_name", "logo_url", "colour")
@@ -83,6 +102,11 @@ class UnknownTenant(TenantError):
     pass
 
 
+def unknown_tenant(slug: str) -> UnknownTenant:
+    """UnknownTenant for ``slug``, its message saying how to add the town."""
+    return UnknownTenant(slug, f"no tenant {slug!r} (stadtpuls tenants add {slug} --name ...)")
+
+
 @dataclass(frozen=True)
 class Depot:
     name: str
@@ -91,7 +115,9 @@ class Depot:
 
 
 @dataclass(frozen=True)
-class TenantRecord:
+class Tenant:
+    """A town's row: its own values, null where it takes the hub's setting."""
+
     slug: str
     name: str
     timezone: str | None = None
@@ -101,6 +127,17 @@ class TenantRecord:
     brand_name: str | None = None
     logo_url: str | None = None
     colour: str | None = None
+
+    @property
+    def title(self) -> str:
+        """What the town's public pages are called."""
+        return self.brand_name or self.name
+
+
+@dataclass(frozen=True)
+class TenantRecord(Tenant):
+    """A town as the command line lists it: with how many sites and devices it has."""
+
     sites: int = 0
     devices: int = 0
 
@@ -118,13 +155,29 @@ class Effective:
     pickup_start_hour: float
 
 
-def effective(tenant: TenantRecord, settings: Settings) -> Effective:
+def effective(tenant: Tenant, settings: Settings) -> Effective:
     return Effective(
         timezone=tenant.timezone or settings.timezone,
         depots=tenant.depots or [Depot("depot", settings.depot_lat, settings.depot_lon)],
-        service_days=tenant.service_days or list(settings.service_days),
+        service_days=sorted(set(tenant.service_days)) if tenant.service_days else list(settings.service_days),
         pickup_start_hour=settings.pickup_start_hour if tenant.pickup_start_hour is None else tenant.pickup_start_hour,
     )
+
+
+def town_settings(settings: Settings, tenant: Tenant | None) -> Settings:
+    """The hub's settings with a town's :func:`effective` time zone, depot (its first), service days and round start
+    hour; the hub's own settings for no town (``None``)."""
+    if tenant is None:
+        return settings
+    town = effective(tenant, settings)
+    change = {
+        "timezone": town.timezone,
+        "depot_lat": town.depots[0].lat,
+        "depot_lon": town.depots[0].lon,
+        "service_days": town.service_days,
+        "pickup_start_hour": town.pickup_start_hour,
+    }
+    return settings.model_copy(update=change)
 
 
 def parse_depot(text: str) -> Depot:
@@ -209,43 +262,72 @@ def _check(slug: str, field: str, value: Any) -> Any:
         raise bad(str(e)) from None
 
 
-def _db_value(field: str, value: Any) -> Any:
-    if field == "depots" and value is not None:
-        return Jsonb([asdict(d) for d in value])
-    return value
+# --- the table ----------------------------------------------------------------------------------------------
+# One statement of each kind, executed here on a connection and by the API's queries on an asynchronous one.
 
+#: the columns a :class:`Tenant` is read from, in its order
+COLUMNS = ("slug", *FIELDS)
 
-_SELECT = """
-SELECT t.slug, t.name, t.timezone, t.depots, t.service_days, t.pickup_start_hour, t.brand_name, t.logo_url, t.colour,
+_SELECT = sql.SQL("""
+SELECT {},
        (SELECT count(*) FROM sites s WHERE s.tenant = t.slug)::int AS sites,
        (SELECT count(*) FROM devices d WHERE d.tenant = t.slug)::int AS devices
 FROM tenants t WHERE %(slug)s::text IS NULL OR t.slug = %(slug)s ORDER BY t.slug
-"""
+""").format(sql.SQL(", ").join(sql.Identifier("t", c) for c in COLUMNS))
 
 
-def _record(row: dict[str, Any]) -> TenantRecord:
-    depots = row.pop("depots")
-    row["depots"] = None if depots is None else [Depot(d["name"], float(d["lat"]), float(d["lon"])) for d in depots]
-    if row["service_days"] is not None:
-        row["service_days"] = list(row["service_days"])
-    return TenantRecord(**row)
+def _db_value(field: str, value: Any) -> Any:
+    if field == "depots" and value is not None:
+        return Jsonb([asdict(d) if isinstance(d, Depot) else d for d in value])
+    return value
+
+
+def _db_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {f: _db_value(f, v) for f, v in values.items()}
+
+
+def insert_statement(slug: str, values: Mapping[str, Any]) -> tuple[sql.Composed, dict[str, Any]]:
+    """The INSERT of town ``slug`` with ``values`` (checked: :func:`check_fields`, or the API's models; depots as
+    :class:`Depot` or ``{name, lat, lon}``) and its parameters."""
+    return insert_row("tenants", {"slug": slug, **_db_values(values)})
+
+
+def update_statement(slug: str, values: Mapping[str, Any]) -> tuple[sql.Composed, dict[str, Any]]:
+    """The UPDATE of town ``slug``'s ``values`` (checked as for :func:`insert_statement`; none: only its
+    ``updated_at``) and its parameters."""
+    query = sql.SQL("UPDATE tenants SET {} WHERE slug = %(_slug)s").format(assignments(values))
+    return query, {**_db_values(values), "_slug": slug}
+
+
+def _row_values(row: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    depots = out["depots"]
+    out["depots"] = None if depots is None else [Depot(d["name"], float(d["lat"]), float(d["lon"])) for d in depots]
+    if out["service_days"] is not None:
+        out["service_days"] = list(out["service_days"])
+    return out
+
+
+def from_row(row: Mapping[str, Any]) -> Tenant:
+    """A town from its row's :data:`COLUMNS` (a ``dict_row``)."""
+    return Tenant(**_row_values(row))
 
 
 def list_tenants(conn: psycopg.Connection) -> list[TenantRecord]:
     cur = conn.cursor(row_factory=dict_row)
-    return [_record(r) for r in cur.execute(_SELECT, {"slug": None}).fetchall()]
+    return [TenantRecord(**_row_values(r)) for r in cur.execute(_SELECT, {"slug": None}).fetchall()]
 
 
 def get(conn: psycopg.Connection, slug: str) -> TenantRecord | None:
     row = conn.cursor(row_factory=dict_row).execute(_SELECT, {"slug": slug}).fetchone()
-    return None if row is None else _record(row)
+    return None if row is None else TenantRecord(**_row_values(row))
 
 
 def require(conn: psycopg.Connection, slug: str) -> TenantRecord:
     """The tenant, or UnknownTenant with a message saying how to add it."""
     found = get(conn, slug)
     if found is None:
-        raise UnknownTenant(slug, f"no tenant {slug!r} (stadtpuls tenants add {slug} --name ...)")
+        raise unknown_tenant(slug)
     return found
 
 
@@ -253,13 +335,9 @@ def add(conn: psycopg.Connection, slug: str, fields: Mapping[str, Any]) -> Tenan
     values = check_fields(slug, fields)
     if not values.get("name"):
         raise InvalidTenantValue(slug, "name", "required")
-    columns = ["slug", *values]
-    query = sql.SQL("INSERT INTO tenants ({}) VALUES ({})").format(
-        sql.SQL(", ").join(map(sql.Identifier, columns)), sql.SQL(", ").join(sql.Placeholder() * len(columns))
-    )
     try:
         with conn.transaction():
-            conn.execute(query, [slug, *(_db_value(f, v) for f, v in values.items())])
+            conn.execute(*insert_statement(slug, values))
     except psycopg.errors.UniqueViolation:
         raise DuplicateTenant(slug, f"tenant {slug!r} exists already (stadtpuls tenants update {slug} ...)") from None
     return require(conn, slug)
@@ -268,14 +346,10 @@ def add(conn: psycopg.Connection, slug: str, fields: Mapping[str, Any]) -> Tenan
 def update(conn: psycopg.Connection, slug: str, fields: Mapping[str, Any]) -> TenantRecord:
     values = check_fields(slug, fields)
     if values:
-        query = sql.SQL("UPDATE tenants SET {}, updated_at = now() WHERE slug = {}").format(
-            sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.Identifier(f), sql.Placeholder()) for f in values),
-            sql.Placeholder(),
-        )
         with conn.transaction():
-            cur = conn.execute(query, [*(_db_value(f, v) for f, v in values.items()), slug])
+            cur = conn.execute(*update_statement(slug, values))
         if cur.rowcount == 0:
-            raise UnknownTenant(slug, f"no tenant {slug!r} (stadtpuls tenants add {slug} --name ...)")
+            raise unknown_tenant(slug)
     return require(conn, slug)
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from stadtpuls.fleet import LOT_TYPES, PARK_AND_RIDE, PURPOSES, check_text, opening_hours_problem
+from stadtpuls.tenants import SLUG_PATTERN
 
 __all__ = [
     "DeviceCreate",
@@ -30,12 +31,11 @@ __all__ = [
 SiteKind = Literal["bin", "lot", "space", "line", "vehicle", "stop", "station"]
 ID_PATTERN = r"^[A-Za-z0-9_.:\-]{1,64}$"
 DEV_EUI_PATTERN = r"^[0-9a-fA-F]{16}$"
-TENANT_PATTERN = r"^[a-z0-9][a-z0-9-]{0,39}$"
 #: a new site's or device's town: only a hub admin key without a town prefix chooses it
 NewTenant = Annotated[
     str | None,
     Field(
-        pattern=TENANT_PATTERN,
+        pattern=SLUG_PATTERN,
         description="the town (tenant slug) of the new row; only a hub admin key without a town prefix chooses "
         "it (default: `default`), otherwise it is the caller's town",
     ),

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from stadtpuls.tenants import SLUG_PATTERN
+
 __all__ = [
     "DeadLetterPublic",
     "DeadLettersPublic",
@@ -52,7 +54,7 @@ class KeyCreate(BaseModel):
     role: Literal["operator", "admin"] = "operator"
     tenant: str | None = Field(
         None,
-        pattern=r"^[a-z0-9][a-z0-9-]{0,39}$",
+        pattern=SLUG_PATTERN,
         description="the key's town (tenant slug; default: the path's town, else `default`)",
     )
 

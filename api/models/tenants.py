@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from stadtpuls.fleet import check_text
+from stadtpuls.tenants import COLOUR_PATTERN, LOGO_URL_PATTERN, SLUG_PATTERN
 
 __all__ = ["Depot", "TenantCreate", "TenantPublic", "TenantUpdate", "TenantsPublic"]
 
-SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,39}$"
-_LOGO = re.compile(r"""^(https://|/)[^\s"'<>]*$""")
+_LOGO = re.compile(LOGO_URL_PATTERN)
 
 
 def _zone(v: str | None) -> str | None:
@@ -54,7 +54,7 @@ Days = Annotated[
 Hour = Annotated[float | None, Field(ge=0, lt=24, description="local hour a collection round starts; null: the hub's")]
 Brand = Annotated[str | None, Field(max_length=200, description="title of the town's public pages; null: its name")]
 Logo = Annotated[str | None, Field(max_length=500, description="https:// URL or /path of the pages' logo")]
-Colour = Annotated[str | None, Field(pattern=r"^#[0-9a-fA-F]{6}$", description="the pages' colour, #rrggbb")]
+Colour = Annotated[str | None, Field(pattern=COLOUR_PATTERN, description="the pages' colour, #rrggbb")]
 
 
 class Depot(BaseModel):

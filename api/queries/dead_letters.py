@@ -4,13 +4,14 @@ filtered listing shows those only with ``unowned`` (``deps.sees_unowned``)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-__all__ = ["count_dead_letters", "list_dead_letters"]
+__all__ = ["DeadLetterFilter", "count_dead_letters", "list_dead_letters"]
 
 PREVIEW_BYTES = 256
 _FILTER = """
@@ -23,28 +24,31 @@ WHERE (%(tenant)s::text IS NULL OR coalesce(
   AND (%(end)s::timestamptz IS NULL OR received_at < %(end)s::timestamptz)"""
 
 
-def _params(
-    tenant: str | None,
-    unowned: bool,
-    stage: str | None,
-    dev_eui: str | None,
-    start: datetime | None,
-    end: datetime | None,
-) -> dict[str, Any]:
-    return {"tenant": tenant, "unowned": unowned, "stage": stage, "dev": dev_eui, "start": start, "end": end}
+@dataclass(frozen=True)
+class DeadLetterFilter:
+    """Which dead letters a listing shows: of ``tenant`` (None: every one; with ``unowned`` also those of no
+    tenant), of one stage and device, received in [start, end)."""
+
+    tenant: str | None
+    unowned: bool = False
+    stage: str | None = None
+    dev_eui: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "tenant": self.tenant,
+            "unowned": self.unowned,
+            "stage": self.stage,
+            "dev": self.dev_eui,
+            "start": self.start,
+            "end": self.end,
+        }
 
 
 async def list_dead_letters(
-    conn: AsyncConnection,
-    *,
-    tenant: str | None,
-    unowned: bool = False,
-    stage: str | None,
-    dev_eui: str | None,
-    start: datetime | None,
-    end: datetime | None,
-    limit: int,
-    offset: int,
+    conn: AsyncConnection, *, where: DeadLetterFilter, limit: int, offset: int
 ) -> list[dict[str, Any]]:
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
@@ -53,12 +57,7 @@ async def list_dead_letters(
            FROM dead_letters"""
         + _FILTER
         + " ORDER BY received_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s",
-        {
-            **_params(tenant, unowned, stage, dev_eui, start, end),
-            "preview": PREVIEW_BYTES,
-            "limit": limit,
-            "offset": offset,
-        },
+        {**where.params(), "preview": PREVIEW_BYTES, "limit": limit, "offset": offset},
     )
     rows = await cur.fetchall()
     for r in rows:
@@ -67,17 +66,7 @@ async def list_dead_letters(
     return rows
 
 
-async def count_dead_letters(
-    conn: AsyncConnection,
-    *,
-    tenant: str | None,
-    unowned: bool = False,
-    stage: str | None,
-    dev_eui: str | None,
-    start: datetime | None,
-    end: datetime | None,
-) -> int:
-    params = _params(tenant, unowned, stage, dev_eui, start, end)
-    cur = await conn.execute("SELECT count(*) FROM dead_letters" + _FILTER, params)
+async def count_dead_letters(conn: AsyncConnection, *, where: DeadLetterFilter) -> int:
+    cur = await conn.execute("SELECT count(*) FROM dead_letters" + _FILTER, where.params())
     row = await cur.fetchone()
     return int(row[0]) if row else 0

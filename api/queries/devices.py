@@ -10,6 +10,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from stadtpuls.fleet import DEVICE_COLUMNS
+from stadtpuls.schema import assignments, insert_row
 
 __all__ = [
     "count_devices",
@@ -86,22 +87,15 @@ async def get_device(conn: AsyncConnection, *, dev_eui: str, tenant: str | None 
 
 async def insert_device(conn: AsyncConnection, *, fields: dict[str, Any], tenant: str) -> None:
     names = [c for c in COLUMNS if c in fields and c != "tenant"]
-    query = sql.SQL("INSERT INTO devices ({}, tenant) VALUES ({}, {})").format(
-        sql.SQL(", ").join(map(sql.Identifier, names)),
-        sql.SQL(", ").join(sql.Placeholder(n) for n in names),
-        sql.Placeholder("_tenant"),
-    )
-    await conn.execute(query, {**_values({n: fields[n] for n in names}), "_tenant": tenant})
+    await conn.execute(*insert_row("devices", {**_values({n: fields[n] for n in names}), "tenant": tenant}))
 
 
 async def update_device(conn: AsyncConnection, *, dev_eui: str, fields: dict[str, Any], tenant: str | None) -> bool:
     """Changes the fields sent (never the tenant) of the device if it is in ``tenant``; False when it is not."""
     names = [c for c in COLUMNS[1:] if c in fields and c != "tenant"]
-    sets: list[sql.Composable] = [sql.SQL("{} = {}").format(sql.Identifier(n), sql.Placeholder(n)) for n in names]
-    sets.append(sql.SQL("updated_at = now()"))
-    query = sql.SQL("UPDATE devices SET {} WHERE dev_eui = {} AND ({}::text IS NULL OR tenant = {}::text)").format(
-        sql.SQL(", ").join(sets), sql.Placeholder("_key"), sql.Placeholder("_tenant"), sql.Placeholder("_tenant")
-    )
+    query = sql.SQL(
+        "UPDATE devices SET {} WHERE dev_eui = %(_key)s AND (%(_tenant)s::text IS NULL OR tenant = %(_tenant)s::text)"
+    ).format(assignments(names))
     cur = await conn.execute(query, {**_values({n: fields[n] for n in names}), "_key": dev_eui, "_tenant": tenant})
     return cur.rowcount > 0
 

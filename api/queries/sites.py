@@ -9,6 +9,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from stadtpuls.fleet import SITE_COLUMNS
+from stadtpuls.schema import assignments, insert_row
 
 __all__ = ["children", "count_sites", "delete_site", "get_site", "insert_site", "list_sites", "update_site"]
 
@@ -79,20 +80,13 @@ async def children(conn: AsyncConnection, *, site_id: str) -> int:
 
 async def insert_site(conn: AsyncConnection, *, fields: dict[str, Any], tenant: str) -> None:
     names = [c for c in COLUMNS if c in fields and c != "tenant"]
-    query = sql.SQL("INSERT INTO sites ({}, tenant) VALUES ({}, {})").format(
-        sql.SQL(", ").join(map(sql.Identifier, names)),
-        sql.SQL(", ").join(sql.Placeholder(n) for n in names),
-        sql.Placeholder("_tenant"),
-    )
-    await conn.execute(query, {**_values({n: fields[n] for n in names}), "_tenant": tenant})
+    await conn.execute(*insert_row("sites", {**_values({n: fields[n] for n in names}), "tenant": tenant}))
 
 
 async def update_site(conn: AsyncConnection, *, site_id: str, fields: dict[str, Any]) -> bool:
     """Changes the fields sent (never the tenant: the route checked the site is the caller's)."""
     names = [c for c in COLUMNS[1:] if c in fields and c != "tenant"]
-    sets: list[sql.Composable] = [sql.SQL("{} = {}").format(sql.Identifier(n), sql.Placeholder(n)) for n in names]
-    sets.append(sql.SQL("updated_at = now()"))
-    query = sql.SQL("UPDATE sites SET {} WHERE site_id = {}").format(sql.SQL(", ").join(sets), sql.Placeholder("_key"))
+    query = sql.SQL("UPDATE sites SET {} WHERE site_id = %(_key)s").format(assignments(names))
     cur = await conn.execute(query, {**_values({n: fields[n] for n in names}), "_key": site_id})
     return cur.rowcount > 0
 

@@ -44,10 +44,14 @@ async def list_dead_letters(
     start_, end_ = check_instant(start, "start", tz), check_instant(end, "end", tz)
     if start_ is not None and end_ is not None and start_ >= end_:
         raise invalid("start", "must be before end")
-    dev = dev_eui.lower() if dev_eui else None
-    t, u = access.tenant, await sees_unowned(ctx, conn, access)
-    rows = await q.list_dead_letters(
-        conn, tenant=t, unowned=u, stage=stage, dev_eui=dev, start=start_, end=end_, limit=limit, offset=offset
+    where = q.DeadLetterFilter(
+        tenant=access.tenant,
+        unowned=await sees_unowned(ctx, conn, access),
+        stage=stage,
+        dev_eui=dev_eui.lower() if dev_eui else None,
+        start=start_,
+        end=end_,
     )
-    total = await q.count_dead_letters(conn, tenant=t, unowned=u, stage=stage, dev_eui=dev, start=start_, end=end_)
+    rows = await q.list_dead_letters(conn, where=where, limit=limit, offset=offset)
+    total = await q.count_dead_letters(conn, where=where)
     return DeadLettersPublic.model_validate({"data": rows, "count": total})

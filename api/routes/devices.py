@@ -27,7 +27,7 @@ from ..models.fleet import (
     DeviceUplinksPublic,
     ImportReportPublic,
 )
-from ..problems import Problem, integrity_problem, responses
+from ..problems import Problem, integrity_problem, invalid_body, responses
 from ..queries import devices as q
 from ..queries import sites as sites_q
 
@@ -50,12 +50,7 @@ async def _check_codec(conn: psycopg.AsyncConnection, codec: str | None) -> None
         return
     cur = await conn.execute("SELECT 1 FROM codec_scripts WHERE codec_id = %s LIMIT 1", (codec,))
     if await cur.fetchone() is None:
-        raise Problem(
-            422,
-            f"codec: unknown codec {codec!r}",
-            title="Invalid request",
-            errors=[{"loc": ["body", "codec"], "msg": "unknown codec", "type": "value_error"}],
-        )
+        raise invalid_body("codec", f"unknown codec {codec!r}", "unknown codec")
 
 
 async def _get(conn: psycopg.AsyncConnection, dev_eui: str, access: Access) -> dict[str, Any]:
@@ -68,12 +63,7 @@ async def _get(conn: psycopg.AsyncConnection, dev_eui: str, access: Access) -> d
 async def _check_site(conn: psycopg.AsyncConnection, site_id: str | None, tenant: str) -> None:
     """A device's site must exist in the device's town (422 otherwise, the same answer for another town's)."""
     if site_id is not None and await sites_q.get_site(conn, site_id=site_id, tenant=tenant) is None:
-        raise Problem(
-            422,
-            f"site_id: no site {site_id!r}",
-            title="Invalid request",
-            errors=[{"loc": ["body", "site_id"], "msg": "no such site", "type": "value_error"}],
-        )
+        raise invalid_body("site_id", f"no site {site_id!r}", "no such site")
 
 
 @router.get("", response_model=DevicesPublic, summary="devices, filtered and paginated")

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Path
 from ..auth import new_key
 from ..deps import AdminScope, ConnDep
 from ..models.ops import KeyCreate, KeyCreated, KeyPublic, KeysPublic
-from ..problems import Problem, responses
+from ..problems import Problem, invalid_body, responses
 from ..queries import keys as q
 
 __all__ = ["router"]
@@ -40,12 +40,7 @@ async def list_keys(conn: ConnDep, access: AdminScope) -> KeysPublic:
 async def create_key(conn: ConnDep, access: AdminScope, body: KeyCreate) -> KeyCreated:
     tenant = access.owner(body.tenant)
     if not await q.tenant_exists(conn, slug=tenant):
-        raise Problem(
-            422,
-            f"tenant: no town {tenant!r} on this hub",
-            title="Invalid request",
-            errors=[{"loc": ["body", "tenant"], "msg": "no such town", "type": "value_error"}],
-        )
+        raise invalid_body("tenant", f"no town {tenant!r} on this hub", "no such town")
     key = new_key()
     row = await q.insert_key(
         conn, key_id=key.key_id, name=body.name, role=body.role, key_hash=key.key_hash, tenant=tenant

@@ -11,6 +11,10 @@ the town's (:func:`town_page`): its name (``brand_name``, else ``name``) in the 
 colour in ``/t/{slug}/town.css`` (a CSS custom property; no inline style, which the CSP forbids), and every link to
 a page or feed under the town's prefix. Their JavaScript finds the town in its own path (``static/town.js``). An
 unknown town is a 404 page. ``/district`` shows every town with its live figures (routes/district.py).
+
+A page's file holds what is its own (title, script, main part, footer); :func:`page_html` adds what every page
+shares: the head's meta and style lines, the skip link and the site header with the public or the operator
+navigation, the page's own link marked current, and on the operator pages the key's form.
 """
 
 from __future__ import annotations
@@ -27,12 +31,22 @@ from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, Response
 
 from stadtpuls.settings import Settings
+from stadtpuls.tenants import COLOUR_PATTERN
 
 from ..deps import tenant_of_request
 from ..problems import Problem
 from ..tenancy import Tenant
 
-__all__ = ["PAGES", "STATIC_DIR", "brand_text_colour", "page_headers", "router", "tile_origin", "town_page"]
+__all__ = [
+    "PAGES",
+    "STATIC_DIR",
+    "brand_text_colour",
+    "page_headers",
+    "page_html",
+    "router",
+    "tile_origin",
+    "town_page",
+]
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 PAGES = {
@@ -43,6 +57,16 @@ PAGES = {
     "/operator/alerts": "alerts.html",
     "/district": "district.html",
 }
+#: a menu link's path -> its i18n key and English text; the public pages' menu and the operator pages'
+_NAV_LINKS = {
+    "/parking": ("nav.parking", "Parking"),
+    "/buses": ("nav.buses", "Buses"),
+    "/district": ("nav.district", "Every town"),
+    "/operator/pickups": ("nav.pickups", "Waste pickups"),
+    "/operator/alerts": ("nav.alerts", "Alerts"),
+}
+_PUBLIC_NAV = ("/parking", "/buses", "/district")
+_OPERATOR_NAV = ("/parking", "/buses", "/operator/pickups", "/operator/alerts")
 MEDIA_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".css": "text/css; charset=utf-8",
@@ -78,6 +102,67 @@ def page_headers(settings: Settings, *, images: str = "") -> dict[str, str]:
     return {**SECURITY_HEADERS, "Content-Security-Policy": CSP.format(tiles=tiles)}
 
 
+_META = """\
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <meta name="color-scheme" content="light">
+  <meta name="application-name" content="stadtpuls">
+"""
+_STYLE = """\
+  <link rel="icon" href="/static/icon.svg" type="image/svg+xml">
+  <link rel="stylesheet" href="/static/app.css">
+"""
+_HEADER = """\
+  <a class="skip" href="#main" data-i18n="skip">Skip to content</a>
+  <header class="site-header">
+    <div class="inner">
+      <a class="brand" href="/"><img src="/static/icon.svg" alt="" width="26" height="26"> stadtpuls</a>
+      <nav class="site-nav" data-i18n-attr="aria-label:nav.label" aria-label="Main">
+        <ul>
+{links}        </ul>
+      </nav>
+    </div>
+  </header>
+"""
+_BODY = re.compile(r"<body[^>]*>\n")
+#: the operator key's form (``static/operator-key.js``), where an operator page has it empty
+_KEY_FORM_PLACE = '<form id="key-form" class="panel" autocomplete="off"></form>\n'
+_KEY_FORM = """\
+<form id="key-form" class="panel" autocomplete="off">
+      <div class="row">
+        <div class="field" id="key-entry">
+          <label for="key" data-i18n="pickups.key">Operator key</label>
+          <input id="key" name="key" type="password" autocomplete="off" spellcheck="false" autocapitalize="off">
+        </div>
+        <button type="submit" id="key-save" data-i18n="pickups.key.save">Use key</button>
+        <button type="button" id="key-forget" class="secondary" data-i18n="pickups.key.forget">Forget key</button>
+      </div>
+      <p id="key-message" class="message" role="status"></p>
+    </form>
+"""
+
+
+def _nav(own: str) -> str:
+    """The menu's items, ``own`` (a page's path) marked current."""
+    items = []
+    for path in _OPERATOR_NAV if own.startswith("/operator/") else _PUBLIC_NAV:
+        key, text = _NAV_LINKS[path]
+        current = ' aria-current="page"' if path == own else ""
+        items.append(f'          <li><a href="{path}"{current} data-i18n="{key}">{text}</a></li>\n')
+    return "".join(items)
+
+
+@lru_cache(maxsize=len(PAGES))
+def page_html(filename: str) -> str:
+    """A page of ``api/static`` with the head lines and the header every page shares (and the operator key's form
+    where the page has an empty one)."""
+    own = next(path for path, name in PAGES.items() if name == filename and path != "/")
+    text = (STATIC_DIR / filename).read_text(encoding="utf-8")
+    text = text.replace("<head>\n", "<head>\n" + _META, 1).replace("</title>\n", "</title>\n" + _STYLE, 1)
+    text = text.replace(_KEY_FORM_PLACE, _KEY_FORM, 1)
+    return _BODY.sub(lambda m: m.group(0) + _HEADER.format(links=_nav(own)), text, count=1)
+
+
 _LINK = re.compile(r'href="/(?=parking"|buses"|operator/|api/public/)')
 _BRAND = re.compile(r'<a class="brand" href="/">.*?</a>', re.S)
 _DEFAULT_NAME = "stadtpuls"
@@ -96,7 +181,7 @@ def brand_text_colour(colour: str) -> str:
 def town_page(filename: str, slug: str, title: str, logo_url: str | None, colour: str | None) -> bytes:
     """A page of ``api/static`` made one town's: name, logo, colour sheet and links under ``/t/{slug}`` (every
     town field escaped: they are the operators' text)."""
-    text = (STATIC_DIR / filename).read_text(encoding="utf-8")
+    text = page_html(filename)
     name = html.escape(title)
     prefix = f"/t/{slug}"
     text = text.replace(" · stadtpuls</title>", f" · {name}</title>", 1)
@@ -144,13 +229,10 @@ def _page_route(path: str, filename: str) -> None:
         if isinstance(town, Response):
             return town
         if town is None:
-            return FileResponse(
-                STATIC_DIR / filename,
-                media_type=MEDIA_TYPES[".html"],
-                headers={**page_headers(settings), "Cache-Control": "no-cache"},
-            )
-        headers = page_headers(settings, images=_logo_origin(town.logo_url))
-        body = town_page(filename, town.slug, town.title, town.logo_url, town.colour)
+            headers, body = page_headers(settings), page_html(filename).encode()
+        else:
+            headers = page_headers(settings, images=_logo_origin(town.logo_url))
+            body = town_page(filename, town.slug, town.title, town.logo_url, town.colour)
         return Response(body, media_type=MEDIA_TYPES[".html"], headers={**headers, "Cache-Control": "no-cache"})
 
     page.__name__ = "page_" + (path.strip("/").replace("/", "_") or "index")
@@ -168,7 +250,7 @@ async def town_css(request: Request) -> Response:
     if isinstance(town, Response):
         return town
     css = ""
-    if town is not None and town.colour and re.fullmatch(r"#[0-9a-fA-F]{6}", town.colour):
+    if town is not None and town.colour and re.fullmatch(COLOUR_PATTERN, town.colour):
         css = f":root {{ --brand: {town.colour}; --brand-text: {brand_text_colour(town.colour)}; }}\n"
     return Response(css, media_type=MEDIA_TYPES[".css"], headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"})
 

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Path, Query, Response
 
 from ..deps import Access, ConnDep, CtxDep, OperatorScope
 from ..models.fleet import SiteCreate, SiteKind, SitePublic, SitesPublic, SiteUpdate
-from ..problems import Problem, integrity_problem, responses
+from ..problems import Problem, integrity_problem, invalid_body, responses
 from ..queries import sites as q
 
 __all__ = ["router"]
@@ -33,12 +33,7 @@ async def _get(conn: psycopg.AsyncConnection, site_id: str, access: Access) -> d
 async def _check_parent(conn: psycopg.AsyncConnection, parent_id: str | None, tenant: str) -> None:
     """A parent site must exist in the child's town (422 otherwise, the same answer for another town's site)."""
     if parent_id is not None and await q.get_site(conn, site_id=parent_id, tenant=tenant) is None:
-        raise Problem(
-            422,
-            f"parent_id: no site {parent_id!r}",
-            title="Invalid request",
-            errors=[{"loc": ["body", "parent_id"], "msg": "no such site", "type": "value_error"}],
-        )
+        raise invalid_body("parent_id", f"no site {parent_id!r}", "no such site")
 
 
 def _refresh_live(ctx: Any) -> None:

@@ -12,8 +12,10 @@ from typing import Annotated
 import psycopg
 from fastapi import APIRouter, Path
 
+from stadtpuls.tenants import SLUG_PATTERN
+
 from ..deps import AdminKey, AdminScope, ConnDep, CtxDep
-from ..models.tenants import SLUG_PATTERN, TenantCreate, TenantPublic, TenantsPublic, TenantUpdate
+from ..models.tenants import TenantCreate, TenantPublic, TenantsPublic, TenantUpdate
 from ..problems import Problem, integrity_problem, responses
 from ..queries import tenants as q
 

@@ -1,8 +1,9 @@
 """Waste (operator): bins with fill, rate, predicted full time and flags; a bin's history; the pickup plan.
 
 Every route sees the bins of the caller's town only (another town's bin is answered 404 like an unknown one), and
-plans and reports with the town's time zone, depot, service days and round start hour (:func:`..waste.town_settings`;
-the hub's settings where the town has none, and for a hub admin key without a town prefix).
+plans and reports with the town's time zone, depot, service days and round start hour
+(:func:`stadtpuls.tenants.town_settings`; the hub's settings where the town has none, and for a hub admin key without
+a town prefix).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from stadtpuls.planning.horizon import Choice, plan_day
 from stadtpuls.planning.rounds import Distances, Visit, great_circle
 from stadtpuls.planning.trucks import Fleet, FleetConfigError, default_fleet, fleet_from_mapping
 from stadtpuls.settings import Settings
+from stadtpuls.tenants import town_settings
 
 from ..deps import Access, AppContext, ConnDep, CtxDep, OperatorScope
 from ..export import plan_csv, plan_geojson
@@ -32,7 +34,7 @@ from ..osrm import RoutingServiceError, lookup, table_km
 from ..problems import Problem, responses
 from ..queries import waste as q
 from ..timerange import check_day, check_instant, resolve_range
-from ..waste import FIT_WINDOW_DAYS, Limits, bin_state, bin_status, town_settings
+from ..waste import FIT_WINDOW_DAYS, Limits, bin_state, bin_status
 
 __all__ = ["router", "statuses"]
 

@@ -21,11 +21,10 @@ from pagestest import (  # noqa: E402
     CHROMIUM_ARGS,
     LOTS,
     Publisher,
-    api_service,
     ingest_service,
+    running_api,
     seed_city,
     space_eui,
-    start_api,
     wait_for,
 )
 
@@ -120,9 +119,5 @@ def city(db_url: str) -> str:
 
 @pytest.fixture(scope="module")
 def api(city: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    service, base = api_service(city, tmp_path_factory.mktemp("api"))
-    start_api(service, base)
-    try:
+    with running_api(city, tmp_path_factory.mktemp("api")) as base:
         yield base
-    finally:
-        service.stop()

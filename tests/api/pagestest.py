@@ -11,7 +11,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -238,6 +239,17 @@ def start_api(service: Service, base: str) -> None:
     service.start()
     ok = wait_for(lambda: _http_ok(base + "/health") or not service.alive(), 60, "API /health")
     assert ok and service.alive(), "API did not start:\n" + service.log_tail()
+
+
+@contextmanager
+def running_api(db_url: str, log_dir: Path, **settings: str) -> Iterator[str]:
+    """``stadtpuls api`` (:func:`api_service`) started and answering for the block; its base URL."""
+    service, base = api_service(db_url, log_dir, **settings)
+    start_api(service, base)
+    try:
+        yield base
+    finally:
+        service.stop()
 
 
 def ingest_service(db_url: str, mqtt_url: str, tmp: Path, client_id: str) -> Service:

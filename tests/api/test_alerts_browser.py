@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # the helper module beside the tests (tests are not a package)
-from pagestest import ARTIFACTS, OPERATOR_KEY, api_service, new_page, start_api, wait_for  # noqa: E402
+from pagestest import ARTIFACTS, OPERATOR_KEY, new_page, running_api, wait_for  # noqa: E402
 
 from stadtpuls.alerts.evaluate import evaluate
 from stadtpuls.alerts.kinds import default_rules
@@ -55,12 +55,8 @@ def town(clean_db: str) -> str:
 
 @pytest.fixture
 def api(town: str, tmp_path: Path) -> Iterator[str]:
-    service, base = api_service(town, tmp_path)
-    start_api(service, base)
-    try:
+    with running_api(town, tmp_path) as base:
         yield base
-    finally:
-        service.stop()
 
 
 @pytest.mark.parametrize("width", (360, 1280))

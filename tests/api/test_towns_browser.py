@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # the helper module beside the tests (tests are not a package)
-from pagestest import ARTIFACTS, LOTS, api_service, new_page, start_api, wait_for  # noqa: E402
+from pagestest import ARTIFACTS, LOTS, new_page, running_api, wait_for  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -31,12 +31,8 @@ def towns_api(city: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
         conn.execute(
             "UPDATE devices d SET tenant = 'north' FROM sites s WHERE s.site_id = d.site_id AND s.tenant = 'north'"
         )
-    service, base = api_service(city, tmp_path_factory.mktemp("towns-api"))
-    start_api(service, base)
-    try:
+    with running_api(city, tmp_path_factory.mktemp("towns-api")) as base:
         yield base
-    finally:
-        service.stop()
 
 
 def _lot_ids(page: Any) -> list[str]:

@@ -10,6 +10,7 @@ from apitest import ApiClient, Seeder, make_settings, now
 from google.transit import gtfs_realtime_pb2 as rt
 
 from stadtpuls.api.opendata.gtfsrt import occupancy_status
+from stadtpuls.settings import Settings
 
 S = rt.VehiclePosition.OccupancyStatus
 URL = "/api/public/gtfs-rt/vehicle-positions.pb"
@@ -39,6 +40,18 @@ def test_occupancy_status_at_every_boundary(passengers: int, status: int) -> Non
 def test_occupancy_status_of_a_vehicle_without_standing_places() -> None:
     assert occupancy_status(39, 40, 0) == S.FEW_SEATS_AVAILABLE
     assert occupancy_status(40, 40, 0) == S.FULL
+
+
+def _zone_at_noon() -> str:
+    """A fixed-offset time zone in which it is now about noon: a bus day there (counted from local midnight) began
+    hours ago, whatever the hour the test runs at."""
+    return f"Etc/GMT{now().hour - 12:+d}"  # Etc/GMT+N is N hours behind UTC
+
+
+@pytest.fixture
+def settings(clean_db: str) -> Settings:
+    """The hub's settings in a zone where it is about noon: readings minutes old are of today's bus day."""
+    return make_settings(clean_db, timezone=_zone_at_noon())
 
 
 def _fleet(seed: Seeder) -> dict[str, str]:
@@ -92,7 +105,7 @@ def test_vehicle_positions_feed(client: ApiClient, seed: Seeder) -> None:
 def test_the_silent_time_is_a_setting(make_client, clean_db: str, seed: Seeder) -> None:
     d = _fleet(seed)
     seed.passengers(d["door3"], now() - timedelta(minutes=20), pax_in=5, pax_out=0, stop_id="stop-0")
-    api = make_client(make_settings(clean_db, gtfs_rt_max_age=3600))
+    api = make_client(make_settings(clean_db, gtfs_rt_max_age=3600, timezone=_zone_at_noon()))
     msg = rt.FeedMessage()
     msg.ParseFromString(api.get(URL).content)
     assert [e.id for e in msg.entity] == ["bus-3"]
