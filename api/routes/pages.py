@@ -19,6 +19,7 @@ navigation, the page's own link marked current, and on the operator pages the ke
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 from functools import lru_cache
@@ -233,7 +234,11 @@ def _page_route(path: str, filename: str) -> None:
         else:
             headers = page_headers(settings, images=_logo_origin(town.logo_url))
             body = town_page(filename, town.slug, town.title, town.logo_url, town.colour)
-        return Response(body, media_type=MEDIA_TYPES[".html"], headers={**headers, "Cache-Control": "no-cache"})
+        etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+        headers = {**headers, "Cache-Control": "no-cache", "ETag": etag}
+        if etag in request.headers.get("if-none-match", ""):  # the browser's copy is current: no body
+            return Response(status_code=304, headers=headers)
+        return Response(body, media_type=MEDIA_TYPES[".html"], headers=headers)
 
     page.__name__ = "page_" + (path.strip("/").replace("/", "_") or "index")
     router.add_api_route(path, page, methods=["GET", "HEAD"], response_class=Response)

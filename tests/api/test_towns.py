@@ -300,6 +300,20 @@ def test_town_pages_carry_the_towns_name_logo_colour_and_links(client: ApiClient
     assert " · stadtpuls</title>" in hub and "/t/" not in hub
 
 
+@pytest.mark.usefixtures("towns")
+@pytest.mark.parametrize("path", ["/parking", "/t/north/parking", "/t/south/operator/alerts"])
+def test_a_page_the_browser_has_is_not_sent_again(client: ApiClient, path: str) -> None:
+    first = client.get(path)
+    etag = first.headers["etag"]
+    again = client.get(path, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
+    assert "content-security-policy" in again.headers and again.headers["cache-control"] == "no-cache"
+    changed = client.get(path, headers={"If-None-Match": '"something-else"'})
+    assert changed.status_code == 200 and changed.content == first.content
+    other = client.get({"/parking": "/buses", "/t/north/parking": "/t/south/parking"}.get(path, "/operator/alerts"))
+    assert other.headers["etag"] != etag  # another page or another town's page is another body
+
+
 def test_the_text_on_a_towns_colour_is_the_one_that_reads_better() -> None:
     assert brand_text_colour("#0f3d63") == "#ffffff"
     assert brand_text_colour("#ffd23f") == "#1b2128"
