@@ -197,6 +197,11 @@ def test_cli_replays_a_time_lists_acknowledges_and_resends(
         0,
     )
     assert cli("resend", "999").returncode == 1
+    # a channel with a digest hour: the replayed round queues that day's digest, listed by its day
+    conn.execute("UPDATE notification_channels SET digest_hour = 7 WHERE channel_id = 'ops'")
+    assert cli("run", "--at", at.isoformat()).returncode == 0
+    listed = [line.split("\t")[2:4] for line in cli("notifications").stdout.splitlines()]
+    assert listed[0] == ["ops", "digest 2026-03-02"] and ["ops", "alert 1 open"] in listed
     # a backfill of older readings, summarised on demand
     conn.execute("TRUNCATE device_daily, device_health")
     plant.bin_levels(dev, at - timedelta(days=3), at - timedelta(days=3, hours=-5), fill="10", battery_v="2.9")
