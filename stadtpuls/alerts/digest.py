@@ -4,7 +4,7 @@ the day, sent through the notification outbox like a state change.
 1. :func:`queue_digests` (every round, after the evaluation): for each enabled channel with a digest hour, the
    newest digest instant at or before ``now`` (today's hour, else yesterday's); if the channel has no row for that
    local day yet, the summary is computed *as of that instant* and queued (``notifications.digest_day``,
-   ``notifications.digest``, migration 0017). The unique key (channel, day) makes a second round, a second
+   ``notifications.digest``, migration 0020). The unique key (channel, day) makes a second round, a second
    service or a restart queue nothing more; a service that was down at the digest hour sends that day's digest
    when it is back (only the newest missed day's).
 2. The sender delivers the row like any other (retries, dead letters, resend); quiet hours do not hold a digest
