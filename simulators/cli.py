@@ -80,7 +80,8 @@ def setup(p: argparse.ArgumentParser) -> None:
         "--faults",
         default="none",
         help="fault rates, e.g. default or duplicates=0.01,reorder=0.01,gaps=0.005,resets=0.001,"
-        "skew=0.01,garbage=0.01,unknown=0.005,malformed=0.005",
+        "skew=0.01,garbage=0.01,unknown=0.005,malformed=0.005; device faults (always on at natural rates) "
+        "silent=0.0002 (per device-hour), drain=0.02 (share of devices), echoes=0.003 (per bin reading)",
     )
     p.add_argument("--timezone", default=None, help="local time zone of the town (default: STADTPULS_TIMEZONE)")
     p.add_argument(

@@ -24,8 +24,9 @@ from .buses import BusModel
 from .city import City, build_city
 from .collection import Schedule
 from .environment import EnvironmentModel
-from .faults import FaultConfig, FaultInjector, Rogues
+from .faults import DeviceFault, FaultConfig, FaultInjector, Rogues
 from .geo import CENTER
+from .health import Health
 from .parking import ParkingModel
 from .radio import RadioModel, airtime_us
 from .readings import Reading, expand, merge_sorted
@@ -85,10 +86,10 @@ class Simulation:
         tz = ZoneInfo(c.timezone)
         weather = Weather(c.seed, tz)
         start = c.start_us
-        self.waste = WasteModel(self.city, c.seed, start, tz, weather, c.schedule, c.service_days)
-        self.parking = ParkingModel(self.city, c.seed, start, tz, weather)
+        self.waste = WasteModel(self.city, c.seed, start, tz, weather, c.schedule, c.service_days, c.faults)
+        self.parking = ParkingModel(self.city, c.seed, start, tz, weather, c.faults)
         self.buses = BusModel(self.city, c.seed, start, tz)
-        self.environment = EnvironmentModel(self.city, c.seed, start, tz, weather)
+        self.environment = EnvironmentModel(self.city, c.seed, start, tz, weather, c.faults)
         self.models = [getattr(self, name) for name in c.models]
         self.radio = RadioModel(self.city, c.seed)
         self.sessions = Sessions(self.city, c.seed, start)
@@ -104,6 +105,7 @@ class Simulation:
         self._out: list[Message] = []
         self._held: dict[int, list[tuple[Message, int]]] = {}
         self._delayed: list[list[Any]] = []
+        self._rejoins: list[tuple[int, int]] = []  # (device, join instant) of each counter reset
 
     @property
     def end_us(self) -> int:
@@ -217,9 +219,11 @@ class Simulation:
             faults: list[str] = []
             rejoin = bool(plan.reset[k]) and self.sessions.get(r.dev) is not None
             if rejoin or self.sessions.get(r.dev) is None:
-                self._join(r.dev, r.t_us - (3 + ids.u32() % 7) * US)
+                join_us = r.t_us - (3 + ids.u32() % 7) * US
+                self._join(r.dev, join_us)
                 if rejoin:
                     faults.append("resets")
+                    self._rejoins.append((r.dev, join_us))
             session = self.sessions.current[r.dev]
             f_cnt = self.sessions.next_f_cnt(r.dev)
             f_port, payload, airtime = r.f_port, r.payload, air[k]
@@ -344,6 +348,29 @@ class Simulation:
                 "faults": ["unknown"],
             }
         )
+
+    def device_faults(self) -> list[DeviceFault]:
+        """What went wrong with the devices so far (see :mod:`.faults`): every outage, every battery that drains
+        fast, every counter reset; ordered by start, then device."""
+        devices = self.city.devices
+        out = [DeviceFault("resets", devices[d].dev_eui, t) for d, t in self._rejoins]
+        groups: list[tuple[str, np.ndarray, Health]] = [
+            ("waste", self.waste.dev, self.waste.health),
+            ("parking", self.parking.dev, self.parking.health),
+            ("environment", self.environment.dev, self.environment.health),
+        ]
+        for name, devs, health in groups:
+            if name not in self.config.models:
+                continue
+            dev = devs.tolist()
+            out += [DeviceFault("silent", devices[dev[k]].dev_eui, t0, t1) for k, t0, t1 in health.outage_log]
+            dies = health.dies_at()
+            for k in np.flatnonzero(health.dying).tolist():
+                volts, per_day = float(health.v0[k]), float(health.drain[k])
+                out.append(
+                    DeviceFault("drain", devices[dev[k]].dev_eui, self.config.start_us, int(dies[k]), volts, per_day)
+                )
+        return sorted(out, key=lambda f: (f.start_us, f.dev_eui, f.kind))
 
     def summary(self) -> dict[str, Any]:
         c = self.config

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from .city import City, stream
+from .faults import FaultConfig
 from .health import Health
 from .readings import ReadingBatch, periodic_times
 from .timebase import US, local_week_hours
@@ -19,7 +20,10 @@ __all__ = ["EnvironmentModel"]
 
 
 class EnvironmentModel:
-    def __init__(self, city: City, seed: int, start_us: int, tz: ZoneInfo, weather: Weather) -> None:
+    def __init__(
+        self, city: City, seed: int, start_us: int, tz: ZoneInfo, weather: Weather, faults: FaultConfig | None = None
+    ) -> None:
+        faults = faults or FaultConfig()
         self.rng = rng = stream(seed, "environment")
         self.tz = tz
         self.weather = weather
@@ -31,7 +35,14 @@ class EnvironmentModel:
         self.phase = (rng.random(n) * self.interval).astype(np.int64)
         self.offset = rng.normal(0, 0.6, n)  # microclimate / room
         self.health = Health(
-            n, stream(seed, "environment-health"), start_us, v_full=3.65, v_cutoff=2.6, drain_per_day=0.0005, dying=0.0
+            n,
+            stream(seed, "environment-health"),
+            start_us,
+            v_full=3.65,
+            v_cutoff=2.6,
+            drain_per_day=0.0005,
+            dying=faults.device_rate("drain", 0.0),
+            failure_per_hour=faults.device_rate("silent", 0.0002),
         )
 
     def step(self, w0: int, w1: int) -> list[ReadingBatch]:

@@ -15,6 +15,20 @@ malformed   an extra message on a real topic whose JSON is broken
 
 ``gaps``, ``resets`` and ``garbage`` exclude each other; the others combine freely.
 
+Device faults (:class:`~simulators.health.Health`) are always on at each model's natural rate; naming one in a
+spec sets its rate for every model:
+
+=========== ===================================================================================================
+kind        effect on a device (rate)
+=========== ===================================================================================================
+silent      the device fails and falls silent for 2 hours to 3 days (probability per device and hour)
+drain       the battery drains 40-80 times faster, until the device dies (share of the devices)
+echoes      a bin's distance sensor reads a spurious echo, any fill (probability per measurement)
+=========== ===================================================================================================
+
+The simulation reports what it planned of these and of ``resets`` (:meth:`Simulation.device_faults`), one
+:class:`DeviceFault` each, so a test can say which alerts the hub should raise without asking the hub.
+
 Exceptions::
 
     FaultSpecError      a --faults value that cannot be read (attribute: text)
@@ -33,9 +47,20 @@ from stadtpuls.ingest.codecs import get
 from .city import City, Device, stream
 from .sessions import Session
 
-__all__ = ["DEFAULT_RATES", "KINDS", "FaultConfig", "FaultInjector", "FaultPlan", "FaultSpecError", "Rogues"]
+__all__ = [
+    "DEFAULT_RATES",
+    "DEVICE_KINDS",
+    "KINDS",
+    "DeviceFault",
+    "FaultConfig",
+    "FaultInjector",
+    "FaultPlan",
+    "FaultSpecError",
+    "Rogues",
+]
 
 KINDS = ("duplicates", "reorder", "gaps", "resets", "skew", "garbage", "unknown", "malformed")
+DEVICE_KINDS = ("silent", "drain", "echoes")
 DEFAULT_RATES = {
     "duplicates": 0.01,
     "reorder": 0.01,
@@ -71,8 +96,8 @@ class FaultConfig:
                 rates.update(DEFAULT_RATES)
                 continue
             name, sep, value = part.partition("=")
-            if not sep or name.strip() not in KINDS:
-                raise FaultSpecError(part, f"expected kind=rate with kind one of {', '.join(KINDS)}")
+            if not sep or name.strip() not in KINDS + DEVICE_KINDS:
+                raise FaultSpecError(part, f"expected kind=rate with kind one of {', '.join(KINDS + DEVICE_KINDS)}")
             try:
                 rate = float(value)
             except ValueError:
@@ -87,12 +112,31 @@ class FaultConfig:
     def rate(self, kind: str) -> float:
         return dict(self.rates).get(kind, 0.0)
 
+    def device_rate(self, kind: str, natural: float) -> float:
+        """A device fault's rate: the one named in the spec, else the model's ``natural`` rate."""
+        return dict(self.rates).get(kind, natural)
+
     @property
     def enabled(self) -> bool:
-        return any(r > 0 for _, r in self.rates)
+        """Whether any message fault is switched on (device faults never change the messages' form)."""
+        return any(r > 0 for k, r in self.rates if k in KINDS)
 
     def text(self) -> str:
         return ",".join(f"{k}={v:g}" for k, v in self.rates) or "none"
+
+
+@dataclass(frozen=True)
+class DeviceFault:
+    """One planned device fault: ``silent`` (no uplink in ``[start_us, end_us)``), ``drain`` (the battery falls
+    from ``volts`` at ``start_us`` by ``per_day`` volts a day and the device is silent from ``end_us``, when it
+    reaches its cutoff) or ``resets`` (a rejoin at ``start_us``: the join message's instant)."""
+
+    kind: str
+    dev_eui: str
+    start_us: int
+    end_us: int | None = None
+    volts: float | None = None
+    per_day: float | None = None
 
 
 @dataclass

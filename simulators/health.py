@@ -42,6 +42,7 @@ class Health:
         self.down_from = np.zeros(n, dtype=np.int64)
         self.down_until = np.zeros(n, dtype=np.int64)
         self.outages = 0
+        self.outage_log: list[tuple[int, int, int]] = []  # (device, from, until) of every outage started
 
     def voltage(self, idx: np.ndarray, t_us: np.ndarray) -> np.ndarray:
         days = (np.asarray(t_us, dtype=np.int64) - self.start_us) / DAY_US
@@ -58,6 +59,14 @@ class Health:
         self.down_from = np.where(new, start, self.down_from)
         self.down_until = np.where(new, start + length, self.down_until)
         self.outages += int(new.sum())
+        for k in np.flatnonzero(new).tolist():
+            self.outage_log.append((k, int(self.down_from[k]), int(self.down_until[k])))
+
+    def dies_at(self) -> np.ndarray:
+        """The instant each device's battery reaches the cutoff (it is silent from then on)."""
+        days = (self.v0 - self.v_cutoff) / self.drain
+        returned: np.ndarray = self.start_us + np.ceil(days * DAY_US).astype(np.int64)
+        return returned
 
     def alive(self, idx: np.ndarray, t_us: np.ndarray) -> np.ndarray:
         """Whether each device can report at each instant (battery above cutoff, not failed)."""

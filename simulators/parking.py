@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from .city import City, stream
+from .faults import FaultConfig
 from .health import Health
 from .readings import ReadingBatch
 from .timebase import US, local_week_hours
@@ -269,7 +270,10 @@ MINUTE = 60 * US
 
 
 class ParkingModel:
-    def __init__(self, city: City, seed: int, start_us: int, tz: ZoneInfo, weather: Weather) -> None:
+    def __init__(
+        self, city: City, seed: int, start_us: int, tz: ZoneInfo, weather: Weather, faults: FaultConfig | None = None
+    ) -> None:
+        faults = faults or FaultConfig()
         self.rng = rng = stream(seed, "parking")
         self.tz = tz
         self.weather = weather
@@ -301,8 +305,8 @@ class ParkingModel:
             v_full=3.5,
             v_cutoff=2.9,
             drain_per_day=0.0002,
-            dying=0.015,
-            failure_per_hour=0.0001,
+            dying=faults.device_rate("drain", 0.015),
+            failure_per_hour=faults.device_rate("silent", 0.0001),
         )
         self.changes = 0
 

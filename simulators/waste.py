@@ -16,6 +16,7 @@ import numpy as np
 
 from .city import City, stream
 from .collection import FixedSchedule, Schedule, planning_days, visit_times
+from .faults import FaultConfig
 from .health import Health
 from .readings import ReadingBatch, periodic_times
 from .timebase import HOUR_US, local_date, local_week_hours
@@ -73,7 +74,9 @@ class WasteModel:
         weather: Weather,
         schedule: Schedule | None = None,
         service_days: Sequence[int] = (0, 1, 2, 3, 4),
+        faults: FaultConfig | None = None,
     ) -> None:
+        faults = faults or FaultConfig()
         rng = stream(seed, "waste")
         self.rng = rng
         self.tz = tz
@@ -103,7 +106,17 @@ class WasteModel:
         self.temp_offset = np.where(self.organic, 3.0, 1.5) + rng.normal(0, 0.5, n)
         self.interval = np.array([d.report_interval_s for d in self.devices], dtype=np.int64) * 1_000_000
         self.phase = (rng.random(n) * self.interval).astype(np.int64)
-        self.health = Health(n, stream(seed, "waste-health"), start_us, v_full=3.65, v_cutoff=3.0, drain_per_day=0.0004)
+        self.health = Health(
+            n,
+            stream(seed, "waste-health"),
+            start_us,
+            v_full=3.65,
+            v_cutoff=3.0,
+            drain_per_day=0.0004,
+            dying=faults.device_rate("drain", 0.02),
+            failure_per_hour=faults.device_rate("silent", 0.0002),
+        )
+        self.echo_rate = faults.device_rate("echoes", 0.003)
         self.schedule: Schedule = schedule or FixedSchedule(self.sites, self.rate * 7, city.center, self.service_days)
         self.pending: list[tuple[int, int]] = []  # (instant, bin index) of announced pickups
         self.pickups: list[tuple[int, str]] = []
@@ -182,7 +195,7 @@ class WasteModel:
         rng = self.rng
         n = len(t)
         distance = self.depth[i] - level / 100.0 * self.span[i] + rng.normal(0, 4.0, n)
-        glitch = rng.random(n) < 0.003
+        glitch = rng.random(n) < self.echo_rate
         distance = np.where(glitch, rng.uniform(BLIND_MM, self.depth[i]), distance)
         distance = np.clip(np.round(distance), BLIND_MM, self.depth[i] + 20).astype(np.int64)
         fill = np.clip((self.depth[i] - distance) / self.span[i] * 100.0, 0.0, 100.0)

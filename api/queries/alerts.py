@@ -23,14 +23,16 @@ _OF_TENANT = """(%(tenant)s::text IS NULL OR coalesce(
     (SELECT s.tenant FROM sites s WHERE s.site_id = a.site_id),
     CASE WHEN %(unowned)s THEN %(tenant)s::text END) = %(tenant)s::text)"""
 _TOWN_ALERTS = "WITH alerts AS (SELECT a.* FROM alerts a WHERE " + _OF_TENANT + ")\n"
-_TOWN_EVENTS = (
-    "WITH alert_events AS (SELECT e.* FROM alert_events e JOIN alerts a ON a.alert_id = e.alert_id WHERE "
-    + _OF_TENANT
-    + ")\n"
-)
 _LIST_ALERTS = _TOWN_ALERTS + store.LIST_ALERTS
 _GET_ALERT = _TOWN_ALERTS + store.GET_ALERT
-_LIST_NOTIFICATIONS = _TOWN_EVENTS + store.LIST_NOTIFICATIONS
+#: the town's notifications: those of its alerts' events, and the digests (the hub's) where hub alerts are listed
+_TOWN_NOTIFICATIONS = (
+    "WITH alert_events AS (SELECT e.* FROM alert_events e JOIN alerts a ON a.alert_id = e.alert_id WHERE "
+    + _OF_TENANT
+    + "),\nnotifications AS (SELECT n.* FROM notifications n WHERE n.event_id IN (SELECT event_id FROM alert_events)"
+    + " OR (n.digest_day IS NOT NULL AND (%(tenant)s::text IS NULL OR %(unowned)s)))\n"
+)
+_LIST_NOTIFICATIONS = _TOWN_NOTIFICATIONS + store.LIST_NOTIFICATIONS
 
 
 async def list_alerts(
@@ -77,10 +79,7 @@ async def notification_in_tenant(
     conn: AsyncConnection, *, notification_id: int, tenant: str | None, unowned: bool
 ) -> bool:
     cur = await conn.execute(
-        """SELECT 1 FROM notifications n JOIN alert_events e ON e.event_id = n.event_id
-           JOIN alerts a ON a.alert_id = e.alert_id
-           WHERE n.notification_id = %(notification_id)s AND """
-        + _OF_TENANT,
+        _TOWN_NOTIFICATIONS + "SELECT 1 FROM notifications n WHERE n.notification_id = %(notification_id)s",
         {"notification_id": notification_id, "tenant": tenant, "unowned": unowned},
     )
     return await cur.fetchone() is not None

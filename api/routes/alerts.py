@@ -11,7 +11,7 @@ several towns only a hub admin key changes them.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query
@@ -101,9 +101,10 @@ class NotificationPublic(BaseModel):
     next_attempt_at: datetime
     last_error: str | None
     sent_at: datetime | None
-    alert_id: int
-    change: State
-    time: datetime
+    alert_id: int | None = Field(description="the alert of a state change's notification (null for a digest)")
+    change: State | None
+    time: datetime | None
+    digest_day: date | None = Field(description="the local day of a daily digest (null for a state change)")
 
 
 class NotificationsPublic(BaseModel):

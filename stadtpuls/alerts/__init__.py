@@ -2,9 +2,11 @@
 
 :mod:`.kinds` describes what each rule kind watches (one set-based query each); :mod:`.evaluate` runs a round;
 :mod:`.store` holds the statements the command line and the API share and the YAML import; :mod:`.notify` is the
-sender (webhooks, e-mail); :mod:`.service` runs rounds every interval (``stadtpuls alerts``).
+sender (webhooks, e-mail); :mod:`.digest` queues each channel's daily digest; :mod:`.service` runs rounds every
+interval (``stadtpuls alerts``).
 """
 
+from .digest import Digest, queue_digests
 from .evaluate import RoundResult, evaluate, load_rules
 from .kinds import KINDS, SEVERITIES, Kind, Rule, RuleError, default_rules
 from .notify import DeliveryError, Sender, SenderConfig, SendStats, quiet_until, signature
@@ -16,6 +18,7 @@ __all__ = [
     "Channel",
     "ChannelError",
     "DeliveryError",
+    "Digest",
     "Kind",
     "RoundResult",
     "Rule",
@@ -29,6 +32,7 @@ __all__ = [
     "import_config",
     "load_config",
     "load_rules",
+    "queue_digests",
     "quiet_until",
     "signature",
 ]

@@ -97,8 +97,9 @@ def _notifications(args: argparse.Namespace) -> int:
 
     with _connect(args) as conn:
         for row in conn.execute(LIST_NOTIFICATIONS, {"status": args.status, "limit": args.limit}):
-            nid, channel, status, attempts, _, error, _, alert_id, change, _ = row
-            print(f"{nid}\t{status}\t{channel}\talert {alert_id} {change}\t{attempts} attempts\t{error or ''}")
+            nid, channel, status, attempts, _, error, _, alert_id, change, _, digest_day = row
+            what = f"digest {digest_day}" if digest_day else f"alert {alert_id} {change}"
+            print(f"{nid}\t{status}\t{channel}\t{what}\t{attempts} attempts\t{error or ''}")
     return 0
 
 

@@ -13,7 +13,8 @@ Channels:
 * ``email``: plain text in the town's language over SMTP: ``smtp://`` (STARTTLS, required), ``smtps://`` (TLS
   from the start) or ``smtp+plain://`` (no TLS: a relay on the same host only); login when the URL has a user.
 
-Quiet hours (local time) hold back all but critical notifications until they end; no attempt is counted.
+Quiet hours (local time) hold back all but critical notifications until they end; no attempt is counted. A
+daily digest (:mod:`.digest`, a row with ``digest`` instead of an event) is delivered the same way, never held.
 
 Exceptions::
 
@@ -42,19 +43,21 @@ from psycopg.rows import dict_row
 
 from stadtpuls.logs import get_logger
 
+from .digest import Digest, digest_mail, digest_payload
+
 __all__ = ["DeliveryError", "SendStats", "Sender", "SenderConfig", "quiet_until", "signature"]
 
 log = get_logger("stadtpuls.alerts.notify")
 
 _DUE = """
-SELECT n.notification_id, n.attempts, c.channel_id, c.kind AS channel_kind, c.target, c.secret, c.quiet_from,
-       c.quiet_to, e.state AS change, e.time AS changed_at, e.actor, e.note, a.alert_id, a.rule_id, r.kind,
-       a.subject, a.dev_eui, a.site_id, a.severity, a.state, a.value, a.message, a.opened_at, a.resolved_at
+SELECT n.notification_id, n.attempts, n.digest, c.channel_id, c.kind AS channel_kind, c.target, c.secret,
+       c.quiet_from, c.quiet_to, e.state AS change, e.time AS changed_at, e.actor, e.note, a.alert_id, a.rule_id,
+       r.kind, a.subject, a.dev_eui, a.site_id, a.severity, a.state, a.value, a.message, a.opened_at, a.resolved_at
 FROM notifications n
 JOIN notification_channels c ON c.channel_id = n.channel_id
-JOIN alert_events e ON e.event_id = n.event_id
-JOIN alerts a ON a.alert_id = e.alert_id
-JOIN alert_rules r ON r.rule_id = a.rule_id
+LEFT JOIN alert_events e ON e.event_id = n.event_id
+LEFT JOIN alerts a ON a.alert_id = e.alert_id
+LEFT JOIN alert_rules r ON r.rule_id = a.rule_id
 WHERE n.status = 'pending' AND n.next_attempt_at <= %(now)s
 ORDER BY n.next_attempt_at, n.notification_id
 LIMIT 1
@@ -165,7 +168,7 @@ class Sender:
                     break
                 nid = row["notification_id"]
                 hold = quiet_until(now, row["quiet_from"], row["quiet_to"], self.config.timezone)
-                if hold is not None and row["severity"] != "critical":
+                if hold is not None and row["digest"] is None and row["severity"] != "critical":
                     cur.execute(_HOLD, (hold, nid))
                     stats.held += 1
                     continue
@@ -190,8 +193,11 @@ class Sender:
         return stats
 
     # -- delivery ------------------------------------------------------------------------------------------------
+    def alerts_page(self) -> str:
+        return f"{self.config.public_url.rstrip('/')}/operator/alerts"
+
     def link(self, alert_id: int) -> str:
-        return f"{self.config.public_url.rstrip('/')}/operator/alerts#alert-{alert_id}"
+        return f"{self.alerts_page()}#alert-{alert_id}"
 
     def deliver(self, row: dict[str, Any]) -> None:
         if row["channel_kind"] == "webhook":
@@ -200,7 +206,14 @@ class Sender:
             self._email(row)
 
     def _webhook(self, row: dict[str, Any]) -> None:
-        body = orjson.dumps(payload(row, self.link(row["alert_id"])))
+        if row["digest"] is not None:
+            digest = Digest.from_json(row["digest"])
+            doc = digest_payload(
+                digest, delivery=row["notification_id"], link=self.link, alerts_page=self.alerts_page()
+            )
+        else:
+            doc = payload(row, self.link(row["alert_id"]))
+        body = orjson.dumps(doc)
         headers = {
             "Content-Type": "application/json",
             "X-Stadtpuls-Signature": signature(row["secret"] or "", body),
@@ -243,6 +256,20 @@ class Sender:
             raise DeliveryError(cid, f"SMTP {host}: {type(e).__name__}: {e}") from None
 
     def mail(self, row: dict[str, Any]) -> EmailMessage:
+        if row["digest"] is not None:
+            c = self.config
+            digest = Digest.from_json(row["digest"])
+            msg = digest_mail(
+                digest,
+                language=c.language,
+                timezone=c.timezone,
+                link=self.link,
+                alerts_page=self.alerts_page(),
+                sender=c.smtp_from,
+                to=row["target"],
+            )
+            msg["Message-ID"] = make_msgid(f"stadtpuls-{row['notification_id']}")
+            return msg
         t = _TEXT.get(self.config.language, _TEXT["en"])
         msg = EmailMessage()
         msg["From"] = self.config.smtp_from

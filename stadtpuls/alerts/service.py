@@ -1,5 +1,6 @@
 """The alerts service (``stadtpuls alerts run``): every ``alerts_interval`` seconds one evaluation round, then the
-sender delivers what is due; a Prometheus gauge counts the active alerts per rule.
+daily digests that are due are queued (:mod:`.digest`) and the sender delivers what is due; a Prometheus gauge
+counts the active alerts per rule.
 
 At start the default rules are added where missing (a new town gets working alerts; changed rules are kept).
 A database outage skips rounds, it does not stop the service; SIGTERM ends it after the current round.
@@ -20,6 +21,7 @@ from stadtpuls.logs import get_logger
 from stadtpuls.planning import day_start, next_service_day
 from stadtpuls.settings import Settings
 
+from .digest import queue_digests
 from .evaluate import RoundResult, evaluate
 from .hub import fetch_ingest_status, record_ingest_status
 from .kinds import default_rules
@@ -35,6 +37,7 @@ log = get_logger("stadtpuls.alerts")
 class RoundReport:
     evaluated: RoundResult
     sent: SendStats
+    digests: int = 0  # daily digests queued
 
 
 def next_round_start(now: datetime, settings: Settings) -> datetime:
@@ -88,6 +91,7 @@ class AlertService:
             record_ingest_status(conn, status, datetime.now(UTC))
         now = now or datetime.now(UTC)
         evaluated = evaluate(conn, now=now, next_service=next_round_start(now, self.settings))
+        digests = queue_digests(conn, now=now, timezone=self.settings.timezone)
         sent = self.sender.send_due(conn, now=datetime.now(UTC))
         for rule_id, n in evaluated.opened.items():
             self.changes.labels(rule_id, "open").inc(n)
@@ -98,7 +102,7 @@ class AlertService:
         for rule_id, open_, acked in conn.execute(OPEN_COUNTS):
             self.active.labels(rule_id, "open").set(open_)
             self.active.labels(rule_id, "acknowledged").set(acked)
-        return RoundReport(evaluated, sent)
+        return RoundReport(evaluated, sent, digests)
 
     def run(self, *, once: bool = False) -> int:
         if self.settings.alerts_metrics_port and not once:

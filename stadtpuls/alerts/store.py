@@ -107,24 +107,26 @@ ON CONFLICT (rule_id) DO UPDATE SET kind = EXCLUDED.kind, enabled = EXCLUDED.ena
 _INSERT_RULE = UPSERT_RULE.split("ON CONFLICT")[0] + "ON CONFLICT (rule_id) DO NOTHING"
 
 LIST_CHANNELS = """
-SELECT channel_id, kind, target, rules, min_severity, quiet_from, quiet_to, enabled FROM notification_channels
-ORDER BY channel_id
+SELECT channel_id, kind, target, rules, min_severity, quiet_from, quiet_to, enabled, digest_hour, digest_only
+FROM notification_channels ORDER BY channel_id
 """
 
 _UPSERT_CHANNEL = """
 INSERT INTO notification_channels (channel_id, kind, target, secret, rules, min_severity, quiet_from, quiet_to,
-                                   enabled)
+                                   enabled, digest_hour, digest_only)
 VALUES (%(channel_id)s, %(kind)s, %(target)s, %(secret)s, %(rules)s, %(min_severity)s, %(quiet_from)s,
-        %(quiet_to)s, %(enabled)s)
+        %(quiet_to)s, %(enabled)s, %(digest_hour)s, %(digest_only)s)
 ON CONFLICT (channel_id) DO UPDATE SET kind = EXCLUDED.kind, target = EXCLUDED.target, secret = EXCLUDED.secret,
     rules = EXCLUDED.rules, min_severity = EXCLUDED.min_severity, quiet_from = EXCLUDED.quiet_from,
-    quiet_to = EXCLUDED.quiet_to, enabled = EXCLUDED.enabled
+    quiet_to = EXCLUDED.quiet_to, enabled = EXCLUDED.enabled, digest_hour = EXCLUDED.digest_hour,
+    digest_only = EXCLUDED.digest_only
 """
 
+#: notifications, newest first; a state change's has its alert, change and time, a digest its day (``digest_day``)
 LIST_NOTIFICATIONS = """
 SELECT n.notification_id, n.channel_id, n.status, n.attempts, n.next_attempt_at, n.last_error, n.sent_at,
-       e.alert_id, e.state AS change, e.time
-FROM notifications n JOIN alert_events e ON e.event_id = n.event_id
+       e.alert_id, e.state AS change, e.time, n.digest_day
+FROM notifications n LEFT JOIN alert_events e ON e.event_id = n.event_id
 WHERE (%(status)s::text IS NULL OR n.status = %(status)s)
 ORDER BY n.notification_id DESC LIMIT %(limit)s
 """
@@ -147,6 +149,8 @@ class Channel:
     quiet_from: int | None = None
     quiet_to: int | None = None
     enabled: bool = True
+    digest_hour: int | None = None  # a daily digest at this local hour (.digest)
+    digest_only: bool = False  # the digest only, no notification per state change
 
     @classmethod
     def checked(cls, raw: Mapping[str, Any]) -> Channel:
@@ -175,6 +179,16 @@ class Channel:
             or not all(isinstance(h, int) and 0 <= h <= 23 for h in quiet)
         ):
             raise ChannelError(cid, "quiet_hours", "two local hours [from, to], e.g. [22, 6]")
+        digest_hour = raw.get("digest_hour")
+        if digest_hour is not None and (
+            isinstance(digest_hour, bool) or not isinstance(digest_hour, int) or not 0 <= digest_hour <= 23
+        ):
+            raise ChannelError(cid, "digest_hour", "a local hour 0..23, e.g. 7")
+        digest_only = raw.get("digest_only", False)
+        if not isinstance(digest_only, bool):
+            raise ChannelError(cid, "digest_only", "must be true or false")
+        if digest_only and digest_hour is None:
+            raise ChannelError(cid, "digest_only", "needs a digest_hour")
         rules = raw.get("rules")
         return cls(
             cid,
@@ -186,6 +200,8 @@ class Channel:
             quiet[0] if quiet else None,
             quiet[1] if quiet else None,
             bool(raw.get("enabled", True)),
+            digest_hour,
+            digest_only,
         )
 
 
@@ -211,6 +227,8 @@ def channel_params(ch: Channel) -> dict[str, Any]:
         "quiet_from": ch.quiet_from,
         "quiet_to": ch.quiet_to,
         "enabled": ch.enabled,
+        "digest_hour": ch.digest_hour,
+        "digest_only": ch.digest_only,
     }
 
 

@@ -1,14 +1,17 @@
 """Helpers of the alert tests: a planter that writes devices, their state and readings with set-based SQL at
-chosen (simulated) times."""
+chosen (simulated) times; a webhook receiver and an SMTP server, both real local servers."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
+import socket
+import subprocess
 import threading
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -121,7 +124,11 @@ class WebhookReceiver:
 
     def changes(self) -> list[tuple[int, str]]:
         with self.lock:
-            return [(b["alert"]["alert_id"], b["change"]) for b in self.accepted]
+            return [(b["alert"]["alert_id"], b["change"]) for b in self.accepted if "alert" in b]
+
+    def digests(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [b["digest"] for b in self.accepted if "digest" in b]
 
     def close(self) -> None:
         self.server.shutdown()
@@ -134,3 +141,52 @@ def add_channel(conn: psycopg.Connection, channel_id: str, kind: str, target: st
         f"INSERT INTO notification_channels ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))})",
         list(cols.values()),
     )
+
+
+class SmtpServer:
+    """aiosmtpd on a free port: STARTTLS required, login required, with a password the test can change."""
+
+    def __init__(self, tmp: Path) -> None:
+        import ssl
+
+        from aiosmtpd.controller import Controller
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        self.cert, key = tmp / "cert.pem", tmp / "key.pem"
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(self.cert),
+             "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert, key)
+        self.password = "right"
+        self.messages: list[Any] = []
+        server = self
+
+        class Handler:
+            async def handle_DATA(self, smtp: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+                server.messages.append(envelope)
+                return "250 OK"
+
+        def authenticate(smtp: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+            wanted = (b"alerts", server.password.encode())
+            ok = isinstance(data, LoginPassword) and (data.login, data.password) == wanted
+            return AuthResult(success=ok, handled=False)
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.controller = Controller(
+            Handler(),
+            hostname="127.0.0.1",
+            port=self.port,
+            tls_context=context,
+            require_starttls=True,
+            authenticator=authenticate,
+            auth_required=True,
+        )
+        self.controller.start()
+
+    def stop(self) -> None:
+        self.controller.stop()

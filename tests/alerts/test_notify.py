@@ -3,8 +3,6 @@ and login (aiosmtpd)."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,7 +10,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from alertstest import Planter, WebhookReceiver, add_channel
+from alertstest import Planter, SmtpServer, WebhookReceiver, add_channel
 
 from stadtpuls.alerts.evaluate import evaluate
 from stadtpuls.alerts.notify import Sender, SenderConfig, quiet_until
@@ -134,55 +132,6 @@ def test_quiet_hours_span_midnight() -> None:
 
 
 # -- e-mail ------------------------------------------------------------------------------------------------------
-class SmtpServer:
-    """aiosmtpd on a free port: STARTTLS required, login required, with a password the test can change."""
-
-    def __init__(self, tmp: Path) -> None:
-        import ssl
-
-        from aiosmtpd.controller import Controller
-        from aiosmtpd.smtp import AuthResult, LoginPassword
-
-        self.cert, key = tmp / "cert.pem", tmp / "key.pem"
-        subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(self.cert),
-             "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"],
-            check=True, capture_output=True,
-        )  # fmt: skip
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(self.cert, key)
-        self.password = "right"
-        self.messages: list[Any] = []
-        server = self
-
-        class Handler:
-            async def handle_DATA(self, smtp: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-                server.messages.append(envelope)
-                return "250 OK"
-
-        def authenticate(smtp: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
-            wanted = (b"alerts", server.password.encode())
-            ok = isinstance(data, LoginPassword) and (data.login, data.password) == wanted
-            return AuthResult(success=ok, handled=False)
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.controller = Controller(
-            Handler(),
-            hostname="127.0.0.1",
-            port=self.port,
-            tls_context=context,
-            require_starttls=True,
-            authenticator=authenticate,
-            auth_required=True,
-        )
-        self.controller.start()
-
-    def stop(self) -> None:
-        self.controller.stop()
-
-
 @pytest.fixture
 def smtp_server(tmp_path: Path) -> Iterator[SmtpServer]:
     s = SmtpServer(tmp_path)

@@ -1,5 +1,6 @@
 """``stadtpuls alerts`` as a process: one notification per state change, none repeated after it is killed and
-restarted; defaults for a new town; the YAML import."""
+restarted, and one daily digest however often it is killed around the digest hour; defaults for a new town; the
+YAML import."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def wait_for(check: Callable[[], bool], timeout: float = 20.0) -> None:
 
 
 @pytest.fixture
-def service(clean_db: str, tmp_path: Path) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+def service(clean_db: str, tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
     started: list[subprocess.Popen[bytes]] = []
     logs: list[IO[bytes]] = []
     env = {
@@ -43,10 +44,11 @@ def service(clean_db: str, tmp_path: Path) -> Iterator[Callable[[], subprocess.P
         "STADTPULS_ALERTS_INTERVAL": "0.3",
     }
 
-    def start() -> subprocess.Popen[bytes]:
+    def start(**settings: str) -> subprocess.Popen[bytes]:
         log = open(tmp_path / f"alerts-{len(started)}.log", "wb")  # noqa: SIM115 - closed after the test
         logs.append(log)
-        p = subprocess.Popen([sys.executable, "-m", "stadtpuls.cli", "alerts", "run"], env=env, stdout=log, stderr=log)
+        cmd = [sys.executable, "-m", "stadtpuls.cli", "alerts", "run"]
+        p = subprocess.Popen(cmd, env={**env, **settings}, stdout=log, stderr=log)
         started.append(p)
         return p
 
@@ -60,7 +62,7 @@ def service(clean_db: str, tmp_path: Path) -> Iterator[Callable[[], subprocess.P
 
 
 def test_no_notification_lost_or_repeated_across_a_kill_and_restart(
-    clean_db: str, plant: Planter, conn: psycopg.Connection, service: Callable[[], subprocess.Popen[bytes]]
+    clean_db: str, plant: Planter, conn: psycopg.Connection, service: Callable[..., subprocess.Popen[bytes]]
 ) -> None:
     receiver = WebhookReceiver(SECRET)
     try:
@@ -87,6 +89,39 @@ def test_no_notification_lost_or_repeated_across_a_kill_and_restart(
         receiver.close()
     assert receiver.bad_signatures == 0
     assert sorted(receiver.changes()) == [(1, "open"), (1, "resolved"), (2, "open"), (3, "open")]
+
+
+def test_a_digest_is_sent_once_when_the_service_is_killed_around_the_digest_hour(
+    conn: psycopg.Connection, service: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    receiver = WebhookReceiver(SECRET, fail=1)
+    now = datetime.now(UTC)
+    try:
+        add_channel(conn, "daily", "webhook", receiver.url, secret=SECRET, digest_hour=now.hour, digest_only=True)
+        add_channel(conn, "changes", "webhook", receiver.url, secret=SECRET)  # no digest hour: no digest
+        settings = {"STADTPULS_TIMEZONE": "UTC", "STADTPULS_ALERTS_RETRY_BASE_S": "1"}
+        first = service(**settings)
+        wait_for(lambda: receiver.refused == 1)  # queued at the first round; its first delivery refused
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        second = service(**settings)  # retries the queued digest, queues no second one
+        wait_for(lambda: len(receiver.digests()) == 1)
+        second.send_signal(signal.SIGKILL)
+        second.wait(10)
+        last_round = conn.execute("SELECT max(evaluated_at) FROM alert_rules").fetchone()
+        third = service(**settings)
+        wait_for(lambda: conn.execute("SELECT max(evaluated_at) FROM alert_rules").fetchone() != last_round)
+        time.sleep(1.0)  # more rounds of the third service within the same digest hour
+        assert third.poll() is None
+        third.send_signal(signal.SIGTERM)
+        assert third.wait(10) == 0
+    finally:
+        receiver.close()
+    assert receiver.bad_signatures == 0 and receiver.refused == 1
+    [digest] = receiver.digests()
+    assert digest["day"] == now.date().isoformat() and digest["opened"] == 0
+    rows = conn.execute("SELECT channel_id, digest_day, status, attempts FROM notifications").fetchall()
+    assert rows == [("daily", now.date(), "sent", 2)]
 
 
 def test_a_new_town_gets_the_default_rules_with_its_battery_limits(clean_db: str) -> None:
@@ -162,6 +197,11 @@ def test_cli_replays_a_time_lists_acknowledges_and_resends(
         0,
     )
     assert cli("resend", "999").returncode == 1
+    # a channel with a digest hour: the replayed round queues that day's digest, listed by its day
+    conn.execute("UPDATE notification_channels SET digest_hour = 7 WHERE channel_id = 'ops'")
+    assert cli("run", "--at", at.isoformat()).returncode == 0
+    listed = [line.split("\t")[2:4] for line in cli("notifications").stdout.splitlines()]
+    assert listed[0] == ["ops", "digest 2026-03-02"] and ["ops", "alert 1 open"] in listed
     # a backfill of older readings, summarised on demand
     conn.execute("TRUNCATE device_daily, device_health")
     plant.bin_levels(dev, at - timedelta(days=3), at - timedelta(days=3, hours=-5), fill="10", battery_v="2.9")

@@ -104,3 +104,21 @@ def test_dead_notifications_are_listed_and_resent(client: ApiClient, alerts: dic
     assert client.get("/api/v1/notifications?status=dead", headers=OP).json()["count"] == 3
     assert client.get("/api/v1/notifications?status=pending", headers=OP).json()["data"][0]["attempts"] == 0
     assert client.post("/api/v1/notifications/999999/resend", headers=OP).status_code == 404
+
+
+def test_a_dead_digest_is_listed_and_resent(client: ApiClient, alerts: dict[str, str], seed: Seeder) -> None:
+    from stadtpuls.alerts.digest import queue_digests
+
+    seed.conn.execute("UPDATE notification_channels SET digest_hour = 7 WHERE channel_id = 'ops'")
+    assert queue_digests(seed.conn, now=T0, timezone="Europe/Berlin") == 1
+    seed.conn.execute("UPDATE notifications SET status = 'dead' WHERE digest_day IS NOT NULL")
+    [digest] = client.get("/api/v1/notifications?status=dead", headers=OP).json()["data"]
+    assert (digest["digest_day"], digest["alert_id"], digest["change"], digest["time"]) == (
+        "2026-03-02",
+        None,
+        None,
+        None,
+    )
+    assert client.get("/api/v1/notifications?status=pending", headers=OP).json()["count"] == 4  # the changes
+    assert client.post(f"/api/v1/notifications/{digest['notification_id']}/resend", headers=OP).status_code == 202
+    assert client.get("/api/v1/notifications?status=dead", headers=OP).json()["count"] == 0

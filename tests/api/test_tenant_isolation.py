@@ -323,6 +323,25 @@ def test_a_hub_admin_key_sees_both_towns_or_the_one_its_path_names(
     assert [k["tenant"] for k in client.get("/api/v1/t/b/keys", headers=ADMIN).json()["data"]] == ["b"]
 
 
+def test_a_digest_is_the_hubs_listed_and_resent_by_the_admin_only(
+    client: ApiClient, seed: Seeder, towns: dict[str, dict[str, Any]]
+) -> None:
+    from stadtpuls.alerts.digest import queue_digests
+
+    seed.conn.execute("UPDATE notification_channels SET digest_hour = 0")
+    now = seed.conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
+    assert queue_digests(seed.conn, now=now, timezone="UTC") == 1
+    [(nid,)] = seed.conn.execute("SELECT notification_id FROM notifications WHERE digest_day IS NOT NULL").fetchall()
+    seed.conn.execute("UPDATE notifications SET status = 'dead' WHERE notification_id = %s", (nid,))
+    for town in towns.values():
+        listed = client.get("/api/v1/notifications?status=dead", headers=town["key"]).json()["data"]
+        assert [n["notification_id"] for n in listed] == [town["notification"]]  # its own change, no digest
+        assert client.post(f"/api/v1/notifications/{nid}/resend", headers=town["key"]).status_code == 404
+    admin = client.get("/api/v1/notifications?status=dead", headers=ADMIN).json()["data"]
+    assert nid in [n["notification_id"] for n in admin]
+    assert client.post(f"/api/v1/notifications/{nid}/resend", headers=ADMIN).status_code == 202
+
+
 def test_an_operator_creates_and_imports_into_its_own_town_only(
     client: ApiClient, seed: Seeder, towns: dict[str, dict[str, Any]]
 ) -> None:

@@ -115,3 +115,52 @@ def test_skewed_uplinks_carry_a_shifted_server_time(small_week):
     assert skewed
     assert all(1.0 <= abs(line["skew_s"]) <= 90.0 for line in skewed)
     assert not any("skew_s" in line for line in small_week.lines if "skew" not in line["faults"])
+
+
+def test_device_faults_are_named_in_the_spec_and_default_to_the_natural_rates():
+    cfg = FaultConfig.parse("silent=0.01,drain=0.5")
+    assert cfg.device_rate("silent", 0.0002) == 0.01 and cfg.device_rate("drain", 0.02) == 0.5
+    assert cfg.device_rate("echoes", 0.003) == 0.003
+    assert not cfg.enabled  # the messages keep their form
+    assert FaultConfig.parse("default").device_rate("silent", 0.0002) == 0.0002
+
+
+def test_the_device_fault_plan_says_who_was_silent_drained_and_rejoined():
+    from stadtpuls.simulators import SimConfig, Simulation, TruthWriter
+    from stadtpuls.simulators.timebase import DAY_US, parse_start
+
+    truth = TruthWriter(keep=True)
+    start = parse_start("2025-03-03")
+    config = SimConfig(
+        city="small",
+        seed=4,
+        start_us=start,
+        duration_us=7 * DAY_US,
+        faults=FaultConfig.parse("resets=0.01,silent=0.003,drain=0.5"),
+        models=("waste",),
+    )
+    sim = Simulation(config, truth)
+    list(sim.messages())
+    plan = sim.device_faults()
+    lines = collections.defaultdict(list)
+    for line in truth.lines[:-1]:
+        lines[line["dev_eui"]].append((parse_start(line["t"]), line["quantities"]))
+    silent = [f for f in plan if f.kind == "silent"]
+    drained = [f for f in plan if f.kind == "drain"]
+    resets = [f for f in plan if f.kind == "resets"]
+    assert silent and drained and resets
+    for f in silent:  # nothing sent during an outage
+        assert not [t for t, _ in lines[f.dev_eui] if f.start_us <= t < f.end_us], f
+    assert 4 <= len(drained) <= 20  # half of the 24 bins, give or take
+    for f in drained:  # what the bins reported is the plan's voltage (0.1 V steps, or percent of 3.0..3.65 V)
+        assert f.volts is not None and f.per_day is not None and f.end_us is not None
+        for t, q in lines[f.dev_eui]:
+            v = f.volts - f.per_day * (t - start) / DAY_US
+            assert t < f.end_us
+            if "battery_v" in q:
+                assert abs(q["battery_v"] - v) <= 0.05 + 1e-9
+            else:
+                assert abs(q["battery_pct"] - (v - 3.0) / 0.65 * 100) <= 0.5 + 1e-9
+    rejoined = sorted(ln["dev_eui"] for ln in truth.lines[:-1] if "resets" in ln["faults"])
+    assert sorted(f.dev_eui for f in resets) == rejoined
+    assert plan == sorted(plan, key=lambda f: (f.start_us, f.dev_eui, f.kind))

@@ -267,8 +267,8 @@ def test_the_ingest_writes_a_batch_as_its_role(role_url: dict[str, str], clean_d
 
 
 def test_the_alerts_service_runs_a_round_as_its_role(role_url: dict[str, str], clean_db: str) -> None:
-    """Default rules, the day summaries, an alert opened with its event and queued notification, as
-    stadtpuls_alerts."""
+    """Default rules, the day summaries, an alert opened with its event and queued notification, and the day's
+    digest, as stadtpuls_alerts."""
     from datetime import UTC, datetime, timedelta
 
     from stadtpuls.alerts.service import AlertService, ensure_default_rules
@@ -278,7 +278,8 @@ def test_the_alerts_service_runs_a_round_as_its_role(role_url: dict[str, str], c
     with psycopg.connect(clean_db, autocommit=True) as conn:
         apply(conn, parse_text(FLEET, "yaml"))
         conn.execute(
-            "INSERT INTO notification_channels (channel_id, kind, target) VALUES ('crew', 'email', 'crew@town.example')"
+            "INSERT INTO notification_channels (channel_id, kind, target, digest_hour)"
+            " VALUES ('crew', 'email', 'crew@town.example', 7)"
         )
         conn.execute(
             "INSERT INTO parking_events (time, dev_eui, lot_id, occupied, battery_v)"
@@ -298,8 +299,9 @@ def test_the_alerts_service_runs_a_round_as_its_role(role_url: dict[str, str], c
     assert report.evaluated.failed == {}
     assert report.evaluated.summarized >= 1
     assert report.evaluated.opened["battery-low"] == 1
+    assert report.digests == 1  # 07:00 Berlin has passed: the day's digest is queued
     with psycopg.connect(clean_db) as conn:
-        assert conn.execute("SELECT count(*) FROM notifications").fetchone() == (1,)
+        assert conn.execute("SELECT count(*) FROM notifications").fetchone() == (2,)
         assert conn.execute("SELECT battery_v_min FROM device_daily").fetchone() == (pytest.approx(2.9),)
 
 
