@@ -18,6 +18,7 @@ data kept.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -75,6 +76,7 @@ class RoundResult:
     summarized: int = 0  # device-days of the summaries brought up to date
     skipped: list[str] = field(default_factory=list)  # rules not due in this round
     failed: dict[str, str] = field(default_factory=dict)  # rule_id -> the database's error (the others still ran)
+    seconds: dict[str, float] = field(default_factory=dict)  # rule_id (or "summaries") -> wall time of its statements
 
 
 def load_rules(conn: psycopg.Connection) -> list[tuple[Rule, datetime | None]]:
@@ -105,6 +107,7 @@ def evaluate(conn: psycopg.Connection, *, now: datetime, next_service: datetime)
                 continue
             due.append(rule)
         if any(KINDS[rule.kind].summaries for rule in due):  # brought up to date when a rule reads them
+            started = time.perf_counter()
             try:
                 with conn.transaction():  # a savepoint: the rules still run on the summaries as they were
                     row = conn.execute(_SUMMARIZE).fetchone()
@@ -112,10 +115,12 @@ def evaluate(conn: psycopg.Connection, *, now: datetime, next_service: datetime)
             except (psycopg.DataError, psycopg.ProgrammingError, psycopg.InternalError, psycopg.IntegrityError) as e:
                 result.failed["summaries"] = str(e).strip()
                 log.error("summaries not refreshed", extra={"error": str(e).strip()})
+            result.seconds["summaries"] = time.perf_counter() - started
         for rule in due:
             statement = sql.SQL(_ROUND).format(candidates=sql.SQL(KINDS[rule.kind].sql))
             params = {**rule.values(), "now": now, "next_service": next_service}
             params.update(rule_id=rule.rule_id, severity=rule.severity)
+            started = time.perf_counter()
             try:
                 with conn.transaction():  # a savepoint: a rule that fails (a parameter out of range) costs only itself
                     row = conn.execute(statement, params).fetchone()
@@ -124,6 +129,8 @@ def evaluate(conn: psycopg.Connection, *, now: datetime, next_service: datetime)
                 result.failed[rule.rule_id] = str(e).strip()
                 log.error("rule failed", extra={"rule": rule.rule_id, "error": str(e).strip()})
                 continue
+            finally:
+                result.seconds[rule.rule_id] = time.perf_counter() - started
             assert row is not None
             result.opened[rule.rule_id] += row[0]
             result.resolved[rule.rule_id] += row[1]
