@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -148,7 +149,9 @@ def main() -> int:
         counts = build(url, args.devices, args.days, args.per_day)
         print(f"built {args.devices:,} devices, {counts['uplinks']:,} uplinks, {counts['bin_levels']:,} bin readings "
               f"in {time.perf_counter() - t0:.0f} s")  # fmt: skip
-        full, frequent = [], []
+        full: list[float] = []
+        frequent: list[float] = []
+        parts: dict[str, list[float]] = defaultdict(list)  # of the rounds of every rule
         with psycopg.connect(url, autocommit=True) as conn:
             t = time.perf_counter()
             first = evaluate(conn, now=END, next_service=END + timedelta(hours=18))
@@ -158,14 +161,19 @@ def main() -> int:
                 for at_, times in ((at, full), (at + timedelta(seconds=60), frequent)):
                     ingest_minute(conn, at_, args.devices, args.per_day)
                     t = time.perf_counter()
-                    evaluate(conn, now=at_, next_service=END + timedelta(hours=18))
+                    result = evaluate(conn, now=at_, next_service=END + timedelta(hours=18))
                     times.append(time.perf_counter() - t)
+                    if times is full:
+                        for part, seconds in result.seconds.items():
+                            parts[part].append(seconds)
             per_rule = conn.execute("SELECT rule_id, count(*) FROM alerts GROUP BY 1 ORDER BY 1").fetchall()
     print("alerts per rule: " + ", ".join(f"{r} {n}" for r, n in per_rule))
     opened = sum(first.opened.values())
     full_s, frequent_s = statistics.median(full), statistics.median(frequent)
     print(f"first round {first_s:.3f} s (opens {opened:,} alerts); every rule due: median {full_s:.3f} s; "
           f"only the every-round rules due: {frequent_s:.3f} s")  # fmt: skip
+    medians = sorted(((statistics.median(s), part) for part, s in parts.items()), reverse=True)
+    print("every rule due, median per part: " + ", ".join(f"{part} {s * 1000:.0f} ms" for s, part in medians))
     report.figure("round, every rule", full_s, "s")
     report.figure("round, frequent rules", frequent_s, "s")
     report.figure("first round", first_s, "s")

@@ -259,6 +259,7 @@ ALERT_TABLES = (
     "device_daily",
     "device_health",
     "alert_summary_state",
+    "device_summary_seen",
     "ingest_status",
 )
 

@@ -2,9 +2,11 @@
 
 A kind's SQL returns the *candidates* of one evaluation round, one row per subject, with the columns
 ``subject`` (a DevEUI, or ``hub``), ``dev_eui``, ``value`` (the figure shown with the alert), ``firing`` and
-``message``. A subject with ``firing`` true is beyond the limit; a candidate with ``firing`` false lies inside the
-hysteresis band (near the limit: an open alert stays open, none opens); a subject that is no candidate is clear
-(its open alert resolves). One statement per rule, whatever the number of devices.
+``message`` (or, for a kind with many candidates that keep firing, the columns its ``message`` expression reads:
+that message is made only for the alerts that open). A subject with ``firing`` true is beyond the limit; a
+candidate with ``firing`` false lies inside the hysteresis band (near the limit: an open alert stays open, none
+opens); a subject that is no candidate is clear (its open alert resolves). One statement per rule, whatever the
+number of devices.
 
 Placeholders: ``%(now)s`` (evaluation time), ``%(next_service)s`` (start of the next collection round) and the
 kind's parameters by name. Every kind also takes ``every_s``: a rule is evaluated at most that often (the kinds
@@ -42,17 +44,24 @@ class Kind:
     sql: str
     severity: str = "warning"
     summaries: bool = False  # reads the device summaries (``device_health``), which a round then brings up to date
+    message: str = "c.message"  # the opened alert's message, an SQL expression over the candidate row ``c``
 
 
 _SILENT = """
 SELECT d.dev_eui AS subject, d.dev_eui,
        extract(epoch FROM %(now)s - s.last_time) / d.report_interval_s AS value,
-       true AS firing,
-       format('silent since %%s (%%s report intervals)', to_char(s.last_time AT TIME ZONE 'UTC',
-              'YYYY-MM-DD HH24:MI "UTC"'), round((extract(epoch FROM %(now)s - s.last_time)
-              / d.report_interval_s)::numeric, 1)) AS message
+       true AS firing, s.last_time, d.report_interval_s
 FROM devices d JOIN device_state s ON s.dev_eui = d.dev_eui
 WHERE s.last_time < %(now)s - make_interval(secs => d.report_interval_s * %(intervals)s)
+  -- implied by the line above (no device's limit lies after the shortest interval's), but on the state alone: only
+  -- the states it keeps are joined with their devices (the shortest interval from an index, migration 0018)
+  AND s.last_time < %(now)s - make_interval(secs => (SELECT min(report_interval_s) FROM devices) * %(intervals)s)
+"""
+
+# Made for the devices whose alert opens only (after a network-server outage every device stays silent for rounds).
+_SILENT_MESSAGE = """
+format('silent since %%s (%%s report intervals)', to_char(c.last_time AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"'),
+       round((extract(epoch FROM %(now)s - c.last_time) / c.report_interval_s)::numeric, 1))
 """
 
 # The rules below read one row per device, ``device_health_asof(now)`` (migration 0015): the figures of its day
@@ -92,18 +101,27 @@ WHERE n_now >= %(min_uplinks)s AND n_before >= %(min_uplinks)s
        OR sf_now >= sf_before + %(sf_rise)s - 0.5)
 """
 
-# A rejoin after earlier uplinks (the counter restarted), or more lost frames than allowed, within the window.
+# A rejoin after earlier uplinks (the counter restarted), or more lost frames than allowed, within the window. The
+# devices looked at are those that joined within the window (by the index on ``last_join``, migration 0018) and
+# those with lost frames in it, not every device's state.
 _FRAMES = """
 WITH lost AS (
     SELECT dev_eui, sum(missing) AS missing FROM fcnt_gaps
     WHERE time > %(now)s - make_interval(hours => %(window_h)s::int) AND time <= %(now)s
     GROUP BY dev_eui
+), looked_at AS (
+    SELECT dev_eui FROM device_state
+    WHERE %(resets)s::int = 1
+      AND last_join > %(now)s - make_interval(hours => %(window_h)s::int) AND last_join <= %(now)s
+    UNION
+    SELECT dev_eui FROM lost WHERE missing > %(max_lost)s
 )
 SELECT s.dev_eui AS subject, s.dev_eui, coalesce(l.missing, 0)::double precision AS value, true AS firing,
        concat_ws('; ', CASE WHEN rejoined THEN 'frame counter reset (rejoin) at '
                  || to_char(s.last_join AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"') END,
                  CASE WHEN l.missing > %(max_lost)s THEN l.missing || ' frames lost' END) AS message
-FROM device_state s
+FROM looked_at x
+JOIN device_state s ON s.dev_eui = x.dev_eui
 LEFT JOIN lost l ON l.dev_eui = s.dev_eui
 CROSS JOIN LATERAL (
     SELECT %(resets)s::int = 1
@@ -128,14 +146,17 @@ WITH f AS (
     LEFT JOIN sites s ON s.site_id = d.site_id
     WHERE h.fill_time > %(now)s - make_interval(hours => %(fit_h)s::int) AND h.fill_time <= %(now)s
 )
-SELECT dev_eui AS subject, dev_eui, fill AS value,
-       fill >= limit_pct OR predicted >= limit_pct AS firing,
-       CASE WHEN fill >= limit_pct THEN format('fill %%s %%%% over its limit of %%s %%%%', round(fill::numeric),
-                                               round(limit_pct::numeric))
-            ELSE format('fill %%s %%%%, expected %%s %%%% before the next round (limit %%s %%%%)',
-                        round(fill::numeric), round(predicted::numeric), round(limit_pct::numeric)) END AS message
+SELECT dev_eui AS subject, dev_eui, fill AS value, fill >= limit_pct OR predicted >= limit_pct AS firing, fill,
+       limit_pct, predicted
 FROM f
 WHERE fill >= limit_pct - %(hysteresis_pct)s OR predicted >= limit_pct - %(hysteresis_pct)s
+"""
+# Formatted for the bins whose alert opens only (a full bin stays a candidate round after round).
+_BIN_FULL_MESSAGE = """
+CASE WHEN c.fill >= c.limit_pct THEN format('fill %%s %%%% over its limit of %%s %%%%', round(c.fill::numeric),
+                                            round(c.limit_pct::numeric))
+     ELSE format('fill %%s %%%%, expected %%s %%%% before the next round (limit %%s %%%%)',
+                 round(c.fill::numeric), round(c.predicted::numeric), round(c.limit_pct::numeric)) END
 """
 
 # A space whose state stayed the same over the window while enough other spaces of its lot changed.
@@ -200,7 +221,13 @@ WHERE checked_at <= %(now)s AND ((source = '' AND NOT reachable) OR (source <> '
 KINDS: dict[str, Kind] = {
     k.name: k
     for k in (
-        Kind("device_silent", "a device silent for more than `intervals` report intervals", {"intervals": 3}, _SILENT),
+        Kind(
+            "device_silent",
+            "a device silent for more than `intervals` report intervals",
+            {"intervals": 3},
+            _SILENT,
+            message=_SILENT_MESSAGE,
+        ),
         Kind(
             "battery_low",
             "battery below the volt or percent limit (latest reading of the window)",
@@ -236,6 +263,7 @@ KINDS: dict[str, Kind] = {
             {"threshold_pct": 80, "hysteresis_pct": 5, "predict": 1, "fit_h": 48, "every_s": 600},
             _BIN_FULL,
             summaries=True,
+            message=_BIN_FULL_MESSAGE,
         ),
         Kind(
             "parking_stuck",

@@ -40,6 +40,18 @@ def test_silent_device_opens_once_and_resolves_when_it_reports(conn: psycopg.Con
     assert [s for _, s in events(conn)] == ["open", "resolved"]
 
 
+def test_silent_counts_each_devices_own_report_interval(conn: psycopg.Connection, plant: Planter) -> None:
+    often, hourly, hourly_late = (plant.device(interval_s=s) for s in (600, 3600, 3600))
+    plant.state(often, T0 - timedelta(minutes=40))  # 4 intervals
+    plant.state(hourly, T0 - timedelta(hours=2))  # 2 intervals: not yet
+    plant.state(hourly_late, T0 - timedelta(hours=4))  # 4 intervals
+    assert run(conn, T0) == (Counter({"device-silent": 2}), Counter())
+    assert {a["subject"]: a["value"] for a in plant.alerts()} == {
+        often: pytest.approx(4),
+        hourly_late: pytest.approx(4),
+    }
+
+
 def test_battery_hovering_at_the_limit_does_not_flap(conn: psycopg.Connection, plant: Planter) -> None:
     dev = plant.bin("bin-1")
     # 3.19 V (below 3.2), then 3.21 and 3.22 (inside the 0.05 V band), then 3.30 (clear)

@@ -62,3 +62,21 @@ def test_a_replayed_time_reads_the_summaries_as_they_stood_then(conn: psycopg.Co
     replay = evaluate(conn, now=T0 + timedelta(hours=9, minutes=30), next_service=T0 + timedelta(days=3))
     assert replay.opened["battery-low"] == 0  # the low readings came after the replayed time
     assert evaluate(conn, now=T0 + timedelta(hours=10), next_service=T0 + timedelta(days=3)).opened["battery-low"] == 1
+
+
+def test_a_device_summarised_by_the_last_refresh_is_not_summarised_again(
+    conn: psycopg.Connection, plant: Planter
+) -> None:
+    a, b = plant.bin("bin-a"), plant.bin("bin-b")
+    plant.bin_levels(a, T0, T0 + timedelta(hours=1), fill="10")
+    plant.bin_levels(b, T0, T0 + timedelta(hours=1), fill="10")
+    first = evaluate(conn, now=T0 + timedelta(hours=2), next_service=T0 + timedelta(days=3))
+    assert first.summarized == 2
+    # both were touched within the refresh's margin before it; only b, touched again since, is summarised again
+    plant.bin_levels(b, T0 + timedelta(hours=2), T0 + timedelta(hours=2), fill="20")
+    later = evaluate(conn, now=T0 + timedelta(hours=2, minutes=10), next_service=T0 + timedelta(days=3))
+    assert later.summarized == 1
+    fills = dict(conn.execute("SELECT dev_eui, fill_pct FROM device_health").fetchall())
+    assert fills == {a: 10, b: 20}
+    assert {"summaries", "battery-low", "bin-full", "device-silent"} <= set(later.seconds)
+    assert all(s >= 0 for s in later.seconds.values())

@@ -75,8 +75,9 @@ GRANTS: dict[str, tuple[set[str], set[str], set[str]]] = {
     "device_health": (set(), set(), set()),
     "ingest_status": (set(), set(), set()),
     "alert_summary_state": (set(), set(), set()),
+    "device_summary_seen": (set(), set(), set()),
 }
-# relation -> the alerts service's grants (0015); a relation not listed: none
+# relation -> the alerts service's grants (0015, 0018); a relation not listed: none
 ALERTS: dict[str, set[str]] = {
     "sites": R,
     "devices": R,
@@ -91,6 +92,7 @@ ALERTS: dict[str, set[str]] = {
     "device_health": RWD,
     "ingest_status": RWD,
     "alert_summary_state": RW,
+    "device_summary_seen": RW,
     "alert_rules": RW,
     "notification_channels": R,
     "alerts": RW,
