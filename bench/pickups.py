@@ -4,14 +4,17 @@ The town's bins (the simulator's waste model: fill rates by waste type, weekday,
 bulky dumps) run three times from the same start. Once with the fixed round (every bin on its district's weekday,
 busy areas twice a week). Once with the daily plan (every bin over its threshold or predicted to cross it before
 the next round). Once with the week plan (:func:`stadtpuls.planning.plan_day`: a fraction's trucks go out only when
-one of its bins nears overflowing, bins on the way are taken along). The plans see each bin's fill readings as the
-hub stores them at 05:00 of every service day. Every strategy's bins of the day go through the same fleet router
-(:func:`stadtpuls.planning.route_fleet`, the fleet of ``deploy/fleet.example.yaml``, as many trucks again per 300
-bins) and the simulated trucks empty exactly the routed bins. Counted for each: pickups, bin-days with a bin at or
+one of its bins nears overflowing, bins on the way are taken along where the routing solver finds them worth the
+detour). The plans see each bin's fill readings as the hub stores them at 05:00 of every service day. Every
+strategy's bins of the day go through the fleet router (:func:`stadtpuls.planning.route_fleet`, the fleet of
+``deploy/fleet.example.yaml``, as many trucks again per 300 bins): the fixed round and the daily plan with the tour
+heuristic (nearest neighbour + 2-opt, cut into trucks and trips), the baseline; the week plan with PyVRP, its
+default; ``--fixed-solver pyvrp`` routes the fixed round with PyVRP too. The simulated trucks empty exactly the
+routed bins. Counted for each: pickups, bin-days with a bin at or
 over 100 %, km (depot to depot, unloading trips included) and crew hours. Then one day's plan of the large town
 (about 2,000 bins) with the 6 trucks is timed. Deterministic per seed; several seeds.
 
-    python -m bench.pickups [--weeks 8] [--seeds 1 2 3] [--city medium]
+    python -m bench.pickups [--weeks 8] [--seeds 1 2 3] [--city medium] [--fixed-solver heuristic|pyvrp]
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import yaml
 
 from stadtpuls.planning import BinState, day_start, fit_fill_rate, next_service_day, select_bins
 from stadtpuls.planning.horizon import plan_day
-from stadtpuls.planning.rounds import Job, route_fleet
+from stadtpuls.planning.rounds import FleetSolver, Job, route_fleet
 from stadtpuls.planning.trucks import Fleet, fleet_from_mapping
 from stadtpuls.simulators.city import build_city
 from stadtpuls.simulators.collection import ROUND_START
@@ -114,9 +117,10 @@ def scaled_fleet(n_bins: int) -> Fleet:
 class Collection:
     """One strategy's schedule for the simulator, driving the same fleet router for km and crew hours."""
 
-    def __init__(self, model: WasteModel, strategy: str) -> None:
+    def __init__(self, model: WasteModel, strategy: str, baseline_solver: FleetSolver = "heuristic") -> None:
         self.seen = Observer(model)
         self.strategy = strategy
+        self.baseline_solver = baseline_solver
         self.fleet = scaled_fleet(len(model.sites))
         self.fixed = model.schedule
         self.km = 0.0
@@ -137,18 +141,19 @@ class Collection:
                 nxt = day_start(next_service_day(day, SERVICE_DAYS), TZ, ROUND_START.hour)
                 chosen = [s.bin for s in select_bins(bins, start, nxt)]
             jobs = [Job(b.site_id, b.lat, b.lon, b.waste_type, b.volume_l * b.level_at(start) / 100) for b in chosen]
-            fleet = route_fleet(jobs, self.fleet, start)
+            solver: FleetSolver = self.baseline_solver if self.strategy == "fixed" else "heuristic"
+            fleet = route_fleet(jobs, self.fleet, start, solver=solver)
         self.km += fleet.km
         self.crew_hours += fleet.crew_hours
         self.unplanned += len(fleet.unplanned)
         return [v.name for r in fleet.routes for v in r.bins]
 
 
-def run(seed: int, weeks: int, city_size: str, strategy: str) -> Outcome:
+def run(seed: int, weeks: int, city_size: str, strategy: str, fixed_solver: FleetSolver = "heuristic") -> Outcome:
     city = build_city(city_size, seed)
     start = parse_start(START)
     model = WasteModel(city, seed, start, TZ, Weather(seed, TZ), None, SERVICE_DAYS)
-    collection = Collection(model, strategy)
+    collection = Collection(model, strategy, fixed_solver)
     model.schedule = collection
     site_of = {d.index: d.site_id for d in city.devices}
     for w0 in range(start, start + weeks * 7 * DAY_US, HOUR_US):
@@ -192,14 +197,18 @@ def main() -> None:
     ap.add_argument("--weeks", type=int, default=8)
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--city", default="medium", choices=("small", "medium", "large"))
+    ap.add_argument("--fixed-solver", default="heuristic", choices=("heuristic", "pyvrp"))
     args = ap.parse_args()
     n_bins = len(build_city(args.city, args.seeds[0]).sites_of("bin"))
-    print(f"{args.city} town, {n_bins} bins, {args.weeks} weeks from {START}, service days Mon-Fri")
+    print(
+        f"{args.city} town, {n_bins} bins, {args.weeks} weeks from {START}, service days Mon-Fri; fixed round routed "
+        f"by {args.fixed_solver}"
+    )
     print(f"{'seed':>4} {'strategy':>8} {'pickups':>8} {'overflow':>8} {'km':>7} {'crew h':>7} {'unplanned':>9}")
     ok = True
     saved_pickups, saved_km, saved_hours = [], [], []
     for seed in args.seeds:
-        out = {s: run(seed, args.weeks, args.city, s) for s in STRATEGIES}
+        out = {s: run(seed, args.weeks, args.city, s, args.fixed_solver) for s in STRATEGIES}
         for name, o in out.items():
             print(
                 f"{seed:>4} {name:>8} {o.pickups:>8} {o.overflow_bin_days:>8} {o.km:>7.0f} {o.crew_hours:>7.0f} "

@@ -145,8 +145,9 @@ class Settings(BaseSettings):
     fleet_file: Path | None = Field(
         None, description="YAML file of the collection fleet (trucks per fraction, shifts, disposal sites)"
     )
-    route_solver: Literal["heuristic", "ortools"] = Field(
-        "heuristic", description="route solver: the built-in heuristic, or OR-Tools (the `ortools` extra)"
+    route_solver: Literal["pyvrp", "heuristic", "ortools"] = Field(
+        "pyvrp",
+        description="route solver: PyVRP for each fraction's trucks, the built-in heuristic, or OR-Tools tours",
     )
     osrm_url: AnyHttpUrl | None = Field(
         None, description="OSRM-compatible routing service; its /table gives road km (default: great-circle)"

@@ -11,8 +11,11 @@ next week of service days (rolling horizon):
 4. a fraction's trucks go out only when one of its bins is pinned or would reach ``urgent_pct`` (92.5 %) before
    the next round; otherwise its bins that are over the threshold but far from overflowing wait a day, and the
    outing (depot, town, disposal site, depot) is saved;
-5. ``on_the_way``: a bin at ``along_pct`` or more that would cross its threshold before its district's next day
-   and lies within ``detour_km / 2`` of a bin its fraction's truck empties today anyway;
+5. ``on_the_way``: a bin at ``along_pct`` or more that would cross its threshold before its district's next day,
+   of a fraction whose trucks go out today. With the routing solver (``solver="pyvrp"``, the default) every such
+   bin is offered to it with a prize of ``detour_km``: the solver takes it where serving it costs less than that
+   detour on the day's routes. With the tour heuristic, such a bin is taken when it lies within ``detour_km / 2``
+   of a bin its fraction's truck empties anyway;
 6. a far, half-empty bin waits. Operators ``pin`` bins (always taken) and ``skip`` bins (never taken, even when
    due; the plan lists them).
 
@@ -22,21 +25,21 @@ into one part of town a day, but they empty bins long before they are full: in `
 pickups than they saved km, so they are off by default (figures in the README).
 
 The chosen bins go to :func:`rounds.route_fleet`; when the fleet cannot serve them all within its shifts, the
-optional ones (on the way, then district) are dropped first. Pure: readings and fleet in, plan out.
+optional ones (on the way, then district) are left out first: the solver weighs them below the others, the
+heuristic's plan is made again without them. Pure: readings and fleet in, plan out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Literal
 
 import numpy as np
 
 from .pickups import BinState, day_start, next_service_day
-from .rounds import Distances, FleetPlan, Job, great_circle, route_fleet
-from .routing import Solver
+from .rounds import Distances, FleetPlan, FleetSolver, Job, great_circle, route_fleet
 from .trucks import Fleet
 
 __all__ = ["Choice", "DayPlan", "Why", "choose_bins", "district_days", "plan_day", "service_starts"]
@@ -47,6 +50,7 @@ WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", 
 ALONG_PCT = 50.0
 DETOUR_KM = 1.0
 URGENT_PCT = 92.5  # a fraction's trucks go out when one of its bins would reach this before the next round
+DISTRICT_KM = 100.0  # with the solver: a district bin is worth any detour in town
 
 
 @dataclass(frozen=True)
@@ -130,11 +134,14 @@ def choose_bins(
     detour_km: float = DETOUR_KM,
     urgent_pct: float = URGENT_PCT,
     districts: bool = False,
+    along: Literal["near", "solver"] = "near",
 ) -> tuple[list[Choice], list[str]]:
     """The bins for the round at ``starts[0]`` (see the module docstring) and the skipped ones the rules wanted.
 
     ``starts``: the next week of round starts, today first; ``district``: site_id -> district day index;
-    ``today``: today's district index."""
+    ``today``: today's district index; ``along``: "near" takes the waiting bins within ``detour_km / 2`` of a
+    chosen bin, "solver" offers every waiting bin of a fraction that goes out (the routing solver takes those
+    whose detour is worth it)."""
     start = starts[0]
     n_days = len({t.weekday() for t in starts[1:]})  # the service days of a week, after today
     weekday_of = {k: starts[k].weekday() for k in range(len(starts))}
@@ -168,8 +175,16 @@ def choose_bins(
         chosen.append(Choice(b, why, note, crossing))
     if len(starts) > 1:
         chosen = _outings(chosen, starts[1], urgent_pct)
-    chosen += _on_the_way(chosen, waiting, start, depot, km, skips, detour_km)
+    if along == "solver":
+        going = {c.bin.waste_type for c in chosen}
+        chosen += [_along(b, start) for b, _ in waiting if b.waste_type in going and b.site_id not in skips]
+    else:
+        chosen += _on_the_way(chosen, waiting, start, depot, km, skips, detour_km)
     return chosen, skipped
+
+
+def _along(b: BinState, start: datetime) -> Choice:
+    return Choice(b, "on_the_way", f"on the way, {b.level_at(start):.0f} %", b.crossing_at())
 
 
 def _outings(chosen: list[Choice], next_start: datetime, urgent_pct: float) -> list[Choice]:
@@ -202,7 +217,7 @@ def _on_the_way(
         same = row[kinds == b.waste_type] if n_chosen else row
         near = float(same.min()) if same.size else float("inf")
         if 2 * near <= detour_km:
-            out.append(Choice(b, "on_the_way", f"on the way, {b.level_at(start):.0f} %", b.crossing_at()))
+            out.append(_along(b, start))
     return out
 
 
@@ -216,7 +231,7 @@ def plan_day(
     pins: Collection[str] = (),
     skips: Collection[str] = (),
     km: Distances | None = None,
-    solver: Solver = "heuristic",
+    solver: FleetSolver = "pyvrp",
     along_pct: float = ALONG_PCT,
     detour_km: float = DETOUR_KM,
     urgent_pct: float = URGENT_PCT,
@@ -245,16 +260,37 @@ def plan_day(
         detour_km=detour_km,
         urgent_pct=urgent_pct,
         districts=districts,
+        along="solver" if solver == "pyvrp" else "near",
     )
-    result = _route(chosen, fleet, starts[0], km, solver)
+    # The solver weighs optional bins itself (on the way: worth detour_km; district: any detour, and both left out
+    # first when the fleet is short); the tour heuristic serves all it can, so optional bins are dropped for it.
+    prizes: dict[Why, float] = {"on_the_way": detour_km, "district": DISTRICT_KM} if solver == "pyvrp" else {}
+    result, chosen = _route(chosen, fleet, starts[0], km, solver, prizes)
     for drop in OPTIONAL:
-        if not result.unplanned or not any(c.why == drop for c in chosen):
+        if result.solver == "pyvrp" or not result.unplanned or not any(c.why == drop for c in chosen):
             continue
         chosen = [c for c in chosen if c.why != drop]
-        result = _route(chosen, fleet, starts[0], km, solver)
+        result, chosen = _route(chosen, fleet, starts[0], km, solver, prizes)
     return DayPlan(day, starts[0], starts[1], result, {c.bin.site_id: c for c in chosen}, skipped, district)
 
 
-def _route(chosen: list[Choice], fleet: Fleet, start: datetime, km: Distances, solver: Solver) -> FleetPlan:
-    jobs = [Job(c.bin.site_id, c.bin.lat, c.bin.lon, c.bin.waste_type, c.litres(start), c) for c in chosen]
-    return route_fleet(jobs, fleet, start, km=km, solver=solver)
+def _route(
+    chosen: list[Choice],
+    fleet: Fleet,
+    start: datetime,
+    km: Distances,
+    solver: FleetSolver,
+    prizes: Mapping[Why, float],
+) -> tuple[FleetPlan, list[Choice]]:
+    """The fleet's routes and the choices they keep: optional bins that the solver left out leave the plan (they
+    are not left over for lack of trucks)."""
+    jobs = [
+        Job(c.bin.site_id, c.bin.lat, c.bin.lon, c.bin.waste_type, c.litres(start), c, prizes.get(c.why))
+        for c in chosen
+    ]
+    result = route_fleet(jobs, fleet, start, km=km, solver=solver)
+    declined = {j.site_id for j in result.unplanned if j.prize_km is not None}
+    if not declined:
+        return result, chosen
+    kept = [j for j in result.unplanned if j.prize_km is None]
+    return replace(result, unplanned=kept), [c for c in chosen if c.bin.site_id not in declined]

@@ -1,7 +1,10 @@
 """One day's rounds for the whole fleet: which truck empties which bins in which order, when it unloads, and when
 it is back. Pure, no I/O.
 
-Per fraction (route first, cluster second):
+Per fraction, with ``solver="pyvrp"`` (the default of :func:`horizon.plan_day`): the fraction's day is one
+vehicle-routing problem for all its trucks at once, capacities, unloading trips and shifts included
+(:mod:`stadtpuls.planning.vrp`); its tours are walked as below to time each visit. Where PyVRP is not installed or
+finds no feasible plan, and with the other solvers (route first, cluster second):
 
 1. order all of the day's bins of the fraction into one tour from the depot (:func:`routing.solve_route`:
    nearest neighbour + 2-opt, or OR-Tools when asked for and installed);
@@ -20,16 +23,26 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 
+from . import vrp
 from .routing import Solver, distance_matrix, solve_route
 from .trucks import Fleet, Fraction
 
-__all__ = ["Distances", "FleetPlan", "Job", "TruckRoute", "Visit", "great_circle", "route_fleet"]
+__all__ = ["Distances", "FleetPlan", "FleetSolver", "Job", "TruckRoute", "Visit", "great_circle", "route_fleet"]
 
 Distances = Callable[[Sequence[tuple[float, float]]], np.ndarray]
+FleetSolver = Literal["auto", "heuristic", "ortools", "pyvrp"]
+VRP: Final = "pyvrp"
+# The tour solver behind each fleet solver; PyVRP falls back to the heuristic.
+TOUR_SOLVER: dict[FleetSolver, Solver] = {
+    "auto": "auto",
+    "heuristic": "heuristic",
+    "ortools": "ortools",
+    VRP: "heuristic",
+}
 VisitKind = Literal["bin", "disposal", "depot"]
 
 
@@ -42,7 +55,11 @@ def great_circle(road_factor: float = 1.3) -> Distances:
 
 @dataclass(frozen=True)
 class Job:
-    """A bin to empty: where, how many bin litres it holds at the visit, and what the caller wants carried."""
+    """A bin to empty: where, how many bin litres it holds at the visit, and what the caller wants carried.
+
+    ``prize_km`` None: the bin is to be emptied as far as the shifts allow. A number makes it optional for the
+    vehicle-routing solver, worth a detour of that many km; a full fleet leaves optional bins out first. The tour
+    heuristic serves every bin it can."""
 
     site_id: str
     lat: float
@@ -50,6 +67,7 @@ class Job:
     waste_type: str
     litres: float
     payload: Any = None
+    prize_km: float | None = None
 
 
 @dataclass(frozen=True)
@@ -120,15 +138,79 @@ class _Walk:
 
 
 def _fraction_routes(
-    jobs: list[Job], fraction: Fraction, fleet: Fleet, start: datetime, km: Distances, solver: Solver
+    jobs: list[Job],
+    fraction: Fraction,
+    fleet: Fleet,
+    start: datetime,
+    km: Distances,
+    solver: FleetSolver,
+    seconds: float,
 ) -> tuple[list[TruckRoute], list[Job], str]:
     sites = fleet.disposal_sites(fraction)
     points = [fleet.depot, *((s.lat, s.lon) for s in sites), *((j.lat, j.lon) for j in jobs)]
     dist = km(points)
+    if solver == VRP and vrp.available():
+        found = _solved_routes(jobs, fraction, fleet, start, points, dist, seconds)
+        if found is not None:
+            return found
+    return _cut_tour(jobs, fraction, fleet, start, dist, TOUR_SOLVER[solver])
+
+
+def _solved_routes(
+    jobs: list[Job],
+    fraction: Fraction,
+    fleet: Fleet,
+    start: datetime,
+    points: list[tuple[float, float]],
+    dist: np.ndarray,
+    seconds: float,
+) -> tuple[list[TruckRoute], list[Job], str] | None:
+    """The fraction's day from the vehicle-routing solver, each tour walked to time its visits."""
+    sites = fleet.disposal_sites(fraction)
+    first_job = 1 + len(sites)
+    solved = vrp.solve_fraction(
+        dist,
+        points,
+        n_sites=len(sites),
+        litres=[j.litres for j in jobs],
+        prizes_km=[j.prize_km for j in jobs],
+        trucks=len(fraction.trucks),
+        capacity_l=fraction.capacity_bin_l,
+        speed_kmh=fleet.speed_kmh,
+        shift_s=fleet.shift_hours * 3600.0,
+        service_s=fleet.service_s,
+        unload_s=fleet.unload_s,
+        seconds=seconds,
+    )
+    if solved is None:
+        return None
+    tours, left = solved
+    routes: list[TruckRoute] = []
+    for truck, tour in zip(fraction.trucks, tours, strict=False):
+        w = _Walk(truck, fraction.name, fleet.depot, start)
+        for node in tour.nodes:
+            leg = float(dist[w.node, node])
+            if node >= first_job:
+                job = jobs[node - first_job]
+                w.go(node, "bin", job.site_id, (job.lat, job.lon), leg, fleet.speed_kmh, fleet.service_s,
+                     w.load + job.litres, job)  # fmt: skip
+            else:
+                s = sites[node - 1]
+                w.go(node, "disposal", s.name, (s.lat, s.lon), leg, fleet.speed_kmh, fleet.unload_s, 0.0)
+        w.go(0, "depot", "depot", fleet.depot, float(dist[w.node, 0]), fleet.speed_kmh, 0.0, 0.0)
+        routes.append(TruckRoute(w.truck, fraction.name, w.visits))
+    return routes, [jobs[k] for k in left], VRP
+
+
+def _cut_tour(
+    jobs: list[Job], fraction: Fraction, fleet: Fleet, start: datetime, dist: np.ndarray, solver: Solver
+) -> tuple[list[TruckRoute], list[Job], str]:
+    """Route first, cluster second: one tour of the fraction's bins, cut into trucks and trips."""
+    sites = fleet.disposal_sites(fraction)
     first_job = 1 + len(sites)
     disposal = np.arange(1, first_job)
     nearest_site = disposal[np.argmin(dist[:, disposal], axis=1)]  # per node: its closest disposal site
-    nodes = np.array([0, *range(first_job, len(points))])
+    nodes = np.array([0, *range(first_job, len(dist))])
     sub = dist[np.ix_(nodes, nodes)].copy()
     # The tour closes through a disposal site (the truck comes home empty), so it should end near one.
     sub[1:, 0] = (dist[:, disposal] + dist[disposal, 0][None, :]).min(axis=1)[nodes[1:]]
@@ -182,9 +264,10 @@ def route_fleet(
     start: datetime,
     *,
     km: Distances | None = None,
-    solver: Solver = "heuristic",
+    solver: FleetSolver = "heuristic",
 ) -> FleetPlan:
-    """Routes of the day's trucks, starting at ``start`` (aware), one fraction after another in name order."""
+    """Routes of the day's trucks, starting at ``start`` (aware), one fraction after another in name order.
+    ``solver="pyvrp"`` falls back to the heuristic where PyVRP is not installed or finds no feasible plan."""
     km = km or great_circle()
     by_fraction: dict[str, list[Job]] = {}
     for job in jobs:
@@ -194,7 +277,8 @@ def route_fleet(
     solvers = set()
     begin = start.astimezone(UTC)
     for name in sorted(by_fraction):
-        r, left, used = _fraction_routes(by_fraction[name], fleet.fractions[name], fleet, begin, km, solver)
+        seconds = vrp.MAX_SECONDS * len(by_fraction[name]) / len(jobs)  # the day's cap, shared by the bins
+        r, left, used = _fraction_routes(by_fraction[name], fleet.fractions[name], fleet, begin, km, solver, seconds)
         routes += r
         unplanned += left
         solvers.add(used)
