@@ -28,6 +28,7 @@ from stadtpuls.settings import Settings
 from ..deps import Access, AppContext, ConnDep, CtxDep, OperatorScope
 from ..export import plan_csv, plan_geojson
 from ..models.waste import BinHistoryPublic, BinPublic, BinsPublic, PickupPlanPublic
+from ..occupancy import history_json
 from ..osrm import RoutingServiceError, lookup, table_km
 from ..problems import Problem, responses
 from ..queries import waste as q
@@ -119,7 +120,7 @@ async def bin_history(
     start: Annotated[datetime | None, Query(description="default: end minus 7 days")] = None,
     end: Annotated[datetime | None, Query(description="default: now")] = None,
     bucket: Annotated[Literal["raw", "hour", "day"], Query()] = "hour",
-) -> BinHistoryPublic:
+) -> Response:
     s = await town(ctx, conn, access)
     now = datetime.now(UTC)
     if bucket == "raw":
@@ -152,7 +153,7 @@ async def bin_history(
         zone = ZoneInfo(s.timezone)
         for r in rows:
             r["time"] = r["time"].astimezone(zone)
-    return BinHistoryPublic.model_validate({"site_id": site_id, "bucket": bucket, "data": rows, "count": len(rows)})
+    return history_json({"site_id": site_id, "bucket": bucket, "data": rows, "count": len(rows)})
 
 
 def load_fleet(settings: Settings) -> Fleet:
