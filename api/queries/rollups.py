@@ -84,7 +84,7 @@ def _rollup_query(r: Rollup, bucket: str) -> sql.Composed:
 
 
 async def _fetch(conn: AsyncConnection, query: sql.Composed, args: dict[str, Any]) -> list[dict[str, Any]]:
-    cur = conn.cursor(row_factory=dict_row)
+    cur = conn.cursor(row_factory=dict_row, binary=True)  # thousands of rows: binary values parse faster
     await cur.execute(query, args)
     return list(await cur.fetchall())
 
