@@ -134,7 +134,7 @@ async def history_buckets(
     first, raw_from, closed, rolled = row
     if not rolled:
         raw_from = closed = first
-    rows = conn.cursor(row_factory=dict_row)
+    rows = conn.cursor(row_factory=dict_row, binary=True)  # up to 10,000 buckets: binary values parse faster
     await rows.execute(
         sql.SQL(_HISTORY).format(table=sql.Identifier(_TABLES[bucket])),
         {
