@@ -69,20 +69,27 @@ def resolve_range(
 
 
 def history_range(
-    start: datetime | None, end: datetime | None, *, bucket: str, tz: str, now: datetime, max_range_days: int
+    start: datetime | None,
+    end: datetime | None,
+    *,
+    bucket: str,
+    tz: str,
+    now: datetime,
+    max_range_days: int,
+    default_span: timedelta | None = None,
 ) -> tuple[datetime, datetime]:
-    """The range of a rolled-up history (:mod:`api.queries.rollups`): one day by default (30 for day buckets).
-    Hour and day buckets come from the rollups, at a cost independent of the range: they accept four times
-    ``max_range_days`` and 10,000 buckets; 15-minute buckets, computed from the readings, ``max_range_days`` and
-    5,000."""
-    rolled = bucket != "15min"
+    """The range of a rolled-up history (:mod:`api.queries.rollups`, a bin's fill): ``default_span`` by default
+    (one day; 30 for day buckets). Buckets come from the rollups, at a cost independent of the range: they accept
+    four times ``max_range_days`` and 10,000 buckets."""
+    if default_span is None:
+        default_span = timedelta(days=30) if bucket == "day" else timedelta(days=1)
     return resolve_range(
         start,
         end,
         tz=tz,
         now=now,
-        default_span=timedelta(days=30) if bucket == "day" else timedelta(days=1),
-        max_span=timedelta(days=max_range_days * (4 if rolled else 1)),
+        default_span=default_span,
+        max_span=timedelta(days=max_range_days * 4),
         step={"15min": timedelta(minutes=15), "hour": timedelta(hours=1)}.get(bucket, timedelta(days=1)),
-        max_buckets=10_000 if rolled else 5000,
+        max_buckets=10_000,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .fragments import hour_pivot, local_day, to_time
+from .fragments import coarsest_rollup, hour_pivot, local_day, to_time
 from .panels import bargauge, constant, dashboard, override, query_variable, table, thresholds, timeseries
 
 __all__ = ["UID", "build"]
@@ -58,10 +58,12 @@ FROM vehicles
 ORDER BY line, vehicle
 """
 
-BOARDINGS = """
-SELECT $__timeGroupAlias(p.bucket, $__interval), l.name AS metric, sum(p.pax_in) AS boardings
-FROM passengers_hourly p JOIN sites l ON l.site_id = p.line_id
-WHERE $__timeFilter(p.bucket) AND p.line_id IN ($line)
+BOARDINGS = f"""
+WITH p AS (
+  {coarsest_rollup("line_load_hourly", "line_load_daily", "line_id, pax_in", where="line_id IN ($line)")}
+)
+SELECT $__timeGroupAlias(p.at, $__interval), l.name AS metric, sum(p.pax_in) AS boardings
+FROM p JOIN sites l ON l.site_id = p.line_id
 GROUP BY 1, 2
 ORDER BY 1, 2
 """
@@ -133,7 +135,9 @@ def build(*, tz: str) -> dict[str, Any]:
             stacked=True,
             interval="1h",
             w=24,
-            description="Door-counter boardings per line, from the hourly aggregate.",
+            description=(
+                "Door-counter boardings per line, from the line's hourly rollup (daily from an interval of a day)."
+            ),
         ),
         table(
             "Usage by stop",

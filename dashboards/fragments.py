@@ -11,6 +11,7 @@ from __future__ import annotations
 __all__ = [
     "DEFAULT_THRESHOLD",
     "bin_emptied",
+    "coarsest_rollup",
     "hour_pivot",
     "latest",
     "local_day",
@@ -43,8 +44,23 @@ def latest(table: str, key: str, value: str, columns: str, *, where: str = "") -
     )
 
 
+def coarsest_rollup(hourly: str, daily: str, columns: str, *, where: str = "true") -> str:
+    """Rows ``(at, columns...)`` of the coarsest rollup the panel's interval allows: ``daily`` (local days of the
+    reporting time zone) from an interval of a day, else ``hourly``. A day's ``at`` is its noon, so it falls on its
+    own date in ``$__timeGroup`` whatever the zone. The other branch's condition is a false constant, so PostgreSQL
+    never reads its table."""
+    return (
+        f"SELECT bucket + interval '12 hours' AS at, {columns} FROM {daily}\n"
+        f"  WHERE $__interval_ms >= 86400000 AND bucket > $__timeFrom()::timestamptz - interval '1 day'\n"
+        f"    AND bucket <= $__timeTo() AND {where}\n"
+        f"  UNION ALL\n"
+        f"  SELECT bucket, {columns} FROM {hourly}\n"
+        f"  WHERE $__interval_ms < 86400000 AND $__timeFilter(bucket) AND {where}"
+    )
+
+
 def bin_emptied(prev: str = "prev_last") -> str:
-    """Condition on a ``bin_levels_hourly`` row: the bin was emptied in this hour.
+    """Condition on a ``bin_fill_hourly`` row: the bin was emptied in this hour.
 
     A fall of at least ``$drop_pct`` points below the previous hour's last reading that the hour's own last
     reading confirms (one low echo followed by a full reading is not a pickup) - the planner's rule, per hour.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .fragments import DEFAULT_THRESHOLD, bin_emptied, latest, local_day, to_time
+from .fragments import DEFAULT_THRESHOLD, bin_emptied, coarsest_rollup, latest, local_day, to_time
 from .panels import (
     constant,
     dashboard,
@@ -58,9 +58,10 @@ SELECT round(avg(l.fill_pct)::numeric, 1) AS average_fill_pct
 
 # Hourly rows of the selected bins, with the previous hour's last reading (for emptyings).
 _HOURLY = f"""h AS (
-  SELECT b.site_id, b.bucket, b.fill_avg, b.fill_min, b.fill_last, coalesce(s.waste_type, 'unknown') AS waste_type,
+  SELECT b.site_id, b.bucket, b.fill_sum / b.readings AS fill_avg, b.fill_min, b.fill_last,
+         coalesce(s.waste_type, 'unknown') AS waste_type,
          lag(b.fill_last) OVER (PARTITION BY b.site_id ORDER BY b.bucket) AS prev_last
-  FROM bin_levels_hourly b JOIN sites s ON s.site_id = b.site_id
+  FROM bin_fill_hourly b JOIN sites s ON s.site_id = b.site_id
   WHERE s.kind = 'bin' AND {WASTE_TYPE}
     AND b.bucket > {{start}} AND b.bucket <= $__timeTo()
 )"""
@@ -91,10 +92,13 @@ ORDER BY predicted_full, bin
 """
 
 FILL_HISTORY = f"""
-SELECT $__timeGroupAlias(b.bucket, $__interval), coalesce(s.waste_type, 'unknown') AS metric,
-       avg(b.fill_avg) AS fill_pct
-FROM bin_levels_hourly b JOIN sites s ON s.site_id = b.site_id
-WHERE $__timeFilter(b.bucket) AND s.kind = 'bin' AND {WASTE_TYPE}
+WITH b AS (
+  {coarsest_rollup("bin_fill_hourly", "bin_fill_daily", "site_id, fill_sum, readings")}
+)
+SELECT $__timeGroupAlias(b.at, $__interval), coalesce(s.waste_type, 'unknown') AS metric,
+       sum(b.fill_sum) / sum(b.readings) AS fill_pct
+FROM b JOIN sites s ON s.site_id = b.site_id
+WHERE s.kind = 'bin' AND {WASTE_TYPE}
 GROUP BY 1, 2
 ORDER BY 1, 2
 """
@@ -200,7 +204,10 @@ def build(*, tz: str, battery_low_pct: float, battery_low_v: float, drop_pct: fl
             FILL_HISTORY,
             unit="percent",
             interval="1h",
-            description="Average fill level per waste type, from the hourly aggregate.",
+            description=(
+                "Mean fill level of the readings per waste type, from the bins' hourly rollup (daily from an "
+                "interval of a day)."
+            ),
         ),
         timeseries(
             "Pickups per day",

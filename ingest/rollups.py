@@ -1,9 +1,10 @@
 """The rollup job: refreshes the history rollups for the spans the writer queued.
 
-The writer queues, in each batch's transaction, the span of the readings it stored per lot and line
-(``rollup_dirty``, migration 0008). This job, a thread of the ingest service, calls ``rollups_refresh_pending()``
-every ``interval`` seconds: it takes the queue, merges the spans per lot and line, and recomputes the hours (and,
-on plain PostgreSQL, the days) they can change, in one transaction. Queuing instead of refreshing in the batch
+The writer queues, in each batch's transaction, the span of the readings it stored per lot, line and bin
+(``rollup_dirty``, migrations 0008, 0019). This job, a thread of the ingest service, calls
+``rollups_refresh_pending()`` every ``interval`` seconds: it takes the queue, merges the spans per lot, line and
+bin, and recomputes the quarters, hours and days they can change (on TimescaleDB the continuous aggregates follow
+by themselves), in one transaction. Queuing instead of refreshing in the batch
 keeps the write path as fast as before and merges a busy lot's many batches into one refresh. A failed refresh
 rolls back and leaves the queue for the next round; readers serve queued spans from the readings meanwhile. On
 shutdown the job runs a last round, after the worker has committed what it received.
@@ -24,7 +25,7 @@ log = get_logger("stadtpuls.ingest.rollups")
 
 
 def refresh_pending(conn: psycopg.Connection) -> int:
-    """Refresh every queued span in one transaction; returns the lots and lines refreshed."""
+    """Refresh every queued span in one transaction; returns the lots, lines and bins refreshed."""
     with conn.transaction():
         row = conn.execute("SELECT rollups_refresh_pending()").fetchone()
     return int(row[0]) if row else 0

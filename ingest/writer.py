@@ -5,8 +5,8 @@ named and shaped after the tables described in :mod:`stadtpuls.schema`. A batch 
 
 1. binary COPY of the raw uplinks into ``stage_uplinks``, ``INSERT INTO uplinks SELECT ... ON CONFLICT DO
    NOTHING`` (the row count tells stored from redelivered duplicates);
-2. the same for every domain table with rows; a table with rollups (parking, passengers) then queues the span
-   of its staged rows per lot or line in ``rollup_dirty``, for the rollup job (:mod:`ingest.rollups`; late and
+2. the same for every domain table with rows; a table with rollups (parking, passengers, bins) then queues the
+   span of its staged rows per lot, line or bin in ``rollup_dirty``, for the rollup job (:mod:`ingest.rollups`; late and
    backfilled readings queue their span like any other);
 3. dead letters by COPY into staging, one row per distinct message (repeats counted);
 4. ``NOTIFY stadtpuls, '{"parking": n, ...}'`` when domain rows were stored (channel and payload:
@@ -178,15 +178,14 @@ def _insert_stmt(table: Table) -> sql.Composed:
 
 
 def _queue_rollups_stmt(tables: Sequence[ReadingTable]) -> sql.Composed:
-    """Queue the span of the staged rows of each of ``tables`` per parent (lot, line) for the rollup job, in one
-    statement (parameters: the tables' rollup kinds)."""
+    """Queue the span of the staged rows of each of ``tables`` per rollup key (lot, line, bin) for the rollup job,
+    in one statement (parameters: the tables' rollup kinds)."""
     parts = []
     for table in tables:
-        assert table.parent
-        parent = sql.Identifier(table.parent)
+        key = sql.Identifier(table.rollup_key)
         parts.append(
             sql.SQL("SELECT %s::text, {}, min(time), max(time) FROM {} WHERE {} IS NOT NULL GROUP BY 2").format(
-                parent, sql.Identifier(table.staging), parent
+                key, sql.Identifier(table.staging), key
             )
         )
     return sql.SQL("INSERT INTO rollup_dirty (kind, key, first, last) ") + sql.SQL(" UNION ALL ").join(parts)

@@ -53,9 +53,19 @@ __all__ = [
 #: a reading holds until this many report intervals of its device have passed without another (its heartbeat
 #: missed), then its space or vehicle is unknown: the parking summaries and the rollups (migration 0008) use it
 SILENT_FACTOR = 2.5
-#: the rollups the ingest keeps current and their queue (migration 0008); the daily ones are continuous
-#: aggregates on TimescaleDB
-ROLLUP_TABLES = ("parking_lot_hourly", "parking_lot_daily", "line_load_hourly", "line_load_daily", "rollup_dirty")
+#: the rollups the ingest keeps current and their queue (migrations 0008, 0019); the daily ones of lots and lines
+#: and both of bins are continuous aggregates on TimescaleDB
+ROLLUP_TABLES = (
+    "parking_lot_15min",
+    "parking_lot_hourly",
+    "parking_lot_daily",
+    "line_load_15min",
+    "line_load_hourly",
+    "line_load_daily",
+    "bin_fill_hourly",
+    "bin_fill_daily",
+    "rollup_dirty",
+)
 
 #: the channel of the writer's NOTIFY after a commit that stored readings
 NOTIFY_CHANNEL = "stadtpuls"
@@ -96,8 +106,14 @@ class ReadingTable(Table):
     quantities: tuple[str, ...] = ()
     needed: tuple[str, ...] = ()
     notify_key: str = ""
-    #: the kind of rollup this table feeds per ``parent`` (``rollup_dirty.kind``, migration 0008), or None
+    #: the kind of rollup this table feeds per :attr:`rollup_key` (``rollup_dirty.kind``, migrations 0008, 0019),
+    #: or None
     rollup: str | None = None
+
+    @property
+    def rollup_key(self) -> str:
+        """The column a rollup is kept per: the parent (lot, line), else the site (a bin)."""
+        return self.parent or "site_id"
 
 
 def _reading_table(
@@ -159,6 +175,7 @@ BIN_LEVELS = _reading_table(
         ("battery_v", "float4"),
         ("battery_pct", "float4"),
     ),
+    rollup="bin_fill",
 )
 PARKING_EVENTS = _reading_table(
     "parking_events",

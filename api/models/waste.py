@@ -53,6 +53,7 @@ class BinHistoryPoint(BaseModel):
     fill_pct: float | None
     fill_min: float | None = None
     fill_max: float | None = None
+    fill_avg: float | None = Field(None, description="buckets: the mean of the readings' fill levels")
     battery_v: float | None = None
     readings: int = 1
 

@@ -19,7 +19,7 @@ from stadtpuls.schema import SILENT_FACTOR
 
 __all__ = [
     "SILENT_FACTOR",
-    "lot_exists",
+    "lot_capacity",
     "lots",
     "spaces",
 ]
@@ -123,10 +123,13 @@ async def spaces(
     return await cur.fetchall()
 
 
-async def lot_exists(conn: AsyncConnection, *, lot_id: str, tenant: str | None = None) -> bool:
-    """Whether ``lot_id`` is a lot (of ``tenant``, when given)."""
+async def lot_capacity(conn: AsyncConnection, *, lot_id: str, tenant: str | None = None) -> int | None:
+    """The capacity of lot ``lot_id`` (of ``tenant``, when given; 0 when none is recorded), None if there is no
+    such lot."""
     cur = await conn.execute(
-        "SELECT 1 FROM sites WHERE site_id = %s AND kind = 'lot' AND (%s::text IS NULL OR tenant = %s::text)",
+        "SELECT coalesce(capacity, 0) FROM sites WHERE site_id = %s AND kind = 'lot'"
+        " AND (%s::text IS NULL OR tenant = %s::text)",
         (lot_id, tenant, tenant),
     )
-    return await cur.fetchone() is not None
+    row = await cur.fetchone()
+    return None if row is None else int(row[0])

@@ -1,10 +1,11 @@
-"""History from the rollups of migration 0008, for any rolled-up quantity (a lot's occupancy, a line's load).
+"""History from the rollups of migrations 0008 and 0019, for any rolled-up quantity (a lot's occupancy, a line's
+load).
 
-Buckets that have ended come from the coarsest rollup that answers them (hour buckets from the hourly table, day
-buckets from the daily one); the bucket still open, the buckets from the first span the ingest queued for the key
-and has not rolled up yet (``rollup_dirty``), and 15-minute buckets are computed from the readings by the rollup's
-SQL function, the computation the rollups store. When the reporting time zone is not the one the rollups were
-built in, every bucket comes from the readings.
+Buckets that have ended come from the coarsest rollup that answers them (15-minute buckets from the quarter-hour
+table, hour buckets from the hourly one, day buckets from the daily one); the bucket still open and the buckets
+from the first span the ingest queued for the key and has not rolled up yet (``rollup_dirty``) are computed from
+the readings by the rollup's SQL function, the computation the rollups store. When the reporting time zone is not
+the one the rollups were built in, every bucket comes from the readings.
 
 A rollup row has three sorts of columns: sums (seconds-weighted totals and counts, added over the bucket), ends
 (the state at the bucket's end: a day whose last hour has no row ends unknown, 0) and minima (a day with an hour
@@ -25,11 +26,13 @@ from stadtpuls.schema import SILENT_FACTOR
 __all__ = ["LINE_LOAD", "PARKING_LOT", "WIDTHS", "Rollup", "history"]
 
 WIDTHS = {"15min": timedelta(minutes=15), "hour": timedelta(hours=1), "day": timedelta(days=1)}
+#: the rollup table of each bucket, by suffix
+TABLES = {"15min": "_15min", "hour": "_hourly", "day": "_daily"}
 
 
 @dataclass(frozen=True)
 class Rollup:
-    kind: str  # rollup_dirty.kind and the tables' prefix: {kind}_hourly, {kind}_daily
+    kind: str  # rollup_dirty.kind and the tables' prefix: {kind}_15min, {kind}_hourly, {kind}_daily
     key: str  # the key column (lot_id, line_id)
     function: str  # the SQL function computing buckets from the readings
     sums: tuple[str, ...]
@@ -61,30 +64,27 @@ def _raw_query(r: Rollup) -> sql.Composed:
 
 
 def _rollup_query(r: Rollup, bucket: str) -> sql.Composed:
-    whole_last_hour = sql.SQL("r.last_hour + interval '1 hour' >= b.bucket_end")
-    every_hour = sql.SQL("r.hours * 3600 >= extract(epoch FROM b.bucket_end - b.bucket)")
     parts = [sql.SQL("coalesce(r.{0}, 0) AS {0}").format(sql.Identifier(c)) for c in r.sums]
-    parts += [
-        sql.SQL("CASE WHEN {} THEN r.{} ELSE 0 END AS {}").format(cond, sql.Identifier(c), sql.Identifier(c))
-        for cond, cols in ((whole_last_hour, r.ends), (every_hour, r.minima))
-        for c in cols
-    ]
-    table: sql.Composable
-    if bucket == "hour":
-        table = sql.SQL("(SELECT *, bucket AS last_hour, 1 AS hours FROM {})").format(
-            sql.Identifier(r.kind + "_hourly")
-        )
+    if bucket == "day":  # a day's end and minimum hold only if its last hour, or every hour, has a row
+        whole_last_hour = sql.SQL("r.last_hour + interval '1 hour' >= b.bucket_end")
+        every_hour = sql.SQL("r.hours * 3600 >= extract(epoch FROM b.bucket_end - b.bucket)")
+        parts += [
+            sql.SQL("CASE WHEN {} THEN r.{} ELSE 0 END AS {}").format(cond, sql.Identifier(c), sql.Identifier(c))
+            for cond, cols in ((whole_last_hour, r.ends), (every_hour, r.minima))
+            for c in cols
+        ]
     else:
-        table = sql.Identifier(r.kind + "_daily")
+        parts += [sql.SQL("coalesce(r.{0}, 0) AS {0}").format(sql.Identifier(c)) for c in r.ends + r.minima]
     return sql.SQL(
         "SELECT b.bucket AS start, b.bucket_end AS end, {cols}"
         " FROM rollup_buckets(%(start)s, %(end)s, %(width)s, %(tz)s) b"
-        " LEFT JOIN {table} r ON r.{key} = %(key)s AND r.bucket = b.bucket ORDER BY 1"
-    ).format(cols=sql.SQL(", ").join(parts), table=table, key=sql.Identifier(r.key))
+        " LEFT JOIN (SELECT * FROM {table} WHERE {key} = %(key)s AND bucket >= %(start)s AND bucket < %(end)s) r"
+        " ON r.bucket = b.bucket ORDER BY 1"
+    ).format(cols=sql.SQL(", ").join(parts), table=sql.Identifier(r.kind + TABLES[bucket]), key=sql.Identifier(r.key))
 
 
 async def _fetch(conn: AsyncConnection, query: sql.Composed, args: dict[str, Any]) -> list[dict[str, Any]]:
-    cur = conn.cursor(row_factory=dict_row)
+    cur = conn.cursor(row_factory=dict_row, binary=True)  # thousands of rows: binary values parse faster
     await cur.execute(query, args)
     return list(await cur.fetchall())
 
@@ -123,7 +123,7 @@ async def history(
     assert row is not None
     start, raw_from, closed_to, rollup_tz = row  # rolled up: before raw_from; whole buckets: before closed_to
     args: dict[str, Any] = {"key": key, "end": end, "width": width, "tz": tz, "factor": SILENT_FACTOR, "now": now}
-    if bucket == "15min" or rollup_tz != tz or raw_from <= start:
+    if rollup_tz != tz or raw_from <= start:
         return [r for r in await _fetch(conn, _raw_query(rollup), {**args, "start": start}) if r["end"] > r["start"]]
     rows = await _fetch(conn, _rollup_query(rollup, bucket), {**args, "start": start, "end": closed_to})
     hours: list[dict[str, Any]] = []

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
 __all__ = ["bin_exists", "bins", "fill_series", "history_buckets", "history_raw", "last_readings"]
@@ -87,27 +87,66 @@ async def history_raw(conn: AsyncConnection, *, site_id: str, start: datetime, e
     return await cur.fetchall()
 
 
+# A bin's fill per bucket, merged from pieces: whole buckets from their rollup (before ``closed``), the open day's
+# rolled-up hours (before ``raw_from``), and the readings from ``raw_from`` on (the open hour, spans the ingest
+# queued and has not rolled up yet). Minima, maxima and sums merge; the last fill is the latest piece's.
 _HISTORY = """
-SELECT {time} AS time, (array_agg(h.fill_last ORDER BY h.bucket DESC))[1] AS fill_pct,
-       min(h.fill_min) AS fill_min, max(h.fill_max) AS fill_max, min(h.battery_v_min) AS battery_v,
-       sum(h.readings)::int AS readings
-FROM bin_levels_hourly h
-WHERE h.site_id = %(site)s AND h.bucket >= %(start)s AND h.bucket < %(end)s
-GROUP BY 1 ORDER BY 1
+SELECT b AS time, (array_agg(fill_last ORDER BY at DESC))[1] AS fill_pct, min(fill_min) AS fill_min,
+       max(fill_max) AS fill_max, sum(fill_sum) / sum(readings) AS fill_avg, min(battery_v_min) AS battery_v,
+       sum(readings)::int AS readings
+FROM (
+    SELECT bucket AS b, bucket AS at, fill_last, fill_min, fill_max, fill_sum, readings, battery_v_min
+    FROM {table} WHERE site_id = %(site)s AND bucket >= %(start)s AND bucket < %(closed)s
+    UNION ALL
+    SELECT %(closed)s, bucket, fill_last, fill_min, fill_max, fill_sum, readings, battery_v_min
+    FROM bin_fill_hourly WHERE site_id = %(site)s AND bucket >= greatest(%(closed)s, %(start)s)
+                           AND bucket < %(raw_from)s AND %(day)s
+    UNION ALL
+    SELECT rollup_floor(time, %(width)s, %(tz)s), time, fill_pct, fill_pct, fill_pct, fill_pct, 1, battery_v
+    FROM bin_levels WHERE site_id = %(site)s AND fill_pct IS NOT NULL
+                      AND time >= greatest(%(raw_from)s, %(start)s) AND time < least(%(end)s, %(now)s)
+) piece
+GROUP BY b ORDER BY b
 """
-_BY_BUCKET = {
-    "hour": _HISTORY.replace("{time}", "h.bucket"),
-    "day": _HISTORY.replace("{time}", "date_trunc('day', h.bucket, %(tz)s)"),
-}
+_TABLES = {"hour": "bin_fill_hourly", "day": "bin_fill_daily"}
+_WIDTHS = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 
 
 async def history_buckets(
-    conn: AsyncConnection, *, site_id: str, start: datetime, end: datetime, bucket: str, tz: str
+    conn: AsyncConnection, *, site_id: str, start: datetime, end: datetime, bucket: str, tz: str, now: datetime
 ) -> list[dict[str, Any]]:
-    """Hourly or daily (local days) fill from ``bin_levels_hourly``."""
-    cur = conn.cursor(row_factory=dict_row)
-    params: dict[str, Any] = {"site": site_id, "start": start, "end": end}
-    if bucket == "day":
-        params["tz"] = tz
-    await cur.execute(_BY_BUCKET[bucket], params)
-    return await cur.fetchall()
+    """A bin's fill per hour or local day of ``tz`` (the buckets with a reading in ``[start, end)`` before ``now``,
+    the first bucket whole): the last, lowest, highest and mean fill, the lowest battery voltage and the number of
+    readings with a fill level. Buckets that have ended come from the rollups (migration 0019), the open one and
+    the spans not rolled up yet from the readings; every bucket from the readings when the rollups are bucketed in
+    another time zone."""
+    width = _WIDTHS[bucket]
+    cur = await conn.execute(
+        """SELECT rollup_floor(%(start)s, %(w)s, %(tz)s), raw_from, rollup_floor(raw_from, %(w)s, %(tz)s),
+                  rollup_timezone() = %(tz)s
+           FROM (SELECT rollup_floor(least(%(open)s, (SELECT min(first) FROM rollup_dirty
+                                                      WHERE kind = 'bin_fill' AND key = %(site)s)),
+                                     interval '1 hour', %(tz)s) AS raw_from) r""",
+        {"start": start, "open": min(end, now), "w": width, "tz": tz, "site": site_id},
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    first, raw_from, closed, rolled = row
+    if not rolled:
+        raw_from = closed = first
+    rows = conn.cursor(row_factory=dict_row, binary=True)  # up to 10,000 buckets: binary values parse faster
+    await rows.execute(
+        sql.SQL(_HISTORY).format(table=sql.Identifier(_TABLES[bucket])),
+        {
+            "site": site_id,
+            "start": first,
+            "end": end,
+            "now": now,
+            "closed": closed,
+            "raw_from": raw_from,
+            "day": bucket == "day",
+            "width": width,
+            "tz": tz,
+        },
+    )
+    return await rows.fetchall()

@@ -13,6 +13,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from ..deps import ConnDep, CtxDep, PathTenant, rate_limited
 from ..models.buses import BusStopsPublic, LineHourlyPublic, LineLoadPublic, LinesPublic, VehiclesPublic
+from ..occupancy import history_json
 from ..problems import Problem, responses
 from ..queries import buses as q
 from ..queries import rollups
@@ -103,7 +104,7 @@ async def line_load(
     start: Annotated[datetime | None, Query(description="default: end minus one day (30 days for day buckets)")] = None,
     end: Annotated[datetime | None, Query(description="default: now")] = None,
     bucket: Annotated[Literal["15min", "hour", "day"], Query()] = "hour",
-) -> LineLoadPublic:
+) -> Response:
     s = ctx.settings
     tz = town_timezone(s, tenant)
     now = datetime.now(UTC)
@@ -126,9 +127,7 @@ async def line_load(
         }
         for b in buckets
     ]
-    return LineLoadPublic.model_validate(
-        {"line_id": line_id, "bucket": bucket, "timezone": tz, "data": rows, "count": len(rows)}
-    )
+    return history_json({"line_id": line_id, "bucket": bucket, "timezone": tz, "data": rows, "count": len(rows)})
 
 
 @router.get(

@@ -13,6 +13,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from ..deps import AppContext, ConnDep, CtxDep, PathTenant, rate_limited
 from ..models.parking import GeoJSONFeatureCollection, LotHistoryPublic, LotPublic, LotsPublic
+from ..occupancy import history_json
 from ..problems import Problem, responses
 from ..queries import parking as q
 from ..queries import rollups
@@ -125,29 +126,21 @@ async def lot_history(
     start: Annotated[datetime | None, Query(description="default: end minus one day (30 days for day buckets)")] = None,
     end: Annotated[datetime | None, Query(description="default: now")] = None,
     bucket: Annotated[Literal["15min", "hour", "day"], Query()] = "hour",
-) -> LotHistoryPublic:
+) -> Response:
     s = ctx.settings
     tz = town_timezone(s, tenant)
     now = datetime.now(UTC)
     start_, end_ = history_range(start, end, bucket=bucket, tz=tz, now=now, max_range_days=s.api_max_range_days)
-    if not await q.lot_exists(conn, lot_id=lot_id, tenant=path_tenant(tenant)):
+    capacity = await q.lot_capacity(conn, lot_id=lot_id, tenant=path_tenant(tenant))
+    if capacity is None:
         raise Problem(404, f"no parking lot {lot_id!r}")
-    summary = await q.lots(conn, at=min(end_, now), lot_id=lot_id)
-    capacity = summary[0]["capacity"] if summary else 0
     buckets = await rollups.history(
         conn, rollups.PARKING_LOT, key=lot_id, start=start_, end=end_, bucket=bucket, tz=tz, now=now
     )
     zone = ZoneInfo(tz)
     rows = [_bucket_row(b, capacity, zone) for b in buckets]
-    return LotHistoryPublic.model_validate(
-        {
-            "lot_id": lot_id,
-            "bucket": bucket,
-            "timezone": tz,
-            "capacity": capacity,
-            "data": rows,
-            "count": len(rows),
-        }
+    return history_json(
+        {"lot_id": lot_id, "bucket": bucket, "timezone": tz, "capacity": capacity, "data": rows, "count": len(rows)}
     )
 
 

@@ -30,10 +30,11 @@ from stadtpuls.tenants import town_settings
 from ..deps import Access, AppContext, ConnDep, CtxDep, OperatorScope
 from ..export import plan_csv, plan_geojson
 from ..models.waste import BinHistoryPublic, BinPublic, BinsPublic, PickupPlanPublic
+from ..occupancy import history_json
 from ..osrm import RoutingServiceError, lookup, table_km
 from ..problems import Problem, responses
 from ..queries import waste as q
-from ..timerange import check_day, check_instant, resolve_range
+from ..timerange import check_day, check_instant, history_range, resolve_range
 from ..waste import FIT_WINDOW_DAYS, Limits, bin_state, bin_status
 
 __all__ = ["router", "statuses"]
@@ -111,7 +112,7 @@ async def get_bin(
     "/bins/{site_id}/history",
     response_model=BinHistoryPublic,
     responses=responses(404),
-    summary="a bin's readings, or hourly / daily buckets (reporting time zone)",
+    summary="a bin's readings, or hourly / daily buckets (the town's time zone) from the rollups",
 )
 async def bin_history(
     ctx: CtxDep,
@@ -121,28 +122,40 @@ async def bin_history(
     start: Annotated[datetime | None, Query(description="default: end minus 7 days")] = None,
     end: Annotated[datetime | None, Query(description="default: now")] = None,
     bucket: Annotated[Literal["raw", "hour", "day"], Query()] = "hour",
-) -> BinHistoryPublic:
+) -> Response:
     s = await town(ctx, conn, access)
-    step = {"raw": None, "hour": timedelta(hours=1), "day": timedelta(days=1)}[bucket]
-    start_, end_ = resolve_range(
-        start,
-        end,
-        tz=s.timezone,
-        now=datetime.now(UTC),
-        default_span=timedelta(days=7),
-        max_span=timedelta(days=s.api_max_range_days),
-        step=step,
-    )
+    now = datetime.now(UTC)
+    if bucket == "raw":
+        start_, end_ = resolve_range(
+            start,
+            end,
+            tz=s.timezone,
+            now=now,
+            default_span=timedelta(days=7),
+            max_span=timedelta(days=s.api_max_range_days),
+        )
+    else:
+        start_, end_ = history_range(
+            start,
+            end,
+            bucket=bucket,
+            tz=s.timezone,
+            now=now,
+            max_range_days=s.api_max_range_days,
+            default_span=timedelta(days=7),
+        )
     if not await q.bin_exists(conn, site_id=site_id, tenant=access.tenant):
         raise Problem(404, f"no bin {site_id!r}")
     if bucket == "raw":
         rows = await q.history_raw(conn, site_id=site_id, start=start_, end=end_)
     else:
-        rows = await q.history_buckets(conn, site_id=site_id, start=start_, end=end_, bucket=bucket, tz=s.timezone)
+        rows = await q.history_buckets(
+            conn, site_id=site_id, start=start_, end=end_, bucket=bucket, tz=s.timezone, now=now
+        )
         zone = ZoneInfo(s.timezone)
         for r in rows:
             r["time"] = r["time"].astimezone(zone)
-    return BinHistoryPublic.model_validate({"site_id": site_id, "bucket": bucket, "data": rows, "count": len(rows)})
+    return history_json({"site_id": site_id, "bucket": bucket, "data": rows, "count": len(rows)})
 
 
 def load_fleet(settings: Settings) -> Fleet:

@@ -164,7 +164,7 @@ class Seeder:
         self._refresh("parking_lot", dev_eui, time)
 
     def _refresh(self, kind: str, dev_eui: str, time: datetime) -> None:
-        """Keep the rollups current as the ingest does after a batch (migration 0008)."""
+        """Keep the rollups current as the ingest does after a batch (migrations 0008, 0019)."""
         self.conn.execute(
             "SELECT rollup_refresh(%s, ARRAY[s.parent_id], ARRAY[%s::timestamptz], ARRAY[%s::timestamptz])"
             " FROM devices d JOIN sites s ON s.site_id = d.site_id WHERE d.dev_eui = %s AND s.parent_id IS NOT NULL",
@@ -203,6 +203,12 @@ class Seeder:
                 """INSERT INTO bin_levels (time, dev_eui, site_id, fill_pct, distance_mm, battery_v, battery_pct)
                    VALUES (%s, %s, %s, %s, %s, %s, %s)""",
                 [(t, dev_eui, site[0] if site else None, f, 1200 - 10 * f, battery_v, battery_pct) for t, f in rows],
+            )
+        if site and rows:  # the bin's rollups, as the ingest keeps them after a batch (migration 0019)
+            times = [t for t, _ in rows]
+            self.conn.execute(
+                "SELECT rollup_refresh('bin_fill', ARRAY[%s], ARRAY[%s::timestamptz], ARRAY[%s::timestamptz])",
+                (site[0], min(times), max(times)),
             )
 
     def passengers(

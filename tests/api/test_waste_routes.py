@@ -86,6 +86,7 @@ def test_bin_history_raw_hourly_and_daily(client: ApiClient, seed: Seeder) -> No
     assert [h["fill_pct"] for h in hourly["data"]] == [12.0, 15.0, 18.0, 21.0]
     assert [h["readings"] for h in hourly["data"]] == [3, 3, 3, 3]
     assert hourly["data"][1]["fill_min"] == 13.0 and hourly["data"][1]["fill_max"] == 15.0
+    assert [h["fill_avg"] for h in hourly["data"]] == [11.0, 14.0, 17.0, 20.0]
     daily = client.get(url, headers=OP, params={"bucket": "day", "start": (base - timedelta(days=2)).isoformat()})
     assert daily.status_code == 200
     days = daily.json()["data"]
@@ -95,6 +96,9 @@ def test_bin_history_raw_hourly_and_daily(client: ApiClient, seed: Seeder) -> No
         assert (local.hour, local.minute) == (0, 0)
     bad = client.get(url, headers=OP, params={"start": base.isoformat(), "end": (base - timedelta(days=1)).isoformat()})
     assert bad.status_code == 422
+    year = {"start": (base - timedelta(days=300)).isoformat(), "end": base.isoformat()}  # buckets from the rollups
+    assert client.get(url, headers=OP, params={**year, "bucket": "day"}).status_code == 200
+    assert client.get(url, headers=OP, params={**year, "bucket": "raw"}).status_code == 422
 
 
 def _next_day() -> date:

@@ -287,7 +287,8 @@ def test_migration_builds_the_rollups_of_an_existing_database(new_database) -> N
     devs = _register(url, readings, "parking")
     with psycopg.connect(url) as conn:  # back to the schema before 0008, with readings already stored
         conn.execute(
-            "DROP VIEW town.parking_lot_hourly;"  # a town's view of the rollup (0016_tenant_rls)
+            # the towns' views of the rollups (0016_tenant_rls, 0019_rollups_fine)
+            "DROP VIEW town.parking_lot_hourly, town.line_load_hourly, town.line_load_daily;"
             " DROP TABLE parking_lot_hourly, parking_lot_daily, line_load_hourly, line_load_daily;"
             " DROP FUNCTION rollup_refresh, rollup_refresh_daily, rollups_build, rollups_refresh_pending;"
             " DROP FUNCTION parking_occupancy, line_load, rollup_buckets, rollup_bucket_end, rollup_floor,"

@@ -45,9 +45,12 @@ ROWS: dict[str, tuple[str, str | None]] = {
     "dead_letters": ("id::text", f"dev_eui IN {_DEVS}"),
     "fcnt_gaps": ("dev_eui || time", f"dev_eui IN {_DEVS}"),
     "uplinks_hourly": ("dev_eui || bucket || uplinks", f"dev_eui IN {_DEVS}"),
-    "bin_levels_hourly": ("dev_eui || bucket || readings", f"dev_eui IN {_DEVS}"),
     "passengers_hourly": ("dev_eui || bucket || readings", f"dev_eui IN {_DEVS}"),
     "parking_lot_hourly": ("lot_id || bucket", f"lot_id IN {_SITES}"),
+    "line_load_hourly": ("line_id || bucket", f"line_id IN {_SITES}"),
+    "line_load_daily": ("line_id || bucket", f"line_id IN {_SITES}"),
+    "bin_fill_hourly": ("site_id || bucket", f"site_id IN {_SITES}"),
+    "bin_fill_daily": ("site_id || bucket", f"site_id IN {_SITES}"),
     "alert_rules": ("rule_id", None),
     "alerts": ("alert_id::text", f"dev_eui IN {_DEVS} OR site_id IN {_SITES}"),
 }
@@ -209,7 +212,7 @@ def test_each_town_view_has_the_columns_of_its_relation(db_url: str) -> None:
     with psycopg.connect(db_url) as conn:
         town = dict(conn.execute(columns, ("town",)).fetchall())
         public = dict(conn.execute(columns, ("public",)).fetchall())
-    assert len(town) == 8
+    assert len(town) == 11
     for name, cols in town.items():
         assert cols == public[name], name
 
