@@ -14,7 +14,9 @@ Then bytes per reading per table: on TimescaleDB after compressing every chunk (
 PostgreSQL the table with its indexes (``pg_total_relation_size``). Targets: p99 < 100 ms for every served range
 and bucket; on TimescaleDB <= 8 B per domain reading and <= 40 B per raw uplink.
 
-    python -m bench.history [--days 365] [--city medium] [--repeats 15] [--keep]
+    python -m bench.history [--days 365] [--city medium] [--repeats 15] [--keep] [--sizes-only]
+
+``--sizes-only`` seeds and reports the bytes per reading alone (no rollups, no timings).
 """
 
 from __future__ import annotations
@@ -89,12 +91,23 @@ def bytes_per_reading(conn: psycopg.Connection, mode: str) -> dict[str, float]:
     return out
 
 
+def _report_sizes(report: Report, sizes: dict[str, float], mode: str) -> None:
+    for table, b in sizes.items():
+        print(f"{table:<18} {b:6.1f} B per row ({'compressed' if mode == 'timescaledb' else 'table + indexes'})")
+        report.figure(f"{table} bytes/row", b, "B")
+    if mode == "timescaledb":
+        domain = max(sizes[t] for t in DOMAIN_TABLES)
+        report.target(f"<= {TARGET_DOMAIN_B:.0f} B per domain reading", domain <= TARGET_DOMAIN_B)
+        report.target(f"<= {TARGET_UPLINK_B:.0f} B per raw uplink", sizes["uplinks"] <= TARGET_UPLINK_B)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--days", type=int, default=365, help="days of the town to seed (a year by default)")
     p.add_argument("--city", default="medium", choices=("small", "medium", "large"))
     p.add_argument("--repeats", type=int, default=15, help="requests per range and bucket")
     p.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    p.add_argument("--sizes-only", action="store_true", help="only the bytes per reading (no rollups, no timings)")
     args = p.parse_args()
     report = Report("history")
     with fresh_database(args.keep) as url:
@@ -102,6 +115,12 @@ def main() -> int:
         t0 = time.perf_counter()
         counts = seed_city(url, days=args.days, size=args.city, rollups=False)
         print(f"seeded {args.days} days of a {args.city} town in {time.perf_counter() - t0:.0f} s: {counts}")
+        if args.sizes_only:
+            with psycopg.connect(url, autocommit=True) as conn:
+                mode = detect_mode(conn)
+                _report_sizes(report, bytes_per_reading(conn, mode), mode)
+            report.write()
+            return 0
         with psycopg.connect(url, autocommit=True) as conn:
             mode = detect_mode(conn)
             t0 = time.perf_counter()
@@ -134,15 +153,9 @@ def main() -> int:
                         print(f"{days:4d} days {bucket:>5}: before {before[0]:8.1f} / {before[1]:8.1f}   after {shown}")
             with psycopg.connect(url, autocommit=True) as conn:
                 sizes = bytes_per_reading(conn, mode)
-        for table, b in sizes.items():
-            print(f"{table:<18} {b:6.1f} B per row ({'compressed' if mode == 'timescaledb' else 'table + indexes'})")
-            report.figure(f"{table} bytes/row", b, "B")
+        _report_sizes(report, sizes, mode)
         report.figure("worst p99 with rollups", worst, "ms")
         report.target(f"p99 < {TARGET_P99_MS:.0f} ms for every served range and bucket", worst < TARGET_P99_MS)
-        if mode == "timescaledb":
-            domain = max(sizes[t] for t in DOMAIN_TABLES)
-            report.target(f"<= {TARGET_DOMAIN_B:.0f} B per domain reading", domain <= TARGET_DOMAIN_B)
-            report.target(f"<= {TARGET_UPLINK_B:.0f} B per raw uplink", sizes["uplinks"] <= TARGET_UPLINK_B)
         report.write()
     return 0
 
