@@ -9,7 +9,6 @@ uplink row. Not the simulator's full model: enough volume and shape for API benc
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,6 +18,7 @@ import yaml
 from psycopg import sql
 
 from stadtpuls import fleet
+from stadtpuls.ingest.envelopes.keys import stored_keys
 from stadtpuls.simulators.city import build_city
 from stadtpuls.simulators.export import fleet_document
 
@@ -175,6 +175,7 @@ def seed_city(
         up_dev = p_dev + b_dev
         up_when = p_when + b_when
         rssi = rng.normal(-105, 8, len(up_dev)).round(1).tolist()
+        keys = stored_keys(np.frombuffer(rng.bytes(16 * len(up_dev)), np.uint8).reshape(-1, 16)).tolist()  # random
         counts["uplinks"] = _copy(
             conn,
             "uplinks",
@@ -193,8 +194,8 @@ def seed_city(
                 "received_at",
             ],
             (
-                (t, uuid.UUID(int=int(i) + 1), d, i, 1, b"\x01\x02\x03", r, 5.0, 5, 1, "tts", t + timedelta(seconds=1))
-                for i, (t, d, r) in enumerate(zip(up_when, up_dev, rssi, strict=True))
+                (t, k, d, i, 1, b"\x01\x02\x03", r, 5.0, 5, 1, "tts", t + timedelta(seconds=1))
+                for i, (t, d, r, k) in enumerate(zip(up_when, up_dev, rssi, keys, strict=True))
             ),
         )
         if rollups:  # loaded past the writer: build the rollups as the migration does

@@ -48,8 +48,9 @@ SELECT lpad(to_hex(i), 16, '0'), CASE WHEN i < %(bins)s THEN 'dragino/ldds75' EL
        CASE WHEN i < %(bins)s THEN 'bin-' || i END, %(interval)s
 FROM generate_series(0, %(devices)s - 1) i;
 INSERT INTO uplinks (time, dedup_key, dev_eui, f_cnt, f_port, rssi, snr, sf, lns, received_at)
-SELECT t, gen_random_uuid(), lpad(to_hex(i), 16, '0'), k, 2, -90 - (i %% 30) - CASE WHEN i %% 997 = 0 AND k > %(half)s
-       THEN 12 ELSE 0 END, 5 - (i %% 10), 7 + (i %% 3), 'tts', t + interval '2 s'
+SELECT t, dedup_key_of(gen_random_uuid()), lpad(to_hex(i), 16, '0'), k, 2,
+       -90 - (i %% 30) - CASE WHEN i %% 997 = 0 AND k > %(half)s THEN 12 ELSE 0 END, 5 - (i %% 10), 7 + (i %% 3),
+       'tts', t + interval '2 s'
 FROM generate_series(0, %(devices)s - 1) i, generate_series(0, %(steps)s - 1) k,
      LATERAL (SELECT %(start)s::timestamptz + make_interval(secs => k * %(interval)s + (i %% 600))) x(t)
 WHERE NOT (i %% 1009 = 0 AND k > %(steps)s - 10);
@@ -85,8 +86,8 @@ WITH due AS (
     WHERE i %% (%(interval)s / 60) = (extract(epoch FROM %(at)s::timestamptz)::bigint / 60) %% (%(interval)s / 60)
 ), up AS (
     INSERT INTO uplinks (time, dedup_key, dev_eui, f_cnt, f_port, rssi, snr, sf, lns, received_at)
-    SELECT t, gen_random_uuid(), dev_eui, 100000 + extract(epoch FROM t)::bigint / %(interval)s, 2, -90 - (i %% 30),
-           5 - (i %% 10), 7 + (i %% 3), 'tts', t + interval '2 s'
+    SELECT t, dedup_key_of(gen_random_uuid()), dev_eui, 100000 + extract(epoch FROM t)::bigint / %(interval)s, 2,
+           -90 - (i %% 30), 5 - (i %% 10), 7 + (i %% 3), 'tts', t + interval '2 s'
     FROM due
 ), bins AS (
     INSERT INTO bin_levels (time, dev_eui, site_id, fill_pct, battery_v)

@@ -16,9 +16,10 @@ Then bytes per reading per table: on TimescaleDB after compressing every chunk (
 PostgreSQL the table with its indexes (``pg_total_relation_size``). Targets: p99 < 100 ms for every served range,
 bucket and endpoint; on TimescaleDB <= 8 B per domain reading and <= 40 B per raw uplink.
 
-``--database URL`` measures a database seeded before (``--keep``) instead of seeding one.
+``--database URL`` measures a database seeded before (``--keep``) instead of seeding one; ``--sizes-only`` seeds
+and reports the bytes per reading alone (no rollups, no timings).
 
-    python -m bench.history [--days 365] [--city medium] [--repeats 15] [--keep] [--database URL]
+    python -m bench.history [--days 365] [--city medium] [--repeats 15] [--keep] [--database URL] [--sizes-only]
 """
 
 from __future__ import annotations
@@ -114,11 +115,23 @@ def bytes_per_reading(conn: psycopg.Connection, mode: str) -> dict[str, float]:
     return out
 
 
+def _report_sizes(report: Report, sizes: dict[str, float], mode: str) -> None:
+    for table, b in sizes.items():
+        print(f"{table:<18} {b:6.1f} B per row ({'compressed' if mode == 'timescaledb' else 'table + indexes'})")
+        report.figure(f"{table} bytes/row", b, "B")
+    if mode == "timescaledb":
+        domain = max(sizes[t] for t in DOMAIN_TABLES)
+        report.target(f"<= {TARGET_DOMAIN_B:.0f} B per domain reading", domain <= TARGET_DOMAIN_B)
+        report.target(f"<= {TARGET_UPLINK_B:.0f} B per raw uplink", sizes["uplinks"] <= TARGET_UPLINK_B)
+
+
 def _seed(url: str, args: argparse.Namespace, report: Report) -> None:
     migrate(url, tz=TZ)
     t0 = time.perf_counter()
     counts = seed_city(url, days=args.days, size=args.city, rollups=False)
     print(f"seeded {args.days} days of a {args.city} town in {time.perf_counter() - t0:.0f} s: {counts}")
+    if args.sizes_only:
+        return
     with psycopg.connect(url, autocommit=True) as conn:
         t0 = time.perf_counter()
         conn.execute("SELECT rollups_build()")
@@ -169,6 +182,7 @@ def main() -> int:
     p.add_argument("--repeats", type=int, default=15, help="requests per range, bucket and endpoint")
     p.add_argument("--keep", action="store_true", help="keep the benchmark database")
     p.add_argument("--database", help="measure this database, seeded before with --keep, instead of seeding one")
+    p.add_argument("--sizes-only", action="store_true", help="only the bytes per reading (no rollups, no timings)")
     args = p.parse_args()
     report = Report("history")
     with contextlib.ExitStack() as stack:
@@ -177,22 +191,20 @@ def main() -> int:
             _seed(url, args, report)
         with psycopg.connect(url, autocommit=True) as conn:
             mode = detect_mode(conn)
+            if args.sizes_only:
+                _report_sizes(report, bytes_per_reading(conn, mode), mode)
+                report.write()
+                return 0
         print(f"{mode}: {url.rsplit('/', 1)[-1]}; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
         worst = _measure(url, args)
         print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
         with psycopg.connect(url, autocommit=True) as conn:
             sizes = bytes_per_reading(conn, mode)
-        for table, b in sizes.items():
-            print(f"{table:<18} {b:6.1f} B per row ({'compressed' if mode == 'timescaledb' else 'table + indexes'})")
-            report.figure(f"{table} bytes/row", b, "B")
+        _report_sizes(report, sizes, mode)
         report.figure("worst p99 with rollups", worst, "ms")
         report.target(
             f"p99 < {TARGET_P99_MS:.0f} ms for every served range, bucket and endpoint", worst < TARGET_P99_MS
         )
-        if mode == "timescaledb":
-            domain = max(sizes[t] for t in DOMAIN_TABLES)
-            report.target(f"<= {TARGET_DOMAIN_B:.0f} B per domain reading", domain <= TARGET_DOMAIN_B)
-            report.target(f"<= {TARGET_UPLINK_B:.0f} B per raw uplink", sizes["uplinks"] <= TARGET_UPLINK_B)
         report.write()
     return 0
 

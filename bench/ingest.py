@@ -47,6 +47,7 @@ from stadtpuls.demo.embedded import EmbeddedBroker, EmbeddedPostgres, free_port,
 from stadtpuls.fleet import apply, parse_text
 from stadtpuls.ingest.codec_scripts import add_script
 from stadtpuls.ingest.codecs.script import ReadingsMap
+from stadtpuls.ingest.envelopes.keys import stored_key
 from stadtpuls.migrate import migrate
 from stadtpuls.simulators.loadgen import LoadFleet, make_fleet, make_uplinks
 from stadtpuls.simulators.mqtt_raw import publish_all
@@ -262,7 +263,7 @@ def _naive(db: str, broker: str, count: int, pipe: Connection) -> None:
             f" VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING)"
             f" INSERT INTO {table} (time, dev_eui, site_id, {', '.join(cols)})"
             f" VALUES (%s, %s, %s, {', '.join(['%s'] * len(cols))}) ON CONFLICT DO NOTHING",
-            (t, key, eui, f_cnt, port, payload, lns, t, eui, site, *[values[c] for c in cols]),
+            (t, stored_key(key.bytes), eui, f_cnt, port, payload, lns, t, eui, site, *[values[c] for c in cols]),
         )
         done[0] += 1
         if done[0] == count:

@@ -1,8 +1,8 @@
 """Rows of ``uplink_decoded``: the objects a script codec decoded, kept with their raw uplinks.
 
 A script codec's output has no table of its own: its readings map (when it has one) feeds the domain tables, and
-the whole object is kept here, keyed like the uplink (``dedup_key``, ``time``), with the script's warnings and the
-version that decoded it. The writer stores these rows with the batch like any domain table's.
+the whole object is kept here, keyed like the uplink (``dev_eui``, ``time``, ``dedup_key``), with the script's
+warnings and the version that decoded it. The writer stores these rows with the batch like any domain table's.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import orjson
 from stadtpuls.schema import UPLINK_DECODED
 
 from .envelopes import EnvelopeBatch
+from .envelopes.keys import stored_keys
 from .pgcopy import Field, var_from_strings
 
 __all__ = ["TABLE", "KeptObjects"]
@@ -67,7 +68,7 @@ class KeptObjects:
         warnings, no_warnings = var_from_strings([None if w is None else jsonb(w) for w in self.warnings])
         fields = [
             Field("timestamptz", batch.time[r]),
-            Field("uuid", batch.dedup_key[r]),
+            Field("int8", stored_keys(batch.dedup_key[r])),
             Field("text", np.concatenate(self.dev_euis)),
             Field("text", ids),
             Field("int4", np.array(self.versions, dtype=np.int32)),

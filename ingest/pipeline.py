@@ -19,6 +19,7 @@ from stadtpuls.schema import DEAD_LETTERS, UPLINKS
 from .authentic import SourceApplications, SourceCheck, application_refusals, future_rows, refusal
 from .domain import map_domain
 from .envelopes import EnvelopeBatch, parse_batch
+from .envelopes.keys import stored_keys
 from .envelopes.model import Join
 from .envelopes.timestamps import datetime64_from_epoch
 from .pgcopy import Field, Var, copy_fields, var_from_strings
@@ -206,7 +207,7 @@ class Pipeline:
             UPLINKS.columns,
             {
                 "time": env.time,
-                "dedup_key": env.dedup_key,
+                "dedup_key": stored_keys(env.dedup_key),
                 "dev_eui": dev_eui,
                 "f_cnt": (env.f_cnt, ~env.f_cnt_present & env.simulated),
                 "f_port": env.f_port,

@@ -2,7 +2,7 @@
 
 After a codec script got a new version (or a readings map), the readings its uplinks produced are replaced by
 what the current version makes of them. The raw uplinks of the devices that use the codec are read in batches in
-(time, dedup_key) order; each batch is decoded and mapped exactly as the ingest does (:func:`ingest.domain.
+(time, dev_eui, dedup_key) order; each batch is decoded and mapped exactly as the ingest does (:func:`ingest.domain.
 map_domain`), and in one transaction the uplinks' earlier readings (every domain table, the kept decoded objects)
 are deleted and the new ones written by the batch writer. Running it twice gives the same rows; it is safe while
 ingest runs (each batch is one short transaction; uplinks that arrive meanwhile are decoded by the ingest, which
@@ -30,6 +30,7 @@ from stadtpuls.settings import load
 
 from .domain import map_domain
 from .envelopes import EnvelopeBatch
+from .envelopes.keys import key_of_stored
 from .kept_objects import TABLE as KEPT_TABLE
 from .registry import load_registry
 from .stops import StopTracker
@@ -44,13 +45,14 @@ WHERE d.codec = %(codec)s AND u.f_port IS NOT NULL AND u.payload IS NOT NULL
   AND (%(device)s::text IS NULL OR u.dev_eui = %(device)s)
   AND (%(since)s::timestamptz IS NULL OR u.time >= %(since)s)
   AND (%(until)s::timestamptz IS NULL OR u.time < %(until)s)
-  AND (%(after_time)s::timestamptz IS NULL OR (u.time, u.dedup_key) > (%(after_time)s, %(after_key)s::uuid))
-ORDER BY u.time, u.dedup_key
+  AND (%(after_time)s::timestamptz IS NULL
+       OR (u.time, u.dev_eui, u.dedup_key) > (%(after_time)s, %(after_dev)s::text, %(after_key)s::bigint))
+ORDER BY u.time, u.dev_eui, u.dedup_key
 LIMIT %(limit)s
 """
 _COUNT = "SELECT count(*) FROM (" + _SELECT.replace("LIMIT %(limit)s", "") + ") s"
 _DELETE_READINGS = "DELETE FROM {} t USING unnest(%s::text[], %s::timestamptz[]) AS g(dev_eui, time) WHERE t.dev_eui = g.dev_eui AND t.time = g.time"  # noqa: E501
-_DELETE_KEPT = "DELETE FROM {} t USING unnest(%s::uuid[], %s::timestamptz[]) AS g(dedup_key, time) WHERE t.dedup_key = g.dedup_key AND t.time = g.time"  # noqa: E501
+_DELETE_KEPT = "DELETE FROM {} t USING unnest(%s::text[], %s::timestamptz[], %s::bigint[]) AS g(dev_eui, time, dedup_key) WHERE t.dev_eui = g.dev_eui AND t.time = g.time AND t.dedup_key = g.dedup_key"  # noqa: E501
 
 
 @dataclass
@@ -72,7 +74,7 @@ def _batch(rows: list[tuple[Any, ...]]) -> EnvelopeBatch:
         f_port=np.array([r[3] for r in rows], dtype=np.int16),
         buf=np.frombuffer(b"".join(payloads), dtype=np.uint8),
         offsets=offsets,
-        dedup_key=np.frombuffer(b"".join(r[1].bytes for r in rows), dtype=np.uint8).reshape(len(rows), 16),
+        dedup_key=key_of_stored(np.array([r[1] for r in rows], dtype=np.int64)),
     )
 
 
@@ -95,6 +97,7 @@ def redecode(
         "since": since,
         "until": until,
         "after_time": None,
+        "after_dev": None,
         "after_key": None,
         "limit": batch_size,
     }
@@ -107,7 +110,7 @@ def redecode(
                 rows = read.execute(_SELECT, params).fetchall()
                 if not rows:
                     break
-                params["after_time"], params["after_key"] = rows[-1][0], rows[-1][1]
+                params["after_time"], params["after_key"], params["after_dev"] = rows[-1][:3]
                 _replace(writer, registry, rows, result)
                 bar.update(len(rows))
             bar.close()
@@ -127,7 +130,7 @@ def _replace(writer: Writer, registry: Any, rows: list[tuple[Any, ...]], result:
     with conn.transaction():  # the writer's own transaction becomes a savepoint of this one
         for table in READING_TABLES:
             conn.execute(sql.SQL(_DELETE_READINGS).format(sql.Identifier(table.name)), (euis, times))
-        conn.execute(sql.SQL(_DELETE_KEPT).format(sql.Identifier(KEPT_TABLE)), ([r[1] for r in rows], times))
+        conn.execute(sql.SQL(_DELETE_KEPT).format(sql.Identifier(KEPT_TABLE)), (euis, times, [r[1] for r in rows]))
         written = writer.write(PreparedBatch(uplinks=[], n_uplinks=0, tables=domain.tables))
     result.uplinks += len(rows)
     result.rejected += len(domain.rejects)

@@ -75,11 +75,11 @@ UPDATE device_state d SET last_f_cnt = s.last_f_cnt, last_time = s.last_time, se
 FROM stage_device_state s WHERE d.dev_eui = s.dev_eui
 """
 # An uplink without a time of its own gets the hub's receive time (also its received_at), so a redelivery of it
-# has another time and would pass the (dedup_key, time) key: such staged rows whose key was stored in the last
-# week are dropped here, with their readings, before the inserts.
+# has another time and would pass the (dev_eui, time, dedup_key) key: such staged rows whose key was stored for
+# their device in the last week are dropped here, with their readings, before the inserts.
 _DROP_REDELIVERED = """
 DELETE FROM stage_uplinks s USING uplinks u
-WHERE s.time = s.received_at AND u.dedup_key = s.dedup_key
+WHERE s.time = s.received_at AND u.dev_eui = s.dev_eui AND u.dedup_key = s.dedup_key
   AND u.time >= s.time - interval '7 days' AND u.time < s.time
 RETURNING s.dev_eui, s.time
 """

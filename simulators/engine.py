@@ -177,8 +177,9 @@ class Simulation:
         return orjson.dumps(build(self.net, facts))
 
     def dedup_key(self, facts: UplinkFacts) -> str:
-        """The uplink's key in the hub (``uplinks.dedup_key``): ChirpStack's deduplicationId; for TTS the UUID the
-        hub derives from application, device, session, frame counter and NS receive time (formats README 1.5)."""
+        """The uplink's deduplication key in the hub: ChirpStack's deduplicationId; for TTS the UUID the hub derives
+        from application, device, session, frame counter and NS receive time (formats README 1.5). The tables store
+        it in 64 bits (``uplinks.dedup_key``: :func:`stadtpuls.ingest.envelopes.keys.stored_key` of it)."""
         if facts.device.lns == "tts":
             key = derive_key(
                 "tts",

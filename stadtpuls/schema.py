@@ -147,7 +147,7 @@ UPLINKS = Table(
     "uplinks",
     (
         ("time", "timestamptz"),
-        ("dedup_key", "uuid"),
+        ("dedup_key", "int8"),
         ("dev_eui", "text"),
         ("f_cnt", "int8"),
         ("f_port", "int2"),
@@ -240,7 +240,7 @@ UPLINK_DECODED = Table(
     "uplink_decoded",
     (
         ("time", "timestamptz"),
-        ("dedup_key", "uuid"),
+        ("dedup_key", "int8"),
         ("dev_eui", "text"),
         ("codec_id", "text"),
         ("codec_version", "int4"),

@@ -4,7 +4,7 @@ Such uplinks (ChirpStack v3 without ``publishedAt`` and gateway time, TTS withou
 the hub's receive time of their batch. Readings are keyed by (device, time), so uplinks of one device in one batch
 must not share that instant: the k-th distinct uplink of a device in the batch (k = 0, 1, ..., in arrival order)
 is read at the hub time plus k microseconds. Copies of one uplink (the same dedup key) get the time of the first
-copy, so the raw table's (dedup_key, time) key still stores them once.
+copy, so the raw table's (dev_eui, time, dedup_key) key still stores them once.
 
 The times are a pure function of the batch and its hub time: a batch written again (after a failed commit, from
 the spool) gets the same times. Batches are stamped one after the other, each after the previous one was parsed,

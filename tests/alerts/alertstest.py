@@ -70,7 +70,7 @@ class Planter:
         """Hourly uplinks, counter = hour; ``rssi`` and ``sf`` are SQL expressions of ``h``."""
         self.conn.execute(
             f"""INSERT INTO uplinks (time, dedup_key, dev_eui, f_cnt, f_port, rssi, snr, sf, lns, received_at)
-                SELECT t, gen_random_uuid(), %(dev)s, h, 2, {rssi}, 8, {sf}, 'tts', t + interval '2 s'
+                SELECT t, dedup_key_of(gen_random_uuid()), %(dev)s, h, 2, {rssi}, 8, {sf}, 'tts', t + interval '2 s'
                 FROM generate_series(0, (extract(epoch FROM %(end)s - %(start)s) / 3600)::int) h,
                      LATERAL (SELECT %(start)s + make_interval(hours => h) AS t) x""",
             {"start": start, "end": end, "dev": dev},

@@ -144,7 +144,8 @@ def test_hub_dead_letters_and_ingest_lag(conn: psycopg.Connection, plant: Plante
     dev = plant.device()
     conn.execute(
         """INSERT INTO uplinks (time, dedup_key, dev_eui, lns, received_at)
-           SELECT %s - make_interval(secs => s), gen_random_uuid(), %s, 'tts', %s FROM generate_series(1, 50) s""",
+           SELECT %s - make_interval(secs => s), dedup_key_of(gen_random_uuid()), %s, 'tts', %s
+           FROM generate_series(1, 50) s""",
         (T0 - timedelta(minutes=5), dev, T0),
     )
     assert run(conn, T0) == (Counter({"dead-letters": 1, "ingest-lag": 1}), Counter())

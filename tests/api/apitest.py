@@ -16,6 +16,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from fastapi import FastAPI
 from psycopg.types.json import Jsonb
 
+from stadtpuls.ingest.envelopes.keys import stored_key
 from stadtpuls.settings import Settings
 
 OPERATOR_KEY = "operator-test-key-0123456789"
@@ -244,7 +245,7 @@ class Seeder:
             """INSERT INTO uplinks (time, dedup_key, dev_eui, f_cnt, f_port, payload, rssi, snr, dr, gateways, lns,
                                     received_at)
                VALUES (%s, %s, %s, %s, 1, %s, %s, %s, 5, 1, 'tts', %s)""",
-            (time, uuid.uuid4(), dev_eui, f_cnt, payload, rssi, snr, received_at or time),
+            (time, stored_key(uuid.uuid4().bytes), dev_eui, f_cnt, payload, rssi, snr, received_at or time),
         )
 
     def dead_letter(

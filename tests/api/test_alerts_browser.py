@@ -41,7 +41,7 @@ def town(clean_db: str) -> str:
             )
         conn.execute(
             """INSERT INTO uplinks (time, dedup_key, dev_eui, f_cnt, rssi, snr, lns)
-               SELECT %s - make_interval(hours => h), gen_random_uuid(), %s, 100 - h, -97, 4.5, 'tts'
+               SELECT %s - make_interval(hours => h), dedup_key_of(gen_random_uuid()), %s, 100 - h, -97, 4.5, 'tts'
                FROM generate_series(6, 20) h""",
             (now, f"{0xC000000000000000:016x}"),
         )

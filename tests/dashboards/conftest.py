@@ -30,6 +30,7 @@ from stadtpuls.alerts.evaluate import evaluate
 from stadtpuls.alerts.kinds import default_rules
 from stadtpuls.alerts.store import save_rule
 from stadtpuls.fleet import apply, parse_text
+from stadtpuls.ingest.envelopes.keys import stored_key
 from stadtpuls.migrate import migrate
 from stadtpuls.settings import Settings
 
@@ -102,7 +103,7 @@ class _Week:
         rssi = round(self.rnd.gauss(-97, 12), 1)
         snr = round(self.rnd.gauss(3, 5), 1)
         lns = "tts" if int(dev_eui[-1], 16) % 2 else "chirpstack-v4"
-        key = uuid.uuid5(uuid.NAMESPACE_OID, f"{dev_eui}/{t.isoformat()}")
+        key = stored_key(uuid.uuid5(uuid.NAMESPACE_OID, f"{dev_eui}/{t.isoformat()}").bytes)
         lag = timedelta(milliseconds=self.rnd.uniform(40, 900))
         self.add(
             "uplinks",

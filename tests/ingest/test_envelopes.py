@@ -17,6 +17,7 @@ import orjson
 import pytest
 
 from stadtpuls.ingest.envelopes import EnvelopeBatch, Ignored, Join, LogEvent, Status, parse_batch
+from stadtpuls.ingest.envelopes.keys import key_of_stored, stored_key, stored_keys
 
 HUB = datetime(2026, 3, 2, 12, 0, 0, tzinfo=UTC)
 HUB_TS = HUB.timestamp()
@@ -390,6 +391,21 @@ def test_dedup_key_is_stable_across_hub_time_and_differs_per_uplink() -> None:
         changed = orjson.loads(orjson.dumps(msg))
         changed[path[0]][path[1]] = value
         assert only_row(parse_one(changed))["dedup_key"] != base, path
+
+
+def test_stored_keys_fold_both_halves_of_the_key() -> None:
+    rng = np.random.default_rng(24)
+    keys = rng.integers(0, 256, (500, 16), dtype=np.uint8)
+    # time-ordered ids (UUIDv7) of one millisecond share most of their first half: the second half keeps them apart
+    v7 = [uuid.UUID(bytes=bytes.fromhex("0193a1b2c3d47000") + rng.bytes(8)) for _ in range(200)]
+    keys = np.concatenate([keys, np.frombuffer(b"".join(u.bytes for u in v7), np.uint8).reshape(-1, 16)])
+    folded = stored_keys(keys)
+    assert folded.dtype == np.int64
+    assert folded.tolist() == [stored_key(bytes(k)) for k in keys]
+    assert len(set(folded.tolist())) == len(keys)
+    assert folded.min() < 0 < folded.max()  # the whole signed range is used
+    assert stored_key(bytes(16)) == 0 and stored_key(b"\xff" * 8 + bytes(8)) == -1
+    assert stored_keys(key_of_stored(folded)).tolist() == folded.tolist()
 
 
 def test_f_cnt_zero_after_join_is_present_in_v41_and_absent_in_v40() -> None:

@@ -16,6 +16,7 @@ import yaml
 from stadtpuls.fleet import apply, parse_text
 from stadtpuls.ingest.codec_scripts import add_script
 from stadtpuls.ingest.codecs.script import ReadingsMap
+from stadtpuls.ingest.envelopes.keys import stored_key
 from stadtpuls.ingest.redecode import redecode
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,7 +48,7 @@ def setup_bins(url: str) -> None:
             cur.executemany(
                 "INSERT INTO uplinks (time, dedup_key, dev_eui, f_cnt, f_port, payload, lns)"
                 " VALUES (%s, %s, %s, 1, 1, %s, 'chirpstack-v4')",
-                [(t, uuid.uuid4(), eui, payload) for t, eui, payload in rows],
+                [(t, stored_key(uuid.uuid4().bytes), eui, payload) for t, eui, payload in rows],
             )
 
 

@@ -22,6 +22,7 @@ import os
 import secrets
 import subprocess
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ import psycopg
 
 from stadtpuls.demo.embedded import broker_config, free_port, port_open
 from stadtpuls.fleet import apply, parse_text
+from stadtpuls.ingest.envelopes.keys import stored_key
 from stadtpuls.simulators import FaultConfig, SimConfig, Simulation, TruthWriter, build_city, registry_yaml
 from stadtpuls.simulators.city import City
 from stadtpuls.simulators.mqtt_raw import RawPublisher
@@ -57,8 +59,13 @@ class Stream:
     summary: dict[str, Any]
 
     @property
-    def delivered_keys(self) -> set[str]:
-        return {ln["dedup"] for ln in self.lines if ln.get("dedup") and "gaps" not in ln["faults"]}
+    def delivered_keys(self) -> set[int]:
+        """The stored keys (``uplinks.dedup_key``) of the delivered uplinks."""
+        return {
+            stored_key(uuid.UUID(ln["dedup"]).bytes)
+            for ln in self.lines
+            if ln.get("dedup") and "gaps" not in ln["faults"]
+        }
 
     @property
     def readings(self) -> dict[str, int]:
@@ -152,7 +159,7 @@ def wait_stored(url: str, stream: Stream, timeout: float) -> float:
 def count(url: str, stream: Stream) -> dict[str, Any]:
     """The drill's figures (module docstring)."""
     with psycopg.connect(url, autocommit=True) as conn:
-        keys = [str(k) for (k,) in conn.execute("SELECT dedup_key FROM uplinks")]
+        keys = [k for (k,) in conn.execute("SELECT dedup_key FROM uplinks")]
         readings, reading_dups = {}, 0
         for table in DOMAIN.values():
             n, distinct = conn.execute(f"SELECT count(*), count(DISTINCT (dev_eui, time)) FROM {table}").fetchone()  # type: ignore[misc]

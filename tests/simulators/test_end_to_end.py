@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from stadtpuls.fleet import apply, parse_text
+from stadtpuls.ingest.envelopes.keys import stored_key
 from stadtpuls.migrate import migrate
 from stadtpuls.settings import Settings
 from stadtpuls.simulators import FaultConfig, SimConfig, Simulation, TruthWriter, build_city, registry_yaml
@@ -95,9 +96,13 @@ def week(new_database: Any, project_broker: Any, tmp_path_factory: pytest.TempPa
 
 def test_every_delivered_uplink_is_stored_once_and_every_bad_message_dead_lettered(week):
     s = week["summary"]
-    delivered = {ln["dedup"] for ln in week["lines"] if ln.get("dedup") and "gaps" not in ln["faults"]}
+    delivered = {
+        stored_key(uuid.UUID(ln["dedup"]).bytes)
+        for ln in week["lines"]
+        if ln.get("dedup") and "gaps" not in ln["faults"]
+    }
     with psycopg.connect(week["url"]) as conn:
-        keys = [str(k) for (k,) in conn.execute("SELECT dedup_key FROM uplinks")]
+        keys = [k for (k,) in conn.execute("SELECT dedup_key FROM uplinks")]
         dead = collections.Counter(dict(conn.execute("SELECT stage, count(*) FROM dead_letters GROUP BY stage")))
         deliveries = dict(conn.execute("SELECT stage, sum(repeats)::int FROM dead_letters GROUP BY stage"))
         reasons = {r for (r,) in conn.execute("SELECT DISTINCT reason FROM dead_letters WHERE stage = 'device'")}

@@ -3,18 +3,21 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import orjson
 import psycopg
 import pytest
 
 from stadtpuls.fleet import apply, parse_text
+from stadtpuls.ingest.envelopes.keys import stored_key
 from stadtpuls.ingest.pipeline import Pipeline
 from stadtpuls.ingest.registry import load_registry
 from stadtpuls.ingest.writer import Writer
 from stadtpuls.migrate import detect_mode, migrate, migrations
 from stadtpuls.schema import ROLLUP_TABLES
 from stadtpuls.simulators import SimConfig, Simulation, TruthWriter, build_city, registry_yaml
+from stadtpuls.simulators.messages import chirpstack_topic, chirpstack_uplink
 from stadtpuls.simulators.timebase import DAY_US, parse_start
 
 TABLES = {
@@ -31,6 +34,7 @@ TABLES = {
     "device_state",
     "schema_migrations",
 }
+APP = "00000000-0000-0000-0000-00000000000a"
 HOURLY = {"uplinks_hourly", "bin_levels_hourly", "parking_hourly", "passengers_hourly", "environment_hourly"}
 
 
@@ -92,7 +96,7 @@ def test_mode_is_plain_postgresql_without_timescaledb(db_url: str) -> None:
 
 
 def test_unique_key_rejects_duplicate_uplink(clean_db: str) -> None:
-    key = uuid.uuid4()
+    key = stored_key(uuid.uuid4().bytes)
     t = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
     row = (t, key, "0011223344556677", 5, 1, b"\x01", "chirpstack-v4")
     with psycopg.connect(clean_db) as conn:
@@ -193,6 +197,9 @@ def test_a_filled_one_town_database_becomes_tenant_default_with_every_row_kept(n
     url, scratch = new_database(), new_database()
     migrate(url, upto=13)
     migrate(scratch)
+    with psycopg.connect(url) as conn:  # this tree's writer stores 64-bit dedup keys (migration 0017)
+        for table in ("uplinks", "uplink_decoded"):
+            conn.execute(f"ALTER TABLE {table} ALTER COLUMN dedup_key TYPE bigint USING 0")
     city = build_city("small", 4, "mixed")
     with psycopg.connect(scratch) as conn:
         report = apply(conn, parse_text(registry_yaml(city), "yaml"))
@@ -253,3 +260,91 @@ def test_a_filled_one_town_database_becomes_tenant_default_with_every_row_kept(n
         for table in ("sites", "devices", "api_keys"):
             owners = conn.execute(f"SELECT tenant, count(*) FROM {table} GROUP BY 1").fetchall()
             assert owners == [("default", before[table])], table
+
+
+REKEY_FLEET = """
+sites:
+  - {site_id: lot-1, kind: lot, capacity: 5}
+  - {site_id: space-1, kind: space, parent_id: lot-1}
+  - {site_id: space-2, kind: space, parent_id: lot-1}
+devices:
+  - {dev_eui: "1000000000000001", codec: nwave/nps405, site_id: space-1}
+  - {dev_eui: "1000000000000002", codec: nwave/nps405, site_id: space-2}
+"""
+
+
+def _primary_key(conn: psycopg.Connection, table: str) -> list[str]:
+    return [
+        c
+        for (c,) in conn.execute(
+            """SELECT a.attname FROM pg_index i CROSS JOIN unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+               JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+               WHERE i.indrelid = %s::regclass AND i.indisprimary ORDER BY k.ord""",
+            (table,),
+        )
+    ]
+
+
+def test_uuid_dedup_keys_become_64_bit_keys_in_place_and_still_refuse_redeliveries(new_database) -> None:
+    """A database at 0016 with uplinks and kept objects under 16-byte keys: 0017 keeps every row, each key folded
+    as the ingest folds it, and a redelivery of an uplink stored before the change is still refused."""
+    url = new_database()
+    migrate(url, upto=16)
+    t0 = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)
+    devs = ("1000000000000001", "1000000000000002")
+    ids = [uuid.uuid4() for _ in range(40)]
+    # the same key at two times (a network server id seen again later) is two rows, before and after
+    rows = [(t0 + timedelta(minutes=k), ids[k], devs[k % 2], k) for k in range(40)]
+    rows.append((t0 + timedelta(hours=5), ids[0], devs[0], 99))
+    with psycopg.connect(url) as conn:
+        assert not apply(conn, parse_text(REKEY_FLEET, "yaml")).errors
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO uplinks (time, dedup_key, dev_eui, f_cnt, f_port, payload, lns)"
+                " VALUES (%s, %s, %s, %s, 1, '\\x01', 'chirpstack-v4')",
+                rows,
+            )
+            cur.executemany(
+                "INSERT INTO uplink_decoded (time, dedup_key, dev_eui, codec_id, codec_version, data)"
+                " VALUES (%s, %s, %s, 'city/space', 1, '{}')",
+                [r[:3] for r in rows[:10]],
+            )
+    assert migrate(url).applied == ["0017_compact_layout"]
+    want = sorted((t, stored_key(key.bytes), dev) for t, key, dev, _ in rows)
+    with psycopg.connect(url) as conn:
+        got = conn.execute("SELECT time, dedup_key, dev_eui FROM uplinks ORDER BY 1, 2, 3").fetchall()
+        assert got == want  # every row, its key folded in SQL exactly as in Python
+        kept = conn.execute("SELECT time, dedup_key, dev_eui FROM uplink_decoded ORDER BY 1, 2, 3").fetchall()
+        assert kept == sorted(want[:10])
+        for table in ("uplinks", "uplink_decoded"):
+            assert _primary_key(conn, table) == ["dev_eui", "time", "dedup_key"]
+        indexes = {i for (i,) in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'uplinks'")}
+        assert "uplinks_dev_time_idx" not in indexes
+        columns = (
+            "SELECT column_name, data_type FROM information_schema.columns"
+            " WHERE table_schema = %s AND table_name = 'uplinks' ORDER BY ordinal_position"
+        )
+        assert conn.execute(columns, ("town",)).fetchall() == conn.execute(columns, ("public",)).fetchall()
+        pipeline = Pipeline(load_registry(conn))
+
+    def deliver(when: datetime, key: uuid.UUID, dev: str, f_cnt: int) -> tuple[int, int]:
+        msg = chirpstack_uplink(
+            dev_eui=dev,
+            application_id=APP,
+            time=when,
+            f_port=1,
+            payload=b"\x01",
+            f_cnt=f_cnt,
+            deduplication_id=str(key),
+        )
+        prepared = pipeline.prepare([chirpstack_topic(APP, dev)], [orjson.dumps(msg)], time.time())
+        result = writer.write(prepared.batch)
+        return result.stored, result.duplicates
+
+    writer = Writer(url)
+    try:
+        assert deliver(*rows[7]) == (0, 1)  # stored under its 16-byte key before the migration
+        assert deliver(t0 + timedelta(hours=6), uuid.uuid4(), devs[1], 100) == (1, 0)
+    finally:
+        writer.close()
+    assert migrate(url).applied == []

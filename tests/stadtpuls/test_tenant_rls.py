@@ -21,6 +21,7 @@ from psycopg import errors, sql
 
 from stadtpuls.dashboards.build import DASHBOARD_DIR, PROVISIONING
 from stadtpuls.dashboards.macros import QueryContext, auto_interval, expand
+from stadtpuls.ingest.envelopes.keys import stored_key
 from stadtpuls.ingest.pipeline import Pipeline
 from stadtpuls.ingest.registry import load_registry
 from stadtpuls.ingest.writer import Writer
@@ -93,7 +94,7 @@ def _seed_town(conn: psycopg.Connection, key: str, slug: str) -> list[str]:
             conn.execute(
                 "INSERT INTO uplinks (time, dedup_key, dev_eui, f_cnt, rssi, snr, lns, received_at)"
                 " VALUES (%s, %s, %s, %s, -90, 7, 'chirpstack-v4', %s)",
-                (t, uuid.uuid4(), dev, h * 10 + f_cnt, t + timedelta(seconds=2)),
+                (t, stored_key(uuid.uuid4().bytes), dev, h * 10 + f_cnt, t + timedelta(seconds=2)),
             )
         conn.execute(
             "INSERT INTO bin_levels (time, dev_eui, site_id, fill_pct, battery_v) VALUES (%s, %s, %s, %s, 3.6)",
@@ -254,7 +255,7 @@ REFUSED = [
     "DELETE FROM dead_letters",
     "DELETE FROM alerts",
     "UPDATE alert_rules SET enabled = false",
-    "INSERT INTO uplinks (time, dedup_key, dev_eui, lns) VALUES (now(), gen_random_uuid(), 'x', 'tts')",
+    "INSERT INTO uplinks (time, dedup_key, dev_eui, lns) VALUES (now(), 1, 'x', 'tts')",
     "UPDATE town.parking_events SET occupied = true",
     "SELECT count(*) FROM public.uplinks",
     "SELECT count(*) FROM public.bin_levels",
