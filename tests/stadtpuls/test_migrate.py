@@ -309,7 +309,7 @@ def test_uuid_dedup_keys_become_64_bit_keys_in_place_and_still_refuse_redeliveri
                 " VALUES (%s, %s, %s, 'city/space', 1, '{}')",
                 [r[:3] for r in rows[:10]],
             )
-    assert migrate(url).applied == ["0017_compact_layout"]
+    assert migrate(url).applied[0] == "0017_compact_layout"
     want = sorted((t, stored_key(key.bytes), dev) for t, key, dev, _ in rows)
     with psycopg.connect(url) as conn:
         got = conn.execute("SELECT time, dedup_key, dev_eui FROM uplinks ORDER BY 1, 2, 3").fetchall()
