@@ -23,8 +23,10 @@ Each column may carry a NULL mask (True = NULL).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -32,6 +34,7 @@ __all__ = ["HEADER", "Field", "Var", "copy_fields", "encode", "var_from_strings"
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 _PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in µs since the Unix epoch
+_is_none = partial(operator.is_, None)  # per value in C, without a generator frame
 _FIXED = {"int2": ">i2", "int4": ">i4", "int8": ">i8", "float4": ">f4", "float8": ">f8", "bool": "u1"}
 
 
@@ -56,8 +59,8 @@ class Var:
 def var_from_strings(values: Sequence[str | bytes | None]) -> tuple[Var, np.ndarray]:
     """Encode Python strings (UTF-8) into a Var; returns it and the NULL mask (None values)."""
     encoded = [b"" if v is None else (v if isinstance(v, bytes) else v.encode()) for v in values]
-    null = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
-    lens = np.fromiter((len(b) for b in encoded), dtype=np.int64, count=len(encoded))
+    null = np.fromiter(map(_is_none, values), dtype=bool, count=len(values))
+    lens = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
     offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
     np.cumsum(lens, out=offsets[1:])
     return Var(np.frombuffer(b"".join(encoded), dtype=np.uint8), offsets), null

@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 from .fields import (
+    U32_MAX,
     b64,
     eui_hex,
     get_dict,
@@ -101,14 +102,20 @@ def read_chirpstack_v4(i: int, msg: dict[str, Any], topic: str, sink: Sink) -> N
 
 
 def _read_up(i: int, msg: dict[str, Any], sink: Sink, dev_eui: bytes, app_id: str | None) -> None:
-    f_port, f_cnt = port_and_counter(msg, "fPort", "fCnt", "", LNS)
+    f_port, f_cnt = msg.get("fPort"), msg.get("fCnt")
+    counter_ok = f_cnt is None or (type(f_cnt) is int and 0 <= f_cnt <= U32_MAX)
+    if type(f_port) is not int or not 0 < f_port < 256 or not counter_ok:  # checked again, or the error raised
+        f_port, f_cnt = port_and_counter(msg, "fPort", "fCnt", "", LNS)
     payload = b64(msg.get("data"), "data", LNS)
     dedup = msg.get("deduplicationId")
     t1 = msg.get("time")
     if f_port == 0 or not payload:
         sink.ignored.append(Ignored(i, "no reading", LNS))
         return
-    rssi, snr, gateways, gateway_id, ns_time = _rx_info(get_list(msg, "rxInfo", "rxInfo", LNS))
+    rx = msg.get("rxInfo")
+    if rx is not None and type(rx) is not list:
+        get_list(msg, "rxInfo", "rxInfo", LNS)  # raises
+    rssi, snr, gateways, gateway_id, ns_time = _rx_info(rx)
     tx = msg.get("txInfo")
     if tx is not None and type(tx) is not dict:
         raise wrong_type("txInfo", "an object", tx, LNS)

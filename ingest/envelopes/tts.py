@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 from .fields import (
+    U32_MAX,
     b64,
     eui_hex,
     get_dict,
@@ -70,7 +71,10 @@ def read_tts(i: int, msg: dict[str, Any], sink: Sink) -> None:
         sink.ignored.append(Ignored(i, "simulated", LNS))
         return
 
-    f_port, f_cnt = port_and_counter(up, "f_port", "f_cnt", "uplink_message.", LNS)
+    f_port, f_cnt = up.get("f_port"), up.get("f_cnt")
+    counter_ok = f_cnt is None or (type(f_cnt) is int and 0 <= f_cnt <= U32_MAX)
+    if type(f_port) is not int or not 0 < f_port < 256 or not counter_ok:  # checked again, or the error raised
+        f_port, f_cnt = port_and_counter(up, "f_port", "f_cnt", "uplink_message.", LNS)
     payload = b64(up.get("frm_payload"), "uplink_message.frm_payload", LNS)
     session = up.get("session_key_id")
     if session is not None and type(session) is not str:
@@ -81,7 +85,9 @@ def read_tts(i: int, msg: dict[str, Any], sink: Sink) -> None:
         sink.ignored.append(Ignored(i, "no reading", LNS))
         return
 
-    rx = get_list(up, "rx_metadata", "uplink_message.rx_metadata", LNS)
+    rx = up.get("rx_metadata")
+    if rx is not None and type(rx) is not list:
+        get_list(up, "rx_metadata", "uplink_message.rx_metadata", LNS)  # raises
     rssi, snr, gateways, gateway_id = _rx_metadata(rx)
     dr, sf, bandwidth, frequency = _settings(up)
     decoded = up.get("decoded_payload")
