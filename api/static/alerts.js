@@ -123,11 +123,14 @@ function alertItem(a) {
   return li;
 }
 
+let latestLoad = 0; // filters changed quickly: only the newest request's answer is shown, whatever order they come in
+
 async function loadAlerts() {
+  const mine = ++latestLoad;
   const { q, activeOnly } = filters();
   say(listMessage, t("alerts.loading"));
   const res = await call(`/api/v1/alerts?${q}`);
-  if (!res) return;
+  if (!res || mine !== latestLoad) return;
   const rows = activeOnly ? res.data.filter((a) => a.state !== "resolved") : res.data;
   list.replaceChildren(...rows.map(alertItem));
   say(listMessage, rows.length ? t("alerts.count", { n: num(rows.length) }, rows.length) : t("alerts.none"));

@@ -4,9 +4,11 @@ codec, maps to domain rows and writes into the real database, for batches of gen
 After every batch: nothing raised, every message was acknowledged, nothing was spooled or held, no dead letter
 says "internal" or "database" (a defect or a row the database refused), every dead letter has a reason and
 carries one of the batch's messages, and the messages add up:
-``readings stored + duplicates + envelope/size dead letters + ignored + events == sent`` (unknown-device and codec
-rejects are stored as raw uplinks and dead-lettered, so they count among the uplinks). Messages whose outcome is
-known by construction (a valid uplink, an unknown device, bad base64, an oversized message) must have it.
+``readings stored + duplicates + envelope/size/source dead letters + ignored + events == sent`` (unknown-device and
+codec rejects are stored as raw uplinks and dead-lettered, so they count among the uplinks; a message whose topic and
+body name different devices or applications, as a replaced field can make them, is a source dead letter). Messages
+whose outcome is known by construction (a valid uplink, an unknown device, bad base64, an oversized message) must
+have it.
 """
 
 from __future__ import annotations
@@ -130,7 +132,13 @@ def run_batch(rig: Rig, cases: list[fk.Case], target: str) -> dict[str, Any]:
     new_uplinks = uplinks1 - uplinks0
     assert new_uplinks == delta["stored"]
     accounted = (
-        new_uplinks + delta["duplicates"] + stages["envelope"] + stages["size"] + delta["ignored"] + delta["events"]
+        new_uplinks
+        + delta["duplicates"]
+        + stages["envelope"]
+        + stages["size"]
+        + stages["source"]
+        + delta["ignored"]
+        + delta["events"]
     )
     assert accounted == len(cases), (accounted, len(cases), stages, delta)
     by_payload = Counter((stage, bytes(p)) for stage, _, p in dead)
