@@ -20,6 +20,7 @@ import subprocess
 import threading
 import time
 import warnings
+from collections.abc import Mapping
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
@@ -105,8 +106,9 @@ class EmbeddedPostgres:
             self._server = None
 
 
-def broker_config(port: int, data_dir: Path) -> str:
-    """The project's Mosquitto config with the listener port and persistence directory of a local run."""
+def broker_config(port: int, data_dir: Path, overrides: Mapping[str, str] | None = None) -> str:
+    """The project's Mosquitto config with the listener port and persistence directory of a local run, and any
+    ``overrides`` (setting -> value) in place of the project's values."""
     lines = []
     for line in MOSQUITTO_CONF.read_text().splitlines():
         key = line.split(" ", 1)[0]
@@ -114,15 +116,28 @@ def broker_config(port: int, data_dir: Path) -> str:
             line = f"persistence_location {data_dir}/"
         elif key == "listener":
             line = f"listener {port} 127.0.0.1"
+        elif overrides and key in overrides:
+            line = f"{key} {overrides[key]}"
         lines.append(line)
+    missing = set(overrides or ()) - {line.split(" ", 1)[0] for line in lines}
+    if missing:
+        raise ValueError(f"not in the project's mosquitto.conf: {', '.join(sorted(missing))}")
     return "\n".join(lines) + "\n"
 
 
 class EmbeddedBroker:
     """Mosquitto with the project's config on a free port, or an in-process amqtt broker when no binary exists."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, *, prefer: str = "mosquitto") -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        *,
+        prefer: str = "mosquitto",
+        overrides: Mapping[str, str] | None = None,
+    ) -> None:
         self.data_dir = Path(data_dir)
+        self.overrides = dict(overrides or {})
         self.port = port or free_port()
         self.prefer = prefer
         self.kind = ""
@@ -140,7 +155,7 @@ class EmbeddedBroker:
         binary = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
         if binary and self.prefer == "mosquitto":
             conf = self.data_dir / "mosquitto.conf"
-            conf.write_text(broker_config(self.port, self.data_dir))
+            conf.write_text(broker_config(self.port, self.data_dir, self.overrides))
             self._proc = subprocess.Popen(
                 [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )
