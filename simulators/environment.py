@@ -11,12 +11,14 @@ import numpy as np
 
 from .city import City, stream
 from .faults import FaultConfig
-from .health import Health
+from .health import Health, HealthProfile
 from .readings import ReadingBatch, periodic_times
 from .timebase import US, local_week_hours
 from .weather import Weather
 
 __all__ = ["EnvironmentModel"]
+
+HEALTH = HealthProfile(v_full=3.65, v_cutoff=2.6, drain_per_day=0.0005, drain=0.0, silent=0.0002)
 
 
 class EnvironmentModel:
@@ -34,16 +36,7 @@ class EnvironmentModel:
         self.interval = np.array([d.report_interval_s for d in self.devices], dtype=np.int64) * US
         self.phase = (rng.random(n) * self.interval).astype(np.int64)
         self.offset = rng.normal(0, 0.6, n)  # microclimate / room
-        self.health = Health(
-            n,
-            stream(seed, "environment-health"),
-            start_us,
-            v_full=3.65,
-            v_cutoff=2.6,
-            drain_per_day=0.0005,
-            dying=faults.device_rate("drain", 0.0),
-            failure_per_hour=faults.device_rate("silent", 0.0002),
-        )
+        self.health = Health.of_model("environment", HEALTH, n, seed, start_us, faults)
 
     def step(self, w0: int, w1: int) -> list[ReadingBatch]:
         rng = self.rng

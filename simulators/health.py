@@ -1,14 +1,33 @@
 """Device health: batteries that drain (a few of them fast, until the device dies) and sensor failures that
-silence a device for a while. One :class:`Health` covers a group of devices, vectorised.
+silence a device for a while. One :class:`Health` covers a group of devices, vectorised; a model states its
+devices' natural health once, as a :class:`HealthProfile`, and :meth:`Health.of_model` applies the rates of the
+device faults ``drain`` and ``silent`` that a fault spec names (:mod:`.faults`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from .city import stream
+from .faults import FaultConfig
 from .timebase import DAY_US, HOUR_US
 
-__all__ = ["Health"]
+__all__ = ["Health", "HealthProfile"]
+
+
+@dataclass(frozen=True)
+class HealthProfile:
+    """A device model's natural health: battery voltages and daily drain, and its natural rates of the device
+    faults ``drain`` (the share of devices whose battery drains fast) and ``silent`` (failures per device and
+    hour)."""
+
+    v_full: float
+    v_cutoff: float
+    drain_per_day: float
+    drain: float
+    silent: float
 
 
 class Health:
@@ -43,6 +62,23 @@ class Health:
         self.down_until = np.zeros(n, dtype=np.int64)
         self.outages = 0
         self.outage_log: list[tuple[int, int, int]] = []  # (device, from, until) of every outage started
+
+    @classmethod
+    def of_model(
+        cls, model: str, profile: HealthProfile, n: int, seed: int, start_us: int, faults: FaultConfig
+    ) -> Health:
+        """The ``n`` devices of ``model`` (its random stream ``<model>-health``) at the profile's natural rates,
+        or at the rates of ``drain`` and ``silent`` that ``faults`` names."""
+        return cls(
+            n,
+            stream(seed, f"{model}-health"),
+            start_us,
+            v_full=profile.v_full,
+            v_cutoff=profile.v_cutoff,
+            drain_per_day=profile.drain_per_day,
+            dying=faults.device_rate("drain", profile.drain),
+            failure_per_hour=faults.device_rate("silent", profile.silent),
+        )
 
     def voltage(self, idx: np.ndarray, t_us: np.ndarray) -> np.ndarray:
         days = (np.asarray(t_us, dtype=np.int64) - self.start_us) / DAY_US

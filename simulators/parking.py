@@ -14,7 +14,7 @@ import numpy as np
 
 from .city import City, stream
 from .faults import FaultConfig
-from .health import Health
+from .health import Health, HealthProfile
 from .readings import ReadingBatch
 from .timebase import US, local_week_hours
 from .weather import Weather
@@ -267,6 +267,7 @@ _C = {
 CURVES = {k: np.array(v[0] * 5 + v[1] + v[2], dtype=np.float64) for k, v in _C.items()}
 TAU_H = {"center": 0.6, "park_ride": 1.0, "residential": 2.5}
 MINUTE = 60 * US
+HEALTH = HealthProfile(v_full=3.5, v_cutoff=2.9, drain_per_day=0.0002, drain=0.015, silent=0.0001)
 
 
 class ParkingModel:
@@ -298,16 +299,7 @@ class ParkingModel:
         self.interval = np.array([d.report_interval_s for d in self.devices], dtype=np.int64) * US
         self.last_tx = start_us - (rng.random(n) * self.interval).astype(np.int64)
         self.temp_offset = rng.normal(1.0, 0.8, n)
-        self.health = Health(
-            n,
-            stream(seed, "parking-health"),
-            start_us,
-            v_full=3.5,
-            v_cutoff=2.9,
-            drain_per_day=0.0002,
-            dying=faults.device_rate("drain", 0.015),
-            failure_per_hour=faults.device_rate("silent", 0.0001),
-        )
+        self.health = Health.of_model("parking", HEALTH, n, seed, start_us, faults)
         self.changes = 0
 
     def _target(self, t: np.ndarray) -> np.ndarray:

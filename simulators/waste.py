@@ -17,7 +17,7 @@ import numpy as np
 from .city import City, stream
 from .collection import FixedSchedule, Schedule, planning_days, visit_times
 from .faults import FaultConfig
-from .health import Health
+from .health import Health, HealthProfile
 from .readings import ReadingBatch, periodic_times
 from .timebase import HOUR_US, local_date, local_week_hours
 from .weather import Weather
@@ -62,6 +62,7 @@ _HOURLY = np.array(
 )
 HOURLY = _HOURLY / _HOURLY.mean()
 BLIND_MM = 60  # the sensors cannot see closer than this
+HEALTH = HealthProfile(v_full=3.65, v_cutoff=3.0, drain_per_day=0.0004, drain=0.02, silent=0.0002)
 
 
 class WasteModel:
@@ -106,16 +107,7 @@ class WasteModel:
         self.temp_offset = np.where(self.organic, 3.0, 1.5) + rng.normal(0, 0.5, n)
         self.interval = np.array([d.report_interval_s for d in self.devices], dtype=np.int64) * 1_000_000
         self.phase = (rng.random(n) * self.interval).astype(np.int64)
-        self.health = Health(
-            n,
-            stream(seed, "waste-health"),
-            start_us,
-            v_full=3.65,
-            v_cutoff=3.0,
-            drain_per_day=0.0004,
-            dying=faults.device_rate("drain", 0.02),
-            failure_per_hour=faults.device_rate("silent", 0.0002),
-        )
+        self.health = Health.of_model("waste", HEALTH, n, seed, start_us, faults)
         self.echo_rate = faults.device_rate("echoes", 0.003)
         self.schedule: Schedule = schedule or FixedSchedule(self.sites, self.rate * 7, city.center, self.service_days)
         self.pending: list[tuple[int, int]] = []  # (instant, bin index) of announced pickups
