@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
@@ -19,6 +19,7 @@ from stadtpuls.logs import get_logger
 from stadtpuls.schema import DEFAULT_TENANT
 from stadtpuls.settings import Settings
 
+from .answers import AnswerCache
 from .auth import KeyRing, Principal, Role
 from .metrics import ApiMetrics
 from .problems import Problem, invalid_body
@@ -61,6 +62,14 @@ class AppContext:
     key_failures: RateLimiter = field(default_factory=lambda: RateLimiter(0))  # wrong keys per client
     streams: StreamSlots = field(default_factory=lambda: StreamSlots(500, 16))
     tenants: TenantCache = field(default_factory=TenantCache)
+    answers: dict[str, AnswerCache[Any]] = field(default_factory=dict)  # per route family, made on first use
+
+    def answer_cache(self, name: str, size: int) -> AnswerCache[Any]:
+        """The app's answers of the routes ``name`` (at most ``size`` of them), kept for ``api_cache_ttl`` seconds."""
+        cache = self.answers.get(name)
+        if cache is None:
+            cache = self.answers[name] = AnswerCache(self.settings.api_cache_ttl, size)
+        return cache
 
 
 def get_ctx(request: Request) -> AppContext:

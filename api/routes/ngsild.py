@@ -132,10 +132,7 @@ async def entities(
         headers = {k: v for k, v in r.headers.items() if k not in ("content-length", "content-type")}
         return bytes(r.body), r.media_type, headers
 
-    cache: AnswerCache[tuple[bytes, str | None, dict[str, str]]] | None
-    cache = getattr(request.app.state, "ngsild_cache", None)
-    if cache is None:
-        cache = request.app.state.ngsild_cache = AnswerCache(ctx.settings.api_cache_ttl, CACHE_SIZE)
+    cache: AnswerCache[tuple[bytes, str | None, dict[str, str]]] = ctx.answer_cache("ngsild", CACHE_SIZE)
     ld = JSON_LD in request.headers.get("accept", "")
     key = f"{ld} {page_prefix(request)}{request.url.path}?{request.url.query}"
     body, media, headers = await cache.get(key, compute)

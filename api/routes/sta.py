@@ -59,9 +59,7 @@ async def root(request: Request, ctx: CtxDep, tenant: PathTenant) -> Response:
     "$select, $filter, $expand",
 )
 async def resource(path: str, request: Request, ctx: CtxDep, tenant: PathTenant) -> Response:
-    cache: AnswerCache[tuple[bytes, str]] | None = getattr(request.app.state, "sta_cache", None)
-    if cache is None:
-        cache = request.app.state.sta_cache = AnswerCache(ctx.settings.api_cache_ttl, CACHE_SIZE)
+    cache: AnswerCache[tuple[bytes, str]] = ctx.answer_cache("sta", CACHE_SIZE)
     key = _base(request) + "/" + path + "?" + request.url.query  # the town's prefix is part of the key
 
     async def compute() -> tuple[bytes, str]:
