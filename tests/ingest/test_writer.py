@@ -16,7 +16,7 @@ from stadtpuls.ingest.envelopes.keys import stored_key
 from stadtpuls.ingest.pipeline import Pipeline
 from stadtpuls.ingest.registry import load_registry
 from stadtpuls.ingest.stops import load_recent_stops
-from stadtpuls.ingest.writer import Writer
+from stadtpuls.ingest.writer import Writer, WriteResult
 from stadtpuls.simulators.messages import chirpstack_join, chirpstack_topic, chirpstack_uplink, tts_topic, tts_uplink
 
 from .conftest import register
@@ -53,9 +53,9 @@ def _up(
     return chirpstack_topic(APP, dev), orjson.dumps(msg)
 
 
-def _write(url: str, pipeline: Pipeline, writer: Writer, messages: list[tuple[str, bytes]]) -> None:
+def _write(url: str, pipeline: Pipeline, writer: Writer, messages: list[tuple[str, bytes]]) -> WriteResult:
     prepared = pipeline.prepare([t for t, _ in messages], [p for _, p in messages], time.time())
-    writer.write(prepared.batch)
+    return writer.write(prepared.batch)
 
 
 def _setup(url: str) -> tuple[Pipeline, Writer]:
@@ -352,10 +352,8 @@ def test_a_counter_repeated_after_a_rejoin_is_a_new_uplink_and_its_redelivery_is
     before = _up(SPACE, 3, 60, b"\x01")
     join = chirpstack_join(dev_eui=SPACE, application_id=APP, time=T0 + timedelta(hours=1), dev_addr="01020306")
     after = _up(SPACE, 3, 3700, b"\x00")  # the same counter in the new session
-    results = []
-    for messages in ([before], [(chirpstack_topic(APP, SPACE, "join"), orjson.dumps(join)), after], [before, after]):
-        prepared = pipeline.prepare([t for t, _ in messages], [p for _, p in messages], time.time())
-        results.append(writer.write(prepared.batch))
+    rejoin = [(chirpstack_topic(APP, SPACE, "join"), orjson.dumps(join)), after]
+    results = [_write(clean_db, pipeline, writer, messages) for messages in ([before], rejoin, [before, after])]
     writer.close()
     assert [(r.stored, r.duplicates) for r in results] == [(1, 0), (1, 0), (0, 2)]
     assert [(f, t) for f, t, _ in _stored(clean_db)] == [
@@ -373,10 +371,7 @@ def test_one_frame_from_two_network_servers_is_kept_from_each(clean_db: str) -> 
         device_id="space-1", app_id="city", dev_eui=SPACE, received_at=T0, f_port=1, payload=b"\x01", f_cnt=9
     )
     both = [chirpstack, (tts_topic("city", "space-1"), orjson.dumps(tts))]
-    results = []
-    for messages in (both, both):
-        prepared = pipeline.prepare([t for t, _ in messages], [p for _, p in messages], time.time())
-        results.append(writer.write(prepared.batch))
+    results = [_write(clean_db, pipeline, writer, messages) for messages in (both, both)]
     writer.close()
     assert [(r.stored, r.duplicates) for r in results] == [(2, 0), (0, 2)]
     assert _stored(clean_db) == [(9, T0, "chirpstack-v4"), (9, T0, "tts")]
@@ -406,10 +401,7 @@ def test_a_network_server_id_seen_again_at_another_time_is_another_uplink(clean_
         )
         for f, s in ((1, 0), (2, 600))
     )
-    results = []
-    for messages in ([first], [later], [first, later]):
-        prepared = pipeline.prepare([t for t, _ in messages], [p for _, p in messages], time.time())
-        results.append(writer.write(prepared.batch))
+    results = [_write(clean_db, pipeline, writer, messages) for messages in ([first], [later], [first, later])]
     writer.close()
     assert [(r.stored, r.duplicates) for r in results] == [(1, 0), (1, 0), (0, 2)]
     with psycopg.connect(clean_db) as conn:
