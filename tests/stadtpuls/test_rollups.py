@@ -161,9 +161,13 @@ def _check_parking(rows: list[tuple[Any, ...]], expected: dict[datetime, dict[st
         assert (occupied_end, free_end, free_min) == (e["value_end"], e["zero_end"], e["zero_min"]), (label, b)
 
 
+def _span(readings: list[Reading]) -> tuple[datetime, datetime]:
+    """From an hour before the first reading to a day after the last."""
+    return min(r.time for r in readings) - timedelta(hours=1), max(r.time for r in readings) + timedelta(days=1)
+
+
 def _hourly_expected(readings: list[Reading], lot: str, tz: str) -> dict[datetime, dict[str, float]]:
-    t0 = min(r.time for r in readings) - timedelta(hours=1)
-    t1 = max(r.time for r in readings) + timedelta(days=1)
+    t0, t1 = _span(readings)
     return reference(readings, lot, t0, t1, "hour", tz, t1)
 
 
@@ -236,29 +240,36 @@ def _uplink(dev: str, f_cnt: int, at: datetime, occupied: int) -> tuple[str, byt
     return chirpstack_topic(APP, dev), orjson.dumps(msg)
 
 
+def _write_late_and_backfilled(
+    url: str, messages: list[tuple[str, bytes]], rng: random.Random, batch: int, table: str
+) -> None:
+    """Write ``messages`` (in time order) through the pipeline and the writer, ``batch`` at a time: the first two
+    thirds in time order, then a backfill of old ones held back mixed with late stragglers. Every batch stores one
+    row of ``table`` per message."""
+    with psycopg.connect(url) as conn:
+        pipeline = Pipeline(load_registry(conn))
+    order = list(range(len(messages)))
+    held = set(rng.sample(order, len(order) // 3))
+    first = [i for i in order if i not in held]
+    rest = sorted(held, key=lambda i: (rng.random() < 0.5, -i))
+    writer = Writer(url)
+    try:
+        for chunk in (first, rest):
+            for k in range(0, len(chunk), batch):
+                part = [messages[i] for i in chunk[k : k + batch]]
+                prepared = pipeline.prepare([t for t, _ in part], [p for _, p in part], time.time())
+                assert writer.write(prepared.batch).domain.get(table) == len(part)
+    finally:
+        writer.close()
+
+
 def test_writer_keeps_rollups_equal_to_the_raw_computation_with_late_and_backfilled_readings(clean_db: str) -> None:
     rng = random.Random(11)
     tz, day = "Europe/Berlin", datetime(2026, 10, 25, tzinfo=UTC)  # the migration's zone, on its DST change day
     readings = _random_readings(rng, day, SPACES, "parking")
     devs = _register(clean_db, readings, "parking")
-    with psycopg.connect(clean_db) as conn:
-        pipeline = Pipeline(load_registry(conn))
-    writer = Writer(clean_db)
     messages = [_uplink(devs[r.member], k, r.time, r.value) for k, r in enumerate(readings)]
-    # in time order the first two thirds, then a backfill of old readings held back, then late stragglers
-    order = list(range(len(messages)))
-    held = set(rng.sample(order, len(order) // 3))
-    first = [i for i in order if i not in held]
-    rest = sorted(held, key=lambda i: (rng.random() < 0.5, -i))
-    try:
-        for chunk in (first, rest):
-            for k in range(0, len(chunk), 37):
-                part = [messages[i] for i in chunk[k : k + 37]]
-                prepared = pipeline.prepare([t for t, _ in part], [p for _, p in part], time.time())
-                result = writer.write(prepared.batch)
-                assert result.domain.get("parking_events") == len(part)
-    finally:
-        writer.close()
+    _write_late_and_backfilled(clean_db, messages, rng, 37, "parking_events")
     with psycopg.connect(clean_db) as conn:
         queued = conn.execute("SELECT DISTINCT kind, key FROM rollup_dirty ORDER BY 2").fetchall()
         assert queued == [("parking_lot", lot) for lot in sorted(SPACES)]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import random
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,21 +25,20 @@ from stadtpuls.api.occupancy import bucket_edges
 from stadtpuls.api.queries import waste
 from stadtpuls.fleet import apply, parse_text
 from stadtpuls.ingest.codecs import get
-from stadtpuls.ingest.pipeline import Pipeline
-from stadtpuls.ingest.registry import load_registry
 from stadtpuls.ingest.rollups import refresh_pending
-from stadtpuls.ingest.writer import Writer
 from stadtpuls.migrate import migrate
 from stadtpuls.simulators.messages import chirpstack_topic, chirpstack_uplink
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_rollups import (  # noqa: E402  (the reference computation of 0008's tests)
+from test_rollups import (  # noqa: E402  (the reference computation and helpers of 0008's tests)
     SPACES,
     Reading,
     _check_parking,
     _insert_raw,
     _random_readings,
     _register,
+    _span,
+    _write_late_and_backfilled,
     reference,
 )
 
@@ -60,10 +58,6 @@ class Level:
     time: datetime
     fill: float
     battery_v: float | None
-
-
-def _span(readings: list[Reading]) -> tuple[datetime, datetime]:
-    return min(r.time for r in readings) - timedelta(hours=1), max(r.time for r in readings) + timedelta(days=1)
 
 
 def _refresh_all(conn: psycopg.Connection[Any], kind: str, keys: list[str], first: datetime, last: datetime) -> None:
@@ -286,21 +280,8 @@ def test_writer_and_rollup_job_keep_bin_rollups_with_late_and_backfilled_reading
     tz, day = "Europe/Berlin", datetime(2026, 10, 25, tzinfo=UTC)  # the session's zone, on its DST change day
     _register_bins(clean_db)
     levels = _random_levels(rng, day)
-    with psycopg.connect(clean_db) as conn:
-        pipeline = Pipeline(load_registry(conn))
     messages = [_bin_uplink(BIN_DEVS[v.site_id], k, v.time, 300 + rng.randrange(600)) for k, v in enumerate(levels)]
-    order = list(range(len(messages)))  # in time order two thirds, then old readings held back and late ones
-    held = set(rng.sample(order, len(order) // 3))
-    chunks = [[i for i in order if i not in held], sorted(held, key=lambda i: (rng.random() < 0.5, -i))]
-    writer = Writer(clean_db)
-    try:
-        for chunk in chunks:
-            for k in range(0, len(chunk), 41):
-                part = [messages[i] for i in chunk[k : k + 41]]
-                prepared = pipeline.prepare([t for t, _ in part], [p for _, p in part], time.time())
-                assert writer.write(prepared.batch).domain.get("bin_levels") == len(part)
-    finally:
-        writer.close()
+    _write_late_and_backfilled(clean_db, messages, rng, 41, "bin_levels")
     with psycopg.connect(clean_db) as conn:
         queued = conn.execute("SELECT DISTINCT kind, key FROM rollup_dirty ORDER BY 2").fetchall()
         assert queued == [("bin_fill", site) for site in BINS]
