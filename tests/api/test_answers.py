@@ -42,6 +42,10 @@ class Source:
             await self.gate.wait()
         return n
 
+    async def topic_compute(self, pool: Any) -> int:
+        """The next answer, as a topic computes it (from the hub's pool)."""
+        return await self()
+
 
 def run(coro: Any) -> Any:
     return asyncio.run(coro)
@@ -132,11 +136,7 @@ def test_without_an_interval_every_call_computes_and_the_size_is_bounded(clock: 
 def test_a_topic_serves_its_last_body_while_the_poll_recomputes_it_but_waits_after_a_change(clock: Clock) -> None:
     async def main() -> None:
         source = Source()
-
-        async def compute(pool: Any) -> int:
-            return await source()
-
-        topic = Topic("lots", compute, ttl=5)
+        topic = Topic("lots", source.topic_compute, ttl=5)
         assert (await topic.get(None))[1] == 1
         topic.expire()  # the poll: time passed
         assert (await topic.get(None))[1] == 1 and topic.wake.is_set()  # the last body; the refresher is woken
@@ -153,11 +153,7 @@ def test_a_topic_serves_its_last_body_while_the_poll_recomputes_it_but_waits_aft
 def test_a_topic_computed_from_another_reads_it_fresh(clock: Clock) -> None:
     async def main() -> None:
         base_source = Source()
-
-        async def base_compute(pool: Any) -> int:
-            return await base_source()
-
-        base = Topic("lots", base_compute, ttl=5)
+        base = Topic("lots", base_source.topic_compute, ttl=5)
 
         async def derived_compute(pool: Any) -> int:
             return 100 + (await base.get(pool))[1]
