@@ -4,7 +4,7 @@ filtered listing shows those only with ``unowned`` (``deps.sees_unowned``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +19,7 @@ WHERE (%(tenant)s::text IS NULL OR coalesce(
            (SELECT d.tenant FROM devices d WHERE d.dev_eui = dead_letters.dev_eui),
            CASE WHEN %(unowned)s THEN %(tenant)s::text END) = %(tenant)s::text)
   AND (%(stage)s::text IS NULL OR stage = %(stage)s::text)
-  AND (%(dev)s::text IS NULL OR dev_eui = %(dev)s::text)
+  AND (%(dev_eui)s::text IS NULL OR dev_eui = %(dev_eui)s::text)
   AND (%(start)s::timestamptz IS NULL OR received_at >= %(start)s::timestamptz)
   AND (%(end)s::timestamptz IS NULL OR received_at < %(end)s::timestamptz)"""
 
@@ -37,14 +37,8 @@ class DeadLetterFilter:
     end: datetime | None = None
 
     def params(self) -> dict[str, Any]:
-        return {
-            "tenant": self.tenant,
-            "unowned": self.unowned,
-            "stage": self.stage,
-            "dev": self.dev_eui,
-            "start": self.start,
-            "end": self.end,
-        }
+        """The query parameters of :data:`_FILTER`: the fields by name."""
+        return asdict(self)
 
 
 async def list_dead_letters(
