@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
+
+from .rollups import WIDTHS
 
 __all__ = ["bin_exists", "bins", "fill_series", "history_buckets", "history_raw", "last_readings"]
 
@@ -109,7 +111,6 @@ FROM (
 GROUP BY b ORDER BY b
 """
 _TABLES = {"hour": "bin_fill_hourly", "day": "bin_fill_daily"}
-_WIDTHS = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 
 
 async def history_buckets(
@@ -120,7 +121,7 @@ async def history_buckets(
     readings with a fill level. Buckets that have ended come from the rollups (migration 0019), the open one and
     the spans not rolled up yet from the readings; every bucket from the readings when the rollups are bucketed in
     another time zone."""
-    width = _WIDTHS[bucket]
+    width = WIDTHS[bucket]
     cur = await conn.execute(
         """SELECT rollup_floor(%(start)s, %(w)s, %(tz)s), raw_from, rollup_floor(raw_from, %(w)s, %(tz)s),
                   rollup_timezone() = %(tz)s
