@@ -28,6 +28,7 @@ __all__ = [
     "integrity_problem",
     "install_handlers",
     "invalid_body",
+    "invalid_value",
     "problem_response",
     "responses",
 ]
@@ -64,14 +65,20 @@ class Problem(HTTPException):
         self.errors = errors
 
 
-def invalid_body(field: str, detail: str, msg: str) -> Problem:
-    """422 for a body field the checks after validation refuse: ``detail`` says why, ``msg`` in a word or two."""
+def invalid_value(where: str, name: str, detail: str, msg: str) -> Problem:
+    """422 for a value the checks after validation refuse, a parameter or a field ``name`` of ``where`` (``query``,
+    ``body``), shaped like a validation error: ``detail`` says why, ``msg`` in a word or two."""
     return Problem(
         422,
-        f"{field}: {detail}",
+        f"{name}: {detail}",
         title="Invalid request",
-        errors=[{"loc": ["body", field], "msg": msg, "type": "value_error"}],
+        errors=[{"loc": [where, name], "msg": msg, "type": "value_error"}],
     )
+
+
+def invalid_body(field: str, detail: str, msg: str) -> Problem:
+    """422 for a body field the checks after validation refuse (:func:`invalid_value`)."""
+    return invalid_value("body", field, detail, msg)
 
 
 def integrity_problem(e: psycopg.IntegrityError) -> Problem:

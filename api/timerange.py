@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from .problems import Problem
+from .problems import Problem, invalid_value
 
 __all__ = ["EARLIEST", "LATEST", "check_day", "check_instant", "history_range", "invalid", "resolve_range"]
 
@@ -15,12 +15,8 @@ LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 def invalid(param: str, msg: str) -> Problem:
-    return Problem(
-        422,
-        f"{param}: {msg}",
-        title="Invalid request",
-        errors=[{"loc": ["query", param], "msg": msg, "type": "value_error"}],
-    )
+    """422 for a query parameter's value (:func:`~stadtpuls.api.problems.invalid_value`)."""
+    return invalid_value("query", param, msg, msg)
 
 
 def check_instant(value: datetime | None, param: str, tz: str) -> datetime | None:
