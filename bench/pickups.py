@@ -2,17 +2,18 @@
 
 The town's bins (the simulator's waste model: fill rates by waste type, weekday, hour and location, with noise and
 bulky dumps) run three times from the same start. Once with the fixed round (every bin on its district's weekday,
-busy areas twice a week). Once with the daily plan (every bin over its threshold or predicted to cross it before
-the next round). Once with the week plan (:func:`stadtpuls.planning.plan_day`: a fraction's trucks go out only when
-one of its bins nears overflowing, bins on the way are taken along where the routing solver finds them worth the
-detour). The plans see each bin's fill readings as the hub stores them at 05:00 of every service day. Every
-strategy's bins of the day go through the fleet router (:func:`stadtpuls.planning.route_fleet`, the fleet of
+busy areas twice a week). Once with the daily plan (every bin over its threshold or predicted to cross it before the
+next round). Once with the week plan (:func:`stadtpuls.planning.plan_day`: a fraction's trucks go out only when one
+of its bins nears overflowing, bins on the way are taken along where the routing solver finds them worth the
+detour). The plans see each bin's fill readings as the hub stores them at 05:00 of every service day (the week plan
+gets each bin's fitted state at its last reading and the time it is made, so it sees which sensors are silent).
+Every strategy's bins of the day go through the fleet router (:func:`stadtpuls.planning.route_fleet`, the fleet of
 ``deploy/fleet.example.yaml``, as many trucks again per 300 bins): the fixed round and the daily plan with the tour
 heuristic (nearest neighbour + 2-opt, cut into trucks and trips), the baseline; the week plan with PyVRP, its
 default; ``--fixed-solver pyvrp`` routes the fixed round with PyVRP too. The simulated trucks empty exactly the
-routed bins. Counted for each: pickups, bin-days with a bin at or
-over 100 %, km (depot to depot, unloading trips included) and crew hours. Then one day's plan of the large town
-(about 2,000 bins) with the 6 trucks is timed. Deterministic per seed; several seeds.
+routed bins. Counted for each: pickups, bin-days with a bin at or over 100 %, km (depot to depot, unloading trips
+included) and crew hours. Then one day's plan of the large town (about 2,000 bins) with the 6 trucks is timed.
+Deterministic per seed; several seeds.
 
     python -m bench.pickups [--weeks 8] [--seeds 1 2 3] [--city medium] [--fixed-solver heuristic|pyvrp]
 """
@@ -25,7 +26,7 @@ import statistics
 import time
 from collections import defaultdict
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -83,11 +84,13 @@ class Observer:
         self.fills[site_id].append(fill_pct)
 
     def states(self, now_us: int) -> list[BinState]:
+        """Each bin's fitted level at its last reading (the planner predicts on from there, and sees how long the
+        sensor has been silent)."""
         now = from_us(now_us)
         out = []
         for site in self.model.sites:
             t, f = self.times[site.site_id], self.fills[site.site_id]
-            fit = fit_fill_rate(np.array(t), np.array(f), now=now.timestamp()) if t else None
+            fit = fit_fill_rate(np.array(t), np.array(f)) if t else None
             out.append(
                 BinState(
                     site.site_id,
@@ -95,7 +98,7 @@ class Observer:
                     site.lon or 0.0,
                     fit.level_now if fit else 0.0,
                     fit.rate_per_day if fit else 0.0,
-                    now,
+                    datetime.fromtimestamp(t[-1], UTC) if t else now,
                     site.threshold_pct or 80.0,
                     site.waste_type or "residual",
                     float(site.volume_l or 1100),
@@ -131,7 +134,7 @@ class Collection:
         bins = self.seen.states(now_us)
         start = day_start(day, TZ, ROUND_START.hour)
         if self.strategy == "week":
-            result = plan_day(bins, self.fleet, day=day, service_days=SERVICE_DAYS, tz=TZ.key)
+            result = plan_day(bins, self.fleet, day=day, service_days=SERVICE_DAYS, tz=TZ.key, now=from_us(now_us))
             fleet = result.fleet
         else:
             if self.strategy == "fixed":

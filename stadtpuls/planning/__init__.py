@@ -1,7 +1,8 @@
 """Waste pickup planning, pure and without I/O: readings and fleet in, plan out.
 
 :mod:`stadtpuls.planning.pickups` fits fill rates and keeps the one-truck daily plan (the benchmark's baseline);
-:mod:`stadtpuls.planning.horizon` plans a service day for the fleet looking a week ahead, with a reason per bin;
+:mod:`stadtpuls.planning.horizon` plans a service day for the fleet looking a week ahead, with a reason per bin
+(:mod:`stadtpuls.planning.outings`: the optional look-ahead that picks each fraction's next outing);
 :mod:`stadtpuls.planning.trucks` describes the fleet; :mod:`stadtpuls.planning.rounds` turns a day's bins into
 trucks' routes with unloading trips, solved per fraction by PyVRP (:mod:`stadtpuls.planning.vrp`) or cut from one
 tour that :mod:`stadtpuls.planning.routing` orders (distance estimates, nearest neighbour + 2-opt, OR-Tools when

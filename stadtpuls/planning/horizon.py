@@ -17,7 +17,16 @@ next week of service days (rolling horizon):
    detour on the day's routes. With the tour heuristic, such a bin is taken when it lies within ``detour_km / 2``
    of a bin its fraction's truck empties anyway;
 6. a far, half-empty bin waits. Operators ``pin`` bins (always taken) and ``skip`` bins (never taken, even when
-   due; the plan lists them).
+   due; the plan lists them);
+7. ``before_next_outing`` (only with ``look_ahead=True``): a fraction whose trucks go out also takes its bins that
+   would reach ``urgent_pct`` before its next outing, chosen over the next two weeks (:mod:`.outings`). Off by
+   default: fewer outings left more bins waiting near overflowing in ``bench.pickups`` (figures in the README).
+
+A bin's state is its fitted level at its last reading (``BinState.at``). A bin silent for more than ``SILENT``
+before ``now`` (when the states were read; without it no bin counts as silent) is predicted on from there until
+the prediction reaches ``urgent_pct``; the plan took it then, so it counts as emptied each time its prediction
+reaches ``urgent_pct`` and filling again at its rate (its sensor cannot report the emptying; a prediction stuck at
+100 % would send its fraction's trucks out every day).
 
 The threshold is the operator's target, 100 % is the overflow that must not happen: step 4 lets a bin run past
 its threshold for a day when no bin of its fraction is near overflowing. District days (step 3) group the bins
@@ -38,19 +47,23 @@ from typing import Literal
 
 import numpy as np
 
+from .outings import PICKUP_KM, OutingCost, deadlines, next_outing, outing_cost
 from .pickups import BinState, day_start, next_service_day
 from .rounds import Distances, FleetPlan, FleetSolver, Job, great_circle, route_fleet
 from .trucks import Fleet
 
 __all__ = ["Choice", "DayPlan", "Why", "choose_bins", "district_days", "plan_day", "service_starts"]
 
-Why = Literal["pinned", "over_threshold", "predicted", "district", "on_the_way"]
-OPTIONAL: tuple[Why, ...] = ("on_the_way", "district")  # dropped in this order when the fleet is short
+Why = Literal["pinned", "over_threshold", "predicted", "before_next_outing", "district", "on_the_way"]
+# dropped in this order when the fleet is short
+OPTIONAL: tuple[Why, ...] = ("on_the_way", "district", "before_next_outing")
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 ALONG_PCT = 50.0
 DETOUR_KM = 1.0
 URGENT_PCT = 92.5  # a fraction's trucks go out when one of its bins would reach this before the next round
 DISTRICT_KM = 100.0  # with the solver: a district bin is worth any detour in town
+LOOK_AHEAD_WEEKS = 2  # the horizon of the look-ahead per fraction
+SILENT = timedelta(hours=12)  # a bin whose last reading is older than this at the round is silent
 
 
 @dataclass(frozen=True)
@@ -135,6 +148,8 @@ def choose_bins(
     urgent_pct: float = URGENT_PCT,
     districts: bool = False,
     along: Literal["near", "solver"] = "near",
+    outings: Mapping[str, OutingCost] | None = None,
+    pickup_km: float = PICKUP_KM,
 ) -> tuple[list[Choice], list[str]]:
     """The bins for the round at ``starts[0]`` (see the module docstring) and the skipped ones the rules wanted.
 
@@ -175,6 +190,10 @@ def choose_bins(
         chosen.append(Choice(b, why, note, crossing))
     if len(starts) > 1:
         chosen = _outings(chosen, starts[1], urgent_pct)
+    if outings is not None and len(starts) > 2:
+        chosen = _before_next_outing(chosen, bins, starts, skips, urgent_pct, outings, pickup_km)
+        taken = {c.bin.site_id for c in chosen}
+        waiting = [(b, t) for b, t in waiting if b.site_id not in taken]
     if along == "solver":
         going = {c.bin.waste_type for c in chosen}
         chosen += [_along(b, start) for b, _ in waiting if b.waste_type in going and b.site_id not in skips]
@@ -192,6 +211,44 @@ def _outings(chosen: list[Choice], next_start: datetime, urgent_pct: float) -> l
     reach ``urgent_pct`` before the next round. The other fractions' bins wait a day (the truck stays home)."""
     going = {c.bin.waste_type for c in chosen if c.why == "pinned" or c.bin.level_at(next_start) >= urgent_pct}
     return [c for c in chosen if c.bin.waste_type in going]
+
+
+def _before_next_outing(
+    chosen: list[Choice],
+    bins: Sequence[BinState],
+    starts: Sequence[datetime],
+    skips: Collection[str],
+    urgent_pct: float,
+    outings: Mapping[str, OutingCost],
+    pickup_km: float,
+) -> list[Choice]:
+    """Each going fraction's outing also takes the bins that would reach ``urgent_pct`` before its next outing
+    (:func:`outings.next_outing` over ``starts``)."""
+    going = sorted({c.bin.waste_type for c in chosen})
+    taken = {c.bin.site_id for c in chosen}
+    out = list(chosen)
+    for kind in going:
+        members = [b for b in bins if b.waste_type == kind and b.site_id not in skips]
+        if kind not in outings or not members:
+            continue
+        levels = np.array([[b.level_at(t) for t in starts] for b in members])
+        nxt = next_outing(
+            levels,
+            np.array([b.volume_l for b in members]),
+            rates=np.array([max(b.rate_per_day, 0.0) for b in members]),
+            days=np.array([(t - starts[0]).total_seconds() / 86_400.0 for t in starts]),
+            urgent_pct=urgent_pct,
+            cost=outings[kind],
+            today=np.array([b.site_id in taken for b in members]),
+            pickup_km=pickup_km,
+        )
+        due = deadlines(levels, urgent_pct)
+        day = WEEKDAYS[starts[nxt].weekday()] if nxt < len(starts) - 1 else "a later day"
+        for b, e in zip(members, due.tolist(), strict=True):
+            if e < nxt and b.site_id not in taken:
+                note = f"would be near overflowing before the next {kind} round ({day})"
+                out.append(Choice(b, "before_next_outing", note, b.crossing_at()))
+    return out
 
 
 def _on_the_way(
@@ -236,14 +293,21 @@ def plan_day(
     detour_km: float = DETOUR_KM,
     urgent_pct: float = URGENT_PCT,
     districts: bool = False,
+    look_ahead: bool = False,
+    pickup_km: float = PICKUP_KM,
+    now: datetime | None = None,
 ) -> DayPlan:
     """The plan for ``day``: chosen bins, each truck's route, what was skipped. On a day that is not a service day
-    (an extra round) no bin has its district day."""
+    (an extra round) no bin has its district day. ``now``: when the bins' states were read; a bin whose state
+    (its last reading) is older than ``SILENT`` then is silent. Without it, no bin is."""
     days = sorted(set(service_days))
     if not days:
         raise ValueError("service_days must name at least one weekday")
     km = km or great_circle()
-    starts = service_starts(day, days, tz, fleet.shift_start_hour, len(days) + 1)
+    weeks = LOOK_AHEAD_WEEKS if look_ahead else 1
+    starts = service_starts(day, days, tz, fleet.shift_start_hour, weeks * len(days) + 1)
+    if now is not None:
+        bins = [_silent_bin(b, now, starts[0], urgent_pct) for b in bins]
     district = district_days(bins, fleet.depot, len(days))
     # Today's district; an extra round counts as the day before the next service day.
     today = days.index(day.weekday()) if day.weekday() in days else days.index(starts[1].weekday()) - 1
@@ -261,10 +325,16 @@ def plan_day(
         urgent_pct=urgent_pct,
         districts=districts,
         along="solver" if solver == "pyvrp" else "near",
+        outings=_outing_costs(bins, fleet, km) if look_ahead else None,
+        pickup_km=pickup_km,
     )
     # The solver weighs optional bins itself (on the way: worth detour_km; district: any detour, and both left out
     # first when the fleet is short); the tour heuristic serves all it can, so optional bins are dropped for it.
-    prizes: dict[Why, float] = {"on_the_way": detour_km, "district": DISTRICT_KM} if solver == "pyvrp" else {}
+    prizes: dict[Why, float] = (
+        {"on_the_way": detour_km, "district": DISTRICT_KM, "before_next_outing": DISTRICT_KM}
+        if solver == "pyvrp"
+        else {}
+    )
     result, chosen = _route(chosen, fleet, starts[0], km, solver, prizes)
     for drop in OPTIONAL:
         if result.solver == "pyvrp" or not result.unplanned or not any(c.why == drop for c in chosen):
@@ -272,6 +342,34 @@ def plan_day(
         chosen = [c for c in chosen if c.why != drop]
         result, chosen = _route(chosen, fleet, starts[0], km, solver, prizes)
     return DayPlan(day, starts[0], starts[1], result, {c.bin.site_id: c for c in chosen}, skipped, district)
+
+
+def _silent_bin(b: BinState, now: datetime, start: datetime, urgent_pct: float) -> BinState:
+    """A bin whose sensor has been silent since before ``now - SILENT`` (``b.at`` is its last reading), once its
+    prediction has passed ``urgent_pct``: the plan took it then, so it counts as emptied each time its prediction
+    reached ``urgent_pct`` and filling again at its rate since (a sensor that stays silent cannot report the
+    emptying; without this, its prediction stays at 100 % and sends its fraction's trucks out every day)."""
+    if now - b.at <= SILENT or b.rate_per_day <= 0 or b.level_at(start) < urgent_pct:
+        return b
+    cycle = urgent_pct / b.rate_per_day  # days from empty to the urgent level
+    first = max(0.0, (urgent_pct - b.level_pct) / b.rate_per_day)  # days from the last reading to the urgent level
+    since = (start - b.at).total_seconds() / 86_400.0 - first
+    emptied = b.at + timedelta(days=first + cycle * np.floor(since / cycle))
+    return replace(b, level_pct=0.0, at=emptied)
+
+
+def _outing_costs(bins: Sequence[BinState], fleet: Fleet, km: Distances) -> dict[str, OutingCost]:
+    """Per waste type, what an outing of its trucks costs (:func:`outings.outing_cost`): via the middle of its bins
+    to the disposal site nearest the depot, where its trucks unload before going home."""
+    out: dict[str, OutingCost] = {}
+    for kind in sorted({b.waste_type for b in bins}):
+        fraction = fleet.fraction(kind)
+        sites = fleet.disposal_sites(fraction)
+        to_depot = km([fleet.depot, *((s.lat, s.lon) for s in sites)])[0, 1:]
+        site = sites[int(np.argmin(to_depot))]
+        where = [(b.lat, b.lon) for b in bins if b.waste_type == kind]
+        out[kind] = outing_cost(km, fleet.depot, (site.lat, site.lon), where, fraction.capacity_bin_l)
+    return out
 
 
 def _route(

@@ -50,6 +50,7 @@ DAY_S = 86_400.0
 DROP_PCT = 15.0  # a fall of at least this many points (that stays down) is an emptying
 MIN_POINTS = 3  # readings needed in a cycle for its own rate
 MIN_SPAN_S = 3 * 3600.0  # and the time they must span
+MAX_CROSSING_DAYS = 36_525.0  # a predicted crossing further off than a century counts as none
 MAX_FIT_POINTS = 160  # Theil-Sen is O(n^2): longer cycles are subsampled evenly
 
 Reason = Literal["over_threshold", "predicted"]
@@ -161,6 +162,8 @@ class BinState:
         if self.rate_per_day <= 0:
             return None
         days = (self.threshold_pct - self.level_pct) / self.rate_per_day
+        if days > MAX_CROSSING_DAYS:  # a rate of next to nothing: no crossing to speak of (nor one datetime holds)
+            return None
         return self.at.astimezone(UTC) + timedelta(days=days)
 
 

@@ -175,3 +175,64 @@ def test_an_extra_round_on_a_sunday_takes_the_due_bins() -> None:
     over = {b.site_id for b in bins if b.level_at(result.start) >= 92.5}  # near overflowing
     assert over and over <= set(result.site_ids)
     assert not any(c.why == "district" for c in result.choices.values())
+
+
+def test_a_silent_bin_past_its_prediction_no_longer_sends_its_trucks_out() -> None:
+    # Last heard 5 days ago at 70 %, 6 points a day: its prediction passed 92.5 % on Wednesday, when the plan took it.
+    silent = BinState("p-silent", 51.35, 12.38, 70.0, 6.0, NOW - timedelta(days=5), 80.0, "paper")
+    quiet = BinState("p-quiet", 51.33, 12.36, 40.0, 3.0, NOW, 80.0, "paper")
+    result = plan_day([silent, quiet], small_fleet(20.0), day=MONDAY, service_days=DAYS, tz=TZ, now=NOW)
+    assert result.site_ids == [] and result.fleet.routes == []
+    # Without the time the states were read (states given at the plan's time), no bin counts as silent.
+    result = plan_day([silent, quiet], small_fleet(20.0), day=MONDAY, service_days=DAYS, tz=TZ)
+    assert result.site_ids == ["p-silent"]
+    # The same level and rate heard this morning: 100 % now, the truck goes.
+    heard = BinState("p-silent", 51.35, 12.38, 100.0, 6.0, NOW, 80.0, "paper")
+    result = plan_day([heard, quiet], small_fleet(20.0), day=MONDAY, service_days=DAYS, tz=TZ, now=NOW)
+    assert result.site_ids == ["p-silent"]
+
+
+def test_a_silent_bin_counts_as_emptied_each_time_its_prediction_reached_the_urgent_level() -> None:
+    # Last heard 6 days before the round at 72.5 %, 10 points a day: 92.5 % two days later, then every 9.25 days
+    # from empty; at the round it is 4 days into its second fill (40 %).
+    start = datetime(2025, 3, 3, 7, 0, tzinfo=ZoneInfo(TZ))
+    silent = BinState("r-silent", 51.35, 12.38, 72.5, 10.0, start - timedelta(days=6), 80.0, "residual")
+    urgent = BinState("r-urgent", 51.34, 12.39, 90.0, 9.0, NOW, 80.0, "residual")
+    result = plan_day([silent, urgent], small_fleet(20.0), day=MONDAY, service_days=DAYS, tz=TZ, now=NOW)
+    assert result.site_ids == ["r-urgent"]  # the silent bin is not due
+    # Silent for less than a day: its prediction stands (100 % by the round, planned).
+    recent = BinState("r-silent", 51.35, 12.38, 90.0, 10.0, start - timedelta(hours=10), 80.0, "residual")
+    result = plan_day([recent, urgent], small_fleet(20.0), day=MONDAY, service_days=DAYS, tz=TZ, now=NOW)
+    assert set(result.site_ids) == {"r-silent", "r-urgent"}
+    # A silent bin that first reaches the urgent level before the next round is planned like any other.
+    crossing = BinState("r-silent", 51.35, 12.38, 75.0, 10.0, start - timedelta(days=1), 80.0, "residual")
+    result = plan_day([crossing], small_fleet(20.0), day=MONDAY, service_days=DAYS, tz=TZ, now=NOW)
+    assert result.site_ids == ["r-silent"]
+
+
+def test_look_ahead_takes_the_bins_due_before_the_fractions_next_outing() -> None:
+    urgent = BinState("p-urgent", 51.34, 12.39, 91.0, 3.0, NOW, 80.0, "paper")
+    # 3 points a day: 92.5 % by next Monday's round (soon), or in more than two weeks (later)
+    soon = [BinState(f"p-soon-{k}", 51.36 + k * 0.002, 12.33, 71.0, 3.0, NOW, 80.0, "paper") for k in range(4)]
+    later = BinState("p-later", 51.33, 12.37, 50.0, 3.0, NOW, 80.0, "paper")
+    bins = [urgent, *soon, later]
+    plain = plan_day(bins, small_fleet(20.0), day=MONDAY, service_days=DAYS, tz=TZ, solver="heuristic")
+    ahead = plan_day(bins, small_fleet(20.0), day=MONDAY, service_days=DAYS, tz=TZ, solver="heuristic",
+                     look_ahead=True)  # fmt: skip
+    assert set(plain.site_ids) == {"p-urgent"}
+    assert set(ahead.site_ids) == {"p-urgent", *(b.site_id for b in soon)}
+    assert all(ahead.choices[b.site_id].why == "before_next_outing" for b in soon)
+    # Fill given up worth more than the outing: the soon bins wait for their own outing.
+    costly = plan_day(bins, small_fleet(20.0), day=MONDAY, service_days=DAYS, tz=TZ, solver="heuristic",
+                      look_ahead=True, pickup_km=1_000.0)  # fmt: skip
+    assert set(costly.site_ids) == {"p-urgent"}
+
+
+def test_look_ahead_still_plans_every_bin_that_would_overflow_before_the_next_service_day() -> None:
+    bins = town(200, 8)
+    result = plan_day(bins, small_fleet(capacity_m3=20.0), day=MONDAY, service_days=DAYS, tz=TZ, look_ahead=True)
+    assert not result.fleet.unplanned
+    tuesday = datetime(2025, 3, 4, 7, 0, tzinfo=ZoneInfo(TZ))
+    overflowing = {b.site_id for b in bins if b.level_at(tuesday) >= 100.0}
+    assert overflowing and overflowing <= set(result.site_ids)
+    assert any(c.why == "before_next_outing" for c in result.choices.values())

@@ -95,6 +95,7 @@ def test_bin_state_prediction_and_crossing() -> None:
     assert b.level_at(T0 - timedelta(days=1)) == 50  # no extrapolation into the past
     assert b.crossing_at() == T0 + timedelta(days=3)
     assert BinState("b2", 51, 12, 10, 0, T0).crossing_at() is None
+    assert BinState("b4", 51, 12, 10, 1e-12, T0).crossing_at() is None  # beyond any date, not an OverflowError
     assert BinState("b3", 51, 12, 90, 0, T0).crossing_at() == T0
 
 
