@@ -9,17 +9,7 @@ import numpy as np
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
-from .rollups import json_in_zone
-
-__all__ = [
-    "bin_exists",
-    "bins",
-    "fill_series",
-    "history_buckets",
-    "history_buckets_json",
-    "history_raw",
-    "last_readings",
-]
+__all__ = ["bin_exists", "bins", "fill_series", "history_buckets", "history_raw", "last_readings"]
 
 HISTORY_RAW_LIMIT = 20_000
 
@@ -122,17 +112,14 @@ _TABLES = {"hour": "bin_fill_hourly", "day": "bin_fill_daily"}
 _WIDTHS = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 
 
-async def _history_args(
-    conn: AsyncConnection,
-    *,
-    site_id: str,
-    start: datetime,
-    end: datetime,
-    bucket: str,
-    tz: str,
-    now: datetime,
-) -> dict[str, Any]:
-    """The arguments of :data:`_HISTORY`: where the rolled-up pieces end (one query)."""
+async def history_buckets(
+    conn: AsyncConnection, *, site_id: str, start: datetime, end: datetime, bucket: str, tz: str, now: datetime
+) -> list[dict[str, Any]]:
+    """A bin's fill per hour or local day of ``tz`` (the buckets with a reading in ``[start, end)`` before ``now``,
+    the first bucket whole): the last, lowest, highest and mean fill, the lowest battery voltage and the number of
+    readings with a fill level. Buckets that have ended come from the rollups (migration 0019), the open one and
+    the spans not rolled up yet from the readings; every bucket from the readings when the rollups are bucketed in
+    another time zone."""
     width = _WIDTHS[bucket]
     cur = await conn.execute(
         """SELECT rollup_floor(%(start)s, %(w)s, %(tz)s), raw_from, rollup_floor(raw_from, %(w)s, %(tz)s),
@@ -147,54 +134,19 @@ async def _history_args(
     first, raw_from, closed, rolled = row
     if not rolled:
         raw_from = closed = first
-    return {
-        "site": site_id,
-        "start": first,
-        "end": end,
-        "now": now,
-        "closed": closed,
-        "raw_from": raw_from,
-        "day": bucket == "day",
-        "width": width,
-        "tz": tz,
-    }
-
-
-async def history_buckets(
-    conn: AsyncConnection, *, site_id: str, start: datetime, end: datetime, bucket: str, tz: str, now: datetime
-) -> list[dict[str, Any]]:
-    """A bin's fill per hour or local day of ``tz`` (the buckets with a reading in ``[start, end)`` before ``now``,
-    the first bucket whole): the last, lowest, highest and mean fill, the lowest battery voltage and the number of
-    readings with a fill level. Buckets that have ended come from the rollups (migration 0019), the open one and
-    the spans not rolled up yet from the readings; every bucket from the readings when the rollups are bucketed in
-    another time zone."""
-    args = await _history_args(conn, site_id=site_id, start=start, end=end, bucket=bucket, tz=tz, now=now)
     rows = conn.cursor(row_factory=dict_row, binary=True)  # up to 10,000 buckets: binary values parse faster
-    await rows.execute(sql.SQL(_HISTORY).format(table=sql.Identifier(_TABLES[bucket])), args)
-    return await rows.fetchall()
-
-
-async def history_buckets_json(
-    conn: AsyncConnection, *, site_id: str, start: datetime, end: datetime, bucket: str, tz: str, now: datetime
-) -> tuple[bytes, int]:
-    """The buckets of :func:`history_buckets` as the JSON text of their array's items (without the brackets),
-    written by the database (migration 0021; times in ``tz``), and their number."""
-    args = await _history_args(conn, site_id=site_id, start=start, end=end, bucket=bucket, tz=tz, now=now)
-    return await json_in_zone(
-        conn,
-        tz,
-        sql.SQL(
-            "SELECT convert_to(coalesce(string_agg({row}, ',' ORDER BY b.time), ''), 'UTF8'), count(*)::int"
-            " FROM (" + _HISTORY + ") b"
-        ).format(row=_BUCKET_JSON, table=sql.Identifier(_TABLES[bucket])),
-        args,
+    await rows.execute(
+        sql.SQL(_HISTORY).format(table=sql.Identifier(_TABLES[bucket])),
+        {
+            "site": site_id,
+            "start": first,
+            "end": end,
+            "now": now,
+            "closed": closed,
+            "raw_from": raw_from,
+            "day": bucket == "day",
+            "width": width,
+            "tz": tz,
+        },
     )
-
-
-#: a bucket of :data:`_HISTORY` as a JSON object
-_BUCKET_JSON = sql.SQL(
-    """'{"time":' || json_time(b.time) || ',"fill_pct":' || json_number(b.fill_pct)
-    || ',"fill_min":' || json_number(b.fill_min) || ',"fill_max":' || json_number(b.fill_max)
-    || ',"fill_avg":' || json_number(b.fill_avg) || ',"battery_v":' || json_number(b.battery_v)
-    || ',"readings":' || b.readings || '}'"""
-)
+    return await rows.fetchall()

@@ -148,12 +148,15 @@ async def bin_history(
         raise Problem(404, f"no bin {site_id!r}")
     if bucket == "raw":
         rows = await q.history_raw(conn, site_id=site_id, start=start_, end=end_)
-        items, count = b",".join(orjson.dumps(r, option=orjson.OPT_UTC_Z) for r in rows), len(rows)
-    else:
-        items, count = await q.history_buckets_json(
+    else:  # a bin's buckets stay Python-written: its floats cost the database more to write than orjson
+        rows = await q.history_buckets(
             conn, site_id=site_id, start=start_, end=end_, bucket=bucket, tz=s.timezone, now=now
         )
-    return history_json({"site_id": site_id, "bucket": bucket}, items, count)
+        zone = ZoneInfo(s.timezone)
+        for r in rows:
+            r["time"] = r["time"].astimezone(zone)
+    items = b",".join(orjson.dumps(r, option=orjson.OPT_UTC_Z) for r in rows)
+    return history_json({"site_id": site_id, "bucket": bucket}, items, len(rows))
 
 
 def load_fleet(settings: Settings) -> Fleet:

@@ -1,10 +1,11 @@
--- JSON text of a history's values, built in the database, byte for byte what the API's orjson writes for the
--- same Python values (api/queries/history_body.py): the long histories (thousands of buckets) are one text value
--- from the database instead of rows parsed, rounded and serialised in Python.
+-- JSON text of a history's values, built in the database, byte for byte what the API's orjson wrote for the same
+-- Python values: a lot's history and a line's load (thousands of buckets) come out of one query as one text
+-- value (api/queries/rollups.py), instead of rows parsed, rounded and serialised in Python.
 --
 -- json_number(x): a float as orjson writes it: the shortest digits that read back as x (PostgreSQL's float8
 -- output, extra_float_digits >= 1, the default), plain from 1e-5 up to 1e16 with at least one decimal ("3.0",
--- "0.00001"), else with an exponent without leading zeros ("1e-7", "1e+16"); NaN and infinities as null.
+-- "0.00001"), else with an exponent without leading zeros ("1e-7"); NaN and infinities as null. Beyond 1e16
+-- PostgreSQL may write a whole number with more digits than orjson (the same value).
 CREATE OR REPLACE FUNCTION json_number(p_x double precision) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE

@@ -12,7 +12,7 @@ import orjson
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
-from stadtpuls.api.queries import rollups, waste
+from stadtpuls.api.queries import rollups
 
 Bucket = Literal["15min", "hour", "day"]
 
@@ -109,13 +109,3 @@ async def line_body(
         for b in found
     ]
     return _body({"line_id": line_id, "bucket": bucket, "timezone": tz, "data": rows, "count": len(rows)})
-
-
-async def bin_body(
-    conn: AsyncConnection, site_id: str, *, start: datetime, end: datetime, bucket: str, tz: str, now: datetime
-) -> bytes:
-    rows = await waste.history_buckets(conn, site_id=site_id, start=start, end=end, bucket=bucket, tz=tz, now=now)
-    zone = ZoneInfo(tz)
-    for r in rows:
-        r["time"] = r["time"].astimezone(zone)
-    return _body({"site_id": site_id, "bucket": bucket, "data": rows, "count": len(rows)})

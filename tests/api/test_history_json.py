@@ -1,7 +1,7 @@
 """History answers written by the database (migration 0021) against the bodies Python wrote before it
-(``history_reference``), byte for byte: a lot's occupancy, a line's load and a bin's fill, for random ranges,
-buckets, instants and time zones around DST changes, with late readings queued and not rolled up yet; and the
-number writers against orjson on Python's values."""
+(``history_reference``), byte for byte: a lot's occupancy and a line's load, for random ranges, buckets, instants
+and time zones around DST changes, with late readings queued and not rolled up yet; and the number writers
+against orjson on Python's values."""
 
 from __future__ import annotations
 
@@ -21,19 +21,12 @@ import psycopg
 import pytest
 
 from stadtpuls.api.occupancy import history_json
-from stadtpuls.api.queries import buses, parking, rollups, waste
+from stadtpuls.api.queries import buses, parking, rollups
 from stadtpuls.migrate import migrate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stadtpuls"))
 from test_rollups import SPACES, Reading, _insert_raw, _random_readings, _register  # noqa: E402
-from test_rollups_fine import (  # noqa: E402
-    BINS,
-    Level,
-    _insert_levels,
-    _random_levels,
-    _refresh_all,
-    _register_bins,
-)
+from test_rollups_fine import _refresh_all  # noqa: E402
 
 #: (zone the database is migrated in, a day of a DST change there)
 ZONES = [
@@ -83,44 +76,37 @@ def test_numbers_are_written_as_orjson_writes_python_values(clean_db: str) -> No
         assert (null_number, null_rounded) == ("null", "null")
 
 
-def _seed(url: str, rng: random.Random, day: datetime) -> tuple[list[Reading], list[Reading], list[Level]]:
+def _seed(url: str, rng: random.Random, day: datetime) -> list[Reading]:
     lots = _random_readings(rng, day, SPACES, "parking")
     line = _random_readings(rng, day, LINE, "passengers")
     devs = {**_register(url, lots, "parking"), **_register(url, line, "passengers")}
-    _register_bins(url)
-    levels = _random_levels(rng, day)
     first = min(r.time for r in lots + line) - timedelta(hours=1)
     last = max(r.time for r in lots + line) + timedelta(hours=1)
     with psycopg.connect(url) as conn:
         _insert_raw(conn, lots, devs, "parking")
         _insert_raw(conn, line, devs, "passengers")
-        _insert_levels(conn, levels)
         _refresh_all(conn, "parking_lot", list(SPACES), first, last)
         _refresh_all(conn, "line_load", list(LINE), first, last)
-        _refresh_all(conn, "bin_fill", list(BINS), first, last)
-    return lots, line, levels
+    return lots
 
 
 def _queue_late(url: str, rng: random.Random, start: datetime, now: datetime, lots: list[Reading]) -> None:
-    """A late lot reading and a late bin reading, stored and queued as the writer leaves them, not rolled up."""
+    """A late lot reading, stored and queued as the writer leaves it, not rolled up."""
     at = start + (now - start) * rng.uniform(0.1, 0.9)
     space = next(r for r in lots if r.group == "lot-a")
     with psycopg.connect(url) as conn:
         dev = conn.execute("SELECT dev_eui FROM devices WHERE site_id = %s", (space.member,)).fetchone()
         assert dev is not None
         _insert_raw(conn, [Reading("lot-a", space.member, at, 1, space.interval)], {space.member: dev[0]}, "parking")
-        _insert_levels(conn, [Level(BINS[0], at, 66.6, 3.1)])
         conn.execute(
-            "INSERT INTO rollup_dirty (kind, key, first, last) VALUES ('parking_lot', 'lot-a', %s, %s),"
-            " ('bin_fill', %s, %s, %s)",
-            (at, at, BINS[0], at, at),
+            "INSERT INTO rollup_dirty (kind, key, first, last) VALUES ('parking_lot', 'lot-a', %s, %s)", (at, at)
         )
 
 
 async def _bodies(
     url: str, bucket: Any, start: datetime, end: datetime, tz: str, now: datetime, capacity: int, session_tz: str
 ) -> list[tuple[str, bytes, bytes]]:
-    """(what, the Python-written body, the database-written one) for lot-a, the line and a bin."""
+    """(what, the Python-written body, the database-written one) for lot-a and the line."""
     span = {"start": start, "end": end, "bucket": bucket, "tz": tz, "now": now}
     out = []
     async with await psycopg.AsyncConnection.connect(
@@ -136,10 +122,6 @@ async def _bodies(
         )
         head = {"line_id": "line-1", "bucket": bucket, "timezone": tz}
         out.append(("line", await ref.line_body(conn, "line-1", **span), history_json(head, items, n).body))
-        if bucket != "15min":
-            items, n = await waste.history_buckets_json(conn, site_id=BINS[0], **span)
-            head = {"site_id": BINS[0], "bucket": bucket}
-            out.append(("bin", await ref.bin_body(conn, BINS[0], **span), history_json(head, items, n).body))
         assert conn.info.parameter_status("TimeZone") == session_tz  # the session's zone is left as it was
     return out
 
@@ -150,7 +132,7 @@ def test_database_written_history_equals_the_python_written_body(new_database: C
     url = new_database()
     migrate(url, tz=db_tz)  # the rollups are bucketed in this zone
     rng = random.Random(60 + zone)
-    lots, _, _ = _seed(url, rng, day)
+    lots = _seed(url, rng, day)
     compared = 0
     for k in range(15):
         bucket = ("15min", "hour", "day")[k % 3]
