@@ -28,7 +28,7 @@ from psycopg.rows import dict_row
 
 from stadtpuls.schema import SILENT_FACTOR
 
-__all__ = ["LINE_LOAD", "PARKING_LOT", "WIDTHS", "Rollup", "Span", "history", "history_json", "json_in_zone"]
+__all__ = ["LINE_LOAD", "PARKING_LOT", "WIDTHS", "Rollup", "Span", "history", "history_json"]
 
 WIDTHS = {"15min": timedelta(minutes=15), "hour": timedelta(hours=1), "day": timedelta(days=1)}
 #: the rollup table of each bucket, by suffix
@@ -222,7 +222,8 @@ async def history_json(
 ) -> tuple[bytes, int]:
     """The buckets of :func:`history` as the JSON text of their array's items (without the brackets) and their
     number. ``row`` is a bucket's JSON object as an SQL text expression over ``b`` (the rollup's columns, and
-    ``b.start_json``, ``b.end_json``, ``b.seconds``: the bucket's length) and ``params``; times in ``tz``.
+    ``b.start_json``, ``b.end_json``, ``b.seconds``: the bucket's length) and ``params``; times in ``span.tz``, one
+    statement.
 
     Each value is computed once (``OFFSET 0`` keeps the subqueries from being merged into the row's expression),
     a bucket's end written as the next bucket's start where they meet, and a length in whole seconds (every one
@@ -230,36 +231,27 @@ async def history_json(
     q = await _query(conn, rollup, span)
     # the open bucket ends now, with a fraction of a second: written as orjson writes it
     now_json = orjson.dumps(span.now.astimezone(ZoneInfo(span.tz)), option=orjson.OPT_UTC_Z).decode()
-    return await json_in_zone(
-        conn,
-        span.tz,
+    before = None if conn.autocommit else conn.info.parameter_status("TimeZone")
+    cur = conn.cursor(binary=True)
+    await cur.execute(
         sql.SQL(
             "SELECT convert_to(coalesce(string_agg({row}, ',' ORDER BY b.start), ''), 'UTF8'), count(*)::int"
-            " FROM (SELECT i.*,"
+            # the statement's time zone, in which json_time writes the times: set before any bucket is read (the
+            # buckets' scan refers to it), for the statement's transaction
+            " FROM (SELECT set_config('TimeZone', %(tz)s, true) AS zone) z, LATERAL (SELECT i.*,"
             ' CASE WHEN i."end" = %(now)s THEN %(now_json)s'
             '      WHEN lead(i.start) OVER w = i."end" THEN lead(i.start_json) OVER w'
             '      ELSE json_time(i."end") END AS end_json,'
             ' CASE WHEN i."end" = %(now)s THEN extract(epoch FROM i."end" - i.start)::float8'
             "      ELSE date_part('epoch', i.\"end\") - date_part('epoch', i.start) END AS seconds"
             " FROM (SELECT h.*, json_time(h.start) AS start_json"
-            '       FROM ({rows}) h WHERE h."end" > h.start OFFSET 0) i'
+            '       FROM ({rows}) h WHERE h."end" > h.start AND z.zone IS NOT NULL OFFSET 0) i'
             " WINDOW w AS (ORDER BY i.start) OFFSET 0) b"
         ).format(row=row, rows=q.text),
         {**q.args, **params, "now_json": now_json},
     )
-
-
-async def json_in_zone(conn: AsyncConnection, tz: str, query: sql.Composed, args: dict[str, Any]) -> tuple[bytes, int]:
-    """The one row of ``query`` (JSON text as ``bytea``, a count) run with the session's time zone ``tz`` (in
-    which json_time writes times, migration 0021) in a transaction of its own (in a caller's transaction: a
-    savepoint, the session's zone set back after), all in one round trip (a pipeline)."""
-    before = None if conn.autocommit else conn.info.parameter_status("TimeZone")
-    cur = conn.cursor(binary=True)
-    async with conn.pipeline(), conn.transaction():
-        await conn.execute("SELECT set_config('TimeZone', %s, true)", (tz,))
-        await cur.execute(query, args)
-        if before is not None:  # inside a caller's transaction: the session's zone back for the rest of it
-            await conn.execute("SELECT set_config('TimeZone', %s, true)", (before,))
     found = await cur.fetchone()
+    if before is not None:  # in a caller's transaction: the session's zone back for the rest of it
+        await conn.execute("SELECT set_config('TimeZone', %s, true)", (before,))
     assert found is not None
     return found[0], found[1]
