@@ -3,6 +3,9 @@
 A vehicle's passengers are the door counter's boardings minus alightings since the local day began, held at zero
 from below: with S the running sum, the load is ``S_last - min(0, min S)`` (a walk reflected at zero). Vehicles
 without door-counter rows today use the latest Paxcounter count.
+
+A line's load over time comes from :mod:`api.queries.rollups` with :data:`~api.queries.rollups.LINE_LOAD`, each
+bucket written as JSON by :data:`LINE_BUCKET_JSON`.
 """
 
 from __future__ import annotations
@@ -10,10 +13,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
-__all__ = ["IN_SERVICE_S", "hourly", "line_exists", "lines", "vehicles"]
+__all__ = ["IN_SERVICE_S", "LINE_BUCKET_JSON", "hourly", "line_exists", "lines", "vehicles"]
 
 IN_SERVICE_S = 1800
 
@@ -134,3 +137,13 @@ async def hourly(conn: AsyncConnection, *, line_id: str, start: datetime, end: d
         {"line": line_id, "start": start, "end": end},
     )
     return await cur.fetchall()
+
+
+#: A line's load bucket as a JSON object (for :func:`api.queries.rollups.history_json`): the mean passengers on
+#: board over the bucket (two decimals, as Python rounds), those on board and the vehicles reporting at its end,
+#: the boardings and alightings counted in it.
+LINE_BUCKET_JSON = sql.SQL(
+    """'{"start":' || b.start_json || ',"end":' || b.end_json
+    || ',"on_board_avg":' || json_round2(b.on_board_s / b.seconds) || ',"on_board":' || b.on_board_end
+    || ',"vehicles":' || b.vehicles_end || ',"boardings":' || b.pax_in || ',"alightings":' || b.pax_out || '}'"""
+)

@@ -4,7 +4,8 @@ A space's state is its sensor's last event at or before the instant; a sensor si
 ``SILENT_FACTOR`` times its report interval (its heartbeat) makes the space unknown, not free.
 
 A lot's history is time-weighted (space-seconds occupied and free per bucket, the counts at the bucket's end and
-the fewest free spaces inside it): :mod:`api.queries.rollups` with :data:`~api.queries.rollups.PARKING_LOT`.
+the fewest free spaces inside it): :mod:`api.queries.rollups` with :data:`~api.queries.rollups.PARKING_LOT`,
+each bucket written as JSON by :data:`LOT_BUCKET_JSON`.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
 from stadtpuls.schema import SILENT_FACTOR
 
 __all__ = [
+    "LOT_BUCKET_JSON",
     "SILENT_FACTOR",
     "lot_capacity",
     "lots",
@@ -133,3 +135,14 @@ async def lot_capacity(conn: AsyncConnection, *, lot_id: str, tenant: str | None
     )
     row = await cur.fetchone()
     return None if row is None else int(row[0])
+
+
+#: A lot's history bucket as a JSON object (for :func:`api.queries.rollups.history_json`, with ``capacity``):
+#: the spaces at the bucket's end (unknown: the rest of the capacity), the mean occupied and free spaces over it
+#: (two decimals, as Python rounds) and the fewest free spaces inside it.
+LOT_BUCKET_JSON = sql.SQL(
+    """'{"start":' || b.start_json || ',"end":' || b.end_json || ',"occupied":' || b.occupied_end
+    || ',"free":' || b.free_end || ',"unknown":' || greatest(%(capacity)s - b.occupied_end - b.free_end, 0)
+    || ',"occupied_avg":' || json_round2(b.occupied_s / b.seconds)
+    || ',"free_avg":' || json_round2(b.free_s / b.seconds) || ',"free_min":' || b.free_min || '}'"""
+)

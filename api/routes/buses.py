@@ -111,23 +111,9 @@ async def line_load(
     start_, end_ = history_range(start, end, bucket=bucket, tz=tz, now=now, max_range_days=s.api_max_range_days)
     if not await q.line_exists(conn, line_id=line_id, tenant=path_tenant(tenant)):
         raise Problem(404, f"no bus line {line_id!r}")
-    zone = ZoneInfo(tz)
-    buckets = await rollups.history(
-        conn, rollups.LINE_LOAD, key=line_id, start=start_, end=end_, bucket=bucket, tz=tz, now=now
-    )
-    rows = [
-        {
-            "start": b["start"].astimezone(zone),
-            "end": b["end"].astimezone(zone),
-            "on_board_avg": round(b["on_board_s"] / (b["end"] - b["start"]).total_seconds(), 2),
-            "on_board": b["on_board_end"],
-            "vehicles": b["vehicles_end"],
-            "boardings": b["pax_in"],
-            "alightings": b["pax_out"],
-        }
-        for b in buckets
-    ]
-    return history_json({"line_id": line_id, "bucket": bucket, "timezone": tz, "data": rows, "count": len(rows)})
+    span = rollups.Span(line_id, start_, end_, bucket, tz, now)
+    items, count = await rollups.history_json(conn, rollups.LINE_LOAD, q.LINE_BUCKET_JSON, span)
+    return history_json({"line_id": line_id, "bucket": bucket, "timezone": tz}, items, count)
 
 
 @router.get(

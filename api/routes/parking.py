@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -98,20 +97,6 @@ async def get_lot(
     return _json(orjson.dumps(found[0]))
 
 
-def _bucket_row(b: dict[str, Any], capacity: int, zone: ZoneInfo) -> dict[str, Any]:
-    seconds = (b["end"] - b["start"]).total_seconds()
-    return {
-        "start": b["start"].astimezone(zone),
-        "end": b["end"].astimezone(zone),
-        "occupied": b["occupied_end"],
-        "free": b["free_end"],
-        "unknown": max(capacity - b["occupied_end"] - b["free_end"], 0),
-        "occupied_avg": round(b["occupied_s"] / seconds, 2),
-        "free_avg": round(b["free_s"] / seconds, 2),
-        "free_min": b["free_min"],
-    }
-
-
 @router.get(
     "/lots/{lot_id}/history",
     response_model=LotHistoryPublic,
@@ -134,14 +119,9 @@ async def lot_history(
     capacity = await q.lot_capacity(conn, lot_id=lot_id, tenant=path_tenant(tenant))
     if capacity is None:
         raise Problem(404, f"no parking lot {lot_id!r}")
-    buckets = await rollups.history(
-        conn, rollups.PARKING_LOT, key=lot_id, start=start_, end=end_, bucket=bucket, tz=tz, now=now
-    )
-    zone = ZoneInfo(tz)
-    rows = [_bucket_row(b, capacity, zone) for b in buckets]
-    return history_json(
-        {"lot_id": lot_id, "bucket": bucket, "timezone": tz, "capacity": capacity, "data": rows, "count": len(rows)}
-    )
+    span = rollups.Span(lot_id, start_, end_, bucket, tz, now)
+    items, count = await rollups.history_json(conn, rollups.PARKING_LOT, q.LOT_BUCKET_JSON, span, capacity=capacity)
+    return history_json({"lot_id": lot_id, "bucket": bucket, "timezone": tz, "capacity": capacity}, items, count)
 
 
 @router.get(
