@@ -1,5 +1,6 @@
 """A bin's status from its readings: fitted level and rate (:mod:`stadtpuls.planning`), predicted threshold
-crossing, the last emptying, and flags. Pure; the routes fetch the rows."""
+crossing, the last emptying, and flags; and the planner's view of it (:func:`bin_state`). Pure; the routes fetch
+the rows."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from stadtpuls.planning import BinState, fit_fill_rate, last_emptying
+from stadtpuls.planning.horizon import SILENT
 
 __all__ = ["DEFAULT_THRESHOLD", "FIT_WINDOW_DAYS", "Limits", "bin_state", "bin_status"]
 
@@ -37,9 +39,11 @@ def bin_status(
     at: datetime,
     limits: Limits,
 ) -> dict[str, Any]:
-    """One bin as :class:`api.models.waste.BinPublic` fields."""
+    """One bin as :class:`api.models.waste.BinPublic` fields, and ``fill_at_last_pct`` (not public) for the planner:
+    the fit's level at the last reading when that is older than the planner's ``SILENT`` (else None)."""
     threshold = float(meta["threshold_pct"]) if meta["threshold_pct"] is not None else DEFAULT_THRESHOLD
-    fill = rate = full_at = emptied = None
+    fill = rate = full_at = emptied = at_last = None
+    last_at = last["time"] if last else None
     if series is not None and series[0].size:
         times, fills = series
         fit = fit_fill_rate(times, fills, now=at.timestamp())
@@ -47,13 +51,14 @@ def bin_status(
         emptied = _epoch(float(times[last_emptying(times, fills)]))
         state = BinState(meta["site_id"], 0.0, 0.0, fit.level_now, fit.rate_per_day, at, threshold)
         full_at = state.crossing_at()
+        if last_at is not None and at - last_at > SILENT:
+            at_last = round(fit_fill_rate(times, fills, now=last_at.timestamp()).level_now, 1)
     battery_v = last["battery_v"] if last else None
     battery_pct = last["battery_pct"] if last else None
     battery_low = (battery_pct is not None and battery_pct < limits.battery_low_pct) or (
         battery_pct is None and battery_v is not None and battery_v < limits.battery_low_v
     )
     interval = meta["report_interval_s"] or 3600
-    last_at = last["time"] if last else None
     silent = last_at is None or (at - last_at).total_seconds() > SILENT_FACTOR * interval
     return {
         "site_id": meta["site_id"],
@@ -77,20 +82,28 @@ def bin_status(
             "silent": silent,
             "over_threshold": fill is not None and fill >= threshold,
         },
+        "fill_at_last_pct": at_last,
     }
 
 
 def bin_state(status: dict[str, Any], at: datetime) -> BinState | None:
-    """The planner's view of a bin; ``None`` without a position or a reading."""
+    """The planner's view of a bin (``at``: the plan's ``now``); ``None`` without a position or a reading.
+
+    A bin whose last reading is older than the planner's ``SILENT`` is seen at its last reading (the fit's level
+    then), so that the plan can tell it is silent (:func:`stadtpuls.planning.horizon.plan_day`); any other at ``at``
+    with its fitted level now, as the bins endpoints report it."""
     if status["fill_pct"] is None or status["lat"] is None or status["lon"] is None:
         return None
+    level, when = float(status["fill_pct"]), at
+    if status.get("fill_at_last_pct") is not None and status["last_reading_at"] is not None:
+        level, when = float(status["fill_at_last_pct"]), status["last_reading_at"]
     return BinState(
         status["site_id"],
         float(status["lat"]),
         float(status["lon"]),
-        float(status["fill_pct"]),
+        level,
         float(status["rate_per_day"] or 0.0),
-        at,
+        when,
         float(status["threshold_pct"]),
         status["waste_type"] or "residual",
         float(status.get("volume_l") or DEFAULT_VOLUME_L),

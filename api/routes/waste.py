@@ -182,7 +182,7 @@ def _stop(visit: Visit, truck: str, seq: int, choice: Choice, tz: ZoneInfo) -> d
         "waste_type": b.extra["waste_type"],
         "lat": b.lat,
         "lon": b.lon,
-        "fill_pct": b.level_pct,
+        "fill_pct": b.extra["fill_pct"],  # as the bins endpoints report it (a silent bin's state is older)
         "expected_fill_pct": round(b.level_at(visit.arrival), 1),
         "threshold_pct": b.threshold_pct,
         "rate_per_day": b.rate_per_day,
@@ -253,6 +253,7 @@ async def build_plan(
         skips=frozenset(skips),
         km=km or great_circle(settings.road_factor),
         solver=settings.route_solver,
+        now=as_of,
     )
     stops: list[dict[str, Any]] = []
     trucks: list[dict[str, Any]] = []

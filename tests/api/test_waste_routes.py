@@ -11,7 +11,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from apitest import OP, ApiClient, Seeder, hours_ago, now
 
+from api.routes.waste import load_fleet
+from api.waste import DEFAULT_VOLUME_L
+from stadtpuls.planning import BinState, day_start
+from stadtpuls.planning.horizon import URGENT_PCT, plan_day
 from stadtpuls.planning.pickups import next_service_day
+from stadtpuls.planning.rounds import great_circle
 from stadtpuls.settings import Settings
 
 
@@ -212,3 +217,96 @@ def test_pickup_plan_follows_the_fleet_file(settings: Settings, make_client: Any
     broken = settings.model_copy(update={"fleet_file": Path(__file__)})  # not a fleet
     r = make_client(broken).get("/api/v1/waste/pickups", headers=OP)
     assert r.status_code == 500 and "fleet configuration" in r.json()["detail"]
+
+
+def _old_plan(client: ApiClient, settings: Settings, day: date, as_of: datetime) -> list[tuple[Any, ...]]:
+    """``day``'s stops as the API planned them before it told silent bins apart: every bin's state at ``as_of``
+    (its fitted level as the bins endpoint reports it then) and no ``now`` for the planner."""
+    statuses = client.get("/api/v1/waste/bins", headers=OP, params={"at": as_of.isoformat()}).json()["data"]
+    states = [
+        BinState(
+            b["site_id"],
+            b["lat"],
+            b["lon"],
+            b["fill_pct"],
+            b["rate_per_day"],
+            as_of,
+            b["threshold_pct"],
+            b["waste_type"],
+            DEFAULT_VOLUME_L,  # the seeded bins state no volume
+        )
+        for b in statuses
+    ]
+    plan = plan_day(
+        states,
+        load_fleet(settings),
+        day=day,
+        service_days=settings.service_days,
+        tz=settings.timezone,
+        km=great_circle(settings.road_factor),
+        solver=settings.route_solver,
+    )
+    return [
+        (v.name, r.truck, c.why, c.bin.level_pct, round(c.bin.level_at(v.arrival), 1), v.arrival, c.crossing_at)
+        for r in plan.fleet.routes
+        for v, c in ((v, plan.choices[v.name]) for v in r.bins)
+    ]
+
+
+def test_pickup_plan_of_bins_that_report_is_planned_as_before(
+    client: ApiClient, settings: Settings, seed: Seeder
+) -> None:
+    _city(seed)
+    _fill(seed, "bin-glass", 88, 8, lat=51.34, lon=12.37, waste_type="glass")
+    day = _next_day()
+    plan = client.get("/api/v1/waste/pickups", headers=OP, params={"date": day.isoformat()}).json()
+    got = [
+        (
+            s["site_id"],
+            s["truck"],
+            s["reason"],
+            s["fill_pct"],
+            s["expected_fill_pct"],
+            datetime.fromisoformat(s["arrival"]),
+            datetime.fromisoformat(s["predicted_full_at"]) if s["predicted_full_at"] else None,
+        )
+        for s in plan["data"]
+    ]
+    assert {g[0] for g in got} == {"bin-full", "bin-soon", "bin-glass"}
+    assert got == _old_plan(client, settings, day, datetime.fromisoformat(plan["as_of"]))
+
+
+def test_pickup_plan_counts_a_silent_bin_as_emptied_when_it_was_due(
+    client: ApiClient, settings: Settings, seed: Seeder
+) -> None:
+    """A glass bin whose sensor died two days ago, predicted to reach the urgent level at noon of the next service
+    day: planned that day, then not again until its prediction, filling from the emptying, reaches it again."""
+    rate, dead = 10.0, hours_ago(48)
+    tz = settings.timezone
+    first = day_start(_next_day(), tz, settings.pickup_start_hour)
+    due = first + timedelta(hours=12)
+    last_level = URGENT_PCT - rate * (due - dead).total_seconds() / 86_400
+    assert 0 < last_level < URGENT_PCT
+    dev = seed.bin("bin-dead", lat=51.34, lon=12.37, waste_type="glass")
+    seed.levels(dev, [(dead - timedelta(hours=h), last_level - rate * h / 24) for h in range(72, -1, -1)])
+    status = client.get("/api/v1/waste/bins/bin-dead", headers=OP).json()
+    assert status["flags"]["silent"]  # the bins endpoint reports the fitted level now, not the last reading's
+    assert status["fill_pct"] == pytest.approx(last_level + rate * 2, abs=0.1)
+    cycle = timedelta(days=URGENT_PCT / rate)  # from emptied to the urgent level again
+    today = now().astimezone(ZoneInfo(tz)).date()
+    days = [d for d in (today + timedelta(days=k) for k in range(1, 15)) if d.weekday() in settings.service_days]
+    plans = {d: client.get("/api/v1/waste/pickups", headers=OP, params={"date": d.isoformat()}).json() for d in days}
+    planned = {d for d, p in plans.items() if "bin-dead" in {s["site_id"] for s in p["data"]}}
+    expected = set()
+    for d, p in plans.items():
+        nxt = date.fromisoformat(p["next_service_date"])
+        if nxt not in plans:
+            continue
+        start, end = datetime.fromisoformat(p["start"]), datetime.fromisoformat(plans[nxt]["start"])
+        if any(start < due + k * cycle <= end for k in range(3)):
+            expected.add(d)
+    checked = {d for d in plans if date.fromisoformat(plans[d]["next_service_date"]) in plans}
+    assert _next_day() in expected and len(expected) == 2  # the day it is due, and once more 9.25 days later
+    assert planned & checked == expected
+    stop = next(s for s in plans[_next_day()]["data"] if s["site_id"] == "bin-dead")
+    assert stop["fill_pct"] == pytest.approx(status["fill_pct"], abs=0.1)
