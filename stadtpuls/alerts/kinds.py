@@ -132,9 +132,22 @@ WHERE j.rejoined OR l.missing > %(max_lost)s
 """
 
 # The newest fill (if within `fit_h`), and the fill extrapolated to the next round by its least-squares trend
-# (rising only) over the newest fill's day and the two before (x in hours).
+# (rising only) over the newest fill's day and the two before (x in hours). Only the health rows whose fill lies
+# above a floor are read (by the indexes of migration 0022): no candidate's fill lies below the lowest limit less
+# the hysteresis and the steepest rise of any stored bin until the next round (less a point, for rounding). A
+# floor that is not a finite number, or a replay of a past time (whose health rows are recomputed, with their own
+# trends), reads every row.
 _BIN_FULL = """
-WITH f AS (
+WITH floor AS (
+    SELECT CASE WHEN x > -1e300 AND x < 1e300 AND NOT EXISTS (SELECT 1 FROM device_health WHERE last_time > %(now)s)
+                THEN x - 1 - abs(x) * 1e-9 ELSE '-infinity' END AS fill
+    FROM (SELECT least(%(threshold_pct)s, (SELECT min(threshold_pct) FROM sites)) - %(hysteresis_pct)s
+                 - CASE WHEN %(predict)s::int = 1
+                   THEN greatest((SELECT max(fill_rate(fill_n, fill_sx, fill_sy, fill_sxy, fill_sxx))
+                                  FROM device_health), 0)
+                        * greatest(extract(epoch FROM %(next_service)s::timestamptz - %(now)s), 0) / 3600
+                   ELSE 0 END AS x) b
+), f AS (
     SELECT h.dev_eui, h.fill_pct AS fill, coalesce(s.threshold_pct, %(threshold_pct)s) AS limit_pct,
            h.fill_pct + CASE WHEN %(predict)s::int = 1 AND t.det > 0
                THEN greatest((h.fill_n * h.fill_sxy - h.fill_sx * h.fill_sy) / t.det, 0)  -- %% per hour
@@ -144,7 +157,8 @@ WITH f AS (
     CROSS JOIN LATERAL (SELECT h.fill_n * h.fill_sxx - h.fill_sx * h.fill_sx AS det) t
     JOIN devices d ON d.dev_eui = h.dev_eui
     LEFT JOIN sites s ON s.site_id = d.site_id
-    WHERE h.fill_time > %(now)s - make_interval(hours => %(fit_h)s::int) AND h.fill_time <= %(now)s
+    WHERE h.fill_pct >= (SELECT fill FROM floor)
+      AND h.fill_time > %(now)s - make_interval(hours => %(fit_h)s::int) AND h.fill_time <= %(now)s
 )
 SELECT dev_eui AS subject, dev_eui, fill AS value, fill >= limit_pct OR predicted >= limit_pct AS firing, fill,
        limit_pct, predicted
