@@ -1,5 +1,5 @@
-"""What ``make test-fast`` leaves out: the reliability suites and every test that builds a week of a town are
-``slow``; the rest of their modules stays in."""
+"""What ``make test-fast`` leaves out: the reliability suites, every test that builds a week of a town and the tests
+that simulate a month are ``slow``; the rest of their modules stays in."""
 
 from __future__ import annotations
 
@@ -23,12 +23,13 @@ def _collected(*args: str) -> set[str]:
 
 
 def test_fast_selection_leaves_out_week_fixtures_and_reliability_suites() -> None:
-    engine, panels, mqtt = (
+    engine, panels, mqtt, evaluate = (
         "tests/simulators/test_engine.py",
         "tests/dashboards/test_panels.py",
         "tests/reliability/test_mqtt_security.py",
+        "tests/alerts/test_evaluate.py",
     )
-    fast = _collected("-m", "not slow and not browser", engine, panels, mqtt)
+    fast = _collected("-m", "not slow and not browser", engine, panels, mqtt, evaluate)
 
     assert f"{engine}::test_same_seed_gives_byte_identical_message_and_truth_files" in fast
     assert f"{panels}::test_every_panel_has_an_expected_shape" in fast
@@ -36,3 +37,5 @@ def test_fast_selection_leaves_out_week_fixtures_and_reliability_suites() -> Non
     assert f"{panels}::test_alert_panels_find_the_planted_faults" not in fast  # planted_week
     assert not [t for t in fast if t.startswith(f"{panels}::test_panel_sql_returns_rows")]  # city_week
     assert not [t for t in fast if t.startswith(mqtt)]
+    assert f"{evaluate}::test_silent_device_opens_once_and_resolves_when_it_reports" in fast
+    assert f"{evaluate}::test_a_simulated_month_gives_exactly_the_planted_faults" not in fast
