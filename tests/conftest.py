@@ -7,6 +7,8 @@ project's config, else an in-process amqtt broker. Each session creates, migrate
 database.
 Browser tests (marker ``browser``) drive Debian chromium (``STADTPULS_TEST_CHROMIUM``, default
 ``/usr/bin/chromium``); where it is missing they are left out, with one line in the summary saying how to get it.
+Hypothesis runs under the profile ``full`` (its own example counts), or ``dev`` (a tenth of them;
+``make test-fast`` passes ``--hypothesis-profile=dev``); a test that sets its count says ``max_examples=examples(n)``.
 Test data (codec vectors, network-server samples, with their provenance notes) lives in ``tests/data``: the suite
 reads nothing outside the repository.
 """
@@ -23,6 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
+from hypothesis import settings
 from psycopg import sql
 
 from stadtpuls.demo.embedded import EmbeddedBroker, EmbeddedPostgres, port_open
@@ -42,6 +45,24 @@ CHROMIUM = Path(os.environ.get("STADTPULS_TEST_CHROMIUM", "/usr/bin/chromium"))
 
 #: every table a test may fill: what the ingest writes and the configuration
 DATA_TABLES = tuple(t.name for t in INGEST_TABLES) + SOURCE_TABLES + CONFIGURATION_TABLES + ALERT_TABLES
+
+
+#: the profiles' names; ``full`` is loaded unless pytest is given ``--hypothesis-profile``
+FULL_PROFILE, DEV_PROFILE = "full", "dev"
+#: the share of the examples the ``dev`` profile runs
+DEV_SHARE = 10
+settings.register_profile(FULL_PROFILE, settings.get_profile("default"))
+settings.register_profile(DEV_PROFILE, max_examples=settings.get_profile("default").max_examples // DEV_SHARE)
+if settings.get_current_profile_name() == "default":  # not when imported again after ``--hypothesis-profile``
+    settings.load_profile(FULL_PROFILE)
+
+
+def examples(n: int, profile: str | None = None) -> int:
+    """The example count for a test that runs ``n`` under the full profile: ``n`` there, the same share of it
+    as the loaded profile (or ``profile``) has of the full profile's count elsewhere, at least one."""
+    loaded = settings.get_profile(profile) if profile else settings.default
+    full = settings.get_profile(FULL_PROFILE).max_examples
+    return n if loaded.max_examples == full else max(1, n * loaded.max_examples // full)
 
 
 def _with_db(url: str, dbname: str) -> str:
