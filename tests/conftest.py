@@ -15,7 +15,10 @@ reads nothing outside the repository.
 
 from __future__ import annotations
 
+import io
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +31,7 @@ import pytest
 from hypothesis import settings
 from psycopg import sql
 
+from stadtpuls.cli import main
 from stadtpuls.demo.embedded import EmbeddedBroker, EmbeddedPostgres, port_open
 from stadtpuls.migrate import migrate
 from stadtpuls.schema import (
@@ -240,6 +244,31 @@ BROWSER_HINT = (
     "or set STADTPULS_TEST_CHROMIUM"
 )
 _BROWSER_SKIPPED = pytest.StashKey[int]()
+
+
+#: ``run_cli(db_url, *args, stdin="")``
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Cli:
+    """``run_cli(db_url, *args, stdin="")``: the command line's ``main`` run in this process with ``args``, the
+    database URL in ``STADTPULS_DATABASE_URL`` and ``stdin`` on standard input; its exit code and what it wrote, as
+    ``subprocess.run`` gives them (without a process start: an import of the hub costs a second or more)."""
+
+    def run(db_url: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        monkeypatch.setenv("STADTPULS_DATABASE_URL", db_url)
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin.encode())))
+        capsys.readouterr()
+        try:
+            code = main(list(args))
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 1
+        sys.stdout.flush()
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(list(args), code, out.out, out.err)
+
+    return run
 
 
 @pytest.fixture(scope="session")
