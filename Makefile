@@ -28,10 +28,12 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Between edits: without the slow tests (reliability suites, drills, simulated weeks) and the browser tests, in
-# TEST_WORKERS processes (pytest-xdist; each worker creates its own session database and project broker).
+# TEST_WORKERS processes (pytest-xdist; each worker creates its own session database and project broker), with
+# Hypothesis's `dev` profile (a tenth of the examples; `make test` runs them all).
 TEST_WORKERS ?= 2
+HYPOTHESIS_PROFILE ?= dev
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not slow and not browser" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not slow and not browser" --hypothesis-profile=$(HYPOTHESIS_PROFILE) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

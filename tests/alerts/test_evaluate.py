@@ -172,6 +172,7 @@ def test_acknowledged_alert_resolves_by_itself_and_history_is_kept(conn: psycopg
     assert [a["state"] for a in plant.alerts()] == ["resolved", "open"], plant.alerts()
 
 
+@pytest.mark.slow  # 360 rounds over a month of readings
 def test_a_simulated_month_gives_exactly_the_planted_faults(conn: psycopg.Connection, plant: Planter) -> None:
     """Twenty bins reporting hourly for a month; four faults planted. Evaluated every two hours of simulated time,
     the rounds open exactly the alerts of the faults, at the right time, and no others."""

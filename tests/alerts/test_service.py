@@ -22,6 +22,8 @@ from stadtpuls.alerts.kinds import KINDS
 from stadtpuls.alerts.service import next_round_start
 from stadtpuls.settings import Settings
 
+from ..conftest import Cli
+
 SECRET = "hook-secret-0123"
 
 
@@ -124,17 +126,18 @@ def test_a_digest_is_sent_once_when_the_service_is_killed_around_the_digest_hour
     assert rows == [("daily", now.date(), "sent", 2)]
 
 
-def test_a_new_town_gets_the_default_rules_with_its_battery_limits(clean_db: str) -> None:
-    env = {**os.environ, "STADTPULS_DATABASE_URL": clean_db, "STADTPULS_BATTERY_LOW_V": "3.4"}
-    cmd = [sys.executable, "-m", "stadtpuls.cli", "alerts", "run", "--once"]
-    subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=60)
+def test_a_new_town_gets_the_default_rules_with_its_battery_limits(
+    clean_db: str, run_cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STADTPULS_BATTERY_LOW_V", "3.4")
+    out = run_cli(clean_db, "alerts", "run", "--once")
+    assert out.returncode == 0, out.stderr
     with psycopg.connect(clean_db) as c:
         rules = dict(c.execute("SELECT rule_id, params FROM alert_rules").fetchall())
     assert len(rules) == len(KINDS) == 10 and rules["battery-low"] == {"low_v": 3.4, "low_pct": 20.0}
 
 
-def test_yaml_import_checks_everything_before_saving(clean_db: str, tmp_path: Path) -> None:
-    env = {**os.environ, "STADTPULS_DATABASE_URL": clean_db}
+def test_yaml_import_checks_everything_before_saving(clean_db: str, tmp_path: Path, run_cli: Cli) -> None:
     good = tmp_path / "alerts.yaml"
     good.write_text(
         "rules:\n"
@@ -144,10 +147,9 @@ def test_yaml_import_checks_everything_before_saving(clean_db: str, tmp_path: Pa
     )
     bad = tmp_path / "bad.yaml"
     bad.write_text("rules:\n  - {id: fine, kind: device_silent}\n  - {id: typo, kind: bin_full, params: {treshold: 1}}")
-    cli = [sys.executable, "-m", "stadtpuls.cli", "alerts", "import"]
-    out = subprocess.run([*cli, str(good)], env=env, capture_output=True, text=True, timeout=60)
+    out = run_cli(clean_db, "alerts", "import", str(good))
     assert out.returncode == 0 and out.stdout.strip() == "imported 1 rules, 1 channels"
-    out = subprocess.run([*cli, str(bad)], env=env, capture_output=True, text=True, timeout=60)
+    out = run_cli(clean_db, "alerts", "import", str(bad))
     assert out.returncode == 1
     assert "rule 'typo': params.treshold: unknown; bin_full takes threshold_pct" in out.stderr
     with psycopg.connect(clean_db) as c:
@@ -168,13 +170,10 @@ def test_next_round_start_skips_days_without_collection() -> None:
 
 
 def test_cli_replays_a_time_lists_acknowledges_and_resends(
-    clean_db: str, plant: Planter, conn: psycopg.Connection
+    clean_db: str, plant: Planter, conn: psycopg.Connection, run_cli: Cli
 ) -> None:
-    env = {**os.environ, "STADTPULS_DATABASE_URL": clean_db}
-
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        cmd = [sys.executable, "-m", "stadtpuls.cli", "alerts", *args]
-        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+        return run_cli(clean_db, "alerts", *args)
 
     at = datetime(2026, 3, 2, 12, tzinfo=UTC)
     dev = plant.device()

@@ -19,7 +19,6 @@ from stadtpuls.ingest.registry import load_registry
 from stadtpuls.ingest.spool import Spool
 from stadtpuls.ingest.worker import Worker, WorkerConfig
 from stadtpuls.ingest.writer import Writer
-from stadtpuls.migrate import migrate
 
 from .conftest import register, scalar
 
@@ -59,10 +58,9 @@ class Acks:
 
 
 @pytest.fixture
-def rejecting_db(new_database: Callable[[], str]) -> str:
+def rejecting_db(migrated_database: Callable[[], str]) -> str:
     """A database that rejects the uplink with frame counter 13 (a CHECK constraint)."""
-    url = new_database()
-    migrate(url)
+    url = migrated_database()
     register(url, FLEET)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f"ALTER TABLE uplinks ADD CONSTRAINT not_13 CHECK (f_cnt <> {REJECTED_F_CNT})")

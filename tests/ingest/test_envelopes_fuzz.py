@@ -24,10 +24,12 @@ from hypothesis import strategies as st
 from stadtpuls.ingest.envelopes import EnvelopeBatch, parse_batch
 from stadtpuls.simulators.messages import chirpstack_uplink, tts_uplink
 
+from ..conftest import examples
+
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "lns-formats" / "samples"
 HUB_TS = datetime(2026, 3, 2, 12, 0, tzinfo=UTC).timestamp()
 
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 BASES: list[dict[str, Any]] = [orjson.loads(p.read_bytes()) for p in sorted(SAMPLES.glob("*.json"))] + [
@@ -177,7 +179,7 @@ def test_arbitrary_json_never_raises(values: list[Any]) -> None:
     check(parse_batch(["t"] * len(payloads), payloads, HUB_TS), len(payloads))
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(1500), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_any_field_of_a_real_message_replaced_by_any_value_never_raises(data: st.DataObject) -> None:
     base = data.draw(st.sampled_from(BASES))
@@ -231,7 +233,7 @@ def test_bad_deveui_and_base64_never_raise(base: dict[str, Any], text: str) -> N
         assert len(batch.dev_eui[k]) in (0, 16)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(st.integers(min_value=1000, max_value=20000), st.sampled_from(["[", '{"a":', '{"end_device_ids":']))
 def test_deep_nesting_is_a_dead_letter(depth: int, opener: str) -> None:
     closer = {"[": "]", '{"a":': "}", '{"end_device_ids":': "}"}[opener]
@@ -241,7 +243,7 @@ def test_deep_nesting_is_a_dead_letter(depth: int, opener: str) -> None:
     assert len(batch.rejects) == 1
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(st.integers(min_value=0, max_value=3000), st.sampled_from(BASES))
 def test_messages_over_the_limit_are_size_dead_letters(extra: int, base: dict[str, Any]) -> None:
     doc = dict(base, padding="x" * extra)
@@ -252,7 +254,7 @@ def test_messages_over_the_limit_are_size_dead_letters(extra: int, base: dict[st
     assert (len(raw) > limit) == any(r.stage == "size" for r in batch.rejects)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.lists(st.sampled_from(BASES), min_size=1, max_size=20), st.floats(min_value=0, max_value=86400 * 365))
 def test_batches_of_real_messages_are_independent_of_batch_composition(
     docs: list[dict[str, Any]], shift: float

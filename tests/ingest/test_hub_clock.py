@@ -24,7 +24,6 @@ from hypothesis import strategies as st
 from stadtpuls.ingest.codecs import get
 from stadtpuls.ingest.envelopes.hub_clock import hub_clock_offsets
 from stadtpuls.ingest.service import IngestService
-from stadtpuls.migrate import migrate
 from stadtpuls.simulators.messages import chirpstack_topic, chirpstack_uplink, tts_topic, tts_uplink
 from stadtpuls.simulators.mqtt_raw import publish_all
 
@@ -175,10 +174,8 @@ def _bin_uplink(distance_mm: int) -> Message:
 
 
 @pytest.fixture
-def fresh_db(new_database: Callable[[], str]) -> str:
-    url = new_database()
-    migrate(url)
-    return url
+def fresh_db(migrated_database: Callable[[], str]) -> str:
+    return migrated_database()
 
 
 def test_a_batch_split_around_a_refused_row_keeps_every_reading_timed_by_the_hub(

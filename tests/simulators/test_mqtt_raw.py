@@ -49,6 +49,7 @@ def test_acknowledgements_are_taken_off_the_packets_in_flight():
     assert count_acks(puback(3), flight) == (1, 4, 0) and not flight.any()
 
 
+@pytest.mark.slow  # 70,000 messages: the packet ids wrap around
 def test_raw_publisher_gets_every_message_acknowledged_and_delivered(project_broker, subscriber):
     items = [(f"sim/raw/{k % 7}".encode(), f"payload {k}".encode() * 20) for k in range(70_000)]
     pub = RawPublisher(project_broker.url, "sim-test-raw", window=5000)

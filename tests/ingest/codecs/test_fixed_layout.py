@@ -16,8 +16,10 @@ from hypothesis import strategies as st
 
 from stadtpuls.ingest.codecs import get
 
+from ...conftest import examples
+
 CODECS = ["netvox/r718x", "netvox/r719a", "nwave/nps405", "bosch/tps110", "dragino/lht65"]
-PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def same(actual: Any, expected: Any, where: str = "$") -> None:

@@ -28,6 +28,8 @@ from stadtpuls.ingest.codecs.paxcounter_fields import FLAGS, PAYLOADMASK
 from stadtpuls.ingest.codecs.pepperl_fuchs import WilsenSonicLevel
 from stadtpuls.ingest.codecs.wilsen_records import RECORDS
 
+from ...conftest import examples
+
 RECORD_CODECS = {
     "milesight-iot/em310-udl": EM310UDL,
     "milesight-iot/vs133": VS133,
@@ -35,7 +37,7 @@ RECORD_CODECS = {
     "pepperl-fuchs/wilsen-sonic-level": WilsenSonicLevel,
 }
 ALL_IDS = [*RECORD_CODECS, "opensource/esp32-paxcounter"]
-FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def make_batch(ports: list[int], payloads: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -307,7 +309,7 @@ def expected_object(cid: str, values: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(("cid", "f_port", "fields"), roundtrip_cases())
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(data=st.data())
 def test_encode_then_decode_gives_the_values_back(cid: str, f_port: int, fields: Any, data: st.DataObject) -> None:
     if cid == "milesight-iot/vs133":  # a period record carries both counts

@@ -21,6 +21,8 @@ from stadtpuls.ingest.codecs import get
 from stadtpuls.ingest.codecs.cli import _js_numbers
 from stadtpuls.ingest.codecs.script import ScriptCodec
 
+from ...conftest import examples
+
 SCRIPTS = Path(__file__).resolve().parents[2] / "data" / "scripts"
 CODECS = {
     "bosch/tps110": ("bosch-tps110.js", [0, 1, 2, 3, 4, 5, 6, 7, 200]),
@@ -80,7 +82,7 @@ def assert_agree(codec_id: str, rows: list[tuple[int, bytes]]) -> None:
 
 @pytest.mark.parametrize("codec_id", sorted(CODECS))
 def test_vectorised_and_script_agree_on_arbitrary_payloads(codec_id: str) -> None:
-    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(rows=uplinks(codec_id))
     def check(rows: list[tuple[int, bytes]]) -> None:
         assert_agree(codec_id, rows)
