@@ -55,9 +55,13 @@ DATA_TABLES = tuple(t.name for t in INGEST_TABLES) + SOURCE_TABLES + CONFIGURATI
 FULL_PROFILE, DEV_PROFILE = "full", "dev"
 #: the share of the examples the ``dev`` profile runs
 DEV_SHARE = 10
-settings.register_profile(FULL_PROFILE, settings.get_profile("default"))
-settings.register_profile(DEV_PROFILE, max_examples=settings.get_profile("default").max_examples // DEV_SHARE)
-if settings.get_current_profile_name() == "default":  # not when imported again after ``--hypothesis-profile``
+#: the profiles Hypothesis loads by itself: ``default``, or ``ci`` where it detects a CI environment (derandomized,
+#: no deadline, no example database); ours build on whichever it chose, so CI keeps its settings
+_AUTOMATIC_PROFILES = ("default", "ci")
+if settings.get_current_profile_name() in _AUTOMATIC_PROFILES:  # not when imported again after a profile was loaded
+    _base = settings.get_profile(settings.get_current_profile_name())
+    settings.register_profile(FULL_PROFILE, _base)
+    settings.register_profile(DEV_PROFILE, _base, max_examples=_base.max_examples // DEV_SHARE)
     settings.load_profile(FULL_PROFILE)
 
 

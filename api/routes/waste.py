@@ -155,7 +155,7 @@ async def bin_history(
         zone = ZoneInfo(s.timezone)
         for r in rows:
             r["time"] = r["time"].astimezone(zone)
-    items = b",".join(orjson.dumps(r, option=orjson.OPT_UTC_Z) for r in rows)
+    items = orjson.dumps(rows, option=orjson.OPT_UTC_Z)[1:-1]  # the array's items, without its brackets
     return history_json({"site_id": site_id, "bucket": bucket}, items, len(rows))
 
 
