@@ -21,16 +21,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-__all__ = [
-    "QUANTITIES",
-    "Codec",
-    "CodecError",
-    "Column",
-    "Decoded",
-    "EncodeError",
-    "FieldSpec",
-    "UnknownCodec",
-]
+__all__ = ["QUANTITIES", "Codec", "CodecError", "Column", "Decoded", "EncodeError", "FieldSpec", "UnknownCodec"]
 
 FieldKind = Literal["float", "int", "bool", "str", "bytes", "object"]
 

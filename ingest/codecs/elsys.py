@@ -31,11 +31,11 @@ from typing import Any
 
 import numpy as np
 
-from .base import Codec, Column, Decoded, EncodeError, FieldSpec
+from .base import Column, Decoded, EncodeError, FieldSpec
 from .codec_registry import register
 from .encoding import batch_size, field_values
 from .fill_level import column_or_absent
-from .record_layout import ADVANCE, STOP, ByteAt, Step, Values, as_batch, decode_records, uint_at
+from .record_layout import ADVANCE, STOP, ByteAt, RecordCodec, Step, Values, uint_at
 
 __all__ = ["ElsysERS"]
 
@@ -80,7 +80,7 @@ def _classify(byte_at: ByteAt, pos: np.ndarray | int, end: np.ndarray | int) -> 
     return Step(kind, size, code, np.where(kind >= 0, kind, t))
 
 
-class ElsysERS(Codec):
+class ElsysERS(RecordCodec):
     id = "elsys/ers"
     f_ports = (5,)
     fields = (
@@ -94,7 +94,6 @@ class ElsysERS(Codec):
     quantities = ("temperature_c", "humidity_pct", "light_lux", "motion", "co2_ppm", "battery_v")
 
     n_kinds = len(_RECORDS)
-    layout_min_rows = 32  # smaller layout groups are decoded by the lock-step walk
     header_len = 1  # bytes that identify a record
 
     def classify(self, byte_at: ByteAt, pos: np.ndarray | int, end: np.ndarray | int) -> Step:
@@ -109,10 +108,6 @@ class ElsysERS(Codec):
 
     def message(self, code: int, detail: int) -> str:
         return _message(code, detail)
-
-    def decode(self, f_port: np.ndarray, buf: np.ndarray, offsets: np.ndarray) -> Decoded:
-        _, buf, offsets = as_batch(f_port, buf, offsets)
-        return decode_records(self, buf, offsets)
 
     def decode_row(self, f_port: int, payload: bytes) -> dict[str, Any]:
         obj: dict[str, Any] = {}

@@ -22,11 +22,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .base import Codec, Column, Decoded, EncodeError, FieldSpec
+from .base import Column, Decoded, EncodeError, FieldSpec
 from .codec_registry import register
 from .encoding import batch_size, field_values
 from .fill_level import column_or_absent, fill_pct
-from .record_layout import ADVANCE, STOP, ByteAt, Step, Values, as_batch, decode_records, uint_at
+from .record_layout import ADVANCE, STOP, ByteAt, RecordCodec, Step, Values, uint_at
 
 __all__ = ["EM310UDL", "VS133", "MilesightCodec", "Record"]
 
@@ -44,7 +44,7 @@ class Record:
     fields: tuple[tuple[str, int, int], ...]  # (output key, offset in the value, width in bytes)
 
 
-class MilesightCodec(Codec):
+class MilesightCodec(RecordCodec):
     """Shared decoder, reference decoder and encoder of a Milesight record table (``records``)."""
 
     records: ClassVar[tuple[Record, ...]]
@@ -77,7 +77,6 @@ class MilesightCodec(Codec):
 
     # --- decoding ------------------------------------------------------------------------------------------
 
-    layout_min_rows = 32  # smaller layout groups are decoded by the lock-step walk
     header_len = 2  # bytes that identify a record
 
     @property
@@ -107,10 +106,6 @@ class MilesightCodec(Codec):
             f"truncated record: channel 0x{rec.channel:02x} type 0x{rec.ctype:02x} "
             f"needs {rec.size} value byte{'s' if rec.size > 1 else ''}"
         )
-
-    def decode(self, f_port: np.ndarray, buf: np.ndarray, offsets: np.ndarray) -> Decoded:
-        _, buf, offsets = as_batch(f_port, buf, offsets)
-        return decode_records(self, buf, offsets)
 
     def decode_row(self, f_port: int, payload: bytes) -> dict[str, Any]:
         obj: dict[str, Any] = {}

@@ -30,11 +30,11 @@ from typing import Any
 
 import numpy as np
 
-from .base import Codec, Column, Decoded, FieldSpec
+from .base import Column, Decoded, FieldSpec
 from .codec_registry import register
 from .fill_level import column_or_absent, fill_pct, param
 from .raw_columns import RawColumn
-from .record_layout import ADVANCE, ByteAt, Step, Values, as_batch, decode_records, text_at, uint_at
+from .record_layout import ADVANCE, ByteAt, RecordCodec, Step, Values, as_batch, text_at, uint_at
 from .wilsen_records import RECORDS, encode_records, round1, round1_row
 
 __all__ = ["WilsenSonicLevel"]
@@ -84,7 +84,7 @@ def _classify(byte_at: ByteAt, pos: np.ndarray | int, end: np.ndarray | int) -> 
     return Step(kind, 1 + length, code, detail)
 
 
-class WilsenSonicLevel(Codec):
+class WilsenSonicLevel(RecordCodec):
     id = "pepperl-fuchs/wilsen-sonic-level"
     f_ports = (1,)
     fields = (FieldSpec("payload", "str", "", "the whole frame as uppercase hex"),) + tuple(
@@ -93,7 +93,6 @@ class WilsenSonicLevel(Codec):
     quantities = ("distance_mm", "fill_pct", "temperature_c", "battery_v")
 
     n_kinds = len(RECORDS)
-    layout_min_rows = 32  # smaller layout groups are decoded by the lock-step walk
     header_len = 3  # bytes that identify a record
 
     def classify(self, byte_at: ByteAt, pos: np.ndarray | int, end: np.ndarray | int) -> Step:
@@ -118,7 +117,7 @@ class WilsenSonicLevel(Codec):
 
     def decode(self, f_port: np.ndarray, buf: np.ndarray, offsets: np.ndarray) -> Decoded:
         _, buf, offsets = as_batch(f_port, buf, offsets)
-        decoded = decode_records(self, buf, offsets)
+        decoded = super().decode(f_port, buf, offsets)
         decoded.columns["payload"] = RawColumn(buf, offsets, decoded.ok.copy(), "hex")
         return decoded
 

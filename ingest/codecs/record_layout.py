@@ -33,7 +33,7 @@ from typing import Protocol
 import numpy as np
 
 from .arrays import Builder
-from .base import Decoded, FieldSpec
+from .base import Codec, Decoded, FieldSpec
 
 __all__ = [
     "ADVANCE",
@@ -43,6 +43,7 @@ __all__ = [
     "RecordFormat",
     "Step",
     "Values",
+    "RecordCodec",
     "as_batch",
     "decode_records",
     "padded_copy",
@@ -102,6 +103,31 @@ class RecordFormat(Protocol):
     def read(self, kind: int, byte_at: ByteAt) -> Values: ...
 
     def message(self, code: int, detail: int) -> str: ...
+
+
+class RecordCodec(Codec):
+    """A codec of record-structured payloads: it describes its records (the :class:`RecordFormat` members) and
+    decodes a batch with :func:`decode_records`."""
+
+    layout_min_rows = 32  # smaller layout groups are decoded by the lock-step walk
+    header_len: int
+
+    @property
+    def n_kinds(self) -> int:
+        raise NotImplementedError
+
+    def classify(self, byte_at: ByteAt, pos: np.ndarray | int, end: np.ndarray | int) -> Step:
+        raise NotImplementedError
+
+    def read(self, kind: int, byte_at: ByteAt) -> Values:
+        raise NotImplementedError
+
+    def message(self, code: int, detail: int) -> str:
+        raise NotImplementedError
+
+    def decode(self, f_port: np.ndarray, buf: np.ndarray, offsets: np.ndarray) -> Decoded:
+        _, buf, offsets = as_batch(f_port, buf, offsets)
+        return decode_records(self, buf, offsets)
 
 
 def as_batch(

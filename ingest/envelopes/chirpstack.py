@@ -13,6 +13,7 @@ from typing import Any
 from .fields import (
     U32_MAX,
     b64,
+    chirpstack_kind_by_keys,
     eui_hex,
     get_dict,
     get_list,
@@ -49,17 +50,7 @@ def _kind(msg: dict[str, Any], topic: str) -> str:
         return "ack"
     if "integrationName" in msg or "eventType" in msg:
         return "integration"
-    for key in _STATUS_KEYS:
-        if key in msg:
-            return "status"
-    for key in _UPLINK_KEYS:
-        if key in msg:
-            return "up"
-    if "location" in msg:
-        return "location"
-    if "devAddr" in msg:
-        return "join"
-    return topic.rpartition("/")[2]
+    return chirpstack_kind_by_keys(msg, _STATUS_KEYS, _UPLINK_KEYS) or topic.rpartition("/")[2]
 
 
 def read_chirpstack_v4(i: int, msg: dict[str, Any], topic: str, sink: Sink) -> None:

@@ -19,6 +19,7 @@ import orjson
 from .fields import (
     U32_MAX,
     b64,
+    chirpstack_kind_by_keys,
     eui_from_b64,
     eui_hex,
     get_dict,
@@ -64,17 +65,9 @@ def _kind(msg: dict[str, Any], topic: str) -> str:
         return "ack"
     if "error" in msg and "type" in msg:
         return "error"
-    for key in _STATUS_KEYS:
-        if key in msg:
-            return "status"
-    for key in _UPLINK_KEYS:
-        if key in msg:
-            return "up"
-    if "location" in msg:
-        return "location"
-    if "devAddr" in msg:
-        return "join"
-    return _TOPIC_KINDS.get(topic.rpartition("/")[2], "txack" if "fCnt" in msg else "")
+    return chirpstack_kind_by_keys(msg, _STATUS_KEYS, _UPLINK_KEYS) or _TOPIC_KINDS.get(
+        topic.rpartition("/")[2], "txack" if "fCnt" in msg else ""
+    )
 
 
 def read_chirpstack_v3(i: int, msg: dict[str, Any], topic: str, sink: Sink) -> None:

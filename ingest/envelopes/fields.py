@@ -12,6 +12,7 @@ from typing import Any
 from .model import EnvelopeError
 
 __all__ = [
+    "chirpstack_kind_by_keys",
     "U32_MAX",
     "b64",
     "eui_from_b64",
@@ -170,3 +171,19 @@ def uuid_bytes(value: Any, path: str, lns: str) -> bytes:
     if len(raw) != 16:
         raise EnvelopeError(f"bad UUID in {path}", lns)
     return raw
+
+
+def chirpstack_kind_by_keys(msg: dict[str, Any], status_keys: tuple[str, ...], uplink_keys: tuple[str, ...]) -> str:
+    """A ChirpStack event's type from the keys it holds, after each version's own tests: ``status`` (battery or
+    margin keys), ``up`` (any uplink key), ``location``, ``join`` (``devAddr``), or ``""`` when none tells."""
+    for key in status_keys:
+        if key in msg:
+            return "status"
+    for key in uplink_keys:
+        if key in msg:
+            return "up"
+    if "location" in msg:
+        return "location"
+    if "devAddr" in msg:
+        return "join"
+    return ""

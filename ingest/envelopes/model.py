@@ -11,18 +11,8 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-__all__ = [
-    "LNS_CHIRPSTACK_V3",
-    "LNS_CHIRPSTACK_V4",
-    "LNS_TTS",
-    "EnvelopeBatch",
-    "EnvelopeError",
-    "Ignored",
-    "Join",
-    "LogEvent",
-    "Reject",
-    "Status",
-]
+__all__ = ["EnvelopeBatch", "EnvelopeError", "Ignored", "Join", "LogEvent", "Reject", "Status"]
+__all__ += ["LNS_CHIRPSTACK_V3", "LNS_CHIRPSTACK_V4", "LNS_TTS"]  # the network servers' ids
 
 LNS_TTS = "tts"
 LNS_CHIRPSTACK_V4 = "chirpstack-v4"
