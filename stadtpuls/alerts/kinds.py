@@ -139,7 +139,7 @@ WHERE j.rejoined OR l.missing > %(max_lost)s
 # trends), reads every row.
 _BIN_FULL = """
 WITH floor AS (
-    SELECT CASE WHEN x > -1e300 AND x < 1e300 AND NOT EXISTS (SELECT 1 FROM device_health WHERE last_time > %(now)s)
+    SELECT CASE WHEN x > -1e300 AND x < 1e300 AND coalesce((SELECT max(last_time) FROM device_health) <= %(now)s, true)
                 THEN x - 1 - abs(x) * 1e-9 ELSE '-infinity' END AS fill
     FROM (SELECT least(%(threshold_pct)s, (SELECT min(threshold_pct) FROM sites)) - %(hysteresis_pct)s
                  - CASE WHEN %(predict)s::int = 1
