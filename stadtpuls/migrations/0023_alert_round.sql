@@ -70,3 +70,105 @@ RETURNS SETOF device_health LANGUAGE sql STABLE AS $$
            w.snr_before, w.sf_now, w.sf_before, w.n_now, w.n_before
     FROM newest n JOIN w ON w.dev_eui = n.dev_eui
 $$;
+
+-- parking_stuck without aggregating every space's events of the window in every round (48 hours: 240,000 events at
+-- 100,000 devices). A space is stuck when every event of the window (now - hours, now] has the same state; that
+-- holds exactly when its newest event lies in the window and the newest event of the other state does not. So each
+-- space keeps, per rule, its newest event (time, state, lot) and the newest event of the other state and of another
+-- lot within the window it was computed for: as the window moves on without new events, those times are only
+-- compared with its new start. A round recomputes the spaces with events since the rule's last round (by time,
+-- from the index on time) and those the ingest touched since (device_state.updated_at, 15 s margin: readings
+-- that arrive late); the first round, a changed window length, a replay of an earlier time and a gap longer than
+-- the window recompute every space from the window's events.
+CREATE TABLE IF NOT EXISTS parking_window_state (
+    rule_id      text PRIMARY KEY REFERENCES alert_rules (rule_id) ON DELETE CASCADE,
+    hours        integer NOT NULL,
+    as_of        timestamptz NOT NULL,       -- the round's time the spaces were computed for
+    refreshed_at timestamptz NOT NULL        -- when (the clock's time: device_state.updated_at is compared with it)
+);
+CREATE TABLE IF NOT EXISTS parking_window (
+    rule_id   text NOT NULL REFERENCES parking_window_state (rule_id) ON DELETE CASCADE,
+    dev_eui   text NOT NULL,
+    last_time timestamptz NOT NULL,          -- the newest event up to as_of ...
+    occupied  boolean NOT NULL,              -- ... its state
+    lot_id    text,                          -- ... its lot
+    flip_time timestamptz,                   -- the newest event of the other state within the window (else NULL)
+    lot_time  timestamptz,                   -- the newest event of another lot within the window (else NULL)
+    PRIMARY KEY (rule_id, dev_eui)
+);
+
+-- The rows of ``p_devs`` (all spaces with events in the window when NULL) as of ``p_now``.
+CREATE OR REPLACE FUNCTION parking_window_rows(p_devs text[], p_hours integer, p_now timestamptz)
+RETURNS TABLE (dev_eui text, last_time timestamptz, occupied boolean, lot_id text, flip_time timestamptz,
+               lot_time timestamptz)
+LANGUAGE sql STABLE AS $$
+    WITH since AS (SELECT p_now - make_interval(hours => p_hours) AS t)
+    SELECT l.dev_eui, l.time, l.occupied, l.lot_id,
+           (SELECT max(e.time) FROM parking_events e, since
+            WHERE e.dev_eui = l.dev_eui AND e.time > since.t AND e.time <= p_now AND e.occupied <> l.occupied),
+           (SELECT max(e.time) FROM parking_events e, since
+            WHERE e.dev_eui = l.dev_eui AND e.time > since.t AND e.time <= p_now
+              AND e.lot_id IS DISTINCT FROM l.lot_id)
+    FROM unnest(p_devs) AS d(dev_eui), since
+    CROSS JOIN LATERAL (SELECT e.dev_eui, e.time, e.occupied, e.lot_id FROM parking_events e
+                        WHERE e.dev_eui = d.dev_eui AND e.time > since.t AND e.time <= p_now
+                        ORDER BY e.time DESC LIMIT 1) l
+    WHERE p_devs IS NOT NULL
+    UNION ALL
+    SELECT l.dev_eui, l.time, l.occupied, l.lot_id,
+           max(e.time) FILTER (WHERE e.occupied <> l.occupied), max(e.time) FILTER (WHERE e.lot_id IS DISTINCT FROM l.lot_id)
+    FROM (SELECT DISTINCT ON (e.dev_eui) e.dev_eui, e.time, e.occupied, e.lot_id
+          FROM parking_events e, since WHERE e.time > since.t AND e.time <= p_now AND p_devs IS NULL
+          ORDER BY e.dev_eui, e.time DESC) l
+    JOIN parking_events e ON e.dev_eui = l.dev_eui, since
+    WHERE p_devs IS NULL AND e.time > since.t AND e.time <= p_now
+    GROUP BY l.dev_eui, l.time, l.occupied, l.lot_id
+$$;
+
+-- The candidates of the parking_stuck rule ``p_rule`` at ``p_now`` (the columns of a kind's candidates), its spaces
+-- brought up to date first.
+CREATE OR REPLACE FUNCTION parking_stuck_candidates(p_rule text, p_hours integer, p_min_changing double precision,
+                                                    p_now timestamptz)
+RETURNS TABLE (subject text, dev_eui text, value double precision, firing boolean, message text)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    st parking_window_state;
+    since timestamptz := p_now - make_interval(hours => p_hours);
+    started timestamptz := clock_timestamp();  -- before the events are read (compared with device_state.updated_at)
+    devs text[];
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('parking_window:' || p_rule));
+    SELECT * INTO st FROM parking_window_state s WHERE s.rule_id = p_rule;
+    IF st.rule_id IS NULL OR st.hours <> p_hours OR p_now < st.as_of OR st.as_of < since THEN
+        DELETE FROM parking_window_state s WHERE s.rule_id = p_rule;
+        INSERT INTO parking_window_state VALUES (p_rule, p_hours, p_now, started);
+        INSERT INTO parking_window SELECT p_rule, r.* FROM parking_window_rows(NULL, p_hours, p_now) r;
+    ELSE
+        devs := ARRAY(
+            SELECT e.dev_eui FROM parking_events e WHERE e.time > st.as_of AND e.time <= p_now
+            UNION
+            SELECT s.dev_eui FROM device_state s WHERE s.updated_at >= st.refreshed_at - interval '15 seconds');
+        DELETE FROM parking_window w WHERE w.rule_id = p_rule AND w.dev_eui = ANY(devs);
+        INSERT INTO parking_window SELECT p_rule, r.* FROM parking_window_rows(devs, p_hours, p_now) r;
+        UPDATE parking_window_state s SET as_of = p_now, refreshed_at = started WHERE s.rule_id = p_rule;
+    END IF;
+    RETURN QUERY
+    WITH w AS (
+        SELECT p.dev_eui, p.occupied, coalesce(p.flip_time > since, false) AS changed,
+               CASE WHEN p.lot_time > since  -- another lot within the window: the greatest, as the events say
+                    THEN (SELECT max(e.lot_id) FROM parking_events e
+                          WHERE e.dev_eui = p.dev_eui AND e.time > since AND e.time <= p_now)
+                    ELSE p.lot_id END AS lot_id
+        FROM parking_window p WHERE p.rule_id = p_rule AND p.last_time > since
+    ), lots AS (
+        SELECT w.lot_id, count(*) FILTER (WHERE w.changed) AS changing FROM w GROUP BY w.lot_id
+    )
+    SELECT w.dev_eui, w.dev_eui, lots.changing::double precision, true,
+           format('reports %s for %s h while %s spaces of lot %s changed', CASE WHEN w.occupied THEN 'occupied'
+                  ELSE 'free' END, p_hours, lots.changing, w.lot_id)
+    FROM w JOIN lots ON lots.lot_id = w.lot_id
+    WHERE NOT w.changed AND lots.changing >= p_min_changing;
+END $$;
+
+GRANT SELECT, INSERT, UPDATE, DELETE ON parking_window_state, parking_window TO stadtpuls_alerts;
