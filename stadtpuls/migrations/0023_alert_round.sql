@@ -74,12 +74,13 @@ $$;
 -- parking_stuck without aggregating every space's events of the window in every round (48 hours: 240,000 events at
 -- 100,000 devices). A space is stuck when every event of the window (now - hours, now] has the same state; that
 -- holds exactly when its newest event lies in the window and the newest event of the other state does not. So each
--- space keeps, per rule, its newest event (time, state, lot) and the newest event of the other state and of another
--- lot within the window it was computed for: as the window moves on without new events, those times are only
--- compared with its new start. A round recomputes the spaces with events since the rule's last round (by time,
--- from the index on time) and those the ingest touched since (device_state.updated_at, 15 s margin: readings
--- that arrive late); the first round, a changed window length, a replay of an earlier time and a gap longer than
--- the window recompute every space from the window's events.
+-- space keeps, per rule, its newest event (time, state, lot), the newest event of the other state and of another
+-- lot within the window it was computed for, and its first event after that window (one stored ahead of the
+-- clock): as the window moves on without new events, those times are only compared with its new start. A round
+-- recomputes, by the (dev_eui, time) key, the spaces the ingest touched since the rule's last round
+-- (device_state.updated_at, with the 15 s margin of the summary refresh) and those whose next event the clock has
+-- reached; the first round, a changed window length, a replay of an earlier time and a gap longer than the window
+-- recompute every space from the window's events.
 CREATE TABLE IF NOT EXISTS parking_window_state (
     rule_id      text PRIMARY KEY REFERENCES alert_rules (rule_id) ON DELETE CASCADE,
     hours        integer NOT NULL,
@@ -89,40 +90,38 @@ CREATE TABLE IF NOT EXISTS parking_window_state (
 CREATE TABLE IF NOT EXISTS parking_window (
     rule_id   text NOT NULL REFERENCES parking_window_state (rule_id) ON DELETE CASCADE,
     dev_eui   text NOT NULL,
-    last_time timestamptz NOT NULL,          -- the newest event up to as_of ...
-    occupied  boolean NOT NULL,              -- ... its state
+    last_time timestamptz,                   -- the newest event in the window (NULL: none, only a next one) ...
+    occupied  boolean,                       -- ... its state
     lot_id    text,                          -- ... its lot
     flip_time timestamptz,                   -- the newest event of the other state within the window (else NULL)
     lot_time  timestamptz,                   -- the newest event of another lot within the window (else NULL)
+    next_time timestamptz,                   -- the first event after as_of (else NULL)
     PRIMARY KEY (rule_id, dev_eui)
 );
+CREATE INDEX IF NOT EXISTS parking_window_next_idx ON parking_window (rule_id, next_time) WHERE next_time IS NOT NULL;
 
--- The rows of ``p_devs`` (all spaces with events in the window when NULL) as of ``p_now``.
+-- The rows of the spaces ``p_devs`` as of ``p_now``: each by its key. A space without events in the window or
+-- after it has none.
 CREATE OR REPLACE FUNCTION parking_window_rows(p_devs text[], p_hours integer, p_now timestamptz)
 RETURNS TABLE (dev_eui text, last_time timestamptz, occupied boolean, lot_id text, flip_time timestamptz,
-               lot_time timestamptz)
+               lot_time timestamptz, next_time timestamptz)
 LANGUAGE sql STABLE AS $$
-    WITH since AS (SELECT p_now - make_interval(hours => p_hours) AS t)
-    SELECT l.dev_eui, l.time, l.occupied, l.lot_id,
-           (SELECT max(e.time) FROM parking_events e, since
-            WHERE e.dev_eui = l.dev_eui AND e.time > since.t AND e.time <= p_now AND e.occupied <> l.occupied),
-           (SELECT max(e.time) FROM parking_events e, since
-            WHERE e.dev_eui = l.dev_eui AND e.time > since.t AND e.time <= p_now
-              AND e.lot_id IS DISTINCT FROM l.lot_id)
-    FROM unnest(p_devs) AS d(dev_eui), since
-    CROSS JOIN LATERAL (SELECT e.dev_eui, e.time, e.occupied, e.lot_id FROM parking_events e
-                        WHERE e.dev_eui = d.dev_eui AND e.time > since.t AND e.time <= p_now
-                        ORDER BY e.time DESC LIMIT 1) l
-    WHERE p_devs IS NOT NULL
-    UNION ALL
-    SELECT l.dev_eui, l.time, l.occupied, l.lot_id,
-           max(e.time) FILTER (WHERE e.occupied <> l.occupied), max(e.time) FILTER (WHERE e.lot_id IS DISTINCT FROM l.lot_id)
-    FROM (SELECT DISTINCT ON (e.dev_eui) e.dev_eui, e.time, e.occupied, e.lot_id
-          FROM parking_events e, since WHERE e.time > since.t AND e.time <= p_now AND p_devs IS NULL
-          ORDER BY e.dev_eui, e.time DESC) l
-    JOIN parking_events e ON e.dev_eui = l.dev_eui, since
-    WHERE p_devs IS NULL AND e.time > since.t AND e.time <= p_now
-    GROUP BY l.dev_eui, l.time, l.occupied, l.lot_id
+    SELECT d.dev_eui, l.time, l.occupied, l.lot_id,
+           (SELECT max(e.time) FROM parking_events e
+            WHERE e.dev_eui = d.dev_eui AND e.time > p_now - make_interval(hours => p_hours) AND e.time <= p_now
+              AND e.occupied <> l.occupied),
+           (SELECT max(e.time) FROM parking_events e
+            WHERE e.dev_eui = d.dev_eui AND e.time > p_now - make_interval(hours => p_hours) AND e.time <= p_now
+              AND e.lot_id IS DISTINCT FROM l.lot_id),
+           x.next_time
+    FROM unnest(p_devs) AS d(dev_eui)
+    LEFT JOIN LATERAL (SELECT e.time, e.occupied, e.lot_id FROM parking_events e
+                       WHERE e.dev_eui = d.dev_eui AND e.time > p_now - make_interval(hours => p_hours)
+                         AND e.time <= p_now
+                       ORDER BY e.time DESC LIMIT 1) l ON true
+    CROSS JOIN LATERAL (SELECT min(e.time) AS next_time FROM parking_events e
+                        WHERE e.dev_eui = d.dev_eui AND e.time > p_now) x
+    WHERE l.time IS NOT NULL OR x.next_time IS NOT NULL
 $$;
 
 -- The candidates of the parking_stuck rule ``p_rule`` at ``p_now`` (the columns of a kind's candidates), its spaces
@@ -143,16 +142,16 @@ BEGIN
     IF st.rule_id IS NULL OR st.hours <> p_hours OR p_now < st.as_of OR st.as_of < since THEN
         DELETE FROM parking_window_state s WHERE s.rule_id = p_rule;
         INSERT INTO parking_window_state VALUES (p_rule, p_hours, p_now, started);
-        INSERT INTO parking_window SELECT p_rule, r.* FROM parking_window_rows(NULL, p_hours, p_now) r;
+        devs := ARRAY(SELECT DISTINCT e.dev_eui FROM parking_events e WHERE e.time > since);
     ELSE
         devs := ARRAY(
-            SELECT e.dev_eui FROM parking_events e WHERE e.time > st.as_of AND e.time <= p_now
+            SELECT s.dev_eui FROM device_state s WHERE s.updated_at >= st.refreshed_at - interval '15 seconds'
             UNION
-            SELECT s.dev_eui FROM device_state s WHERE s.updated_at >= st.refreshed_at - interval '15 seconds');
+            SELECT w.dev_eui FROM parking_window w WHERE w.rule_id = p_rule AND w.next_time <= p_now);
         DELETE FROM parking_window w WHERE w.rule_id = p_rule AND w.dev_eui = ANY(devs);
-        INSERT INTO parking_window SELECT p_rule, r.* FROM parking_window_rows(devs, p_hours, p_now) r;
         UPDATE parking_window_state s SET as_of = p_now, refreshed_at = started WHERE s.rule_id = p_rule;
     END IF;
+    INSERT INTO parking_window SELECT p_rule, r.* FROM parking_window_rows(devs, p_hours, p_now) r;
     RETURN QUERY
     WITH w AS (
         SELECT p.dev_eui, p.occupied, coalesce(p.flip_time > since, false) AS changed,
