@@ -277,6 +277,8 @@ ALERT_TABLES = (
     "device_health",
     "alert_summary_state",
     "device_summary_seen",
+    "parking_window",
+    "parking_window_state",
     "ingest_status",
 )
 

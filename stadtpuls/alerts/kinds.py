@@ -139,7 +139,7 @@ WHERE j.rejoined OR l.missing > %(max_lost)s
 # trends), reads every row.
 _BIN_FULL = """
 WITH floor AS (
-    SELECT CASE WHEN x > -1e300 AND x < 1e300 AND NOT EXISTS (SELECT 1 FROM device_health WHERE last_time > %(now)s)
+    SELECT CASE WHEN x > -1e300 AND x < 1e300 AND coalesce((SELECT max(last_time) FROM device_health) <= %(now)s, true)
                 THEN x - 1 - abs(x) * 1e-9 ELSE '-infinity' END AS fill
     FROM (SELECT least(%(threshold_pct)s, (SELECT min(threshold_pct) FROM sites)) - %(hysteresis_pct)s
                  - CASE WHEN %(predict)s::int = 1
@@ -173,22 +173,12 @@ CASE WHEN c.fill >= c.limit_pct THEN format('fill %%s %%%% over its limit of %%s
                  round(c.fill::numeric), round(c.predicted::numeric), round(c.limit_pct::numeric)) END
 """
 
-# A space whose state stayed the same over the window while enough other spaces of its lot changed.
+# A space whose state stayed the same over the window while enough other spaces of its lot changed: each space's
+# newest event and the newest of the other state in the window, kept per rule and brought up to date for the spaces
+# with events since the rule's last round (migration 0023), instead of every event of the window in every round.
 _PARKING = """
-WITH w AS (
-    SELECT dev_eui, max(lot_id) AS lot_id, bool_or(occupied) <> bool_and(occupied) AS changed, count(*) AS n,
-           bool_and(occupied) AS occupied
-    FROM parking_events
-    WHERE time > %(now)s - make_interval(hours => %(hours)s::int) AND time <= %(now)s
-    GROUP BY dev_eui
-), lots AS (
-    SELECT lot_id, count(*) FILTER (WHERE changed) AS changing FROM w GROUP BY lot_id
-)
-SELECT w.dev_eui AS subject, w.dev_eui, lots.changing::double precision AS value, true AS firing,
-       format('reports %%s for %%s h while %%s spaces of lot %%s changed', CASE WHEN w.occupied THEN 'occupied'
-              ELSE 'free' END, %(hours)s::int, lots.changing, w.lot_id) AS message
-FROM w JOIN lots ON lots.lot_id = w.lot_id
-WHERE NOT w.changed AND lots.changing >= %(min_changing)s
+SELECT subject, dev_eui, value, firing, message
+FROM parking_stuck_candidates(%(rule_id)s, %(hours)s::int, %(min_changing)s, %(now)s)
 """
 
 # Time from the network server's receive time to the hub's, 95th percentile over the window.

@@ -80,6 +80,8 @@ GRANTS: dict[str, tuple[set[str], set[str], set[str]]] = {
     "ingest_status": (set(), set(), set()),
     "alert_summary_state": (set(), set(), set()),
     "device_summary_seen": (set(), set(), set()),
+    "parking_window_state": (set(), set(), set()),
+    "parking_window": (set(), set(), set()),
 }
 # relation -> the alerts service's grants (0015, 0018); a relation not listed: none
 ALERTS: dict[str, set[str]] = {
@@ -97,6 +99,8 @@ ALERTS: dict[str, set[str]] = {
     "ingest_status": RWD,
     "alert_summary_state": RW,
     "device_summary_seen": RW,
+    "parking_window_state": RWD,
+    "parking_window": RWD,
     "alert_rules": RW,
     "notification_channels": R,
     "alerts": RW,
