@@ -16,6 +16,7 @@ reads nothing outside the repository.
 from __future__ import annotations
 
 import io
+import logging
 import os
 import subprocess
 import sys
@@ -248,6 +249,19 @@ BROWSER_HINT = (
     "or set STADTPULS_TEST_CHROMIUM"
 )
 _BROWSER_SKIPPED = pytest.StashKey[int]()
+
+
+@pytest.fixture(autouse=True)
+def root_logging() -> Iterator[None]:
+    """Every test leaves the root logger's handlers and level as it found them. A command's ``main`` called in the
+    test's process (``run_cli``, or directly) runs ``configure_logging``, which replaces the root handlers with one
+    on the ``sys.stderr`` of that moment: a stream pytest captured and closes when the test ends, so a later line
+    (the API's 'listening', logged from a TestClient thread) failed with "--- Logging error ---"."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 #: ``run_cli(db_url, *args, stdin="")``
