@@ -96,7 +96,7 @@ def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.stop()
 
 
-#: the most databases a session drops at once, one connection each (a session makes about 30)
+#: the most databases a session drops at once, one connection each (a worker of ``make test-fast`` makes 10-40)
 DROP_AT_ONCE = 32
 
 
