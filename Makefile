@@ -29,11 +29,13 @@ test: $(STAMP)
 
 # Between edits: without the slow tests (reliability suites, drills, simulated weeks) and the browser tests, in
 # TEST_WORKERS processes (pytest-xdist; each worker creates its own session database and project broker), with
-# Hypothesis's `dev` profile (a tenth of the examples; `make test` runs them all).
+# Hypothesis's `dev` profile (a tenth of the examples; `make test` runs them all). Python keeps its bytecode caches
+# (`__pycache__/`, ignored by git) even where PYTHONDONTWRITEBYTECODE is set: the test modules as pytest rewrites them
+# and the hub's modules are compiled once, not again in every run, worker and command started by a test.
 TEST_WORKERS ?= 2
 HYPOTHESIS_PROFILE ?= dev
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not slow and not browser" --hypothesis-profile=$(HYPOTHESIS_PROFILE) $(PYTEST_ARGS)
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not slow and not browser" --hypothesis-profile=$(HYPOTHESIS_PROFILE) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

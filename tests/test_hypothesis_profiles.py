@@ -46,6 +46,7 @@ def _profile_of(target: str) -> str:
     return next(line.split("'")[1] for line in proc.stdout.splitlines() if line.startswith("hypothesis profile"))
 
 
+@pytest.mark.slow  # a pytest collection in a process of its own
 @pytest.mark.parametrize(("target", "profile"), [("test", FULL_PROFILE), ("test-fast", DEV_PROFILE)])
 def test_make_targets_load_their_profile(target: str, profile: str) -> None:
     assert _profile_of(target) == profile

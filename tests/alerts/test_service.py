@@ -63,6 +63,7 @@ def service(clean_db: str, tmp_path: Path) -> Iterator[Callable[..., subprocess.
         log.close()
 
 
+@pytest.mark.slow  # a drill: the service killed and started again
 def test_no_notification_lost_or_repeated_across_a_kill_and_restart(
     clean_db: str, plant: Planter, conn: psycopg.Connection, service: Callable[..., subprocess.Popen[bytes]]
 ) -> None:
@@ -93,6 +94,7 @@ def test_no_notification_lost_or_repeated_across_a_kill_and_restart(
     assert sorted(receiver.changes()) == [(1, "open"), (1, "resolved"), (2, "open"), (3, "open")]
 
 
+@pytest.mark.slow  # a drill: the service killed twice and started again
 def test_a_digest_is_sent_once_when_the_service_is_killed_around_the_digest_hour(
     conn: psycopg.Connection, service: Callable[..., subprocess.Popen[bytes]]
 ) -> None:

@@ -1,20 +1,23 @@
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
+from collections.abc import Callable
 
+import pytest
 from apitest import ApiClient
 
+from ..conftest import Cli
 
-def _keys(db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "STADTPULS_DATABASE_URL": db_url}
-    return subprocess.run(
-        [sys.executable, "-m", "stadtpuls.cli", "keys", *args], env=env, capture_output=True, text=True, timeout=60
-    )
+Keys = Callable[..., subprocess.CompletedProcess[str]]
 
 
-def test_keys_cli_create_list_revoke(client: ApiClient, clean_db: str) -> None:
+@pytest.fixture
+def _keys(run_cli: Cli) -> Keys:
+    """``_keys(db_url, *args)``: ``stadtpuls keys ARGS`` on that database."""
+    return lambda db_url, *args: run_cli(db_url, "keys", *args)
+
+
+def test_keys_cli_create_list_revoke(client: ApiClient, clean_db: str, _keys: Keys) -> None:
     made = _keys(clean_db, "create", "--role", "operator", "--name", "depot tablet")
     assert made.returncode == 0, made.stderr
     key = made.stdout.strip()
@@ -31,6 +34,6 @@ def test_keys_cli_create_list_revoke(client: ApiClient, clean_db: str) -> None:
     assert gone.returncode == 1 and "no active key" in gone.stderr
 
 
-def test_keys_cli_reports_unreachable_database() -> None:
+def test_keys_cli_reports_unreachable_database(_keys: Keys) -> None:
     r = _keys("postgresql://postgres@127.0.0.1:1/none", "list")
     assert r.returncode == 1 and "cannot connect" in r.stderr

@@ -115,6 +115,7 @@ def test_tests_reading_the_data_files_pass_in_a_fresh_clone(clone: Path) -> None
     assert re.search(r"\d+ passed", out.stdout.splitlines()[-1]), out.stdout[-2000:]
 
 
+@pytest.mark.slow  # a pytest run in a process of its own
 def test_without_chromium_the_browser_tests_are_skipped_with_one_line(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env["STADTPULS_TEST_CHROMIUM"] = str(tmp_path / "no-chromium")

@@ -1,4 +1,5 @@
-"""``stadtpuls decode --codec ID`` run as a real subprocess: JSON lines in, one JSON line out per input."""
+"""``stadtpuls decode --codec ID``: JSON lines in, one JSON line out per input. The first test runs it as a real
+subprocess (what a shell pipes into); the others call the command line in-process (``run_cli``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ...conftest import Cli
+
 REPO = Path(__file__).resolve().parents[3]
+NO_DATABASE = "postgresql://postgres@127.0.0.1:1/none"  # a built-in codec decodes without a database
 
 
 def run_decode(*args: str, stdin: str) -> subprocess.CompletedProcess[str]:
@@ -51,7 +55,7 @@ def test_decode_writes_official_objects_in_input_order_with_javascript_numbers()
     assert '"Volt":3,' in out[0] and '"SWver":10,' in out[2]  # 3.0 printed as 3, like the JavaScript decoder
 
 
-def test_bad_lines_get_their_own_error_and_the_rest_still_decode() -> None:
+def test_bad_lines_get_their_own_error_and_the_rest_still_decode(run_cli: Cli) -> None:
     stdin = lines(
         "this is not json",
         {"f_port": 2, "bytes_hex": "cbf60b0d0376010add7fff"},
@@ -63,7 +67,7 @@ def test_bad_lines_get_their_own_error_and_the_rest_still_decode() -> None:
         {"f_port": 42, "bytes_hex": "cbf60b0d0376010add7fff"},
         {"f_port": 2, "bytes_hex": "cbf6"},
     )
-    result = run_decode("--codec", "dragino/lht65", stdin=stdin)
+    result = run_cli(NO_DATABASE, "decode", "--codec", "dragino/lht65", stdin=stdin)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     out = [json.loads(line) for line in result.stdout.splitlines()]
@@ -77,14 +81,17 @@ def test_bad_lines_get_their_own_error_and_the_rest_still_decode() -> None:
     assert out[7] == {"error": "wrong length: 2 bytes, expected 11"}
 
 
-def test_unknown_codec_exits_2_with_a_clear_message() -> None:
-    result = run_decode("--codec", "acme/does-not-exist", stdin=lines({"f_port": 1, "bytes_hex": "00"}))
+def test_unknown_codec_exits_2_with_a_clear_message(run_cli: Cli, clean_db: str) -> None:
+    # a codec id that is not built in is looked up among the database's script codecs
+    result = run_cli(
+        clean_db, "decode", "--codec", "acme/does-not-exist", stdin=lines({"f_port": 1, "bytes_hex": "00"})
+    )
     assert result.returncode == 2
     assert "unknown codec 'acme/does-not-exist'" in result.stderr
     assert "netvox/r718x" in result.stderr  # lists the known ones
     assert "Traceback" not in result.stderr and result.stdout == ""
 
 
-def test_empty_input_gives_empty_output() -> None:
-    result = run_decode("--codec", "bosch/tps110", stdin="")
+def test_empty_input_gives_empty_output(run_cli: Cli) -> None:
+    result = run_cli(NO_DATABASE, "decode", "--codec", "bosch/tps110", stdin="")
     assert result.returncode == 0 and result.stdout == ""
