@@ -96,8 +96,9 @@ def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.stop()
 
 
-#: the most databases a session drops at once, one connection each (a worker of ``make test-fast`` makes 10-40)
-DROP_AT_ONCE = 32
+#: the most databases a session drops at once, one connection each (a worker of ``make test-fast`` makes 10-40);
+#: two workers ending together stay well within PostgreSQL's default ``max_connections`` of 100
+DROP_AT_ONCE = 16
 
 
 @pytest.fixture(scope="session")
