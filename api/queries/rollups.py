@@ -17,12 +17,14 @@ Both answers run one query for the pieces' bounds, then one for every piece, mer
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import orjson
+import psycopg
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
@@ -192,10 +194,25 @@ async def _query(conn: AsyncConnection, rollup: Rollup, span: Span) -> _Query:
     }
     if rollup_tz != tz or raw_from <= start:
         return _Query(_raw_query(rollup, "start"), args, True)
-    parts = [_rollup_query(rollup, bucket, "start", "closed_to")]
-    if raw_from < min(end, now):
-        parts.append(_open_day_query(rollup) if max(closed_to, start) < raw_from else _raw_query(rollup, "raw_from"))
-    return _Query(sql.SQL(" UNION ALL ").join(sql.SQL("({})").format(p) for p in parts), args, False)
+    return _Query(_pieces(rollup, span, args), args, False)
+
+
+def _pieces(rollup: Rollup, span: Span, args: dict[str, Any], kept: bool = False) -> sql.Composed:
+    """The pieces of :func:`_query`; with ``kept``, none of the rolled-up buckets in ``[%(kept_lo)s,
+    %(kept_hi)s)`` (whole days read as kept text)."""
+    if kept:
+        parts = [
+            _rollup_query(rollup, span.bucket, "start", "kept_lo"),
+            _rollup_query(rollup, span.bucket, "kept_hi", "closed_to"),
+        ]
+    else:
+        parts = [_rollup_query(rollup, span.bucket, "start", "closed_to")]
+    raw_from, closed_to = args["raw_from"], args["closed_to"]
+    if raw_from < min(span.end, span.now):
+        parts.append(
+            _open_day_query(rollup) if max(closed_to, args["start"]) < raw_from else _raw_query(rollup, "raw_from")
+        )
+    return sql.SQL(" UNION ALL ").join(sql.SQL("({})").format(p) for p in parts)
 
 
 async def history(
@@ -217,41 +234,166 @@ async def history(
     return list(await cur.fetchall())
 
 
+#: the buckets whose closed days are kept as JSON text (``history_fragments``, migration 0024); a year of days is
+#: 365 buckets, cheap to write each time (and a continuous aggregate on TimescaleDB, which no refresh here sees)
+KEPT_BUCKETS = ("15min", "hour")
+
+
+def _json_buckets(rows: sql.Composable) -> sql.Composed:
+    """``rows`` (a history's pieces) as ``b``: the rollup's columns and ``start``, ``end``, ``start_json``,
+    ``end_json``, ``seconds``, after the statement's time zone is set to ``%(tz)s`` (for its transaction: set
+    before any bucket is read, the buckets' scan refers to it), in which json_time writes the times.
+
+    Each value is computed once (``OFFSET 0`` keeps the subqueries from being merged into the row's expression),
+    a bucket's end written as the next bucket's start where they meet, and a length in whole seconds (every one
+    but the open bucket's, which ends now) from the ends' epochs, exactly."""
+    return sql.SQL(
+        "(SELECT set_config('TimeZone', %(tz)s, true) AS zone) z, LATERAL (SELECT i.*,"
+        ' CASE WHEN i."end" = %(now)s THEN %(now_json)s'
+        '      WHEN lead(i.start) OVER w = i."end" THEN lead(i.start_json) OVER w'
+        '      ELSE json_time(i."end") END AS end_json,'
+        ' CASE WHEN i."end" = %(now)s THEN extract(epoch FROM i."end" - i.start)::float8'
+        "      ELSE date_part('epoch', i.\"end\") - date_part('epoch', i.start) END AS seconds"
+        " FROM (SELECT h.*, json_time(h.start) AS start_json"
+        '       FROM ({rows}) h WHERE h."end" > h.start AND z.zone IS NOT NULL OFFSET 0) i'
+        " WINDOW w AS (ORDER BY i.start) OFFSET 0) b"
+    ).format(rows=rows)
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """The whole local days of an answer's rolled-up buckets, ``[lo, hi)`` (``days`` of them), that can be read as
+    kept text; ``missing_lo`` / ``missing_hi``: the first kept day missing and the end of the last, or None."""
+
+    lo: datetime
+    hi: datetime
+    days: int
+    missing_lo: datetime | None
+    missing_hi: datetime | None
+
+
+_KEPT_ROWS = sql.SQL(
+    " FROM history_fragments WHERE kind = %(kind)s AND key = %(key)s AND width = %(width)s AND tz = %(tz)s"
+    " AND fingerprint = %(fingerprint)s"
+)
+
+
+async def _kept_days(conn: AsyncConnection, args: dict[str, Any]) -> _Kept | None:
+    """The whole days between ``start`` and ``closed_to`` and which of them are not kept, or None without one."""
+    cur = await conn.execute(
+        sql.SQL(
+            "SELECT w.lo, w.hi, count(d.bucket)::int, min(d.bucket) FILTER (WHERE f.day IS NULL),"
+            " max(d.bucket_end) FILTER (WHERE f.day IS NULL)"
+            " FROM (SELECT CASE WHEN rollup_floor(%(start)s, interval '1 day', %(tz)s) = %(start)s THEN %(start)s"
+            "       ELSE rollup_bucket_end(rollup_floor(%(start)s, interval '1 day', %(tz)s), interval '1 day', %(tz)s)"
+            "       END AS lo, rollup_floor(%(closed_to)s, interval '1 day', %(tz)s) AS hi) w"
+            " LEFT JOIN LATERAL rollup_buckets(w.lo, w.hi, interval '1 day', %(tz)s) d ON w.lo < w.hi"
+            " LEFT JOIN (SELECT day {kept}) f ON f.day = d.bucket"
+            " GROUP BY w.lo, w.hi"
+        ).format(kept=_KEPT_ROWS),
+        args,
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return _Kept(*row) if row[2] else None
+
+
+async def _keep_days(
+    conn: AsyncConnection, rollup: Rollup, row: sql.Composable, span: Span, kept: _Kept, args: dict[str, Any]
+) -> bool:
+    """Write the text of the days from ``kept.missing_lo`` to ``kept.missing_hi`` that are not kept, under the
+    key's refresh lock taken shared (migration 0024); False when the lock is taken or the connection may not
+    write (a read replica, a role without the grant): the answer is then written whole."""
+    try:
+        async with conn.transaction():
+            cur = await conn.execute(
+                "SELECT pg_try_advisory_xact_lock_shared(hashtext(%s), hashtext(%s))", (rollup.kind, args["key"])
+            )
+            locked = await cur.fetchone()
+            if not (locked and locked[0]):
+                return False
+            # a statement of its own: its snapshot starts under the lock
+            await conn.execute(
+                sql.SQL(
+                    "INSERT INTO history_fragments (kind, key, width, tz, fingerprint, day, buckets, json)"
+                    " SELECT %(kind)s, %(key)s, %(width)s, %(tz)s, %(fingerprint)s, b.day, count(*),"
+                    " string_agg({row}, ',' ORDER BY b.start)"
+                    " FROM (SELECT *, rollup_floor(b.start, interval '1 day', %(tz)s) AS day FROM {b}) b"
+                    " WHERE NOT EXISTS (SELECT 1 {kept} AND day = b.day)"
+                    " GROUP BY b.day"
+                    # the day ends before the key's first span queued for a refresh, seen from under the lock
+                    " HAVING max(b.\"end\") <= (SELECT coalesce(min(first), 'infinity') FROM rollup_dirty"
+                    "                         WHERE kind = %(kind)s AND key = %(key)s)"
+                    " ON CONFLICT DO NOTHING"
+                ).format(
+                    row=row,
+                    b=_json_buckets(_rollup_query(rollup, span.bucket, "missing_lo", "missing_hi")),
+                    kept=_KEPT_ROWS,
+                ),
+                {**args, "missing_lo": kept.missing_lo, "missing_hi": kept.missing_hi},
+            )
+    except (psycopg.errors.ReadOnlySqlTransaction, psycopg.errors.InsufficientPrivilege):
+        return False
+    return True
+
+
+def _fingerprint(row: sql.Composable, params: dict[str, Any]) -> str:
+    """What a kept day's text depends on besides the rollups: the bucket's JSON expression and its parameters."""
+    return hashlib.sha256(repr(row).encode() + orjson.dumps(params, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+
+
 async def history_json(
     conn: AsyncConnection, rollup: Rollup, row: sql.Composable, span: Span, **params: Any
 ) -> tuple[bytes, int]:
     """The buckets of :func:`history` as the JSON text of their array's items (without the brackets) and their
     number. ``row`` is a bucket's JSON object as an SQL text expression over ``b`` (the rollup's columns, and
-    ``b.start_json``, ``b.end_json``, ``b.seconds``: the bucket's length) and ``params``; times in ``span.tz``, one
-    statement.
+    ``b.start_json``, ``b.end_json``, ``b.seconds``: the bucket's length) and ``params``; times in ``span.tz``.
 
-    Each value is computed once (``OFFSET 0`` keeps the subqueries from being merged into the row's expression),
-    a bucket's end written as the next bucket's start where they meet, and a length in whole seconds (every one
-    but the open bucket's, which ends now) from the ends' epochs, exactly."""
+    15-minute and hour buckets of whole days that have ended and are rolled up are read as the days' kept text
+    (migration 0024), written by the first answer that needs a day; the rest (the first and last day's part, the
+    open day, every bucket of a day answer) is written by one statement, which joins them."""
     q = await _query(conn, rollup, span)
     # the open bucket ends now, with a fraction of a second: written as orjson writes it
     now_json = orjson.dumps(span.now.astimezone(ZoneInfo(span.tz)), option=orjson.OPT_UTC_Z).decode()
+    args = {**q.args, **params, "now_json": now_json}
     before = None if conn.autocommit else conn.info.parameter_status("TimeZone")
-    cur = conn.cursor(binary=True)
-    await cur.execute(
-        sql.SQL(
-            "SELECT convert_to(coalesce(string_agg({row}, ',' ORDER BY b.start), ''), 'UTF8'), count(*)::int"
-            # the statement's time zone, in which json_time writes the times: set before any bucket is read (the
-            # buckets' scan refers to it), for the statement's transaction
-            " FROM (SELECT set_config('TimeZone', %(tz)s, true) AS zone) z, LATERAL (SELECT i.*,"
-            ' CASE WHEN i."end" = %(now)s THEN %(now_json)s'
-            '      WHEN lead(i.start) OVER w = i."end" THEN lead(i.start_json) OVER w'
-            '      ELSE json_time(i."end") END AS end_json,'
-            ' CASE WHEN i."end" = %(now)s THEN extract(epoch FROM i."end" - i.start)::float8'
-            "      ELSE date_part('epoch', i.\"end\") - date_part('epoch', i.start) END AS seconds"
-            " FROM (SELECT h.*, json_time(h.start) AS start_json"
-            '       FROM ({rows}) h WHERE h."end" > h.start AND z.zone IS NOT NULL OFFSET 0) i'
-            " WINDOW w AS (ORDER BY i.start) OFFSET 0) b"
-        ).format(row=row, rows=q.text),
-        {**q.args, **params, "now_json": now_json},
-    )
-    found = await cur.fetchone()
+    found = None
+    if span.bucket in KEPT_BUCKETS and not q.from_readings:
+        args |= {"kind": rollup.kind, "fingerprint": _fingerprint(row, params)}
+        kept = await _kept_days(conn, args)
+        if kept is not None and (kept.missing_lo is None or await _keep_days(conn, rollup, row, span, kept, args)):
+            found = await _joined(conn, rollup, row, span, kept, args)
+    if found is None:
+        cur = await conn.cursor(binary=True).execute(
+            sql.SQL(
+                "SELECT convert_to(coalesce(string_agg({row}, ',' ORDER BY b.start), ''), 'UTF8'), count(*)::int"
+                " FROM {b}"
+            ).format(row=row, b=_json_buckets(q.text)),
+            args,
+        )
+        found = await cur.fetchone()
     if before is not None:  # in a caller's transaction: the session's zone back for the rest of it
         await conn.execute("SELECT set_config('TimeZone', %s, true)", (before,))
     assert found is not None
     return found[0], found[1]
+
+
+async def _joined(
+    conn: AsyncConnection, rollup: Rollup, row: sql.Composable, span: Span, kept: _Kept, args: dict[str, Any]
+) -> tuple[bytes, int] | None:
+    """The answer from the kept days of ``kept`` and the buckets around them, or None if a kept day went missing
+    since (a refresh forgot it): the caller writes the answer whole."""
+    args = {**args, "kept_lo": kept.lo, "kept_hi": kept.hi}
+    cur = await conn.cursor(binary=True).execute(
+        sql.SQL(
+            "SELECT convert_to(coalesce(string_agg(x.text, ',' ORDER BY x.start), ''), 'UTF8'), sum(x.n)::int,"
+            " count(*) FILTER (WHERE x.kept)::int"
+            " FROM (SELECT b.start, {row} AS text, 1 AS n, false AS kept FROM {b}"
+            "       UNION ALL SELECT day, json, buckets, true {kept}"
+            "       AND day >= %(kept_lo)s AND day < %(kept_hi)s) x"
+        ).format(row=row, b=_json_buckets(_pieces(rollup, span, args, kept=True)), kept=_KEPT_ROWS),
+        args,
+    )
+    found = await cur.fetchone()
+    assert found is not None
+    return (found[0], found[1]) if found[2] == kept.days else None
