@@ -17,18 +17,18 @@ Both answers run one query for the pieces' bounds, then one for every piece, mer
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import orjson
-import psycopg
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
 from stadtpuls.schema import SILENT_FACTOR
+
+from . import fragments
 
 __all__ = ["LINE_LOAD", "PARKING_LOT", "WIDTHS", "Rollup", "Span", "history", "history_json"]
 
@@ -161,11 +161,15 @@ async def _query(conn: AsyncConnection, rollup: Rollup, span: Span) -> _Query:
     key, start, end, bucket, tz, now = span.key, span.start, span.end, span.bucket, span.tz, span.now
     width, hour = WIDTHS[bucket], WIDTHS["hour"]
     cur = await conn.execute(
-        """SELECT rollup_floor(%(start)s, %(w)s, %(tz)s), raw_from, rollup_floor(raw_from, %(w)s, %(tz)s),
-                  rollup_timezone()
-           FROM (SELECT rollup_floor(least(%(open)s, (SELECT min(first) FROM rollup_dirty
-                                                      WHERE kind = %(kind)s AND key = %(key)s)), %(h)s, %(tz)s)
-                 AS raw_from) r""",
+        sql.SQL(
+            "SELECT x.start, x.raw_from, x.closed_to, rollup_timezone(), k.*"
+            " FROM (SELECT rollup_floor(%(start)s, %(w)s, %(tz)s) AS start, raw_from,"
+            "              rollup_floor(raw_from, %(w)s, %(tz)s) AS closed_to"
+            "       FROM (SELECT rollup_floor(least(%(open)s, (SELECT min(first) FROM rollup_dirty"
+            "                                        WHERE kind = %(kind)s AND key = %(key)s)), %(h)s, %(tz)s)"
+            "             AS raw_from) r) x,"
+            " LATERAL (SELECT {whole}) k"
+        ).format(whole=fragments.WHOLE_DAYS.format(lo=sql.SQL("x.start"), hi=sql.SQL("x.closed_to"))),
         {
             "start": start,
             "open": min(end, now),
@@ -178,7 +182,8 @@ async def _query(conn: AsyncConnection, rollup: Rollup, span: Span) -> _Query:
     )
     row = await cur.fetchone()
     assert row is not None
-    start, raw_from, closed_to, rollup_tz = row  # rolled up: before raw_from; whole buckets: before closed_to
+    # rolled up: before raw_from; whole buckets: before closed_to; whole days among them: [kept_lo, kept_hi)
+    start, raw_from, closed_to, rollup_tz, kept_lo, kept_hi = row
     args: dict[str, Any] = {
         "key": key,
         "end": end,
@@ -191,6 +196,8 @@ async def _query(conn: AsyncConnection, rollup: Rollup, span: Span) -> _Query:
         "raw_from": raw_from,
         "closed_to": closed_to,
         "hours_from": max(closed_to, start),
+        "kept_lo": kept_lo,
+        "kept_hi": kept_hi,
     }
     if rollup_tz != tz or raw_from <= start:
         return _Query(_raw_query(rollup, "start"), args, True)
@@ -260,88 +267,6 @@ def _json_buckets(rows: sql.Composable) -> sql.Composed:
     ).format(rows=rows)
 
 
-@dataclass(frozen=True)
-class _Kept:
-    """The whole local days of an answer's rolled-up buckets, ``[lo, hi)`` (``days`` of them), that can be read as
-    kept text; ``missing_lo`` / ``missing_hi``: the first kept day missing and the end of the last, or None."""
-
-    lo: datetime
-    hi: datetime
-    days: int
-    missing_lo: datetime | None
-    missing_hi: datetime | None
-
-
-_KEPT_ROWS = sql.SQL(
-    " FROM history_fragments WHERE kind = %(kind)s AND key = %(key)s AND width = %(width)s AND tz = %(tz)s"
-    " AND fingerprint = %(fingerprint)s"
-)
-
-
-async def _kept_days(conn: AsyncConnection, args: dict[str, Any]) -> _Kept | None:
-    """The whole days between ``start`` and ``closed_to`` and which of them are not kept, or None without one."""
-    cur = await conn.execute(
-        sql.SQL(
-            "SELECT w.lo, w.hi, count(d.bucket)::int, min(d.bucket) FILTER (WHERE f.day IS NULL),"
-            " max(d.bucket_end) FILTER (WHERE f.day IS NULL)"
-            " FROM (SELECT CASE WHEN rollup_floor(%(start)s, interval '1 day', %(tz)s) = %(start)s THEN %(start)s"
-            "       ELSE rollup_bucket_end(rollup_floor(%(start)s, interval '1 day', %(tz)s), interval '1 day', %(tz)s)"
-            "       END AS lo, rollup_floor(%(closed_to)s, interval '1 day', %(tz)s) AS hi) w"
-            " LEFT JOIN LATERAL rollup_buckets(w.lo, w.hi, interval '1 day', %(tz)s) d ON w.lo < w.hi"
-            " LEFT JOIN (SELECT day {kept}) f ON f.day = d.bucket"
-            " GROUP BY w.lo, w.hi"
-        ).format(kept=_KEPT_ROWS),
-        args,
-    )
-    row = await cur.fetchone()
-    assert row is not None
-    return _Kept(*row) if row[2] else None
-
-
-async def _keep_days(
-    conn: AsyncConnection, rollup: Rollup, row: sql.Composable, span: Span, kept: _Kept, args: dict[str, Any]
-) -> bool:
-    """Write the text of the days from ``kept.missing_lo`` to ``kept.missing_hi`` that are not kept, under the
-    key's refresh lock taken shared (migration 0024); False when the lock is taken or the connection may not
-    write (a read replica, a role without the grant): the answer is then written whole."""
-    try:
-        async with conn.transaction():
-            cur = await conn.execute(
-                "SELECT pg_try_advisory_xact_lock_shared(hashtext(%s), hashtext(%s))", (rollup.kind, args["key"])
-            )
-            locked = await cur.fetchone()
-            if not (locked and locked[0]):
-                return False
-            # a statement of its own: its snapshot starts under the lock
-            await conn.execute(
-                sql.SQL(
-                    "INSERT INTO history_fragments (kind, key, width, tz, fingerprint, day, buckets, json)"
-                    " SELECT %(kind)s, %(key)s, %(width)s, %(tz)s, %(fingerprint)s, b.day, count(*),"
-                    " string_agg({row}, ',' ORDER BY b.start)"
-                    " FROM (SELECT *, rollup_floor(b.start, interval '1 day', %(tz)s) AS day FROM {b}) b"
-                    " WHERE NOT EXISTS (SELECT 1 {kept} AND day = b.day)"
-                    " GROUP BY b.day"
-                    # the day ends before the key's first span queued for a refresh, seen from under the lock
-                    " HAVING max(b.\"end\") <= (SELECT coalesce(min(first), 'infinity') FROM rollup_dirty"
-                    "                         WHERE kind = %(kind)s AND key = %(key)s)"
-                    " ON CONFLICT DO NOTHING"
-                ).format(
-                    row=row,
-                    b=_json_buckets(_rollup_query(rollup, span.bucket, "missing_lo", "missing_hi")),
-                    kept=_KEPT_ROWS,
-                ),
-                {**args, "missing_lo": kept.missing_lo, "missing_hi": kept.missing_hi},
-            )
-    except (psycopg.errors.ReadOnlySqlTransaction, psycopg.errors.InsufficientPrivilege):
-        return False
-    return True
-
-
-def _fingerprint(row: sql.Composable, params: dict[str, Any]) -> str:
-    """What a kept day's text depends on besides the rollups: the bucket's JSON expression and its parameters."""
-    return hashlib.sha256(repr(row).encode() + orjson.dumps(params, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
-
-
 async def history_json(
     conn: AsyncConnection, rollup: Rollup, row: sql.Composable, span: Span, **params: Any
 ) -> tuple[bytes, int]:
@@ -358,11 +283,14 @@ async def history_json(
     args = {**q.args, **params, "now_json": now_json}
     before = None if conn.autocommit else conn.info.parameter_status("TimeZone")
     found = None
-    if span.bucket in KEPT_BUCKETS and not q.from_readings:
-        args |= {"kind": rollup.kind, "fingerprint": _fingerprint(row, params)}
-        kept = await _kept_days(conn, args)
-        if kept is not None and (kept.missing_lo is None or await _keep_days(conn, rollup, row, span, kept, args)):
-            found = await _joined(conn, rollup, row, span, kept, args)
+    if span.bucket in KEPT_BUCKETS and not q.from_readings and args["kept_hi"] - args["kept_lo"] >= fragments.MIN_SPAN:
+        args |= {"kind": rollup.kind, "fingerprint": fragments.fingerprint(row, params)}
+        found = await _joined(conn, rollup, row, span, args)
+        texts = sql.SQL("SELECT b.start, {row} AS text FROM {b}").format(
+            row=row, b=_json_buckets(_rollup_query(rollup, span.bucket, "missing_lo", "missing_hi"))
+        )
+        if found is None and await fragments.keep_missing(conn, texts, args):
+            found = await _joined(conn, rollup, row, span, args)
     if found is None:
         cur = await conn.cursor(binary=True).execute(
             sql.SQL(
@@ -379,21 +307,24 @@ async def history_json(
 
 
 async def _joined(
-    conn: AsyncConnection, rollup: Rollup, row: sql.Composable, span: Span, kept: _Kept, args: dict[str, Any]
+    conn: AsyncConnection, rollup: Rollup, row: sql.Composable, span: Span, args: dict[str, Any]
 ) -> tuple[bytes, int] | None:
-    """The answer from the kept days of ``kept`` and the buckets around them, or None if a kept day went missing
-    since (a refresh forgot it): the caller writes the answer whole."""
-    args = {**args, "kept_lo": kept.lo, "kept_hi": kept.hi}
+    """The answer from the kept days of ``[kept_lo, kept_hi)`` and the buckets around them, or None if some of
+    those days are not kept."""
     cur = await conn.cursor(binary=True).execute(
         sql.SQL(
             "SELECT convert_to(coalesce(string_agg(x.text, ',' ORDER BY x.start), ''), 'UTF8'), sum(x.n)::int,"
-            " count(*) FILTER (WHERE x.kept)::int"
+            " count(*) FILTER (WHERE x.kept) = {days}"
             " FROM (SELECT b.start, {row} AS text, 1 AS n, false AS kept FROM {b}"
-            "       UNION ALL SELECT day, json, buckets, true {kept}"
-            "       AND day >= %(kept_lo)s AND day < %(kept_hi)s) x"
-        ).format(row=row, b=_json_buckets(_pieces(rollup, span, args, kept=True)), kept=_KEPT_ROWS),
+            "       UNION ALL SELECT *, true FROM ({kept}) k) x"
+        ).format(
+            row=row,
+            b=_json_buckets(_pieces(rollup, span, args, kept=True)),
+            kept=fragments.KEPT_TEXTS,
+            days=fragments.DAYS,
+        ),
         args,
     )
     found = await cur.fetchone()
     assert found is not None
-    return (found[0], found[1]) if found[2] == kept.days else None
+    return (found[0], found[1]) if found[2] else None

@@ -9,18 +9,28 @@ import random
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import orjson
 import psycopg
 import pytest
-from test_history_json import _bodies, _seed
+from test_history_json import ZONES, _bodies, _seed, test_database_written_history_equals_the_python_written_body
 from test_rollups import Reading, _insert_raw
+from test_rollups_fine import BINS, _insert_levels, _random_levels, _register_bins
 
+from stadtpuls.api.queries import fragments, waste
 from stadtpuls.migrate import migrate
 
 TZ = "Europe/Berlin"
 DAY = datetime(2026, 10, 24, 22, tzinfo=UTC)  # local midnight of 2026-10-25, a day of 25 hours
 START = DAY - timedelta(days=1, hours=17)  # 13:00 local: the first day is not whole
 END = DAY + timedelta(days=2, hours=7)
+
+
+@pytest.fixture(autouse=True)
+def short_answers_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Answers of a day or more read kept days (a week or more outside the tests)."""
+    monkeypatch.setattr(fragments, "MIN_SPAN", timedelta(days=1))
 
 
 @pytest.fixture
@@ -40,11 +50,13 @@ def _answers(url: str, bucket: str, *, capacity: int = 4, now: datetime = END) -
     return out
 
 
-def _kept(url: str, kind: str = "parking_lot") -> dict[tuple[str, datetime], int]:
-    """(width, local day) -> buckets of the kept days of ``kind``."""
+def _kept(url: str, kind: str = "parking_lot", key: str | None = None) -> dict[tuple[str, datetime], int]:
+    """(width, local day) -> buckets of the kept days of ``kind`` (of one key)."""
     with psycopg.connect(url) as conn:
         rows = conn.execute(
-            "SELECT to_char(width, 'HH24:MI'), day, buckets FROM history_fragments WHERE kind = %s", (kind,)
+            "SELECT to_char(width, 'HH24:MI'), day, buckets FROM history_fragments"
+            " WHERE kind = %s AND key = coalesce(%s, key)",
+            (kind, key),
         ).fetchall()
     return {(w, d): n for w, d, n in rows}
 
@@ -146,3 +158,83 @@ def test_an_answer_before_the_data_or_in_another_zone_keeps_nothing(seeded: str)
     )
     assert all(database == python for _, python, database in out)
     assert _kept(seeded) == {}
+
+
+def test_short_answers_write_every_bucket(seeded: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fragments, "MIN_SPAN", timedelta(days=4))  # the answers' 3 whole days: not enough
+    _answers(seeded, "hour")
+    assert _kept(seeded) == {}
+
+
+@pytest.mark.parametrize("zone", range(len(ZONES)))
+def test_random_answers_from_kept_days_equal_the_python_written_body(
+    new_database: Callable[[], str], zone: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The random ranges, buckets, instants, zones and late readings of test_history_json, every answer with a
+    whole day reading kept days."""
+    monkeypatch.setattr(fragments, "MIN_SPAN", timedelta(0))
+    keep_missing, kept = fragments.keep_missing, []
+
+    async def counted(conn: psycopg.AsyncConnection[Any], texts: Any, args: dict[str, Any]) -> bool:
+        done = await keep_missing(conn, texts, args)
+        cur = await conn.execute("SELECT count(*) FROM history_fragments")
+        kept.append((await cur.fetchone() or (0,))[0])
+        return done
+
+    monkeypatch.setattr(fragments, "keep_missing", counted)
+    test_database_written_history_equals_the_python_written_body(new_database, zone)
+    assert max(kept) > 0  # days were kept, and answers read them
+
+
+async def _bin_bodies(url: str, site: str, now: datetime = END) -> tuple[bytes, bytes]:
+    """A bin's hours as the route writes them, and as it wrote them before any day was kept (orjson)."""
+    span: dict[str, Any] = {"site_id": site, "start": START, "end": END, "bucket": "hour", "tz": TZ, "now": now}
+    async with await psycopg.AsyncConnection.connect(url, options="-c TimeZone=America/Sao_Paulo") as conn:
+        items, n = await waste.history_json(conn, **span)
+        assert conn.info.parameter_status("TimeZone") == "America/Sao_Paulo"  # left as it was
+        rows = await waste.history_buckets(conn, **span)
+    for r in rows:
+        r["time"] = r["time"].astimezone(ZoneInfo(TZ))
+    assert n == len(rows)
+    return items, orjson.dumps(rows, option=orjson.OPT_UTC_Z)[1:-1]
+
+
+@pytest.fixture
+def bins(new_database: Callable[[], str]) -> str:
+    url = new_database()
+    migrate(url, tz=TZ)
+    _register_bins(url)
+    levels = _random_levels(random.Random(5), DAY)
+    with psycopg.connect(url) as conn:
+        _insert_levels(conn, levels)
+        conn.execute(
+            "SELECT rollup_refresh('bin_fill', %s, %s, %s)",
+            (list(BINS), [min(v.time for v in levels)] * 2, [max(v.time for v in levels)] * 2),
+        )
+    return url
+
+
+def test_a_bins_hours_from_kept_days_equal_the_orjson_written_body(bins: str) -> None:
+    for site in BINS:
+        database, python = asyncio.run(_bin_bodies(bins, site))
+        assert database == python, site
+    days = {("01:00", DAY - timedelta(days=1)), ("01:00", DAY), ("01:00", DAY + timedelta(hours=25))}
+    for site in BINS:
+        kept = _kept(bins, "bin_fill", site)
+        assert set(kept) == days and all(0 < n <= 25 for n in kept.values()), site
+    for site in BINS:  # read back
+        database, python = asyncio.run(_bin_bodies(bins, site))
+        assert database == python, site
+    with psycopg.connect(bins) as conn:  # a late reading: stored, queued, rolled up
+        conn.execute(
+            "INSERT INTO bin_levels (time, dev_eui, site_id, fill_pct, battery_v)"
+            " SELECT %s, dev_eui, site_id, 99.5, 3.1 FROM devices WHERE site_id = 'bin-a'",
+            (DAY + timedelta(hours=30, minutes=1),),
+        )
+        at = DAY + timedelta(hours=30, minutes=1)
+        conn.execute("INSERT INTO rollup_dirty (kind, key, first, last) VALUES ('bin_fill', 'bin-a', %s, %s)", (at, at))
+        conn.execute("SELECT rollups_refresh_pending()")
+    assert set(_kept(bins, "bin_fill", "bin-a")) == days - {("01:00", DAY + timedelta(hours=25))}
+    assert set(_kept(bins, "bin_fill", "bin-b")) == days
+    database, python = asyncio.run(_bin_bodies(bins, "bin-a"))
+    assert database == python and b"99.5" in database
