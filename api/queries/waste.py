@@ -201,12 +201,12 @@ _TEXTS = sql.SQL(
 ).format(row=_BUCKET_JSON)
 
 
-async def _kept(conn: AsyncConnection, args: dict[str, Any]) -> tuple[list[str], int] | None:
-    """The kept days' text and buckets, or None if some day is not kept."""
-    cur = await conn.execute(
+async def _kept(conn: AsyncConnection, args: dict[str, Any]) -> tuple[bytes, int] | None:
+    """The kept days' text, joined, and their buckets, or None if some day is not kept."""
+    cur = await conn.cursor(binary=True).execute(
         sql.SQL(
-            "SELECT coalesce(array_agg(k.text ORDER BY k.start), '{{}}'), coalesce(sum(k.n), 0)::int,"
-            " count(*) = {days} FROM ({kept}) k"
+            "SELECT convert_to(coalesce(string_agg(k.text, ',' ORDER BY k.start) FILTER (WHERE k.n > 0), ''),"
+            " 'UTF8'), coalesce(sum(k.n), 0)::int, count(*) = {days} FROM ({kept}) k"
         ).format(kept=fragments.KEPT_TEXTS, days=fragments.DAYS),
         args,
     )
@@ -239,10 +239,10 @@ async def history_json(
     for r in rows:
         r["time"] = r["time"].astimezone(zone)
     split = next((k for k, r in enumerate(rows) if r["time"] >= args["kept_lo"]), len(rows))
-    texts, n = kept or ([], 0)
+    text, n = kept or (b"", 0)
     parts = (
         orjson.dumps(rows[:split], option=orjson.OPT_UTC_Z)[1:-1],
-        *(t.encode() for t in texts),
+        text,
         orjson.dumps(rows[split:], option=orjson.OPT_UTC_Z)[1:-1],
     )
     return b",".join(p for p in parts if p), len(rows) + n
