@@ -12,7 +12,9 @@ A rollup row has three sorts of columns: sums (seconds-weighted totals and count
 (the state at the bucket's end: a day whose last hour has no row ends unknown, 0) and minima (a day with an hour
 without a row had a moment with nothing known, 0). A bucket without a row has nothing known: all 0.
 
-Both answers run one query for the pieces' bounds, then one for every piece, merged and in time order.
+Both answers run one query for the pieces' bounds, then one for every piece, merged and in time order. The JSON
+answer of a week or more at 15-minute or hour buckets reads its whole closed days as kept text instead
+(:mod:`.fragments`, migration 0024).
 """
 
 from __future__ import annotations
