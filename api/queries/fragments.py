@@ -2,7 +2,8 @@
 are rolled up, per bucket width, time zone and ``fingerprint`` (the bucket's JSON expression and its parameters).
 An answer of many buckets reads them instead of writing every bucket; the days it finds missing it writes first.
 
-1. the answer's whole days ``[%(kept_lo)s, %(kept_hi)s)`` (:data:`WHOLE_DAYS`, in the answer's bounds query);
+1. the answer's whole days ``[%(kept_lo)s, %(kept_hi)s)`` (:func:`whole_days`), when its rolled-up buckets span
+   :data:`MIN_SPAN` or more;
 2. one statement writes the answer's other buckets and joins the kept days' text (:data:`KEPT_TEXTS`), counting
    them against the days (:data:`DAYS`);
 3. when some are missing, :func:`keep_missing` writes them, under the key's refresh lock taken shared (the
@@ -12,25 +13,35 @@ An answer of many buckets reads them instead of writing every bucket; the days i
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 import psycopg
 from psycopg import AsyncConnection, sql
 
-__all__ = ["DAYS", "KEPT_TEXTS", "MIN_SPAN", "WHOLE_DAYS", "fingerprint", "keep_missing"]
+__all__ = ["DAYS", "KEPT_TEXTS", "MIN_SPAN", "fingerprint", "keep_missing", "whole_days"]
 
-#: answers whose whole days span less write every bucket (a week of hours, 672 quarters: as fast either way)
+#: answers whose rolled-up buckets span less write every bucket (a week of hours, 672 quarters: as fast either
+#: way, without the statements that find the whole days)
 MIN_SPAN = timedelta(days=7)
 
-#: the whole local days of ``[%(lo)s, %(hi)s)`` as ``kept_lo``, ``kept_hi`` (equal without one)
-WHOLE_DAYS = sql.SQL(
-    "least(d.first_day, {hi}), greatest(least(d.first_day, {hi}), rollup_floor({hi}, interval '1 day', %(tz)s))"
-    " FROM (SELECT CASE WHEN rollup_floor({lo}, interval '1 day', %(tz)s) = {lo} THEN {lo}"
-    "       ELSE rollup_bucket_end(rollup_floor({lo}, interval '1 day', %(tz)s), interval '1 day', %(tz)s)"
-    "       END AS first_day) d"
-)
+
+async def whole_days(conn: AsyncConnection, lo: datetime, hi: datetime, tz: str) -> tuple[datetime, datetime]:
+    """The whole local days of ``tz`` in ``[lo, hi)``: the first local midnight from ``lo`` on and the last up to
+    ``hi`` (the same both without one), as ``rollup_floor`` and ``rollup_bucket_end`` (migration 0008) cut days."""
+    cur = await conn.execute(
+        "SELECT least(d.first_day, %(hi)s),"
+        " greatest(least(d.first_day, %(hi)s), rollup_floor(%(hi)s, interval '1 day', %(tz)s))"
+        " FROM (SELECT CASE WHEN rollup_floor(%(lo)s, interval '1 day', %(tz)s) = %(lo)s THEN %(lo)s"
+        "       ELSE rollup_bucket_end(rollup_floor(%(lo)s, interval '1 day', %(tz)s), interval '1 day', %(tz)s)"
+        "       END AS first_day) d",
+        {"lo": lo, "hi": hi, "tz": tz},
+    )
+    found = await cur.fetchone()
+    assert found is not None
+    return found[0], found[1]
+
 
 _KEPT = sql.SQL(
     " FROM history_fragments WHERE kind = %(kind)s AND key = %(key)s AND width = %(width)s AND tz = %(tz)s"

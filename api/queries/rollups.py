@@ -163,15 +163,11 @@ async def _query(conn: AsyncConnection, rollup: Rollup, span: Span) -> _Query:
     key, start, end, bucket, tz, now = span.key, span.start, span.end, span.bucket, span.tz, span.now
     width, hour = WIDTHS[bucket], WIDTHS["hour"]
     cur = await conn.execute(
-        sql.SQL(
-            "SELECT x.start, x.raw_from, x.closed_to, rollup_timezone(), k.*"
-            " FROM (SELECT rollup_floor(%(start)s, %(w)s, %(tz)s) AS start, raw_from,"
-            "              rollup_floor(raw_from, %(w)s, %(tz)s) AS closed_to"
-            "       FROM (SELECT rollup_floor(least(%(open)s, (SELECT min(first) FROM rollup_dirty"
-            "                                        WHERE kind = %(kind)s AND key = %(key)s)), %(h)s, %(tz)s)"
-            "             AS raw_from) r) x,"
-            " LATERAL (SELECT {whole}) k"
-        ).format(whole=fragments.WHOLE_DAYS.format(lo=sql.SQL("x.start"), hi=sql.SQL("x.closed_to"))),
+        """SELECT rollup_floor(%(start)s, %(w)s, %(tz)s), raw_from, rollup_floor(raw_from, %(w)s, %(tz)s),
+                  rollup_timezone()
+           FROM (SELECT rollup_floor(least(%(open)s, (SELECT min(first) FROM rollup_dirty
+                                                      WHERE kind = %(kind)s AND key = %(key)s)), %(h)s, %(tz)s)
+                 AS raw_from) r""",
         {
             "start": start,
             "open": min(end, now),
@@ -184,8 +180,7 @@ async def _query(conn: AsyncConnection, rollup: Rollup, span: Span) -> _Query:
     )
     row = await cur.fetchone()
     assert row is not None
-    # rolled up: before raw_from; whole buckets: before closed_to; whole days among them: [kept_lo, kept_hi)
-    start, raw_from, closed_to, rollup_tz, kept_lo, kept_hi = row
+    start, raw_from, closed_to, rollup_tz = row  # rolled up: before raw_from; whole buckets: before closed_to
     args: dict[str, Any] = {
         "key": key,
         "end": end,
@@ -198,8 +193,6 @@ async def _query(conn: AsyncConnection, rollup: Rollup, span: Span) -> _Query:
         "raw_from": raw_from,
         "closed_to": closed_to,
         "hours_from": max(closed_to, start),
-        "kept_lo": kept_lo,
-        "kept_hi": kept_hi,
     }
     if rollup_tz != tz or raw_from <= start:
         return _Query(_raw_query(rollup, "start"), args, True)
@@ -285,8 +278,14 @@ async def history_json(
     args = {**q.args, **params, "now_json": now_json}
     before = None if conn.autocommit else conn.info.parameter_status("TimeZone")
     found = None
-    if span.bucket in KEPT_BUCKETS and not q.from_readings and args["kept_hi"] - args["kept_lo"] >= fragments.MIN_SPAN:
-        args |= {"kind": rollup.kind, "fingerprint": fragments.fingerprint(row, params)}
+    if span.bucket in KEPT_BUCKETS and not q.from_readings and args["closed_to"] - args["start"] >= fragments.MIN_SPAN:
+        kept_lo, kept_hi = await fragments.whole_days(conn, args["start"], args["closed_to"], span.tz)
+        args |= {
+            "kind": rollup.kind,
+            "fingerprint": fragments.fingerprint(row, params),
+            "kept_lo": kept_lo,
+            "kept_hi": kept_hi,
+        }
         found = await _joined(conn, rollup, row, span, args)
         texts = sql.SQL("SELECT b.start, {row} AS text FROM {b}").format(
             row=row, b=_json_buckets(_rollup_query(rollup, span.bucket, "missing_lo", "missing_hi"))

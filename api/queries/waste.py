@@ -128,28 +128,24 @@ _TABLES = {"hour": "bin_fill_hourly", "day": "bin_fill_daily"}
 async def _bounds(
     conn: AsyncConnection, *, site_id: str, start: datetime, end: datetime, bucket: str, tz: str, now: datetime
 ) -> dict[str, Any]:
-    """The pieces' bounds: whole buckets from the rollup before ``closed``, the readings from ``raw_from`` on, the
-    whole days among the first ``[kept_lo, kept_hi)``; ``keeps``: whether the rollup job keeps the hours (a
-    table: plain PostgreSQL; on TimescaleDB a continuous aggregate refreshes on its own, no day is kept)."""
+    """The pieces' bounds: whole buckets from the rollup before ``closed``, the readings from ``raw_from`` on;
+    ``keeps``: whether the rollup job keeps the hours (a table: plain PostgreSQL; on TimescaleDB a continuous
+    aggregate refreshes on its own, no day is kept there)."""
     width = WIDTHS[bucket]
     cur = await conn.execute(
-        sql.SQL(
-            "SELECT x.first, x.raw_from, x.closed, x.rolled, k.*,"
-            " (SELECT relkind = 'r' FROM pg_class WHERE oid = 'bin_fill_hourly'::regclass)"
-            " FROM (SELECT rollup_floor(%(start)s, %(w)s, %(tz)s) AS first, raw_from,"
-            "              rollup_floor(raw_from, %(w)s, %(tz)s) AS closed, rollup_timezone() = %(tz)s AS rolled"
-            "       FROM (SELECT rollup_floor(least(%(open)s, (SELECT min(first) FROM rollup_dirty"
-            "                                        WHERE kind = 'bin_fill' AND key = %(site)s)),"
-            "                                 interval '1 hour', %(tz)s) AS raw_from) r) x,"
-            " LATERAL (SELECT {whole}) k"
-        ).format(whole=fragments.WHOLE_DAYS.format(lo=sql.SQL("x.first"), hi=sql.SQL("x.closed"))),
+        """SELECT rollup_floor(%(start)s, %(w)s, %(tz)s), raw_from, rollup_floor(raw_from, %(w)s, %(tz)s),
+                  rollup_timezone() = %(tz)s,
+                  (SELECT relkind = 'r' FROM pg_class WHERE oid = 'bin_fill_hourly'::regclass)
+           FROM (SELECT rollup_floor(least(%(open)s, (SELECT min(first) FROM rollup_dirty
+                                                      WHERE kind = 'bin_fill' AND key = %(site)s)),
+                                     interval '1 hour', %(tz)s) AS raw_from) r""",
         {"start": start, "open": min(end, now), "w": width, "tz": tz, "site": site_id},
     )
     row = await cur.fetchone()
     assert row is not None
-    first, raw_from, closed, rolled, kept_lo, kept_hi, keeps = row
+    first, raw_from, closed, rolled, keeps = row
     if not rolled:
-        raw_from = closed = kept_lo = kept_hi = first
+        raw_from = closed = first
     return {
         "site": site_id,
         "key": site_id,
@@ -158,8 +154,8 @@ async def _bounds(
         "now": now,
         "closed": closed,
         "raw_from": raw_from,
-        "kept_lo": kept_lo,
-        "kept_hi": kept_hi,
+        "kept_lo": closed,  # no kept days
+        "kept_hi": closed,
         "keeps": bool(keeps) and rolled,
         "day": bucket == "day",
         "width": width,
@@ -182,7 +178,7 @@ async def history_buckets(
     the spans not rolled up yet from the readings; every bucket from the readings when the rollups are bucketed in
     another time zone."""
     args = await _bounds(conn, site_id=site_id, start=start, end=end, bucket=bucket, tz=tz, now=now)
-    return await _rows(conn, bucket, {**args, "kept_lo": args["closed"], "kept_hi": args["closed"]})
+    return await _rows(conn, bucket, args)
 
 
 #: a bin's hour as the JSON object orjson writes for its row in :func:`history_json`, from ``bin_fill_hourly``
@@ -225,8 +221,14 @@ async def history_json(
     args = await _bounds(conn, site_id=site_id, start=start, end=end, bucket=bucket, tz=tz, now=now)
     before = None if conn.autocommit else conn.info.parameter_status("TimeZone")
     kept = None
-    if bucket == "hour" and args["keeps"] and args["kept_hi"] - args["kept_lo"] >= fragments.MIN_SPAN:
-        args |= {"kind": "bin_fill", "fingerprint": fragments.fingerprint(_BUCKET_JSON, {})}
+    if bucket == "hour" and args["keeps"] and args["closed"] - args["start"] >= fragments.MIN_SPAN:
+        kept_lo, kept_hi = await fragments.whole_days(conn, args["start"], args["closed"], tz)
+        args |= {
+            "kind": "bin_fill",
+            "fingerprint": fragments.fingerprint(_BUCKET_JSON, {}),
+            "kept_lo": kept_lo,
+            "kept_hi": kept_hi,
+        }
         kept = await _kept(conn, args)
         if kept is None and await fragments.keep_missing(conn, _TEXTS, args):
             kept = await _kept(conn, args)

@@ -32,6 +32,7 @@ GRANT SELECT, DELETE ON history_fragments TO stadtpuls_ingest;
 
 -- rollup_refresh (0019) keeps its work under a new name; rollup_refresh calls it, then forgets the kept days its
 -- spans can have changed (from the local day of a span's first reading on: a refresh rewrites nothing before it).
+-- A later migration that changes how the rollups are refreshed replaces rollup_refresh_rollups, not this.
 DO $$
 BEGIN
     IF to_regproc('rollup_refresh_rollups') IS NULL THEN

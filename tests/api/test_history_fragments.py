@@ -29,7 +29,7 @@ END = DAY + timedelta(days=2, hours=7)
 
 @pytest.fixture(autouse=True)
 def short_answers_kept(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Answers of a day or more read kept days (a week or more outside the tests)."""
+    """Answers of a day of rolled-up buckets or more read kept days (a week or more outside the tests)."""
     monkeypatch.setattr(fragments, "MIN_SPAN", timedelta(days=1))
 
 
@@ -161,7 +161,7 @@ def test_an_answer_before_the_data_or_in_another_zone_keeps_nothing(seeded: str)
 
 
 def test_short_answers_write_every_bucket(seeded: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fragments, "MIN_SPAN", timedelta(days=4))  # the answers' 3 whole days: not enough
+    monkeypatch.setattr(fragments, "MIN_SPAN", timedelta(days=4, hours=1))  # the answers' 4 rolled-up days: too few
     _answers(seeded, "hour")
     assert _kept(seeded) == {}
 
