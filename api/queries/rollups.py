@@ -12,7 +12,9 @@ A rollup row has three sorts of columns: sums (seconds-weighted totals and count
 (the state at the bucket's end: a day whose last hour has no row ends unknown, 0) and minima (a day with an hour
 without a row had a moment with nothing known, 0). A bucket without a row has nothing known: all 0.
 
-Both answers run one query for the pieces' bounds, then one for every piece, merged and in time order.
+Both answers run one query for the pieces' bounds, then one for every piece, merged and in time order. The JSON
+answer of a week or more at 15-minute or hour buckets reads its whole closed days as kept text instead
+(:mod:`.fragments`, migration 0024).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
 from stadtpuls.schema import SILENT_FACTOR
+
+from . import fragments
 
 __all__ = ["LINE_LOAD", "PARKING_LOT", "WIDTHS", "Rollup", "Span", "history", "history_json"]
 
@@ -192,10 +196,25 @@ async def _query(conn: AsyncConnection, rollup: Rollup, span: Span) -> _Query:
     }
     if rollup_tz != tz or raw_from <= start:
         return _Query(_raw_query(rollup, "start"), args, True)
-    parts = [_rollup_query(rollup, bucket, "start", "closed_to")]
-    if raw_from < min(end, now):
-        parts.append(_open_day_query(rollup) if max(closed_to, start) < raw_from else _raw_query(rollup, "raw_from"))
-    return _Query(sql.SQL(" UNION ALL ").join(sql.SQL("({})").format(p) for p in parts), args, False)
+    return _Query(_pieces(rollup, span, args), args, False)
+
+
+def _pieces(rollup: Rollup, span: Span, args: dict[str, Any], kept: bool = False) -> sql.Composed:
+    """The pieces of :func:`_query`; with ``kept``, none of the rolled-up buckets in ``[%(kept_lo)s,
+    %(kept_hi)s)`` (whole days read as kept text)."""
+    if kept:
+        parts = [
+            _rollup_query(rollup, span.bucket, "start", "kept_lo"),
+            _rollup_query(rollup, span.bucket, "kept_hi", "closed_to"),
+        ]
+    else:
+        parts = [_rollup_query(rollup, span.bucket, "start", "closed_to")]
+    raw_from, closed_to = args["raw_from"], args["closed_to"]
+    if raw_from < min(span.end, span.now):
+        parts.append(
+            _open_day_query(rollup) if max(closed_to, args["start"]) < raw_from else _raw_query(rollup, "raw_from")
+        )
+    return sql.SQL(" UNION ALL ").join(sql.SQL("({})").format(p) for p in parts)
 
 
 async def history(
@@ -217,41 +236,96 @@ async def history(
     return list(await cur.fetchall())
 
 
+#: the buckets whose closed days are kept as JSON text (``history_fragments``, migration 0024); a year of days is
+#: 365 buckets, cheap to write each time (and a continuous aggregate on TimescaleDB, which no refresh here sees)
+KEPT_BUCKETS = ("15min", "hour")
+
+
+def _json_buckets(rows: sql.Composable) -> sql.Composed:
+    """``rows`` (a history's pieces) as ``b``: the rollup's columns and ``start``, ``end``, ``start_json``,
+    ``end_json``, ``seconds``, after the statement's time zone is set to ``%(tz)s`` (for its transaction: set
+    before any bucket is read, the buckets' scan refers to it), in which json_time writes the times.
+
+    Each value is computed once (``OFFSET 0`` keeps the subqueries from being merged into the row's expression),
+    a bucket's end written as the next bucket's start where they meet, and a length in whole seconds (every one
+    but the open bucket's, which ends now) from the ends' epochs, exactly."""
+    return sql.SQL(
+        "(SELECT set_config('TimeZone', %(tz)s, true) AS zone) z, LATERAL (SELECT i.*,"
+        ' CASE WHEN i."end" = %(now)s THEN %(now_json)s'
+        '      WHEN lead(i.start) OVER w = i."end" THEN lead(i.start_json) OVER w'
+        '      ELSE json_time(i."end") END AS end_json,'
+        ' CASE WHEN i."end" = %(now)s THEN extract(epoch FROM i."end" - i.start)::float8'
+        "      ELSE date_part('epoch', i.\"end\") - date_part('epoch', i.start) END AS seconds"
+        " FROM (SELECT h.*, json_time(h.start) AS start_json"
+        '       FROM ({rows}) h WHERE h."end" > h.start AND z.zone IS NOT NULL OFFSET 0) i'
+        " WINDOW w AS (ORDER BY i.start) OFFSET 0) b"
+    ).format(rows=rows)
+
+
 async def history_json(
     conn: AsyncConnection, rollup: Rollup, row: sql.Composable, span: Span, **params: Any
 ) -> tuple[bytes, int]:
     """The buckets of :func:`history` as the JSON text of their array's items (without the brackets) and their
     number. ``row`` is a bucket's JSON object as an SQL text expression over ``b`` (the rollup's columns, and
-    ``b.start_json``, ``b.end_json``, ``b.seconds``: the bucket's length) and ``params``; times in ``span.tz``, one
-    statement.
+    ``b.start_json``, ``b.end_json``, ``b.seconds``: the bucket's length) and ``params``; times in ``span.tz``.
 
-    Each value is computed once (``OFFSET 0`` keeps the subqueries from being merged into the row's expression),
-    a bucket's end written as the next bucket's start where they meet, and a length in whole seconds (every one
-    but the open bucket's, which ends now) from the ends' epochs, exactly."""
+    15-minute and hour buckets of whole days that have ended and are rolled up are read as the days' kept text
+    (migration 0024), written by the first answer that needs a day; the rest (the first and last day's part, the
+    open day, every bucket of a day answer) is written by one statement, which joins them."""
     q = await _query(conn, rollup, span)
     # the open bucket ends now, with a fraction of a second: written as orjson writes it
     now_json = orjson.dumps(span.now.astimezone(ZoneInfo(span.tz)), option=orjson.OPT_UTC_Z).decode()
+    args = {**q.args, **params, "now_json": now_json}
     before = None if conn.autocommit else conn.info.parameter_status("TimeZone")
-    cur = conn.cursor(binary=True)
-    await cur.execute(
-        sql.SQL(
-            "SELECT convert_to(coalesce(string_agg({row}, ',' ORDER BY b.start), ''), 'UTF8'), count(*)::int"
-            # the statement's time zone, in which json_time writes the times: set before any bucket is read (the
-            # buckets' scan refers to it), for the statement's transaction
-            " FROM (SELECT set_config('TimeZone', %(tz)s, true) AS zone) z, LATERAL (SELECT i.*,"
-            ' CASE WHEN i."end" = %(now)s THEN %(now_json)s'
-            '      WHEN lead(i.start) OVER w = i."end" THEN lead(i.start_json) OVER w'
-            '      ELSE json_time(i."end") END AS end_json,'
-            ' CASE WHEN i."end" = %(now)s THEN extract(epoch FROM i."end" - i.start)::float8'
-            "      ELSE date_part('epoch', i.\"end\") - date_part('epoch', i.start) END AS seconds"
-            " FROM (SELECT h.*, json_time(h.start) AS start_json"
-            '       FROM ({rows}) h WHERE h."end" > h.start AND z.zone IS NOT NULL OFFSET 0) i'
-            " WINDOW w AS (ORDER BY i.start) OFFSET 0) b"
-        ).format(row=row, rows=q.text),
-        {**q.args, **params, "now_json": now_json},
-    )
-    found = await cur.fetchone()
+    found = None
+    if span.bucket in KEPT_BUCKETS and not q.from_readings and args["closed_to"] - args["start"] >= fragments.MIN_SPAN:
+        kept_lo, kept_hi = await fragments.whole_days(conn, args["start"], args["closed_to"], span.tz)
+        args |= {
+            "kind": rollup.kind,
+            "fingerprint": fragments.fingerprint(row, params),
+            "kept_lo": kept_lo,
+            "kept_hi": kept_hi,
+        }
+        found = await _joined(conn, rollup, row, span, args)
+        texts = sql.SQL("SELECT b.start, {row} AS text FROM {b}").format(
+            row=row, b=_json_buckets(_rollup_query(rollup, span.bucket, "missing_lo", "missing_hi"))
+        )
+        if found is None and await fragments.keep_missing(conn, texts, args):
+            found = await _joined(conn, rollup, row, span, args)
+    if found is None:
+        cur = await conn.cursor(binary=True).execute(
+            sql.SQL(
+                "SELECT convert_to(coalesce(string_agg({row}, ',' ORDER BY b.start), ''), 'UTF8'), count(*)::int"
+                " FROM {b}"
+            ).format(row=row, b=_json_buckets(q.text)),
+            args,
+        )
+        found = await cur.fetchone()
     if before is not None:  # in a caller's transaction: the session's zone back for the rest of it
         await conn.execute("SELECT set_config('TimeZone', %s, true)", (before,))
     assert found is not None
     return found[0], found[1]
+
+
+async def _joined(
+    conn: AsyncConnection, rollup: Rollup, row: sql.Composable, span: Span, args: dict[str, Any]
+) -> tuple[bytes, int] | None:
+    """The answer from the kept days of ``[kept_lo, kept_hi)`` and the buckets around them, or None if some of
+    those days are not kept."""
+    cur = await conn.cursor(binary=True).execute(
+        sql.SQL(
+            "SELECT convert_to(coalesce(string_agg(x.text, ',' ORDER BY x.start), ''), 'UTF8'), sum(x.n)::int,"
+            " count(*) FILTER (WHERE x.kept) = {days}"
+            " FROM (SELECT b.start, {row} AS text, 1 AS n, false AS kept FROM {b}"
+            "       UNION ALL SELECT *, true FROM ({kept}) k) x"
+        ).format(
+            row=row,
+            b=_json_buckets(_pieces(rollup, span, args, kept=True)),
+            kept=fragments.KEPT_TEXTS,
+            days=fragments.DAYS,
+        ),
+        args,
+    )
+    found = await cur.fetchone()
+    assert found is not None
+    return (found[0], found[1]) if found[2] else None
