@@ -120,7 +120,7 @@ def _same_bytes(column: npt.NDArray[np.bytes_], first: npt.NDArray[np.int64]) ->
     if column.dtype.itemsize % 8:
         return np.asarray(column == column[first], dtype=bool)
     words = np.ascontiguousarray(column).view(np.uint64).reshape(len(column), -1)
-    same = words[:, 0] == words[first, 0]
+    same: npt.NDArray[np.bool_] = words[:, 0] == words[first, 0]
     for k in range(1, words.shape[1]):
         same &= words[:, k] == words[first, k]
     return same
