@@ -62,6 +62,7 @@ def test_driver_stores_every_uplink_through_the_worker(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # python's start-up under valgrind alone takes minutes on a loaded machine
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
 def test_counts_under_callgrind_per_section(
     pg_server_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
