@@ -32,7 +32,8 @@ test: $(STAMP)
 # Hypothesis's `dev` profile (a tenth of the examples; `make test` runs them all). Python keeps its bytecode caches
 # (`__pycache__/`, ignored by git) even where PYTHONDONTWRITEBYTECODE is set: the test modules as pytest rewrites them
 # and the hub's modules are compiled once, not again in every run, worker and command started by a test.
-TEST_WORKERS ?= 2
+# Three workers on two cores: a test often waits (a process it started, the broker, a checkpoint) while another computes.
+TEST_WORKERS ?= 3
 HYPOTHESIS_PROFILE ?= dev
 test-fast: $(STAMP)
 	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not slow and not browser" --hypothesis-profile=$(HYPOTHESIS_PROFILE) $(PYTEST_ARGS)
