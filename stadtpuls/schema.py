@@ -53,8 +53,8 @@ __all__ = [
 #: a reading holds until this many report intervals of its device have passed without another (its heartbeat
 #: missed), then its space or vehicle is unknown: the parking summaries and the rollups (migration 0008) use it
 SILENT_FACTOR = 2.5
-#: the rollups the ingest keeps current and their queue (migrations 0008, 0019); the daily ones of lots and lines
-#: and both of bins are continuous aggregates on TimescaleDB
+#: the rollups the ingest keeps current, their queue (migrations 0008, 0019) and the history answers' kept days
+#: (0024); the daily ones of lots and lines and both of bins are continuous aggregates on TimescaleDB
 ROLLUP_TABLES = (
     "parking_lot_15min",
     "parking_lot_hourly",
@@ -65,6 +65,7 @@ ROLLUP_TABLES = (
     "bin_fill_hourly",
     "bin_fill_daily",
     "rollup_dirty",
+    "history_fragments",  # the kept days of history answers (migration 0024), forgotten by the rollup refresh
 )
 
 #: the channel of the writer's NOTIFY after a commit that stored readings
