@@ -84,14 +84,18 @@ class Planter:
 
 class WebhookReceiver:
     """A real HTTP server on a free local port: checks each POST's signature, answers ``fail`` first requests with
-    500, and keeps the accepted bodies."""
+    500, and keeps the accepted bodies. It counts in ``repeats`` the deliveries whose id (``X-Stadtpuls-Delivery``)
+    it has accepted before; with ``drop_repeats`` it drops them, answering them as accepted, as the README asks of a
+    receiver of a sender that may be killed between a delivery and its commit."""
 
-    def __init__(self, secret: str, *, fail: int = 0) -> None:
+    def __init__(self, secret: str, *, fail: int = 0, drop_repeats: bool = False) -> None:
         self.secret = secret
         self.fail = fail
         self.accepted: list[dict[str, Any]] = []
         self.refused = 0
         self.bad_signatures = 0
+        self.delivered: set[str] = set()
+        self.repeats = 0
         self.lock = threading.Lock()
         receiver = self
 
@@ -108,7 +112,12 @@ class WebhookReceiver:
                         receiver.refused += 1
                         status = 500
                     else:
-                        receiver.accepted.append(json.loads(body))
+                        delivery = self.headers.get("X-Stadtpuls-Delivery", "")
+                        repeat = delivery in receiver.delivered
+                        receiver.repeats += repeat
+                        receiver.delivered.add(delivery)
+                        if not (repeat and drop_repeats):
+                            receiver.accepted.append(json.loads(body))
                         status = 204
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
