@@ -16,21 +16,7 @@ from typing import Any
 
 import orjson
 
-from .fields import (
-    U32_MAX,
-    b64,
-    chirpstack_kind_by_keys,
-    eui_from_b64,
-    eui_hex,
-    get_dict,
-    get_list,
-    get_str,
-    opt_bool,
-    opt_int,
-    opt_number,
-    port_and_counter,
-    wrong_type,
-)
+from . import fields as f
 from .keys import key_digest, reception
 from .model import LNS_CHIRPSTACK_V3, EnvelopeError, Ignored, Join, LogEvent, Status
 from .radio import dr_from_lora, lora_from_dr
@@ -65,7 +51,7 @@ def _kind(msg: dict[str, Any], topic: str) -> str:
         return "ack"
     if "error" in msg and "type" in msg:
         return "error"
-    return chirpstack_kind_by_keys(msg, _STATUS_KEYS, _UPLINK_KEYS) or _TOPIC_KINDS.get(
+    return f.chirpstack_kind_by_keys(msg, _STATUS_KEYS, _UPLINK_KEYS) or _TOPIC_KINDS.get(
         topic.rpartition("/")[2], "txack" if "fCnt" in msg else ""
     )
 
@@ -73,14 +59,14 @@ def _kind(msg: dict[str, Any], topic: str) -> str:
 def read_chirpstack_v3(i: int, msg: dict[str, Any], topic: str, sink: Sink) -> None:
     raw_eui = msg["devEUI"]
     if type(raw_eui) is not str:
-        raise wrong_type("devEUI", "a string", raw_eui, LNS)
+        raise f.wrong_type("devEUI", "a string", raw_eui, LNS)
     protobuf_json = len(raw_eui) == 12 and raw_eui.endswith("=")  # base64 of 8 bytes; json_v3 has 16 hex digits
-    dev_eui = eui_from_b64(raw_eui, "devEUI", LNS) if protobuf_json else eui_hex(raw_eui, "devEUI", LNS)
+    dev_eui = f.eui_from_b64(raw_eui, "devEUI", LNS) if protobuf_json else f.eui_hex(raw_eui, "devEUI", LNS)
     app_id = msg["applicationID"]
     if type(app_id) is int:
         app_id = str(app_id)
     elif type(app_id) is not str:
-        raise wrong_type("applicationID", "a string", app_id, LNS)
+        raise f.wrong_type("applicationID", "a string", app_id, LNS)
     kind = _kind(msg, topic)
     if kind == "up":
         _read_up(i, msg, sink, dev_eui, app_id, protobuf_json)
@@ -88,18 +74,18 @@ def read_chirpstack_v3(i: int, msg: dict[str, Any], topic: str, sink: Sink) -> N
     when = sink.event_time(LNS, ("publishedAt", msg.get("publishedAt")))
     eui = dev_eui.decode()
     if kind == "join":
-        sink.joins.append(Join(i, eui, None, app_id, when, LNS, get_str(msg, "devAddr", "devAddr", LNS)))
+        sink.joins.append(Join(i, eui, None, app_id, when, LNS, f.get_str(msg, "devAddr", "devAddr", LNS)))
     elif kind == "status":
-        unavailable = opt_bool(msg, "batteryLevelUnavailable", "batteryLevelUnavailable", LNS)
-        external = opt_bool(msg, "externalPowerSource", "externalPowerSource", LNS)
-        level = opt_number(msg, "batteryLevel", "batteryLevel", LNS)
-        margin = opt_number(msg, "margin", "margin", LNS)
+        unavailable = f.opt_bool(msg, "batteryLevelUnavailable", "batteryLevelUnavailable", LNS)
+        external = f.opt_bool(msg, "externalPowerSource", "externalPowerSource", LNS)
+        level = f.opt_number(msg, "batteryLevel", "batteryLevel", LNS)
+        margin = f.opt_number(msg, "margin", "margin", LNS)
         battery = None if unavailable or external or level is None else level
         sink.statuses.append(Status(i, eui, when, LNS, battery, None if margin is None else int(margin), external))
     elif kind == "error":
-        code = get_str(msg, "type", "type", LNS) or ""
-        description = get_str(msg, "error", "error", LNS) or ""
-        f_cnt = opt_int(msg, "fCnt", "fCnt", LNS, U32_MAX)
+        code = f.get_str(msg, "type", "type", LNS) or ""
+        description = f.get_str(msg, "error", "error", LNS) or ""
+        f_cnt = f.opt_int(msg, "fCnt", "fCnt", LNS, f.U32_MAX)
         context = {} if f_cnt is None else {"f_cnt": f_cnt}
         sink.logs.append(LogEvent(i, eui, when, LNS, "ERROR", code, description, context))
     elif kind in ("ack", "txack", "location", "integration"):
@@ -109,24 +95,24 @@ def read_chirpstack_v3(i: int, msg: dict[str, Any], topic: str, sink: Sink) -> N
 
 
 def _read_up(i: int, msg: dict[str, Any], sink: Sink, dev_eui: bytes, app_id: str, protobuf_json: bool) -> None:
-    f_port, f_cnt = port_and_counter(msg, "fPort", "fCnt", "", LNS)
-    payload = b64(msg.get("data"), "data", LNS)
+    f_port, f_cnt = f.port_and_counter(msg, "fPort", "fCnt", "", LNS)
+    payload = f.b64(msg.get("data"), "data", LNS)
     if f_port == 0 or not payload:
         sink.ignored.append(Ignored(i, "no reading", LNS))
         return
     published = msg.get("publishedAt")
-    rx = get_list(msg, "rxInfo", "rxInfo", LNS)
+    rx = f.get_list(msg, "rxInfo", "rxInfo", LNS)
     rssi, snr, gateways, gateway_id, gw_time, uplink_ids = _rx_info(rx, protobuf_json)
-    tx = get_dict(msg, "txInfo", "txInfo", LNS) or {}
-    frequency = opt_int(tx, "frequency", "txInfo.frequency", LNS, 10**12 - 1) or 0
+    tx = f.get_dict(msg, "txInfo", "txInfo", LNS) or {}
+    frequency = f.opt_int(tx, "frequency", "txInfo.frequency", LNS, 10**12 - 1) or 0
     if protobuf_json:
-        dr = opt_int(msg, "dr", "dr", LNS, 15)
+        dr = f.opt_int(msg, "dr", "dr", LNS, 15)
         sf, bandwidth = _modulation(tx)
         if dr is None:
             dr = dr_from_lora(sf, bandwidth, frequency) if sf > 0 else -1
         decoded = _object_json(msg.get("objectJSON"))
     else:
-        dr = opt_int(tx, "dr", "txInfo.dr", LNS, 15)
+        dr = f.opt_int(tx, "dr", "txInfo.dr", LNS, 15)
         if dr is None:
             dr = -1
             sf, bandwidth = -1, 0
@@ -136,7 +122,7 @@ def _read_up(i: int, msg: dict[str, Any], sink: Sink, dev_eui: bytes, app_id: st
         if type(decoded) is not dict:
             decoded = None
     anchor = published if type(published) is str else gw_time if type(gw_time) is str else None
-    session = get_str(msg, "devAddr", "devAddr", LNS)
+    session = f.get_str(msg, "devAddr", "devAddr", LNS)
     if not uplink_ids and (anchor is None or (anchor is gw_time and not _VALID_FROM <= anchor < _VALID_UNTIL)):
         # no id and no time (a gateway without GPS fix may send a constant one, e.g. the GPS epoch): the frame
         # is what the device sent and what the gateways measured receiving it
@@ -170,15 +156,15 @@ def _rx_info(rx: list[Any] | None, protobuf_json: bool) -> tuple[float, float, i
     uplink_ids: list[str] = []
     for k, m in enumerate(rx):
         if type(m) is not dict:
-            raise wrong_type(f"rxInfo[{k}]", "an object", m, LNS)
-        gid = get_str(m, "gatewayID", f"rxInfo[{k}].gatewayID", LNS)
+            raise f.wrong_type(f"rxInfo[{k}]", "an object", m, LNS)
+        gid = f.get_str(m, "gatewayID", f"rxInfo[{k}].gatewayID", LNS)
         if gid is not None and protobuf_json:
-            gid = b64(gid, f"rxInfo[{k}].gatewayID", LNS).hex()
-        uplink_id = get_str(m, "uplinkID", f"rxInfo[{k}].uplinkID", LNS)
+            gid = f.b64(gid, f"rxInfo[{k}].gatewayID", LNS).hex()
+        uplink_id = f.get_str(m, "uplinkID", f"rxInfo[{k}].uplinkID", LNS)
         if uplink_id and uplink_id not in ("00000000-0000-0000-0000-000000000000", "AAAAAAAAAAAAAAAAAAAAAA=="):
             uplink_ids.append(uplink_id)
-        rssi = opt_number(m, "rssi", f"rxInfo[{k}].rssi", LNS)
-        snr = opt_number(m, "loRaSNR", f"rxInfo[{k}].loRaSNR", LNS)
+        rssi = f.opt_number(m, "rssi", f"rxInfo[{k}].rssi", LNS)
+        snr = f.opt_number(m, "loRaSNR", f"rxInfo[{k}].loRaSNR", LNS)
         if gw_time is None:
             gw_time = m.get("time")
         seen.add(gid if gid else f"#{k}")
@@ -191,11 +177,11 @@ def _rx_info(rx: list[Any] | None, protobuf_json: bool) -> tuple[float, float, i
 
 def _modulation(tx: dict[str, Any]) -> tuple[int, int]:
     """(sf, bandwidth Hz) of Protobuf-JSON ``txInfo.loRaModulationInfo`` (bandwidth in kHz there)."""
-    lora = get_dict(tx, "loRaModulationInfo", "txInfo.loRaModulationInfo", LNS)
+    lora = f.get_dict(tx, "loRaModulationInfo", "txInfo.loRaModulationInfo", LNS)
     if not lora:
         return -1, 0
-    sf = opt_int(lora, "spreadingFactor", "txInfo.loRaModulationInfo.spreadingFactor", LNS, 12) or -1
-    khz = opt_int(lora, "bandwidth", "txInfo.loRaModulationInfo.bandwidth", LNS, 2000) or 0
+    sf = f.opt_int(lora, "spreadingFactor", "txInfo.loRaModulationInfo.spreadingFactor", LNS, 12) or -1
+    khz = f.opt_int(lora, "bandwidth", "txInfo.loRaModulationInfo.bandwidth", LNS, 2000) or 0
     return sf, khz * 1000
 
 
