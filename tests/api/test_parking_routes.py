@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from apitest import ApiClient, Seeder, hours_ago, now
+
+from stadtpuls.api.timerange import HISTORY_MAX_BUCKETS
+from stadtpuls.settings import Settings
 
 
 def _seed_two_lots(seed: Seeder) -> dict[str, list[str]]:
@@ -133,14 +137,22 @@ def test_history_rejects_bad_ranges_and_buckets(client: ApiClient, seed: Seeder)
     assert client.get("/api/v1/parking/lots", params={"at": "not-a-time"}).status_code == 422
 
 
-def test_lot_history_15min_range_limited_in_buckets(client: ApiClient, seed: Seeder) -> None:
+def test_lot_history_answers_a_year_of_quarters_and_is_limited_in_buckets(
+    client: ApiClient, seed: Seeder, settings: Settings, make_client: Callable[..., ApiClient]
+) -> None:
     seed.lot("lot-a", 1)
     t = datetime(2025, 1, 1, tzinfo=UTC)
-    r = client.get(
-        "/api/v1/parking/lots/lot-a/history",
-        params={"start": t.isoformat(), "end": (t + timedelta(days=110)).isoformat(), "bucket": "15min"},
-    )
+    url = "/api/v1/parking/lots/lot-a/history"
+    year = {"start": t.isoformat(), "end": datetime(2026, 1, 1, tzinfo=UTC).isoformat(), "bucket": "15min"}
+    r = client.get(url, params=year)
+    assert r.status_code == 200, r.text
+    assert r.json()["count"] == 365 * 96
+    # a range the settings allow (4 x 200 days) but with more buckets than HISTORY_MAX_BUCKETS
+    wide = make_client(settings.model_copy(update={"api_max_range_days": 200}))
+    long = {"start": t.isoformat(), "end": (t + timedelta(days=HISTORY_MAX_BUCKETS // 96 + 1)).isoformat()}
+    r = wide.get(url, params={**long, "bucket": "15min"})
     assert r.status_code == 422 and "bucket" in r.json()["detail"]
+    assert wide.get(url, params={**long, "bucket": "hour"}).status_code == 200
 
 
 def test_history_serves_queued_late_readings_before_the_rollup_job_runs(client: ApiClient, seed: Seeder) -> None:
