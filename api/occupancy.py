@@ -49,7 +49,7 @@ def bucket_edges(start: datetime, end: datetime, bucket: Bucket, tz: str) -> lis
 
 def history_json(head: dict[str, Any], items: bytes, count: int) -> Response:
     """A history's body: ``head``'s fields (written by orjson), then ``data``, the buckets' JSON objects ``items``
-    (up to 10,000; a lot's and a line's written by the database, migration 0021), and their ``count``. The route's
+    (up to 40,000; a lot's and a line's written by the database, migration 0021), and their ``count``. The route's
     ``response_model`` documents it; validating thousands of buckets once more would cost more than the query."""
     return Response(
         b"".join((orjson.dumps(head)[:-1], b',"data":[', items, b'],"count":', str(count).encode(), b"}")),

@@ -164,7 +164,7 @@ async def _bounds(
 
 
 async def _rows(conn: AsyncConnection, bucket: str, args: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = conn.cursor(row_factory=dict_row, binary=True)  # up to 10,000 buckets: binary values parse faster
+    rows = conn.cursor(row_factory=dict_row, binary=True)  # up to 40,000 buckets: binary values parse faster
     await rows.execute(sql.SQL(_HISTORY).format(table=sql.Identifier(_TABLES[bucket])), args)
     return await rows.fetchall()
 
