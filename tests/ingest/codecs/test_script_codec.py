@@ -60,6 +60,24 @@ def test_recv_time_is_the_uplinks_receive_time() -> None:
     assert d.data[0] == {"state": "occupied", "battery": {"volts": 3.5}, "received": "2026-05-01T08:00:00.000Z"}
 
 
+def test_input_shows_scripts_bytes_fport_and_variables_and_a_receive_time_on_demand() -> None:
+    source = """
+    function decodeUplink(input) {
+      var names = [];
+      for (var k in input) names.push(k);
+      return { data: { keys: Object.keys(input), names: names, json: JSON.stringify(input),
+                       time: input.recvTime.toISOString(), fresh: input.recvTime !== input.recvTime } };
+    }"""
+    d = decode(ScriptCodec("test/input", source), [3], bytes([7, 8]), at="2026-05-01T08:00:00.25")
+    assert d.data[0] == {
+        "keys": ["bytes", "fPort", "variables"],
+        "names": ["bytes", "fPort", "variables"],
+        "json": '{"bytes":[7,8],"fPort":3,"variables":{}}',
+        "time": "2026-05-01T08:00:00.250Z",
+        "fresh": True,  # a new Date each time: a script that changes one does not change the next
+    }
+
+
 def test_older_decoder_entry_point_gets_bytes_and_port() -> None:
     d = decode(script("acme-counter"), [3, 4], bytes([5, 0, 2, 1]), bytes([0, 0, 0, 0]))
     assert d.data == [{"counts": {"in": 5, "out": 258}, "port": 3}, {"counts": {"in": 0, "out": 0}, "port": 4}]
@@ -101,6 +119,37 @@ def test_buffer_shim_reads_like_node() -> None:
         "isBuffer": True,
         "concat": "ff7fc0",
         "outOfRange": "RangeError",
+    }
+
+
+def test_buffer_reads_refuse_offsets_outside_the_bytes_negative_or_not_whole() -> None:
+    source = """
+    function decodeUplink(input) {
+      var b = Buffer.from(input.bytes), out = {};
+      var cases = [["readUInt8", 3], ["readUInt8", 4], ["readUInt8", -1], ["readUInt8", 0.5], ["readUInt8", undefined],
+                   ["readUInt16BE", 2], ["readUInt16BE", 3], ["readUInt16LE", -1], ["readUInt16LE", 1.5],
+                   ["readInt32BE", 0], ["readInt32BE", 1], ["readInt32LE", 0.25], ["readUInt32LE", 0], ["readInt8", 9]];
+      cases.forEach(function (c) {
+        try { out[c[0] + "(" + c[1] + ")"] = b[c[0]](c[1]); } catch (e) { out[c[0] + "(" + c[1] + ")"] = e.name; }
+      });
+      return { data: out };
+    }"""
+    d = ScriptCodec("test/ranges", source).decode(np.array([1]), *batch(bytes.fromhex("fffe0102")))
+    assert d.data[0] == {
+        "readUInt8(3)": 2,
+        "readUInt8(4)": "RangeError",
+        "readUInt8(-1)": "RangeError",
+        "readUInt8(0.5)": "RangeError",
+        "readUInt8(undefined)": 0xFF,
+        "readUInt16BE(2)": 0x0102,
+        "readUInt16BE(3)": "RangeError",
+        "readUInt16LE(-1)": "RangeError",
+        "readUInt16LE(1.5)": "RangeError",
+        "readInt32BE(0)": 0xFFFE0102 - (1 << 32),
+        "readInt32BE(1)": "RangeError",
+        "readInt32LE(0.25)": "RangeError",
+        "readUInt32LE(0)": 0x0201FEFF,
+        "readInt8(9)": "RangeError",
     }
 
 
